@@ -1,0 +1,95 @@
+//! AWS adapters: one per service, the only code that names an `aws_sdk_*` type.
+
+mod cloudwatch;
+mod ec2;
+mod ecs;
+mod sns;
+mod sqs;
+
+use std::time::Duration;
+
+pub use cloudwatch::{CloudWatchMetrics, EmfMetrics};
+pub use ec2::Ec2Inventory;
+pub use ecs::EcsInventory;
+pub use sns::SnsNotifier;
+pub use sqs::DeadLetterQueue;
+
+use crate::config::{Config, MetricsSinkKind};
+use crate::inventory::{ClusterInfo, ClusterInstances, Ec2States};
+use crate::monitor::Monitor;
+use crate::ports::{AwsError, Inventory, MetricsSink};
+
+/// How long one attempt and one whole call (all retries) may take. Lambda's own timeout must
+/// cover a batch's calls, which run concurrently, with room to spare.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Loads the shared SDK configuration: region, credentials and endpoint from the environment
+/// (so `AWS_ENDPOINT_URL` points every client at an emulator), with explicit timeouts.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
+
+/// The monitor with its AWS adapters, all sharing one SDK configuration.
+pub fn monitor(config: Config, sdk: &aws_config::SdkConfig) -> Monitor {
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let metrics: Box<dyn MetricsSink> = match config.metrics_sink {
+        MetricsSinkKind::Emf => Box::new(EmfMetrics::new(&config.metric_namespace)),
+        MetricsSinkKind::Api => Box::new(CloudWatchMetrics::new(
+            aws_sdk_cloudwatch::Client::new(sdk),
+            &config.metric_namespace,
+        )),
+    };
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn);
+    let quarantine = DeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), &config.dead_letter_queue_url);
+    Monitor::new(
+        config,
+        region,
+        Box::new(AwsInventory::new(sdk)),
+        Box::new(notifier),
+        Box::new(quarantine),
+        metrics,
+    )
+}
+
+/// The inventory as ECS and EC2 tell it.
+pub struct AwsInventory {
+    pub ecs: EcsInventory,
+    pub ec2: Ec2Inventory,
+}
+
+impl AwsInventory {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            ecs: EcsInventory::new(aws_sdk_ecs::Client::new(config)),
+            ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(config)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Inventory for AwsInventory {
+    async fn describe_clusters(&self, cluster_arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
+        self.ecs.describe_clusters(cluster_arns).await
+    }
+
+    async fn describe_container_instances(
+        &self,
+        cluster_arn: &str,
+        arns: &[String],
+    ) -> Result<ClusterInstances, AwsError> {
+        self.ecs.describe_container_instances(cluster_arn, arns).await
+    }
+
+    async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError> {
+        self.ec2.describe_instances(instance_ids).await
+    }
+}

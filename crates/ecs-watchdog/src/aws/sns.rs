@@ -1,0 +1,48 @@
+//! SNS: alerts.
+
+use aws_sdk_sns::Client;
+use aws_sdk_sns::types::MessageAttributeValue;
+
+use crate::alert::Alert;
+use crate::ports::{AwsError, Notifier};
+
+pub struct SnsNotifier {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+fn attribute(value: &str) -> Result<MessageAttributeValue, AwsError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| AwsError::new("sns:Publish", e))
+}
+
+#[async_trait::async_trait]
+impl Notifier for SnsNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<(), AwsError> {
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(&alert.subject)
+            .message_structure("json")
+            .message(alert.message())
+            .message_attributes("cluster", attribute(&alert.cluster_name)?)
+            .message_attributes("kind", attribute(alert.kind.as_str())?)
+            .message_attributes("severity", attribute(alert.severity.as_str())?)
+            .send()
+            .await
+            .map_err(|e| AwsError::new("sns:Publish", e))?;
+        Ok(())
+    }
+}

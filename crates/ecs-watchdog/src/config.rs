@@ -1,0 +1,259 @@
+//! Configuration, read once at start-up from environment variables.
+
+use std::time::Duration;
+
+/// Everything the monitor can be told, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub alert_topic_arn: String,
+    pub dead_letter_queue_url: String,
+    pub cluster_filter: ClusterFilter,
+    pub metric_namespace: String,
+    pub metrics_sink: MetricsSinkKind,
+    /// How long a cluster's tags are trusted before they are looked up again.
+    pub tag_cache_ttl: Duration,
+}
+
+/// Which clusters are watched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterFilter {
+    All,
+    Tagged { key: String, value: String },
+}
+
+/// Where metrics go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsSinkKind {
+    /// Embedded Metric Format lines on stdout: no API call, CloudWatch Logs extracts them.
+    Emf,
+    /// `PutMetricData`, one call per invocation.
+    Api,
+}
+
+/// A variable that is missing or malformed; the message names it and what it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {variable} {problem}; accepted: {accepted}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+    pub accepted: &'static str,
+}
+
+pub const DEFAULT_TAG_KEY: &str = "ecs-agent-monitoring";
+pub const DEFAULT_NAMESPACE: &str = "ECSWatchdog";
+const DEFAULT_TAG_CACHE_TTL_SECONDS: u64 = 300;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`; an empty value counts as unset, because
+    /// CloudFormation passes optional parameters as empty strings.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let alert_topic_arn = required(
+            &get,
+            "ALERT_TOPIC_ARN",
+            "an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)",
+        )?;
+        if !is_arn_of(&alert_topic_arn, "sns") {
+            return Err(invalid(
+                "ALERT_TOPIC_ARN",
+                &alert_topic_arn,
+                "an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)",
+            ));
+        }
+
+        let dead_letter_queue_url = required(
+            &get,
+            "DEAD_LETTER_QUEUE_URL",
+            "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+        )?;
+        if !(dead_letter_queue_url.starts_with("https://") || dead_letter_queue_url.starts_with("http://")) {
+            return Err(invalid(
+                "DEAD_LETTER_QUEUE_URL",
+                &dead_letter_queue_url,
+                "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)",
+            ));
+        }
+
+        let cluster_filter = if boolean(&get, "MONITOR_ALL_CLUSTERS", true)? {
+            ClusterFilter::All
+        } else {
+            let key = get("MONITORING_TAG_KEY").unwrap_or_else(|| DEFAULT_TAG_KEY.to_owned());
+            let value = required(
+                &get,
+                "MONITORING_TAG_VALUE",
+                "the tag value that marks a monitored cluster (required when MONITOR_ALL_CLUSTERS=false)",
+            )?;
+            ClusterFilter::Tagged { key, value }
+        };
+
+        let metric_namespace = get("METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        if metric_namespace.len() > 255 || metric_namespace.starts_with(':') || metric_namespace.starts_with("AWS/") {
+            return Err(invalid(
+                "METRIC_NAMESPACE",
+                &metric_namespace,
+                "up to 255 characters, not starting with ':' or 'AWS/'",
+            ));
+        }
+
+        let in_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let metrics_sink = match get("METRICS_SINK").as_deref() {
+            None if in_lambda => MetricsSinkKind::Emf,
+            None => MetricsSinkKind::Api,
+            Some("emf") => MetricsSinkKind::Emf,
+            Some("api") => MetricsSinkKind::Api,
+            Some(other) => return Err(invalid("METRICS_SINK", other, "emf, api")),
+        };
+
+        let tag_cache_ttl = match get("TAG_CACHE_TTL_SECONDS") {
+            None => Duration::from_secs(DEFAULT_TAG_CACHE_TTL_SECONDS),
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 86_400)
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    invalid(
+                        "TAG_CACHE_TTL_SECONDS",
+                        &raw,
+                        "a whole number of seconds from 0 to 86400",
+                    )
+                })?,
+        };
+
+        Ok(Self {
+            alert_topic_arn,
+            dead_letter_queue_url,
+            cluster_filter,
+            metric_namespace,
+            metrics_sink,
+            tag_cache_ttl,
+        })
+    }
+}
+
+fn required(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    accepted: &'static str,
+) -> Result<String, ConfigError> {
+    get(variable).ok_or(ConfigError {
+        variable,
+        problem: "is required but not set".to_owned(),
+        accepted,
+    })
+}
+
+fn boolean(get: &impl Fn(&str) -> Option<String>, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match get(variable) {
+        None => Ok(default),
+        Some(raw) if raw.eq_ignore_ascii_case("true") => Ok(true),
+        Some(raw) if raw.eq_ignore_ascii_case("false") => Ok(false),
+        Some(raw) => Err(invalid(variable, &raw, "true, false")),
+    }
+}
+
+fn invalid(variable: &'static str, value: &str, accepted: &'static str) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: format!("has an invalid value {value:?}"),
+        accepted,
+    }
+}
+
+fn is_arn_of(arn: &str, service: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    parts.len() == 6 && parts[0] == "arn" && parts[2] == service && parts[5].len() > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ecs-watchdog-alerts";
+    const DLQ: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/ecs-watchdog-dlq";
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = [("ALERT_TOPIC_ARN", TOPIC), ("DEAD_LETTER_QUEUE_URL", DLQ)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in vars {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn when_only_required_variables_are_set_then_defaults_apply() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.cluster_filter, ClusterFilter::All);
+        assert_eq!(config.metric_namespace, "ECSWatchdog");
+        assert_eq!(config.metrics_sink, MetricsSinkKind::Api);
+        assert_eq!(config.tag_cache_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn when_running_in_lambda_then_metrics_default_to_emf() {
+        let config = load(&[("AWS_LAMBDA_FUNCTION_NAME", "monitor")]).unwrap();
+        assert_eq!(config.metrics_sink, MetricsSinkKind::Emf);
+    }
+
+    #[test]
+    fn when_not_all_clusters_then_the_tag_filter_uses_the_default_key() {
+        let config = load(&[("MONITOR_ALL_CLUSTERS", "false"), ("MONITORING_TAG_VALUE", "enabled")]).unwrap();
+        assert_eq!(
+            config.cluster_filter,
+            ClusterFilter::Tagged {
+                key: "ecs-agent-monitoring".into(),
+                value: "enabled".into()
+            }
+        );
+    }
+
+    #[test]
+    fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
+        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+            (&[("ALERT_TOPIC_ARN", "")], "ALERT_TOPIC_ARN", "required"),
+            (&[("ALERT_TOPIC_ARN", "my-topic")], "ALERT_TOPIC_ARN", "invalid"),
+            (
+                &[("ALERT_TOPIC_ARN", "arn:aws:sqs:eu-west-1:1:q")],
+                "ALERT_TOPIC_ARN",
+                "invalid",
+            ),
+            (&[("DEAD_LETTER_QUEUE_URL", "")], "DEAD_LETTER_QUEUE_URL", "required"),
+            (&[("DEAD_LETTER_QUEUE_URL", "dlq")], "DEAD_LETTER_QUEUE_URL", "invalid"),
+            (&[("MONITOR_ALL_CLUSTERS", "yes")], "MONITOR_ALL_CLUSTERS", "invalid"),
+            (&[("MONITOR_ALL_CLUSTERS", "false")], "MONITORING_TAG_VALUE", "required"),
+            (&[("METRICS_SINK", "statsd")], "METRICS_SINK", "invalid"),
+            (&[("METRIC_NAMESPACE", "AWS/ECS")], "METRIC_NAMESPACE", "invalid"),
+            (&[("TAG_CACHE_TTL_SECONDS", "-1")], "TAG_CACHE_TTL_SECONDS", "invalid"),
+            (
+                &[("TAG_CACHE_TTL_SECONDS", "100000")],
+                "TAG_CACHE_TTL_SECONDS",
+                "invalid",
+            ),
+        ];
+        for (vars, variable, problem) in cases {
+            let error = load(vars).expect_err(&format!("{vars:?} must be rejected"));
+            assert_eq!(error.variable, *variable, "{vars:?}");
+            assert!(error.problem.contains(problem), "{vars:?}: {error}");
+            assert!(
+                error.to_string().contains(variable) && error.to_string().contains("accepted:"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn when_booleans_differ_in_case_then_they_are_still_read() {
+        let config = load(&[("MONITOR_ALL_CLUSTERS", "TRUE")]).unwrap();
+        assert_eq!(config.cluster_filter, ClusterFilter::All);
+    }
+}

@@ -1,0 +1,104 @@
+//! What ECS and EC2 say now: the plain data the adapters return and the verdicts read.
+
+use std::collections::HashMap;
+
+/// A container instance as `DescribeContainerInstances` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInstance {
+    pub arn: String,
+    /// ACTIVE, DRAINING, INACTIVE, DEREGISTERING, REGISTERING, REGISTRATION_FAILED.
+    pub status: String,
+    pub agent_connected: bool,
+    pub version: i64,
+    pub ec2_instance_id: Option<String>,
+    pub running_tasks_count: i32,
+    pub agent_version: Option<String>,
+    pub availability_zone: Option<String>,
+}
+
+/// The answer for one cluster's container instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterInstances {
+    /// `ClusterNotFoundException`: the cluster was deleted.
+    ClusterGone,
+    /// Found instances, keyed by [`instance_key`]; an instance that is absent was reported MISSING.
+    Found(HashMap<String, ContainerInstance>),
+}
+
+impl ClusterInstances {
+    pub fn lookup(&self, container_instance_arn: &str) -> InstanceView<'_> {
+        match self {
+            ClusterInstances::ClusterGone => InstanceView::ClusterGone,
+            ClusterInstances::Found(found) => match found.get(instance_key(container_instance_arn)) {
+                Some(instance) => InstanceView::Found(instance),
+                None => InstanceView::Missing,
+            },
+        }
+    }
+}
+
+/// One container instance's current state, as far as ECS knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceView<'a> {
+    ClusterGone,
+    Missing,
+    Found(&'a ContainerInstance),
+}
+
+/// A cluster with its status and tags (`DescribeClusters` with `include=TAGS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterInfo {
+    pub arn: String,
+    pub status: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// The key that identifies a container instance whatever the ARN format: the id after the last
+/// `/` (`container-instance/<id>` and `container-instance/<cluster>/<id>` name the same one).
+pub fn instance_key(container_instance_arn: &str) -> &str {
+    container_instance_arn
+        .rsplit('/')
+        .next()
+        .unwrap_or(container_instance_arn)
+}
+
+/// The cluster name in a cluster ARN (`arn:…:cluster/<name>`), or the input when it is a name.
+pub fn cluster_name(cluster_arn: &str) -> &str {
+    cluster_arn
+        .rsplit_once(":cluster/")
+        .map_or(cluster_arn, |(_, name)| name)
+}
+
+/// EC2 states by instance id, from `DescribeInstances`; an id that is absent no longer exists.
+pub type Ec2States = HashMap<String, String>;
+
+/// Whether an EC2 id can be checked with `DescribeInstances`: ECS Anywhere's `mi-…` cannot.
+pub fn is_ec2_instance_id(id: &str) -> bool {
+    id.starts_with("i-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_arns_differ_only_in_format_then_they_name_the_same_instance() {
+        assert_eq!(instance_key("arn:aws:ecs:eu-west-1:1:container-instance/0b4a"), "0b4a");
+        assert_eq!(
+            instance_key("arn:aws:ecs:eu-west-1:1:container-instance/prod/0b4a"),
+            "0b4a"
+        );
+    }
+
+    #[test]
+    fn when_a_cluster_is_named_by_arn_or_name_then_its_name_is_found() {
+        assert_eq!(cluster_name("arn:aws:ecs:eu-west-1:1:cluster/prod"), "prod");
+        assert_eq!(cluster_name("prod"), "prod");
+    }
+
+    #[test]
+    fn when_an_id_is_from_ecs_anywhere_then_it_is_not_an_ec2_id() {
+        assert!(is_ec2_instance_id("i-0abc"));
+        assert!(!is_ec2_instance_id("mi-0abc"));
+    }
+}

@@ -1,0 +1,19 @@
+//! ecs-watchdog: confirms ECS agent and daemon failures after a grace period, then reports them.
+//!
+//! The crate is split the way the work flows: [`event`] parses what the queue delivers,
+//! [`inventory`] describes what ECS and EC2 say now, [`verdict`] decides, [`alert`] and
+//! [`metrics`] render, and [`monitor`] runs one batch through all of it. Only the modules under
+//! [`aws`] name an `aws_sdk_*` type; everything else is plain data and pure functions.
+
+pub mod alert;
+pub mod aws;
+pub mod config;
+pub mod event;
+pub mod inventory;
+pub mod metrics;
+pub mod monitor;
+pub mod ports;
+pub mod verdict;
+
+pub use config::{Config, ConfigError};
+pub use monitor::{BatchReport, Message, Monitor};

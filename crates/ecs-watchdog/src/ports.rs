@@ -1,0 +1,79 @@
+//! The few doors to the outside: each trait has one AWS adapter in [`crate::aws`].
+
+use async_trait::async_trait;
+
+use crate::alert::Alert;
+use crate::inventory::{ClusterInfo, ClusterInstances, Ec2States};
+use crate::metrics::MetricDatum;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An AWS call that still failed after the SDK's retries. The SDK error is kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed")]
+pub struct AwsError {
+    pub operation: &'static str,
+    #[source]
+    pub source: BoxError,
+}
+
+impl AwsError {
+    pub fn new(operation: &'static str, source: impl Into<BoxError>) -> Self {
+        Self {
+            operation,
+            source: source.into(),
+        }
+    }
+}
+
+/// Renders an error with all its sources, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Reads the current state of clusters, container instances and EC2 instances. Each method is
+/// one API call; the caller batches (at most [`crate::monitor::DESCRIBE_LIMIT`] names a call).
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    async fn describe_clusters(&self, cluster_arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError>;
+    async fn describe_container_instances(
+        &self,
+        cluster_arn: &str,
+        container_instance_arns: &[String],
+    ) -> Result<ClusterInstances, AwsError>;
+    async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError>;
+}
+
+/// Sends an alert.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(&self, alert: &Alert) -> Result<(), AwsError>;
+}
+
+/// A message body kept aside because it cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub message_id: String,
+    pub body: String,
+    pub reason: String,
+}
+
+/// Keeps unusable messages in the dead-letter queue.
+#[async_trait]
+pub trait Quarantine: Send + Sync {
+    /// Returns the ids of the messages that could not be kept (they must be retried).
+    async fn quarantine(&self, messages: &[Quarantined]) -> Vec<String>;
+}
+
+/// Publishes metric data.
+#[async_trait]
+pub trait MetricsSink: Send + Sync {
+    async fn publish(&self, data: &[MetricDatum]) -> Result<(), AwsError>;
+}

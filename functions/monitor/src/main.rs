@@ -1,0 +1,43 @@
+//! The `monitor` Lambda: wires configuration and clients, then serves SQS batches.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use ecs_watchdog::{Config, Message, Monitor, aws};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // A bad configuration stops the function here, at init, naming the variable.
+    let config = Config::from_env()?;
+    let sdk = aws::load_sdk_config().await;
+    let monitor = aws::monitor(config, &sdk);
+    let monitor = &monitor;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(handle(monitor, event.payload).await)
+    }))
+    .await
+}
+
+/// One SQS batch: each record on its own, failures reported per record.
+async fn handle(monitor: &Monitor, event: SqsEvent) -> SqsBatchResponse {
+    let messages: Vec<Message> = event
+        .records
+        .into_iter()
+        .map(|record| Message {
+            id: record.message_id.unwrap_or_default(),
+            body: record.body.unwrap_or_default(),
+        })
+        .collect();
+    let report = monitor.process(&messages).await;
+    tracing::info!(
+        messages = messages.len(),
+        failures = report.failures.len(),
+        alerts = report.alerts.len(),
+        "batch done"
+    );
+    let mut response = SqsBatchResponse::default();
+    for id in report.failures {
+        response.add_failure(id);
+    }
+    response
+}
