@@ -114,7 +114,7 @@ pub fn agent_alert(region: &str, cluster_arn: &str, mut instances: Vec<InstanceF
             "DescribeContainerInstances: still ACTIVE with agentConnected=false after the grace period",
             "DescribeInstances: the EC2 instance is running (skipped for ECS Anywhere)",
         ],
-        action: "none: alert only",
+        action: "alerted only: remediation is off",
     };
     loop {
         let alert = render_agent(&finding);

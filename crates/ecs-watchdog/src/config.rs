@@ -168,7 +168,7 @@ fn invalid(variable: &'static str, value: &str, accepted: &'static str) -> Confi
 
 fn is_arn_of(arn: &str, service: &str) -> bool {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    parts.len() == 6 && parts[0] == "arn" && parts[2] == service && parts[5].len() > 0
+    parts.len() == 6 && parts[0] == "arn" && parts[2] == service && !parts[5].is_empty()
 }
 
 #[cfg(test)]
@@ -219,7 +219,8 @@ mod tests {
 
     #[test]
     fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        type Vars = &'static [(&'static str, &'static str)];
+        let cases: &[(Vars, &str, &str)] = &[
             (&[("ALERT_TOPIC_ARN", "")], "ALERT_TOPIC_ARN", "required"),
             (&[("ALERT_TOPIC_ARN", "my-topic")], "ALERT_TOPIC_ARN", "invalid"),
             (

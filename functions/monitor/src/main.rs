@@ -8,7 +8,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // A bad configuration stops the function here, at init, naming the variable.
-    let config = Config::from_env()?;
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let sdk = aws::load_sdk_config().await;
     let monitor = aws::monitor(config, &sdk);
     let monitor = &monitor;

@@ -92,3 +92,71 @@ impl MetricsSink for CloudWatchMetrics {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudwatch::operation::put_metric_data::{PutMetricDataError, PutMetricDataOutput};
+    use aws_sdk_cloudwatch::types::error::InternalServiceFault;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    fn data(n: usize) -> Vec<MetricDatum> {
+        (0..n)
+            .map(|i| MetricDatum {
+                name: "AgentDisconnected",
+                dimensions: vec![("ClusterName", format!("c{i}"))],
+                value: 1.0,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn when_data_fits_one_call_then_put_metric_data_is_called_once_with_counts() {
+        let put = mock!(aws_sdk_cloudwatch::Client::put_metric_data)
+            .match_requests(|r| {
+                r.namespace() == Some("ECSWatchdog")
+                    && r.metric_data().len() == 1000
+                    && r.metric_data()
+                        .iter()
+                        .all(|d| d.unit() == Some(&StandardUnit::Count) && d.dimensions().len() == 1)
+            })
+            .then_output(|| PutMetricDataOutput::builder().build());
+        let sink = CloudWatchMetrics::new(
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&put]),
+            "ECSWatchdog",
+        );
+        sink.publish(&data(1000)).await.unwrap();
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn when_data_exceeds_1000_points_then_it_is_split_across_calls() {
+        let put = mock!(aws_sdk_cloudwatch::Client::put_metric_data)
+            .match_requests(|r| r.metric_data().len() <= 1000)
+            .then_output(|| PutMetricDataOutput::builder().build());
+        let sink = CloudWatchMetrics::new(
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&put]),
+            "ECSWatchdog",
+        );
+        sink.publish(&data(1500)).await.unwrap();
+        assert_eq!(put.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn when_cloudwatch_fails_then_the_error_names_the_operation_and_keeps_the_cause() {
+        let put = mock!(aws_sdk_cloudwatch::Client::put_metric_data).then_error(|| {
+            PutMetricDataError::InternalServiceFault(InternalServiceFault::builder().message("boom").build())
+        });
+        let sink = CloudWatchMetrics::new(
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&put]),
+            "ECSWatchdog",
+        );
+        let error = sink.publish(&data(1)).await.unwrap_err();
+        assert_eq!(error.operation, "cloudwatch:PutMetricData");
+        assert!(
+            crate::ports::error_chain(&error).contains("boom"),
+            "{}",
+            crate::ports::error_chain(&error)
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! The agent-disconnected monitor end to end: events through an EventBridge rule and the SQS
+//! queue, the real `monitor` binary behind a Lambda Runtime API, SNS and the dead-letter queue
+//! read back from the emulator.
+
+use std::collections::HashMap;
+
+use aws_sdk_ecs::operation::describe_container_instances::DescribeContainerInstancesInput;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_types::config_bag::ConfigBag;
+use ecs_watchdog::aws::{AwsInventory, DeadLetterQueue, Ec2Inventory, EcsInventory, EmfMetrics, SnsNotifier};
+use ecs_watchdog::metrics::Metric;
+use ecs_watchdog::{Config, Message, Monitor};
+use serde_json::{Value, json};
+use watchdog_tests::emulator::Emulator;
+use watchdog_tests::fleet::{Fleet, Node};
+use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::runtime::Function;
+use watchdog_tests::samples::{MALFORMED_BODY, agent_event};
+
+const TAG: (&str, &str) = ("ecs-agent-monitoring", "enabled");
+
+fn tagged_only(pipeline: &Pipeline) -> Vec<(String, String)> {
+    let mut env = pipeline.monitor_env();
+    env.push(("MONITOR_ALL_CLUSTERS".into(), "false".into()));
+    env.push(("MONITORING_TAG_VALUE".into(), "enabled".into()));
+    env
+}
+
+/// Disconnects the agent, as ECS records it, and returns the event ECS would send.
+async fn disconnect(emulator: &Emulator, node: &Node) -> Value {
+    emulator
+        .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(false), None)
+        .await;
+    agent_event(node, 2, false)
+}
+
+fn instance_ids(finding: &Value) -> Vec<String> {
+    finding["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ec2InstanceId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confirmed_instance() {
+    // Given a tagged cluster A with four broken agents, an untagged cluster C, and a bad body.
+    let emulator = Emulator::start().await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let a = fleet.cluster("A", &[TAG]).await;
+    let c = fleet.cluster("C", &[]).await;
+    let nodes = fleet.nodes(&a, 4).await;
+    let [i1, i2, i3, i4] = [&nodes[0], &nodes[1], &nodes[2], &nodes[3]];
+    let c1 = &fleet.nodes(&c, 1).await[0];
+
+    let i1_event = disconnect(&emulator, i1).await;
+    let mut events = vec![i1_event.clone(), i1_event];
+    for node in [i2, i3, i4, c1] {
+        events.push(disconnect(&emulator, node).await);
+    }
+    pipeline.put_events(&events).await;
+    pipeline.send_raw(MALFORMED_BODY).await;
+    // During the grace period: i2 reconnects, i3's instance stops, someone drains i4.
+    emulator
+        .set_container_instance(&a, &i2.container_instance_arn, Some(true), None)
+        .await;
+    fleet.stop_instance(i3).await;
+    fleet.drain(i4).await;
+
+    // When the queue delivers the batch to the real binary.
+    let records = pipeline.receive(7).await;
+    let mut env = emulator.env();
+    env.extend(tagged_only(&pipeline));
+    let function = Function::start(&env).await;
+    let response = function
+        .invoke(&sqs_event(&records))
+        .await
+        .expect("the batch is handled");
+
+    // Then: no failures, one alert for A naming i1 only, the metrics, the quarantined body.
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let published = emulator.published().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    let alert = &published[0];
+    assert_eq!(alert.subject, "ECS agent disconnected on 1 instance in A (us-east-1)");
+    assert_eq!(
+        alert.attributes,
+        HashMap::from([
+            ("cluster".into(), "A".into()),
+            ("kind".into(), "agent-disconnected".into()),
+            ("severity".into(), "high".into())
+        ])
+    );
+    let email = alert.message["email"].as_str().unwrap();
+    assert!(email.contains(&i1.ec2_instance_id), "{email}");
+    for other in [i2, i3, i4, c1] {
+        assert!(
+            !email.contains(&other.ec2_instance_id),
+            "{} must not be in:\n{email}",
+            other.ec2_instance_id
+        );
+    }
+    let finding: Value = serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap();
+    assert_eq!(instance_ids(&finding), vec![i1.ec2_instance_id.clone()]);
+    assert_eq!(finding["clusterName"], "A");
+
+    assert_eq!(function.metric("AgentDisconnected", Some("A")), 1.0);
+    assert_eq!(function.metric("Recovered", Some("A")), 1.0);
+    assert_eq!(function.metric("Suppressed", Some("A")), 2.0);
+    assert_eq!(function.metric("EventsRejected", None), 1.0);
+    assert_eq!(
+        function.emf().iter().filter(|d| d["ClusterName"] == "C").count(),
+        0,
+        "C is not monitored"
+    );
+
+    let dead = pipeline.dead_letters(1).await;
+    assert_eq!(dead[0].body, MALFORMED_BODY);
+    assert!(
+        dead[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("body is not JSON"),
+        "{:?}",
+        dead[0].reason
+    );
+}
+
+/// Fails `DescribeContainerInstances` for one cluster, as an outage after the SDK's retries would.
+#[derive(Debug)]
+struct EcsDownFor(String);
+
+impl Intercept for EcsDownFor {
+    fn name(&self) -> &'static str {
+        "EcsDownFor"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        match context.input().downcast_ref::<DescribeContainerInstancesInput>() {
+            Some(input) if input.cluster() == Some(self.0.as_str()) => {
+                Err("injected: ECS is unavailable for this cluster".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_ecs_fails_for_one_cluster_then_only_its_messages_go_back_to_the_queue() {
+    // Given two monitored clusters with a confirmed disconnect each, and ECS down for A.
+    let emulator = Emulator::start().await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let a = fleet.cluster("A", &[TAG]).await;
+    let b = fleet.cluster("B", &[TAG]).await;
+    let a_nodes = fleet.nodes(&a, 2).await;
+    let b_nodes = fleet.nodes(&b, 1).await;
+    let mut events = Vec::new();
+    for node in a_nodes.iter().chain(&b_nodes) {
+        events.push(disconnect(&emulator, node).await);
+    }
+    pipeline.put_events(&events).await;
+    pipeline.send_raw(MALFORMED_BODY).await;
+    let records = pipeline.receive(4).await;
+
+    let config = Config::from_lookup(|name| {
+        tagged_only(&pipeline)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    })
+    .unwrap();
+    let ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(&emulator.sdk)
+            .interceptor(EcsDownFor(a.clone()))
+            .build(),
+    );
+    let inventory = AwsInventory {
+        ecs: EcsInventory::new(ecs),
+        ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(&emulator.sdk)),
+    };
+    let monitor = Monitor::new(
+        config.clone(),
+        "us-east-1",
+        Box::new(inventory),
+        Box::new(SnsNotifier::new(
+            aws_sdk_sns::Client::new(&emulator.sdk),
+            &config.alert_topic_arn,
+        )),
+        Box::new(DeadLetterQueue::new(
+            aws_sdk_sqs::Client::new(&emulator.sdk),
+            &config.dead_letter_queue_url,
+        )),
+        Box::new(EmfMetrics::new("ECSWatchdog")),
+    );
+    let messages: Vec<Message> = records
+        .iter()
+        .map(|r| Message {
+            id: r["messageId"].as_str().unwrap().into(),
+            body: r["body"].as_str().unwrap().into(),
+        })
+        .collect();
+
+    // When the batch runs.
+    let report = monitor.process(&messages).await;
+
+    // Then A's two messages are failures, B's alert went out, the bad body is quarantined.
+    let a_ids: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.body.contains("cluster/A"))
+        .map(|m| m.id.as_str())
+        .collect();
+    let mut failures: Vec<&str> = report.failures.iter().map(String::as_str).collect();
+    failures.sort();
+    let mut expected = a_ids.clone();
+    expected.sort();
+    assert_eq!(a_ids.len(), 2);
+    assert_eq!(failures, expected);
+    let published = emulator.published().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    assert_eq!(published[0].attributes["cluster"], "B");
+    assert_eq!(report.tally.get(Some("A"), Metric::CheckErrors), 2);
+    assert_eq!(report.tally.get(Some("B"), Metric::AgentDisconnected), 1);
+    assert_eq!(report.tally.get(None, Metric::EventsRejected), 1);
+    assert_eq!(pipeline.dead_letters(1).await[0].body, MALFORMED_BODY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_api() {
+    // Given 500 disconnected agents in one tagged cluster.
+    let emulator = Emulator::start().await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let storm = fleet.cluster("storm", &[TAG]).await;
+    let nodes = fleet.nodes(&storm, 500).await;
+    let mut events = Vec::with_capacity(nodes.len());
+    for node in &nodes {
+        events.push(disconnect(&emulator, node).await);
+    }
+    pipeline.put_events(&events).await;
+    let records = pipeline.receive(500).await;
+    let mut env = emulator.env();
+    env.extend(tagged_only(&pipeline));
+    let function = Function::start(&env).await;
+
+    // When they arrive as five batches of 100.
+    let mut alerted = Vec::new();
+    for (n, batch) in records.chunks(100).enumerate() {
+        emulator.reset_calls().await;
+        let response = function.invoke(&sqs_event(batch)).await.expect("the batch is handled");
+        assert_eq!(response, json!({"batchItemFailures": []}));
+
+        // Then each costs at most one call per API, counted by the emulator.
+        let calls = emulator.calls().await;
+        let count = |operation: &str| calls.get(operation).copied().unwrap_or(0);
+        assert_eq!(count("ecs:DescribeContainerInstances"), 1, "batch {n}: {calls:?}");
+        assert_eq!(count("ec2:DescribeInstances"), 1, "batch {n}: {calls:?}");
+        assert_eq!(count("sns:Publish"), 1, "batch {n}: {calls:?}");
+        assert!(count("monitoring:PutMetricData") <= 1, "batch {n}: {calls:?}");
+        assert_eq!(
+            count("ecs:DescribeClusters"),
+            if n == 0 { 1 } else { 0 },
+            "tags are cached across warm invocations: {calls:?}"
+        );
+        assert_eq!(
+            calls.values().sum::<u64>(),
+            3 + u64::from(n == 0),
+            "no other call: {calls:?}"
+        );
+    }
+    for alert in emulator.published().await {
+        assert_eq!(
+            alert.subject,
+            "ECS agent disconnected on 100 instances in storm (us-east-1)"
+        );
+        let finding: Value = serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap();
+        alerted.extend(instance_ids(&finding));
+    }
+    alerted.sort();
+    let mut expected: Vec<String> = nodes.iter().map(|n| n.ec2_instance_id.clone()).collect();
+    expected.sort();
+    assert_eq!(alerted, expected, "every instance alerted exactly once");
+    assert_eq!(function.metric("AgentDisconnected", Some("storm")), 500.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_dead_letter_queue_cannot_take_a_bad_body_then_it_goes_back_to_the_queue() {
+    // Given a malformed body and a dead-letter queue that does not exist.
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    pipeline.send_raw(MALFORMED_BODY).await;
+    let records = pipeline.receive(1).await;
+    let mut env = emulator.env();
+    env.push(("ALERT_TOPIC_ARN".into(), pipeline.topic_arn.clone()));
+    env.push((
+        "DEAD_LETTER_QUEUE_URL".into(),
+        format!("{}/123456789012/no-such-queue", emulator.endpoint),
+    ));
+    let function = Function::start(&env).await;
+
+    // When the batch runs, then the body is reported as a failure, not dropped.
+    let response = function
+        .invoke(&sqs_event(&records))
+        .await
+        .expect("the batch is handled");
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]})
+    );
+    assert_eq!(function.metric("EventsRejected", None), 0.0, "counted once it is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_configuration_is_bad_then_the_function_stops_at_init_naming_the_variable() {
+    let emulator = Emulator::start().await;
+    let mut env = emulator.env();
+    env.push((
+        "ALERT_TOPIC_ARN".into(),
+        "arn:aws:sns:us-east-1:123456789012:alerts".into(),
+    ));
+    env.push((
+        "DEAD_LETTER_QUEUE_URL".into(),
+        "http://127.0.0.1/123456789012/dlq".into(),
+    ));
+    env.push(("MONITOR_ALL_CLUSTERS".into(), "sometimes".into()));
+    let mut function = Function::start(&env).await;
+    let status = function.exit_status().await;
+    assert!(!status.success());
+    let output = function.output().join("\n");
+    assert!(
+        output.contains("MONITOR_ALL_CLUSTERS") && output.contains("accepted: true, false"),
+        "{output}"
+    );
+}

@@ -1,0 +1,151 @@
+//! `make demo`: a small fleet breaks in every way the monitor tells apart, the events travel
+//! through an EventBridge rule and the SQS delay queue, and the real `monitor` binary decides.
+//! Prints what a platform engineer would look at, then stops everything it started.
+
+use std::time::Instant;
+
+use serde_json::Value;
+use watchdog_tests::emulator::Emulator;
+use watchdog_tests::fleet::Fleet;
+use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::runtime::Function;
+use watchdog_tests::samples::{MALFORMED_BODY, agent_event};
+
+const GRACE_SECONDS: u32 = 3;
+
+fn heading(title: &str) {
+    println!("\n\x1b[1m== {title} ==\x1b[0m");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    heading("Starting the local AWS emulator (moto on a free loopback port)");
+    let emulator = Emulator::start().await;
+    println!("emulator at {}", emulator.endpoint);
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let pipeline = Pipeline::create(&emulator.sdk, GRACE_SECONDS).await;
+
+    heading("Seeding a fleet: cluster prod (tagged ecs-agent-monitoring=enabled) and cluster dev (untagged)");
+    let prod = fleet
+        .cluster("prod", &[("ecs-agent-monitoring", "enabled"), ("team", "platform")])
+        .await;
+    let dev = fleet.cluster("dev", &[]).await;
+    let nodes = fleet.nodes(&prod, 5).await;
+    let dev_node = fleet.nodes(&dev, 1).await.remove(0);
+    for node in &nodes {
+        println!("prod  {}  {}", node.ec2_instance_id, node.container_instance_arn);
+    }
+    println!(
+        "dev   {}  {}",
+        dev_node.ec2_instance_id, dev_node.container_instance_arn
+    );
+
+    heading("Breaking agents; ECS sends an event for each, and the rule queues it");
+    let stories = [
+        "agent stays disconnected              -> confirmed: alert",
+        "agent reconnects within the grace     -> recovered: counted, no alert",
+        "EC2 instance is stopped               -> instance not running: suppressed",
+        "someone drains the instance           -> draining: suppressed",
+        "the event arrives twice (same version) -> one verdict, not two",
+    ];
+    let mut events = Vec::new();
+    for (node, story) in nodes.iter().zip(stories) {
+        emulator
+            .set_container_instance(&prod, &node.container_instance_arn, Some(false), None)
+            .await;
+        events.push(agent_event(node, 2, false));
+        println!("{}  {story}", node.ec2_instance_id);
+    }
+    // The fifth instance's event is delivered twice, as EventBridge may.
+    events.push(events[4].clone());
+    emulator
+        .set_container_instance(&dev, &dev_node.container_instance_arn, Some(false), None)
+        .await;
+    events.push(agent_event(&dev_node, 2, false));
+    println!(
+        "{}  in dev, which is not monitored -> ignored",
+        dev_node.ec2_instance_id
+    );
+    pipeline.put_events(&events).await;
+    pipeline.send_raw(MALFORMED_BODY).await;
+    println!("and a truncated body lands on the queue -> quarantined in the dead-letter queue");
+
+    println!("\nduring the grace period ({GRACE_SECONDS} s delay on the queue):");
+    emulator
+        .set_container_instance(&prod, &nodes[1].container_instance_arn, Some(true), None)
+        .await;
+    println!("  {} reconnects", nodes[1].ec2_instance_id);
+    fleet.stop_instance(&nodes[2]).await;
+    println!("  {} is stopped", nodes[2].ec2_instance_id);
+    fleet.drain(&nodes[3]).await;
+    println!("  {} is set to DRAINING", nodes[3].ec2_instance_id);
+
+    let waited = Instant::now();
+    let records = pipeline.receive(events.len() + 1).await;
+    println!(
+        "  the queue released {} messages after {:.1} s",
+        records.len(),
+        waited.elapsed().as_secs_f64()
+    );
+
+    heading("Running the real monitor binary behind a local Lambda Runtime API");
+    let mut env = emulator.env();
+    env.extend(pipeline.monitor_env());
+    env.push(("MONITOR_ALL_CLUSTERS".into(), "false".into()));
+    env.push(("MONITORING_TAG_VALUE".into(), "enabled".into()));
+    let function = Function::start(&env).await;
+    emulator.reset_calls().await;
+    let response = function
+        .invoke(&sqs_event(&records))
+        .await
+        .expect("the batch is handled");
+    let calls = emulator.calls().await;
+
+    heading("Batch response (SQS partial batch failures)");
+    println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());
+
+    for alert in emulator.published().await {
+        heading("Alert e-mail");
+        println!("Subject: {}", alert.subject);
+        let mut attributes: Vec<_> = alert.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        attributes.sort();
+        println!("Message attributes: {}\n", attributes.join(", "));
+        println!("{}", alert.message["email"].as_str().unwrap_or_default());
+        heading("Same finding, for machines (the `default` key)");
+        let finding: Value =
+            serde_json::from_str(alert.message["default"].as_str().unwrap_or("{}")).unwrap_or_default();
+        println!("{}", serde_json::to_string_pretty(&finding).unwrap_or_default());
+    }
+
+    heading("Metrics (Embedded Metric Format lines the function printed)");
+    println!("{:<20} {:<10} {:>5}", "metric", "cluster", "value");
+    for document in function.emf() {
+        let cluster = document.get("ClusterName").and_then(Value::as_str).unwrap_or("(all)");
+        for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let name = metric["Name"].as_str().unwrap_or_default();
+            println!("{name:<20} {cluster:<10} {:>5}", document[name]);
+        }
+    }
+
+    heading("Dead-letter queue");
+    for letter in pipeline.dead_letters(1).await {
+        println!("reason: {}", letter.reason.unwrap_or_default());
+        println!("body:   {}", letter.body);
+    }
+
+    heading("AWS calls the monitor made for this batch");
+    let mut calls: Vec<_> = calls.into_iter().collect();
+    calls.sort();
+    for (operation, count) in calls {
+        println!("{count:>3}  {operation}");
+    }
+
+    heading("Stopping the function and the emulator");
+    drop(function);
+    drop(emulator);
+    println!("done");
+}

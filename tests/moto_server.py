@@ -1,0 +1,168 @@
+"""moto on a loopback port, in-process, with a control endpoint for what moto cannot set.
+
+    python tests/moto_server.py [--port N]
+
+Prints ``READY <port>`` once it serves, and exits when its standard input closes, so a test
+that dies takes the emulator with it. Besides every AWS API moto knows, it answers:
+
+    POST /_watchdog/container-instance   {"cluster", "containerInstanceArn",
+                                          "agentConnected"?, "status"?}
+        sets what ECS would set and bumps the container instance's version, as ECS does.
+    GET  /_watchdog/calls                {"ecs:DescribeContainerInstances": 2, ...} since reset
+    POST /_watchdog/calls/reset
+    GET  /_watchdog/sns                  every message SNS published, in order
+"""
+
+import argparse
+import io
+import json
+import os
+import sys
+import threading
+from collections import Counter
+from urllib.parse import parse_qs
+
+from moto.ecs import models as ecs_models
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.sns.models import sns_backends
+from werkzeug.serving import make_server
+
+ACCOUNT = "123456789012"
+
+# moto's container instances have no `version`; ECS bumps it on every change.
+_original_init = ecs_models.ContainerInstance.__init__
+
+
+def _init_with_version(self, *args, **kwargs):
+    _original_init(self, *args, **kwargs)
+    self.version = 1
+
+
+ecs_models.ContainerInstance.__init__ = _init_with_version
+
+_original_update_state = ecs_models.EC2ContainerServiceBackend.update_container_instances_state
+
+
+def _update_state_with_version(self, *args, **kwargs):
+    instances, failures = _original_update_state(self, *args, **kwargs)
+    for instance in instances:
+        instance.version += 1
+    return instances, failures
+
+
+ecs_models.EC2ContainerServiceBackend.update_container_instances_state = _update_state_with_version
+
+
+class Watchdog:
+    """WSGI middleware: counts calls by operation and serves the control endpoint."""
+
+    def __init__(self, app):
+        self.app = app
+        self.calls = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_watchdog/"):
+            return self.control(environ, start_response, path)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        with self.lock:
+            self.calls[operation(environ, body)] += 1
+        return self.app(environ, start_response)
+
+    def control(self, environ, start_response, path):
+        method = environ["REQUEST_METHOD"]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        region = parse_qs(environ.get("QUERY_STRING", "")).get("region", ["us-east-1"])[0]
+        try:
+            if path == "/_watchdog/calls" and method == "GET":
+                with self.lock:
+                    answer = dict(self.calls)
+            elif path == "/_watchdog/calls/reset" and method == "POST":
+                with self.lock:
+                    self.calls.clear()
+                answer = {}
+            elif path == "/_watchdog/container-instance" and method == "POST":
+                answer = set_container_instance(region, request)
+            elif path == "/_watchdog/sns" and method == "GET":
+                answer = sent_notifications(region)
+            else:
+                return respond(start_response, "404 Not Found", {"error": f"no {method} {path}"})
+        except KeyError as e:
+            return respond(start_response, "404 Not Found", {"error": f"unknown {e}"})
+        return respond(start_response, "200 OK", answer)
+
+
+def respond(start_response, status, answer):
+    body = json.dumps(answer).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def operation(environ, body):
+    """`service:Operation` from the signature's scope and the target header, path or form."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = "unknown"
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            service = scope[3]
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    path = environ.get("PATH_INFO", "")
+    if "/operation/" in path:  # Smithy RPC v2 (CBOR)
+        return f"{service}:{path.rsplit('/', 1)[-1]}"
+    action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+    return f"{service}:{action[0] if action else environ['REQUEST_METHOD'] + ' ' + path}"
+
+
+def set_container_instance(region, request):
+    backend = ecs_models.ecs_backends[ACCOUNT][region]
+    cluster = request["cluster"].rsplit("/", 1)[-1]
+    instance_id = request["containerInstanceArn"].rsplit("/", 1)[-1]
+    instance = backend.container_instances[cluster][instance_id]
+    if "agentConnected" in request:
+        instance.agent_connected = bool(request["agentConnected"])
+    if "status" in request:
+        instance.status = request["status"]
+    instance.version += 1
+    return {"version": instance.version, "status": instance.status, "agentConnected": instance.agent_connected}
+
+
+def sent_notifications(region):
+    backend = sns_backends[ACCOUNT][region]
+    return [
+        {
+            "topicArn": topic.arn,
+            "messageId": message_id,
+            "message": message,
+            "subject": subject,
+            "messageAttributes": attributes or {},
+        }
+        for topic in backend.topics.values()
+        for (message_id, message, subject, attributes, _group) in topic.sent_notifications
+    ]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    app = Watchdog(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
+
+    def exit_when_stdin_closes():
+        sys.stdin.read()
+        os._exit(0)
+
+    threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
+    print(f"READY {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+//! moto, started on a free loopback port for one test and stopped with it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::config::Credentials;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::repo_root;
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+/// A running emulator. Dropping it stops the process (its stdin closes and it is killed).
+pub struct Emulator {
+    _child: Child,
+    pub endpoint: String,
+    pub sdk: SdkConfig,
+}
+
+/// One message SNS published, as the emulator recorded it.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub topic_arn: String,
+    pub subject: String,
+    pub message: Value,
+    pub attributes: HashMap<String, String>,
+}
+
+/// The Python with moto: `WATCHDOG_PYTHON`, else the project's `.venv` (made by `make`).
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("WATCHDOG_PYTHON") {
+        return python.into();
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with moto at {}: run `make test` (it creates .venv)",
+        venv.display()
+    );
+    venv
+}
+
+impl Emulator {
+    pub async fn start() -> Self {
+        let mut child = Command::new(python())
+            .arg(repo_root().join("tests/moto_server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start moto");
+        let stdout = child.stdout.take().expect("moto stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("read moto stdout") {
+                if let Some(port) = line.strip_prefix("READY ") {
+                    return port.trim().parse::<u16>().expect("moto port");
+                }
+            }
+            panic!("moto exited before it was ready")
+        })
+        .await
+        .expect("moto ready within 60 s");
+        let endpoint = format!("http://127.0.0.1:{ready}");
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "testbed"))
+            .load()
+            .await;
+        Self {
+            _child: child,
+            endpoint,
+            sdk,
+        }
+    }
+
+    /// The variables that point a process at this emulator.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    async fn control(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).await.expect("connect to moto");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send control request");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .expect("read control response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.contains(" 200 "), "{method} {path}: {head}\n{body}");
+        serde_json::from_str(body).expect("control answers JSON")
+    }
+
+    /// Sets the agent's connection and/or the status, as ECS would (the version grows).
+    pub async fn set_container_instance(
+        &self,
+        cluster: &str,
+        arn: &str,
+        agent_connected: Option<bool>,
+        status: Option<&str>,
+    ) {
+        let mut request = json!({"cluster": cluster, "containerInstanceArn": arn});
+        if let Some(connected) = agent_connected {
+            request["agentConnected"] = json!(connected);
+        }
+        if let Some(status) = status {
+            request["status"] = json!(status);
+        }
+        self.control("POST", "/_watchdog/container-instance", Some(request))
+            .await;
+    }
+
+    /// Calls by `service:Operation` since the last reset.
+    pub async fn calls(&self) -> HashMap<String, u64> {
+        serde_json::from_value(self.control("GET", "/_watchdog/calls", None).await).expect("call counts")
+    }
+
+    pub async fn reset_calls(&self) {
+        self.control("POST", "/_watchdog/calls/reset", None).await;
+    }
+
+    /// What SNS published, in order, with `MessageStructure=json` messages parsed.
+    pub async fn published(&self) -> Vec<Published> {
+        let sent = self.control("GET", "/_watchdog/sns", None).await;
+        sent.as_array()
+            .expect("a list")
+            .iter()
+            .map(|m| {
+                let raw = m["message"].as_str().unwrap_or_default();
+                Published {
+                    topic_arn: m["topicArn"].as_str().unwrap_or_default().to_owned(),
+                    subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+                    message: serde_json::from_str(raw).unwrap_or(Value::String(raw.to_owned())),
+                    attributes: m["messageAttributes"]
+                        .as_object()
+                        .map(|attributes| {
+                            attributes
+                                .iter()
+                                .map(|(k, v)| {
+                                    let value = v.get("Value").or_else(|| v.get("StringValue")).and_then(Value::as_str);
+                                    (k.clone(), value.unwrap_or_default().to_owned())
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}

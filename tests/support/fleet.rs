@@ -1,0 +1,165 @@
+//! Seeds an ECS fleet in the emulator through the real SDK clients.
+
+use aws_config::SdkConfig;
+use aws_sdk_ec2::types::InstanceStateName;
+use aws_sdk_ecs::types::{ContainerInstanceStatus, Tag};
+use futures_util::future::join_all;
+
+/// One EC2 instance registered as a container instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub cluster_arn: String,
+    pub ec2_instance_id: String,
+    pub container_instance_arn: String,
+}
+
+pub struct Fleet {
+    pub ecs: aws_sdk_ecs::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    ami: String,
+}
+
+impl Fleet {
+    pub async fn new(sdk: &SdkConfig) -> Self {
+        let ec2 = aws_sdk_ec2::Client::new(sdk);
+        let images = ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .expect("DescribeImages");
+        let ami = images
+            .images()
+            .first()
+            .and_then(|i| i.image_id())
+            .expect("moto ships AMIs")
+            .to_owned();
+        Self {
+            ecs: aws_sdk_ecs::Client::new(sdk),
+            ec2,
+            ami,
+        }
+    }
+
+    /// Creates a cluster with tags and returns its ARN.
+    pub async fn cluster(&self, name: &str, tags: &[(&str, &str)]) -> String {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect();
+        let output = self
+            .ecs
+            .create_cluster()
+            .cluster_name(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .expect("CreateCluster");
+        output
+            .cluster()
+            .and_then(|c| c.cluster_arn())
+            .expect("cluster ARN")
+            .to_owned()
+    }
+
+    /// Launches `count` EC2 instances and registers each with the cluster.
+    pub async fn nodes(&self, cluster_arn: &str, count: usize) -> Vec<Node> {
+        let mut nodes = Vec::with_capacity(count);
+        for start in (0..count).step_by(250) {
+            let n = (count - start).min(250) as i32;
+            let launched = self
+                .ec2
+                .run_instances()
+                .image_id(&self.ami)
+                .min_count(n)
+                .max_count(n)
+                .send()
+                .await
+                .expect("RunInstances");
+            let ids: Vec<String> = launched
+                .instances()
+                .iter()
+                .filter_map(|i| i.instance_id())
+                .map(str::to_owned)
+                .collect();
+            for chunk in ids.chunks(25) {
+                let registered = join_all(chunk.iter().map(|id| self.register(cluster_arn, id))).await;
+                nodes.extend(registered);
+            }
+        }
+        nodes
+    }
+
+    async fn register(&self, cluster_arn: &str, ec2_instance_id: &str) -> Node {
+        let document =
+            serde_json::json!({"instanceId": ec2_instance_id, "region": crate::emulator::REGION}).to_string();
+        let output = self
+            .ecs
+            .register_container_instance()
+            .cluster(cluster_arn)
+            .instance_identity_document(document)
+            .send()
+            .await
+            .expect("RegisterContainerInstance");
+        Node {
+            cluster_arn: cluster_arn.to_owned(),
+            ec2_instance_id: ec2_instance_id.to_owned(),
+            container_instance_arn: output
+                .container_instance()
+                .and_then(|c| c.container_instance_arn())
+                .expect("ARN")
+                .to_owned(),
+        }
+    }
+
+    pub async fn stop_instance(&self, node: &Node) {
+        self.ec2
+            .stop_instances()
+            .instance_ids(&node.ec2_instance_id)
+            .send()
+            .await
+            .expect("StopInstances");
+        let state = self.ec2_state(node).await;
+        assert_eq!(state, Some(InstanceStateName::Stopped), "moto stops at once");
+    }
+
+    pub async fn ec2_state(&self, node: &Node) -> Option<InstanceStateName> {
+        let output = self
+            .ec2
+            .describe_instances()
+            .instance_ids(&node.ec2_instance_id)
+            .send()
+            .await
+            .expect("DescribeInstances");
+        output
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| i.state()?.name().cloned())
+    }
+
+    pub async fn drain(&self, node: &Node) {
+        self.ecs
+            .update_container_instances_state()
+            .cluster(&node.cluster_arn)
+            .container_instances(&node.container_instance_arn)
+            .status(ContainerInstanceStatus::Draining)
+            .send()
+            .await
+            .expect("UpdateContainerInstancesState");
+    }
+
+    /// The container instance's status and version now.
+    pub async fn container_instance(&self, node: &Node) -> (String, i64) {
+        let output = self
+            .ecs
+            .describe_container_instances()
+            .cluster(&node.cluster_arn)
+            .container_instances(&node.container_instance_arn)
+            .send()
+            .await
+            .expect("DescribeContainerInstances");
+        let instance = output.container_instances().first().expect("registered");
+        (instance.status().unwrap_or_default().to_owned(), instance.version())
+    }
+}

@@ -1,0 +1,240 @@
+//! A Lambda Runtime API on loopback that runs the real `monitor` binary, as Lambda does:
+//! the binary asks for the next invocation, the test hands it an event and reads the answer.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+const API: &str = "/2018-06-01/runtime";
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(180);
+
+type Answer = Result<Value, String>;
+
+struct Shared {
+    next: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Bytes)>>,
+    waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    init_error: Mutex<Option<String>>,
+}
+
+/// The `monitor` binary running behind the Runtime API.
+pub struct Function {
+    child: Child,
+    invocations: mpsc::UnboundedSender<(String, Bytes)>,
+    shared: Arc<Shared>,
+    output: Arc<Mutex<Vec<String>>>,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+/// Where the `monitor` binary is: `MONITOR_BIN`, else beside the test's own target directory.
+pub fn monitor_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MONITOR_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let binary = profile_dir.join("monitor");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p monitor` (make test does)",
+        binary.display()
+    );
+    binary
+}
+
+impl Function {
+    /// Starts the binary with `env` on top of the variables Lambda itself sets.
+    pub async fn start(env: &[(String, String)]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the Runtime API");
+        let address = listener.local_addr().expect("Runtime API address");
+        let (invocations, next) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            next: tokio::sync::Mutex::new(next),
+            waiting: Mutex::new(HashMap::new()),
+            init_error: Mutex::new(None),
+        });
+        let server = shared.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let shared = server.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| serve(shared.clone(), request));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+
+        let mut child = Command::new(monitor_binary())
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "ecs-watchdog-monitor")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/ecs-watchdog-monitor")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the monitor binary");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(Box::new)
+                .map(|s| s as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child.stderr.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let output = output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        Self {
+            child,
+            invocations,
+            shared,
+            output,
+            counter: Default::default(),
+        }
+    }
+
+    /// Invokes the function once with `event` and returns its answer or its error.
+    pub async fn invoke(&self, event: &Value) -> Answer {
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("req-{n:04}-{}", std::process::id());
+        let (tx, rx) = oneshot::channel();
+        self.shared.waiting.lock().unwrap().insert(id.clone(), tx);
+        self.invocations
+            .send((id, Bytes::from(event.to_string())))
+            .expect("runtime API is up");
+        match tokio::time::timeout(INVOKE_TIMEOUT, rx).await {
+            Ok(Ok(answer)) => answer,
+            _ => Err(format!(
+                "no answer (init error: {:?})\n{}",
+                self.shared.init_error.lock().unwrap(),
+                self.output().join("\n")
+            )),
+        }
+    }
+
+    /// Waits for the process to stop on its own (for example after an init error).
+    pub async fn exit_status(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits")
+            .expect("exit status")
+    }
+
+    pub fn init_error(&self) -> Option<String> {
+        self.shared.init_error.lock().unwrap().clone()
+    }
+
+    /// Everything the process printed, stdout and stderr.
+    pub fn output(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// The Embedded Metric Format documents it printed.
+    pub fn emf(&self) -> Vec<Value> {
+        self.output()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|document| document.get("_aws").is_some())
+            .collect()
+    }
+
+    /// The sum of a metric over the EMF documents, for one cluster or (`None`) the aggregate.
+    pub fn metric(&self, name: &str, cluster: Option<&str>) -> f64 {
+        self.emf()
+            .iter()
+            .filter(|d| d.get("ClusterName").and_then(Value::as_str) == cluster)
+            .filter_map(|d| d.get(name).and_then(Value::as_f64))
+            .sum()
+    }
+
+    pub fn clear_output(&self) {
+        self.output.lock().unwrap().clear();
+    }
+}
+
+async fn serve(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_owned();
+    let method = request.method().clone();
+    if method == Method::GET && path == format!("{API}/invocation/next") {
+        let (id, event) = shared.next.lock().await.recv().await.unwrap_or_default();
+        let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(300);
+        let response = Response::builder()
+            .header("Lambda-Runtime-Aws-Request-Id", id)
+            .header("Lambda-Runtime-Deadline-Ms", deadline.as_millis().to_string())
+            .header(
+                "Lambda-Runtime-Invoked-Function-Arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:ecs-watchdog-monitor",
+            )
+            .header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+            .body(Full::new(event))
+            .expect("a response");
+        return Ok(response);
+    }
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if path == format!("{API}/init/error") {
+        *shared.init_error.lock().unwrap() = Some(text.clone());
+        for (_, waiter) in shared.waiting.lock().unwrap().drain() {
+            let _ = waiter.send(Err(format!("init error: {text}")));
+        }
+    } else if let Some(rest) = path.strip_prefix(&format!("{API}/invocation/")) {
+        let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
+        let answer = match kind {
+            "response" => serde_json::from_str(&text).map_err(|e| format!("response is not JSON: {e}: {text}")),
+            _ => Err(text),
+        };
+        if let Some(waiter) = shared.waiting.lock().unwrap().remove(id) {
+            let _ = waiter.send(answer);
+        }
+    } else {
+        return Ok(Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Full::new(Bytes::new()))
+            .expect("a response"));
+    }
+    Ok(Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .expect("a response"))
+}
