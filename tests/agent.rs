@@ -9,12 +9,12 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_types::config_bag::ConfigBag;
-use ecs_watchdog::aws::{AwsInventory, DeadLetterQueue, Ec2Inventory, EcsInventory, EmfMetrics, SnsNotifier};
+use ecs_watchdog::aws::EcsDaemons;
 use ecs_watchdog::metrics::Metric;
-use ecs_watchdog::{Config, Message, Monitor};
 use serde_json::{Value, json};
 use watchdog_tests::emulator::Emulator;
 use watchdog_tests::fleet::{Fleet, Node};
+use watchdog_tests::in_process;
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
 use watchdog_tests::runtime::Function;
 use watchdog_tests::samples::{MALFORMED_BODY, agent_event};
@@ -172,43 +172,14 @@ async fn when_ecs_fails_for_one_cluster_then_only_its_messages_go_back_to_the_qu
     pipeline.send_raw(MALFORMED_BODY).await;
     let records = pipeline.receive(4).await;
 
-    let config = Config::from_lookup(|name| {
-        tagged_only(&pipeline)
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    })
-    .unwrap();
     let ecs = aws_sdk_ecs::Client::from_conf(
         aws_sdk_ecs::config::Builder::from(&emulator.sdk)
             .interceptor(EcsDownFor(a.clone()))
             .build(),
     );
-    let inventory = AwsInventory {
-        ecs: EcsInventory::new(ecs),
-        ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(&emulator.sdk)),
-    };
-    let monitor = Monitor::new(
-        config.clone(),
-        "us-east-1",
-        Box::new(inventory),
-        Box::new(SnsNotifier::new(
-            aws_sdk_sns::Client::new(&emulator.sdk),
-            &config.alert_topic_arn,
-        )),
-        Box::new(DeadLetterQueue::new(
-            aws_sdk_sqs::Client::new(&emulator.sdk),
-            &config.dead_letter_queue_url,
-        )),
-        Box::new(EmfMetrics::new("ECSWatchdog")),
-    );
-    let messages: Vec<Message> = records
-        .iter()
-        .map(|r| Message {
-            id: r["messageId"].as_str().unwrap().into(),
-            body: r["body"].as_str().unwrap().into(),
-        })
-        .collect();
+    let daemons = Box::new(EcsDaemons::new(aws_sdk_ecs::Client::new(&emulator.sdk)));
+    let monitor = in_process::monitor(&emulator, in_process::config(&tagged_only(&pipeline)), ecs, daemons);
+    let messages = in_process::messages(&records);
 
     // When the batch runs.
     let report = monitor.process(&messages).await;

@@ -9,7 +9,9 @@ use watchdog_tests::emulator::Emulator;
 use watchdog_tests::fleet::Fleet;
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
 use watchdog_tests::runtime::Function;
-use watchdog_tests::samples::{MALFORMED_BODY, agent_event};
+use watchdog_tests::samples::{
+    MALFORMED_BODY, agent_event, daemon_impaired_event, daemon_stopped_event, service_stopped_event,
+};
 
 const GRACE_SECONDS: u32 = 3;
 
@@ -30,9 +32,10 @@ async fn main() {
         .cluster("prod", &[("ecs-agent-monitoring", "enabled"), ("team", "platform")])
         .await;
     let dev = fleet.cluster("dev", &[]).await;
-    let nodes = fleet.nodes(&prod, 5).await;
+    let mut nodes = fleet.nodes(&prod, 9).await;
+    let daemon_nodes = nodes.split_off(5);
     let dev_node = fleet.nodes(&dev, 1).await.remove(0);
-    for node in &nodes {
+    for node in nodes.iter().chain(&daemon_nodes) {
         println!("prod  {}  {}", node.ec2_instance_id, node.container_instance_arn);
     }
     println!(
@@ -66,9 +69,46 @@ async fn main() {
         "{}  in dev, which is not monitored -> ignored",
         dev_node.ec2_instance_id
     );
+
+    heading("Losing daemons: log-router runs on every prod instance, security-agent should too");
+    let log_router = fleet.task_definition("log-router").await;
+    let web = fleet.task_definition("web").await;
+    let [d1, d2, d3, d4] = [&daemon_nodes[0], &daemon_nodes[1], &daemon_nodes[2], &daemon_nodes[3]];
+    for (n, (node, story)) in [
+        (
+            d1,
+            "log-router stops; ECS drains the instance  -> repairing: suppressed",
+        ),
+        (
+            d2,
+            "log-router stops; a new one starts         -> recovered: counted, no alert",
+        ),
+        (d3, "log-router stops (exit 139); nothing since -> confirmed: alert"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let task = format!("{}/log-router-{n}", node.cluster_arn.replace(":cluster/", ":task/"));
+        events.push(daemon_stopped_event(node, "log-router", &log_router, &task));
+        println!("{}  {story}", node.ec2_instance_id);
+    }
+    fleet.drain(d1).await;
+    fleet.start_task(d2, &log_router, "daemon:log-router").await;
+    events.push(daemon_impaired_event(d4, "security-agent"));
+    println!(
+        "{}  security-agent cannot start (no CPU)   -> confirmed: alert",
+        d4.ec2_instance_id
+    );
+    let web_task = fleet.start_task(d3, &web, "service:web").await;
+    events.push(service_stopped_event(d3, &web, &web_task));
+    println!(
+        "{}  a service task stops                   -> not a daemon: the rule does not even queue it",
+        d3.ec2_instance_id
+    );
+
     pipeline.put_events(&events).await;
     pipeline.send_raw(MALFORMED_BODY).await;
-    println!("and a truncated body lands on the queue -> quarantined in the dead-letter queue");
+    println!("\nand a truncated body lands on the queue -> quarantined in the dead-letter queue");
 
     println!("\nduring the grace period ({GRACE_SECONDS} s delay on the queue):");
     emulator
@@ -81,7 +121,8 @@ async fn main() {
     println!("  {} is set to DRAINING", nodes[3].ec2_instance_id);
 
     let waited = Instant::now();
-    let records = pipeline.receive(events.len() + 1).await;
+    // Every event but the service task's passes a rule; plus the malformed body.
+    let records = pipeline.receive(events.len()).await;
     println!(
         "  the queue released {} messages after {:.1} s",
         records.len(),

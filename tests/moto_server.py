@@ -11,6 +11,10 @@ that dies takes the emulator with it. Besides every AWS API moto knows, it answe
     GET  /_watchdog/calls                {"ecs:DescribeContainerInstances": 2, ...} since reset
     POST /_watchdog/calls/reset
     GET  /_watchdog/sns                  every message SNS published, in order
+
+moto does not know the ECS Managed Daemons APIs; they answer as in a region without them
+(400 UnknownOperationException). Tasks keep the status they were started with: moto would
+otherwise move them towards STOPPED on every DescribeTasks.
 """
 
 import argparse
@@ -23,11 +27,18 @@ from collections import Counter
 from urllib.parse import parse_qs
 
 from moto.ecs import models as ecs_models
+from moto.moto_api import state_manager
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sns.models import sns_backends
 from werkzeug.serving import make_server
 
 ACCOUNT = "123456789012"
+DAEMON_OPERATIONS = {
+    "CreateDaemon", "DeleteDaemon", "DescribeDaemon", "DescribeDaemonDeployments", "DescribeDaemonRevisions",
+    "ListDaemonDeployments", "ListDaemons", "UpdateDaemon",
+}
+
+state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
 
 # moto's container instances have no `version`; ECS bumps it on every change.
 _original_init = ecs_models.ContainerInstance.__init__
@@ -53,6 +64,21 @@ def _update_state_with_version(self, *args, **kwargs):
 ecs_models.EC2ContainerServiceBackend.update_container_instances_state = _update_state_with_version
 
 
+# ECS's Container shape has `cpu` and `memory` as strings; moto keeps the task definition's
+# numbers, which strict clients (the Rust SDK) refuse to read.
+_original_container_init = ecs_models.Container.__init__
+
+
+def _container_with_string_sizes(self, *args, **kwargs):
+    _original_container_init(self, *args, **kwargs)
+    for field in ("cpu", "memory"):
+        if getattr(self, field, None) is not None:
+            setattr(self, field, str(getattr(self, field)))
+
+
+ecs_models.Container.__init__ = _container_with_string_sizes
+
+
 class Watchdog:
     """WSGI middleware: counts calls by operation and serves the control endpoint."""
 
@@ -68,8 +94,15 @@ class Watchdog:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        called = operation(environ, body)
         with self.lock:
-            self.calls[operation(environ, body)] += 1
+            self.calls[called] += 1
+        service, _, action = called.partition(":")
+        if service == "ecs" and action in DAEMON_OPERATIONS:
+            error = {"__type": "UnknownOperationException", "message": f"{action} is not available in this region"}
+            body = json.dumps(error).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
+            return [body]
         return self.app(environ, start_response)
 
     def control(self, environ, start_response, path):

@@ -112,6 +112,48 @@ impl Fleet {
         }
     }
 
+    /// Registers a task definition of `family` and returns its ARN.
+    pub async fn task_definition(&self, family: &str) -> String {
+        let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name(family)
+            .image("public.ecr.aws/docker/library/busybox:latest")
+            .memory(128)
+            .build();
+        let output = self
+            .ecs
+            .register_task_definition()
+            .family(family)
+            .container_definitions(container)
+            .send()
+            .await
+            .expect("RegisterTaskDefinition");
+        output
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .expect("task definition ARN")
+            .to_owned()
+    }
+
+    /// Starts a task of `task_definition_arn` in `group` on `node` and returns its ARN.
+    pub async fn start_task(&self, node: &Node, task_definition_arn: &str, group: &str) -> String {
+        let output = self
+            .ecs
+            .start_task()
+            .cluster(&node.cluster_arn)
+            .task_definition(task_definition_arn)
+            .container_instances(&node.container_instance_arn)
+            .group(group)
+            .send()
+            .await
+            .expect("StartTask");
+        output
+            .tasks()
+            .first()
+            .and_then(|t| t.task_arn())
+            .expect("task ARN")
+            .to_owned()
+    }
+
     pub async fn stop_instance(&self, node: &Node) {
         self.ec2
             .stop_instances()

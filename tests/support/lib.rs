@@ -4,6 +4,7 @@
 
 pub mod emulator;
 pub mod fleet;
+pub mod in_process;
 pub mod pipeline;
 pub mod runtime;
 pub mod samples;

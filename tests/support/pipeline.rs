@@ -10,8 +10,21 @@ use serde_json::{Value, json};
 
 use crate::emulator::{ACCOUNT, REGION};
 
-/// The rule pattern for agent disconnects (DESIGN §1).
-pub const AGENT_PATTERN: &str = r#"{"source":["aws.ecs"],"detail-type":["ECS Container Instance State Change"],"detail":{"agentConnected":[false],"status":["ACTIVE"]}}"#;
+/// The rule patterns (DESIGN §1).
+pub const RULES: [(&str, &str); 3] = [
+    (
+        "ecs-watchdog-agent-disconnected",
+        r#"{"source":["aws.ecs"],"detail-type":["ECS Container Instance State Change"],"detail":{"agentConnected":[false],"status":["ACTIVE"]}}"#,
+    ),
+    (
+        "ecs-watchdog-daemon-task-stopped",
+        r#"{"source":["aws.ecs"],"detail-type":["ECS Task State Change"],"detail":{"group":[{"prefix":"daemon:"}],"lastStatus":["STOPPED"]}}"#,
+    ),
+    (
+        "ecs-watchdog-daemon-start-impaired",
+        r#"{"source":["aws.ecs"],"detail-type":["ECS Daemon Service Action"],"detail":{"eventName":["DAEMON_TASK_START_IMPAIRED"]}}"#,
+    ),
+];
 
 pub struct Pipeline {
     pub events: aws_sdk_eventbridge::Client,
@@ -50,20 +63,22 @@ impl Pipeline {
             .send()
             .await
             .expect("CreateTopic");
-        events
-            .put_rule()
-            .name("ecs-watchdog-agent-disconnected")
-            .event_pattern(AGENT_PATTERN)
-            .send()
-            .await
-            .expect("PutRule");
-        events
-            .put_targets()
-            .rule("ecs-watchdog-agent-disconnected")
-            .targets(Target::builder().id("checks").arn(&queue_arn).build().expect("target"))
-            .send()
-            .await
-            .expect("PutTargets");
+        for (name, pattern) in RULES {
+            events
+                .put_rule()
+                .name(name)
+                .event_pattern(pattern)
+                .send()
+                .await
+                .expect("PutRule");
+            events
+                .put_targets()
+                .rule(name)
+                .targets(Target::builder().id("checks").arn(&queue_arn).build().expect("target"))
+                .send()
+                .await
+                .expect("PutTargets");
+        }
         Self {
             events,
             sqs,
@@ -89,7 +104,11 @@ impl Pipeline {
                 PutEventsRequestEntry::builder()
                     .source(e["source"].as_str().unwrap_or_default())
                     .detail_type(e["detail-type"].as_str().unwrap_or_default())
-                    .resources(e["resources"][0].as_str().unwrap_or_default())
+                    .set_resources(
+                        e["resources"]
+                            .as_array()
+                            .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()),
+                    )
                     .detail(e["detail"].to_string())
                     .build()
             });

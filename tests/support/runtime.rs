@@ -174,10 +174,16 @@ impl Function {
             .collect()
     }
 
-    /// The sum of a metric over the EMF documents, for one cluster or (`None`) the aggregate.
+    /// The sum of a metric over the EMF documents whose only dimension is `ClusterName` =
+    /// `cluster`, or (`None`) that have no dimension: the aggregate.
     pub fn metric(&self, name: &str, cluster: Option<&str>) -> f64 {
+        let dimensions = match cluster {
+            Some(_) => serde_json::json!(["ClusterName"]),
+            None => serde_json::json!([]),
+        };
         self.emf()
             .iter()
+            .filter(|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] == dimensions)
             .filter(|d| d.get("ClusterName").and_then(Value::as_str) == cluster)
             .filter_map(|d| d.get(name).and_then(Value::as_f64))
             .sum()

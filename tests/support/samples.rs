@@ -33,3 +33,59 @@ pub fn agent_event(node: &Node, version: i64, agent_connected: bool) -> Value {
 /// A body that is not an event at all, as a queue may hold.
 pub const MALFORMED_BODY: &str =
     r#"{"detail-type": "ECS Container Instance State Change", "source": "aws.ecs", "detail": {"agentConnected": fals"#;
+
+/// The sample daemon-task-stopped event, about `daemon`'s task `task_arn` on `node`.
+pub fn daemon_stopped_event(node: &Node, daemon: &str, task_definition_arn: &str, task_arn: &str) -> Value {
+    task_event(
+        "task-daemon-stopped.json",
+        node,
+        &format!("daemon:{daemon}"),
+        task_definition_arn,
+        task_arn,
+    )
+}
+
+/// The sample service-task-stopped event (which the monitor ignores).
+pub fn service_stopped_event(node: &Node, task_definition_arn: &str, task_arn: &str) -> Value {
+    task_event(
+        "task-service-stopped.json",
+        node,
+        "service:web",
+        task_definition_arn,
+        task_arn,
+    )
+}
+
+fn task_event(sample: &str, node: &Node, group: &str, task_definition_arn: &str, task_arn: &str) -> Value {
+    let mut event = load(sample);
+    event["id"] = json!(format!("{}-stopped", task_arn.rsplit('/').next().unwrap_or("x")));
+    event["region"] = json!(crate::emulator::REGION);
+    event["resources"] = json!([task_arn]);
+    let detail = &mut event["detail"];
+    detail["clusterArn"] = json!(node.cluster_arn);
+    detail["containerInstanceArn"] = json!(node.container_instance_arn);
+    detail["group"] = json!(group);
+    detail["taskArn"] = json!(task_arn);
+    detail["taskDefinitionArn"] = json!(task_definition_arn);
+    event
+}
+
+/// The sample `DAEMON_TASK_START_IMPAIRED` event (`TASK_CREATION_FAILED`) for `daemon` on `node`.
+pub fn daemon_impaired_event(node: &Node, daemon: &str) -> Value {
+    let mut event = load("daemon-start-impaired-creation-failed.json");
+    let cluster = node.cluster_arn.rsplit('/').next().unwrap_or_default();
+    let arn_prefix = node
+        .cluster_arn
+        .rsplit_once(":cluster/")
+        .map_or("", |(prefix, _)| prefix);
+    event["id"] = json!(format!(
+        "{}-{daemon}-impaired",
+        node.container_instance_arn.rsplit('/').next().unwrap_or("x")
+    ));
+    event["region"] = json!(crate::emulator::REGION);
+    let detail = &mut event["detail"];
+    detail["clusterArn"] = json!(node.cluster_arn);
+    detail["containerInstanceArn"] = json!(node.container_instance_arn);
+    detail["daemonArn"] = json!(format!("{arn_prefix}:daemon/{cluster}/{daemon}"));
+    event
+}

@@ -8,6 +8,14 @@ use serde_json::Value;
 
 /// The detail-type of a container instance event.
 pub const CONTAINER_INSTANCE_STATE_CHANGE: &str = "ECS Container Instance State Change";
+/// The detail-type of a task event.
+pub const TASK_STATE_CHANGE: &str = "ECS Task State Change";
+/// The detail-type of a Managed Daemons service action.
+pub const DAEMON_SERVICE_ACTION: &str = "ECS Daemon Service Action";
+/// The daemon service action when ECS cannot start a daemon task on an instance.
+pub const DAEMON_TASK_START_IMPAIRED: &str = "DAEMON_TASK_START_IMPAIRED";
+/// Daemon tasks carry `group: "daemon:<name>"`.
+pub const DAEMON_GROUP_PREFIX: &str = "daemon:";
 
 /// What one message body turned out to be.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,12 +31,21 @@ pub enum Parsed {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Signal {
     AgentDisconnected(AgentDisconnected),
+    DaemonLost(Box<DaemonLost>),
 }
 
 impl Signal {
     pub fn cluster_arn(&self) -> &str {
         match self {
             Signal::AgentDisconnected(e) => &e.cluster_arn,
+            Signal::DaemonLost(e) => &e.cluster_arn,
+        }
+    }
+
+    pub fn container_instance_arn(&self) -> &str {
+        match self {
+            Signal::AgentDisconnected(e) => &e.container_instance_arn,
+            Signal::DaemonLost(e) => &e.container_instance_arn,
         }
     }
 }
@@ -46,12 +63,65 @@ pub struct AgentDisconnected {
     pub since: Option<String>,
 }
 
+/// A daemon that is not running on an instance: its task stopped, or ECS could not start it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonLost {
+    pub cluster_arn: String,
+    pub container_instance_arn: String,
+    /// The daemon's name: `group` without `daemon:`, or the last part of `daemonArn`.
+    pub daemon_name: String,
+    pub daemon_arn: Option<String>,
+    pub task_arn: Option<String>,
+    /// The task's (daemon) task definition; its family finds the daemon's other tasks.
+    pub task_definition_arn: Option<String>,
+    /// The task's `detail.version`; start-impaired events have none.
+    pub version: Option<i64>,
+    pub since: Option<String>,
+    pub cause: DaemonCause,
+}
+
+/// What the event says went wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DaemonCause {
+    /// `ECS Task State Change`, STOPPED.
+    Stopped {
+        stop_code: Option<String>,
+        stopped_reason: Option<String>,
+        exits: Vec<ContainerExit>,
+    },
+    /// `ECS Daemon Service Action` `DAEMON_TASK_START_IMPAIRED`: `failureType` is
+    /// `TASK_FAILED_TO_RUN` (a task was created) or `TASK_CREATION_FAILED` (none was).
+    StartImpaired {
+        failure_type: Option<String>,
+        reason: Option<String>,
+    },
+}
+
+/// One container of a stopped task.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerExit {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreReason {
     /// A container instance event whose agent is connected: nothing is wrong.
     AgentConnected,
     /// An `aws.ecs` event of a kind this monitor does not check.
     UnhandledDetailType(String),
+    /// A task that is not a daemon task (`service:…`, `family:…`, or no group).
+    NotADaemonTask(String),
+    /// A task event whose task has not stopped.
+    TaskNotStopped(String),
+    /// A daemon task with no container instance (Fargate): there is no instance to check.
+    NoContainerInstance,
+    /// A daemon service action other than `DAEMON_TASK_START_IMPAIRED`.
+    UnhandledDaemonAction(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +137,10 @@ impl std::fmt::Display for IgnoreReason {
         match self {
             IgnoreReason::AgentConnected => f.write_str("the agent is connected"),
             IgnoreReason::UnhandledDetailType(t) => write!(f, "detail-type {t:?} is not checked"),
+            IgnoreReason::NotADaemonTask(group) => write!(f, "task group {group:?} is not a daemon"),
+            IgnoreReason::TaskNotStopped(status) => write!(f, "the task is {status}, not STOPPED"),
+            IgnoreReason::NoContainerInstance => f.write_str("the task has no container instance (Fargate)"),
+            IgnoreReason::UnhandledDaemonAction(name) => write!(f, "daemon action {name:?} is not checked"),
         }
     }
 }
@@ -97,6 +171,8 @@ pub fn parse(body: &str) -> Parsed {
     let detail = event.get("detail").unwrap_or(&Value::Null);
     match detail_type {
         CONTAINER_INSTANCE_STATE_CHANGE => parse_container_instance(&event, detail),
+        TASK_STATE_CHANGE => parse_task(&event, detail),
+        DAEMON_SERVICE_ACTION => parse_daemon_action(&event, detail),
         other => Parsed::Ignored(IgnoreReason::UnhandledDetailType(other.to_owned())),
     }
 }
@@ -120,6 +196,95 @@ fn parse_container_instance(event: &Value, detail: &Value) -> Parsed {
             .or_else(|| text(event, "time"))
             .map(str::to_owned),
     }))
+}
+
+fn parse_task(event: &Value, detail: &Value) -> Parsed {
+    let Some(cluster_arn) = text(detail, "clusterArn") else {
+        return Parsed::Rejected(RejectReason::MissingField("detail.clusterArn"));
+    };
+    let group = text(detail, "group").unwrap_or_default();
+    let Some(daemon_name) = group.strip_prefix(DAEMON_GROUP_PREFIX).filter(|name| !name.is_empty()) else {
+        return Parsed::Ignored(IgnoreReason::NotADaemonTask(group.to_owned()));
+    };
+    if let Some(status) = text(detail, "lastStatus").filter(|s| *s != "STOPPED") {
+        return Parsed::Ignored(IgnoreReason::TaskNotStopped(status.to_owned()));
+    }
+    let Some(container_instance_arn) = text(detail, "containerInstanceArn") else {
+        return Parsed::Ignored(IgnoreReason::NoContainerInstance);
+    };
+    let exits = detail
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| ContainerExit {
+            name: text(c, "name").unwrap_or("unnamed").to_owned(),
+            exit_code: c.get("exitCode").and_then(Value::as_i64),
+            reason: text(c, "reason").map(str::to_owned),
+        })
+        .collect();
+    Parsed::Signal(Signal::DaemonLost(Box::new(DaemonLost {
+        cluster_arn: cluster_arn.to_owned(),
+        container_instance_arn: container_instance_arn.to_owned(),
+        daemon_name: daemon_name.to_owned(),
+        daemon_arn: None,
+        task_arn: text(detail, "taskArn").map(str::to_owned),
+        task_definition_arn: text(detail, "taskDefinitionArn").map(str::to_owned),
+        version: detail.get("version").and_then(Value::as_i64),
+        since: text(detail, "stoppedAt")
+            .or_else(|| text(event, "time"))
+            .map(str::to_owned),
+        cause: DaemonCause::Stopped {
+            stop_code: text(detail, "stopCode").map(str::to_owned),
+            stopped_reason: text(detail, "stoppedReason").map(str::to_owned),
+            exits,
+        },
+    })))
+}
+
+/// The layout is the ECS developer guide's, page "Daemon events" (managed-daemons-events):
+/// `detail.eventName`, `clusterArn`, `containerInstanceArn`, `daemonArn`, `taskArn` (absent for
+/// `TASK_CREATION_FAILED`), `daemonTaskDefinitionArn`, `failureType`, `reason`, `createdAt`.
+fn parse_daemon_action(event: &Value, detail: &Value) -> Parsed {
+    let name = text(detail, "eventName").unwrap_or_default();
+    if name != DAEMON_TASK_START_IMPAIRED {
+        return Parsed::Ignored(IgnoreReason::UnhandledDaemonAction(name.to_owned()));
+    }
+    let Some(cluster_arn) = text(detail, "clusterArn") else {
+        return Parsed::Rejected(RejectReason::MissingField("detail.clusterArn"));
+    };
+    let Some(container_instance_arn) = text(detail, "containerInstanceArn") else {
+        return Parsed::Rejected(RejectReason::MissingField("detail.containerInstanceArn"));
+    };
+    let Some(daemon_arn) = text(detail, "daemonArn") else {
+        return Parsed::Rejected(RejectReason::MissingField("detail.daemonArn"));
+    };
+    Parsed::Signal(Signal::DaemonLost(Box::new(DaemonLost {
+        cluster_arn: cluster_arn.to_owned(),
+        container_instance_arn: container_instance_arn.to_owned(),
+        daemon_name: daemon_arn.rsplit('/').next().unwrap_or(daemon_arn).to_owned(),
+        daemon_arn: Some(daemon_arn.to_owned()),
+        task_arn: text(detail, "taskArn").map(str::to_owned),
+        task_definition_arn: text(detail, "daemonTaskDefinitionArn").map(str::to_owned),
+        version: None,
+        since: text(detail, "createdAt")
+            .or_else(|| text(event, "time"))
+            .map(str::to_owned),
+        cause: DaemonCause::StartImpaired {
+            failure_type: text(detail, "failureType").map(str::to_owned),
+            reason: text(detail, "reason").map(str::to_owned),
+        },
+    })))
+}
+
+/// The family of a task definition ARN (`…:task-definition/<family>:<revision>`, also for
+/// `daemon-task-definition/`).
+pub fn task_definition_family(arn: &str) -> Option<&str> {
+    let (_, family_revision) = arn.rsplit_once('/')?;
+    let family = family_revision
+        .rsplit_once(':')
+        .map_or(family_revision, |(family, _)| family);
+    (!family.is_empty()).then_some(family)
 }
 
 /// A non-empty string field; anything else counts as absent.
@@ -226,6 +391,265 @@ mod tests {
             parse(&other),
             Parsed::Ignored(IgnoreReason::UnhandledDetailType("ECS Service Action".into()))
         );
+    }
+
+    fn task_event(detail: Value) -> String {
+        json!({
+            "version": "0", "id": "3317b2af-7005-47ee-b5fe-0b2f1a9a8e01", "detail-type": TASK_STATE_CHANGE,
+            "source": "aws.ecs", "account": "123456789012", "time": "2026-11-21T10:05:00Z",
+            "region": "eu-west-1", "resources": [], "detail": detail
+        })
+        .to_string()
+    }
+
+    fn daemon_action(detail: Value) -> String {
+        json!({
+            "version": "0", "id": "12345678-1234-1234-1234-123456789012", "detail-type": DAEMON_SERVICE_ACTION,
+            "source": "aws.ecs", "account": "123456789012", "time": "2026-11-21T10:06:00Z",
+            "region": "eu-west-1", "resources": [], "detail": detail
+        })
+        .to_string()
+    }
+
+    const TASK: &str = "arn:aws:ecs:eu-west-1:123456789012:task/prod/5d9c";
+    const DAEMON: &str = "arn:aws:ecs:eu-west-1:123456789012:daemon/prod/security-agent";
+
+    #[test]
+    fn when_a_daemon_task_stops_then_the_signal_keeps_code_reason_and_exit_codes() {
+        let body = task_event(json!({
+            "clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "taskArn": TASK,
+            "taskDefinitionArn": "arn:aws:ecs:eu-west-1:123456789012:task-definition/log-router:7",
+            "group": "daemon:log-router", "lastStatus": "STOPPED", "desiredStatus": "STOPPED", "version": 4,
+            "stopCode": "EssentialContainerExited", "stoppedReason": "Essential container in task exited",
+            "stoppedAt": "2026-11-21T10:04:58.123Z",
+            "containers": [{"name": "fluent-bit", "exitCode": 139, "reason": "OutOfMemory"}, {"name": "sidecar"}]
+        }));
+        let Parsed::Signal(Signal::DaemonLost(lost)) = parse(&body) else {
+            panic!("expected a daemon signal")
+        };
+        assert_eq!(lost.daemon_name, "log-router");
+        assert_eq!(lost.version, Some(4));
+        assert_eq!(lost.since.as_deref(), Some("2026-11-21T10:04:58.123Z"));
+        assert_eq!(
+            lost.cause,
+            DaemonCause::Stopped {
+                stop_code: Some("EssentialContainerExited".into()),
+                stopped_reason: Some("Essential container in task exited".into()),
+                exits: vec![
+                    ContainerExit {
+                        name: "fluent-bit".into(),
+                        exit_code: Some(139),
+                        reason: Some("OutOfMemory".into())
+                    },
+                    ContainerExit {
+                        name: "sidecar".into(),
+                        exit_code: None,
+                        reason: None
+                    },
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn when_a_daemon_task_stops_without_a_stop_code_then_it_still_parses() {
+        let body = task_event(json!({
+            "clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "group": "daemon:log-router", "lastStatus": "STOPPED"
+        }));
+        let Parsed::Signal(Signal::DaemonLost(lost)) = parse(&body) else {
+            panic!("expected a daemon signal")
+        };
+        assert_eq!(
+            lost.cause,
+            DaemonCause::Stopped {
+                stop_code: None,
+                stopped_reason: None,
+                exits: vec![]
+            }
+        );
+        assert_eq!(lost.since.as_deref(), Some("2026-11-21T10:05:00Z"));
+        assert_eq!((lost.task_arn, lost.version), (None, None));
+    }
+
+    #[test]
+    fn when_a_task_event_is_not_about_a_daemon_on_an_instance_then_it_is_ignored() {
+        let cases = [
+            (
+                json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "group": "service:web", "lastStatus": "STOPPED"}),
+                IgnoreReason::NotADaemonTask("service:web".into()),
+            ),
+            (
+                json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "lastStatus": "STOPPED"}),
+                IgnoreReason::NotADaemonTask(String::new()),
+            ),
+            (
+                json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "group": "daemon:", "lastStatus": "STOPPED"}),
+                IgnoreReason::NotADaemonTask("daemon:".into()),
+            ),
+            (
+                json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "group": "daemon:log-router", "lastStatus": "RUNNING"}),
+                IgnoreReason::TaskNotStopped("RUNNING".into()),
+            ),
+            (
+                json!({"clusterArn": CLUSTER, "group": "daemon:log-router", "lastStatus": "STOPPED", "launchType": "FARGATE"}),
+                IgnoreReason::NoContainerInstance,
+            ),
+        ];
+        for (detail, reason) in cases {
+            assert_eq!(parse(&task_event(detail.clone())), Parsed::Ignored(reason), "{detail}");
+        }
+        assert_eq!(
+            parse(&task_event(json!({"group": "daemon:log-router"}))),
+            Parsed::Rejected(RejectReason::MissingField("detail.clusterArn"))
+        );
+    }
+
+    #[test]
+    fn when_a_daemon_cannot_start_then_the_signal_carries_the_failure_type() {
+        let body = daemon_action(json!({
+            "eventType": "WARNING", "eventName": "DAEMON_TASK_START_IMPAIRED", "clusterArn": CLUSTER,
+            "containerInstanceArn": INSTANCE, "daemonArn": DAEMON, "capacityProviderName": "managed",
+            "daemonTaskDefinitionArn": "arn:aws:ecs:eu-west-1:123456789012:daemon-task-definition/security-agent-td:3",
+            "failureType": "TASK_CREATION_FAILED", "createdAt": "2026-11-21T10:05:30.000Z",
+            "reason": "RESOURCE:CPU - Unable to place daemon task on container instance: insufficient CPU"
+        }));
+        let Parsed::Signal(Signal::DaemonLost(lost)) = parse(&body) else {
+            panic!("expected a daemon signal")
+        };
+        assert_eq!(lost.daemon_name, "security-agent");
+        assert_eq!(lost.daemon_arn.as_deref(), Some(DAEMON));
+        assert_eq!(lost.task_arn, None, "no task was created");
+        assert_eq!(
+            lost.cause,
+            DaemonCause::StartImpaired {
+                failure_type: Some("TASK_CREATION_FAILED".into()),
+                reason: Some(
+                    "RESOURCE:CPU - Unable to place daemon task on container instance: insufficient CPU".into()
+                ),
+            }
+        );
+    }
+
+    #[test]
+    fn when_a_daemon_action_is_other_or_incomplete_then_it_is_ignored_or_rejected() {
+        let other = daemon_action(json!({"eventName": "DAEMON_DEPLOYMENT_STEADY", "clusterArn": CLUSTER}));
+        assert_eq!(
+            parse(&other),
+            Parsed::Ignored(IgnoreReason::UnhandledDaemonAction("DAEMON_DEPLOYMENT_STEADY".into()))
+        );
+        let cases = [
+            (
+                json!({"eventName": "DAEMON_TASK_START_IMPAIRED", "containerInstanceArn": INSTANCE, "daemonArn": DAEMON}),
+                "detail.clusterArn",
+            ),
+            (
+                json!({"eventName": "DAEMON_TASK_START_IMPAIRED", "clusterArn": CLUSTER, "daemonArn": DAEMON}),
+                "detail.containerInstanceArn",
+            ),
+            (
+                json!({"eventName": "DAEMON_TASK_START_IMPAIRED", "clusterArn": CLUSTER, "containerInstanceArn": INSTANCE}),
+                "detail.daemonArn",
+            ),
+        ];
+        for (detail, field) in cases {
+            assert_eq!(
+                parse(&daemon_action(detail)),
+                Parsed::Rejected(RejectReason::MissingField(field))
+            );
+        }
+    }
+
+    #[test]
+    fn when_a_task_definition_arn_is_read_then_its_family_is_found() {
+        assert_eq!(
+            task_definition_family("arn:aws:ecs:eu-west-1:1:task-definition/log-router:7"),
+            Some("log-router")
+        );
+        assert_eq!(
+            task_definition_family("arn:aws:ecs:eu-west-1:1:daemon-task-definition/agent-td:3"),
+            Some("agent-td")
+        );
+        assert_eq!(task_definition_family("log-router"), None);
+    }
+
+    /// What each sample in `events/` must parse to.
+    #[test]
+    fn when_the_sample_events_are_parsed_then_each_is_what_its_name_says() {
+        macro_rules! sample {
+            ($file:literal) => {
+                ($file, include_str!(concat!("../../../events/", $file)))
+            };
+        }
+        let kind = |parsed: &Parsed| match parsed {
+            Parsed::Signal(Signal::AgentDisconnected(_)) => "agent".to_owned(),
+            Parsed::Signal(Signal::DaemonLost(d)) => format!("daemon {}", d.daemon_name),
+            Parsed::Ignored(reason) => format!("ignored: {reason}"),
+            Parsed::Rejected(reason) => format!("rejected: {reason}"),
+        };
+        let cases = [
+            (sample!("container-instance-agent-disconnected.json"), "agent"),
+            (sample!("container-instance-agent-disconnected-duplicate.json"), "agent"),
+            (sample!("container-instance-agent-disconnected-anywhere.json"), "agent"),
+            (
+                sample!("container-instance-agent-reconnected.json"),
+                "ignored: the agent is connected",
+            ),
+            (sample!("task-daemon-stopped.json"), "daemon log-router"),
+            (sample!("task-daemon-stopped-no-stop-code.json"), "daemon log-router"),
+            (
+                sample!("task-daemon-stopped-fargate.json"),
+                "ignored: the task has no container instance (Fargate)",
+            ),
+            (
+                sample!("task-service-stopped.json"),
+                "ignored: task group \"service:web\" is not a daemon",
+            ),
+            (
+                sample!("daemon-start-impaired-failed-to-run.json"),
+                "daemon security-agent",
+            ),
+            (
+                sample!("daemon-start-impaired-creation-failed.json"),
+                "daemon security-agent",
+            ),
+        ];
+        for ((file, body), expected) in cases {
+            assert_eq!(kind(&parse(body)), expected, "{file}");
+        }
+        let batches = [
+            (sample!("sqs-agent-disconnected.json"), vec!["agent"]),
+            (
+                sample!("sqs-batch-agent.json"),
+                vec![
+                    "agent",
+                    "agent",
+                    "agent",
+                    "ignored: the agent is connected",
+                    "rejected: body is not JSON",
+                ],
+            ),
+            (
+                sample!("sqs-batch-daemon.json"),
+                vec![
+                    "daemon log-router",
+                    "daemon security-agent",
+                    "daemon security-agent",
+                    "ignored: task group \"service:web\" is not a daemon",
+                ],
+            ),
+        ];
+        for ((file, envelope), expected) in batches {
+            let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(envelope).expect(file);
+            let kinds: Vec<String> = event
+                .records
+                .iter()
+                .map(|r| kind(&parse(r.body.as_deref().unwrap_or_default())))
+                .collect();
+            assert_eq!(kinds.len(), expected.len(), "{file}");
+            for (kind, expected) in kinds.iter().zip(expected) {
+                assert!(kind.starts_with(expected), "{file}: {kind} is not {expected}");
+            }
+        }
     }
 
     #[test]

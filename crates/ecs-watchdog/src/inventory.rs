@@ -69,6 +69,41 @@ pub fn cluster_name(cluster_arn: &str) -> &str {
         .map_or(cluster_arn, |(_, name)| name)
 }
 
+/// A task as `DescribeTasks` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub arn: String,
+    pub group: Option<String>,
+    pub last_status: String,
+    pub container_instance_arn: Option<String>,
+}
+
+impl Task {
+    /// Whether it is running or on its way there (PROVISIONING, PENDING, ACTIVATING, RUNNING).
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self.last_status.as_str(),
+            "PROVISIONING" | "PENDING" | "ACTIVATING" | "RUNNING"
+        )
+    }
+}
+
+/// Which tasks `ListTasks` should list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskFilter {
+    /// The tasks of a task definition family: a daemon's tasks across the cluster.
+    Family(String),
+    /// The tasks on one container instance, when the family is unknown.
+    ContainerInstance(String),
+}
+
+/// A Managed Daemon of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Daemon {
+    pub arn: String,
+    pub name: String,
+}
+
 /// EC2 states by instance id, from `DescribeInstances`; an id that is absent no longer exists.
 pub type Ec2States = HashMap<String, String>;
 

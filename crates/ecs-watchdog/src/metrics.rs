@@ -8,25 +8,32 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
     AgentDisconnected,
+    DaemonLost,
     Recovered,
     Suppressed,
     EventsRejected,
+    EventsIgnored,
     CheckErrors,
+    DaemonApiUnavailable,
 }
 
 impl Metric {
     pub fn name(self) -> &'static str {
         match self {
             Metric::AgentDisconnected => "AgentDisconnected",
+            Metric::DaemonLost => "DaemonLost",
             Metric::Recovered => "Recovered",
             Metric::Suppressed => "Suppressed",
             Metric::EventsRejected => "EventsRejected",
+            Metric::EventsIgnored => "EventsIgnored",
             Metric::CheckErrors => "CheckErrors",
+            Metric::DaemonApiUnavailable => "DaemonApiUnavailable",
         }
     }
 }
 
 pub const CLUSTER_DIMENSION: &str = "ClusterName";
+pub const DAEMON_DIMENSION: &str = "DaemonName";
 
 /// One data point: a name, its dimensions, a count.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +47,8 @@ pub struct MetricDatum {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     per_cluster: BTreeMap<String, BTreeMap<Metric, u64>>,
+    /// `DaemonLost` by cluster and daemon name.
+    per_daemon: BTreeMap<(String, String), u64>,
     total: BTreeMap<Metric, u64>,
 }
 
@@ -65,6 +74,23 @@ impl Tally {
         *self.total.entry(metric).or_default() += n;
     }
 
+    /// Counts one lost daemon: per cluster, per cluster and daemon, and in the aggregate.
+    pub fn count_daemon_lost(&mut self, cluster: &str, daemon: &str) {
+        self.count(Some(cluster), Metric::DaemonLost);
+        *self
+            .per_daemon
+            .entry((cluster.to_owned(), daemon.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// `DaemonLost` for one daemon of one cluster.
+    pub fn daemon_lost(&self, cluster: &str, daemon: &str) -> u64 {
+        self.per_daemon
+            .get(&(cluster.to_owned(), daemon.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The count for one cluster, or the aggregate when `cluster` is `None`.
     pub fn get(&self, cluster: Option<&str>, metric: Metric) -> u64 {
         let counts = match cluster {
@@ -83,12 +109,17 @@ impl Tally {
                 value: *n as f64,
             })
         });
+        let per_daemon = self.per_daemon.iter().map(|((cluster, daemon), n)| MetricDatum {
+            name: Metric::DaemonLost.name(),
+            dimensions: vec![(CLUSTER_DIMENSION, cluster.clone()), (DAEMON_DIMENSION, daemon.clone())],
+            value: *n as f64,
+        });
         let total = self.total.iter().map(|(metric, n)| MetricDatum {
             name: metric.name(),
             dimensions: vec![],
             value: *n as f64,
         });
-        per_cluster.chain(total).collect()
+        per_cluster.chain(per_daemon).chain(total).collect()
     }
 }
 
@@ -156,6 +187,30 @@ mod tests {
             3 + 3,
             "three per-cluster points, three aggregate points, no zeros"
         );
+    }
+
+    #[test]
+    fn when_daemons_are_lost_then_they_are_counted_per_daemon_too() {
+        let mut tally = Tally::default();
+        tally.count_daemon_lost("prod", "log-router");
+        tally.count_daemon_lost("prod", "log-router");
+        tally.count_daemon_lost("prod", "security-agent");
+        assert_eq!(tally.get(Some("prod"), Metric::DaemonLost), 3);
+        assert_eq!(tally.daemon_lost("prod", "log-router"), 2);
+        let data = tally.data();
+        assert!(data.contains(&MetricDatum {
+            name: "DaemonLost",
+            dimensions: vec![("ClusterName", "prod".into()), ("DaemonName", "log-router".into())],
+            value: 2.0
+        }));
+        let lines = emf_lines("ECSWatchdog", 0, &data);
+        let documents: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let security = documents.iter().find(|d| d["DaemonName"] == "security-agent").unwrap();
+        assert_eq!(
+            security["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["ClusterName", "DaemonName"]])
+        );
+        assert_eq!(security["DaemonLost"], json!(1.0));
     }
 
     #[test]

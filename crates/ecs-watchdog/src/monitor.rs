@@ -10,18 +10,20 @@ use std::time::Instant;
 use futures_util::future::{join, join_all};
 use tracing::{error, info, warn};
 
-use crate::alert::{self, Alert, InstanceFinding};
+use crate::alert::{self, Alert, AlertKind, DaemonChecks, InstanceFinding};
 use crate::config::{ClusterFilter, Config};
-use crate::event::{self, AgentDisconnected, Parsed, Signal};
+use crate::event::{self, AgentDisconnected, DaemonCause, DaemonLost, Parsed, Signal, task_definition_family};
 use crate::inventory::{
-    ClusterInfo, ClusterInstances, ContainerInstance, Ec2States, InstanceView, cluster_name, instance_key,
+    ClusterInfo, ClusterInstances, ContainerInstance, Ec2States, InstanceView, TaskFilter, cluster_name, instance_key,
 };
 use crate::metrics::{Metric, Tally};
-use crate::ports::{AwsError, Inventory, MetricsSink, Notifier, Quarantine, Quarantined, error_chain};
-use crate::verdict::{self, AgentVerdict, Ec2View, Repeat};
+use crate::ports::{
+    AwsError, Daemons, ErrorKind, Inventory, MetricsSink, Notifier, Quarantine, Quarantined, error_chain,
+};
+use crate::verdict::{self, Deployment, Ec2View, Repeat, Verdict};
 
-/// The most names one describe call takes (ECS clusters and container instances; we hold
-/// `DescribeInstances` to the same).
+/// The most names one describe call takes (ECS clusters, container instances and tasks; we
+/// hold `DescribeInstances` to the same).
 pub const DESCRIBE_LIMIT: usize = 100;
 
 /// One SQS record: its id (for batch item failures) and its body.
@@ -40,15 +42,21 @@ pub struct BatchReport {
     pub alerts: Vec<Alert>,
 }
 
+/// The doors to the outside the monitor uses.
+pub struct Adapters {
+    pub inventory: Box<dyn Inventory>,
+    pub daemons: Box<dyn Daemons>,
+    pub notifier: Box<dyn Notifier>,
+    pub quarantine: Box<dyn Quarantine>,
+    pub metrics: Box<dyn MetricsSink>,
+}
+
 /// The monitor with its adapters; built once per Lambda instance, so the tag cache survives
 /// warm invocations.
 pub struct Monitor {
     config: Config,
     region: String,
-    inventory: Box<dyn Inventory>,
-    notifier: Box<dyn Notifier>,
-    quarantine: Box<dyn Quarantine>,
-    metrics: Box<dyn MetricsSink>,
+    io: Adapters,
     tag_cache: Mutex<HashMap<String, (bool, Instant)>>,
 }
 
@@ -63,27 +71,27 @@ enum Scope {
 
 /// The outcome for one message of a cluster's check.
 enum Outcome {
-    Decided(AgentVerdict, Option<InstanceFinding>),
+    Decided(Verdict, Option<Box<InstanceFinding>>),
     Repeat(Repeat),
     Undecided,
 }
 
+/// Confirmed verdicts by cluster and kind: their messages and findings.
+type Confirmed<'a> = BTreeMap<(&'a str, AlertKind), (Vec<&'a Message>, Vec<InstanceFinding>)>;
+
+/// One cluster's check: an outcome per signal, in order, and why the daemon APIs could not be
+/// used, if they could not.
+struct ClusterCheck {
+    outcomes: Vec<Outcome>,
+    daemon_apis_unavailable: Option<AwsError>,
+}
+
 impl Monitor {
-    pub fn new(
-        config: Config,
-        region: impl Into<String>,
-        inventory: Box<dyn Inventory>,
-        notifier: Box<dyn Notifier>,
-        quarantine: Box<dyn Quarantine>,
-        metrics: Box<dyn MetricsSink>,
-    ) -> Self {
+    pub fn new(config: Config, region: impl Into<String>, io: Adapters) -> Self {
         Self {
             config,
             region: region.into(),
-            inventory,
-            notifier,
-            quarantine,
-            metrics,
+            io,
             tag_cache: Mutex::new(HashMap::new()),
         }
     }
@@ -97,16 +105,17 @@ impl Monitor {
     pub async fn process(&self, messages: &[Message]) -> BatchReport {
         let mut report = BatchReport::default();
         let mut rejected = Vec::new();
-        let mut by_cluster: BTreeMap<String, Vec<(&Message, AgentDisconnected)>> = BTreeMap::new();
+        let mut by_cluster: BTreeMap<String, Vec<(&Message, Signal)>> = BTreeMap::new();
         for message in messages {
             match event::parse(&message.body) {
-                Parsed::Signal(Signal::AgentDisconnected(signal)) => {
-                    by_cluster
-                        .entry(signal.cluster_arn.clone())
-                        .or_default()
-                        .push((message, signal));
+                Parsed::Signal(signal) => by_cluster
+                    .entry(signal.cluster_arn().to_owned())
+                    .or_default()
+                    .push((message, signal)),
+                Parsed::Ignored(reason) => {
+                    info!(message_id = %message.id, %reason, "ignored");
+                    report.tally.count(None, Metric::EventsIgnored);
                 }
-                Parsed::Ignored(reason) => info!(message_id = %message.id, %reason, "ignored"),
                 Parsed::Rejected(reason) => {
                     warn!(message_id = %message.id, %reason, "rejected: quarantining in the dead-letter queue");
                     rejected.push(Quarantined {
@@ -118,7 +127,7 @@ impl Monitor {
             }
         }
 
-        let (unkept, scopes) = join(self.quarantine.quarantine(&rejected), self.scopes(by_cluster.keys())).await;
+        let (unkept, scopes) = join(self.io.quarantine.quarantine(&rejected), self.scopes(by_cluster.keys())).await;
         report
             .tally
             .add(None, Metric::EventsRejected, (rejected.len() - unkept.len()) as u64);
@@ -128,7 +137,7 @@ impl Monitor {
             .iter()
             .filter_map(|(cluster, signals)| match scopes.get(cluster) {
                 Some(Scope::Monitored) => {
-                    Some(async move { (cluster, signals, self.check_agents(cluster, signals).await) })
+                    Some(async move { (cluster.as_str(), signals, self.check_cluster(cluster, signals).await) })
                 }
                 Some(Scope::NotMonitored) => {
                     info!(
@@ -148,13 +157,20 @@ impl Monitor {
             });
         let checked: Vec<_> = join_all(checks.collect::<Vec<_>>()).await;
 
-        let mut confirmed: Vec<(&String, Vec<&Message>, Vec<InstanceFinding>)> = Vec::new();
-        for (cluster, signals, outcomes) in checked {
+        let mut confirmed: Confirmed<'_> = BTreeMap::new();
+        let mut daemon_apis_logged = false;
+        let mut deployments_unknown: HashSet<&str> = HashSet::new();
+        for (cluster, signals, check) in checked {
             let name = cluster_name(cluster);
-            let mut messages_confirmed = Vec::new();
-            let mut findings = Vec::new();
-            for ((message, signal), outcome) in signals.iter().zip(outcomes) {
-                let instance = signal.container_instance_arn.as_str();
+            if let Some(e) = &check.daemon_apis_unavailable {
+                report.tally.count(Some(name), Metric::DaemonApiUnavailable);
+                deployments_unknown.insert(cluster);
+                if !std::mem::replace(&mut daemon_apis_logged, true) {
+                    warn!(error = %error_chain(e), "Managed Daemons APIs unavailable: deciding lost daemons from tasks and instance state");
+                }
+            }
+            for ((message, signal), outcome) in signals.iter().zip(check.outcomes) {
+                let instance = signal.container_instance_arn();
                 match outcome {
                     Outcome::Repeat(repeat) => {
                         info!(message_id = %message.id, cluster = name, instance, ?repeat, "repeat of an event in this batch")
@@ -166,39 +182,52 @@ impl Monitor {
                     Outcome::Decided(verdict, finding) => {
                         info!(message_id = %message.id, cluster = name, instance, ?verdict, "decided");
                         match verdict {
-                            AgentVerdict::Confirmed => {
-                                messages_confirmed.push(*message);
-                                findings.extend(finding);
+                            Verdict::Confirmed => {
+                                let kind = match signal {
+                                    Signal::AgentDisconnected(_) => AlertKind::AgentDisconnected,
+                                    Signal::DaemonLost(_) => AlertKind::DaemonLost,
+                                };
+                                let entry = confirmed.entry((cluster, kind)).or_default();
+                                entry.0.push(*message);
+                                entry.1.extend(finding.map(|f| *f));
                             }
-                            AgentVerdict::Recovered => report.tally.count(Some(name), Metric::Recovered),
-                            AgentVerdict::Suppressed(_) => report.tally.count(Some(name), Metric::Suppressed),
-                            AgentVerdict::Superseded { .. } => {}
+                            Verdict::Recovered => report.tally.count(Some(name), Metric::Recovered),
+                            Verdict::Suppressed(_) => report.tally.count(Some(name), Metric::Suppressed),
+                            Verdict::Superseded { .. } => {}
                         }
                     }
                 }
-            }
-            if !findings.is_empty() {
-                confirmed.push((cluster, messages_confirmed, findings));
             }
         }
 
         let alerts: Vec<_> = confirmed
             .into_iter()
-            .map(|(cluster, messages, findings)| (alert::agent_alert(&self.region, cluster, findings), messages))
+            .map(|((cluster, kind), (messages, findings))| {
+                let checks = DaemonChecks {
+                    deployments: !deployments_unknown.contains(cluster),
+                };
+                let daemons: Vec<Option<String>> = findings.iter().map(|f| f.daemon_name.clone()).collect();
+                (
+                    alert::alert(kind, &self.region, cluster, findings, checks),
+                    messages,
+                    daemons,
+                )
+            })
             .collect();
-        let published = join_all(alerts.iter().map(|(alert, _)| self.notifier.publish(alert))).await;
-        for ((alert, messages), result) in alerts.into_iter().zip(published) {
+        let published = join_all(alerts.iter().map(|(alert, _, _)| self.io.notifier.publish(alert))).await;
+        for ((alert, messages, daemons), result) in alerts.into_iter().zip(published) {
             match result {
                 Ok(()) => {
-                    report.tally.add(
-                        Some(&alert.cluster_name),
-                        Metric::AgentDisconnected,
-                        messages.len() as u64,
-                    );
+                    for daemon in &daemons {
+                        match daemon {
+                            Some(daemon) => report.tally.count_daemon_lost(&alert.cluster_name, daemon),
+                            None => report.tally.count(Some(&alert.cluster_name), Metric::AgentDisconnected),
+                        }
+                    }
                     report.alerts.push(alert);
                 }
                 Err(e) => {
-                    error!(cluster = %alert.cluster_name, error = %error_chain(&e), "alert not sent: its messages go back to the queue");
+                    error!(cluster = %alert.cluster_name, kind = alert.kind.as_str(), error = %error_chain(&e), "alert not sent: its messages go back to the queue");
                     report.failures.extend(messages.iter().map(|m| m.id.clone()));
                 }
             }
@@ -206,7 +235,7 @@ impl Monitor {
 
         let data = report.tally.data();
         if !data.is_empty()
-            && let Err(e) = self.metrics.publish(&data).await
+            && let Err(e) = self.io.metrics.publish(&data).await
         {
             // Metrics are best effort: retrying the batch would repeat its alerts.
             error!(error = %error_chain(&e), "metrics not published");
@@ -240,7 +269,7 @@ impl Monitor {
             }
         }
         let chunks: Vec<&[String]> = unknown.chunks(DESCRIBE_LIMIT).collect();
-        let answers = join_all(chunks.iter().map(|chunk| self.inventory.describe_clusters(chunk))).await;
+        let answers = join_all(chunks.iter().map(|chunk| self.io.inventory.describe_clusters(chunk))).await;
         let mut cache = self.tag_cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for (chunk, answer) in chunks.into_iter().zip(answers) {
             match answer {
@@ -269,60 +298,121 @@ impl Monitor {
         scopes
     }
 
-    /// Re-checks one cluster's agent-disconnected events; one outcome per signal, in order.
-    async fn check_agents(&self, cluster: &str, signals: &[(&Message, AgentDisconnected)]) -> Vec<Outcome> {
-        let keyed: Vec<(&str, Option<i64>)> = signals
+    /// Re-checks one cluster's signals. The container instances are described once for all
+    /// signal kinds; EC2 and the daemons' tasks are looked up only where ECS alone would confirm.
+    async fn check_cluster(&self, cluster: &str, signals: &[(&Message, Signal)]) -> ClusterCheck {
+        let keyed: Vec<((&str, &str), Option<i64>)> = signals
             .iter()
-            .map(|(_, s)| (instance_key(&s.container_instance_arn), s.version))
+            .map(|(_, signal)| match signal {
+                Signal::AgentDisconnected(s) => (("agent", instance_key(&s.container_instance_arn)), s.version),
+                Signal::DaemonLost(s) => (
+                    (s.daemon_name.as_str(), instance_key(&s.container_instance_arn)),
+                    s.version,
+                ),
+            })
             .collect();
         let repeats = verdict::repeats(&keyed);
-
-        let mut arns: Vec<String> = Vec::new();
-        let mut seen = HashSet::new();
-        for ((_, signal), repeat) in signals.iter().zip(&repeats) {
-            if *repeat == Repeat::Kept && seen.insert(instance_key(&signal.container_instance_arn)) {
-                arns.push(signal.container_instance_arn.clone());
-            }
-        }
-        let (instances, failed_instances) = self.container_instances(cluster, &arns).await;
-
-        let wanted: Vec<String> = signals
+        let kept: Vec<&Signal> = signals
             .iter()
             .zip(&repeats)
-            .filter(|(_, repeat)| **repeat == Repeat::Kept)
-            .filter(|((_, signal), _)| !failed_instances.contains(instance_key(&signal.container_instance_arn)))
-            .filter_map(|((_, signal), _)| {
-                verdict::agent_ec2_check(signal, instances.lookup(&signal.container_instance_arn)).map(str::to_owned)
+            .filter(|(_, r)| **r == Repeat::Kept)
+            .map(|((_, s), _)| s)
+            .collect();
+
+        let mut seen = HashSet::new();
+        let arns: Vec<String> = kept
+            .iter()
+            .map(|s| s.container_instance_arn())
+            .filter(|arn| seen.insert(instance_key(arn)))
+            .map(str::to_owned)
+            .collect();
+        let (instances, failed_instances) = self.container_instances(cluster, &arns).await;
+        let known = |arn: &str| !failed_instances.contains(instance_key(arn));
+
+        let ec2_ids: Vec<String> = kept
+            .iter()
+            .filter_map(|s| match s {
+                Signal::AgentDisconnected(a) if known(&a.container_instance_arn) => {
+                    verdict::agent_ec2_check(a, instances.lookup(&a.container_instance_arn)).map(str::to_owned)
+                }
+                _ => None,
             })
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let (ec2, failed_ec2) = self.ec2_states(&wanted).await;
+        let lost_daemons: Vec<&DaemonLost> = kept
+            .iter()
+            .filter_map(|s| match s {
+                Signal::DaemonLost(d) if known(&d.container_instance_arn) => Some(&**d),
+                _ => None,
+            })
+            .filter(|d| verdict::daemon_repairing(instances.lookup(&d.container_instance_arn)).is_none())
+            .collect();
+        let ((ec2, failed_ec2), (live, failed_daemons)) =
+            join(self.ec2_states(&ec2_ids), self.live_daemons(cluster, &lost_daemons)).await;
 
-        signals
+        let unreplaced: Vec<&DaemonLost> = lost_daemons
+            .into_iter()
+            .filter(|d| {
+                !failed_daemons.contains(&d.daemon_name)
+                    && !live.contains(&(
+                        instance_key(&d.container_instance_arn).to_owned(),
+                        d.daemon_name.clone(),
+                    ))
+            })
+            .collect();
+        let (deployments, daemon_apis_unavailable) = self.deployments(cluster, &unreplaced).await;
+
+        let outcomes = signals
             .iter()
             .zip(repeats)
             .map(|((_, signal), repeat)| {
                 if repeat != Repeat::Kept {
                     return Outcome::Repeat(repeat);
                 }
-                if failed_instances.contains(instance_key(&signal.container_instance_arn)) {
+                if !known(signal.container_instance_arn()) {
                     return Outcome::Undecided;
                 }
-                let ecs = instances.lookup(&signal.container_instance_arn);
-                let ec2_view = match verdict::agent_ec2_check(signal, ecs) {
-                    None => Ec2View::NotChecked,
-                    Some(id) if failed_ec2.contains(id) => return Outcome::Undecided,
-                    Some(id) => ec2.get(id).map_or(Ec2View::NotFound, |state| Ec2View::State(state)),
-                };
-                let verdict = verdict::decide_agent(signal, ecs, ec2_view);
-                let finding = match (&verdict, ecs) {
-                    (AgentVerdict::Confirmed, InstanceView::Found(instance)) => Some(finding(signal, instance)),
-                    _ => None,
-                };
-                Outcome::Decided(verdict, finding)
+                let ecs = instances.lookup(signal.container_instance_arn());
+                match signal {
+                    Signal::AgentDisconnected(agent) => {
+                        let ec2_view = match verdict::agent_ec2_check(agent, ecs) {
+                            None => Ec2View::NotChecked,
+                            Some(id) if failed_ec2.contains(id) => return Outcome::Undecided,
+                            Some(id) => ec2.get(id).map_or(Ec2View::NotFound, |state| Ec2View::State(state)),
+                        };
+                        let verdict = verdict::decide_agent(agent, ecs, ec2_view);
+                        let finding = confirmed_finding(&verdict, ecs, |instance| agent_finding(agent, instance));
+                        Outcome::Decided(verdict, finding)
+                    }
+                    Signal::DaemonLost(daemon) => {
+                        if let Some(repairing) = verdict::daemon_repairing(ecs) {
+                            return Outcome::Decided(repairing, None);
+                        }
+                        if failed_daemons.contains(&daemon.daemon_name) {
+                            return Outcome::Undecided;
+                        }
+                        let replaced = live.contains(&(
+                            instance_key(&daemon.container_instance_arn).to_owned(),
+                            daemon.daemon_name.clone(),
+                        ));
+                        let deployment = match deployments.get(daemon.daemon_name.as_str()) {
+                            _ if replaced => Deployment::NotInProgress,
+                            Some(Some(deployment)) => *deployment,
+                            Some(None) => return Outcome::Undecided,
+                            None => Deployment::Unknown,
+                        };
+                        let verdict = verdict::decide_daemon(ecs, replaced, deployment);
+                        let finding = confirmed_finding(&verdict, ecs, |instance| daemon_finding(daemon, instance));
+                        Outcome::Decided(verdict, finding)
+                    }
+                }
             })
-            .collect()
+            .collect();
+        ClusterCheck {
+            outcomes,
+            daemon_apis_unavailable,
+        }
     }
 
     /// `DescribeContainerInstances` per 100, concurrently; returns what was found and the keys
@@ -332,7 +422,7 @@ impl Monitor {
         let answers = join_all(
             chunks
                 .iter()
-                .map(|chunk| self.inventory.describe_container_instances(cluster, chunk)),
+                .map(|chunk| self.io.inventory.describe_container_instances(cluster, chunk)),
         )
         .await;
         let mut found = HashMap::new();
@@ -353,7 +443,12 @@ impl Monitor {
     /// `DescribeInstances` per 100, concurrently; returns the states and the ids whose call failed.
     async fn ec2_states(&self, ids: &[String]) -> (Ec2States, HashSet<String>) {
         let chunks: Vec<&[String]> = ids.chunks(DESCRIBE_LIMIT).collect();
-        let answers = join_all(chunks.iter().map(|chunk| self.inventory.describe_ec2_instances(chunk))).await;
+        let answers = join_all(
+            chunks
+                .iter()
+                .map(|chunk| self.io.inventory.describe_ec2_instances(chunk)),
+        )
+        .await;
         let mut states = Ec2States::new();
         let mut failed = HashSet::new();
         for (chunk, answer) in chunks.into_iter().zip(answers) {
@@ -367,19 +462,197 @@ impl Monitor {
         }
         (states, failed)
     }
+
+    /// Finds which lost daemons run again: `ListTasks` once per daemon family (per instance
+    /// when the family is unknown), then `DescribeTasks` per 100, matching on `group`. Returns
+    /// the live `(instance key, daemon name)` pairs and the daemons whose look-up failed.
+    async fn live_daemons(&self, cluster: &str, lost: &[&DaemonLost]) -> (HashSet<(String, String)>, HashSet<String>) {
+        let mut queries: Vec<(TaskFilter, HashSet<&str>)> = Vec::new();
+        for daemon in lost {
+            let filter = match daemon.task_definition_arn.as_deref().and_then(task_definition_family) {
+                Some(family) => TaskFilter::Family(family.to_owned()),
+                None => TaskFilter::ContainerInstance(daemon.container_instance_arn.clone()),
+            };
+            match queries.iter_mut().find(|(f, _)| *f == filter) {
+                Some((_, names)) => {
+                    names.insert(&daemon.daemon_name);
+                }
+                None => queries.push((filter, HashSet::from([daemon.daemon_name.as_str()]))),
+            }
+        }
+        let listed = join_all(
+            queries
+                .iter()
+                .map(|(filter, _)| self.io.inventory.list_tasks(cluster, filter)),
+        )
+        .await;
+        let mut failed: HashSet<String> = HashSet::new();
+        let mut task_arns: Vec<String> = Vec::new();
+        for ((_, names), answer) in queries.iter().zip(listed) {
+            match answer {
+                Ok(arns) => task_arns.extend(arns),
+                Err(e) => {
+                    log_check_error(cluster, &e, names.len());
+                    failed.extend(names.iter().map(|n| (*n).to_owned()));
+                }
+            }
+        }
+        task_arns.sort();
+        task_arns.dedup();
+        let chunks: Vec<&[String]> = task_arns.chunks(DESCRIBE_LIMIT).collect();
+        let described = join_all(
+            chunks
+                .iter()
+                .map(|chunk| self.io.inventory.describe_tasks(cluster, chunk)),
+        )
+        .await;
+        let mut live = HashSet::new();
+        for answer in described {
+            match answer {
+                Ok(tasks) => live.extend(tasks.into_iter().filter(|t| t.is_live()).filter_map(|t| {
+                    let name = t.group.as_deref()?.strip_prefix(event::DAEMON_GROUP_PREFIX)?.to_owned();
+                    Some((instance_key(t.container_instance_arn.as_deref()?).to_owned(), name))
+                })),
+                Err(e) => {
+                    // Which task belonged to which daemon is unknown without the answer.
+                    log_check_error(cluster, &e, lost.len());
+                    failed.extend(lost.iter().map(|d| d.daemon_name.clone()));
+                }
+            }
+        }
+        (live, failed)
+    }
+
+    /// Whether a deployment of each daemon is in progress: `ListDaemons` (only for daemons
+    /// whose ARN the events did not give) and one `ListDaemonDeployments` per daemon. `None`
+    /// means the look-up failed and may work later; unavailable APIs give
+    /// [`Deployment::Unknown`] and the reason.
+    async fn deployments(
+        &self,
+        cluster: &str,
+        lost: &[&DaemonLost],
+    ) -> (HashMap<String, Option<Deployment>>, Option<AwsError>) {
+        let mut results: HashMap<String, Option<Deployment>> = HashMap::new();
+        if lost.is_empty() {
+            return (results, None);
+        }
+        let mut arns: HashMap<String, String> = lost
+            .iter()
+            .filter_map(|d| Some((d.daemon_name.clone(), d.daemon_arn.clone()?)))
+            .collect();
+        let mut unavailable = None;
+        if lost.iter().any(|d| !arns.contains_key(&d.daemon_name)) {
+            match self.io.daemons.list_daemons(cluster).await {
+                Ok(daemons) => {
+                    for daemon in daemons {
+                        arns.entry(daemon.name).or_insert(daemon.arn);
+                    }
+                }
+                Err(e) if e.kind == ErrorKind::Unavailable => {
+                    let all = lost.iter().map(|d| (d.daemon_name.clone(), Some(Deployment::Unknown)));
+                    return (all.collect(), Some(e));
+                }
+                Err(e) => {
+                    log_check_error(cluster, &e, lost.len());
+                    results.extend(
+                        lost.iter()
+                            .filter(|d| !arns.contains_key(&d.daemon_name))
+                            .map(|d| (d.daemon_name.clone(), None)),
+                    );
+                }
+            }
+        }
+        for daemon in lost {
+            // A daemon ListDaemons does not know has no deployment.
+            results
+                .entry(daemon.daemon_name.clone())
+                .or_insert(Some(Deployment::NotInProgress));
+        }
+        let wanted: Vec<(&String, &String)> = arns
+            .iter()
+            .filter(|(name, _)| results.get(*name) == Some(&Some(Deployment::NotInProgress)))
+            .collect();
+        let answers = join_all(
+            wanted
+                .iter()
+                .map(|(_, arn)| self.io.daemons.deployment_in_progress(arn)),
+        )
+        .await;
+        for ((name, _), answer) in wanted.into_iter().zip(answers) {
+            let result = match answer {
+                Ok(true) => Some(Deployment::InProgress),
+                Ok(false) => Some(Deployment::NotInProgress),
+                Err(e) if e.kind == ErrorKind::Unavailable => {
+                    unavailable.get_or_insert(e);
+                    Some(Deployment::Unknown)
+                }
+                Err(e) => {
+                    log_check_error(cluster, &e, 1);
+                    None
+                }
+            };
+            results.insert(name.clone(), result);
+        }
+        (results, unavailable)
+    }
 }
 
-fn finding(signal: &AgentDisconnected, instance: &ContainerInstance) -> InstanceFinding {
+/// The finding of a confirmed verdict, from the instance ECS described.
+fn confirmed_finding(
+    verdict: &Verdict,
+    ecs: InstanceView<'_>,
+    finding: impl FnOnce(&ContainerInstance) -> InstanceFinding,
+) -> Option<Box<InstanceFinding>> {
+    match (verdict, ecs) {
+        (Verdict::Confirmed, InstanceView::Found(instance)) => Some(Box::new(finding(instance))),
+        _ => None,
+    }
+}
+
+fn agent_finding(signal: &AgentDisconnected, instance: &ContainerInstance) -> InstanceFinding {
     InstanceFinding {
-        container_instance_arn: signal.container_instance_arn.clone(),
         ec2_instance_id: instance
             .ec2_instance_id
             .clone()
             .or_else(|| signal.ec2_instance_id.clone()),
-        availability_zone: instance.availability_zone.clone(),
         since: signal.since.clone(),
-        running_tasks_count: instance.running_tasks_count,
         agent_version: instance.agent_version.clone(),
+        ..instance_finding(&signal.container_instance_arn, instance)
+    }
+}
+
+fn daemon_finding(signal: &DaemonLost, instance: &ContainerInstance) -> InstanceFinding {
+    let mut finding = InstanceFinding {
+        since: signal.since.clone(),
+        daemon_name: Some(signal.daemon_name.clone()),
+        task_arn: signal.task_arn.clone(),
+        ..instance_finding(&signal.container_instance_arn, instance)
+    };
+    match &signal.cause {
+        DaemonCause::Stopped {
+            stop_code,
+            stopped_reason,
+            exits,
+        } => {
+            finding.stop_code = stop_code.clone();
+            finding.stopped_reason = stopped_reason.clone();
+            finding.containers = exits.clone();
+        }
+        DaemonCause::StartImpaired { failure_type, reason } => {
+            finding.failure_type = failure_type.clone();
+            finding.reason = reason.clone();
+        }
+    }
+    finding
+}
+
+fn instance_finding(container_instance_arn: &str, instance: &ContainerInstance) -> InstanceFinding {
+    InstanceFinding {
+        container_instance_arn: container_instance_arn.to_owned(),
+        ec2_instance_id: instance.ec2_instance_id.clone(),
+        availability_zone: instance.availability_zone.clone(),
+        running_tasks_count: instance.running_tasks_count,
+        ..Default::default()
     }
 }
 

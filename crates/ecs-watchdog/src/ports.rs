@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::alert::Alert;
-use crate::inventory::{ClusterInfo, ClusterInstances, Ec2States};
+use crate::inventory::{ClusterInfo, ClusterInstances, Daemon, Ec2States, Task, TaskFilter};
 use crate::metrics::MetricDatum;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -13,14 +13,33 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[error("{operation} failed")]
 pub struct AwsError {
     pub operation: &'static str,
+    pub kind: ErrorKind,
     #[source]
     pub source: BoxError,
+}
+
+/// Whether trying again later can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Throttling, timeouts, server errors, the network: the message goes back to the queue.
+    Transient,
+    /// The API is not there for this caller: unknown in the region, or not permitted.
+    Unavailable,
 }
 
 impl AwsError {
     pub fn new(operation: &'static str, source: impl Into<BoxError>) -> Self {
         Self {
             operation,
+            kind: ErrorKind::Transient,
+            source: source.into(),
+        }
+    }
+
+    pub fn unavailable(operation: &'static str, source: impl Into<BoxError>) -> Self {
+        Self {
+            operation,
+            kind: ErrorKind::Unavailable,
             source: source.into(),
         }
     }
@@ -49,6 +68,18 @@ pub trait Inventory: Send + Sync {
         container_instance_arns: &[String],
     ) -> Result<ClusterInstances, AwsError>;
     async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError>;
+    /// `ListTasks` with desired status RUNNING, all pages (100 a call).
+    async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError>;
+    async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError>;
+}
+
+/// The ECS Managed Daemons APIs, which older regions and narrow permissions lack.
+#[async_trait]
+pub trait Daemons: Send + Sync {
+    /// `ListDaemons` of a cluster, all pages.
+    async fn list_daemons(&self, cluster_arn: &str) -> Result<Vec<Daemon>, AwsError>;
+    /// Whether `ListDaemonDeployments` shows a deployment of the daemon that is not finished.
+    async fn deployment_in_progress(&self, daemon_arn: &str) -> Result<bool, AwsError>;
 }
 
 /// Sends an alert.

@@ -3,12 +3,12 @@
 use crate::event::AgentDisconnected;
 use crate::inventory::{InstanceView, is_ec2_instance_id};
 
-/// The outcome of re-checking one agent-disconnected event.
+/// The outcome of re-checking one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentVerdict {
-    /// Still disconnected, ACTIVE, on a running instance: alert.
+pub enum Verdict {
+    /// The failure is still there: alert.
     Confirmed,
-    /// The agent reconnected, as it normally does.
+    /// The agent reconnected, or the daemon runs again, as normally happens.
     Recovered,
     /// A real state that needs no alert.
     Suppressed(Suppression),
@@ -29,6 +29,10 @@ pub enum Suppression {
     /// The EC2 instance is stopping, stopped, shutting down, terminated or gone: the cause is
     /// the instance, not the agent.
     InstanceNotRunning(String),
+    /// The instance of a lost daemon is gone, DRAINING or DEREGISTERING: ECS is replacing it.
+    Repairing(String),
+    /// A deployment of the daemon is in progress; it drains and replaces instances on purpose.
+    Deploying,
 }
 
 impl std::fmt::Display for Suppression {
@@ -38,6 +42,8 @@ impl std::fmt::Display for Suppression {
             Suppression::InstanceGone(status) => write!(f, "the container instance is {status}"),
             Suppression::Draining => f.write_str("the container instance is DRAINING"),
             Suppression::InstanceNotRunning(state) => write!(f, "the EC2 instance is {state}"),
+            Suppression::Repairing(state) => write!(f, "ECS is replacing the instance ({state})"),
+            Suppression::Deploying => f.write_str("a deployment of the daemon is in progress"),
         }
     }
 }
@@ -55,7 +61,7 @@ pub enum Ec2View<'a> {
 /// The EC2 instance id to check, if the ECS state alone would confirm the disconnect.
 pub fn agent_ec2_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) -> Option<&'a str> {
     let decided = decide_agent(event, ecs, Ec2View::NotChecked);
-    if decided != AgentVerdict::Confirmed {
+    if decided != Verdict::Confirmed {
         return None;
     }
     let id = match ecs {
@@ -67,35 +73,71 @@ pub fn agent_ec2_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) 
 }
 
 /// Decides an agent-disconnected event against the current state.
-pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2View<'_>) -> AgentVerdict {
+pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2View<'_>) -> Verdict {
     let instance = match ecs {
-        InstanceView::ClusterGone => return AgentVerdict::Suppressed(Suppression::ClusterGone),
-        InstanceView::Missing => return AgentVerdict::Suppressed(Suppression::InstanceGone("MISSING".into())),
+        InstanceView::ClusterGone => return Verdict::Suppressed(Suppression::ClusterGone),
+        InstanceView::Missing => return Verdict::Suppressed(Suppression::InstanceGone("MISSING".into())),
         InstanceView::Found(instance) => instance,
     };
     match instance.status.as_str() {
         "INACTIVE" | "DEREGISTERING" => {
-            return AgentVerdict::Suppressed(Suppression::InstanceGone(instance.status.clone()));
+            return Verdict::Suppressed(Suppression::InstanceGone(instance.status.clone()));
         }
-        "DRAINING" => return AgentVerdict::Suppressed(Suppression::Draining),
+        "DRAINING" => return Verdict::Suppressed(Suppression::Draining),
         _ => {}
     }
     if instance.agent_connected {
-        return AgentVerdict::Recovered;
+        return Verdict::Recovered;
     }
     if let Some(event_version) = event.version
         && instance.version > event_version
     {
-        return AgentVerdict::Superseded {
+        return Verdict::Superseded {
             event_version,
             current_version: instance.version,
         };
     }
     match ec2 {
-        Ec2View::NotChecked => AgentVerdict::Confirmed,
-        Ec2View::State("running") => AgentVerdict::Confirmed,
-        Ec2View::State(state) => AgentVerdict::Suppressed(Suppression::InstanceNotRunning(state.to_owned())),
-        Ec2View::NotFound => AgentVerdict::Suppressed(Suppression::InstanceNotRunning("gone".into())),
+        Ec2View::NotChecked => Verdict::Confirmed,
+        Ec2View::State("running") => Verdict::Confirmed,
+        Ec2View::State(state) => Verdict::Suppressed(Suppression::InstanceNotRunning(state.to_owned())),
+        Ec2View::NotFound => Verdict::Suppressed(Suppression::InstanceNotRunning("gone".into())),
+    }
+}
+
+/// Whether a deployment of a daemon is in progress, as the Managed Daemons APIs tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    InProgress,
+    NotInProgress,
+    /// The APIs are unavailable (region, permission): decide from tasks and instance state.
+    Unknown,
+}
+
+/// The verdict the instance's state alone gives a lost daemon: ECS drains and replaces an
+/// instance whose critical daemon stopped, so a gone or draining instance is being repaired.
+pub fn daemon_repairing(ecs: InstanceView<'_>) -> Option<Verdict> {
+    let state = match ecs {
+        InstanceView::ClusterGone => "cluster gone".to_owned(),
+        InstanceView::Missing => "MISSING".to_owned(),
+        InstanceView::Found(instance) => match instance.status.as_str() {
+            "DRAINING" | "DEREGISTERING" | "INACTIVE" => instance.status.clone(),
+            _ => return None,
+        },
+    };
+    Some(Verdict::Suppressed(Suppression::Repairing(state)))
+}
+
+/// Decides a lost daemon: `replaced` says whether a RUNNING or PENDING task of the same daemon
+/// is on the instance now.
+pub fn decide_daemon(ecs: InstanceView<'_>, replaced: bool, deployment: Deployment) -> Verdict {
+    if let Some(repairing) = daemon_repairing(ecs) {
+        return repairing;
+    }
+    match (replaced, deployment) {
+        (true, _) => Verdict::Recovered,
+        (false, Deployment::InProgress) => Verdict::Suppressed(Suppression::Deploying),
+        (false, _) => Verdict::Confirmed,
     }
 }
 
@@ -167,9 +209,9 @@ mod tests {
 
     #[test]
     fn when_the_current_state_is_known_then_the_agent_verdict_follows_design() {
-        use AgentVerdict::*;
+        use Verdict::*;
         let active = instance("ACTIVE", false, 5, Some("i-1"));
-        let cases: Vec<(&str, InstanceView<'_>, Ec2View<'_>, AgentVerdict)> = vec![
+        let cases: Vec<(&str, InstanceView<'_>, Ec2View<'_>, Verdict)> = vec![
             (
                 "cluster deleted",
                 InstanceView::ClusterGone,
@@ -251,6 +293,84 @@ mod tests {
     }
 
     #[test]
+    fn when_a_daemon_is_lost_then_the_verdict_follows_design() {
+        use Verdict::*;
+        let active = instance("ACTIVE", true, 5, Some("i-1"));
+        let draining = instance("DRAINING", true, 5, Some("i-1"));
+        let deregistering = instance("DEREGISTERING", true, 5, Some("i-1"));
+        let repairing = |s: &str| Suppressed(Suppression::Repairing(s.into()));
+        let cases: Vec<(&str, InstanceView<'_>, bool, Deployment, Verdict)> = vec![
+            (
+                "instance draining",
+                InstanceView::Found(&draining),
+                false,
+                Deployment::NotInProgress,
+                repairing("DRAINING"),
+            ),
+            (
+                "instance deregistering",
+                InstanceView::Found(&deregistering),
+                false,
+                Deployment::InProgress,
+                repairing("DEREGISTERING"),
+            ),
+            (
+                "instance gone",
+                InstanceView::Missing,
+                false,
+                Deployment::NotInProgress,
+                repairing("MISSING"),
+            ),
+            (
+                "cluster gone",
+                InstanceView::ClusterGone,
+                false,
+                Deployment::Unknown,
+                repairing("cluster gone"),
+            ),
+            (
+                "replacement running",
+                InstanceView::Found(&active),
+                true,
+                Deployment::NotInProgress,
+                Recovered,
+            ),
+            (
+                "replacement running during a deployment",
+                InstanceView::Found(&active),
+                true,
+                Deployment::InProgress,
+                Recovered,
+            ),
+            (
+                "deployment in progress",
+                InstanceView::Found(&active),
+                false,
+                Deployment::InProgress,
+                Suppressed(Suppression::Deploying),
+            ),
+            (
+                "nothing replaces it",
+                InstanceView::Found(&active),
+                false,
+                Deployment::NotInProgress,
+                Confirmed,
+            ),
+            (
+                "daemon APIs unavailable",
+                InstanceView::Found(&active),
+                false,
+                Deployment::Unknown,
+                Confirmed,
+            ),
+        ];
+        for (name, ecs, replaced, deployment, expected) in cases {
+            assert_eq!(decide_daemon(ecs, replaced, deployment), expected, "{name}");
+        }
+        assert_eq!(daemon_repairing(InstanceView::Found(&active)), None);
+    }
+
+    #[test]
     fn when_the_agent_reconnected_then_it_is_recovered_whatever_the_version() {
         let current = instance("ACTIVE", true, 9, Some("i-1"));
         assert_eq!(
@@ -259,7 +379,7 @@ mod tests {
                 InstanceView::Found(&current),
                 Ec2View::NotChecked
             ),
-            AgentVerdict::Recovered
+            Verdict::Recovered
         );
     }
 
@@ -272,7 +392,7 @@ mod tests {
                 InstanceView::Found(&current),
                 Ec2View::State("running")
             ),
-            AgentVerdict::Superseded {
+            Verdict::Superseded {
                 event_version: 5,
                 current_version: 9
             }
@@ -283,7 +403,7 @@ mod tests {
                 InstanceView::Found(&current),
                 Ec2View::State("running")
             ),
-            AgentVerdict::Confirmed
+            Verdict::Confirmed
         );
         assert_eq!(
             decide_agent(
@@ -291,7 +411,7 @@ mod tests {
                 InstanceView::Found(&current),
                 Ec2View::State("running")
             ),
-            AgentVerdict::Confirmed,
+            Verdict::Confirmed,
             "describe lagging behind the event"
         );
     }

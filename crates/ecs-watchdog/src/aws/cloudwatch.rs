@@ -87,7 +87,7 @@ impl MetricsSink for CloudWatchMetrics {
                 .set_metric_data(Some(datums))
                 .send()
                 .await
-                .map_err(|e| AwsError::new("cloudwatch:PutMetricData", e))?;
+                .map_err(|e| super::sdk_error("cloudwatch:PutMetricData", e))?;
         }
         Ok(())
     }

@@ -33,7 +33,7 @@ impl Ec2Inventory {
                 .set_next_token(next_token)
                 .send()
                 .await
-                .map_err(|e| AwsError::new("ec2:DescribeInstances", e))?;
+                .map_err(|e| super::sdk_error("ec2:DescribeInstances", e))?;
             for instance in output.reservations().iter().flat_map(|r| r.instances()) {
                 if let (Some(id), Some(state)) = (instance.instance_id(), instance.state().and_then(|s| s.name())) {
                     states.insert(id.to_owned(), state.as_str().to_owned());

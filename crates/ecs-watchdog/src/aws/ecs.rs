@@ -3,10 +3,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::ClusterField;
+use aws_sdk_ecs::types::{ClusterField, DaemonDeploymentStatus, DesiredStatus};
 
-use crate::inventory::{ClusterInfo, ClusterInstances, ContainerInstance, instance_key};
-use crate::ports::AwsError;
+use super::sdk_error;
+use crate::inventory::{ClusterInfo, ClusterInstances, ContainerInstance, Daemon, Task, TaskFilter, instance_key};
+use crate::ports::{AwsError, Daemons};
+
+/// `ListTasks` and `ListDaemons` page size: each page is one call.
+const PAGE_SIZE: i32 = 100;
 
 pub struct EcsInventory {
     client: Client,
@@ -26,7 +30,7 @@ impl EcsInventory {
             .include(ClusterField::Tags)
             .send()
             .await
-            .map_err(|e| AwsError::new("ecs:DescribeClusters", e))?;
+            .map_err(|e| sdk_error("ecs:DescribeClusters", e))?;
         Ok(output
             .clusters()
             .iter()
@@ -65,7 +69,7 @@ impl EcsInventory {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => {
                 return Ok(ClusterInstances::ClusterGone);
             }
-            Err(e) => return Err(AwsError::new("ecs:DescribeContainerInstances", e)),
+            Err(e) => return Err(sdk_error("ecs:DescribeContainerInstances", e)),
         };
         let found: HashMap<String, ContainerInstance> = output
             .container_instances()
@@ -93,5 +97,114 @@ impl EcsInventory {
             })
             .collect();
         Ok(ClusterInstances::Found(found))
+    }
+
+    /// `ListTasks` with desired status RUNNING (which includes PENDING tasks), every page.
+    pub async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError> {
+        let mut arns = Vec::new();
+        let mut next_token = None;
+        loop {
+            let request = self
+                .client
+                .list_tasks()
+                .cluster(cluster_arn)
+                .desired_status(DesiredStatus::Running)
+                .max_results(PAGE_SIZE);
+            let request = match filter {
+                TaskFilter::Family(family) => request.family(family),
+                TaskFilter::ContainerInstance(arn) => request.container_instance(arn),
+            };
+            let output = request
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ecs:ListTasks", e))?;
+            arns.extend(output.task_arns().iter().cloned());
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(arns),
+            }
+        }
+    }
+
+    pub async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError> {
+        let output = self
+            .client
+            .describe_tasks()
+            .cluster(cluster_arn)
+            .set_tasks(Some(task_arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:DescribeTasks", e))?;
+        Ok(output
+            .tasks()
+            .iter()
+            .map(|t| Task {
+                arn: t.task_arn().unwrap_or_default().to_owned(),
+                group: t.group().map(str::to_owned),
+                last_status: t.last_status().unwrap_or_default().to_owned(),
+                container_instance_arn: t.container_instance_arn().map(str::to_owned),
+            })
+            .collect())
+    }
+}
+
+/// The Managed Daemons APIs, on their own client so they can be configured (or mocked) apart.
+pub struct EcsDaemons {
+    client: Client,
+}
+
+impl EcsDaemons {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait::async_trait]
+impl Daemons for EcsDaemons {
+    async fn list_daemons(&self, cluster_arn: &str) -> Result<Vec<Daemon>, AwsError> {
+        let mut daemons = Vec::new();
+        let mut next_token = None;
+        loop {
+            let output = self
+                .client
+                .list_daemons()
+                .cluster_arn(cluster_arn)
+                .max_results(PAGE_SIZE)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ecs:ListDaemons", e))?;
+            daemons.extend(output.daemon_summaries_list().iter().filter_map(|d| {
+                let arn = d.daemon_arn()?;
+                Some(Daemon {
+                    arn: arn.to_owned(),
+                    name: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                })
+            }));
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(daemons),
+            }
+        }
+    }
+
+    async fn deployment_in_progress(&self, daemon_arn: &str) -> Result<bool, AwsError> {
+        let unfinished = [
+            DaemonDeploymentStatus::Pending,
+            DaemonDeploymentStatus::InProgress,
+            DaemonDeploymentStatus::StopRequested,
+            DaemonDeploymentStatus::RollbackInProgress,
+        ];
+        let output = self
+            .client
+            .list_daemon_deployments()
+            .daemon_arn(daemon_arn)
+            .set_status(Some(unfinished.to_vec()))
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:ListDaemonDeployments", e))?;
+        Ok(!output.daemon_deployments().is_empty())
     }
 }

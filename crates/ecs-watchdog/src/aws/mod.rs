@@ -10,13 +10,17 @@ use std::time::Duration;
 
 pub use cloudwatch::{CloudWatchMetrics, EmfMetrics};
 pub use ec2::Ec2Inventory;
-pub use ecs::EcsInventory;
+pub use ecs::{EcsDaemons, EcsInventory};
 pub use sns::SnsNotifier;
 pub use sqs::DeadLetterQueue;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use crate::config::{Config, MetricsSinkKind};
-use crate::inventory::{ClusterInfo, ClusterInstances, Ec2States};
-use crate::monitor::Monitor;
+use crate::inventory::{ClusterInfo, ClusterInstances, Ec2States, Task, TaskFilter};
+use crate::monitor::{Adapters, Monitor};
 use crate::ports::{AwsError, Inventory, MetricsSink};
 
 /// How long one attempt and one whole call (all retries) may take. Lambda's own timeout must
@@ -48,16 +52,41 @@ pub fn monitor(config: Config, sdk: &aws_config::SdkConfig) -> Monitor {
             &config.metric_namespace,
         )),
     };
-    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn);
-    let quarantine = DeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), &config.dead_letter_queue_url);
-    Monitor::new(
-        config,
-        region,
-        Box::new(AwsInventory::new(sdk)),
-        Box::new(notifier),
-        Box::new(quarantine),
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    let io = Adapters {
+        inventory: Box::new(AwsInventory {
+            ecs: EcsInventory::new(ecs.clone()),
+            ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)),
+        }),
+        daemons: Box::new(EcsDaemons::new(ecs)),
+        notifier: Box::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn)),
+        quarantine: Box::new(DeadLetterQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            &config.dead_letter_queue_url,
+        )),
         metrics,
-    )
+    };
+    Monitor::new(config, region, io)
+}
+
+/// Classifies an SDK error: a client error (4xx) other than throttling means the API is not
+/// there for this caller (unknown in the region, not permitted) and retrying cannot help;
+/// throttling, server errors, timeouts and network failures may pass.
+pub(crate) fn sdk_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let throttled = matches!(
+        error.code(),
+        Some("ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded")
+    );
+    let client_error = matches!(&error, SdkError::ServiceError(_))
+        && error.raw_response().is_some_and(|r| r.status().is_client_error());
+    if client_error && !throttled {
+        AwsError::unavailable(operation, error)
+    } else {
+        AwsError::new(operation, error)
+    }
 }
 
 /// The inventory as ECS and EC2 tell it.
@@ -91,5 +120,13 @@ impl Inventory for AwsInventory {
 
     async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError> {
         self.ec2.describe_instances(instance_ids).await
+    }
+
+    async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError> {
+        self.ecs.list_tasks(cluster_arn, filter).await
+    }
+
+    async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError> {
+        self.ecs.describe_tasks(cluster_arn, task_arns).await
     }
 }

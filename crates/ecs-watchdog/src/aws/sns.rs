@@ -42,7 +42,7 @@ impl Notifier for SnsNotifier {
             .message_attributes("severity", attribute(alert.severity.as_str())?)
             .send()
             .await
-            .map_err(|e| AwsError::new("sns:Publish", e))?;
+            .map_err(|e| super::sdk_error("sns:Publish", e))?;
         Ok(())
     }
 }

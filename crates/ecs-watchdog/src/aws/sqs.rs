@@ -47,7 +47,7 @@ impl DeadLetterQueue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| AwsError::new("sqs:SendMessageBatch", e))?;
+            .map_err(|e| super::sdk_error("sqs:SendMessageBatch", e))?;
         Ok(output
             .failed()
             .iter()
