@@ -21,12 +21,12 @@ use watchdog_tests::samples::{MALFORMED_BODY, agent_event};
 
 const TAG: (&str, &str) = ("ecs-agent-monitoring", "enabled");
 
-fn tagged_only(pipeline: &Pipeline) -> Vec<(String, String)> {
-    let mut env = pipeline.monitor_env();
-    env.push(("MONITOR_ALL_CLUSTERS".into(), "false".into()));
-    env.push(("MONITORING_TAG_VALUE".into(), "enabled".into()));
-    env
-}
+/// Stack parameters: only clusters tagged `ecs-agent-monitoring=enabled`, no grace period.
+const TAGGED_ONLY: [(&str, &str); 3] = [
+    ("MonitorAllClusters", "false"),
+    ("MonitoringTagValue", "enabled"),
+    ("GracePeriodSeconds", "0"),
+];
 
 /// Disconnects the agent, as ECS records it, and returns the event ECS would send.
 async fn disconnect(emulator: &Emulator, node: &Node) -> Value {
@@ -50,7 +50,7 @@ async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confi
     // Given a tagged cluster A with four broken agents, an untagged cluster C, and a bad body.
     let emulator = Emulator::start().await;
     let fleet = Fleet::new(&emulator.sdk).await;
-    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, &TAGGED_ONLY).await;
     let a = fleet.cluster("A", &[TAG]).await;
     let c = fleet.cluster("C", &[]).await;
     let nodes = fleet.nodes(&a, 4).await;
@@ -74,7 +74,7 @@ async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confi
     // When the queue delivers the batch to the real binary.
     let records = pipeline.receive(7).await;
     let mut env = emulator.env();
-    env.extend(tagged_only(&pipeline));
+    env.extend(pipeline.monitor_env());
     let function = Function::start(&env).await;
     let response = function
         .invoke(&sqs_event(&records))
@@ -159,7 +159,7 @@ async fn when_ecs_fails_for_one_cluster_then_only_its_messages_go_back_to_the_qu
     // Given two monitored clusters with a confirmed disconnect each, and ECS down for A.
     let emulator = Emulator::start().await;
     let fleet = Fleet::new(&emulator.sdk).await;
-    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, &TAGGED_ONLY).await;
     let a = fleet.cluster("A", &[TAG]).await;
     let b = fleet.cluster("B", &[TAG]).await;
     let a_nodes = fleet.nodes(&a, 2).await;
@@ -178,7 +178,7 @@ async fn when_ecs_fails_for_one_cluster_then_only_its_messages_go_back_to_the_qu
             .build(),
     );
     let daemons = Box::new(EcsDaemons::new(aws_sdk_ecs::Client::new(&emulator.sdk)));
-    let monitor = in_process::monitor(&emulator, in_process::config(&tagged_only(&pipeline)), ecs, daemons);
+    let monitor = in_process::monitor(&emulator, in_process::config(&pipeline.monitor_env()), ecs, daemons);
     let messages = in_process::messages(&records);
 
     // When the batch runs.
@@ -210,7 +210,7 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
     // Given 500 disconnected agents in one tagged cluster.
     let emulator = Emulator::start().await;
     let fleet = Fleet::new(&emulator.sdk).await;
-    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, &TAGGED_ONLY).await;
     let storm = fleet.cluster("storm", &[TAG]).await;
     let nodes = fleet.nodes(&storm, 500).await;
     let mut events = Vec::with_capacity(nodes.len());
@@ -220,7 +220,7 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
     pipeline.put_events(&events).await;
     let records = pipeline.receive(500).await;
     let mut env = emulator.env();
-    env.extend(tagged_only(&pipeline));
+    env.extend(pipeline.monitor_env());
     let function = Function::start(&env).await;
 
     // When they arrive as five batches of 100.
@@ -271,7 +271,7 @@ async fn when_the_dead_letter_queue_cannot_take_a_bad_body_then_it_goes_back_to_
     pipeline.send_raw(MALFORMED_BODY).await;
     let records = pipeline.receive(1).await;
     let mut env = emulator.env();
-    env.push(("ALERT_TOPIC_ARN".into(), pipeline.topic_arn.clone()));
+    env.extend(pipeline.monitor_env());
     env.push((
         "DEAD_LETTER_QUEUE_URL".into(),
         format!("{}/123456789012/no-such-queue", emulator.endpoint),

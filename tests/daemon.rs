@@ -54,6 +54,17 @@ impl DaemonFleet {
         daemon_stopped_event(node, "log-router", &self.log_router, &task)
     }
 
+    /// The monitor in this process, with the Managed Daemons APIs answered by `daemons`.
+    fn monitor_with(&self, daemons: aws_sdk_ecs::Client) -> ecs_watchdog::Monitor {
+        let ecs = aws_sdk_ecs::Client::new(&self.emulator.sdk);
+        in_process::monitor(
+            &self.emulator,
+            in_process::config(&self.env()),
+            ecs,
+            Box::new(EcsDaemons::new(daemons)),
+        )
+    }
+
     fn env(&self) -> Vec<(String, String)> {
         let mut env = self.emulator.env();
         env.extend(self.pipeline.monitor_env());
@@ -176,17 +187,7 @@ async fn when_a_daemon_deployment_is_in_progress_then_a_stop_is_deploying_not_an
                 .daemon_deployments(deployment)
                 .build()
         });
-    let daemons = Box::new(EcsDaemons::new(mock_client!(
-        aws_sdk_ecs,
-        RuleMode::MatchAny,
-        [&list, &deployments]
-    )));
-    let monitor = in_process::monitor(
-        &bed.emulator,
-        in_process::config(&bed.env()),
-        aws_sdk_ecs::Client::new(&bed.emulator.sdk),
-        daemons,
-    );
+    let monitor = bed.monitor_with(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list, &deployments]));
 
     let report = monitor.process(&in_process::messages(&records)).await;
 
@@ -219,13 +220,7 @@ async fn when_the_daemon_apis_deny_access_then_verdicts_fall_back_to_tasks_and_t
         Response::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body))
     };
     let list = mock!(aws_sdk_ecs::Client::list_daemons).then_http_response(denied);
-    let daemons = Box::new(EcsDaemons::new(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list])));
-    let monitor = in_process::monitor(
-        &bed.emulator,
-        in_process::config(&bed.env()),
-        aws_sdk_ecs::Client::new(&bed.emulator.sdk),
-        daemons,
-    );
+    let monitor = bed.monitor_with(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list]));
 
     let report = monitor.process(&in_process::messages(&records)).await;
 

@@ -25,7 +25,14 @@ async fn main() {
     let emulator = Emulator::start().await;
     println!("emulator at {}", emulator.endpoint);
     let fleet = Fleet::new(&emulator.sdk).await;
-    let pipeline = Pipeline::create(&emulator.sdk, GRACE_SECONDS).await;
+    // Queues, rules, topic and the function's environment as template.yaml declares them.
+    let grace = GRACE_SECONDS.to_string();
+    let parameters = [
+        ("GracePeriodSeconds", grace.as_str()),
+        ("MonitorAllClusters", "false"),
+        ("MonitoringTagValue", "enabled"),
+    ];
+    let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
 
     heading("Seeding a fleet: cluster prod (tagged ecs-agent-monitoring=enabled) and cluster dev (untagged)");
     let prod = fleet
@@ -132,8 +139,6 @@ async fn main() {
     heading("Running the real monitor binary behind a local Lambda Runtime API");
     let mut env = emulator.env();
     env.extend(pipeline.monitor_env());
-    env.push(("MONITOR_ALL_CLUSTERS".into(), "false".into()));
-    env.push(("MONITORING_TAG_VALUE".into(), "enabled".into()));
     let function = Function::start(&env).await;
     emulator.reset_calls().await;
     let response = function

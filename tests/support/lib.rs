@@ -8,6 +8,7 @@ pub mod in_process;
 pub mod pipeline;
 pub mod runtime;
 pub mod samples;
+pub mod template;
 
 use std::path::PathBuf;
 

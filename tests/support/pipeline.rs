@@ -1,30 +1,15 @@
-//! The way events travel in AWS, built in the emulator: an EventBridge rule on the default bus,
-//! the SQS checks queue, the dead-letter queue, and the alert topic.
+//! The way events travel in AWS, built in the emulator from `template.yaml`: the EventBridge
+//! rules on the default bus, the SQS checks queue and dead-letter queues, and the alert topic.
 
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, RuleState, Target};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
 
 use crate::emulator::{ACCOUNT, REGION};
-
-/// The rule patterns (DESIGN §1).
-pub const RULES: [(&str, &str); 3] = [
-    (
-        "ecs-watchdog-agent-disconnected",
-        r#"{"source":["aws.ecs"],"detail-type":["ECS Container Instance State Change"],"detail":{"agentConnected":[false],"status":["ACTIVE"]}}"#,
-    ),
-    (
-        "ecs-watchdog-daemon-task-stopped",
-        r#"{"source":["aws.ecs"],"detail-type":["ECS Task State Change"],"detail":{"group":[{"prefix":"daemon:"}],"lastStatus":["STOPPED"]}}"#,
-    ),
-    (
-        "ecs-watchdog-daemon-start-impaired",
-        r#"{"source":["aws.ecs"],"detail-type":["ECS Daemon Service Action"],"detail":{"eventName":["DAEMON_TASK_START_IMPAIRED"]}}"#,
-    ),
-];
+use crate::template::{self, Stack};
 
 pub struct Pipeline {
     pub events: aws_sdk_eventbridge::Client,
@@ -33,6 +18,7 @@ pub struct Pipeline {
     pub queue_arn: String,
     pub dead_letter_queue_url: String,
     pub topic_arn: String,
+    stack: Stack,
 }
 
 /// A message kept in the dead-letter queue.
@@ -43,58 +29,111 @@ pub struct DeadLetter {
 }
 
 impl Pipeline {
-    /// Creates the pipeline; the checks queue holds each event for `grace_seconds` first.
+    /// The pipeline with the template's defaults; the checks queue holds each event for
+    /// `grace_seconds` first.
     pub async fn create(sdk: &SdkConfig, grace_seconds: u32) -> Self {
+        Self::from_template(sdk, &[("GracePeriodSeconds", &grace_seconds.to_string())]).await
+    }
+
+    /// Creates what `template.yaml` declares for events, queues and alerts, with these stack
+    /// parameters: every queue with its attributes, the topic, every rule with its pattern,
+    /// state and targets.
+    pub async fn from_template(sdk: &SdkConfig, parameters: &[(&str, &str)]) -> Self {
         let events = aws_sdk_eventbridge::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let sns = aws_sdk_sns::Client::new(sdk);
-        let queue_url = create_queue(&sqs, "ecs-watchdog-checks").await;
-        sqs.set_queue_attributes()
-            .queue_url(&queue_url)
-            .attributes(QueueAttributeName::DelaySeconds, grace_seconds.to_string())
-            .send()
-            .await
-            .expect("SetQueueAttributes");
-        let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:ecs-watchdog-checks");
-        let dead_letter_queue_url = create_queue(&sqs, "ecs-watchdog-dead-letters").await;
-        let topic = sns
-            .create_topic()
-            .name("ecs-watchdog-alerts")
-            .send()
-            .await
-            .expect("CreateTopic");
-        for (name, pattern) in RULES {
+        let mut stack = Stack::new(parameters);
+
+        // Dead-letter queues first: the others name them in their redrive policy.
+        let mut queues = template::resources_of_type("AWS::SQS::Queue");
+        queues.sort_by_key(|id| template::properties(id).get("RedrivePolicy").is_some());
+        for id in queues {
+            let properties = template::properties(id);
+            let mut request = sqs.create_queue().queue_name(id);
+            for (property, attribute) in [
+                ("DelaySeconds", QueueAttributeName::DelaySeconds),
+                ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+                ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+            ] {
+                if let Some(value) = properties.get(property) {
+                    request = request.attributes(attribute, stack.resolve(value));
+                }
+            }
+            if let Some(redrive) = properties.get("RedrivePolicy") {
+                let policy = json!({
+                    "deadLetterTargetArn": stack.resolve(&redrive["deadLetterTargetArn"]),
+                    "maxReceiveCount": stack.resolve(&redrive["maxReceiveCount"]),
+                });
+                request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+            }
+            let url = request
+                .send()
+                .await
+                .expect("CreateQueue")
+                .queue_url()
+                .expect("queue URL")
+                .to_owned();
+            stack
+                .attributes
+                .insert(format!("{id}.Arn"), format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{id}"));
+            stack.attributes.insert(format!("{id}.QueueName"), id.to_owned());
+            stack.refs.insert(id.to_owned(), url);
+        }
+        for id in template::resources_of_type("AWS::SNS::Topic") {
+            let topic = sns.create_topic().name(id).send().await.expect("CreateTopic");
+            stack
+                .refs
+                .insert(id.to_owned(), topic.topic_arn().expect("topic ARN").to_owned());
+        }
+        for id in template::resources_of_type("AWS::Events::Rule") {
+            let properties = template::properties(id);
+            let state = match stack.resolve(&properties["State"]).as_str() {
+                "DISABLED" => RuleState::Disabled,
+                _ => RuleState::Enabled,
+            };
+            let pattern = properties["EventPattern"].to_string();
             events
                 .put_rule()
-                .name(name)
+                .name(id)
                 .event_pattern(pattern)
+                .state(state)
                 .send()
                 .await
                 .expect("PutRule");
-            events
-                .put_targets()
-                .rule(name)
-                .targets(Target::builder().id("checks").arn(&queue_arn).build().expect("target"))
-                .send()
-                .await
-                .expect("PutTargets");
+            for target in properties["Targets"].as_array().expect("Targets") {
+                let target = Target::builder()
+                    .id(stack.resolve(&target["Id"]))
+                    .arn(stack.resolve(&target["Arn"]))
+                    .build()
+                    .expect("target");
+                events
+                    .put_targets()
+                    .rule(id)
+                    .targets(target)
+                    .send()
+                    .await
+                    .expect("PutTargets");
+            }
         }
+
+        let queue_url = stack.refs["ChecksQueue"].clone();
+        let queue_arn = stack.attributes["ChecksQueue.Arn"].clone();
+        let dead_letter_queue_url = stack.refs["DeadLetterQueue"].clone();
+        let topic_arn = stack.refs["AlertTopic"].clone();
         Self {
             events,
             sqs,
             queue_url,
             queue_arn,
             dead_letter_queue_url,
-            topic_arn: topic.topic_arn().expect("topic").to_owned(),
+            topic_arn,
+            stack,
         }
     }
 
-    /// What the monitor needs to know of this pipeline.
+    /// The monitor's environment as the template sets it, resolved for this pipeline.
     pub fn monitor_env(&self) -> Vec<(String, String)> {
-        vec![
-            ("ALERT_TOPIC_ARN".into(), self.topic_arn.clone()),
-            ("DEAD_LETTER_QUEUE_URL".into(), self.dead_letter_queue_url.clone()),
-        ]
+        self.stack.function_environment()
     }
 
     /// Puts events on the default bus, ten a call.
@@ -179,6 +218,16 @@ impl Pipeline {
             .collect()
     }
 
+    /// Empties the checks queue.
+    pub async fn purge(&self) {
+        self.sqs
+            .purge_queue()
+            .queue_url(&self.queue_url)
+            .send()
+            .await
+            .expect("PurgeQueue");
+    }
+
     /// How many messages a queue holds now, visible or not.
     pub async fn depth(&self, queue_url: &str) -> usize {
         let output = self
@@ -201,12 +250,6 @@ impl Pipeline {
 pub fn sqs_event(records: &[Value]) -> Value {
     json!({ "Records": records })
 }
-
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
-    let output = sqs.create_queue().queue_name(name).send().await.expect("CreateQueue");
-    output.queue_url().expect("queue URL").to_owned()
-}
-
 async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
     let mut messages = Vec::with_capacity(count);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -297,14 +297,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn instance_event(detail: Value) -> String {
+    /// An `aws.ecs` event of `detail_type` around `detail`.
+    fn ecs_event(detail_type: &str, detail: Value) -> String {
         json!({
-            "version": "0", "id": "8f07d6a8-0000-4d2c-9f53-5a4bd8e5f2ab",
-            "detail-type": CONTAINER_INSTANCE_STATE_CHANGE, "source": "aws.ecs",
-            "account": "123456789012", "time": "2026-11-21T10:00:00Z", "region": "eu-west-1",
-            "resources": [], "detail": detail
+            "version": "0", "id": "8f07d6a8-0000-4d2c-9f53-5a4bd8e5f2ab", "detail-type": detail_type,
+            "source": "aws.ecs", "account": "123456789012", "time": "2026-11-21T10:00:00Z",
+            "region": "eu-west-1", "resources": [], "detail": detail
         })
         .to_string()
+    }
+
+    fn instance_event(detail: Value) -> String {
+        ecs_event(CONTAINER_INSTANCE_STATE_CHANGE, detail)
+    }
+
+    fn task_event(detail: Value) -> String {
+        ecs_event(TASK_STATE_CHANGE, detail)
+    }
+
+    fn daemon_action(detail: Value) -> String {
+        ecs_event(DAEMON_SERVICE_ACTION, detail)
     }
 
     const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
@@ -393,24 +405,6 @@ mod tests {
         );
     }
 
-    fn task_event(detail: Value) -> String {
-        json!({
-            "version": "0", "id": "3317b2af-7005-47ee-b5fe-0b2f1a9a8e01", "detail-type": TASK_STATE_CHANGE,
-            "source": "aws.ecs", "account": "123456789012", "time": "2026-11-21T10:05:00Z",
-            "region": "eu-west-1", "resources": [], "detail": detail
-        })
-        .to_string()
-    }
-
-    fn daemon_action(detail: Value) -> String {
-        json!({
-            "version": "0", "id": "12345678-1234-1234-1234-123456789012", "detail-type": DAEMON_SERVICE_ACTION,
-            "source": "aws.ecs", "account": "123456789012", "time": "2026-11-21T10:06:00Z",
-            "region": "eu-west-1", "resources": [], "detail": detail
-        })
-        .to_string()
-    }
-
     const TASK: &str = "arn:aws:ecs:eu-west-1:123456789012:task/prod/5d9c";
     const DAEMON: &str = "arn:aws:ecs:eu-west-1:123456789012:daemon/prod/security-agent";
 
@@ -467,7 +461,11 @@ mod tests {
                 exits: vec![]
             }
         );
-        assert_eq!(lost.since.as_deref(), Some("2026-11-21T10:05:00Z"));
+        assert_eq!(
+            lost.since.as_deref(),
+            Some("2026-11-21T10:00:00Z"),
+            "falls back to the event time"
+        );
         assert_eq!((lost.task_arn, lost.version), (None, None));
     }
 

@@ -1,0 +1,147 @@
+//! `template.yaml`, read as CloudFormation reads it, so the test bed builds what the stack
+//! would: the rules, the queues, the topic and the function's environment.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::emulator::python;
+use crate::repo_root;
+
+/// The template as JSON (through cfn-lint's CloudFormation YAML loader).
+pub fn template() -> &'static Value {
+    static TEMPLATE: OnceLock<Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let output = std::process::Command::new(python())
+            .arg(repo_root().join("tests/template_json.py"))
+            .arg(repo_root().join("template.yaml"))
+            .output()
+            .expect("run tests/template_json.py");
+        assert!(
+            output.status.success(),
+            "template.yaml does not load: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("template JSON")
+    })
+}
+
+/// A resource's `Properties`.
+pub fn properties(logical_id: &str) -> &'static Value {
+    let properties = &template()["Resources"][logical_id]["Properties"];
+    assert!(properties.is_object(), "template.yaml has no resource {logical_id}");
+    properties
+}
+
+/// The logical ids of the resources of one type, in template order.
+pub fn resources_of_type(kind: &str) -> Vec<&'static str> {
+    template()["Resources"]
+        .as_object()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(id, _)| id.as_str())
+        .collect()
+}
+
+/// What `Ref` and `Fn::GetAtt` resolve to: parameter values (defaults, then overrides) and the
+/// physical ids of the resources the test bed created.
+pub struct Stack {
+    pub parameters: HashMap<String, String>,
+    /// `Ref` of a resource: a queue's URL, a topic's ARN.
+    pub refs: HashMap<String, String>,
+    /// `Fn::GetAtt` as `Logical.Attribute`.
+    pub attributes: HashMap<String, String>,
+}
+
+impl Stack {
+    /// Parameter defaults with `overrides` on top.
+    pub fn new(overrides: &[(&str, &str)]) -> Self {
+        let mut parameters: HashMap<String, String> = template()["Parameters"]
+            .as_object()
+            .expect("Parameters")
+            .iter()
+            .map(|(name, p)| (name.clone(), scalar(&p["Default"]).unwrap_or_default()))
+            .collect();
+        for (name, value) in overrides {
+            assert!(parameters.contains_key(*name), "template.yaml has no parameter {name}");
+            parameters.insert((*name).to_owned(), (*value).to_owned());
+        }
+        Self {
+            parameters,
+            refs: HashMap::new(),
+            attributes: HashMap::new(),
+        }
+    }
+
+    /// Resolves a property value to a string.
+    pub fn resolve(&self, value: &Value) -> String {
+        if let Some(text) = scalar(value) {
+            return text;
+        }
+        if let Some(name) = value.get("Ref").and_then(Value::as_str) {
+            return self
+                .parameters
+                .get(name)
+                .or_else(|| self.refs.get(name))
+                .unwrap_or_else(|| panic!("Ref {name} is not known to the test bed"))
+                .clone();
+        }
+        if let Some(branches) = value.get("Fn::If").and_then(Value::as_array) {
+            let condition = branches[0].as_str().expect("Fn::If names a condition");
+            let branch = if self.condition(condition) {
+                &branches[1]
+            } else {
+                &branches[2]
+            };
+            return self.resolve(branch);
+        }
+        if let Some(target) = value.get("Fn::GetAtt").and_then(Value::as_array) {
+            let key = target.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(".");
+            return self
+                .attributes
+                .get(&key)
+                .unwrap_or_else(|| panic!("GetAtt {key} is not known to the test bed"))
+                .clone();
+        }
+        panic!("the test bed cannot resolve {value}")
+    }
+
+    /// Evaluates one of the template's `Conditions` (`Fn::Equals`, `Fn::Not`).
+    pub fn condition(&self, name: &str) -> bool {
+        self.evaluate(&template()["Conditions"][name])
+    }
+
+    fn evaluate(&self, condition: &Value) -> bool {
+        if let Some([a, b]) = condition.get("Fn::Equals").and_then(Value::as_array).map(Vec::as_slice) {
+            return self.resolve(a) == self.resolve(b);
+        }
+        if let Some([inner]) = condition.get("Fn::Not").and_then(Value::as_array).map(Vec::as_slice) {
+            return !self.evaluate(inner);
+        }
+        if let Some(name) = condition.get("Condition").and_then(Value::as_str) {
+            return self.condition(name);
+        }
+        panic!("the test bed cannot evaluate the condition {condition}")
+    }
+
+    /// The monitor function's environment variables, resolved.
+    pub fn function_environment(&self) -> Vec<(String, String)> {
+        properties("MonitorFunction")["Environment"]["Variables"]
+            .as_object()
+            .expect("MonitorFunction environment")
+            .iter()
+            .map(|(name, value)| (name.clone(), self.resolve(value)))
+            .collect()
+    }
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,238 @@
+//! Contract tests between `template.yaml` and the code: the function's environment, its
+//! permissions, the queue and event source settings, and the rule patterns against the sample
+//! events. A change on one side without the other fails here.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use ecs_watchdog::Config;
+use ecs_watchdog::event::{self, Parsed};
+use serde_json::Value;
+use watchdog_tests::emulator::Emulator;
+use watchdog_tests::pipeline::Pipeline;
+use watchdog_tests::template::{Stack, properties, template};
+use watchdog_tests::{repo_root, samples};
+
+/// The variables `Config` reads, found by recording its look-ups in both filter modes.
+fn variables_the_function_reads() -> BTreeSet<String> {
+    let read = RefCell::new(BTreeSet::new());
+    for all_clusters in ["true", "false"] {
+        let env = [
+            ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts"),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+            ),
+            ("MONITOR_ALL_CLUSTERS", all_clusters),
+            ("MONITORING_TAG_VALUE", "enabled"),
+        ];
+        Config::from_lookup(|name| {
+            read.borrow_mut().insert(name.to_owned());
+            env.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        })
+        .expect("a valid configuration");
+    }
+    let mut read = read.into_inner();
+    // Lambda itself sets it; the template must not.
+    read.remove("AWS_LAMBDA_FUNCTION_NAME");
+    read
+}
+
+#[test]
+fn when_the_template_sets_the_environment_then_it_is_exactly_what_the_function_reads() {
+    let set: BTreeSet<String> = properties("MonitorFunction")["Environment"]["Variables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(set, variables_the_function_reads());
+}
+
+/// The IAM actions the adapters call: every SDK call is labelled `service:Operation` where its
+/// error is mapped, so the labels in `crates/ecs-watchdog/src/aws` are the calls.
+fn actions_the_code_calls() -> BTreeSet<String> {
+    let dir = repo_root().join("crates/ecs-watchdog/src/aws");
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for literal in source.split('"').skip(1).step_by(2) {
+            let Some((service, operation)) = literal.split_once(':') else {
+                continue;
+            };
+            let is_action = !service.is_empty()
+                && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && operation.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && operation.chars().all(|c| c.is_ascii_alphanumeric());
+            if is_action {
+                // IAM authorises SendMessageBatch as SendMessage.
+                actions.insert(literal.replace("sqs:SendMessageBatch", "sqs:SendMessage"));
+            }
+        }
+    }
+    actions
+}
+
+/// The actions granted to the function, with the statements each sits in.
+fn granted_statements() -> Vec<Value> {
+    properties("MonitorFunction")["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|policy| policy["Statement"].as_array().cloned().unwrap_or_default())
+        .map(|statement| match statement.get("Fn::If") {
+            Some(branches) => branches[1].clone(),
+            None => statement,
+        })
+        .collect()
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(action) => vec![action.clone()],
+        Value::Array(actions) => actions.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        other => panic!("Action is {other}"),
+    }
+}
+
+#[test]
+fn when_the_code_calls_an_aws_action_then_the_template_grants_it_and_nothing_more() {
+    let called = actions_the_code_calls();
+    assert!(
+        called.contains("ecs:DescribeContainerInstances") && called.len() >= 10,
+        "{called:?}"
+    );
+    let granted: BTreeSet<String> = granted_statements()
+        .iter()
+        .flat_map(actions)
+        // KMS is used by SQS and SNS on the function's behalf when the user brings a key.
+        .filter(|action| !action.starts_with("kms:"))
+        .collect();
+    assert_eq!(granted, called, "granted (left) and called (right) differ");
+    for statement in granted_statements() {
+        assert!(
+            !actions(&statement).iter().any(|a| a.ends_with(":*") || a == "*"),
+            "no wildcard actions: {statement}"
+        );
+    }
+}
+
+#[test]
+fn when_the_queue_feeds_the_function_then_its_settings_keep_messages_safe() {
+    let function = properties("MonitorFunction");
+    let queue = properties("ChecksQueue");
+    let timeout = function["Timeout"].as_u64().unwrap();
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
+    assert!(
+        visibility >= 6 * timeout,
+        "visibility timeout {visibility} s is below six times the function timeout {timeout} s"
+    );
+    assert_eq!(queue["DelaySeconds"], serde_json::json!({"Ref": "GracePeriodSeconds"}));
+    assert_eq!(template()["Parameters"]["GracePeriodSeconds"]["MaxValue"], 900);
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 5);
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        serde_json::json!({"Fn::GetAtt": ["DeadLetterQueue", "Arn"]})
+    );
+
+    let source = &function["Events"]["Checks"]["Properties"];
+    assert_eq!(
+        source["FunctionResponseTypes"],
+        serde_json::json!(["ReportBatchItemFailures"])
+    );
+    assert!(
+        source["ScalingConfig"]["MaximumConcurrency"]
+            .as_u64()
+            .is_some_and(|n| n >= 2)
+    );
+    assert!(
+        source["BatchSize"].as_u64().is_some_and(|n| n >= 100),
+        "a storm must come as a few large batches"
+    );
+    assert!(
+        source["MaximumBatchingWindowInSeconds"].as_u64().is_some_and(|n| n > 0),
+        "needed for batches over 10"
+    );
+    assert!(
+        function.get("ReservedConcurrentExecutions").is_none(),
+        "concurrency is capped on the event source"
+    );
+
+    for rule in [
+        "AgentDisconnectedRule",
+        "DaemonTaskStoppedRule",
+        "DaemonStartImpairedRule",
+    ] {
+        let target = &properties(rule)["Targets"][0];
+        assert_eq!(
+            target["Arn"],
+            serde_json::json!({"Fn::GetAtt": ["ChecksQueue", "Arn"]}),
+            "{rule}"
+        );
+        assert!(
+            target["DeadLetterConfig"]["Arn"].is_object(),
+            "{rule} has a dead-letter queue"
+        );
+        assert!(
+            target["RetryPolicy"]["MaximumEventAgeInSeconds"]
+                .as_u64()
+                .is_some_and(|s| s >= 3600),
+            "{rule} keeps events for hours"
+        );
+    }
+    let allowed =
+        &properties("ChecksQueuePolicy")["PolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"];
+    assert_eq!(
+        allowed.as_array().map(Vec::len),
+        Some(3),
+        "only the stack's three rules may send"
+    );
+}
+
+#[test]
+fn when_monitoring_is_disabled_then_the_rules_are_disabled() {
+    for (enabled, state) in [("true", "ENABLED"), ("false", "DISABLED")] {
+        let stack = Stack::new(&[("EnableMonitoring", enabled)]);
+        for rule in [
+            "AgentDisconnectedRule",
+            "DaemonTaskStoppedRule",
+            "DaemonStartImpairedRule",
+        ] {
+            assert_eq!(
+                stack.resolve(&properties(rule)["State"]),
+                state,
+                "{rule} with EnableMonitoring={enabled}"
+            );
+        }
+    }
+}
+
+/// Every sample in `events/` goes through the template's rules in the emulator: the rules must
+/// let through exactly the events the monitor checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_sample_events_meet_the_rules_then_only_those_the_monitor_checks_are_queued() {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("sqs-"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        let event = samples::load(&name);
+        let checked = matches!(event::parse(&event.to_string()), Parsed::Signal(_));
+        pipeline.put_events(std::slice::from_ref(&event)).await;
+        let queued = pipeline.depth(&pipeline.queue_url).await;
+        assert_eq!(
+            queued == 1,
+            checked,
+            "{name}: queued {queued}, the monitor checks it: {checked}"
+        );
+        if queued > 0 {
+            pipeline.receive(1).await;
+            pipeline.purge().await;
+        }
+    }
+}
