@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_types::config_bag::ConfigBag;
-use ecs_watchdog::aws::EcsDaemons;
+use ecs_watchdog::aws::{AwsInventory, Ec2Inventory, EcsInventory};
 use ecs_watchdog::metrics::Metric;
 use serde_json::{Value, json};
 use watchdog_tests::emulator::Emulator;
@@ -177,8 +177,12 @@ async fn when_ecs_fails_for_one_cluster_then_only_its_messages_go_back_to_the_qu
             .interceptor(EcsDownFor(a.clone()))
             .build(),
     );
-    let daemons = Box::new(EcsDaemons::new(aws_sdk_ecs::Client::new(&emulator.sdk)));
-    let monitor = in_process::monitor(&emulator, in_process::config(&pipeline.monitor_env()), ecs, daemons);
+    let monitor = in_process::monitor(&emulator, in_process::config(&pipeline.monitor_env()), |io| {
+        io.inventory = Box::new(AwsInventory {
+            ecs: EcsInventory::new(ecs),
+            ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(&emulator.sdk)),
+        });
+    });
     let messages = in_process::messages(&records);
 
     // When the batch runs.

@@ -56,13 +56,9 @@ impl DaemonFleet {
 
     /// The monitor in this process, with the Managed Daemons APIs answered by `daemons`.
     fn monitor_with(&self, daemons: aws_sdk_ecs::Client) -> ecs_watchdog::Monitor {
-        let ecs = aws_sdk_ecs::Client::new(&self.emulator.sdk);
-        in_process::monitor(
-            &self.emulator,
-            in_process::config(&self.env()),
-            ecs,
-            Box::new(EcsDaemons::new(daemons)),
-        )
+        in_process::monitor(&self.emulator, in_process::config(&self.env()), |io| {
+            io.daemons = Box::new(EcsDaemons::new(daemons))
+        })
     }
 
     fn env(&self) -> Vec<(String, String)> {

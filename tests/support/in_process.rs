@@ -1,10 +1,9 @@
 //! The monitor run in the test's own process, for what only the SDK layer can inject (an
-//! outage, the Managed Daemons APIs): real adapters against the emulator, except the clients
-//! the test hands in.
+//! outage, the Managed Daemons APIs, a hook function): the adapters the binary builds, against
+//! the emulator, with the test's replacements.
 
-use ecs_watchdog::aws::{AwsInventory, DeadLetterQueue, Ec2Inventory, EcsInventory, EmfMetrics, SnsNotifier};
+use ecs_watchdog::aws;
 use ecs_watchdog::monitor::Adapters;
-use ecs_watchdog::ports::Daemons;
 use ecs_watchdog::{Config, Message, Monitor};
 use serde_json::Value;
 
@@ -12,28 +11,14 @@ use crate::emulator::{Emulator, REGION};
 
 /// Configuration from `(variable, value)` pairs, as the function would read them.
 pub fn config(vars: &[(String, String)]) -> Config {
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    Config::from_lookup(|name| vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .expect("a valid configuration")
 }
 
-/// A monitor on the emulator whose inventory uses `ecs` and whose daemon APIs are `daemons`.
-pub fn monitor(emulator: &Emulator, config: Config, ecs: aws_sdk_ecs::Client, daemons: Box<dyn Daemons>) -> Monitor {
-    let io = Adapters {
-        inventory: Box::new(AwsInventory {
-            ecs: EcsInventory::new(ecs),
-            ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(&emulator.sdk)),
-        }),
-        daemons,
-        notifier: Box::new(SnsNotifier::new(
-            aws_sdk_sns::Client::new(&emulator.sdk),
-            &config.alert_topic_arn,
-        )),
-        quarantine: Box::new(DeadLetterQueue::new(
-            aws_sdk_sqs::Client::new(&emulator.sdk),
-            &config.dead_letter_queue_url,
-        )),
-        metrics: Box::new(EmfMetrics::new(&config.metric_namespace)),
-    };
+/// The monitor as the binary builds it on the emulator, after `replace` changed its adapters.
+pub fn monitor(emulator: &Emulator, config: Config, replace: impl FnOnce(&mut Adapters)) -> Monitor {
+    let mut io = aws::adapters(&config, &emulator.sdk);
+    replace(&mut io);
     Monitor::new(config, REGION, io)
 }
 

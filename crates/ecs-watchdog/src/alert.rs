@@ -60,8 +60,9 @@ pub struct Finding {
     pub omitted_instances: usize,
     /// What the monitor looked at before deciding.
     pub checked: Vec<&'static str>,
-    /// What the monitor did about it.
-    pub action: &'static str,
+    /// What the monitor does about confirmed failures; each instance's `remediation` says
+    /// what was done to it.
+    pub action: String,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -98,6 +99,9 @@ pub struct InstanceFinding {
     pub failure_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What remediation did (or would do, in a dry run) to this instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
 }
 
 /// A rendered alert, ready to publish.
@@ -133,6 +137,7 @@ pub fn alert(
     cluster_arn: &str,
     mut instances: Vec<InstanceFinding>,
     checks: DaemonChecks,
+    action: &str,
 ) -> Alert {
     instances
         .sort_by(|a, b| (&a.daemon_name, &a.container_instance_arn).cmp(&(&b.daemon_name, &b.container_instance_arn)));
@@ -164,7 +169,7 @@ pub fn alert(
         instances,
         omitted_instances: 0,
         checked,
-        action: "alerted only: remediation is off",
+        action: action.to_owned(),
     };
     loop {
         let alert = render(&finding);
@@ -214,13 +219,14 @@ fn render(finding: &Finding) -> Alert {
             for instance in finding.instances.iter().take(EMAIL_LISTED) {
                 let _ = writeln!(
                     email,
-                    "  - {} ({}): disconnected since {}, {} running task(s), agent {}\n    container instance {}",
+                    "  - {} ({}): disconnected since {}, {} running task(s), agent {}\n    container instance {}{}",
                     instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
                     instance.availability_zone.as_deref().unwrap_or("unknown zone"),
                     instance.since.as_deref().unwrap_or("an unknown time"),
                     instance.running_tasks_count,
                     instance.agent_version.as_deref().unwrap_or("version unknown"),
                     instance.container_instance_arn,
+                    remediation_line(instance),
                 );
             }
         }
@@ -243,11 +249,12 @@ fn render(finding: &Finding) -> Alert {
                     listed += 1;
                     let _ = writeln!(
                         email,
-                        "  - {} ({}): {}\n    container instance {}",
+                        "  - {} ({}): {}\n    container instance {}{}",
                         instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
                         instance.availability_zone.as_deref().unwrap_or("unknown zone"),
                         daemon_cause(instance),
                         instance.container_instance_arn,
+                        remediation_line(instance),
                     );
                 }
             }
@@ -301,6 +308,15 @@ fn render(finding: &Finding) -> Alert {
         email,
         default: serde_json::to_string(finding).unwrap_or_default(),
     }
+}
+
+/// What remediation did to the instance, as a line of its own.
+fn remediation_line(instance: &InstanceFinding) -> String {
+    instance
+        .remediation
+        .as_ref()
+        .map(|r| format!("\n    remediation: {r}"))
+        .unwrap_or_default()
 }
 
 /// One line on why a daemon is not running: the stop code, reason and exit codes, or the
@@ -384,6 +400,7 @@ mod tests {
 
     const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
     const CHECKED: DaemonChecks = DaemonChecks { deployments: true };
+    const ACTION: &str = "alerted only: remediation is off";
 
     #[test]
     fn when_one_instance_is_confirmed_then_the_alert_says_what_where_and_what_next() {
@@ -393,6 +410,7 @@ mod tests {
             CLUSTER,
             vec![instance(1)],
             CHECKED,
+            ACTION,
         );
         assert_eq!(
             alert.subject,
@@ -442,6 +460,7 @@ mod tests {
             CLUSTER,
             vec![impaired, stopped(3, "log-router")],
             CHECKED,
+            ACTION,
         );
         assert_eq!(alert.subject, "ECS daemons lost on 2 instances in prod (eu-west-1)");
         assert_eq!(alert.kind.as_str(), "daemon-lost");
@@ -473,6 +492,7 @@ mod tests {
             CLUSTER,
             vec![stopped(3, "log-router")],
             DaemonChecks { deployments: false },
+            ACTION,
         );
         assert_eq!(
             alert.subject,
@@ -489,6 +509,7 @@ mod tests {
             CLUSTER,
             (0..5000).map(instance).collect(),
             CHECKED,
+            ACTION,
         );
         assert_eq!(
             alert.subject,
@@ -514,6 +535,7 @@ mod tests {
             &long,
             vec![instance(1)],
             CHECKED,
+            ACTION,
         );
         assert!(agent.subject.len() < 100, "{}", agent.subject);
         assert!(agent.subject.ends_with("... (ap-southeast-2)"), "{}", agent.subject);
@@ -523,6 +545,7 @@ mod tests {
             &long,
             vec![stopped(1, &"d".repeat(255))],
             CHECKED,
+            ACTION,
         );
         assert!(daemon.subject.len() < 100, "{}", daemon.subject);
     }

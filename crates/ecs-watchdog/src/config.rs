@@ -12,6 +12,40 @@ pub struct Config {
     pub metrics_sink: MetricsSinkKind,
     /// How long a cluster's tags are trusted before they are looked up again.
     pub tag_cache_ttl: Duration,
+    pub remediation: Remediation,
+    /// The EventBridge bus (name or ARN) findings go to; none when unset.
+    pub findings_event_bus: Option<String>,
+    /// A Lambda function invoked asynchronously with each finding; none when unset.
+    pub hook_function_arn: Option<String>,
+}
+
+/// What the monitor does to a confirmed broken instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remediation {
+    pub action: RemediationAction,
+    /// Report what would be done, do nothing.
+    pub dry_run: bool,
+    /// Never leave more than this share of a cluster's instances DRAINING (at least one).
+    pub max_percent: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemediationAction {
+    None,
+    /// Set the container instance to DRAINING.
+    Drain,
+    /// Drain, then mark the EC2 instance Unhealthy in its Auto Scaling group.
+    DrainAndReplace,
+}
+
+impl RemediationAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RemediationAction::None => "none",
+            RemediationAction::Drain => "drain",
+            RemediationAction::DrainAndReplace => "drain-and-replace",
+        }
+    }
 }
 
 /// Which clusters are watched.
@@ -126,6 +160,42 @@ impl Config {
                 })?,
         };
 
+        let action = match get("REMEDIATION_ACTION").as_deref() {
+            None | Some("none") => RemediationAction::None,
+            Some("drain") => RemediationAction::Drain,
+            Some("drain-and-replace") => RemediationAction::DrainAndReplace,
+            Some(other) => return Err(invalid("REMEDIATION_ACTION", other, "none, drain, drain-and-replace")),
+        };
+        let dry_run = boolean(&get, "REMEDIATION_DRY_RUN", false)?;
+        let max_percent = match get("MAX_REMEDIATION_PERCENT") {
+            None => 10,
+            Some(raw) => raw
+                .parse::<u8>()
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| invalid("MAX_REMEDIATION_PERCENT", &raw, "a whole number from 1 to 100"))?,
+        };
+        let findings_event_bus = get("FINDINGS_EVENT_BUS");
+        if let Some(bus) = &findings_event_bus
+            && (bus.len() > 1600 || bus.contains(char::is_whitespace))
+        {
+            return Err(invalid(
+                "FINDINGS_EVENT_BUS",
+                bus,
+                "an EventBridge event bus name or ARN",
+            ));
+        }
+        let hook_function_arn = get("HOOK_FUNCTION_ARN");
+        if let Some(arn) = &hook_function_arn
+            && !(is_arn_of(arn, "lambda") && arn.contains(":function:"))
+        {
+            return Err(invalid(
+                "HOOK_FUNCTION_ARN",
+                arn,
+                "a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:<name>)",
+            ));
+        }
+
         Ok(Self {
             alert_topic_arn,
             dead_letter_queue_url,
@@ -133,6 +203,13 @@ impl Config {
             metric_namespace,
             metrics_sink,
             tag_cache_ttl,
+            remediation: Remediation {
+                action,
+                dry_run,
+                max_percent,
+            },
+            findings_event_bus,
+            hook_function_arn,
         })
     }
 }
@@ -197,6 +274,43 @@ mod tests {
         assert_eq!(config.metric_namespace, "ECSWatchdog");
         assert_eq!(config.metrics_sink, MetricsSinkKind::Api);
         assert_eq!(config.tag_cache_ttl, Duration::from_secs(300));
+        assert_eq!(
+            config.remediation,
+            Remediation {
+                action: RemediationAction::None,
+                dry_run: false,
+                max_percent: 10
+            }
+        );
+        assert_eq!((config.findings_event_bus, config.hook_function_arn), (None, None));
+    }
+
+    #[test]
+    fn when_remediation_and_hooks_are_set_then_they_are_read() {
+        let config = load(&[
+            ("REMEDIATION_ACTION", "drain-and-replace"),
+            ("REMEDIATION_DRY_RUN", "true"),
+            ("MAX_REMEDIATION_PERCENT", "25"),
+            ("FINDINGS_EVENT_BUS", "ops"),
+            (
+                "HOOK_FUNCTION_ARN",
+                "arn:aws:lambda:eu-west-1:123456789012:function:fix-it",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.remediation,
+            Remediation {
+                action: RemediationAction::DrainAndReplace,
+                dry_run: true,
+                max_percent: 25
+            }
+        );
+        assert_eq!(config.findings_event_bus.as_deref(), Some("ops"));
+        assert_eq!(
+            config.hook_function_arn.as_deref(),
+            Some("arn:aws:lambda:eu-west-1:123456789012:function:fix-it")
+        );
     }
 
     #[test]
@@ -238,6 +352,30 @@ mod tests {
             (
                 &[("TAG_CACHE_TTL_SECONDS", "100000")],
                 "TAG_CACHE_TTL_SECONDS",
+                "invalid",
+            ),
+            (&[("REMEDIATION_ACTION", "terminate")], "REMEDIATION_ACTION", "invalid"),
+            (&[("REMEDIATION_DRY_RUN", "maybe")], "REMEDIATION_DRY_RUN", "invalid"),
+            (
+                &[("MAX_REMEDIATION_PERCENT", "0")],
+                "MAX_REMEDIATION_PERCENT",
+                "invalid",
+            ),
+            (
+                &[("MAX_REMEDIATION_PERCENT", "101")],
+                "MAX_REMEDIATION_PERCENT",
+                "invalid",
+            ),
+            (
+                &[("MAX_REMEDIATION_PERCENT", "ten")],
+                "MAX_REMEDIATION_PERCENT",
+                "invalid",
+            ),
+            (&[("FINDINGS_EVENT_BUS", "my bus")], "FINDINGS_EVENT_BUS", "invalid"),
+            (&[("HOOK_FUNCTION_ARN", "my-function")], "HOOK_FUNCTION_ARN", "invalid"),
+            (
+                &[("HOOK_FUNCTION_ARN", "arn:aws:sns:eu-west-1:1:topic")],
+                "HOOK_FUNCTION_ARN",
                 "invalid",
             ),
         ];

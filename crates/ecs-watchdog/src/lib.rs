@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod monitor;
 pub mod ports;
+pub mod remediation;
 pub mod verdict;
 
 pub use config::{Config, ConfigError};

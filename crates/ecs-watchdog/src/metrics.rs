@@ -15,6 +15,8 @@ pub enum Metric {
     EventsIgnored,
     CheckErrors,
     DaemonApiUnavailable,
+    RemediationStarted,
+    RemediationHeldBack,
 }
 
 impl Metric {
@@ -28,6 +30,8 @@ impl Metric {
             Metric::EventsIgnored => "EventsIgnored",
             Metric::CheckErrors => "CheckErrors",
             Metric::DaemonApiUnavailable => "DaemonApiUnavailable",
+            Metric::RemediationStarted => "RemediationStarted",
+            Metric::RemediationHeldBack => "RemediationHeldBack",
         }
     }
 }

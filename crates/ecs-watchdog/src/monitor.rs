@@ -11,15 +11,16 @@ use futures_util::future::{join, join_all};
 use tracing::{error, info, warn};
 
 use crate::alert::{self, Alert, AlertKind, DaemonChecks, InstanceFinding};
-use crate::config::{ClusterFilter, Config};
+use crate::config::{ClusterFilter, Config, RemediationAction};
 use crate::event::{self, AgentDisconnected, DaemonCause, DaemonLost, Parsed, Signal, task_definition_family};
 use crate::inventory::{
     ClusterInfo, ClusterInstances, ContainerInstance, Ec2States, InstanceView, TaskFilter, cluster_name, instance_key,
 };
 use crate::metrics::{Metric, Tally};
 use crate::ports::{
-    AwsError, Daemons, ErrorKind, Inventory, MetricsSink, Notifier, Quarantine, Quarantined, error_chain,
+    AwsError, Daemons, ErrorKind, FindingSink, Inventory, MetricsSink, Notifier, Quarantine, Quarantined, error_chain,
 };
+use crate::remediation::{self, ClusterState, RemediationStep, StepOutcome, Target};
 use crate::verdict::{self, Deployment, Ec2View, Repeat, Verdict};
 
 /// The most names one describe call takes (ECS clusters, container instances and tasks; we
@@ -49,6 +50,10 @@ pub struct Adapters {
     pub notifier: Box<dyn Notifier>,
     pub quarantine: Box<dyn Quarantine>,
     pub metrics: Box<dyn MetricsSink>,
+    /// Remediation steps, in order; empty when remediation is off.
+    pub steps: Vec<Box<dyn RemediationStep>>,
+    /// Where findings go for custom remediation; empty when none is configured.
+    pub findings: Vec<Box<dyn FindingSink>>,
 }
 
 /// The monitor with its adapters; built once per Lambda instance, so the tag cache survives
@@ -200,6 +205,10 @@ impl Monitor {
             }
         }
 
+        if !self.io.steps.is_empty() {
+            self.remediate(&mut confirmed, &mut report.tally).await;
+        }
+        let action = self.action();
         let alerts: Vec<_> = confirmed
             .into_iter()
             .map(|((cluster, kind), (messages, findings))| {
@@ -208,7 +217,7 @@ impl Monitor {
                 };
                 let daemons: Vec<Option<String>> = findings.iter().map(|f| f.daemon_name.clone()).collect();
                 (
-                    alert::alert(kind, &self.region, cluster, findings, checks),
+                    alert::alert(kind, &self.region, cluster, findings, checks, &action),
                     messages,
                     daemons,
                 )
@@ -233,6 +242,14 @@ impl Monitor {
             }
         }
 
+        if !report.alerts.is_empty() {
+            let sent = join_all(self.io.findings.iter().map(|sink| sink.send(&report.alerts))).await;
+            for e in sent.into_iter().filter_map(Result::err) {
+                // The alert is out; a retry would repeat it, so the failure is logged, not retried.
+                error!(operation = e.operation, error = %error_chain(&e), "findings not sent");
+            }
+        }
+
         let data = report.tally.data();
         if !data.is_empty()
             && let Err(e) = self.io.metrics.publish(&data).await
@@ -241,6 +258,139 @@ impl Monitor {
             error!(error = %error_chain(&e), "metrics not published");
         }
         report
+    }
+
+    /// What the monitor does about confirmed failures, as the finding says it.
+    fn action(&self) -> String {
+        let remediation = self.config.remediation;
+        match (remediation.action, remediation.dry_run) {
+            (RemediationAction::None, _) => "alerted only: remediation is off".to_owned(),
+            (action, false) => format!(
+                "{} (at most {}% of a cluster DRAINING at once)",
+                action.as_str(),
+                remediation.max_percent
+            ),
+            (action, true) => format!("dry run of {}: nothing was changed", action.as_str()),
+        }
+    }
+
+    /// Runs the remediation steps on each cluster's confirmed instances that the guard lets
+    /// through, and writes what happened to each into its finding.
+    async fn remediate(&self, confirmed: &mut Confirmed<'_>, tally: &mut Tally) {
+        let clusters: std::collections::BTreeSet<&str> = confirmed.keys().map(|(cluster, _)| *cluster).collect();
+        for cluster in clusters {
+            let name = cluster_name(cluster);
+            let mut mine: Vec<Target> = Vec::new();
+            for finding in confirmed
+                .iter()
+                .filter(|((c, _), _)| *c == cluster)
+                .flat_map(|(_, (_, findings))| findings)
+            {
+                if !mine
+                    .iter()
+                    .any(|t| t.container_instance_arn == finding.container_instance_arn)
+                {
+                    mine.push(Target {
+                        container_instance_arn: finding.container_instance_arn.clone(),
+                        ec2_instance_id: finding.ec2_instance_id.clone(),
+                    });
+                }
+            }
+            let mut said: HashMap<String, Vec<String>> = HashMap::new();
+            match self.cluster_state(cluster).await {
+                Err(e) => {
+                    log_check_error(cluster, &e, mine.len());
+                    for target in &mine {
+                        let text = format!("not attempted: the cluster could not be counted ({})", e.operation);
+                        said.entry(target.container_instance_arn.clone())
+                            .or_default()
+                            .push(text);
+                    }
+                }
+                Ok(state) => {
+                    let max_percent = self.config.remediation.max_percent;
+                    let arns: Vec<String> = mine.iter().map(|t| t.container_instance_arn.clone()).collect();
+                    let (act, held) = remediation::guard(&state, max_percent, &arns);
+                    let limit = remediation::drain_limit(state.total, max_percent);
+                    for arn in &held {
+                        tally.count(Some(name), Metric::RemediationHeldBack);
+                        said.entry(arn.clone()).or_default().push(format!(
+                            "held back by the guard: {} of {} instances DRAINING, at most {limit} ({max_percent}%)",
+                            state.draining, state.total
+                        ));
+                    }
+                    let mut targets: Vec<Target> = mine
+                        .into_iter()
+                        .filter(|t| act.contains(&t.container_instance_arn))
+                        .collect();
+                    for (n, step) in self.io.steps.iter().enumerate() {
+                        if targets.is_empty() {
+                            break;
+                        }
+                        let outcomes = step.apply(cluster, &targets, self.config.remediation.dry_run).await;
+                        let mut next = Vec::new();
+                        for (target, outcome) in targets.into_iter().zip(outcomes) {
+                            info!(cluster = name, instance = %target.container_instance_arn, step = step.name(), ?outcome, "remediation");
+                            if n == 0 && matches!(outcome, StepOutcome::Done(_)) {
+                                tally.count(Some(name), Metric::RemediationStarted);
+                            }
+                            said.entry(target.container_instance_arn.clone())
+                                .or_default()
+                                .push(outcome.text());
+                            if matches!(
+                                outcome,
+                                StepOutcome::Done(_) | StepOutcome::AlreadyDone(_) | StepOutcome::WouldDo(_)
+                            ) {
+                                next.push(target);
+                            }
+                        }
+                        targets = next;
+                    }
+                }
+            }
+            for finding in confirmed
+                .iter_mut()
+                .filter(|((c, _), _)| *c == cluster)
+                .flat_map(|(_, (_, findings))| findings)
+            {
+                if let Some(texts) = said.get(&finding.container_instance_arn) {
+                    finding.remediation = Some(texts.join("; "));
+                }
+            }
+        }
+    }
+
+    /// The cluster as the guard reads it: its ACTIVE and DRAINING instances, and which ACTIVE
+    /// ones have a disconnected agent.
+    async fn cluster_state(&self, cluster: &str) -> Result<ClusterState, AwsError> {
+        let (active, draining) = join(
+            self.io.inventory.list_container_instances(cluster, "ACTIVE"),
+            self.io.inventory.list_container_instances(cluster, "DRAINING"),
+        )
+        .await;
+        let (active, draining) = (active?, draining?);
+        let described = join_all(
+            active
+                .chunks(DESCRIBE_LIMIT)
+                .map(|chunk| self.io.inventory.describe_container_instances(cluster, chunk)),
+        )
+        .await;
+        let mut disconnected = Vec::new();
+        for answer in described {
+            if let ClusterInstances::Found(found) = answer? {
+                disconnected.extend(
+                    found
+                        .into_values()
+                        .filter(|i| !i.agent_connected && i.status == "ACTIVE")
+                        .map(|i| i.arn),
+                );
+            }
+        }
+        Ok(ClusterState {
+            total: active.len() + draining.len(),
+            draining: draining.len(),
+            disconnected,
+        })
     }
 
     /// Decides, for each cluster, whether it is monitored; tag look-ups are cached.

@@ -99,6 +99,29 @@ impl EcsInventory {
         Ok(ClusterInstances::Found(found))
     }
 
+    /// `ListContainerInstances` with a status, every page.
+    pub async fn list_container_instances(&self, cluster_arn: &str, status: &str) -> Result<Vec<String>, AwsError> {
+        let mut arns = Vec::new();
+        let mut next_token = None;
+        loop {
+            let output = self
+                .client
+                .list_container_instances()
+                .cluster(cluster_arn)
+                .status(status.into())
+                .max_results(PAGE_SIZE)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ecs:ListContainerInstances", e))?;
+            arns.extend(output.container_instance_arns().iter().cloned());
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(arns),
+            }
+        }
+    }
+
     /// `ListTasks` with desired status RUNNING (which includes PENDING tasks), every page.
     pub async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError> {
         let mut arns = Vec::new();

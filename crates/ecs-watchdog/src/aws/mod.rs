@@ -3,6 +3,8 @@
 mod cloudwatch;
 mod ec2;
 mod ecs;
+mod findings;
+mod remediate;
 mod sns;
 mod sqs;
 
@@ -11,6 +13,8 @@ use std::time::Duration;
 pub use cloudwatch::{CloudWatchMetrics, EmfMetrics};
 pub use ec2::Ec2Inventory;
 pub use ecs::{EcsDaemons, EcsInventory};
+pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};
+pub use remediate::{Drain, ReplaceInAutoScalingGroup};
 pub use sns::SnsNotifier;
 pub use sqs::DeadLetterQueue;
 
@@ -18,10 +22,11 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::config::{Config, MetricsSinkKind};
+use crate::config::{Config, MetricsSinkKind, RemediationAction};
 use crate::inventory::{ClusterInfo, ClusterInstances, Ec2States, Task, TaskFilter};
 use crate::monitor::{Adapters, Monitor};
-use crate::ports::{AwsError, Inventory, MetricsSink};
+use crate::ports::{AwsError, FindingSink, Inventory, MetricsSink};
+use crate::remediation::RemediationStep;
 
 /// How long one attempt and one whole call (all retries) may take. Lambda's own timeout must
 /// cover a batch's calls, which run concurrently, with room to spare.
@@ -45,6 +50,12 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
 /// The monitor with its AWS adapters, all sharing one SDK configuration.
 pub fn monitor(config: Config, sdk: &aws_config::SdkConfig) -> Monitor {
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let io = adapters(&config, sdk);
+    Monitor::new(config, region, io)
+}
+
+/// The AWS adapters the configuration asks for: metrics sink, remediation steps, finding sinks.
+pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
     let metrics: Box<dyn MetricsSink> = match config.metrics_sink {
         MetricsSinkKind::Emf => Box::new(EmfMetrics::new(&config.metric_namespace)),
         MetricsSinkKind::Api => Box::new(CloudWatchMetrics::new(
@@ -53,7 +64,26 @@ pub fn monitor(config: Config, sdk: &aws_config::SdkConfig) -> Monitor {
         )),
     };
     let ecs = aws_sdk_ecs::Client::new(sdk);
-    let io = Adapters {
+    let mut steps: Vec<Box<dyn RemediationStep>> = Vec::new();
+    if config.remediation.action != RemediationAction::None {
+        steps.push(Box::new(Drain::new(ecs.clone())));
+    }
+    if config.remediation.action == RemediationAction::DrainAndReplace {
+        steps.push(Box::new(ReplaceInAutoScalingGroup::new(
+            aws_sdk_autoscaling::Client::new(sdk),
+        )));
+    }
+    let mut findings: Vec<Box<dyn FindingSink>> = Vec::new();
+    if let Some(bus) = &config.findings_event_bus {
+        findings.push(Box::new(EventBridgeFindings::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            bus,
+        )));
+    }
+    if let Some(function) = &config.hook_function_arn {
+        findings.push(Box::new(LambdaHook::new(aws_sdk_lambda::Client::new(sdk), function)));
+    }
+    Adapters {
         inventory: Box::new(AwsInventory {
             ecs: EcsInventory::new(ecs.clone()),
             ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)),
@@ -65,8 +95,9 @@ pub fn monitor(config: Config, sdk: &aws_config::SdkConfig) -> Monitor {
             &config.dead_letter_queue_url,
         )),
         metrics,
-    };
-    Monitor::new(config, region, io)
+        steps,
+        findings,
+    }
 }
 
 /// Classifies an SDK error: a client error (4xx) other than throttling means the API is not
@@ -120,6 +151,10 @@ impl Inventory for AwsInventory {
 
     async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError> {
         self.ec2.describe_instances(instance_ids).await
+    }
+
+    async fn list_container_instances(&self, cluster_arn: &str, status: &str) -> Result<Vec<String>, AwsError> {
+        self.ecs.list_container_instances(cluster_arn, status).await
     }
 
     async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError> {

@@ -1,0 +1,171 @@
+//! The built-in remediation steps: drain with ECS, replace with Auto Scaling.
+
+use std::collections::HashMap;
+
+use aws_sdk_ecs::types::ContainerInstanceStatus;
+use futures_util::future::join_all;
+
+use super::sdk_error;
+use crate::ports::error_chain;
+use crate::remediation::{RemediationStep, StepOutcome, Target};
+
+/// `UpdateContainerInstancesState` takes at most ten container instances a call.
+const DRAIN_LIMIT: usize = 10;
+/// `DescribeAutoScalingInstances` takes at most fifty instance ids a call.
+const ASG_DESCRIBE_LIMIT: usize = 50;
+
+/// Sets container instances to DRAINING: ECS stops placing tasks there and moves service tasks
+/// to other instances.
+pub struct Drain {
+    ecs: aws_sdk_ecs::Client,
+}
+
+impl Drain {
+    pub fn new(ecs: aws_sdk_ecs::Client) -> Self {
+        Self { ecs }
+    }
+
+    async fn drain(&self, cluster_arn: &str, targets: &[Target]) -> Vec<StepOutcome> {
+        let arns: Vec<String> = targets.iter().map(|t| t.container_instance_arn.clone()).collect();
+        let result = self
+            .ecs
+            .update_container_instances_state()
+            .cluster(cluster_arn)
+            .set_container_instances(Some(arns))
+            .status(ContainerInstanceStatus::Draining)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:UpdateContainerInstancesState", e));
+        match result {
+            Err(e) => targets.iter().map(|_| StepOutcome::Failed(error_chain(&e))).collect(),
+            Ok(output) => targets
+                .iter()
+                .map(|t| {
+                    let key = crate::inventory::instance_key(&t.container_instance_arn);
+                    match output
+                        .failures()
+                        .iter()
+                        .find(|f| f.arn().is_some_and(|a| a.ends_with(key)))
+                    {
+                        Some(failure) => StepOutcome::Failed(failure.reason().unwrap_or("ECS refused").to_owned()),
+                        None => StepOutcome::Done("drained (DRAINING)".into()),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RemediationStep for Drain {
+    fn name(&self) -> &str {
+        "drain"
+    }
+
+    async fn apply(&self, cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {
+        if dry_run {
+            return targets
+                .iter()
+                .map(|_| StepOutcome::WouldDo("drain (set to DRAINING)".into()))
+                .collect();
+        }
+        let chunks: Vec<&[Target]> = targets.chunks(DRAIN_LIMIT).collect();
+        join_all(chunks.iter().map(|chunk| self.drain(cluster_arn, chunk)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+/// Marks the EC2 instance Unhealthy in its Auto Scaling group, so the group (and its
+/// lifecycle hooks) terminate and replace it. An instance in no group is left drained: ECS
+/// Managed Instances are replaced by ECS itself; anything else needs a person to terminate it.
+pub struct ReplaceInAutoScalingGroup {
+    autoscaling: aws_sdk_autoscaling::Client,
+}
+
+impl ReplaceInAutoScalingGroup {
+    pub fn new(autoscaling: aws_sdk_autoscaling::Client) -> Self {
+        Self { autoscaling }
+    }
+
+    /// Group and health status by instance id.
+    async fn groups(&self, ids: &[String]) -> Result<HashMap<String, (String, String)>, String> {
+        let mut groups = HashMap::new();
+        for chunk in ids.chunks(ASG_DESCRIBE_LIMIT) {
+            let output = self
+                .autoscaling
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| error_chain(&sdk_error("autoscaling:DescribeAutoScalingInstances", e)))?;
+            for instance in output.auto_scaling_instances() {
+                if let (Some(id), Some(group)) = (instance.instance_id(), instance.auto_scaling_group_name()) {
+                    groups.insert(
+                        id.to_owned(),
+                        (
+                            group.to_owned(),
+                            instance.health_status().unwrap_or_default().to_owned(),
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn mark_unhealthy(&self, id: &str, group: &str) -> StepOutcome {
+        let result = self
+            .autoscaling
+            .set_instance_health()
+            .instance_id(id)
+            .health_status("Unhealthy")
+            .should_respect_grace_period(false)
+            .send()
+            .await;
+        match result {
+            Ok(_) => StepOutcome::Done(format!(
+                "marked Unhealthy in Auto Scaling group {group}, which replaces it"
+            )),
+            Err(e) => StepOutcome::Failed(error_chain(&sdk_error("autoscaling:SetInstanceHealth", e))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RemediationStep for ReplaceInAutoScalingGroup {
+    fn name(&self) -> &str {
+        "replace"
+    }
+
+    async fn apply(&self, _cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {
+        let ids: Vec<String> = targets
+            .iter()
+            .filter_map(|t| t.ec2_instance_id.clone())
+            .filter(|id| id.starts_with("i-"))
+            .collect();
+        let groups = match self.groups(&ids).await {
+            Ok(groups) => groups,
+            Err(e) => return targets.iter().map(|_| StepOutcome::Failed(e.clone())).collect(),
+        };
+        let outcomes = targets.iter().map(|target| {
+            let group = target.ec2_instance_id.as_ref().and_then(|id| Some((id, groups.get(id)?)));
+            async move {
+                match group {
+                    None => StepOutcome::Skipped(
+                        "not in an Auto Scaling group: left DRAINING (ECS replaces ECS Managed Instances itself; terminate any other instance once its tasks moved)"
+                            .into(),
+                    ),
+                    Some((_, (group, health))) if health.eq_ignore_ascii_case("unhealthy") => {
+                        StepOutcome::AlreadyDone(format!("Unhealthy in Auto Scaling group {group}"))
+                    }
+                    Some((_, (group, _))) if dry_run => StepOutcome::WouldDo(format!("mark Unhealthy in Auto Scaling group {group}")),
+                    Some((id, (group, _))) => self.mark_unhealthy(id, group).await,
+                }
+            }
+        });
+        join_all(outcomes).await
+    }
+}

@@ -1,0 +1,143 @@
+//! Remediation: take confirmed broken instances out of service, never more than the
+//! blast-radius guard allows. The guard is a pure function of the cluster's own state, so it
+//! holds across concurrent invocations and retries; the steps are a trait a team can implement
+//! with its own action and register next to the built-in drain and replace.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+
+/// A confirmed instance a step acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub container_instance_arn: String,
+    pub ec2_instance_id: Option<String>,
+}
+
+/// What a step did to one instance, in words for the alert and the finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// It acted.
+    Done(String),
+    /// The instance was already in that state: nothing done twice.
+    AlreadyDone(String),
+    /// Dry run: what it would have done.
+    WouldDo(String),
+    /// Nothing for this step to do here.
+    Skipped(String),
+    Failed(String),
+}
+
+impl StepOutcome {
+    pub fn text(&self) -> String {
+        match self {
+            StepOutcome::Done(what) | StepOutcome::Skipped(what) => what.clone(),
+            StepOutcome::AlreadyDone(what) => format!("{what} (already; nothing done twice)"),
+            StepOutcome::WouldDo(what) => format!("would {what} (dry run)"),
+            StepOutcome::Failed(why) => format!("failed: {why}"),
+        }
+    }
+}
+
+/// One remediation action. Built in: drain (ECS) and replace (Auto Scaling). `apply` returns one
+/// outcome per target, in order, and never fails the batch: a failed action is an outcome.
+#[async_trait]
+pub trait RemediationStep: Send + Sync {
+    fn name(&self) -> &str;
+    async fn apply(&self, cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome>;
+}
+
+/// What the guard reads of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterState {
+    /// ACTIVE and DRAINING container instances.
+    pub total: usize,
+    pub draining: usize,
+    /// ACTIVE container instances whose agent is disconnected: the candidates of every
+    /// invocation, not only this one's.
+    pub disconnected: Vec<String>,
+}
+
+/// The most instances of the cluster that may be DRAINING at once: `max_percent` of them, and
+/// at least one.
+pub fn drain_limit(total: usize, max_percent: u8) -> usize {
+    (total * usize::from(max_percent) / 100).max(1)
+}
+
+/// Splits this invocation's candidates into those to act on and those held back.
+///
+/// Every invocation ranks the same candidates the same way (ARN order over the cluster's
+/// disconnected instances and its own) and takes only the free slots' worth from the top. Two
+/// invocations that read the cluster at once pick disjoint parts of the same top; one that
+/// reads after another drained finds fewer free slots and that many fewer candidates. Either
+/// way no more than the limit are DRAINING. Candidates that are not this invocation's and never
+/// get acted on only leave slots unused: the guard errs on the side of draining less.
+pub fn guard(state: &ClusterState, max_percent: u8, mine: &[String]) -> (Vec<String>, Vec<String>) {
+    let free = drain_limit(state.total, max_percent).saturating_sub(state.draining);
+    let mut ranked: Vec<&String> = state.disconnected.iter().chain(mine).collect();
+    ranked.sort();
+    ranked.dedup();
+    let allowed: HashSet<&String> = ranked.into_iter().take(free).collect();
+    mine.iter().cloned().partition(|arn| allowed.contains(arn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arns(range: std::ops::Range<usize>) -> Vec<String> {
+        range
+            .map(|n| format!("arn:aws:ecs:eu-west-1:1:container-instance/prod/{n:03}"))
+            .collect()
+    }
+
+    #[test]
+    fn when_the_limit_is_computed_then_it_is_a_share_of_the_cluster_and_at_least_one() {
+        assert_eq!(drain_limit(100, 10), 10);
+        assert_eq!(drain_limit(5, 10), 1);
+        assert_eq!(drain_limit(0, 10), 1);
+        assert_eq!(drain_limit(250, 100), 250);
+    }
+
+    #[test]
+    fn when_candidates_exceed_the_free_slots_then_the_rest_is_held_back() {
+        let state = ClusterState {
+            total: 100,
+            draining: 3,
+            disconnected: arns(0..40),
+        };
+        let (act, held) = guard(&state, 10, &arns(0..40));
+        assert_eq!((act.len(), held.len()), (7, 33));
+        let full = ClusterState {
+            total: 100,
+            draining: 10,
+            disconnected: arns(0..40),
+        };
+        assert_eq!(guard(&full, 10, &arns(0..40)).0.len(), 0, "no slot free");
+    }
+
+    #[test]
+    fn when_two_invocations_split_a_batch_then_together_they_stay_within_the_limit() {
+        let mine_a: Vec<String> = arns(0..40).into_iter().step_by(2).collect();
+        let mine_b: Vec<String> = arns(0..40).into_iter().skip(1).step_by(2).collect();
+        // Both read the cluster at once.
+        let state = ClusterState {
+            total: 100,
+            draining: 0,
+            disconnected: arns(0..40),
+        };
+        let (a, _) = guard(&state, 10, &mine_a);
+        let (b, _) = guard(&state, 10, &mine_b);
+        assert_eq!(a.len() + b.len(), 10);
+        assert!(a.iter().all(|arn| !b.contains(arn)));
+        // B reads after A drained its share.
+        let after_a = ClusterState {
+            total: 100,
+            draining: a.len(),
+            disconnected: arns(0..40).into_iter().filter(|arn| !a.contains(arn)).collect(),
+        };
+        let (b_later, held) = guard(&after_a, 10, &mine_b);
+        assert_eq!(a.len() + b_later.len(), 10);
+        assert_eq!(held.len(), 20 - b_later.len());
+    }
+}
