@@ -112,6 +112,90 @@ impl Fleet {
         }
     }
 
+    /// Launches `count` instances through an Auto Scaling group and registers each with the
+    /// cluster.
+    pub async fn auto_scaling_group(&self, sdk: &SdkConfig, name: &str, cluster_arn: &str, count: i32) -> Vec<Node> {
+        let autoscaling = aws_sdk_autoscaling::Client::new(sdk);
+        autoscaling
+            .create_launch_configuration()
+            .launch_configuration_name(name)
+            .image_id(&self.ami)
+            .instance_type("m6g.large")
+            .send()
+            .await
+            .expect("CreateLaunchConfiguration");
+        autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_configuration_name(name)
+            .min_size(count)
+            .max_size(count)
+            .desired_capacity(count)
+            .availability_zones(format!("{}a", crate::emulator::REGION))
+            .send()
+            .await
+            .expect("CreateAutoScalingGroup");
+        let groups = autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .expect("DescribeAutoScalingGroups");
+        let ids: Vec<String> = groups
+            .auto_scaling_groups()
+            .iter()
+            .flat_map(|g| g.instances())
+            .filter_map(|i| i.instance_id())
+            .map(str::to_owned)
+            .collect();
+        join_all(ids.iter().map(|id| self.register(cluster_arn, id))).await
+    }
+
+    /// The instance's health in its Auto Scaling group.
+    pub async fn health(&self, sdk: &SdkConfig, node: &Node) -> String {
+        let autoscaling = aws_sdk_autoscaling::Client::new(sdk);
+        let output = autoscaling
+            .describe_auto_scaling_instances()
+            .instance_ids(&node.ec2_instance_id)
+            .send()
+            .await
+            .expect("DescribeAutoScalingInstances");
+        output
+            .auto_scaling_instances()
+            .first()
+            .and_then(|i| i.health_status())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// How many of the cluster's container instances have this status now.
+    pub async fn count(&self, cluster_arn: &str, status: ContainerInstanceStatus) -> usize {
+        let listed = self
+            .ecs
+            .list_container_instances()
+            .cluster(cluster_arn)
+            .send()
+            .await
+            .expect("ListContainerInstances");
+        let mut count = 0;
+        for chunk in listed.container_instance_arns().chunks(100) {
+            let described = self
+                .ecs
+                .describe_container_instances()
+                .cluster(cluster_arn)
+                .set_container_instances(Some(chunk.to_vec()))
+                .send()
+                .await
+                .expect("DescribeContainerInstances");
+            count += described
+                .container_instances()
+                .iter()
+                .filter(|i| i.status() == Some(status.as_str()))
+                .count();
+        }
+        count
+    }
+
     /// Registers a task definition of `family` and returns its ARN.
     pub async fn task_definition(&self, family: &str) -> String {
         let container = aws_sdk_ecs::types::ContainerDefinition::builder()

@@ -360,37 +360,41 @@ impl Monitor {
         }
     }
 
-    /// The cluster as the guard reads it: its ACTIVE and DRAINING instances, and which ACTIVE
-    /// ones have a disconnected agent.
+    /// The cluster as the guard reads it: one `ListContainerInstances` (every status but
+    /// INACTIVE) and the `DescribeContainerInstances` per 100 that give each one's status and
+    /// agent.
     async fn cluster_state(&self, cluster: &str) -> Result<ClusterState, AwsError> {
-        let (active, draining) = join(
-            self.io.inventory.list_container_instances(cluster, "ACTIVE"),
-            self.io.inventory.list_container_instances(cluster, "DRAINING"),
-        )
-        .await;
-        let (active, draining) = (active?, draining?);
+        let arns = self.io.inventory.list_container_instances(cluster).await?;
         let described = join_all(
-            active
-                .chunks(DESCRIBE_LIMIT)
+            arns.chunks(DESCRIBE_LIMIT)
                 .map(|chunk| self.io.inventory.describe_container_instances(cluster, chunk)),
         )
         .await;
-        let mut disconnected = Vec::new();
+        let mut state = ClusterState {
+            total: 0,
+            draining: 0,
+            disconnected: Vec::new(),
+        };
         for answer in described {
-            if let ClusterInstances::Found(found) = answer? {
-                disconnected.extend(
-                    found
-                        .into_values()
-                        .filter(|i| !i.agent_connected && i.status == "ACTIVE")
-                        .map(|i| i.arn),
-                );
+            let ClusterInstances::Found(found) = answer? else {
+                continue;
+            };
+            for instance in found.into_values() {
+                match instance.status.as_str() {
+                    "ACTIVE" if !instance.agent_connected => {
+                        state.total += 1;
+                        state.disconnected.push(instance.arn);
+                    }
+                    "ACTIVE" => state.total += 1,
+                    "DRAINING" => {
+                        state.total += 1;
+                        state.draining += 1;
+                    }
+                    _ => {}
+                }
             }
         }
-        Ok(ClusterState {
-            total: active.len() + draining.len(),
-            draining: draining.len(),
-            disconnected,
-        })
+        Ok(state)
     }
 
     /// Decides, for each cluster, whether it is monitored; tag look-ups are cached.

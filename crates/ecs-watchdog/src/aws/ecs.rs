@@ -99,8 +99,8 @@ impl EcsInventory {
         Ok(ClusterInstances::Found(found))
     }
 
-    /// `ListContainerInstances` with a status, every page.
-    pub async fn list_container_instances(&self, cluster_arn: &str, status: &str) -> Result<Vec<String>, AwsError> {
+    /// `ListContainerInstances` (every status but INACTIVE), every page.
+    pub async fn list_container_instances(&self, cluster_arn: &str) -> Result<Vec<String>, AwsError> {
         let mut arns = Vec::new();
         let mut next_token = None;
         loop {
@@ -108,7 +108,6 @@ impl EcsInventory {
                 .client
                 .list_container_instances()
                 .cluster(cluster_arn)
-                .status(status.into())
                 .max_results(PAGE_SIZE)
                 .set_next_token(next_token)
                 .send()

@@ -153,8 +153,8 @@ impl Inventory for AwsInventory {
         self.ec2.describe_instances(instance_ids).await
     }
 
-    async fn list_container_instances(&self, cluster_arn: &str, status: &str) -> Result<Vec<String>, AwsError> {
-        self.ecs.list_container_instances(cluster_arn, status).await
+    async fn list_container_instances(&self, cluster_arn: &str) -> Result<Vec<String>, AwsError> {
+        self.ecs.list_container_instances(cluster_arn).await
     }
 
     async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError> {
