@@ -73,9 +73,7 @@ async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confi
 
     // When the queue delivers the batch to the real binary.
     let records = pipeline.receive(7).await;
-    let mut env = emulator.env();
-    env.extend(pipeline.monitor_env());
-    let function = Function::start(&env).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
     let response = function
         .invoke(&sqs_event(&records))
         .await
@@ -223,9 +221,7 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
     }
     pipeline.put_events(&events).await;
     let records = pipeline.receive(500).await;
-    let mut env = emulator.env();
-    env.extend(pipeline.monitor_env());
-    let function = Function::start(&env).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
 
     // When they arrive as five batches of 100.
     let mut alerted = Vec::new();
@@ -274,8 +270,7 @@ async fn when_the_dead_letter_queue_cannot_take_a_bad_body_then_it_goes_back_to_
     let pipeline = Pipeline::create(&emulator.sdk, 0).await;
     pipeline.send_raw(MALFORMED_BODY).await;
     let records = pipeline.receive(1).await;
-    let mut env = emulator.env();
-    env.extend(pipeline.monitor_env());
+    let mut env = pipeline.function_env(&emulator);
     env.push((
         "DEAD_LETTER_QUEUE_URL".into(),
         format!("{}/123456789012/no-such-queue", emulator.endpoint),

@@ -62,9 +62,7 @@ impl DaemonFleet {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        let mut env = self.emulator.env();
-        env.extend(self.pipeline.monitor_env());
-        env
+        self.pipeline.function_env(&self.emulator)
     }
 }
 

@@ -137,9 +137,7 @@ async fn main() {
     );
 
     heading("Running the real monitor binary behind a local Lambda Runtime API");
-    let mut env = emulator.env();
-    env.extend(pipeline.monitor_env());
-    let function = Function::start(&env).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
     emulator.reset_calls().await;
     let response = function
         .invoke(&sqs_event(&records))

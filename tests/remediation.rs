@@ -101,9 +101,7 @@ async fn when_a_disconnect_is_confirmed_in_an_auto_scaling_group_then_it_is_drai
     let i1 = &nodes[0];
     pipeline.put_events(&[disconnect(&emulator, i1).await]).await;
     let records = pipeline.receive(1).await;
-    let mut env = emulator.env();
-    env.extend(pipeline.monitor_env());
-    let function = Function::start(&env).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
 
     // When the batch runs.
     let response = function
@@ -161,9 +159,7 @@ async fn when_remediation_is_a_dry_run_then_nothing_changes_and_the_alert_and_fi
     let nodes = fleet.auto_scaling_group(&emulator.sdk, "prod-asg", &cluster, 1).await;
     pipeline.put_events(&[disconnect(&emulator, &nodes[0]).await]).await;
     let records = pipeline.receive(1).await;
-    let mut env = emulator.env();
-    env.extend(pipeline.monitor_env());
-    let function = Function::start(&env).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
 
     function
         .invoke(&sqs_event(&records))
@@ -210,8 +206,7 @@ async fn when_40_of_100_instances_fail_across_two_concurrent_invocations_then_th
     }
     pipeline.put_events(&events).await;
     let records = pipeline.receive(40).await;
-    let mut env = emulator.env();
-    env.extend(pipeline.monitor_env());
+    let env = pipeline.function_env(&emulator);
     let (a, b) = (Function::start(&env).await, Function::start(&env).await);
 
     // When the batch arrives split across two concurrent invocations.

@@ -131,6 +131,14 @@ impl Pipeline {
         }
     }
 
+    /// The function's whole environment as deployed against `emulator`: its endpoint and
+    /// credentials, then the variables the template sets.
+    pub fn function_env(&self, emulator: &crate::emulator::Emulator) -> Vec<(String, String)> {
+        let mut env = emulator.env();
+        env.extend(self.monitor_env());
+        env
+    }
+
     /// The monitor's environment as the template sets it, resolved for this pipeline.
     pub fn monitor_env(&self) -> Vec<(String, String)> {
         self.stack.function_environment()

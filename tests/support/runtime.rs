@@ -156,10 +156,6 @@ impl Function {
             .expect("exit status")
     }
 
-    pub fn init_error(&self) -> Option<String> {
-        self.shared.init_error.lock().unwrap().clone()
-    }
-
     /// Everything the process printed, stdout and stderr.
     pub fn output(&self) -> Vec<String> {
         self.output.lock().unwrap().clone()

@@ -101,10 +101,6 @@ impl Monitor {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Runs one batch. Never fails as a whole: what cannot be decided is listed in
     /// [`BatchReport::failures`].
     pub async fn process(&self, messages: &[Message]) -> BatchReport {

@@ -126,15 +126,6 @@ pub struct AwsInventory {
     pub ec2: Ec2Inventory,
 }
 
-impl AwsInventory {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self {
-            ecs: EcsInventory::new(aws_sdk_ecs::Client::new(config)),
-            ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(config)),
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl Inventory for AwsInventory {
     async fn describe_clusters(&self, cluster_arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
