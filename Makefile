@@ -16,7 +16,7 @@ ifeq ($(CI),true)
   export CARGO_TERM_COLOR := never
 endif
 
-.PHONY: help setup demo test unit fmt clippy lint monitor build deploy clean
+.PHONY: help setup demo test unit fmt clippy lint monitor build deploy bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ test: setup fmt clippy lint monitor ## Run every check and test
 	else \
 		$(CARGO) test --locked --workspace --no-fail-fast; \
 	fi
+
+bench: setup ## Measure start-up, calls and memory per event, size; writes BENCHMARKS.md and target/bench/results.json
+	$(CARGO) build --release --locked -p monitor
+	$(CARGO) run --locked --quiet -p watchdog-tests --bin bench
 
 unit: ## Only the library's unit tests (seconds, no emulator)
 	$(CARGO) test --locked -p ecs-watchdog

@@ -27,6 +27,10 @@ const INVOKE_TIMEOUT: Duration = Duration::from_secs(180);
 type Answer = Result<Value, String>;
 
 struct Shared {
+    /// When the process was spawned, and when it first asked for an invocation.
+    spawned: Mutex<Option<std::time::Instant>>,
+    first_poll: Mutex<Option<Duration>>,
+    first_poll_seen: tokio::sync::Notify,
     next: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Bytes)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     init_error: Mutex<Option<String>>,
@@ -61,12 +65,20 @@ pub fn monitor_binary() -> PathBuf {
 }
 
 impl Function {
-    /// Starts the binary with `env` on top of the variables Lambda itself sets.
+    /// Starts the `monitor` binary with `env` on top of the variables Lambda itself sets.
     pub async fn start(env: &[(String, String)]) -> Self {
+        Self::start_binary(&monitor_binary(), env).await
+    }
+
+    /// Starts any Lambda binary the same way.
+    pub async fn start_binary(binary: &std::path::Path, env: &[(String, String)]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the Runtime API");
         let address = listener.local_addr().expect("Runtime API address");
         let (invocations, next) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
+            spawned: Mutex::new(None),
+            first_poll: Mutex::new(None),
+            first_poll_seen: tokio::sync::Notify::new(),
             next: tokio::sync::Mutex::new(next),
             waiting: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
@@ -84,7 +96,8 @@ impl Function {
             }
         });
 
-        let mut child = Command::new(monitor_binary())
+        *shared.spawned.lock().unwrap() = Some(std::time::Instant::now());
+        let mut child = Command::new(binary)
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "ecs-watchdog-monitor")
@@ -148,6 +161,28 @@ impl Function {
         }
     }
 
+    /// How long the process took from spawn to its first request for an invocation.
+    pub async fn startup(&self) -> Duration {
+        loop {
+            let notified = self.shared.first_poll_seen.notified();
+            if let Some(startup) = *self.shared.first_poll.lock().unwrap() {
+                return startup;
+            }
+            tokio::time::timeout(INVOKE_TIMEOUT, notified)
+                .await
+                .expect("the function asks for an invocation");
+        }
+    }
+
+    /// The process's peak resident memory so far, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Waits for the process to stop on its own (for example after an init error).
     pub async fn exit_status(&mut self) -> std::process::ExitStatus {
         tokio::time::timeout(Duration::from_secs(30), self.child.wait())
@@ -194,6 +229,13 @@ async fn serve(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respon
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
     if method == Method::GET && path == format!("{API}/invocation/next") {
+        {
+            let mut first = shared.first_poll.lock().unwrap();
+            if first.is_none() {
+                *first = shared.spawned.lock().unwrap().map(|spawned| spawned.elapsed());
+                shared.first_poll_seen.notify_waiters();
+            }
+        }
         let (id, event) = shared.next.lock().await.recv().await.unwrap_or_default();
         let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(300);
         let response = Response::builder()

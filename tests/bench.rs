@@ -1,0 +1,264 @@
+//! `make bench`: start-up, first and warm invocations, AWS calls and memory per event, and
+//! size, for the release `monitor` binary against the local emulator. Writes
+//! `target/bench/results.json` and `BENCHMARKS.md`. Numbers are written down, never asserted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use watchdog_tests::emulator::Emulator;
+use watchdog_tests::fleet::{Fleet, Node};
+use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::repo_root;
+use watchdog_tests::runtime::Function;
+use watchdog_tests::samples::{agent_event, daemon_stopped_event};
+
+const STARTUP_RUNS: usize = 20;
+const CLUSTERS: usize = 10;
+const INSTANCES_PER_CLUSTER: usize = 500;
+
+fn release_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    target.join("release")
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// An SQS record around an event, as Lambda hands it over.
+fn record(n: usize, event: &Value) -> Value {
+    json!({
+        "messageId": format!("bench-{n:06}"), "receiptHandle": format!("rh-{n}"), "body": event.to_string(),
+        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ChecksQueue", "awsRegion": "us-east-1",
+    })
+}
+
+/// Runs batches through one fresh process: wall time per batch, calls by operation, peak RSS.
+async fn storm(emulator: &Emulator, binary: &Path, env: &[(String, String)], records: &[Value], batch: usize) -> Value {
+    let function = Function::start_binary(binary, env).await;
+    let mut walls = Vec::new();
+    let mut calls: BTreeMap<String, u64> = BTreeMap::new();
+    for chunk in records.chunks(batch) {
+        emulator.reset_calls().await;
+        let started = Instant::now();
+        let response = function.invoke(&sqs_event(chunk)).await.expect("the batch is handled");
+        walls.push(started.elapsed());
+        assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+        for (operation, n) in emulator.calls().await {
+            *calls.entry(operation).or_default() += n;
+        }
+    }
+    let per_100: BTreeMap<String, f64> = calls
+        .iter()
+        .map(|(op, n)| (op.clone(), *n as f64 * 100.0 / records.len() as f64))
+        .collect();
+    let invocations = walls.len();
+    json!({
+        "batch_size": batch,
+        "invocations": invocations,
+        "calls_total": calls,
+        "calls_per_100_events": per_100,
+        "calls_per_invocation": calls.values().sum::<u64>() as f64 / invocations as f64,
+        "wall_ms_median": ms(median(walls.clone())),
+        "wall_ms_max": ms(walls.iter().copied().max().unwrap_or_default()),
+        "peak_rss_kib": function.peak_rss_kib(),
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let (monitor, bare) = (release_dir().join("monitor"), release_dir().join("bare"));
+    assert!(
+        monitor.exists() && bare.exists(),
+        "build them first: cargo build --release -p monitor (make bench does)"
+    );
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let env = pipeline.function_env(&emulator);
+
+    eprintln!("start-up: {STARTUP_RUNS} runs of each binary, interleaved");
+    let (mut monitor_startups, mut bare_startups) = (Vec::new(), Vec::new());
+    for _ in 0..STARTUP_RUNS {
+        monitor_startups.push(Function::start_binary(&monitor, &env).await.startup().await);
+        bare_startups.push(Function::start_binary(&bare, &env).await.startup().await);
+    }
+    let (monitor_startup, bare_startup) = (median(monitor_startups), median(bare_startups));
+
+    eprintln!("seeding {CLUSTERS} clusters of {INSTANCES_PER_CLUSTER} instances");
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let mut nodes: Vec<Node> = Vec::new();
+    for c in 0..CLUSTERS {
+        let cluster = fleet.cluster(&format!("bench-{c}"), &[]).await;
+        nodes.extend(fleet.nodes(&cluster, INSTANCES_PER_CLUSTER).await);
+    }
+    for chunk in nodes.chunks(50) {
+        join_all(
+            chunk
+                .iter()
+                .map(|n| emulator.set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(false), None)),
+        )
+        .await;
+    }
+    // Two events per instance: its agent disconnected, and its log-router daemon stopped.
+    let mut records = Vec::new();
+    for node in &nodes {
+        let task_definition = "arn:aws:ecs:us-east-1:123456789012:task-definition/log-router:1";
+        let task = format!("{}/log-router", node.cluster_arn.replace(":cluster/", ":task/"));
+        records.push(record(records.len(), &agent_event(node, 2, false)));
+        records.push(record(
+            records.len(),
+            &daemon_stopped_event(node, "log-router", task_definition, &task),
+        ));
+    }
+
+    eprintln!("first and warm invocations");
+    let function = Function::start_binary(&monitor, &env).await;
+    function.startup().await;
+    let started = Instant::now();
+    function.invoke(&sqs_event(&records[..10])).await.expect("first batch");
+    let first = started.elapsed();
+    let started = Instant::now();
+    function.invoke(&sqs_event(&records[10..20])).await.expect("warm batch");
+    let warm = started.elapsed();
+    drop(function);
+
+    eprintln!(
+        "storm: {} events in batches of 100, then one batch of all",
+        records.len()
+    );
+    let batches_of_100 = storm(&emulator, &monitor, &env, &records, 100).await;
+    let one_batch = storm(&emulator, &monitor, &env, &records, records.len()).await;
+
+    let bootstrap = repo_root().join(".aws-sam/build/MonitorFunction/bootstrap");
+    let size = bootstrap.exists().then(|| {
+        let zip = std::env::temp_dir().join("ecs-watchdog-bootstrap.zip");
+        let _ = std::fs::remove_file(&zip);
+        let zipped = std::process::Command::new("zip")
+            .arg("-q")
+            .arg("-9")
+            .arg("-j")
+            .arg(&zip)
+            .arg(&bootstrap)
+            .status()
+            .is_ok_and(|s| s.success());
+        json!({
+            "bootstrap_bytes": std::fs::metadata(&bootstrap).map(|m| m.len()).ok(),
+            "zip_bytes": zipped.then(|| std::fs::metadata(&zip).map(|m| m.len()).ok()).flatten(),
+        })
+    });
+
+    let results = json!({
+        "machine": machine(),
+        "startup": {
+            "runs": STARTUP_RUNS,
+            "monitor_median_ms": ms(monitor_startup),
+            "bare_median_ms": ms(bare_startup),
+            "ratio": (monitor_startup.as_secs_f64() / bare_startup.as_secs_f64() * 100.0).round() / 100.0,
+        },
+        "first_invocation": {"first_batch_of_10_ms": ms(first), "warm_batch_of_10_ms": ms(warm)},
+        "storm": {"events": records.len(), "clusters": CLUSTERS, "instances": nodes.len(), "batches_of_100": batches_of_100, "one_batch": one_batch},
+        "size_arm64": size,
+    });
+    let out = repo_root().join("target/bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&results).unwrap(),
+    )
+    .expect("results.json");
+    std::fs::write(repo_root().join("BENCHMARKS.md"), report(&results)).expect("BENCHMARKS.md");
+    println!("{}", serde_json::to_string_pretty(&results).unwrap());
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .map(|m| m.trim().to_owned());
+    json!({"cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), "model": model, "memory": memory, "arch": std::env::consts::ARCH})
+}
+
+fn report(r: &Value) -> String {
+    let s = &r["storm"];
+    let calls = |batch: &Value| {
+        batch["calls_per_100_events"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(op, n)| format!("{op} {:.2}", n.as_f64().unwrap_or(0.0)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let mib = |kib: &Value| {
+        kib.as_f64()
+            .map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k / 1024.0))
+    };
+    format!(
+        "# Benchmarks\n\n\
+         Written by `make bench` (`tests/bench.rs`) from `target/bench/results.json`; numbers are measured, never asserted.\n\n\
+         Machine: {cpus} × {model} ({arch}), {memory}. The emulator (moto) runs on the same two cores, so wall times\n\
+         include its work; call counts do not depend on it.\n\n\
+         | measure | result | target |\n|---|---|---|\n\
+         | start-up to first `/next`, release `monitor`, median of {runs} | {m} ms | < 20 ms |\n\
+         | same for a bare `lambda_runtime` function, same profile | {b} ms | |\n\
+         | ratio | {ratio} | ≤ 1.5 |\n\
+         | first batch of 10 after start (connections set up) | {first} ms | |\n\
+         | warm batch of 10 | {warm} ms | |\n\
+         | storm: {events} events, {clusters} clusters, {instances} instances, batches of 100: calls per 100 events | {c100} | |\n\
+         | … calls per invocation | {cpi100:.1} | ≤ 3 + 2 per 100 instances (+ daemon look-ups) |\n\
+         | … wall per batch, median / max | {w100} / {w100max} ms | |\n\
+         | … peak RSS of the process | {r100} | |\n\
+         | storm in one batch of {events}: calls per 100 events | {c1} | |\n\
+         | … calls in the invocation | {cpi1:.0} | |\n\
+         | … wall | {w1} ms | |\n\
+         | … peak RSS of the process | {r1} | < 40 MB |\n\
+         | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
+         Commands: `make bench` (builds `cargo build --release -p monitor`, the `bare` baseline in the same package and profile,\n\
+         then runs `cargo run -p watchdog-tests --bin bench`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n\n\
+         ## Tuning\n\nNot done yet: these are the untuned baseline numbers (release profile: opt-level s, LTO, one codegen unit,\n\
+         panic = abort, strip). Issue #6 lists what to try next.\n",
+        cpus = r["machine"]["cpus"],
+        model = r["machine"]["model"].as_str().unwrap_or("unknown"),
+        arch = r["machine"]["arch"].as_str().unwrap_or(""),
+        memory = r["machine"]["memory"].as_str().unwrap_or(""),
+        runs = r["startup"]["runs"],
+        m = r["startup"]["monitor_median_ms"],
+        b = r["startup"]["bare_median_ms"],
+        ratio = r["startup"]["ratio"],
+        first = r["first_invocation"]["first_batch_of_10_ms"],
+        warm = r["first_invocation"]["warm_batch_of_10_ms"],
+        events = s["events"],
+        clusters = s["clusters"],
+        instances = s["instances"],
+        c100 = calls(&s["batches_of_100"]),
+        cpi100 = s["batches_of_100"]["calls_per_invocation"].as_f64().unwrap_or(0.0),
+        w100 = s["batches_of_100"]["wall_ms_median"],
+        w100max = s["batches_of_100"]["wall_ms_max"],
+        r100 = mib(&s["batches_of_100"]["peak_rss_kib"]),
+        c1 = calls(&s["one_batch"]),
+        cpi1 = s["one_batch"]["calls_per_invocation"].as_f64().unwrap_or(0.0),
+        w1 = s["one_batch"]["wall_ms_median"],
+        r1 = mib(&s["one_batch"]["peak_rss_kib"]),
+        boot = r["size_arm64"]["bootstrap_bytes"],
+        zip = r["size_arm64"]["zip_bytes"],
+    )
+}
