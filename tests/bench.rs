@@ -49,12 +49,14 @@ async fn storm(emulator: &Emulator, binary: &Path, env: &[(String, String)], rec
     let function = Function::start_binary(binary, env).await;
     let mut walls = Vec::new();
     let mut calls: BTreeMap<String, u64> = BTreeMap::new();
+    let mut undecided = 0;
     for chunk in records.chunks(batch) {
         emulator.reset_calls().await;
         let started = Instant::now();
         let response = function.invoke(&sqs_event(chunk)).await.expect("the batch is handled");
         walls.push(started.elapsed());
-        assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+        // A measurement, not a test: messages left undecided are counted, and the log says why.
+        undecided += response["batchItemFailures"].as_array().map_or(0, Vec::len);
         for (operation, n) in emulator.calls().await {
             *calls.entry(operation).or_default() += n;
         }
@@ -66,6 +68,8 @@ async fn storm(emulator: &Emulator, binary: &Path, env: &[(String, String)], rec
     let invocations = walls.len();
     json!({
         "batch_size": batch,
+        "undecided_messages": undecided,
+        "log_errors": function.output().iter().filter(|l| l.contains("\"ERROR\"")).take(3).cloned().collect::<Vec<_>>(),
         "invocations": invocations,
         "calls_total": calls,
         "calls_per_100_events": per_100,
@@ -227,10 +231,12 @@ fn report(r: &Value) -> String {
          | … calls per invocation | {cpi100:.1} | ≤ 3 + 2 per 100 instances (+ daemon look-ups) |\n\
          | … wall per batch, median / max | {w100} / {w100max} ms | |\n\
          | … peak RSS of the process | {r100} | |\n\
+         | … messages left undecided (batch item failures) | {u100} | 0 |\n\
          | storm in one batch of {events}: calls per 100 events | {c1} | |\n\
          | … calls in the invocation | {cpi1:.0} | |\n\
          | … wall | {w1} ms | |\n\
          | … peak RSS of the process | {r1} | < 40 MB |\n\
+         | … messages left undecided (batch item failures) | {u1} | 0 |\n\
          | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
          Commands: `make bench` (builds `cargo build --release -p monitor`, the `bare` baseline in the same package and profile,\n\
          then runs `cargo run -p watchdog-tests --bin bench`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n\n\
@@ -254,10 +260,12 @@ fn report(r: &Value) -> String {
         w100 = s["batches_of_100"]["wall_ms_median"],
         w100max = s["batches_of_100"]["wall_ms_max"],
         r100 = mib(&s["batches_of_100"]["peak_rss_kib"]),
+        u100 = s["batches_of_100"]["undecided_messages"],
         c1 = calls(&s["one_batch"]),
         cpi1 = s["one_batch"]["calls_per_invocation"].as_f64().unwrap_or(0.0),
         w1 = s["one_batch"]["wall_ms_median"],
         r1 = mib(&s["one_batch"]["peak_rss_kib"]),
+        u1 = s["one_batch"]["undecided_messages"],
         boot = r["size_arm64"]["bootstrap_bytes"],
         zip = r["size_arm64"]["zip_bytes"],
     )
