@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_types::config_bag::ConfigBag;
-use ecs_watchdog::aws::{AwsInventory, Ec2Inventory, EcsInventory};
+use ecs_watchdog::aws::{AwsInventory, Ec2Inventory, EcsInventory, IN_FLIGHT};
 use ecs_watchdog::metrics::Metric;
 use serde_json::{Value, json};
 use watchdog_tests::emulator::Emulator;
@@ -34,6 +34,23 @@ async fn disconnect(emulator: &Emulator, node: &Node) -> Value {
         .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(false), None)
         .await;
     agent_event(node, 2, false)
+}
+
+/// The EC2 ids every alert SNS sent names, sorted.
+async fn alerted_instances(emulator: &Emulator) -> Vec<String> {
+    let mut ids = Vec::new();
+    for alert in emulator.published().await {
+        let finding: Value = serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap();
+        ids.extend(instance_ids(&finding));
+    }
+    ids.sort();
+    ids
+}
+
+fn ec2_ids(nodes: &[Node]) -> Vec<String> {
+    let mut ids: Vec<String> = nodes.iter().map(|n| n.ec2_instance_id.clone()).collect();
+    ids.sort();
+    ids
 }
 
 fn instance_ids(finding: &Value) -> Vec<String> {
@@ -224,7 +241,6 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
     let function = Function::start(&pipeline.function_env(&emulator)).await;
 
     // When they arrive as five batches of 100.
-    let mut alerted = Vec::new();
     for (n, batch) in records.chunks(100).enumerate() {
         emulator.reset_calls().await;
         let response = function.invoke(&sqs_event(batch)).await.expect("the batch is handled");
@@ -253,14 +269,58 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
             alert.subject,
             "ECS agent disconnected on 100 instances in storm (us-east-1)"
         );
-        let finding: Value = serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap();
-        alerted.extend(instance_ids(&finding));
     }
-    alerted.sort();
-    let mut expected: Vec<String> = nodes.iter().map(|n| n.ec2_instance_id.clone()).collect();
-    expected.sort();
-    assert_eq!(alerted, expected, "every instance alerted exactly once");
+    assert_eq!(
+        alerted_instances(&emulator).await,
+        ec2_ids(&nodes),
+        "every instance alerted exactly once"
+    );
     assert_eq!(function.metric("AgentDisconnected", Some("storm")), 500.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_storm_spans_12_clusters_then_ec2_is_asked_once_per_100_instances_and_calls_are_bounded() {
+    // Given 10 disconnected agents in each of 12 clusters, as an AZ outage leaves them.
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let mut nodes = Vec::new();
+    for c in 0..12 {
+        let cluster = fleet.cluster(&format!("zone-outage-{c}"), &[]).await;
+        nodes.extend(fleet.nodes(&cluster, 10).await);
+    }
+    let mut events = Vec::with_capacity(nodes.len());
+    for node in &nodes {
+        events.push(disconnect(&emulator, node).await);
+    }
+    pipeline.put_events(&events).await;
+    let records = pipeline.receive(nodes.len()).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
+
+    // When they arrive in one batch.
+    emulator.reset_calls().await;
+    let response = function
+        .invoke(&sqs_event(&records))
+        .await
+        .expect("the batch is handled");
+
+    // Then every one is decided: ECS once per cluster, EC2 (regional) once per 100 instances,
+    // one alert per cluster, and never more than IN_FLIGHT calls to a service at once.
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let calls = emulator.calls().await;
+    let count = |operation: &str| calls.get(operation).copied().unwrap_or(0);
+    assert_eq!(count("ecs:DescribeContainerInstances"), 12, "{calls:?}");
+    assert_eq!(count("ec2:DescribeInstances"), 2, "120 instances: {calls:?}");
+    assert_eq!(count("sns:Publish"), 12, "{calls:?}");
+    let peaks = emulator.peak_in_flight().await;
+    for (service, peak) in &peaks {
+        assert!(*peak <= IN_FLIGHT as u64, "{service}: {peak} calls at once: {peaks:?}");
+    }
+    assert_eq!(
+        alerted_instances(&emulator).await,
+        ec2_ids(&nodes),
+        "every instance alerted exactly once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,8 @@ that dies takes the emulator with it. Besides every AWS API moto knows, it answe
                                           "agentConnected"?, "status"?}
         sets what ECS would set and bumps the container instance's version, as ECS does.
     GET  /_watchdog/calls                {"ecs:DescribeContainerInstances": 2, ...} since reset
-    POST /_watchdog/calls/reset
+    GET  /_watchdog/in-flight            {"ecs": 8, ...}: the most calls to a service at once, since reset
+    POST /_watchdog/calls/reset          (both)
     GET  /_watchdog/sns                  every message SNS published, in order
 
 moto does not know the ECS Managed Daemons APIs; they answer as in a region without them
@@ -80,11 +81,14 @@ ecs_models.Container.__init__ = _container_with_string_sizes
 
 
 class Watchdog:
-    """WSGI middleware: counts calls by operation and serves the control endpoint."""
+    """WSGI middleware: counts calls by operation, and the most in flight at once by service,
+    and serves the control endpoint."""
 
     def __init__(self, app):
         self.app = app
         self.calls = Counter()
+        self.in_flight = Counter()
+        self.peak = Counter()
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -95,15 +99,22 @@ class Watchdog:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         called = operation(environ, body)
+        service, _, action = called.partition(":")
         with self.lock:
             self.calls[called] += 1
-        service, _, action = called.partition(":")
-        if service == "ecs" and action in DAEMON_OPERATIONS:
-            error = {"__type": "UnknownOperationException", "message": f"{action} is not available in this region"}
-            body = json.dumps(error).encode()
-            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
-            return [body]
-        return self.app(environ, start_response)
+            self.in_flight[service] += 1
+            self.peak[service] = max(self.peak[service], self.in_flight[service])
+        try:
+            if service == "ecs" and action in DAEMON_OPERATIONS:
+                error = {"__type": "UnknownOperationException", "message": f"{action} is not available in this region"}
+                body = json.dumps(error).encode()
+                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
+                return [body]
+            # moto answers with a finished list, so the call is over when it returns.
+            return self.app(environ, start_response)
+        finally:
+            with self.lock:
+                self.in_flight[service] -= 1
 
     def control(self, environ, start_response, path):
         method = environ["REQUEST_METHOD"]
@@ -117,7 +128,11 @@ class Watchdog:
             elif path == "/_watchdog/calls/reset" and method == "POST":
                 with self.lock:
                     self.calls.clear()
+                    self.peak.clear()
                 answer = {}
+            elif path == "/_watchdog/in-flight" and method == "GET":
+                with self.lock:
+                    answer = dict(self.peak)
             elif path == "/_watchdog/container-instance" and method == "POST":
                 answer = set_container_instance(region, request)
             elif path == "/_watchdog/sns" and method == "GET":

@@ -71,6 +71,7 @@ impl Emulator {
         .expect("moto ready within 60 s");
         let endpoint = format!("http://127.0.0.1:{ready}");
         let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(ecs_watchdog::aws::FirstUseTls::shared())
             .region(Region::new(REGION))
             .endpoint_url(&endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "testbed"))
@@ -142,6 +143,12 @@ impl Emulator {
         serde_json::from_value(self.control("GET", "/_watchdog/calls", None).await).expect("call counts")
     }
 
+    /// The most calls to each service (`ecs`, `ec2`, ...) in flight at once since the last reset.
+    pub async fn peak_in_flight(&self) -> HashMap<String, u64> {
+        serde_json::from_value(self.control("GET", "/_watchdog/in-flight", None).await).expect("in-flight peaks")
+    }
+
+    /// Resets the call counts and the in-flight peaks.
     pub async fn reset_calls(&self) {
         self.control("POST", "/_watchdog/calls/reset", None).await;
     }

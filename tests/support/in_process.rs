@@ -5,6 +5,7 @@
 use ecs_watchdog::aws;
 use ecs_watchdog::monitor::Adapters;
 use ecs_watchdog::{Config, Message, Monitor};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::emulator::{Emulator, REGION};
@@ -26,9 +27,6 @@ pub fn monitor(emulator: &Emulator, config: Config, replace: impl FnOnce(&mut Ad
 pub fn messages(records: &[Value]) -> Vec<Message> {
     records
         .iter()
-        .map(|r| Message {
-            id: r["messageId"].as_str().unwrap_or_default().into(),
-            body: r["body"].as_str().unwrap_or_default().into(),
-        })
+        .map(|r| Message::deserialize(r).expect("an SQS record"))
         .collect()
 }

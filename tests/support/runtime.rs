@@ -42,6 +42,8 @@ pub struct Function {
     invocations: mpsc::UnboundedSender<(String, Bytes)>,
     shared: Arc<Shared>,
     output: Arc<Mutex<Vec<String>>>,
+    /// The tasks that read stdout and stderr into `output`; they end when the process does.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     counter: std::sync::atomic::AtomicU64,
 }
 
@@ -114,6 +116,7 @@ impl Function {
             .spawn()
             .expect("start the monitor binary");
         let output = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         for stream in [
             child
                 .stdout
@@ -126,18 +129,19 @@ impl Function {
         .flatten()
         {
             let output = output.clone();
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     output.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
         Self {
             child,
             invocations,
             shared,
             output,
+            readers,
             counter: Default::default(),
         }
     }
@@ -184,11 +188,16 @@ impl Function {
     }
 
     /// Waits for the process to stop on its own (for example after an init error).
+    /// Waits for the process to exit and for everything it printed to be read.
     pub async fn exit_status(&mut self) -> std::process::ExitStatus {
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .expect("exits")
-            .expect("exit status")
+            .expect("exit status");
+        for reader in self.readers.drain(..) {
+            reader.await.expect("the output reader ends with the process");
+        }
+        status
     }
 
     /// Everything the process printed, stdout and stderr.

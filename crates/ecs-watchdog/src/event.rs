@@ -637,15 +637,96 @@ mod tests {
             ),
         ];
         for ((file, envelope), expected) in batches {
-            let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(envelope).expect(file);
-            let kinds: Vec<String> = event
-                .records
-                .iter()
-                .map(|r| kind(&parse(r.body.as_deref().unwrap_or_default())))
-                .collect();
+            let batch: crate::SqsBatch = serde_json::from_str(envelope).expect(file);
+            assert!(
+                batch.records.iter().all(|r| !r.id.is_empty()),
+                "{file}: every record has its id"
+            );
+            let kinds: Vec<String> = batch.records.iter().map(|r| kind(&parse(&r.body))).collect();
             assert_eq!(kinds.len(), expected.len(), "{file}");
             for (kind, expected) in kinds.iter().zip(expected) {
                 assert!(kind.starts_with(expected), "{file}: {kind} is not {expected}");
+            }
+        }
+    }
+
+    /// Every event sample, by file name.
+    const EVENT_SAMPLES: [(&str, &str); 10] = [
+        (
+            "container-instance-agent-disconnected.json",
+            include_str!("../../../events/container-instance-agent-disconnected.json"),
+        ),
+        (
+            "container-instance-agent-disconnected-anywhere.json",
+            include_str!("../../../events/container-instance-agent-disconnected-anywhere.json"),
+        ),
+        (
+            "container-instance-agent-disconnected-duplicate.json",
+            include_str!("../../../events/container-instance-agent-disconnected-duplicate.json"),
+        ),
+        (
+            "container-instance-agent-reconnected.json",
+            include_str!("../../../events/container-instance-agent-reconnected.json"),
+        ),
+        (
+            "daemon-start-impaired-creation-failed.json",
+            include_str!("../../../events/daemon-start-impaired-creation-failed.json"),
+        ),
+        (
+            "daemon-start-impaired-failed-to-run.json",
+            include_str!("../../../events/daemon-start-impaired-failed-to-run.json"),
+        ),
+        (
+            "task-daemon-stopped.json",
+            include_str!("../../../events/task-daemon-stopped.json"),
+        ),
+        (
+            "task-daemon-stopped-fargate.json",
+            include_str!("../../../events/task-daemon-stopped-fargate.json"),
+        ),
+        (
+            "task-daemon-stopped-no-stop-code.json",
+            include_str!("../../../events/task-daemon-stopped-no-stop-code.json"),
+        ),
+        (
+            "task-service-stopped.json",
+            include_str!("../../../events/task-service-stopped.json"),
+        ),
+    ];
+
+    /// The release build aborts on a panic (BENCHMARKS.md says why that is safe); what keeps a
+    /// bad body from reaching one is that parsing answers every input.
+    #[test]
+    fn when_a_body_is_cut_short_or_a_field_has_the_wrong_type_then_parse_answers_without_a_panic() {
+        for (file, text) in EVENT_SAMPLES {
+            let text = text.trim_end();
+            for end in (0..text.len()).filter(|i| text.is_char_boundary(*i)) {
+                assert!(
+                    matches!(parse(&text[..end]), Parsed::Rejected(_)),
+                    "{file} cut at {end}"
+                );
+            }
+            let event: Value = serde_json::from_str(text).expect(file);
+            let keys: Vec<String> = event["detail"].as_object().expect(file).keys().cloned().collect();
+            for key in keys {
+                for wrong in [
+                    Value::Null,
+                    json!(-1),
+                    json!(1e300),
+                    json!([]),
+                    json!({}),
+                    json!(""),
+                    json!("/"),
+                ] {
+                    let mut changed = event.clone();
+                    changed["detail"][&key] = wrong.clone();
+                    // Any answer will do; reaching it is the point.
+                    let answer = parse(&changed.to_string());
+                    assert!(
+                        !matches!(&answer, Parsed::Signal(s) if s.cluster_arn().is_empty()),
+                        "{file}: detail.{key} = {wrong} gave a signal without a cluster"
+                    );
+                }
             }
         }
     }

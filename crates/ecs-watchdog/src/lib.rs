@@ -17,4 +17,4 @@ pub mod remediation;
 pub mod verdict;
 
 pub use config::{Config, ConfigError};
-pub use monitor::{BatchReport, Message, Monitor};
+pub use monitor::{BatchReport, Message, Monitor, SqsBatch};

@@ -3,11 +3,12 @@
 //! Every AWS call is batched (at most [`DESCRIBE_LIMIT`] names a call) and a failed call only
 //! leaves the messages that needed it undecided: they go back to the queue, nothing else does.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use futures_util::future::{join, join_all};
+use serde::Deserialize;
 use tracing::{error, info, warn};
 
 use crate::alert::{self, Alert, AlertKind, DaemonChecks, InstanceFinding};
@@ -27,11 +28,22 @@ use crate::verdict::{self, Deployment, Ec2View, Repeat, Verdict};
 /// hold `DescribeInstances` to the same).
 pub const DESCRIBE_LIMIT: usize = 100;
 
-/// One SQS record: its id (for batch item failures) and its body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One SQS record: its id (for batch item failures) and its body. Read straight from the
+/// event Lambda hands over, leaving out the receipt handle, attributes and the rest, which a
+/// batch of thousands would otherwise hold in memory for nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Message {
+    #[serde(rename = "messageId", default)]
     pub id: String,
+    #[serde(default)]
     pub body: String,
+}
+
+/// The SQS event Lambda hands over, as the monitor reads it.
+#[derive(Debug, Deserialize)]
+pub struct SqsBatch {
+    #[serde(rename = "Records")]
+    pub records: Vec<Message>,
 }
 
 /// What a batch came to.
@@ -84,11 +96,115 @@ enum Outcome {
 /// Confirmed verdicts by cluster and kind: their messages and findings.
 type Confirmed<'a> = BTreeMap<(&'a str, AlertKind), (Vec<&'a Message>, Vec<InstanceFinding>)>;
 
-/// One cluster's check: an outcome per signal, in order, and why the daemon APIs could not be
-/// used, if they could not.
-struct ClusterCheck {
-    outcomes: Vec<Outcome>,
-    daemon_apis_unavailable: Option<AwsError>,
+/// One cluster's signals with their container instances as ECS describes them now.
+struct Described<'a> {
+    cluster: &'a str,
+    signals: &'a [(&'a Message, Signal)],
+    repeats: Vec<Repeat>,
+    instances: ClusterInstances,
+    /// Keys of the instances whose `DescribeContainerInstances` failed.
+    failed_instances: HashSet<String>,
+}
+
+/// What the look-ups of one cluster's lost daemons found.
+struct DaemonChecksFound {
+    /// `(instance key, daemon name)` of the daemons that run again.
+    live: HashSet<(String, String)>,
+    /// Daemons whose task look-up failed.
+    failed: HashSet<String>,
+    deployments: HashMap<String, Option<Deployment>>,
+    /// Why the Managed Daemons APIs could not be used, if they could not.
+    unavailable: Option<AwsError>,
+}
+
+impl Described<'_> {
+    fn kept(&self) -> impl Iterator<Item = &Signal> {
+        self.signals
+            .iter()
+            .zip(&self.repeats)
+            .filter(|(_, r)| **r == Repeat::Kept)
+            .map(|((_, s), _)| s)
+    }
+
+    fn known(&self, container_instance_arn: &str) -> bool {
+        !self.failed_instances.contains(instance_key(container_instance_arn))
+    }
+
+    /// The EC2 instances to look up: those of agent signals ECS alone would confirm.
+    fn ec2_ids(&self) -> impl Iterator<Item = &str> {
+        self.kept().filter_map(|s| match s {
+            Signal::AgentDisconnected(a) if self.known(&a.container_instance_arn) => {
+                verdict::agent_ec2_check(a, self.instances.lookup(&a.container_instance_arn))
+            }
+            _ => None,
+        })
+    }
+
+    /// The lost daemons whose instance is not being repaired anyway.
+    fn lost_daemons(&self) -> Vec<&DaemonLost> {
+        self.kept()
+            .filter_map(|s| match s {
+                Signal::DaemonLost(d) if self.known(&d.container_instance_arn) => Some(&**d),
+                _ => None,
+            })
+            .filter(|d| verdict::daemon_repairing(self.instances.lookup(&d.container_instance_arn)).is_none())
+            .collect()
+    }
+
+    /// An outcome per signal, in order, from what the look-ups found.
+    fn decide(&self, daemons: &DaemonChecksFound, ec2: &Ec2States, failed_ec2: &HashSet<String>) -> Vec<Outcome> {
+        self.signals
+            .iter()
+            .zip(&self.repeats)
+            .map(|((_, signal), repeat)| {
+                if *repeat != Repeat::Kept {
+                    return Outcome::Repeat(*repeat);
+                }
+                if !self.known(signal.container_instance_arn()) {
+                    return Outcome::Undecided;
+                }
+                let ecs = self.instances.lookup(signal.container_instance_arn());
+                match signal {
+                    Signal::AgentDisconnected(agent) => {
+                        let ec2_view = match verdict::agent_ec2_check(agent, ecs) {
+                            None => Ec2View::NotChecked,
+                            Some(id) if failed_ec2.contains(id) => return Outcome::Undecided,
+                            Some(id) => ec2.get(id).map_or(Ec2View::NotFound, |state| Ec2View::State(state)),
+                        };
+                        let verdict = verdict::decide_agent(agent, ecs, ec2_view);
+                        let finding = confirmed_finding(&verdict, ecs, |instance| agent_finding(agent, instance));
+                        Outcome::Decided(verdict, finding)
+                    }
+                    Signal::DaemonLost(daemon) => {
+                        if let Some(repairing) = verdict::daemon_repairing(ecs) {
+                            return Outcome::Decided(repairing, None);
+                        }
+                        if daemons.failed.contains(&daemon.daemon_name) {
+                            return Outcome::Undecided;
+                        }
+                        let replaced = daemons.live.contains(&live_key(daemon));
+                        let deployment = match daemons.deployments.get(daemon.daemon_name.as_str()) {
+                            _ if replaced => Deployment::NotInProgress,
+                            Some(Some(deployment)) => *deployment,
+                            Some(None) => return Outcome::Undecided,
+                            None => Deployment::Unknown,
+                        };
+                        let verdict = verdict::decide_daemon(ecs, replaced, deployment);
+                        let finding = confirmed_finding(&verdict, ecs, |instance| daemon_finding(daemon, instance));
+                        Outcome::Decided(verdict, finding)
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// How a running daemon task is matched to a lost one: its instance and daemon name.
+fn live_key(daemon: &DaemonLost) -> (String, String) {
+    (
+        instance_key(&daemon.container_instance_arn).to_owned(),
+        daemon.daemon_name.clone(),
+    )
 }
 
 impl Monitor {
@@ -134,43 +250,60 @@ impl Monitor {
             .add(None, Metric::EventsRejected, (rejected.len() - unkept.len()) as u64);
         report.failures.extend(unkept);
 
-        let checks = by_cluster
-            .iter()
-            .filter_map(|(cluster, signals)| match scopes.get(cluster) {
-                Some(Scope::Monitored) => {
-                    Some(async move { (cluster.as_str(), signals, self.check_cluster(cluster, signals).await) })
-                }
-                Some(Scope::NotMonitored) => {
-                    info!(
-                        cluster = cluster_name(cluster),
-                        messages = signals.len(),
-                        "cluster not monitored: ignored"
-                    );
-                    None
-                }
+        let mut monitored = Vec::new();
+        for (cluster, signals) in &by_cluster {
+            match scopes.get(cluster) {
+                Some(Scope::Monitored) => monitored.push((cluster.as_str(), signals.as_slice())),
+                Some(Scope::NotMonitored) => info!(
+                    cluster = cluster_name(cluster),
+                    messages = signals.len(),
+                    "cluster not monitored: ignored"
+                ),
                 _ => {
                     report
                         .tally
                         .add(Some(cluster_name(cluster)), Metric::CheckErrors, signals.len() as u64);
                     report.failures.extend(signals.iter().map(|(m, _)| m.id.clone()));
-                    None
                 }
-            });
-        let checked: Vec<_> = join_all(checks.collect::<Vec<_>>()).await;
+            }
+        }
+        // ECS first, per cluster; then EC2 once for every cluster's instances (it is regional,
+        // so a storm across clusters costs one call per 100 instances), beside each cluster's
+        // daemon look-ups.
+        let described = join_all(
+            monitored
+                .iter()
+                .map(|(cluster, signals)| self.describe(cluster, signals)),
+        )
+        .await;
+        let ec2_ids: Vec<String> = described
+            .iter()
+            .flat_map(Described::ec2_ids)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let ((ec2, failed_ec2), daemons) = join(
+            self.ec2_states(&ec2_ids),
+            join_all(described.iter().map(|d| self.daemon_checks(d))),
+        )
+        .await;
 
         let mut confirmed: Confirmed<'_> = BTreeMap::new();
         let mut daemon_apis_logged = false;
         let mut deployments_unknown: HashSet<&str> = HashSet::new();
-        for (cluster, signals, check) in checked {
+        for (described, daemons) in described.iter().zip(daemons) {
+            let (cluster, signals) = (described.cluster, described.signals);
+            let outcomes = described.decide(&daemons, &ec2, &failed_ec2);
             let name = cluster_name(cluster);
-            if let Some(e) = &check.daemon_apis_unavailable {
+            if let Some(e) = &daemons.unavailable {
                 report.tally.count(Some(name), Metric::DaemonApiUnavailable);
                 deployments_unknown.insert(cluster);
                 if !std::mem::replace(&mut daemon_apis_logged, true) {
                     warn!(error = %error_chain(e), "Managed Daemons APIs unavailable: deciding lost daemons from tasks and instance state");
                 }
             }
-            for ((message, signal), outcome) in signals.iter().zip(check.outcomes) {
+            for ((message, signal), outcome) in signals.iter().zip(outcomes) {
                 let instance = signal.container_instance_arn();
                 match outcome {
                     Outcome::Repeat(repeat) => {
@@ -273,7 +406,7 @@ impl Monitor {
     /// Runs the remediation steps on each cluster's confirmed instances that the guard lets
     /// through, and writes what happened to each into its finding.
     async fn remediate(&self, confirmed: &mut Confirmed<'_>, tally: &mut Tally) {
-        let clusters: std::collections::BTreeSet<&str> = confirmed.keys().map(|(cluster, _)| *cluster).collect();
+        let clusters: BTreeSet<&str> = confirmed.keys().map(|(cluster, _)| *cluster).collect();
         for cluster in clusters {
             let name = cluster_name(cluster);
             let mut mine: Vec<Target> = Vec::new();
@@ -448,9 +581,9 @@ impl Monitor {
         scopes
     }
 
-    /// Re-checks one cluster's signals. The container instances are described once for all
-    /// signal kinds; EC2 and the daemons' tasks are looked up only where ECS alone would confirm.
-    async fn check_cluster(&self, cluster: &str, signals: &[(&Message, Signal)]) -> ClusterCheck {
+    /// The first look at one cluster: which signals repeat others, and its container instances
+    /// as ECS describes them now (once for all signal kinds).
+    async fn describe<'a>(&self, cluster: &'a str, signals: &'a [(&'a Message, Signal)]) -> Described<'a> {
         let keyed: Vec<((&str, &str), Option<i64>)> = signals
             .iter()
             .map(|(_, signal)| match signal {
@@ -462,106 +595,39 @@ impl Monitor {
             })
             .collect();
         let repeats = verdict::repeats(&keyed);
-        let kept: Vec<&Signal> = signals
+        let mut seen = HashSet::new();
+        let arns: Vec<String> = signals
             .iter()
             .zip(&repeats)
             .filter(|(_, r)| **r == Repeat::Kept)
-            .map(|((_, s), _)| s)
-            .collect();
-
-        let mut seen = HashSet::new();
-        let arns: Vec<String> = kept
-            .iter()
-            .map(|s| s.container_instance_arn())
+            .map(|((_, s), _)| s.container_instance_arn())
             .filter(|arn| seen.insert(instance_key(arn)))
             .map(str::to_owned)
             .collect();
         let (instances, failed_instances) = self.container_instances(cluster, &arns).await;
-        let known = |arn: &str| !failed_instances.contains(instance_key(arn));
+        Described {
+            cluster,
+            signals,
+            repeats,
+            instances,
+            failed_instances,
+        }
+    }
 
-        let ec2_ids: Vec<String> = kept
-            .iter()
-            .filter_map(|s| match s {
-                Signal::AgentDisconnected(a) if known(&a.container_instance_arn) => {
-                    verdict::agent_ec2_check(a, instances.lookup(&a.container_instance_arn)).map(str::to_owned)
-                }
-                _ => None,
-            })
-            .collect::<HashSet<_>>()
+    /// Which of a cluster's lost daemons run again, and whether their deployments are under way.
+    async fn daemon_checks(&self, described: &Described<'_>) -> DaemonChecksFound {
+        let lost = described.lost_daemons();
+        let (live, failed) = self.live_daemons(described.cluster, &lost).await;
+        let unreplaced: Vec<&DaemonLost> = lost
             .into_iter()
+            .filter(|d| !failed.contains(&d.daemon_name) && !live.contains(&live_key(d)))
             .collect();
-        let lost_daemons: Vec<&DaemonLost> = kept
-            .iter()
-            .filter_map(|s| match s {
-                Signal::DaemonLost(d) if known(&d.container_instance_arn) => Some(&**d),
-                _ => None,
-            })
-            .filter(|d| verdict::daemon_repairing(instances.lookup(&d.container_instance_arn)).is_none())
-            .collect();
-        let ((ec2, failed_ec2), (live, failed_daemons)) =
-            join(self.ec2_states(&ec2_ids), self.live_daemons(cluster, &lost_daemons)).await;
-
-        let unreplaced: Vec<&DaemonLost> = lost_daemons
-            .into_iter()
-            .filter(|d| {
-                !failed_daemons.contains(&d.daemon_name)
-                    && !live.contains(&(
-                        instance_key(&d.container_instance_arn).to_owned(),
-                        d.daemon_name.clone(),
-                    ))
-            })
-            .collect();
-        let (deployments, daemon_apis_unavailable) = self.deployments(cluster, &unreplaced).await;
-
-        let outcomes = signals
-            .iter()
-            .zip(repeats)
-            .map(|((_, signal), repeat)| {
-                if repeat != Repeat::Kept {
-                    return Outcome::Repeat(repeat);
-                }
-                if !known(signal.container_instance_arn()) {
-                    return Outcome::Undecided;
-                }
-                let ecs = instances.lookup(signal.container_instance_arn());
-                match signal {
-                    Signal::AgentDisconnected(agent) => {
-                        let ec2_view = match verdict::agent_ec2_check(agent, ecs) {
-                            None => Ec2View::NotChecked,
-                            Some(id) if failed_ec2.contains(id) => return Outcome::Undecided,
-                            Some(id) => ec2.get(id).map_or(Ec2View::NotFound, |state| Ec2View::State(state)),
-                        };
-                        let verdict = verdict::decide_agent(agent, ecs, ec2_view);
-                        let finding = confirmed_finding(&verdict, ecs, |instance| agent_finding(agent, instance));
-                        Outcome::Decided(verdict, finding)
-                    }
-                    Signal::DaemonLost(daemon) => {
-                        if let Some(repairing) = verdict::daemon_repairing(ecs) {
-                            return Outcome::Decided(repairing, None);
-                        }
-                        if failed_daemons.contains(&daemon.daemon_name) {
-                            return Outcome::Undecided;
-                        }
-                        let replaced = live.contains(&(
-                            instance_key(&daemon.container_instance_arn).to_owned(),
-                            daemon.daemon_name.clone(),
-                        ));
-                        let deployment = match deployments.get(daemon.daemon_name.as_str()) {
-                            _ if replaced => Deployment::NotInProgress,
-                            Some(Some(deployment)) => *deployment,
-                            Some(None) => return Outcome::Undecided,
-                            None => Deployment::Unknown,
-                        };
-                        let verdict = verdict::decide_daemon(ecs, replaced, deployment);
-                        let finding = confirmed_finding(&verdict, ecs, |instance| daemon_finding(daemon, instance));
-                        Outcome::Decided(verdict, finding)
-                    }
-                }
-            })
-            .collect();
-        ClusterCheck {
-            outcomes,
-            daemon_apis_unavailable,
+        let (deployments, unavailable) = self.deployments(described.cluster, &unreplaced).await;
+        DaemonChecksFound {
+            live,
+            failed,
+            deployments,
+            unavailable,
         }
     }
 

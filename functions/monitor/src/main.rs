@@ -1,7 +1,7 @@
 //! The `monitor` Lambda: wires configuration and clients, then serves SQS batches.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use ecs_watchdog::{Config, Message, Monitor, aws};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use ecs_watchdog::{Config, Monitor, SqsBatch, aws};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -12,22 +12,15 @@ async fn main() -> Result<(), Error> {
     let sdk = aws::load_sdk_config().await;
     let monitor = aws::monitor(config, &sdk);
     let monitor = &monitor;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+    run(service_fn(move |event: LambdaEvent<SqsBatch>| async move {
         Ok::<_, Error>(handle(monitor, event.payload).await)
     }))
     .await
 }
 
 /// One SQS batch: each record on its own, failures reported per record.
-async fn handle(monitor: &Monitor, event: SqsEvent) -> SqsBatchResponse {
-    let messages: Vec<Message> = event
-        .records
-        .into_iter()
-        .map(|record| Message {
-            id: record.message_id.unwrap_or_default(),
-            body: record.body.unwrap_or_default(),
-        })
-        .collect();
+async fn handle(monitor: &Monitor, batch: SqsBatch) -> SqsBatchResponse {
+    let messages = batch.records;
     let report = monitor.process(&messages).await;
     tracing::info!(
         messages = messages.len(),

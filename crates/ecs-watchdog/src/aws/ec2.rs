@@ -3,16 +3,21 @@
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
 
+use super::shared::Turns;
 use crate::inventory::Ec2States;
 use crate::ports::AwsError;
 
 pub struct Ec2Inventory {
     client: Client,
+    turns: Turns,
 }
 
 impl Ec2Inventory {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            turns: Turns::new(),
+        }
     }
 
     /// `DescribeInstances` filtered by `instance-id`: unlike `InstanceIds`, an id that no longer
@@ -21,6 +26,7 @@ impl Ec2Inventory {
         let mut states = Ec2States::new();
         let mut next_token = None;
         loop {
+            let _turn = self.turns.wait().await;
             let output = self
                 .client
                 .describe_instances()

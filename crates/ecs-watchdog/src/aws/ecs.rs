@@ -6,6 +6,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ClusterField, DaemonDeploymentStatus, DesiredStatus};
 
 use super::sdk_error;
+use super::shared::Turns;
 use crate::inventory::{ClusterInfo, ClusterInstances, ContainerInstance, Daemon, Task, TaskFilter, instance_key};
 use crate::ports::{AwsError, Daemons};
 
@@ -14,15 +15,20 @@ const PAGE_SIZE: i32 = 100;
 
 pub struct EcsInventory {
     client: Client,
+    turns: Turns,
 }
 
 impl EcsInventory {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            turns: Turns::new(),
+        }
     }
 
     /// `DescribeClusters` with tags; clusters ECS does not know are simply absent.
     pub async fn describe_clusters(&self, cluster_arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
+        let _turn = self.turns.wait().await;
         let output = self
             .client
             .describe_clusters()
@@ -57,6 +63,7 @@ impl EcsInventory {
         cluster_arn: &str,
         arns: &[String],
     ) -> Result<ClusterInstances, AwsError> {
+        let _turn = self.turns.wait().await;
         let result = self
             .client
             .describe_container_instances()
@@ -104,6 +111,7 @@ impl EcsInventory {
         let mut arns = Vec::new();
         let mut next_token = None;
         loop {
+            let _turn = self.turns.wait().await;
             let output = self
                 .client
                 .list_container_instances()
@@ -136,6 +144,7 @@ impl EcsInventory {
                 TaskFilter::Family(family) => request.family(family),
                 TaskFilter::ContainerInstance(arn) => request.container_instance(arn),
             };
+            let _turn = self.turns.wait().await;
             let output = request
                 .set_next_token(next_token)
                 .send()
@@ -150,6 +159,7 @@ impl EcsInventory {
     }
 
     pub async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError> {
+        let _turn = self.turns.wait().await;
         let output = self
             .client
             .describe_tasks()
@@ -174,11 +184,15 @@ impl EcsInventory {
 /// The Managed Daemons APIs, on their own client so they can be configured (or mocked) apart.
 pub struct EcsDaemons {
     client: Client,
+    turns: Turns,
 }
 
 impl EcsDaemons {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            turns: Turns::new(),
+        }
     }
 }
 
@@ -188,6 +202,7 @@ impl Daemons for EcsDaemons {
         let mut daemons = Vec::new();
         let mut next_token = None;
         loop {
+            let _turn = self.turns.wait().await;
             let output = self
                 .client
                 .list_daemons()
@@ -218,6 +233,7 @@ impl Daemons for EcsDaemons {
             DaemonDeploymentStatus::StopRequested,
             DaemonDeploymentStatus::RollbackInProgress,
         ];
+        let _turn = self.turns.wait().await;
         let output = self
             .client
             .list_daemon_deployments()

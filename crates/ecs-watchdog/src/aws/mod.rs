@@ -5,6 +5,7 @@ mod ec2;
 mod ecs;
 mod findings;
 mod remediate;
+mod shared;
 mod sns;
 mod sqs;
 
@@ -15,6 +16,7 @@ pub use ec2::Ec2Inventory;
 pub use ecs::{EcsDaemons, EcsInventory};
 pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};
 pub use remediate::{Drain, ReplaceInAutoScalingGroup};
+pub use shared::{FirstUseTls, IN_FLIGHT, OnFirstUse};
 pub use sns::SnsNotifier;
 pub use sqs::DeadLetterQueue;
 
@@ -41,10 +43,22 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(FirstUseTls::shared())
+        .timeout_config(timeouts);
+    // Lambda hands the function its credentials in the environment, where the default chain
+    // looks first. Building the rest of the chain (web identity with its own STS client, SSO,
+    // the container and instance metadata providers) was a seventh of start-up, for providers
+    // a function never reaches.
+    let environment = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_some());
+    let loader = if environment {
+        loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    loader.load().await
 }
 
 /// The monitor with its AWS adapters, all sharing one SDK configuration.
@@ -89,9 +103,12 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
             ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)),
         }),
         daemons: Box::new(EcsDaemons::new(ecs)),
-        notifier: Box::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), &config.alert_topic_arn)),
+        notifier: Box::new(SnsNotifier::new(
+            OnFirstUse::new(sdk, aws_sdk_sns::Client::new),
+            &config.alert_topic_arn,
+        )),
         quarantine: Box::new(DeadLetterQueue::new(
-            aws_sdk_sqs::Client::new(sdk),
+            OnFirstUse::new(sdk, aws_sdk_sqs::Client::new),
             &config.dead_letter_queue_url,
         )),
         metrics,

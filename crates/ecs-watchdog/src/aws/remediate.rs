@@ -6,6 +6,7 @@ use aws_sdk_ecs::types::ContainerInstanceStatus;
 use futures_util::future::join_all;
 
 use super::sdk_error;
+use super::shared::Turns;
 use crate::ports::error_chain;
 use crate::remediation::{RemediationStep, StepOutcome, Target};
 
@@ -18,15 +19,20 @@ const ASG_DESCRIBE_LIMIT: usize = 50;
 /// to other instances.
 pub struct Drain {
     ecs: aws_sdk_ecs::Client,
+    turns: Turns,
 }
 
 impl Drain {
     pub fn new(ecs: aws_sdk_ecs::Client) -> Self {
-        Self { ecs }
+        Self {
+            ecs,
+            turns: Turns::new(),
+        }
     }
 
     async fn drain(&self, cluster_arn: &str, targets: &[Target]) -> Vec<StepOutcome> {
         let arns: Vec<String> = targets.iter().map(|t| t.container_instance_arn.clone()).collect();
+        let _turn = self.turns.wait().await;
         let result = self
             .ecs
             .update_container_instances_state()
@@ -83,17 +89,22 @@ impl RemediationStep for Drain {
 /// Managed Instances are replaced by ECS itself; anything else needs a person to terminate it.
 pub struct ReplaceInAutoScalingGroup {
     autoscaling: aws_sdk_autoscaling::Client,
+    turns: Turns,
 }
 
 impl ReplaceInAutoScalingGroup {
     pub fn new(autoscaling: aws_sdk_autoscaling::Client) -> Self {
-        Self { autoscaling }
+        Self {
+            autoscaling,
+            turns: Turns::new(),
+        }
     }
 
     /// Group and health status by instance id.
     async fn groups(&self, ids: &[String]) -> Result<HashMap<String, (String, String)>, String> {
         let mut groups = HashMap::new();
         for chunk in ids.chunks(ASG_DESCRIBE_LIMIT) {
+            let _turn = self.turns.wait().await;
             let output = self
                 .autoscaling
                 .describe_auto_scaling_instances()
@@ -117,6 +128,7 @@ impl ReplaceInAutoScalingGroup {
     }
 
     async fn mark_unhealthy(&self, id: &str, group: &str) -> StepOutcome {
+        let _turn = self.turns.wait().await;
         let result = self
             .autoscaling
             .set_instance_health()

@@ -3,19 +3,22 @@
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 
+use super::shared::{OnFirstUse, Turns};
 use crate::alert::Alert;
 use crate::ports::{AwsError, Notifier};
 
 pub struct SnsNotifier {
-    client: Client,
+    client: OnFirstUse<Client>,
     topic_arn: String,
+    turns: Turns,
 }
 
 impl SnsNotifier {
-    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+    pub fn new(client: OnFirstUse<Client>, topic_arn: impl Into<String>) -> Self {
         Self {
             client,
             topic_arn: topic_arn.into(),
+            turns: Turns::new(),
         }
     }
 }
@@ -31,7 +34,9 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, AwsError> {
 #[async_trait::async_trait]
 impl Notifier for SnsNotifier {
     async fn publish(&self, alert: &Alert) -> Result<(), AwsError> {
+        let _turn = self.turns.wait().await;
         self.client
+            .get()
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(&alert.subject)

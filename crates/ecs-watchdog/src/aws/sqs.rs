@@ -5,6 +5,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use futures_util::future::join_all;
 use tracing::error;
 
+use super::shared::{OnFirstUse, Turns};
 use crate::ports::{AwsError, Quarantine, Quarantined, error_chain};
 
 /// `SendMessageBatch` takes at most ten entries.
@@ -13,15 +14,17 @@ pub const REASON_ATTRIBUTE: &str = "watchdog-reject-reason";
 pub const MESSAGE_ID_ATTRIBUTE: &str = "watchdog-source-message-id";
 
 pub struct DeadLetterQueue {
-    client: Client,
+    client: OnFirstUse<Client>,
     queue_url: String,
+    turns: Turns,
 }
 
 impl DeadLetterQueue {
-    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+    pub fn new(client: OnFirstUse<Client>, queue_url: impl Into<String>) -> Self {
         Self {
             client,
             queue_url: queue_url.into(),
+            turns: Turns::new(),
         }
     }
 
@@ -40,8 +43,10 @@ impl DeadLetterQueue {
                     .map_err(|e| AwsError::new("sqs:SendMessageBatch", e))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let _turn = self.turns.wait().await;
         let output = self
             .client
+            .get()
             .send_message_batch()
             .queue_url(&self.queue_url)
             .set_entries(Some(entries))
