@@ -30,8 +30,9 @@ use crate::monitor::{Adapters, Monitor};
 use crate::ports::{AwsError, FindingSink, Inventory, MetricsSink};
 use crate::remediation::RemediationStep;
 
-/// How long one attempt and one whole call (all retries) may take. Lambda's own timeout must
-/// cover a batch's calls, which run concurrently, with room to spare.
+/// How long one attempt and one whole call (all retries) may take, from when the call gets its
+/// turn ([`IN_FLIGHT`] per service). Lambda's own timeout must cover a batch's calls with room
+/// to spare: a batch of 10,000 events is about seven rounds of eight calls per service.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
 
