@@ -297,6 +297,41 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    macro_rules! sample {
+        ($file:literal) => {
+            ($file, include_str!(concat!("../../../events/", $file)))
+        };
+    }
+
+    /// Every event sample in `events/`, with what it must parse to.
+    const EVENT_SAMPLES: [((&str, &str), &str); 10] = [
+        (sample!("container-instance-agent-disconnected.json"), "agent"),
+        (sample!("container-instance-agent-disconnected-duplicate.json"), "agent"),
+        (sample!("container-instance-agent-disconnected-anywhere.json"), "agent"),
+        (
+            sample!("container-instance-agent-reconnected.json"),
+            "ignored: the agent is connected",
+        ),
+        (sample!("task-daemon-stopped.json"), "daemon log-router"),
+        (sample!("task-daemon-stopped-no-stop-code.json"), "daemon log-router"),
+        (
+            sample!("task-daemon-stopped-fargate.json"),
+            "ignored: the task has no container instance (Fargate)",
+        ),
+        (
+            sample!("task-service-stopped.json"),
+            "ignored: task group \"service:web\" is not a daemon",
+        ),
+        (
+            sample!("daemon-start-impaired-failed-to-run.json"),
+            "daemon security-agent",
+        ),
+        (
+            sample!("daemon-start-impaired-creation-failed.json"),
+            "daemon security-agent",
+        ),
+    ];
+
     /// An `aws.ecs` event of `detail_type` around `detail`.
     fn ecs_event(detail_type: &str, detail: Value) -> String {
         json!({
@@ -573,45 +608,13 @@ mod tests {
     /// What each sample in `events/` must parse to.
     #[test]
     fn when_the_sample_events_are_parsed_then_each_is_what_its_name_says() {
-        macro_rules! sample {
-            ($file:literal) => {
-                ($file, include_str!(concat!("../../../events/", $file)))
-            };
-        }
         let kind = |parsed: &Parsed| match parsed {
             Parsed::Signal(Signal::AgentDisconnected(_)) => "agent".to_owned(),
             Parsed::Signal(Signal::DaemonLost(d)) => format!("daemon {}", d.daemon_name),
             Parsed::Ignored(reason) => format!("ignored: {reason}"),
             Parsed::Rejected(reason) => format!("rejected: {reason}"),
         };
-        let cases = [
-            (sample!("container-instance-agent-disconnected.json"), "agent"),
-            (sample!("container-instance-agent-disconnected-duplicate.json"), "agent"),
-            (sample!("container-instance-agent-disconnected-anywhere.json"), "agent"),
-            (
-                sample!("container-instance-agent-reconnected.json"),
-                "ignored: the agent is connected",
-            ),
-            (sample!("task-daemon-stopped.json"), "daemon log-router"),
-            (sample!("task-daemon-stopped-no-stop-code.json"), "daemon log-router"),
-            (
-                sample!("task-daemon-stopped-fargate.json"),
-                "ignored: the task has no container instance (Fargate)",
-            ),
-            (
-                sample!("task-service-stopped.json"),
-                "ignored: task group \"service:web\" is not a daemon",
-            ),
-            (
-                sample!("daemon-start-impaired-failed-to-run.json"),
-                "daemon security-agent",
-            ),
-            (
-                sample!("daemon-start-impaired-creation-failed.json"),
-                "daemon security-agent",
-            ),
-        ];
-        for ((file, body), expected) in cases {
+        for ((file, body), expected) in EVENT_SAMPLES {
             assert_eq!(kind(&parse(body)), expected, "{file}");
         }
         let batches = [
@@ -650,55 +653,11 @@ mod tests {
         }
     }
 
-    /// Every event sample, by file name.
-    const EVENT_SAMPLES: [(&str, &str); 10] = [
-        (
-            "container-instance-agent-disconnected.json",
-            include_str!("../../../events/container-instance-agent-disconnected.json"),
-        ),
-        (
-            "container-instance-agent-disconnected-anywhere.json",
-            include_str!("../../../events/container-instance-agent-disconnected-anywhere.json"),
-        ),
-        (
-            "container-instance-agent-disconnected-duplicate.json",
-            include_str!("../../../events/container-instance-agent-disconnected-duplicate.json"),
-        ),
-        (
-            "container-instance-agent-reconnected.json",
-            include_str!("../../../events/container-instance-agent-reconnected.json"),
-        ),
-        (
-            "daemon-start-impaired-creation-failed.json",
-            include_str!("../../../events/daemon-start-impaired-creation-failed.json"),
-        ),
-        (
-            "daemon-start-impaired-failed-to-run.json",
-            include_str!("../../../events/daemon-start-impaired-failed-to-run.json"),
-        ),
-        (
-            "task-daemon-stopped.json",
-            include_str!("../../../events/task-daemon-stopped.json"),
-        ),
-        (
-            "task-daemon-stopped-fargate.json",
-            include_str!("../../../events/task-daemon-stopped-fargate.json"),
-        ),
-        (
-            "task-daemon-stopped-no-stop-code.json",
-            include_str!("../../../events/task-daemon-stopped-no-stop-code.json"),
-        ),
-        (
-            "task-service-stopped.json",
-            include_str!("../../../events/task-service-stopped.json"),
-        ),
-    ];
-
     /// The release build aborts on a panic (BENCHMARKS.md says why that is safe); what keeps a
     /// bad body from reaching one is that parsing answers every input.
     #[test]
     fn when_a_body_is_cut_short_or_a_field_has_the_wrong_type_then_parse_answers_without_a_panic() {
-        for (file, text) in EVENT_SAMPLES {
+        for ((file, text), _) in EVENT_SAMPLES {
             let text = text.trim_end();
             for end in (0..text.len()).filter(|i| text.is_char_boundary(*i)) {
                 assert!(

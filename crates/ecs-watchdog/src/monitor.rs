@@ -119,11 +119,7 @@ struct DaemonChecksFound {
 
 impl Described<'_> {
     fn kept(&self) -> impl Iterator<Item = &Signal> {
-        self.signals
-            .iter()
-            .zip(&self.repeats)
-            .filter(|(_, r)| **r == Repeat::Kept)
-            .map(|((_, s), _)| s)
+        kept(self.signals, &self.repeats)
     }
 
     fn known(&self, container_instance_arn: &str) -> bool {
@@ -197,6 +193,15 @@ impl Described<'_> {
             })
             .collect()
     }
+}
+
+/// The signals that are not repeats of another in the batch.
+fn kept<'a>(signals: &'a [(&Message, Signal)], repeats: &'a [Repeat]) -> impl Iterator<Item = &'a Signal> {
+    signals
+        .iter()
+        .zip(repeats)
+        .filter(|(_, r)| **r == Repeat::Kept)
+        .map(|((_, s), _)| s)
 }
 
 /// How a running daemon task is matched to a lost one: its instance and daemon name.
@@ -596,11 +601,8 @@ impl Monitor {
             .collect();
         let repeats = verdict::repeats(&keyed);
         let mut seen = HashSet::new();
-        let arns: Vec<String> = signals
-            .iter()
-            .zip(&repeats)
-            .filter(|(_, r)| **r == Repeat::Kept)
-            .map(|((_, s), _)| s.container_instance_arn())
+        let arns: Vec<String> = kept(signals, &repeats)
+            .map(Signal::container_instance_arn)
             .filter(|arn| seen.insert(instance_key(arn)))
             .map(str::to_owned)
             .collect();

@@ -68,9 +68,9 @@ pub trait Inventory: Send + Sync {
         container_instance_arns: &[String],
     ) -> Result<ClusterInstances, AwsError>;
     async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError>;
-    /// `ListTasks` with desired status RUNNING, all pages (100 a call).
     /// `ListContainerInstances` (every status but INACTIVE), every page (100 a call).
     async fn list_container_instances(&self, cluster_arn: &str) -> Result<Vec<String>, AwsError>;
+    /// `ListTasks` with desired status RUNNING, all pages (100 a call).
     async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError>;
     async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError>;
 }

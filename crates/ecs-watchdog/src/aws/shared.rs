@@ -12,14 +12,14 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::shared::IntoShared;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-/// The SDK's default HTTPS client (rustls on aws-lc, proxy from the environment), without its
-/// start-up check.
+/// The SDK's default HTTPS client (rustls, proxy from the environment), on ring rather than
+/// aws-lc (BENCHMARKS.md says why), and without its start-up check.
 ///
 /// The stock client checks itself each time a service client is constructed by building a TLS
-/// connector and throwing it away, which parses every system root certificate: with four to
-/// eight clients that was 91% of the instructions before the first `/next` (callgrind). Here
-/// the connector is built once, on the first call, which needs it anyway; and one client means
-/// one connection pool for all services.
+/// connector and throwing it away, which parses every system root certificate: with five
+/// clients that was 84% of the instructions before the first `/next` (callgrind). Here the
+/// connector is built once, on the first call, which needs it anyway; and one client means one
+/// connection pool for all services.
 #[derive(Debug)]
 pub struct FirstUseTls(SharedHttpClient);
 
@@ -62,12 +62,6 @@ impl Turns {
 
     pub async fn wait(&self) -> SemaphorePermit<'_> {
         self.0.acquire().await.expect("the semaphore is never closed")
-    }
-}
-
-impl Default for Turns {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
