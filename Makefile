@@ -7,16 +7,21 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/ecs-watchdog/target
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 VENV_SAM := .venv-sam
-SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV_SAM)/bin/sam
+SAM := SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam
+# sam validate wants a region and reads nothing from it offline: give it one only when the user's
+# environment has none, and never override the user's region for build or deploy.
+VALIDATE_REGION := --region $${AWS_REGION:-$${AWS_DEFAULT_REGION:-us-east-1}}
 VENV_CHECKOV := .venv-checkov
+VENV_BUILD := .venv-build
 export WATCHDOG_PYTHON := $(CURDIR)/$(PYTHON)
+export WATCHDOG_SAM_PYTHON := $(CURDIR)/$(VENV_SAM)/bin/python
 export MONITOR_BIN := $(CARGO_TARGET_DIR)/debug/monitor
 CARGO := cargo
 ifeq ($(CI),true)
   export CARGO_TERM_COLOR := never
 endif
 
-.PHONY: help setup demo test unit fmt clippy lint monitor build deploy bench clean
+.PHONY: help setup demo test unit fmt clippy lint workspace build deploy deploy-cargo-lambda redrive bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,18 +36,26 @@ $(VENV_SAM)/.installed: requirements-sam.txt
 	$(VENV_SAM)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
+$(VENV_BUILD)/.installed: requirements-build.txt
+	python3 -m venv $(VENV_BUILD)
+	$(VENV_BUILD)/bin/pip install --quiet --disable-pip-version-check -r requirements-build.txt
+	touch $@
+
 $(VENV_CHECKOV)/.installed: requirements-checkov.txt
 	python3 -m venv $(VENV_CHECKOV)
 	$(VENV_CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-setup: $(VENV)/.installed ## Create .venv with the pinned Python tools (moto, cfn-lint, cargo-lambda)
+setup: $(VENV)/.installed ## Create .venv with the pinned Python tools (moto, cfn-lint)
 
-monitor:
-	$(CARGO) build --locked -p monitor
+# Every build of the workspace is this one command: the same targets, so the same features, so
+# `make demo` after `make test` builds nothing again (`-p monitor` alone resolved other features
+# and rebuilt the SDK for minutes).
+workspace:
+	$(CARGO) build --locked --workspace --all-targets
 
-demo: setup monitor ## Run the monitor on a real-shaped incident against the local emulator
-	$(CARGO) run --locked --quiet -p watchdog-tests --bin demo
+demo: setup workspace ## Run the monitor on a real-shaped incident against the local emulator
+	$(CARGO_TARGET_DIR)/debug/demo
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -50,20 +63,37 @@ fmt:
 clippy:
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-lint: $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed ## cfn-lint, sam validate --lint and checkov on template.yaml
+lint: $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed ## cfn-lint, sam validate --lint, checkov, and parliament on the rendered IAM policies
 	$(VENV)/bin/cfn-lint template.yaml
-	$(SAM) validate --lint --template template.yaml
+	$(SAM) validate --lint --template template.yaml $(VALIDATE_REGION)
 	$(VENV_CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(VENV_SAM)/bin/python tests/lint_policies.py template.yaml
 
-build: $(VENV)/.installed $(VENV_SAM)/.installed ## sam build: the arm64 bootstrap, built with cargo-lambda
+arm64-target:
 	@rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu || \
 		{ echo "make build: cannot install the Rust target aarch64-unknown-linux-gnu (rustup target add failed), which Lambda's arm64 needs." >&2; exit 1; }
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM) build
+
+build: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## sam build: the arm64 bootstrap, built with cargo-lambda
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(SAM) build
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(SAM) deploy --guided
 
-test: setup fmt clippy lint monitor ## Run every check and test
+NAME ?= ecs-watchdog
+deploy-cargo-lambda: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## Without CloudFormation: cargo lambda build + deploy, and the queues, rules, role and mapping (NAME=, PARAMS="K=V ...", EMAIL=)
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --bin monitor
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(VENV_SAM)/bin/python scripts/deploy_cargo_lambda.py --name $(NAME) \
+		$(foreach p,$(PARAMS),--param $(p)) $(if $(EMAIL),--email $(EMAIL))
+
+FROM ?= rules
+redrive: $(VENV)/.installed ## Move a dead-letter queue's messages back to the checks queue (STACK=, FROM=rules|checks)
+	@test -n "$(STACK)" || { echo "make redrive: set STACK=<stack name> (and FROM=rules or FROM=checks)" >&2; exit 2; }
+	$(PYTHON) scripts/redrive.py --stack $(STACK) --from $(FROM)
+
+# The linters' virtualenvs install (network-bound) while cargo builds (CPU-bound).
+test: setup fmt ## Run every check and test
+	$(MAKE) --no-print-directory -j2 lint workspace
+	$(MAKE) --no-print-directory clippy
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --locked --workspace --no-fail-fast; \
 	else \
@@ -78,4 +108,4 @@ unit: ## Only the library's unit tests (seconds, no emulator)
 	$(CARGO) test --locked -p ecs-watchdog
 
 clean: ## Remove the virtualenvs and .aws-sam (the cargo target directory is shared: rm -rf $(CARGO_TARGET_DIR))
-	rm -rf $(VENV) $(VENV_SAM) $(VENV_CHECKOV) .aws-sam
+	rm -rf $(VENV) $(VENV_SAM) $(VENV_CHECKOV) $(VENV_BUILD) .aws-sam

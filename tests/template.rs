@@ -1,5 +1,5 @@
-//! Contract tests between `template.yaml` and the code: the function's environment, its
-//! permissions, the queue and event source settings, and the rule patterns against the sample
+//! Contract tests between `template.yaml` and the code: the function's environment, the
+//! alarms, the queue and event source settings, and the rule patterns against the sample
 //! events. A change on one side without the other fails here.
 
 use std::cell::RefCell;
@@ -47,74 +47,6 @@ fn when_the_template_sets_the_environment_then_it_is_exactly_what_the_function_r
         .cloned()
         .collect();
     assert_eq!(set, variables_the_function_reads());
-}
-
-/// The IAM actions the adapters call: every SDK call is labelled `service:Operation` where its
-/// error is mapped, so the labels in `crates/ecs-watchdog/src/aws` are the calls.
-fn actions_the_code_calls() -> BTreeSet<String> {
-    let dir = repo_root().join("crates/ecs-watchdog/src/aws");
-    let mut actions = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for literal in source.split('"').skip(1).step_by(2) {
-            let Some((service, operation)) = literal.split_once(':') else {
-                continue;
-            };
-            let is_action = !service.is_empty()
-                && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && operation.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && operation.chars().all(|c| c.is_ascii_alphanumeric());
-            if is_action {
-                // IAM authorises SendMessageBatch as SendMessage.
-                actions.insert(literal.replace("sqs:SendMessageBatch", "sqs:SendMessage"));
-            }
-        }
-    }
-    actions
-}
-
-/// The actions granted to the function, with the statements each sits in.
-fn granted_statements() -> Vec<Value> {
-    properties("MonitorFunction")["Policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|policy| policy["Statement"].as_array().cloned().unwrap_or_default())
-        .map(|statement| match statement.get("Fn::If") {
-            Some(branches) => branches[1].clone(),
-            None => statement,
-        })
-        .collect()
-}
-
-fn actions(statement: &Value) -> Vec<String> {
-    match &statement["Action"] {
-        Value::String(action) => vec![action.clone()],
-        Value::Array(actions) => actions.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        other => panic!("Action is {other}"),
-    }
-}
-
-#[test]
-fn when_the_code_calls_an_aws_action_then_the_template_grants_it_and_nothing_more() {
-    let called = actions_the_code_calls();
-    assert!(
-        called.contains("ecs:DescribeContainerInstances") && called.len() >= 10,
-        "{called:?}"
-    );
-    let granted: BTreeSet<String> = granted_statements()
-        .iter()
-        .flat_map(actions)
-        // KMS is used by SQS and SNS on the function's behalf when the user brings a key.
-        .filter(|action| !action.starts_with("kms:"))
-        .collect();
-    assert_eq!(granted, called, "granted (left) and called (right) differ");
-    for statement in granted_statements() {
-        assert!(
-            !actions(&statement).iter().any(|a| a.ends_with(":*") || a == "*"),
-            "no wildcard actions: {statement}"
-        );
-    }
 }
 
 #[test]
@@ -235,4 +167,84 @@ async fn when_sample_events_meet_the_rules_then_only_those_the_monitor_checks_ar
             pipeline.purge().await;
         }
     }
+}
+
+/// A message that is never received skips the dead-letter queue and expires; an event that
+/// EventBridge can deliver neither to the queue nor to the rules' dead-letter queue is gone.
+/// Each must fire an alarm, and a trickle of check errors too.
+#[test]
+fn when_events_can_be_lost_then_an_alarm_watches_each_way() {
+    let alarms: Vec<&Value> = watchdog_tests::template::resources_of_type("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(properties)
+        .collect();
+    let watching = |namespace: &str, metric: &str, dimension_value: &Value| {
+        alarms.iter().any(|a| {
+            a["Namespace"] == namespace
+                && a["MetricName"] == metric
+                && a["Dimensions"][0]["Value"] == *dimension_value
+                && a["AlarmActions"].as_array().is_some_and(|actions| !actions.is_empty())
+        })
+    };
+    let checks = serde_json::json!({"Fn::GetAtt": ["ChecksQueue", "QueueName"]});
+    assert!(watching("AWS/SQS", "ApproximateAgeOfOldestMessage", &checks));
+    let function = serde_json::json!({"Ref": "MonitorFunction"});
+    assert!(watching("AWS/Lambda", "Throttles", &function));
+    assert!(watching("AWS/Lambda", "Errors", &function));
+    for rule in [
+        "AgentDisconnectedRule",
+        "DaemonTaskStoppedRule",
+        "DaemonStartImpairedRule",
+    ] {
+        let rule_ref = serde_json::json!({"Ref": rule});
+        assert!(watching("AWS/Events", "FailedInvocations", &rule_ref), "{rule}");
+        assert!(
+            watching("AWS/Events", "InvocationsFailedToBeSentToDlq", &rule_ref),
+            "{rule}"
+        );
+    }
+    let age = alarms
+        .iter()
+        .find(|a| a["MetricName"] == "ApproximateAgeOfOldestMessage")
+        .unwrap();
+    let grace_max = template()["Parameters"]["GracePeriodSeconds"]["MaxValue"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        age["Threshold"].as_u64().unwrap() > grace_max,
+        "a message waiting out the grace period is not stuck"
+    );
+    let check_errors = properties("CheckErrorsAlarm");
+    assert_eq!(
+        check_errors["DatapointsToAlarm"].as_u64(),
+        Some(2),
+        "two bad quarter-hours fire it, not three in a row"
+    );
+    assert!(check_errors["EvaluationPeriods"].as_u64().unwrap() > 2);
+}
+
+#[test]
+fn when_queues_are_created_then_they_take_tls_only_and_redrive_only_where_meant() {
+    for (policy, queue) in [
+        ("ChecksQueuePolicy", "ChecksQueue"),
+        ("DeadLetterQueuePolicy", "DeadLetterQueue"),
+        ("RulesDeadLetterQueuePolicy", "RulesDeadLetterQueue"),
+    ] {
+        let statements = properties(policy)["PolicyDocument"]["Statement"].as_array().unwrap();
+        assert!(
+            statements.iter().any(|s| s["Effect"] == "Deny"
+                && s["Principal"] == "*"
+                && s["Resource"] == serde_json::json!({"Fn::GetAtt": [queue, "Arn"]})
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"),
+            "{policy} denies non-TLS access"
+        );
+    }
+    assert_eq!(
+        properties("DeadLetterQueue")["RedriveAllowPolicy"]["redrivePermission"],
+        "byQueue"
+    );
+    assert_eq!(
+        properties("RulesDeadLetterQueue")["RedriveAllowPolicy"]["redrivePermission"],
+        "denyAll"
+    );
 }

@@ -131,6 +131,11 @@ impl Pipeline {
         }
     }
 
+    /// The URL of one of the template's queues, by logical id.
+    pub fn queue(&self, logical_id: &str) -> &str {
+        &self.stack.refs[logical_id]
+    }
+
     /// The function's whole environment as deployed against `emulator`: its endpoint and
     /// credentials, then the variables the template sets.
     pub fn function_env(&self, emulator: &crate::emulator::Emulator) -> Vec<(String, String)> {

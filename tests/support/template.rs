@@ -145,3 +145,39 @@ fn scalar(value: &Value) -> Option<String> {
         _ => None,
     }
 }
+
+/// The Python of `.venv-sam` (SAM's translator and parliament): `WATCHDOG_SAM_PYTHON`, else the
+/// project's `.venv-sam` (made by `make lint`, which `make test` runs first).
+pub fn sam_python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os("WATCHDOG_SAM_PYTHON") {
+        return python.into();
+    }
+    let venv = repo_root().join(".venv-sam/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with SAM's translator at {}: run `make test` (it creates .venv-sam)",
+        venv.display()
+    );
+    venv
+}
+
+/// `template.yaml` as CloudFormation would deploy it for a stack name and parameters: SAM's
+/// translator, then conditions and intrinsic functions resolved (`tests/render_template.py`;
+/// account 123456789012, us-east-1).
+pub fn rendered(stack_name: &str, parameters: &[(&str, &str)]) -> Value {
+    let mut command = std::process::Command::new(sam_python());
+    command
+        .arg(repo_root().join("tests/render_template.py"))
+        .arg(repo_root().join("template.yaml"))
+        .args(["--stack-name", stack_name]);
+    for (key, value) in parameters {
+        command.arg("--param").arg(format!("{key}={value}"));
+    }
+    let output = command.output().expect("run tests/render_template.py");
+    assert!(
+        output.status.success(),
+        "template.yaml does not render: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("rendered template JSON")
+}

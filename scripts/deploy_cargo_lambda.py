@@ -1,0 +1,222 @@
+"""Deploys ecs-watchdog without CloudFormation: cargo-lambda for the function, boto3 for the rest.
+
+    make deploy-cargo-lambda NAME=ecs-watchdog [PARAMS="GracePeriodSeconds=120 ..."] [EMAIL=you@example.com]
+
+What it creates is what template.yaml declares, read through SAM's translator for this account
+and region (tests/render_template.py), so the two deploy paths cannot drift apart: the queues
+with their attributes and policies, the alert topic, the log group, the function's role and
+policies, the function (settings and environment from the template), the EventBridge rules
+with their targets, and the event source mapping. Alarms and the dashboard come with the SAM
+stack only. Names are <NAME>-<logical id>. Run it again to update: existing resources are
+updated in place, the function's code replaced.
+
+The function code: by default `cargo lambda deploy` uploads the arm64 bootstrap that
+`cargo lambda build --release --arm64 --bin monitor` made; --code-zip deploys a zip with
+boto3 instead (used by the tests against the emulator, which cannot run an arm64 build).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import render_template  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+QUEUE_ATTRIBUTES = ("DelaySeconds", "VisibilityTimeout", "MessageRetentionPeriod", "KmsMasterKeyId")
+
+
+def rendered_for(session, name, parameters):
+    identity = session.client("sts").get_caller_identity()
+    render_template.ACCOUNT = identity["Account"]
+    render_template.REGION = session.region_name
+    render_template.SUFFIX = ""
+    return render_template.render(str(ROOT / "template.yaml"), name, parameters)
+
+
+class Deployer:
+    def __init__(self, session, rendered, name):
+        self.session = session
+        self.resources = rendered["Resources"]
+        self.name = name
+        # What the template predicted for a resource (its Ref or ARN) -> what AWS answered.
+        self.actual = {}
+
+    def of_type(self, kind):
+        return [(logical, r["Properties"]) for logical, r in self.resources.items() if r["Type"] == kind]
+
+    def real(self, value):
+        text = json.dumps(value)
+        for predicted, actual in self.actual.items():
+            text = text.replace(predicted, actual)
+        return json.loads(text)
+
+    def physical(self, logical, props, key):
+        return props.get(key) or f"{self.name}-{logical}"
+
+    def queues(self):
+        sqs = self.session.client("sqs")
+        # Dead-letter queues first: the checks queue names one in its redrive policy.
+        ordered = sorted(self.of_type("AWS::SQS::Queue"), key=lambda q: "RedrivePolicy" in q[1])
+        urls = {}
+        for logical, props in ordered:
+            name = self.physical(logical, props, "QueueName")
+            attributes = {k: str(props[k]) for k in QUEUE_ATTRIBUTES if k in props}
+            if props.get("SqsManagedSseEnabled"):
+                attributes["SqsManagedSseEnabled"] = "true"
+            for key in ("RedrivePolicy", "RedriveAllowPolicy"):
+                if key in props:
+                    attributes[key] = json.dumps(self.real(props[key]))
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.actual[f"https://sqs.{render_template.REGION}.amazonaws.com/{render_template.ACCOUNT}/{name}"] = url
+            self.actual[f"arn:aws:sqs:{render_template.REGION}:{render_template.ACCOUNT}:{name}"] = arn
+            urls[logical] = url
+        for _, props in self.of_type("AWS::SQS::QueuePolicy"):
+            for queue in props["Queues"]:
+                sqs.set_queue_attributes(
+                    QueueUrl=self.real(queue), Attributes={"Policy": json.dumps(self.real(props["PolicyDocument"]))}
+                )
+        return urls
+
+    def topic(self, email):
+        sns = self.session.client("sns")
+        for logical, props in self.of_type("AWS::SNS::Topic"):
+            attributes = {"DisplayName": props.get("DisplayName", self.name)}
+            if props.get("KmsMasterKeyId"):
+                attributes["KmsMasterKeyId"] = props["KmsMasterKeyId"]
+            arn = sns.create_topic(Name=f"{self.name}-{logical}", Attributes=attributes)["TopicArn"]
+            self.actual[f"arn:aws:sns:{render_template.REGION}:{render_template.ACCOUNT}:{self.name}-{logical}"] = arn
+        for _, props in self.of_type("AWS::SNS::TopicPolicy"):
+            for topic in props["Topics"]:
+                sns.set_topic_attributes(
+                    TopicArn=self.real(topic),
+                    AttributeName="Policy",
+                    AttributeValue=json.dumps(self.real(props["PolicyDocument"])),
+                )
+        if email:
+            topic = self.real(self.resources["MonitorFunction"]["Properties"]["Environment"]["Variables"]["ALERT_TOPIC_ARN"])
+            sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=email)
+
+    def log_group(self):
+        logs = self.session.client("logs")
+        for _, props in self.of_type("AWS::Logs::LogGroup"):
+            try:
+                logs.create_log_group(logGroupName=props["LogGroupName"])
+            except logs.exceptions.ResourceAlreadyExistsException:
+                pass
+            logs.put_retention_policy(logGroupName=props["LogGroupName"], retentionInDays=props["RetentionInDays"])
+
+    def role(self):
+        iam = self.session.client("iam")
+        props = self.resources["MonitorRole"]["Properties"]
+        name = f"{self.name}-MonitorRole"
+        trust = json.dumps(props["AssumeRolePolicyDocument"])
+        try:
+            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Description=props["Description"])["Role"]["Arn"]
+        except iam.exceptions.EntityAlreadyExistsException:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+            arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+        for policy in props["Policies"]:
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(self.real(policy["PolicyDocument"]))
+            )
+        return arn
+
+    def function(self, role_arn, code_zip):
+        props = self.real(self.resources["MonitorFunction"]["Properties"])
+        name = f"{self.name}-monitor"
+        environment = {k: str(v) for k, v in props["Environment"]["Variables"].items()}
+        if code_zip is None:
+            command = [
+                "cargo", "lambda", "deploy", name,
+                "--binary-name", "monitor",
+                "--runtime", props["Runtime"],
+                "--role", role_arn,
+                "--timeout", str(props["Timeout"]),
+                "--memory", str(props["MemorySize"]),
+                "--description", props["Description"],
+            ]
+            for key, value in environment.items():
+                command += ["--env-var", f"{key}={value}"]
+            subprocess.run(command, check=True, cwd=ROOT)
+            arn = self.session.client("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        else:
+            lam = self.session.client("lambda")
+            settings = dict(
+                FunctionName=name, Role=role_arn, Handler="bootstrap", Runtime=props["Runtime"],
+                Timeout=props["Timeout"], MemorySize=props["MemorySize"], Description=props["Description"],
+                Environment={"Variables": environment}, Architectures=props["Architectures"],
+            )
+            code = Path(code_zip).read_bytes()
+            try:
+                arn = lam.create_function(Code={"ZipFile": code}, **settings)["FunctionArn"]
+            except lam.exceptions.ResourceConflictException:
+                lam.update_function_configuration(**{k: v for k, v in settings.items() if k != "Architectures"})
+                arn = lam.update_function_code(FunctionName=name, ZipFile=code)["FunctionArn"]
+        # The template's logging settings (JSON logs, levels, the stack's log group).
+        self.session.client("lambda").update_function_configuration(FunctionName=name, LoggingConfig=props["LoggingConfig"])
+        return name, arn
+
+    def rules(self):
+        events = self.session.client("events")
+        arns = []
+        for logical, props in self.of_type("AWS::Events::Rule"):
+            name = f"{self.name}-{logical}"
+            arn = events.put_rule(
+                Name=name, EventPattern=json.dumps(props["EventPattern"]), State=props["State"], Description=props["Description"]
+            )["RuleArn"]
+            self.actual[f"arn:aws:events:{render_template.REGION}:{render_template.ACCOUNT}:rule/{name}"] = arn
+            targets = self.real(props["Targets"])
+            events.put_targets(Rule=name, Targets=targets)
+            arns.append(arn)
+        return arns
+
+    def event_source_mapping(self, function_name):
+        lam = self.session.client("lambda")
+        (_, props), = self.of_type("AWS::Lambda::EventSourceMapping")
+        props = self.real(props)
+        settings = {k: props[k] for k in ("BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes", "ScalingConfig") if k in props}
+        existing = lam.list_event_source_mappings(EventSourceArn=props["EventSourceArn"], FunctionName=function_name)
+        if existing["EventSourceMappings"]:
+            uuid = existing["EventSourceMappings"][0]["UUID"]
+            lam.update_event_source_mapping(UUID=uuid, FunctionName=function_name, **settings)
+        else:
+            uuid = lam.create_event_source_mapping(EventSourceArn=props["EventSourceArn"], FunctionName=function_name, **settings)["UUID"]
+        return uuid
+
+
+def deploy(session, name, parameters, email=None, code_zip=None):
+    rendered = rendered_for(session, name, parameters)
+    deployer = Deployer(session, rendered, name)
+    queues = deployer.queues()
+    deployer.topic(email)
+    deployer.log_group()
+    role_arn = deployer.role()
+    # IAM is eventually consistent: a role used at once can fail Lambda's check.
+    time.sleep(0 if code_zip else 10)
+    deployer.rules()
+    function_name, function_arn = deployer.function(role_arn, code_zip)
+    mapping = deployer.event_source_mapping(function_name)
+    return {"function": function_arn, "role": role_arn, "queues": queues, "eventSourceMapping": mapping}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", default="ecs-watchdog")
+    parser.add_argument("--param", action="append", default=[], help="a template parameter, KEY=VALUE")
+    parser.add_argument("--email", help="subscribe this address to the alert topic")
+    parser.add_argument("--code-zip", help="deploy this zip with boto3 instead of `cargo lambda deploy`")
+    args = parser.parse_args()
+    parameters = dict(p.split("=", 1) for p in args.param)
+    print(json.dumps(deploy(boto3.session.Session(), args.name, parameters, args.email, args.code_zip), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Moves messages from one of the stack's dead-letter queues back to the checks queue.
+
+    make redrive STACK=<stack name> FROM=rules|checks
+    python scripts/redrive.py --stack NAME --from rules|checks
+    python scripts/redrive.py --source-url URL --target-url URL
+
+Why not `aws sqs start-message-move-task`: it moves only out of a queue that is another SQS
+queue's dead-letter queue (the checks queue's DeadLetterQueue). The rules' dead-letter queue
+is EventBridge's, so for it SQS refuses; this script works for both. It receives, sends each
+body to the checks queue, and deletes a message only once its copy is sent: a failure midway
+leaves it where it was (at worst sent twice, which the monitor's re-check makes harmless).
+
+The checks queue holds each message for its grace period, as it does for new events. Messages
+the monitor rejected as unusable (attribute watchdog-reject-reason) are rejected again: look
+at them first.
+"""
+
+import argparse
+import sys
+
+import boto3
+
+OUTPUTS = {"rules": "RulesDeadLetterQueueUrl", "checks": "DeadLetterQueueUrl"}
+
+
+def stack_queues(stack, source):
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+    by_key = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    return by_key[OUTPUTS[source]], by_key["ChecksQueueUrl"]
+
+
+def redrive(sqs, source_url, target_url):
+    moved = 0
+    empty_receives = 0
+    # Two empty answers in a row: SQS samples servers, so one empty answer can still leave some.
+    while empty_receives < 2:
+        messages = sqs.receive_message(
+            QueueUrl=source_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+        ).get("Messages", [])
+        if not messages:
+            empty_receives += 1
+            continue
+        empty_receives = 0
+        sent = sqs.send_message_batch(
+            QueueUrl=target_url,
+            Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)],
+        )
+        for failure in sent.get("Failed", []):
+            print(f"not moved: {failure.get('Code')}: {failure.get('Message')}", file=sys.stderr)
+        done = [messages[int(s["Id"])] for s in sent.get("Successful", [])]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=source_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        moved += len(done)
+        if sent.get("Failed"):
+            break
+    return moved
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack")
+    parser.add_argument("--from", dest="source", choices=sorted(OUTPUTS), default="rules")
+    parser.add_argument("--source-url")
+    parser.add_argument("--target-url")
+    args = parser.parse_args()
+    if args.stack:
+        source_url, target_url = stack_queues(args.stack, args.source)
+    elif args.source_url and args.target_url:
+        source_url, target_url = args.source_url, args.target_url
+    else:
+        parser.error("give --stack, or --source-url and --target-url")
+    moved = redrive(boto3.client("sqs"), source_url, target_url)
+    print(f"moved {moved} messages from {source_url} to {target_url}")
+
+
+if __name__ == "__main__":
+    main()

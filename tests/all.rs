@@ -1,0 +1,10 @@
+//! Every end-to-end and contract test, in one binary: each test binary links the AWS SDK, so one
+//! binary instead of five is minutes less on a cold build.
+
+mod agent;
+mod daemon;
+mod deploy;
+mod iam;
+mod redrive;
+mod remediation;
+mod template;

@@ -1,0 +1,174 @@
+//! `scripts/deploy_cargo_lambda.py`, the deploy path without CloudFormation, against the
+//! emulator: it must create the pipeline the template declares, wired so that an ECS event ends
+//! in the function's queue and the function's environment works. moto keeps no function logging
+//! settings and cannot run an arm64 bootstrap, so the code goes up as a zip with boto3 here and
+//! the real `monitor` binary runs with the environment the script gave the function.
+
+use serde_json::{Value, json};
+use watchdog_tests::emulator::Emulator;
+use watchdog_tests::fleet::Fleet;
+use watchdog_tests::pipeline::sqs_event;
+use watchdog_tests::repo_root;
+use watchdog_tests::runtime::Function;
+use watchdog_tests::samples::agent_event;
+use watchdog_tests::template::{properties, sam_python, template};
+
+async fn deploy(emulator: &Emulator, zip: &std::path::Path) -> Value {
+    let output = tokio::process::Command::new(sam_python())
+        .arg(repo_root().join("scripts/deploy_cargo_lambda.py"))
+        .args(["--name", "wd", "--param", "GracePeriodSeconds=0", "--code-zip"])
+        .arg(zip)
+        .envs(emulator.env())
+        .env("AWS_DEFAULT_REGION", watchdog_tests::emulator::REGION)
+        .output()
+        .await
+        .expect("run scripts/deploy_cargo_lambda.py");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the script prints what it made")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_deployed_with_cargo_lambda_then_events_reach_a_function_configured_as_the_template_says() {
+    let emulator = Emulator::start().await;
+    let dir = std::env::temp_dir().join(format!("watchdog-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip = dir.join("monitor.zip");
+    let made = std::process::Command::new(sam_python())
+        .args([
+            "-c",
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').writestr('bootstrap', 'x')",
+        ])
+        .arg(&zip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    // Twice: the second run updates what the first made.
+    deploy(&emulator, &zip).await;
+    let made = deploy(&emulator, &zip).await;
+
+    let lambda = aws_sdk_lambda::Client::new(&emulator.sdk);
+    let function = lambda
+        .get_function_configuration()
+        .function_name("wd-monitor")
+        .send()
+        .await
+        .expect("the function exists");
+    let declared = properties("MonitorFunction");
+    assert_eq!(
+        Some(i64::from(function.timeout().unwrap())),
+        declared["Timeout"].as_i64()
+    );
+    assert_eq!(
+        Some(i64::from(function.memory_size().unwrap())),
+        declared["MemorySize"].as_i64()
+    );
+    assert_eq!(function.role(), made["role"].as_str());
+    let environment = function
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let declared_env = declared["Environment"]["Variables"].as_object().unwrap();
+    assert_eq!(
+        environment.keys().collect::<std::collections::BTreeSet<_>>(),
+        declared_env.keys().collect(),
+        "the template's variables, no more, no less"
+    );
+
+    let mappings = lambda
+        .list_event_source_mappings()
+        .function_name("wd-monitor")
+        .send()
+        .await
+        .unwrap();
+    let [mapping] = mappings.event_source_mappings() else {
+        panic!("one event source mapping: {mappings:?}")
+    };
+    let source = &declared["Events"]["Checks"]["Properties"];
+    assert_eq!(mapping.batch_size().map(i64::from), source["BatchSize"].as_i64());
+    assert_eq!(
+        mapping
+            .function_response_types()
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>(),
+        vec!["ReportBatchItemFailures"]
+    );
+    assert_eq!(
+        mapping
+            .scaling_config()
+            .and_then(|s| s.maximum_concurrency())
+            .map(i64::from),
+        source["ScalingConfig"]["MaximumConcurrency"].as_i64()
+    );
+
+    let events = aws_sdk_eventbridge::Client::new(&emulator.sdk);
+    for rule in [
+        "AgentDisconnectedRule",
+        "DaemonTaskStoppedRule",
+        "DaemonStartImpairedRule",
+    ] {
+        let found = events
+            .describe_rule()
+            .name(format!("wd-{rule}"))
+            .send()
+            .await
+            .expect(rule);
+        let pattern: Value = serde_json::from_str(found.event_pattern().unwrap()).unwrap();
+        assert_eq!(
+            pattern,
+            template()["Resources"][rule]["Properties"]["EventPattern"],
+            "{rule}"
+        );
+    }
+
+    // An ECS event goes through the rule into the queue, and the binary, with the function's
+    // environment, checks it and alerts.
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let cluster = fleet.cluster("prod", &[]).await;
+    let node = &fleet.nodes(&cluster, 1).await[0];
+    emulator
+        .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(false), None)
+        .await;
+    let event = agent_event(node, 2, false);
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source("aws.ecs")
+        .detail_type(event["detail-type"].as_str().unwrap())
+        .detail(event["detail"].to_string())
+        .build();
+    events.put_events().entries(entry).send().await.unwrap();
+    let queue_url = made["queues"]["ChecksQueue"].as_str().unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&emulator.sdk);
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let [message] = received.messages() else {
+        panic!("the rule queued the event: {received:?}")
+    };
+    let record = json!({"messageId": message.message_id(), "body": message.body()});
+    let mut env = emulator.env();
+    env.extend(environment.into_iter().filter(|(k, _)| k != "METRICS_SINK"));
+    env.push(("METRICS_SINK".into(), "emf".into()));
+    let function = Function::start(&env).await;
+    let response = function.invoke(&sqs_event(&[record])).await.expect("handled");
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let published = emulator.published().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    assert_eq!(published[0].topic_arn, function_topic(&lambda).await);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn function_topic(lambda: &aws_sdk_lambda::Client) -> String {
+    let function = lambda
+        .get_function_configuration()
+        .function_name("wd-monitor")
+        .send()
+        .await
+        .unwrap();
+    function.environment().unwrap().variables().unwrap()["ALERT_TOPIC_ARN"].clone()
+}

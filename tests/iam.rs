@@ -1,0 +1,401 @@
+//! The function's IAM role against how AWS authorizes each call the code makes. moto enforces no
+//! IAM, so nothing else would notice a grant on the wrong resource: this holds the table
+//! (operation → resource and condition, from the Service Authorization Reference) and checks it
+//! against the template as SAM's translator renders it (`tests/render_template.py`).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use watchdog_tests::repo_root;
+use watchdog_tests::template::rendered;
+
+const ACCOUNT_REGION: &str = "us-east-1:123456789012";
+
+/// When the template grants an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    Always,
+    /// Remediation on, dry run or not (the guard reads the cluster).
+    Remediation,
+    /// Remediation on and not a dry run: a write.
+    RemediationWrite,
+    Replace,
+    ReplaceWrite,
+    FindingsBus,
+    Hook,
+}
+
+/// One row: how IAM authorizes an action the way the code calls it.
+struct Grant {
+    action: &'static str,
+    resource: String,
+    condition: Option<Value>,
+    needs: Needs,
+}
+
+fn arn(service: &str, rest: &str) -> String {
+    format!("arn:aws:{service}:{ACCOUNT_REGION}:{rest}")
+}
+
+/// The table. Pages of the Service Authorization Reference, under
+/// https://docs.aws.amazon.com/service-authorization/latest/reference/:
+/// list_amazonelasticcontainerservice.html, list_amazonec2.html, list_amazonsns.html,
+/// list_amazonsqs.html, list_amazoncloudwatch.html, list_amazoneventbridge.html,
+/// list_awslambda.html, list_amazonec2autoscaling.html.
+fn table() -> Vec<Grant> {
+    let in_account = json!({"ArnLike": {"ecs:cluster": arn("ecs", "cluster/*")}});
+    vec![
+        // ECS: DescribeClusters takes `cluster*`; DescribeContainerInstances `container-instance*`
+        // (condition ecs:cluster); DescribeTasks `task*`.
+        Grant {
+            action: "ecs:DescribeClusters",
+            resource: arn("ecs", "cluster/*"),
+            condition: None,
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "ecs:DescribeContainerInstances",
+            resource: arn("ecs", "container-instance/*"),
+            condition: None,
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "ecs:DescribeTasks",
+            resource: arn("ecs", "task/*"),
+            condition: None,
+            needs: Needs::Always,
+        },
+        // ListTasks has two rows: `container-instance`, when the call names one, and a row with
+        // no resource type (conditions aws:ResourceTag, ecs:cluster). The code lists a daemon's
+        // tasks by family across the cluster, naming no container instance: that is authorized
+        // against "*", and a grant on container-instance/* is an AccessDenied on AWS.
+        Grant {
+            action: "ecs:ListTasks",
+            resource: "*".into(),
+            condition: Some(in_account),
+            needs: Needs::Always,
+        },
+        // Managed Daemons list calls: granted on "*" (read-only); the stored copy of the reference
+        // here predates them, so no narrower resource could be checked.
+        Grant {
+            action: "ecs:ListDaemons",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "ecs:ListDaemonDeployments",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+        },
+        // EC2 Describe* and Auto Scaling Describe* have no resource type.
+        Grant {
+            action: "ec2:DescribeInstances",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "sns:Publish",
+            resource: arn("sns", "ecs-watchdog-AlertTopic-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "sqs:SendMessage",
+            resource: arn("sqs", "ecs-watchdog-DeadLetterQueue-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+        },
+        // PutMetricData has no resource type; cloudwatch:namespace narrows it.
+        Grant {
+            action: "cloudwatch:PutMetricData",
+            resource: "*".into(),
+            condition: Some(json!({"StringEquals": {"cloudwatch:namespace": "ECSWatchdog"}})),
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "ecs:ListContainerInstances",
+            resource: arn("ecs", "cluster/*"),
+            condition: None,
+            needs: Needs::Remediation,
+        },
+        // `container-instance*`, condition ecs:cluster: only the clusters remediation may act on.
+        Grant {
+            action: "ecs:UpdateContainerInstancesState",
+            resource: arn("ecs", "container-instance/*"),
+            condition: Some(json!({"ArnLike": {"ecs:cluster": ["arn:*:ecs:*:*:cluster/*"]}})),
+            needs: Needs::RemediationWrite,
+        },
+        Grant {
+            action: "autoscaling:DescribeAutoScalingInstances",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Replace,
+        },
+        // `autoScalingGroup*`, condition autoscaling:ResourceTag (opt-in, see below).
+        Grant {
+            action: "autoscaling:SetInstanceHealth",
+            resource: arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),
+            condition: None,
+            needs: Needs::ReplaceWrite,
+        },
+        Grant {
+            action: "events:PutEvents",
+            resource: arn("events", "event-bus/findings"),
+            condition: None,
+            needs: Needs::FindingsBus,
+        },
+        Grant {
+            action: "lambda:InvokeFunction",
+            resource: arn("lambda", "function:hook"),
+            condition: None,
+            needs: Needs::Hook,
+        },
+    ]
+}
+
+const EVERYTHING_ON: &[(&str, &str)] = &[
+    ("RemediationAction", "drain-and-replace"),
+    ("FindingsEventBusName", "findings"),
+    ("HookFunctionArn", "arn:aws:lambda:us-east-1:123456789012:function:hook"),
+    (
+        "KmsKeyArn",
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ),
+];
+
+/// The role's statements, flattened over its policies.
+fn statements(template: &Value) -> Vec<Value> {
+    let role = &template["Resources"]["MonitorRole"]["Properties"];
+    role["Policies"]
+        .as_array()
+        .expect("MonitorRole has inline policies")
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(action) => vec![action.clone()],
+        Value::Array(actions) => actions.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        other => panic!("Action is {other}"),
+    }
+}
+
+fn granting<'a>(statements: &'a [Value], action: &str) -> Vec<&'a Value> {
+    statements
+        .iter()
+        .filter(|s| actions(s).iter().any(|a| a == action))
+        .collect()
+}
+
+/// The IAM actions the adapters call: every SDK call is labelled `service:Operation` where its
+/// error is mapped, so the labels in `crates/ecs-watchdog/src/aws` are the calls.
+fn actions_the_code_calls() -> BTreeSet<String> {
+    let dir = repo_root().join("crates/ecs-watchdog/src/aws");
+    let mut actions = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for literal in source.split('"').skip(1).step_by(2) {
+            let Some((service, operation)) = literal.split_once(':') else {
+                continue;
+            };
+            let is_action = !service.is_empty()
+                && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && operation.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && operation.chars().all(|c| c.is_ascii_alphanumeric());
+            if is_action {
+                // IAM authorizes SendMessageBatch as SendMessage.
+                actions.insert(literal.replace("sqs:SendMessageBatch", "sqs:SendMessage"));
+            }
+        }
+    }
+    actions
+}
+
+#[test]
+fn when_the_code_calls_an_aws_action_then_the_role_grants_it_as_the_reference_requires() {
+    let called = actions_the_code_calls();
+    assert!(called.contains("ecs:ListTasks") && called.len() >= 14, "{called:?}");
+    let table = table();
+    let listed: BTreeSet<String> = table.iter().map(|g| g.action.to_owned()).collect();
+    assert_eq!(
+        listed, called,
+        "the table (left) must list exactly the calls of the code (right)"
+    );
+
+    let template = rendered("ecs-watchdog", EVERYTHING_ON);
+    let statements = statements(&template);
+    for grant in &table {
+        let found = granting(&statements, grant.action);
+        assert_eq!(found.len(), 1, "{} is granted once: {found:?}", grant.action);
+        let statement = found[0];
+        assert_eq!(statement["Effect"], "Allow");
+        assert_eq!(statement["Resource"], json!(grant.resource), "{}", grant.action);
+        assert_eq!(statement.get("Condition"), grant.condition.as_ref(), "{}", grant.action);
+    }
+}
+
+#[test]
+fn when_the_role_grants_an_action_then_the_code_or_lambda_needs_it() {
+    let template = rendered("ecs-watchdog", EVERYTHING_ON);
+    let called = actions_the_code_calls();
+    // What Lambda does with the role on the function's behalf: poll the queue, write logs, and
+    // (with a customer key) have SQS and SNS use the key.
+    let lambda: BTreeSet<&str> = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    ]
+    .into();
+    for statement in statements(&template) {
+        for action in actions(&statement) {
+            assert!(
+                called.contains(&action) || lambda.contains(action.as_str()),
+                "{action} is granted but nothing calls it"
+            );
+            assert!(!action.contains('*'), "no wildcard actions: {action}");
+        }
+    }
+    let queue = &template["Resources"]["ChecksQueue"]["Properties"]["QueueName"];
+    let poll = granting(&statements(&template), "sqs:ReceiveMessage")[0].clone();
+    assert_eq!(
+        poll["Resource"],
+        json!(arn("sqs", queue.as_str().unwrap())),
+        "the function polls its own queue only (SAM's implicit poller policy would grant every queue)"
+    );
+    assert_eq!(
+        template["Resources"]["MonitorFunction"]["Properties"]["Role"],
+        json!("arn:aws:iam::123456789012:role/ecs-watchdog-MonitorRole-ABCDEF123456"),
+        "the explicit role, not one SAM makes"
+    );
+    let kms = granting(&statements(&template), "kms:Decrypt")[0].clone();
+    assert_eq!(
+        kms["Condition"]["StringEquals"]["kms:ViaService"],
+        json!(["sqs.us-east-1.amazonaws.com", "sns.us-east-1.amazonaws.com"]),
+        "the key is used only through SQS and SNS"
+    );
+}
+
+#[test]
+fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_it() {
+    let cases: Vec<(&[(&str, &str)], &[Needs])> = vec![
+        (&[], &[Needs::Always]),
+        (
+            &[("RemediationAction", "drain"), ("RemediationDryRun", "true")],
+            &[Needs::Always, Needs::Remediation],
+        ),
+        (
+            &[("RemediationAction", "drain"), ("RemediationDryRun", "false")],
+            &[Needs::Always, Needs::Remediation, Needs::RemediationWrite],
+        ),
+        (
+            &[
+                ("RemediationAction", "drain-and-replace"),
+                ("RemediationDryRun", "true"),
+            ],
+            &[Needs::Always, Needs::Remediation, Needs::Replace],
+        ),
+        (
+            &[("RemediationAction", "drain-and-replace")],
+            &[
+                Needs::Always,
+                Needs::Remediation,
+                Needs::RemediationWrite,
+                Needs::Replace,
+                Needs::ReplaceWrite,
+            ],
+        ),
+        (
+            EVERYTHING_ON,
+            &[
+                Needs::Always,
+                Needs::Remediation,
+                Needs::RemediationWrite,
+                Needs::Replace,
+                Needs::ReplaceWrite,
+                Needs::FindingsBus,
+                Needs::Hook,
+            ],
+        ),
+    ];
+    for (parameters, needs) in cases {
+        let statements = statements(&rendered("ecs-watchdog", parameters));
+        for grant in table() {
+            assert_eq!(
+                !granting(&statements, grant.action).is_empty(),
+                needs.contains(&grant.needs),
+                "{} with {parameters:?}",
+                grant.action
+            );
+        }
+    }
+}
+
+#[test]
+fn when_remediation_is_limited_then_iam_enforces_the_clusters_and_the_group_tag() {
+    let template = rendered(
+        "ecs-watchdog",
+        &[
+            ("RemediationAction", "drain-and-replace"),
+            ("RemediationClusterNames", "prod,payments"),
+            ("ReplaceOnlyTaggedGroups", "true"),
+        ],
+    );
+    let statements = statements(&template);
+    let drain = granting(&statements, "ecs:UpdateContainerInstancesState")[0];
+    assert_eq!(
+        drain["Condition"],
+        json!({"ArnLike": {"ecs:cluster": ["arn:*:ecs:*:*:cluster/prod", "arn:*:ecs:*:*:cluster/payments"]}})
+    );
+    let replace = granting(&statements, "autoscaling:SetInstanceHealth")[0];
+    assert_eq!(
+        replace["Condition"],
+        json!({"StringEquals": {"autoscaling:ResourceTag/ecs-watchdog-replace": "true"}})
+    );
+}
+
+/// Every name a resource is given explicitly: two stacks in one account and region must not
+/// collide on any.
+fn explicit_names(template: &Value) -> BTreeSet<String> {
+    let names = [
+        "QueueName",
+        "DashboardName",
+        "LogGroupName",
+        "FunctionName",
+        "RoleName",
+        "TopicName",
+        "AlarmName",
+        "TableName",
+        "Name",
+    ];
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|r| names.iter().filter_map(move |n| r["Properties"][*n].as_str()))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn when_two_stacks_share_a_region_then_no_names_collide() {
+    let tagged = |value| [("MonitorAllClusters", "false"), ("MonitoringTagValue", value)];
+    let a = explicit_names(&rendered("ecs-watchdog-payments", &tagged("payments")));
+    let b = explicit_names(&rendered("ecs-watchdog-search", &tagged("search")));
+    assert!(a.len() >= 3, "{a:?}");
+    assert_eq!(a.len(), b.len());
+    assert!(
+        a.is_disjoint(&b),
+        "shared names: {:?}",
+        a.intersection(&b).collect::<Vec<_>>()
+    );
+}
