@@ -17,6 +17,7 @@ boto3 instead (used by the tests against the emulator, which cannot run an arm64
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -215,7 +216,9 @@ def main():
     parser.add_argument("--code-zip", help="deploy this zip with boto3 instead of `cargo lambda deploy`")
     args = parser.parse_args()
     parameters = dict(p.split("=", 1) for p in args.param)
-    print(json.dumps(deploy(boto3.session.Session(), args.name, parameters, args.email, args.code_zip), indent=1))
+    # boto3 reads AWS_DEFAULT_REGION and the profile, not AWS_REGION: honour both.
+    session = boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+    print(json.dumps(deploy(session, args.name, parameters, args.email, args.code_zip), indent=1))
 
 
 if __name__ == "__main__":

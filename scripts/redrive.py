@@ -16,6 +16,7 @@ at them first.
 """
 
 import argparse
+import os
 import sys
 
 import boto3
@@ -23,8 +24,14 @@ import boto3
 OUTPUTS = {"rules": "RulesDeadLetterQueueUrl", "checks": "DeadLetterQueueUrl"}
 
 
+def session():
+    # boto3 reads AWS_DEFAULT_REGION and the profile, not AWS_REGION, which the SDKs for Rust
+    # and the CLI v2 set; honour both.
+    return boto3.session.Session(region_name=os.environ.get("AWS_REGION") or None)
+
+
 def stack_queues(stack, source):
-    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+    outputs = session().client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
     by_key = {o["OutputKey"]: o["OutputValue"] for o in outputs}
     return by_key[OUTPUTS[source]], by_key["ChecksQueueUrl"]
 
@@ -72,7 +79,7 @@ def main():
         source_url, target_url = args.source_url, args.target_url
     else:
         parser.error("give --stack, or --source-url and --target-url")
-    moved = redrive(boto3.client("sqs"), source_url, target_url)
+    moved = redrive(session().client("sqs"), source_url, target_url)
     print(f"moved {moved} messages from {source_url} to {target_url}")
 
 

@@ -287,7 +287,8 @@ fn when_the_role_grants_an_action_then_the_code_or_lambda_needs_it() {
 
 #[test]
 fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_it() {
-    let cases: Vec<(&[(&str, &str)], &[Needs])> = vec![
+    type Case = (&'static [(&'static str, &'static str)], &'static [Needs]);
+    let cases: Vec<Case> = vec![
         (&[], &[Needs::Always]),
         (
             &[("RemediationAction", "drain"), ("RemediationDryRun", "true")],

@@ -112,8 +112,11 @@ fn when_the_queue_feeds_the_function_then_its_settings_keep_messages_safe() {
             "{rule} keeps events for hours"
         );
     }
-    let allowed =
-        &properties("ChecksQueuePolicy")["PolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"];
+    let statements = properties("ChecksQueuePolicy")["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let rules = statements.iter().find(|s| s["Sid"] == "OnlyThisStacksRules").unwrap();
+    let allowed = &rules["Condition"]["ArnEquals"]["aws:SourceArn"];
     assert_eq!(
         allowed.as_array().map(Vec::len),
         Some(3),
