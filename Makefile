@@ -100,9 +100,9 @@ test: setup fmt ## Run every check and test
 		$(CARGO) test --locked --workspace --no-fail-fast; \
 	fi
 
-bench: setup ## Measure start-up, calls and memory per event, size; writes BENCHMARKS.md and target/bench/results.json
+bench: setup workspace ## Measure start-up, calls and memory per event, size; writes BENCHMARKS.md and target/bench/results.json
 	$(CARGO) build --release --locked -p monitor
-	$(CARGO) run --locked --quiet -p watchdog-tests --bin bench
+	$(CARGO_TARGET_DIR)/debug/bench
 
 unit: ## Only the library's unit tests (seconds, no emulator)
 	$(CARGO) test --locked -p ecs-watchdog

@@ -268,7 +268,7 @@ fn report(r: &Value) -> String {
          {agents}{mixed}{largest_rows}{one}\
          | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
          Commands: `make bench` (builds `cargo build --release -p monitor`, the `bare` baseline in the same package and profile,\n\
-         then runs `cargo run -p watchdog-tests --bin bench`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n",
+         then runs the `bench` binary of `make workspace`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n",
         cpus = r["machine"]["cpus"],
         model = r["machine"]["model"].as_str().unwrap_or("unknown"),
         arch = r["machine"]["arch"].as_str().unwrap_or(""),
