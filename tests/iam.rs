@@ -40,7 +40,7 @@ fn arn(service: &str, rest: &str) -> String {
 /// The table. Pages of the Service Authorization Reference, under
 /// https://docs.aws.amazon.com/service-authorization/latest/reference/:
 /// list_amazonelasticcontainerservice.html, list_amazonec2.html, list_amazonsns.html,
-/// list_amazonsqs.html, list_amazoncloudwatch.html, list_amazoneventbridge.html,
+/// list_amazonsqs.html, list_amazondynamodb.html, list_amazoncloudwatch.html, list_amazoneventbridge.html,
 /// list_awslambda.html, list_amazonec2autoscaling.html.
 fn table() -> Vec<Grant> {
     let in_account = json!({"ArnLike": {"ecs:cluster": arn("ecs", "cluster/*")}});
@@ -113,6 +113,25 @@ fn table() -> Vec<Grant> {
             action: "cloudwatch:PutMetricData",
             resource: "*".into(),
             condition: Some(json!({"StringEquals": {"cloudwatch:namespace": "ECSWatchdog"}})),
+            needs: Needs::Always,
+        },
+        // DynamoDB item calls take `table*`: the stack's incident table only.
+        Grant {
+            action: "dynamodb:BatchGetItem",
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "dynamodb:PutItem",
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "dynamodb:UpdateItem",
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            condition: None,
             needs: Needs::Always,
         },
         Grant {
@@ -280,8 +299,12 @@ fn when_the_role_grants_an_action_then_the_code_or_lambda_needs_it() {
     let kms = granting(&statements(&template), "kms:Decrypt")[0].clone();
     assert_eq!(
         kms["Condition"]["StringEquals"]["kms:ViaService"],
-        json!(["sqs.us-east-1.amazonaws.com", "sns.us-east-1.amazonaws.com"]),
-        "the key is used only through SQS and SNS"
+        json!([
+            "sqs.us-east-1.amazonaws.com",
+            "sns.us-east-1.amazonaws.com",
+            "dynamodb.us-east-1.amazonaws.com"
+        ]),
+        "the key is used only through SQS, SNS and DynamoDB"
     );
 }
 

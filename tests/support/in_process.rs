@@ -3,7 +3,7 @@
 //! the emulator, with the test's replacements.
 
 use ecs_watchdog::aws;
-use ecs_watchdog::monitor::Adapters;
+use ecs_watchdog::pipeline::Adapters;
 use ecs_watchdog::{Config, Message, Monitor};
 use serde::Deserialize;
 use serde_json::Value;

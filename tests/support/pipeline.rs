@@ -79,6 +79,15 @@ impl Pipeline {
             stack.attributes.insert(format!("{id}.QueueName"), id.to_owned());
             stack.refs.insert(id.to_owned(), url);
         }
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        for id in template::resources_of_type("AWS::DynamoDB::Table") {
+            create_table(&dynamodb, id, template::properties(id)).await;
+            stack.refs.insert(id.to_owned(), id.to_owned());
+            stack.attributes.insert(
+                format!("{id}.Arn"),
+                format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{id}"),
+            );
+        }
         for id in template::resources_of_type("AWS::SNS::Topic") {
             let topic = sns.create_topic().name(id).send().await.expect("CreateTopic");
             stack
@@ -286,4 +295,35 @@ async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, count: usize) -> Ve
         messages.extend(output.messages().iter().cloned());
     }
     messages
+}
+
+/// Creates a table as the template declares its keys (on demand).
+async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, properties: &Value) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for attribute in properties["AttributeDefinitions"]
+        .as_array()
+        .expect("AttributeDefinitions")
+    {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attribute["AttributeName"].as_str().unwrap())
+                .attribute_type(ScalarAttributeType::from(attribute["AttributeType"].as_str().unwrap()))
+                .build()
+                .unwrap(),
+        );
+    }
+    for key in properties["KeySchema"].as_array().expect("KeySchema") {
+        request = request.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key["AttributeName"].as_str().unwrap())
+                .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
+                .build()
+                .unwrap(),
+        );
+    }
+    request.send().await.expect("CreateTable");
 }

@@ -17,6 +17,16 @@ pub struct Config {
     pub findings_event_bus: Option<String>,
     /// A Lambda function invoked asynchronously with each finding; none when unset.
     pub hook_function_arn: Option<String>,
+    pub incidents: Incidents,
+}
+
+/// The incident ledger (DESIGN §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incidents {
+    /// The DynamoDB table; none: stateless, every confirmation alerts (local runs).
+    pub table_name: Option<String>,
+    /// Repeat a still-open incident's alert after this long; zero: never.
+    pub remind_after: Duration,
 }
 
 /// What the monitor does to a confirmed broken instance.
@@ -196,6 +206,32 @@ impl Config {
             ));
         }
 
+        let table_name = get("INCIDENT_TABLE_NAME");
+        if let Some(table) = &table_name
+            && !(3..=255).contains(&table.len())
+        {
+            return Err(invalid(
+                "INCIDENT_TABLE_NAME",
+                table,
+                "a DynamoDB table name (3 to 255 characters) or its ARN",
+            ));
+        }
+        let remind_after = match get("REMIND_AFTER_MINUTES") {
+            None => Duration::from_secs(240 * 60),
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|m| *m <= 7 * 24 * 60)
+                .map(|m| Duration::from_secs(m * 60))
+                .ok_or_else(|| {
+                    invalid(
+                        "REMIND_AFTER_MINUTES",
+                        &raw,
+                        "a whole number of minutes from 0 (never) to 10080 (a week)",
+                    )
+                })?,
+        };
+
         Ok(Self {
             alert_topic_arn,
             dead_letter_queue_url,
@@ -210,6 +246,10 @@ impl Config {
             },
             findings_event_bus,
             hook_function_arn,
+            incidents: Incidents {
+                table_name,
+                remind_after,
+            },
         })
     }
 }

@@ -48,6 +48,22 @@ impl Signal {
             Signal::DaemonLost(e) => &e.container_instance_arn,
         }
     }
+
+    /// `detail.version`, when the event has one.
+    pub fn version(&self) -> Option<i64> {
+        match self {
+            Signal::AgentDisconnected(e) => e.version,
+            Signal::DaemonLost(e) => e.version,
+        }
+    }
+
+    /// The daemon's name, for daemon signals.
+    pub fn daemon_name(&self) -> Option<&str> {
+        match self {
+            Signal::AgentDisconnected(_) => None,
+            Signal::DaemonLost(e) => Some(&e.daemon_name),
+        }
+    }
 }
 
 /// `ECS Container Instance State Change` with `agentConnected: false`.
@@ -98,7 +114,7 @@ pub enum DaemonCause {
 }
 
 /// One container of a stopped task.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerExit {
     pub name: String,

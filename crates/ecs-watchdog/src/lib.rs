@@ -2,19 +2,21 @@
 //!
 //! The crate is split the way the work flows: [`event`] parses what the queue delivers,
 //! [`inventory`] describes what ECS and EC2 say now, [`verdict`] decides, [`alert`] and
-//! [`metrics`] render, and [`monitor`] runs one batch through all of it. Only the modules under
+//! [`metrics`] render, [`incident`] keeps a problem to one alert, and [`pipeline`] runs one batch
+//! through all of it, stage by stage. Only the modules under
 //! [`aws`] name an `aws_sdk_*` type; everything else is plain data and pure functions.
 
 pub mod alert;
 pub mod aws;
 pub mod config;
 pub mod event;
+pub mod incident;
 pub mod inventory;
 pub mod metrics;
-pub mod monitor;
+pub mod pipeline;
 pub mod ports;
 pub mod remediation;
 pub mod verdict;
 
 pub use config::{Config, ConfigError};
-pub use monitor::{BatchReport, Message, Monitor, SqsBatch};
+pub use pipeline::{BatchReport, Message, Monitor, SqsBatch};

@@ -17,6 +17,8 @@ pub enum Metric {
     DaemonApiUnavailable,
     RemediationStarted,
     RemediationHeldBack,
+    IncidentsOpened,
+    IncidentsResolved,
 }
 
 impl Metric {
@@ -32,6 +34,8 @@ impl Metric {
             Metric::DaemonApiUnavailable => "DaemonApiUnavailable",
             Metric::RemediationStarted => "RemediationStarted",
             Metric::RemediationHeldBack => "RemediationHeldBack",
+            Metric::IncidentsOpened => "IncidentsOpened",
+            Metric::IncidentsResolved => "IncidentsResolved",
         }
     }
 }

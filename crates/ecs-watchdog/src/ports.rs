@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::alert::Alert;
+use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{ClusterInfo, ClusterInstances, Daemon, Ec2States, Task, TaskFilter};
 use crate::metrics::MetricDatum;
 
@@ -58,7 +59,7 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// Reads the current state of clusters, container instances and EC2 instances. Each method is
-/// one API call; the caller batches (at most [`crate::monitor::DESCRIBE_LIMIT`] names a call).
+/// one API call; the caller batches (at most [`crate::pipeline::DESCRIBE_LIMIT`] names a call).
 #[async_trait]
 pub trait Inventory: Send + Sync {
     async fn describe_clusters(&self, cluster_arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError>;
@@ -116,4 +117,39 @@ pub trait MetricsSink: Send + Sync {
 pub trait FindingSink: Send + Sync {
     /// Sends each alert's finding (its `default` JSON).
     async fn send(&self, alerts: &[Alert]) -> Result<(), AwsError>;
+}
+
+/// The incident ledger (DESIGN §7). Writes are conditional, so two invocations that race on one
+/// incident cannot both alert: `Ok(false)` says the condition did not hold.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// The incidents of these keys that exist (`BatchGetItem`; the caller sends at most 100).
+    async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError>;
+    /// Creates the incident, open, unless an open one has its key.
+    async fn open(&self, incident: &Incident) -> Result<bool, AwsError>;
+    /// Claims the next alert of an open incident: writes its `notified_at`, finding and
+    /// `remediation_reported`, if `notified_at` is still `expected`.
+    async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError>;
+    /// Gives a claim back after its alert failed: `notified_at` = `to`, if it is still `claimed`.
+    async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError>;
+    /// Closes an open incident at `now`.
+    async fn close(&self, key: &IncidentKey, now: u64) -> Result<bool, AwsError>;
+    /// Opens again an incident closed at `closed_at`, after its resolved notice failed.
+    async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError>;
+}
+
+/// What time it is, in UNIX seconds; tests move it instead of sleeping.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> u64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
 }

@@ -1,6 +1,7 @@
 //! AWS adapters: one per service, the only code that names an `aws_sdk_*` type.
 
 mod cloudwatch;
+mod dynamodb;
 mod ec2;
 mod ecs;
 mod findings;
@@ -12,6 +13,7 @@ mod sqs;
 use std::time::Duration;
 
 pub use cloudwatch::{CloudWatchMetrics, EmfMetrics};
+pub use dynamodb::DynamoLedger;
 pub use ec2::Ec2Inventory;
 pub use ecs::{EcsDaemons, EcsInventory};
 pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};
@@ -26,8 +28,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::config::{Config, MetricsSinkKind, RemediationAction};
 use crate::inventory::{ClusterInfo, ClusterInstances, Ec2States, Task, TaskFilter};
-use crate::monitor::{Adapters, Monitor};
-use crate::ports::{AwsError, FindingSink, Inventory, MetricsSink};
+use crate::pipeline::{Adapters, Monitor};
+use crate::ports::{AwsError, FindingSink, Inventory, Ledger, MetricsSink, SystemClock};
 use crate::remediation::RemediationStep;
 
 /// How long one attempt and one whole call (all retries) may take, from when the call gets its
@@ -115,6 +117,13 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
         metrics,
         steps,
         findings,
+        ledger: config.incidents.table_name.as_ref().map(|table| {
+            Box::new(DynamoLedger::new(
+                OnFirstUse::new(sdk, aws_sdk_dynamodb::Client::new),
+                table,
+            )) as Box<dyn Ledger>
+        }),
+        clock: Box::new(SystemClock),
     }
 }
 

@@ -45,6 +45,7 @@ impl Notifier for SnsNotifier {
             .message_attributes("cluster", attribute(&alert.cluster_name)?)
             .message_attributes("kind", attribute(alert.kind.as_str())?)
             .message_attributes("severity", attribute(alert.severity.as_str())?)
+            .message_attributes("status", attribute(alert.status.as_str())?)
             .send()
             .await
             .map_err(|e| super::sdk_error("sns:Publish", e))?;

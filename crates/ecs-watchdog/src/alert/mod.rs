@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::ContainerExit;
+
+mod resolved;
+pub use resolved::resolved;
 
 /// SNS accepts at most 256 KiB for the whole message; keep a margin for attributes and subject.
 const MAX_MESSAGE_BYTES: usize = 240 * 1024;
@@ -14,7 +17,7 @@ const MAX_MESSAGE_BYTES: usize = 240 * 1024;
 const EMAIL_LISTED: usize = 50;
 const MAX_SUBJECT_CHARS: usize = 99;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AlertKind {
     AgentDisconnected,
@@ -70,8 +73,9 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// One container instance in a finding. The daemon fields are set for `daemon-lost` only.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The incident ledger keeps it as JSON, so it reads back what it wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct InstanceFinding {
     pub container_instance_arn: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,6 +106,26 @@ pub struct InstanceFinding {
     /// What remediation did (or would do, in a dry run) to this instance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remediation: Option<String>,
+    /// In a reminder: how long the incident has been open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_for: Option<String>,
+}
+
+/// Whether a message says a problem is there or over (message attribute `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Firing => "firing",
+            Status::Resolved => "resolved",
+        }
+    }
 }
 
 /// A rendered alert, ready to publish.
@@ -109,6 +133,7 @@ pub struct InstanceFinding {
 pub struct Alert {
     pub cluster_name: String,
     pub kind: AlertKind,
+    pub status: Status,
     pub severity: Severity,
     pub subject: String,
     pub email: String,
@@ -120,6 +145,12 @@ impl Alert {
     /// The SNS message with `MessageStructure=json`.
     pub fn message(&self) -> String {
         serde_json::json!({"default": self.default, "email": self.email}).to_string()
+    }
+
+    /// The same alert as a reminder of incidents already alerted: the subject says so.
+    pub fn as_reminder(mut self) -> Self {
+        self.subject = shorten(&format!("Still open: {}", self.subject), MAX_SUBJECT_CHARS);
+        self
     }
 }
 
@@ -193,13 +224,7 @@ fn render(finding: &Finding) -> Alert {
                 .push(i);
             map
         });
-    let what = match finding.kind {
-        AlertKind::AgentDisconnected => "ECS agent disconnected".to_owned(),
-        AlertKind::DaemonLost => match daemons.keys().collect::<Vec<_>>().as_slice() {
-            [one] => format!("ECS daemon {} lost", shorten(one, 40)),
-            _ => "ECS daemons lost".to_owned(),
-        },
-    };
+    let what = headline(finding.kind, &daemons.keys().copied().collect::<Vec<_>>());
     let subject = subject(
         &format!("{what} on {total} {noun} in "),
         cluster,
@@ -303,6 +328,7 @@ fn render(finding: &Finding) -> Alert {
     Alert {
         cluster_name: finding.cluster_name.clone(),
         kind: finding.kind,
+        status: Status::Firing,
         severity: finding.severity,
         subject,
         email,
@@ -310,13 +336,27 @@ fn render(finding: &Finding) -> Alert {
     }
 }
 
-/// What remediation did to the instance, as a line of its own.
+/// What broke, in a subject: `ECS agent disconnected`, `ECS daemon log-router lost`.
+pub(crate) fn headline(kind: AlertKind, daemons: &[&str]) -> String {
+    match kind {
+        AlertKind::AgentDisconnected => "ECS agent disconnected".to_owned(),
+        AlertKind::DaemonLost => match daemons {
+            [one] => format!("ECS daemon {} lost", shorten(one, 40)),
+            _ => "ECS daemons lost".to_owned(),
+        },
+    }
+}
+
+/// What remediation did to the instance, and how long its incident lasts, as lines of their own.
 fn remediation_line(instance: &InstanceFinding) -> String {
-    instance
-        .remediation
-        .as_ref()
-        .map(|r| format!("\n    remediation: {r}"))
-        .unwrap_or_default()
+    let mut lines = String::new();
+    if let Some(r) = &instance.remediation {
+        let _ = write!(lines, "\n    remediation: {r}");
+    }
+    if let Some(open_for) = &instance.open_for {
+        let _ = write!(lines, "\n    still open after {open_for} (reminder)");
+    }
+    lines
 }
 
 /// One line on why a daemon is not running: the stop code, reason and exit codes, or the
@@ -351,7 +391,7 @@ fn daemon_cause(instance: &InstanceFinding) -> String {
     text
 }
 
-fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() > max {
         text.chars().take(max.saturating_sub(3)).chain("...".chars()).collect()
     } else {
@@ -360,193 +400,10 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// `prefix + name + suffix`, shortening the name so the subject stays under 100 characters.
-fn subject(prefix: &str, name: &str, suffix: &str) -> String {
+pub(crate) fn subject(prefix: &str, name: &str, suffix: &str) -> String {
     let room = MAX_SUBJECT_CHARS.saturating_sub(prefix.len() + suffix.len());
     format!("{prefix}{}{suffix}", shorten(name, room))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-
-    fn instance(n: usize) -> InstanceFinding {
-        InstanceFinding {
-            container_instance_arn: format!("arn:aws:ecs:eu-west-1:123456789012:container-instance/prod/{n:032}"),
-            ec2_instance_id: Some(format!("i-{n:017}")),
-            availability_zone: Some("eu-west-1a".into()),
-            since: Some("2026-11-21T09:58:00Z".into()),
-            running_tasks_count: 3,
-            agent_version: Some("1.90.0".into()),
-            ..Default::default()
-        }
-    }
-
-    fn stopped(n: usize, daemon: &str) -> InstanceFinding {
-        InstanceFinding {
-            agent_version: None,
-            daemon_name: Some(daemon.into()),
-            task_arn: Some(format!("arn:aws:ecs:eu-west-1:123456789012:task/prod/{n}")),
-            stop_code: Some("EssentialContainerExited".into()),
-            stopped_reason: Some("Essential container in task exited".into()),
-            containers: vec![ContainerExit {
-                name: "fluent-bit".into(),
-                exit_code: Some(139),
-                reason: None,
-            }],
-            ..instance(n)
-        }
-    }
-
-    const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
-    const CHECKED: DaemonChecks = DaemonChecks { deployments: true };
-    const ACTION: &str = "alerted only: remediation is off";
-
-    #[test]
-    fn when_one_instance_is_confirmed_then_the_alert_says_what_where_and_what_next() {
-        let alert = alert(
-            AlertKind::AgentDisconnected,
-            "eu-west-1",
-            CLUSTER,
-            vec![instance(1)],
-            CHECKED,
-            ACTION,
-        );
-        assert_eq!(
-            alert.subject,
-            "ECS agent disconnected on 1 instance in prod (eu-west-1)"
-        );
-        assert_eq!(
-            (
-                alert.kind.as_str(),
-                alert.severity.as_str(),
-                alert.cluster_name.as_str()
-            ),
-            ("agent-disconnected", "high", "prod")
-        );
-        for needle in [
-            "i-00000000000000001",
-            "eu-west-1a",
-            "since 2026-11-21T09:58:00Z",
-            "What the monitor checked",
-            "What it did",
-            "What to do next",
-            "systemctl restart ecs",
-        ] {
-            assert!(alert.email.contains(needle), "email lacks {needle:?}:\n{}", alert.email);
-        }
-        let message: Value = serde_json::from_str(&alert.message()).unwrap();
-        assert_eq!(message["email"], alert.email);
-        let finding: Value = serde_json::from_str(message["default"].as_str().unwrap()).unwrap();
-        assert_eq!(finding["kind"], "agent-disconnected");
-        assert_eq!(finding["clusterName"], "prod");
-        assert_eq!(finding["instances"][0]["ec2InstanceId"], "i-00000000000000001");
-        assert!(finding.get("omittedInstances").is_none());
-        assert!(finding["instances"][0].get("daemonName").is_none());
-    }
-
-    #[test]
-    fn when_daemons_are_lost_then_the_alert_groups_them_by_daemon_with_their_causes() {
-        let impaired = InstanceFinding {
-            daemon_name: Some("security-agent".into()),
-            failure_type: Some("TASK_CREATION_FAILED".into()),
-            reason: Some("RESOURCE:CPU - insufficient CPU".into()),
-            agent_version: None,
-            ..instance(4)
-        };
-        let alert = alert(
-            AlertKind::DaemonLost,
-            "eu-west-1",
-            CLUSTER,
-            vec![impaired, stopped(3, "log-router")],
-            CHECKED,
-            ACTION,
-        );
-        assert_eq!(alert.subject, "ECS daemons lost on 2 instances in prod (eu-west-1)");
-        assert_eq!(alert.kind.as_str(), "daemon-lost");
-        let log_router = alert.email.find("Daemon log-router (1 instance)").expect(&alert.email);
-        let security = alert
-            .email
-            .find("Daemon security-agent (1 instance)")
-            .expect(&alert.email);
-        assert!(log_router < security, "daemons listed by name");
-        for needle in [
-            "EssentialContainerExited (Essential container in task exited); fluent-bit exit code 139",
-            "could not start (TASK_CREATION_FAILED)",
-            "insufficient CPU",
-            "no deployment of the daemon in progress",
-        ] {
-            assert!(alert.email.contains(needle), "email lacks {needle:?}:\n{}", alert.email);
-        }
-        let finding: Value = serde_json::from_str(&alert.default).unwrap();
-        assert_eq!(finding["instances"][0]["daemonName"], "log-router");
-        assert_eq!(finding["instances"][0]["containers"][0]["exitCode"], 139);
-        assert_eq!(finding["instances"][1]["failureType"], "TASK_CREATION_FAILED");
-    }
-
-    #[test]
-    fn when_one_daemon_is_lost_and_deployments_unknown_then_the_subject_names_it_and_the_text_says_so() {
-        let alert = alert(
-            AlertKind::DaemonLost,
-            "eu-west-1",
-            CLUSTER,
-            vec![stopped(3, "log-router")],
-            DaemonChecks { deployments: false },
-            ACTION,
-        );
-        assert_eq!(
-            alert.subject,
-            "ECS daemon log-router lost on 1 instance in prod (eu-west-1)"
-        );
-        assert!(alert.email.contains("could not be ruled out"), "{}", alert.email);
-    }
-
-    #[test]
-    fn when_a_zone_fails_then_one_alert_stays_within_sns_limits() {
-        let alert = alert(
-            AlertKind::AgentDisconnected,
-            "eu-west-1",
-            CLUSTER,
-            (0..5000).map(instance).collect(),
-            CHECKED,
-            ACTION,
-        );
-        assert_eq!(
-            alert.subject,
-            "ECS agent disconnected on 5000 instances in prod (eu-west-1)"
-        );
-        assert!(
-            alert.message().len() <= MAX_MESSAGE_BYTES,
-            "{} bytes",
-            alert.message().len()
-        );
-        let finding: Value = serde_json::from_str(&alert.default).unwrap();
-        let listed = finding["instances"].as_array().unwrap().len();
-        assert_eq!(listed + finding["omittedInstances"].as_u64().unwrap() as usize, 5000);
-        assert!(alert.email.contains(&format!("and {} more", 5000 - EMAIL_LISTED)));
-    }
-
-    #[test]
-    fn when_names_are_long_then_the_subject_stays_under_100_characters() {
-        let long = format!("arn:aws:ecs:eu-west-1:1:cluster/{}", "c".repeat(255));
-        let agent = alert(
-            AlertKind::AgentDisconnected,
-            "ap-southeast-2",
-            &long,
-            vec![instance(1)],
-            CHECKED,
-            ACTION,
-        );
-        assert!(agent.subject.len() < 100, "{}", agent.subject);
-        assert!(agent.subject.ends_with("... (ap-southeast-2)"), "{}", agent.subject);
-        let daemon = alert(
-            AlertKind::DaemonLost,
-            "ap-southeast-2",
-            &long,
-            vec![stopped(1, &"d".repeat(255))],
-            CHECKED,
-            ACTION,
-        );
-        assert!(daemon.subject.len() < 100, "{}", daemon.subject);
-    }
-}
+mod tests;

@@ -1,0 +1,150 @@
+//! The resolved notice: one per cluster and kind, naming the incidents that closed, how, and
+//! after how long. Same topic as alerts, attribute `status=resolved`.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::{Alert, AlertKind, InstanceFinding, Severity, Status, headline, subject};
+use crate::incident::lasted;
+use crate::inventory::cluster_name;
+
+/// A resolved notice as machines read it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Notice<'a> {
+    schema_version: &'static str,
+    status: Status,
+    kind: AlertKind,
+    region: &'a str,
+    cluster_name: &'a str,
+    cluster_arn: &'a str,
+    instances: Vec<Closed<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Closed<'a> {
+    container_instance_arn: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ec2_instance_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    daemon_name: Option<&'a str>,
+    resolution: &'a str,
+    lasted_seconds: u64,
+}
+
+/// Renders the notice for incidents of one kind on one cluster that closed: each with its
+/// finding, how the look found it over, and how long it lasted (seconds).
+pub fn resolved(
+    kind: AlertKind,
+    region: &str,
+    cluster_arn: &str,
+    mut closed: Vec<(InstanceFinding, String, u64)>,
+) -> Alert {
+    closed.sort_by(|a, b| {
+        (&a.0.daemon_name, &a.0.container_instance_arn).cmp(&(&b.0.daemon_name, &b.0.container_instance_arn))
+    });
+    let cluster = cluster_name(cluster_arn);
+    let daemons: BTreeSet<&str> = closed.iter().filter_map(|(f, _, _)| f.daemon_name.as_deref()).collect();
+    let total = closed.len();
+    let noun = if total == 1 { "instance" } else { "instances" };
+    let what = headline(kind, &daemons.into_iter().collect::<Vec<_>>());
+    let subject = subject(
+        &format!("Resolved: {what} on {total} {noun} in "),
+        cluster,
+        &format!(" ({region})"),
+    );
+
+    let mut email = format!(
+        "Resolved: {what} on {total} container {noun} in cluster {cluster} ({region}). The monitor looked again and \
+         found each problem over:\n\n"
+    );
+    for (finding, how, seconds) in closed.iter().take(super::EMAIL_LISTED) {
+        let _ = writeln!(
+            email,
+            "  - {}{}: {how}, after {}\n    container instance {}",
+            finding.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+            finding
+                .daemon_name
+                .as_deref()
+                .map(|d| format!(" (daemon {d})"))
+                .unwrap_or_default(),
+            lasted(*seconds),
+            finding.container_instance_arn,
+        );
+    }
+    if total > super::EMAIL_LISTED {
+        let _ = writeln!(
+            email,
+            "  ... and {} more (the JSON lists them)",
+            total - super::EMAIL_LISTED
+        );
+    }
+    email
+        .push_str("\nNothing more to do for these. A problem that comes back opens a new incident and alerts again.\n");
+
+    let notice = Notice {
+        schema_version: "1",
+        status: Status::Resolved,
+        kind,
+        region,
+        cluster_name: cluster,
+        cluster_arn,
+        instances: closed
+            .iter()
+            .map(|(f, how, seconds)| Closed {
+                container_instance_arn: &f.container_instance_arn,
+                ec2_instance_id: f.ec2_instance_id.as_deref(),
+                daemon_name: f.daemon_name.as_deref(),
+                resolution: how,
+                lasted_seconds: *seconds,
+            })
+            .collect(),
+    };
+    Alert {
+        cluster_name: cluster.to_owned(),
+        kind,
+        status: Status::Resolved,
+        severity: Severity::High,
+        subject,
+        email,
+        default: serde_json::to_string(&notice).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_incidents_close_then_the_notice_says_resolved_with_how_and_how_long() {
+        let finding = InstanceFinding {
+            container_instance_arn: "arn:aws:ecs:eu-west-1:1:container-instance/prod/a".into(),
+            ec2_instance_id: Some("i-0abc".into()),
+            ..Default::default()
+        };
+        let notice = resolved(
+            AlertKind::AgentDisconnected,
+            "eu-west-1",
+            "arn:aws:ecs:eu-west-1:1:cluster/prod",
+            vec![(finding, "recovered: the agent reconnected".into(), 25 * 60)],
+        );
+        assert_eq!(
+            notice.subject,
+            "Resolved: ECS agent disconnected on 1 instance in prod (eu-west-1)"
+        );
+        assert_eq!(notice.status, Status::Resolved);
+        assert!(
+            notice
+                .email
+                .contains("i-0abc: recovered: the agent reconnected, after 25 min"),
+            "{}",
+            notice.email
+        );
+        let json: serde_json::Value = serde_json::from_str(&notice.default).unwrap();
+        assert_eq!(json["status"], "resolved");
+        assert_eq!(json["instances"][0]["lastedSeconds"], 1500);
+    }
+}

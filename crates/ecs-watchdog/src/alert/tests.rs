@@ -1,0 +1,183 @@
+//! The alert's text and JSON, as people and machines read them.
+use super::*;
+use serde_json::Value;
+
+fn instance(n: usize) -> InstanceFinding {
+    InstanceFinding {
+        container_instance_arn: format!("arn:aws:ecs:eu-west-1:123456789012:container-instance/prod/{n:032}"),
+        ec2_instance_id: Some(format!("i-{n:017}")),
+        availability_zone: Some("eu-west-1a".into()),
+        since: Some("2026-11-21T09:58:00Z".into()),
+        running_tasks_count: 3,
+        agent_version: Some("1.90.0".into()),
+        ..Default::default()
+    }
+}
+
+fn stopped(n: usize, daemon: &str) -> InstanceFinding {
+    InstanceFinding {
+        agent_version: None,
+        daemon_name: Some(daemon.into()),
+        task_arn: Some(format!("arn:aws:ecs:eu-west-1:123456789012:task/prod/{n}")),
+        stop_code: Some("EssentialContainerExited".into()),
+        stopped_reason: Some("Essential container in task exited".into()),
+        containers: vec![ContainerExit {
+            name: "fluent-bit".into(),
+            exit_code: Some(139),
+            reason: None,
+        }],
+        ..instance(n)
+    }
+}
+
+const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
+const CHECKED: DaemonChecks = DaemonChecks { deployments: true };
+const ACTION: &str = "alerted only: remediation is off";
+
+#[test]
+fn when_one_instance_is_confirmed_then_the_alert_says_what_where_and_what_next() {
+    let alert = alert(
+        AlertKind::AgentDisconnected,
+        "eu-west-1",
+        CLUSTER,
+        vec![instance(1)],
+        CHECKED,
+        ACTION,
+    );
+    assert_eq!(
+        alert.subject,
+        "ECS agent disconnected on 1 instance in prod (eu-west-1)"
+    );
+    assert_eq!(
+        (
+            alert.kind.as_str(),
+            alert.severity.as_str(),
+            alert.cluster_name.as_str()
+        ),
+        ("agent-disconnected", "high", "prod")
+    );
+    for needle in [
+        "i-00000000000000001",
+        "eu-west-1a",
+        "since 2026-11-21T09:58:00Z",
+        "What the monitor checked",
+        "What it did",
+        "What to do next",
+        "systemctl restart ecs",
+    ] {
+        assert!(alert.email.contains(needle), "email lacks {needle:?}:\n{}", alert.email);
+    }
+    let message: Value = serde_json::from_str(&alert.message()).unwrap();
+    assert_eq!(message["email"], alert.email);
+    let finding: Value = serde_json::from_str(message["default"].as_str().unwrap()).unwrap();
+    assert_eq!(finding["kind"], "agent-disconnected");
+    assert_eq!(finding["clusterName"], "prod");
+    assert_eq!(finding["instances"][0]["ec2InstanceId"], "i-00000000000000001");
+    assert!(finding.get("omittedInstances").is_none());
+    assert!(finding["instances"][0].get("daemonName").is_none());
+}
+
+#[test]
+fn when_daemons_are_lost_then_the_alert_groups_them_by_daemon_with_their_causes() {
+    let impaired = InstanceFinding {
+        daemon_name: Some("security-agent".into()),
+        failure_type: Some("TASK_CREATION_FAILED".into()),
+        reason: Some("RESOURCE:CPU - insufficient CPU".into()),
+        agent_version: None,
+        ..instance(4)
+    };
+    let alert = alert(
+        AlertKind::DaemonLost,
+        "eu-west-1",
+        CLUSTER,
+        vec![impaired, stopped(3, "log-router")],
+        CHECKED,
+        ACTION,
+    );
+    assert_eq!(alert.subject, "ECS daemons lost on 2 instances in prod (eu-west-1)");
+    assert_eq!(alert.kind.as_str(), "daemon-lost");
+    let log_router = alert.email.find("Daemon log-router (1 instance)").expect(&alert.email);
+    let security = alert
+        .email
+        .find("Daemon security-agent (1 instance)")
+        .expect(&alert.email);
+    assert!(log_router < security, "daemons listed by name");
+    for needle in [
+        "EssentialContainerExited (Essential container in task exited); fluent-bit exit code 139",
+        "could not start (TASK_CREATION_FAILED)",
+        "insufficient CPU",
+        "no deployment of the daemon in progress",
+    ] {
+        assert!(alert.email.contains(needle), "email lacks {needle:?}:\n{}", alert.email);
+    }
+    let finding: Value = serde_json::from_str(&alert.default).unwrap();
+    assert_eq!(finding["instances"][0]["daemonName"], "log-router");
+    assert_eq!(finding["instances"][0]["containers"][0]["exitCode"], 139);
+    assert_eq!(finding["instances"][1]["failureType"], "TASK_CREATION_FAILED");
+}
+
+#[test]
+fn when_one_daemon_is_lost_and_deployments_unknown_then_the_subject_names_it_and_the_text_says_so() {
+    let alert = alert(
+        AlertKind::DaemonLost,
+        "eu-west-1",
+        CLUSTER,
+        vec![stopped(3, "log-router")],
+        DaemonChecks { deployments: false },
+        ACTION,
+    );
+    assert_eq!(
+        alert.subject,
+        "ECS daemon log-router lost on 1 instance in prod (eu-west-1)"
+    );
+    assert!(alert.email.contains("could not be ruled out"), "{}", alert.email);
+}
+
+#[test]
+fn when_a_zone_fails_then_one_alert_stays_within_sns_limits() {
+    let alert = alert(
+        AlertKind::AgentDisconnected,
+        "eu-west-1",
+        CLUSTER,
+        (0..5000).map(instance).collect(),
+        CHECKED,
+        ACTION,
+    );
+    assert_eq!(
+        alert.subject,
+        "ECS agent disconnected on 5000 instances in prod (eu-west-1)"
+    );
+    assert!(
+        alert.message().len() <= MAX_MESSAGE_BYTES,
+        "{} bytes",
+        alert.message().len()
+    );
+    let finding: Value = serde_json::from_str(&alert.default).unwrap();
+    let listed = finding["instances"].as_array().unwrap().len();
+    assert_eq!(listed + finding["omittedInstances"].as_u64().unwrap() as usize, 5000);
+    assert!(alert.email.contains(&format!("and {} more", 5000 - EMAIL_LISTED)));
+}
+
+#[test]
+fn when_names_are_long_then_the_subject_stays_under_100_characters() {
+    let long = format!("arn:aws:ecs:eu-west-1:1:cluster/{}", "c".repeat(255));
+    let agent = alert(
+        AlertKind::AgentDisconnected,
+        "ap-southeast-2",
+        &long,
+        vec![instance(1)],
+        CHECKED,
+        ACTION,
+    );
+    assert!(agent.subject.len() < 100, "{}", agent.subject);
+    assert!(agent.subject.ends_with("... (ap-southeast-2)"), "{}", agent.subject);
+    let daemon = alert(
+        AlertKind::DaemonLost,
+        "ap-southeast-2",
+        &long,
+        vec![stopped(1, &"d".repeat(255))],
+        CHECKED,
+        ACTION,
+    );
+    assert!(daemon.subject.len() < 100, "{}", daemon.subject);
+}

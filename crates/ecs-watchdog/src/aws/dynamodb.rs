@@ -1,0 +1,254 @@
+//! DynamoDB: the incident ledger. One item per incident, keyed by [`IncidentKey::id`]; every
+//! write is conditional, so racing invocations cannot both alert.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+
+use super::shared::{OnFirstUse, Turns};
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::incident::{Incident, IncidentKey};
+use crate::ports::{AwsError, Ledger};
+
+/// How long a closed incident stays before DynamoDB's TTL removes it.
+const KEEP_CLOSED_SECONDS: u64 = 30 * 24 * 3600;
+/// `BatchGetItem` answers what it could not read yet as unprocessed: asked again this often.
+const UNPROCESSED_RETRIES: usize = 3;
+
+pub struct DynamoLedger {
+    client: OnFirstUse<Client>,
+    table: String,
+    turns: Turns,
+}
+
+impl DynamoLedger {
+    pub fn new(client: OnFirstUse<Client>, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            turns: Turns::new(),
+        }
+    }
+
+    /// An update of one incident under a condition; `Ok(false)` when the condition failed.
+    async fn update(
+        &self,
+        operation: &'static str,
+        key: &IncidentKey,
+        update: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, AwsError> {
+        let _turn = self.turns.wait().await;
+        let mut request = self
+            .client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(key.id()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_names("#state", "state");
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        conditional(operation, request.send().await.map(|_| ()))
+    }
+}
+
+fn conditional<E>(
+    operation: &'static str,
+    result: Result<(), SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>,
+) -> Result<bool, AwsError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(super::sdk_error(operation, e)),
+    }
+}
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+fn n(number: u64) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+fn item(incident: &Incident) -> HashMap<String, AttributeValue> {
+    let key = &incident.key;
+    let mut item = HashMap::from([
+        ("id".to_owned(), s(key.id())),
+        ("state".to_owned(), s(if incident.open { "open" } else { "closed" })),
+        ("cluster_arn".to_owned(), s(&key.cluster_arn)),
+        ("kind".to_owned(), s(key.kind.as_str())),
+        ("instance".to_owned(), s(&key.instance)),
+        ("opened_at".to_owned(), n(incident.opened_at)),
+        ("notified_at".to_owned(), n(incident.notified_at)),
+        (
+            "finding".to_owned(),
+            s(serde_json::to_string(&incident.finding).unwrap_or_default()),
+        ),
+        (
+            "remediation_reported".to_owned(),
+            AttributeValue::Bool(incident.remediation_reported),
+        ),
+    ]);
+    if let Some(daemon) = &key.daemon {
+        item.insert("daemon".to_owned(), s(daemon));
+    }
+    item
+}
+
+/// Reads an item back; one this version did not write (or cannot read) is skipped.
+fn incident(item: &HashMap<String, AttributeValue>) -> Option<Incident> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+    let kind = match text("kind")?.as_str() {
+        "agent-disconnected" => AlertKind::AgentDisconnected,
+        "daemon-lost" => AlertKind::DaemonLost,
+        _ => return None,
+    };
+    let finding: InstanceFinding = serde_json::from_str(&text("finding")?).ok()?;
+    Some(Incident {
+        key: IncidentKey {
+            cluster_arn: text("cluster_arn")?,
+            kind,
+            instance: text("instance")?,
+            daemon: text("daemon"),
+        },
+        open: text("state")? == "open",
+        opened_at: number("opened_at")?,
+        notified_at: number("notified_at").unwrap_or(0),
+        finding,
+        remediation_reported: item
+            .get("remediation_reported")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+    })
+}
+
+#[async_trait::async_trait]
+impl Ledger for DynamoLedger {
+    async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
+        let mut wanted: Vec<HashMap<String, AttributeValue>> = keys
+            .iter()
+            .map(|k| HashMap::from([("id".to_owned(), s(k.id()))]))
+            .collect();
+        let mut found = Vec::new();
+        for _ in 0..=UNPROCESSED_RETRIES {
+            if wanted.is_empty() {
+                return Ok(found);
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut wanted)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| AwsError::new("dynamodb:BatchGetItem", e))?;
+            let _turn = self.turns.wait().await;
+            let output = self
+                .client
+                .get()
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb:BatchGetItem", e))?;
+            if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
+                found.extend(items.iter().filter_map(incident));
+            }
+            if let Some(left) = output.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                wanted = left.keys().to_vec();
+            }
+        }
+        Err(AwsError::new(
+            "dynamodb:BatchGetItem",
+            "keys still unprocessed after retries (throttled)",
+        ))
+    }
+
+    async fn open(&self, incident: &Incident) -> Result<bool, AwsError> {
+        let _turn = self.turns.wait().await;
+        let result = self
+            .client
+            .get()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item(incident)))
+            .condition_expression("attribute_not_exists(id) OR #state = :closed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":closed", s("closed"))
+            .send()
+            .await
+            .map(|_| ());
+        conditional("dynamodb:PutItem", result)
+    }
+
+    async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError> {
+        let finding = serde_json::to_string(&incident.finding).unwrap_or_default();
+        self.update(
+            "dynamodb:UpdateItem",
+            &incident.key,
+            "SET notified_at = :now, finding = :finding, remediation_reported = :reported",
+            "#state = :open AND notified_at = :expected",
+            &[
+                (":now", n(incident.notified_at)),
+                (":finding", s(finding)),
+                (":reported", AttributeValue::Bool(incident.remediation_reported)),
+                (":open", s("open")),
+                (":expected", n(expected)),
+            ],
+        )
+        .await
+    }
+
+    async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError> {
+        self.update(
+            "dynamodb:UpdateItem",
+            key,
+            "SET notified_at = :to, remediation_reported = :no",
+            "#state = :open AND notified_at = :claimed",
+            &[
+                (":to", n(to)),
+                (":no", AttributeValue::Bool(false)),
+                (":open", s("open")),
+                (":claimed", n(claimed)),
+            ],
+        )
+        .await
+    }
+
+    async fn close(&self, key: &IncidentKey, now: u64) -> Result<bool, AwsError> {
+        self.update(
+            "dynamodb:UpdateItem",
+            key,
+            "SET #state = :closed, closed_at = :now, expires_at = :expires",
+            "#state = :open",
+            &[
+                (":closed", s("closed")),
+                (":now", n(now)),
+                (":expires", n(now + KEEP_CLOSED_SECONDS)),
+                (":open", s("open")),
+            ],
+        )
+        .await
+    }
+
+    async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError> {
+        self.update(
+            "dynamodb:UpdateItem",
+            key,
+            "SET #state = :open REMOVE closed_at, expires_at",
+            "#state = :closed AND closed_at = :at",
+            &[(":open", s("open")), (":closed", s("closed")), (":at", n(closed_at))],
+        )
+        .await
+    }
+}

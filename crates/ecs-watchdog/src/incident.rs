@@ -1,0 +1,254 @@
+//! Incidents: one open problem per (cluster, kind, container instance, daemon), so a problem
+//! pages once, reminds while it lasts and says when it is over. Pure decisions over what the
+//! ledger holds; the ledger adapter only reads and writes them.
+
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::inventory::instance_key;
+
+/// What identifies an incident. The cluster ARN carries the account and the region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IncidentKey {
+    pub cluster_arn: String,
+    pub kind: AlertKind,
+    /// The container instance id (the last part of its ARN, whatever the ARN format).
+    pub instance: String,
+    /// Set for daemon kinds only.
+    pub daemon: Option<String>,
+}
+
+impl IncidentKey {
+    pub fn new(cluster_arn: &str, kind: AlertKind, container_instance_arn: &str, daemon: Option<&str>) -> Self {
+        Self {
+            cluster_arn: cluster_arn.to_owned(),
+            kind,
+            instance: instance_key(container_instance_arn).to_owned(),
+            daemon: daemon.map(str::to_owned),
+        }
+    }
+
+    /// The ledger's partition key: kind first, so a daemon's name can never collide with another
+    /// kind's key.
+    pub fn id(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.kind.as_str(),
+            self.cluster_arn,
+            self.instance,
+            self.daemon.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// An incident as the ledger keeps it. Times are UNIX seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub key: IncidentKey,
+    pub open: bool,
+    pub opened_at: u64,
+    /// When an alert naming it last went out; 0: none has yet (the first failed to publish).
+    pub notified_at: u64,
+    /// The finding as first confirmed, with what remediation did: what a later alert, a
+    /// resolved notice or a reminder tells.
+    pub finding: InstanceFinding,
+    /// Whether an alert carrying `finding.remediation` went out.
+    pub remediation_reported: bool,
+}
+
+/// Why an incident is named in a firing alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Opened now.
+    New,
+    /// Open, but no alert naming it went out yet, or what remediation did was not reported.
+    Unreported,
+    /// Open for longer than the reminder interval since the last alert.
+    Reminder,
+}
+
+/// What the ledger must do for one confirmed problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Create it (on condition that no open incident has the key) and alert.
+    Open,
+    /// Claim the next alert (on condition that `notified_at` is still `expected`) and send it.
+    Notify { notice: Notice, expected: u64 },
+    /// Already alerted and not yet due again: nothing to send.
+    Quiet,
+}
+
+/// What a confirmed problem means for its incident, given what the ledger holds.
+pub fn on_confirmed(current: Option<&Incident>, remediation_now: bool, now: u64, remind_after_seconds: u64) -> Step {
+    let Some(incident) = current.filter(|i| i.open) else {
+        return Step::Open;
+    };
+    let expected = incident.notified_at;
+    let unreported_action =
+        remediation_now || (incident.finding.remediation.is_some() && !incident.remediation_reported);
+    if incident.notified_at == 0 || unreported_action {
+        return Step::Notify {
+            notice: Notice::Unreported,
+            expected,
+        };
+    }
+    if remind_after_seconds > 0 && now.saturating_sub(incident.notified_at) >= remind_after_seconds {
+        return Step::Notify {
+            notice: Notice::Reminder,
+            expected,
+        };
+    }
+    Step::Quiet
+}
+
+/// Whether a look that finds the problem gone closes the incident with a resolved notice: only
+/// an open incident whose alert went out (nobody was told of the others).
+pub fn closes_with_notice(current: Option<&Incident>) -> Option<bool> {
+    current.filter(|i| i.open).map(|i| i.notified_at > 0)
+}
+
+/// How long an incident has lasted, for people: `4 h 10 min`, `25 min`, `40 s`.
+pub fn lasted(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(open: bool, notified_at: u64, remediation: Option<&str>, reported: bool) -> Incident {
+        Incident {
+            key: IncidentKey::new(
+                "arn:aws:ecs:eu-west-1:1:cluster/prod",
+                AlertKind::AgentDisconnected,
+                "ci/a",
+                None,
+            ),
+            open,
+            opened_at: 1_000,
+            notified_at,
+            finding: InstanceFinding {
+                remediation: remediation.map(str::to_owned),
+                ..Default::default()
+            },
+            remediation_reported: reported,
+        }
+    }
+
+    #[test]
+    fn when_a_problem_is_confirmed_then_the_incident_decides_whether_to_alert() {
+        let hour = 3_600;
+        let remind = 4 * hour;
+        let cases: Vec<(&str, Option<Incident>, bool, u64, Step)> = vec![
+            ("no incident yet", None, false, 5_000, Step::Open),
+            (
+                "closed before",
+                Some(incident(false, 2_000, None, false)),
+                false,
+                5_000,
+                Step::Open,
+            ),
+            (
+                "alerted a minute ago",
+                Some(incident(true, 5_000, None, false)),
+                false,
+                5_060,
+                Step::Quiet,
+            ),
+            (
+                "the first alert failed",
+                Some(incident(true, 0, None, false)),
+                false,
+                5_060,
+                Step::Notify {
+                    notice: Notice::Unreported,
+                    expected: 0,
+                },
+            ),
+            (
+                "a drain not yet reported",
+                Some(incident(true, 5_000, Some("drained"), false)),
+                false,
+                5_060,
+                Step::Notify {
+                    notice: Notice::Unreported,
+                    expected: 5_000,
+                },
+            ),
+            (
+                "a drain reported",
+                Some(incident(true, 5_000, Some("drained"), true)),
+                false,
+                5_060,
+                Step::Quiet,
+            ),
+            (
+                "remediation acted now",
+                Some(incident(true, 5_000, None, false)),
+                true,
+                5_060,
+                Step::Notify {
+                    notice: Notice::Unreported,
+                    expected: 5_000,
+                },
+            ),
+            (
+                "the reminder is due",
+                Some(incident(true, 5_000, None, false)),
+                false,
+                5_000 + remind,
+                Step::Notify {
+                    notice: Notice::Reminder,
+                    expected: 5_000,
+                },
+            ),
+            (
+                "not yet due",
+                Some(incident(true, 5_000, None, false)),
+                false,
+                5_000 + remind - 1,
+                Step::Quiet,
+            ),
+        ];
+        for (name, current, remediation_now, now, expected) in cases {
+            assert_eq!(
+                on_confirmed(current.as_ref(), remediation_now, now, remind),
+                expected,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            on_confirmed(Some(&incident(true, 5_000, None, false)), false, 5_000 + 100 * hour, 0),
+            Step::Quiet,
+            "0 turns reminders off"
+        );
+    }
+
+    #[test]
+    fn when_a_problem_is_gone_then_only_an_alerted_open_incident_gets_a_resolved_notice() {
+        assert_eq!(closes_with_notice(None), None);
+        assert_eq!(closes_with_notice(Some(&incident(false, 5_000, None, false))), None);
+        assert_eq!(
+            closes_with_notice(Some(&incident(true, 5_000, None, false))),
+            Some(true)
+        );
+        assert_eq!(closes_with_notice(Some(&incident(true, 0, None, false))), Some(false));
+    }
+
+    #[test]
+    fn when_keys_differ_only_in_kind_then_their_ids_differ() {
+        let agent = IncidentKey::new("c", AlertKind::AgentDisconnected, "arn/ci/x", None);
+        let daemon = IncidentKey::new("c", AlertKind::DaemonLost, "arn/ci/x", Some("agent"));
+        assert_ne!(agent.id(), daemon.id());
+        assert_eq!(agent.instance, "x");
+    }
+
+    #[test]
+    fn when_a_duration_is_shown_then_it_reads_in_hours_and_minutes() {
+        assert_eq!(lasted(40), "40 s");
+        assert_eq!(lasted(25 * 60), "25 min");
+        assert_eq!(lasted(4 * 3600 + 10 * 60), "4 h 10 min");
+    }
+}

@@ -1,0 +1,206 @@
+//! Decide: signals and evidence in, a verdict (and for confirmed ones the finding) per message
+//! out. Pure; the counts a batch publishes are derived from the decisions.
+
+use tracing::info;
+
+use super::evidence::{DaemonChecks, Described, Ec2Evidence, live_key};
+use super::intake::Checked;
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::event::{AgentDisconnected, DaemonCause, DaemonLost, Signal};
+use crate::incident::IncidentKey;
+use crate::inventory::{ContainerInstance, InstanceView, cluster_name};
+use crate::metrics::{Metric, Tally};
+use crate::verdict::{self, Deployment, Ec2View, Repeat, Suppression, Verdict};
+
+/// The outcome for one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Decided(Verdict, Option<Box<InstanceFinding>>),
+    Repeat(Repeat),
+    /// A look-up it needed failed: the message goes back to the queue.
+    Undecided,
+}
+
+/// One message's decision.
+pub struct Decision<'a> {
+    pub cluster: &'a str,
+    pub checked: &'a Checked<'a>,
+    pub outcome: Outcome,
+}
+
+impl Decision<'_> {
+    pub fn kind(&self) -> AlertKind {
+        match self.checked.signal {
+            Signal::AgentDisconnected(_) => AlertKind::AgentDisconnected,
+            Signal::DaemonLost(_) => AlertKind::DaemonLost,
+        }
+    }
+
+    /// The incident this message speaks of.
+    pub fn incident(&self) -> IncidentKey {
+        let signal = &self.checked.signal;
+        IncidentKey::new(
+            self.cluster,
+            self.kind(),
+            signal.container_instance_arn(),
+            signal.daemon_name(),
+        )
+    }
+
+    /// Whether the look found the problem over: the agent reconnected, the daemon runs again, or
+    /// the instance (or its cluster) is gone. A DRAINING instance is not over: it still runs.
+    pub fn resolves(&self) -> bool {
+        match &self.outcome {
+            Outcome::Decided(Verdict::Recovered, _) => true,
+            Outcome::Decided(Verdict::Suppressed(s), _) => match s {
+                Suppression::ClusterGone | Suppression::InstanceGone(_) | Suppression::InstanceNotRunning(_) => true,
+                Suppression::Repairing(state) => state != "DRAINING",
+                Suppression::Draining | Suppression::Deploying => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Whether the instance is DRAINING now: an alert that failed after a drain is still owed.
+    pub fn draining(&self) -> bool {
+        matches!(
+            &self.outcome,
+            Outcome::Decided(Verdict::Suppressed(Suppression::Draining), _)
+        ) || matches!(&self.outcome, Outcome::Decided(Verdict::Suppressed(Suppression::Repairing(s)), _) if s == "DRAINING")
+    }
+}
+
+/// An outcome per signal of one cluster, in order, from what the look-ups found.
+pub fn decide<'a>(described: &Described<'a>, daemons: &DaemonChecks, ec2: &Ec2Evidence) -> Vec<Decision<'a>> {
+    described
+        .checked
+        .iter()
+        .map(|checked| {
+            let outcome = outcome(described, checked, daemons, ec2);
+            let instance = checked.signal.container_instance_arn();
+            info!(message_id = %checked.message.id, cluster = cluster_name(described.cluster), instance, ?outcome, "decided");
+            Decision {
+                cluster: described.cluster,
+                checked,
+                outcome,
+            }
+        })
+        .collect()
+}
+
+fn outcome(described: &Described<'_>, checked: &Checked<'_>, daemons: &DaemonChecks, ec2: &Ec2Evidence) -> Outcome {
+    if !checked.kept() {
+        return Outcome::Repeat(checked.repeat);
+    }
+    let signal = &checked.signal;
+    if !described.known(signal.container_instance_arn()) {
+        return Outcome::Undecided;
+    }
+    let ecs = described.instances.lookup(signal.container_instance_arn());
+    match signal {
+        Signal::AgentDisconnected(agent) => {
+            let ec2_view = match verdict::agent_ec2_check(agent, ecs) {
+                None => Ec2View::NotChecked,
+                Some(id) if ec2.failed.contains(id) => return Outcome::Undecided,
+                Some(id) => ec2
+                    .states
+                    .get(id)
+                    .map_or(Ec2View::NotFound, |state| Ec2View::State(state)),
+            };
+            let verdict = verdict::decide_agent(agent, ecs, ec2_view);
+            let finding = confirmed_finding(&verdict, ecs, |instance| agent_finding(agent, instance));
+            Outcome::Decided(verdict, finding)
+        }
+        Signal::DaemonLost(daemon) => {
+            if let Some(repairing) = verdict::daemon_repairing(ecs) {
+                return Outcome::Decided(repairing, None);
+            }
+            if daemons.failed.contains(&daemon.daemon_name) {
+                return Outcome::Undecided;
+            }
+            let replaced = daemons.live.contains(&live_key(daemon));
+            let deployment = match daemons.deployments.get(daemon.daemon_name.as_str()) {
+                _ if replaced => Deployment::NotInProgress,
+                Some(Some(deployment)) => *deployment,
+                Some(None) => return Outcome::Undecided,
+                None => Deployment::Unknown,
+            };
+            let verdict = verdict::decide_daemon(ecs, replaced, deployment);
+            let finding = confirmed_finding(&verdict, ecs, |instance| daemon_finding(daemon, instance));
+            Outcome::Decided(verdict, finding)
+        }
+    }
+}
+
+/// The counts the decisions make: recovered, suppressed, and undecided (check errors).
+/// Confirmed failures are counted once their alert is out.
+pub fn tally(decisions: &[Decision<'_>], tally: &mut Tally) {
+    for decision in decisions {
+        let name = Some(cluster_name(decision.cluster));
+        match &decision.outcome {
+            Outcome::Undecided => tally.count(name, Metric::CheckErrors),
+            Outcome::Decided(Verdict::Recovered, _) => tally.count(name, Metric::Recovered),
+            Outcome::Decided(Verdict::Suppressed(_), _) => tally.count(name, Metric::Suppressed),
+            Outcome::Decided(Verdict::Confirmed | Verdict::Superseded { .. }, _) | Outcome::Repeat(_) => {}
+        }
+    }
+}
+
+/// The finding of a confirmed verdict, from the instance ECS described.
+fn confirmed_finding(
+    verdict: &Verdict,
+    ecs: InstanceView<'_>,
+    finding: impl FnOnce(&ContainerInstance) -> InstanceFinding,
+) -> Option<Box<InstanceFinding>> {
+    match (verdict, ecs) {
+        (Verdict::Confirmed, InstanceView::Found(instance)) => Some(Box::new(finding(instance))),
+        _ => None,
+    }
+}
+
+fn agent_finding(signal: &AgentDisconnected, instance: &ContainerInstance) -> InstanceFinding {
+    InstanceFinding {
+        ec2_instance_id: instance
+            .ec2_instance_id
+            .clone()
+            .or_else(|| signal.ec2_instance_id.clone()),
+        since: signal.since.clone(),
+        agent_version: instance.agent_version.clone(),
+        ..instance_finding(&signal.container_instance_arn, instance)
+    }
+}
+
+fn daemon_finding(signal: &DaemonLost, instance: &ContainerInstance) -> InstanceFinding {
+    let mut finding = InstanceFinding {
+        since: signal.since.clone(),
+        daemon_name: Some(signal.daemon_name.clone()),
+        task_arn: signal.task_arn.clone(),
+        ..instance_finding(&signal.container_instance_arn, instance)
+    };
+    match &signal.cause {
+        DaemonCause::Stopped {
+            stop_code,
+            stopped_reason,
+            exits,
+        } => {
+            finding.stop_code = stop_code.clone();
+            finding.stopped_reason = stopped_reason.clone();
+            finding.containers = exits.clone();
+        }
+        DaemonCause::StartImpaired { failure_type, reason } => {
+            finding.failure_type = failure_type.clone();
+            finding.reason = reason.clone();
+        }
+    }
+    finding
+}
+
+fn instance_finding(container_instance_arn: &str, instance: &ContainerInstance) -> InstanceFinding {
+    InstanceFinding {
+        container_instance_arn: container_instance_arn.to_owned(),
+        ec2_instance_id: instance.ec2_instance_id.clone(),
+        availability_zone: instance.availability_zone.clone(),
+        running_tasks_count: instance.running_tasks_count,
+        ..Default::default()
+    }
+}

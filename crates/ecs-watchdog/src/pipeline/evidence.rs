@@ -1,0 +1,322 @@
+//! Evidence: what ECS and EC2 say now about the signals of a batch. Every look-up is batched
+//! (at most [`DESCRIBE_LIMIT`] names a call, through [`chunked`]), and a failed call only marks
+//! the names it carried as unknown.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use futures_util::future::join_all;
+use tracing::error;
+
+use super::intake::Checked;
+use crate::event::{self, DaemonLost, Signal, task_definition_family};
+use crate::inventory::{ClusterInstances, Ec2States, TaskFilter, cluster_name, instance_key};
+use crate::ports::{AwsError, Daemons, ErrorKind, Inventory, error_chain};
+use crate::remediation::ClusterState;
+use crate::verdict::{self, Deployment};
+
+/// The most names one describe call takes (ECS clusters, container instances and tasks; we
+/// hold `DescribeInstances` to the same).
+pub const DESCRIBE_LIMIT: usize = 100;
+
+/// Calls `call` once per [`DESCRIBE_LIMIT`] items, concurrently (the adapters bound how many
+/// are in flight), and pairs each chunk with its answer.
+pub async fn chunked<'a, T, R, F, Fut>(items: &'a [T], call: F) -> Vec<(&'a [T], Result<R, AwsError>)>
+where
+    F: Fn(&'a [T]) -> Fut,
+    Fut: Future<Output = Result<R, AwsError>>,
+{
+    let chunks: Vec<&[T]> = items.chunks(DESCRIBE_LIMIT).collect();
+    let answers = join_all(chunks.iter().map(|chunk| call(chunk))).await;
+    chunks.into_iter().zip(answers).collect()
+}
+
+/// One cluster's signals with its container instances as ECS describes them now.
+pub struct Described<'a> {
+    pub cluster: &'a str,
+    pub checked: &'a [Checked<'a>],
+    pub instances: ClusterInstances,
+    /// Keys of the instances whose `DescribeContainerInstances` failed.
+    pub failed_instances: HashSet<String>,
+}
+
+impl Described<'_> {
+    fn kept(&self) -> impl Iterator<Item = &Signal> {
+        self.checked.iter().filter(|c| c.kept()).map(|c| &c.signal)
+    }
+
+    pub fn known(&self, container_instance_arn: &str) -> bool {
+        !self.failed_instances.contains(instance_key(container_instance_arn))
+    }
+
+    /// The EC2 instances to look up: those of agent signals ECS alone would confirm.
+    pub fn ec2_ids(&self) -> impl Iterator<Item = &str> {
+        self.kept().filter_map(|s| match s {
+            Signal::AgentDisconnected(a) if self.known(&a.container_instance_arn) => {
+                verdict::agent_ec2_check(a, self.instances.lookup(&a.container_instance_arn))
+            }
+            _ => None,
+        })
+    }
+
+    /// The lost daemons whose instance is not being repaired anyway.
+    fn lost_daemons(&self) -> Vec<&DaemonLost> {
+        self.kept()
+            .filter_map(|s| match s {
+                Signal::DaemonLost(d) if self.known(&d.container_instance_arn) => Some(&**d),
+                _ => None,
+            })
+            .filter(|d| verdict::daemon_repairing(self.instances.lookup(&d.container_instance_arn)).is_none())
+            .collect()
+    }
+}
+
+/// What the look-ups of one cluster's lost daemons found.
+#[derive(Default)]
+pub struct DaemonChecks {
+    /// `(instance key, daemon name)` of the daemons that run again.
+    pub live: HashSet<(String, String)>,
+    /// Daemons whose task look-up failed.
+    pub failed: HashSet<String>,
+    pub deployments: HashMap<String, Option<Deployment>>,
+    /// Why the Managed Daemons APIs could not be used, if they could not.
+    pub unavailable: Option<AwsError>,
+}
+
+/// EC2 states, and the ids whose look-up failed.
+#[derive(Default)]
+pub struct Ec2Evidence {
+    pub states: Ec2States,
+    pub failed: HashSet<String>,
+}
+
+/// How a running daemon task is matched to a lost one: its instance and daemon name.
+pub fn live_key(daemon: &DaemonLost) -> (String, String) {
+    (
+        instance_key(&daemon.container_instance_arn).to_owned(),
+        daemon.daemon_name.clone(),
+    )
+}
+
+/// The first look at one cluster: its container instances as ECS describes them now (once for
+/// all signal kinds).
+pub async fn describe<'a>(inventory: &dyn Inventory, cluster: &'a str, checked: &'a [Checked<'a>]) -> Described<'a> {
+    let arns = super::intake::instances(checked);
+    let mut found = HashMap::new();
+    let mut failed_instances = HashSet::new();
+    let mut gone = false;
+    for (chunk, answer) in chunked(&arns, |chunk| inventory.describe_container_instances(cluster, chunk)).await {
+        match answer {
+            Ok(ClusterInstances::ClusterGone) => gone = true,
+            Ok(ClusterInstances::Found(part)) => found.extend(part),
+            Err(e) => {
+                log_check_error(cluster, &e, chunk.len());
+                failed_instances.extend(chunk.iter().map(|arn| instance_key(arn).to_owned()));
+            }
+        }
+    }
+    let instances = if gone {
+        failed_instances.clear();
+        ClusterInstances::ClusterGone
+    } else {
+        ClusterInstances::Found(found)
+    };
+    Described {
+        cluster,
+        checked,
+        instances,
+        failed_instances,
+    }
+}
+
+/// `DescribeInstances` per 100 ids across every cluster of the batch (EC2 is regional).
+pub async fn ec2_states(inventory: &dyn Inventory, ids: &[String]) -> Ec2Evidence {
+    let mut evidence = Ec2Evidence::default();
+    for (chunk, answer) in chunked(ids, |chunk| inventory.describe_ec2_instances(chunk)).await {
+        match answer {
+            Ok(part) => evidence.states.extend(part),
+            Err(e) => {
+                log_check_error("-", &e, chunk.len());
+                evidence.failed.extend(chunk.iter().cloned());
+            }
+        }
+    }
+    evidence
+}
+
+/// Which of a cluster's lost daemons run again, and whether their deployments are under way.
+pub async fn daemon_checks(
+    inventory: &dyn Inventory,
+    daemons: &dyn Daemons,
+    described: &Described<'_>,
+) -> DaemonChecks {
+    let lost = described.lost_daemons();
+    let (live, failed) = live_daemons(inventory, described.cluster, &lost).await;
+    let unreplaced: Vec<&DaemonLost> = lost
+        .into_iter()
+        .filter(|d| !failed.contains(&d.daemon_name) && !live.contains(&live_key(d)))
+        .collect();
+    let (deployments, unavailable) = deployments(daemons, described.cluster, &unreplaced).await;
+    DaemonChecks {
+        live,
+        failed,
+        deployments,
+        unavailable,
+    }
+}
+
+/// Finds which lost daemons run again: `ListTasks` once per daemon family (per instance when
+/// the family is unknown), then `DescribeTasks` per 100, matching on `group`. Returns the live
+/// `(instance key, daemon name)` pairs and the daemons whose look-up failed.
+async fn live_daemons(
+    inventory: &dyn Inventory,
+    cluster: &str,
+    lost: &[&DaemonLost],
+) -> (HashSet<(String, String)>, HashSet<String>) {
+    let mut queries: Vec<(TaskFilter, HashSet<&str>)> = Vec::new();
+    for daemon in lost {
+        let filter = match daemon.task_definition_arn.as_deref().and_then(task_definition_family) {
+            Some(family) => TaskFilter::Family(family.to_owned()),
+            None => TaskFilter::ContainerInstance(daemon.container_instance_arn.clone()),
+        };
+        match queries.iter_mut().find(|(f, _)| *f == filter) {
+            Some((_, names)) => {
+                names.insert(&daemon.daemon_name);
+            }
+            None => queries.push((filter, HashSet::from([daemon.daemon_name.as_str()]))),
+        }
+    }
+    let listed = join_all(queries.iter().map(|(filter, _)| inventory.list_tasks(cluster, filter))).await;
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut task_arns: Vec<String> = Vec::new();
+    for ((_, names), answer) in queries.iter().zip(listed) {
+        match answer {
+            Ok(arns) => task_arns.extend(arns),
+            Err(e) => {
+                log_check_error(cluster, &e, names.len());
+                failed.extend(names.iter().map(|n| (*n).to_owned()));
+            }
+        }
+    }
+    task_arns.sort();
+    task_arns.dedup();
+    let mut live = HashSet::new();
+    for (_, answer) in chunked(&task_arns, |chunk| inventory.describe_tasks(cluster, chunk)).await {
+        match answer {
+            Ok(tasks) => live.extend(tasks.into_iter().filter(|t| t.is_live()).filter_map(|t| {
+                let name = t.group.as_deref()?.strip_prefix(event::DAEMON_GROUP_PREFIX)?.to_owned();
+                Some((instance_key(t.container_instance_arn.as_deref()?).to_owned(), name))
+            })),
+            Err(e) => {
+                // Which task belonged to which daemon is unknown without the answer.
+                log_check_error(cluster, &e, lost.len());
+                failed.extend(lost.iter().map(|d| d.daemon_name.clone()));
+            }
+        }
+    }
+    (live, failed)
+}
+
+/// Whether a deployment of each daemon is in progress: `ListDaemons` (only for daemons whose
+/// ARN the events did not give) and one `ListDaemonDeployments` per daemon. `None` means the
+/// look-up failed and may work later; unavailable APIs give [`Deployment::Unknown`] and the
+/// reason.
+async fn deployments(
+    daemons: &dyn Daemons,
+    cluster: &str,
+    lost: &[&DaemonLost],
+) -> (HashMap<String, Option<Deployment>>, Option<AwsError>) {
+    let mut results: HashMap<String, Option<Deployment>> = HashMap::new();
+    if lost.is_empty() {
+        return (results, None);
+    }
+    let mut arns: HashMap<String, String> = lost
+        .iter()
+        .filter_map(|d| Some((d.daemon_name.clone(), d.daemon_arn.clone()?)))
+        .collect();
+    let mut unavailable = None;
+    if lost.iter().any(|d| !arns.contains_key(&d.daemon_name)) {
+        match daemons.list_daemons(cluster).await {
+            Ok(listed) => {
+                for daemon in listed {
+                    arns.entry(daemon.name).or_insert(daemon.arn);
+                }
+            }
+            Err(e) if e.kind == ErrorKind::Unavailable => {
+                let all = lost.iter().map(|d| (d.daemon_name.clone(), Some(Deployment::Unknown)));
+                return (all.collect(), Some(e));
+            }
+            Err(e) => {
+                log_check_error(cluster, &e, lost.len());
+                results.extend(
+                    lost.iter()
+                        .filter(|d| !arns.contains_key(&d.daemon_name))
+                        .map(|d| (d.daemon_name.clone(), None)),
+                );
+            }
+        }
+    }
+    for daemon in lost {
+        // A daemon ListDaemons does not know has no deployment.
+        results
+            .entry(daemon.daemon_name.clone())
+            .or_insert(Some(Deployment::NotInProgress));
+    }
+    let wanted: Vec<(&String, &String)> = arns
+        .iter()
+        .filter(|(name, _)| results.get(*name) == Some(&Some(Deployment::NotInProgress)))
+        .collect();
+    let answers = join_all(wanted.iter().map(|(_, arn)| daemons.deployment_in_progress(arn))).await;
+    for ((name, _), answer) in wanted.into_iter().zip(answers) {
+        let result = match answer {
+            Ok(true) => Some(Deployment::InProgress),
+            Ok(false) => Some(Deployment::NotInProgress),
+            Err(e) if e.kind == ErrorKind::Unavailable => {
+                unavailable.get_or_insert(e);
+                Some(Deployment::Unknown)
+            }
+            Err(e) => {
+                log_check_error(cluster, &e, 1);
+                None
+            }
+        };
+        results.insert(name.clone(), result);
+    }
+    (results, unavailable)
+}
+
+/// The cluster as the remediation guard reads it: one `ListContainerInstances` (every status
+/// but INACTIVE) and the `DescribeContainerInstances` per 100 that give each one's status and
+/// agent. Fails as a whole: the guard must not count half a cluster.
+pub async fn cluster_state(inventory: &dyn Inventory, cluster: &str) -> Result<ClusterState, AwsError> {
+    let arns = inventory.list_container_instances(cluster).await?;
+    let mut state = ClusterState {
+        total: 0,
+        draining: 0,
+        disconnected: Vec::new(),
+    };
+    for (_, answer) in chunked(&arns, |chunk| inventory.describe_container_instances(cluster, chunk)).await {
+        let ClusterInstances::Found(found) = answer? else {
+            continue;
+        };
+        for instance in found.into_values() {
+            match instance.status.as_str() {
+                "ACTIVE" if !instance.agent_connected => {
+                    state.total += 1;
+                    state.disconnected.push(instance.arn);
+                }
+                "ACTIVE" => state.total += 1,
+                "DRAINING" => {
+                    state.total += 1;
+                    state.draining += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(state)
+}
+
+pub fn log_check_error(cluster: &str, error: &AwsError, names: usize) {
+    error!(cluster = cluster_name(cluster), operation = error.operation, error = %error_chain(error), names, "check failed: its messages go back to the queue");
+}

@@ -1,0 +1,162 @@
+//! Intake: each message body parsed on its own, signals grouped by cluster, repeats within the
+//! batch marked, unusable bodies set aside for the dead-letter queue. Pure.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use crate::event::{self, Parsed, Signal};
+use crate::inventory::instance_key;
+use crate::ports::Quarantined;
+use crate::verdict::{self, Repeat};
+
+/// One SQS record: its id (for batch item failures) and its body. Read straight from the
+/// event Lambda hands over, leaving out the receipt handle, attributes and the rest, which a
+/// batch of thousands would otherwise hold in memory for nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Message {
+    #[serde(rename = "messageId", default)]
+    pub id: String,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// The SQS event Lambda hands over, as the monitor reads it.
+#[derive(Debug, Deserialize)]
+pub struct SqsBatch {
+    #[serde(rename = "Records")]
+    pub records: Vec<Message>,
+}
+
+/// A message whose body is a signal to check.
+#[derive(Debug)]
+pub struct Checked<'a> {
+    pub message: &'a Message,
+    pub signal: Signal,
+    /// Whether another message of the batch already stands for the same problem.
+    pub repeat: Repeat,
+}
+
+impl Checked<'_> {
+    pub fn kept(&self) -> bool {
+        self.repeat == Repeat::Kept
+    }
+}
+
+/// What the batch holds.
+#[derive(Debug, Default)]
+pub struct Intake<'a> {
+    /// Signals by cluster ARN, in message order.
+    pub by_cluster: BTreeMap<String, Vec<Checked<'a>>>,
+    pub rejected: Vec<Quarantined>,
+    pub ignored: u64,
+}
+
+/// What makes two signals the same problem. Typed: a daemon's name can never meet another
+/// kind's key (a daemon named `agent` is not the agent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RepeatKey<'a> {
+    Agent { instance: &'a str },
+    Daemon { instance: &'a str, daemon: &'a str },
+}
+
+impl<'a> RepeatKey<'a> {
+    pub fn of(signal: &'a Signal) -> Self {
+        match signal {
+            Signal::AgentDisconnected(s) => RepeatKey::Agent {
+                instance: instance_key(&s.container_instance_arn),
+            },
+            Signal::DaemonLost(s) => RepeatKey::Daemon {
+                instance: instance_key(&s.container_instance_arn),
+                daemon: &s.daemon_name,
+            },
+        }
+    }
+}
+
+/// Parses every message and groups the signals.
+pub fn read(messages: &[Message]) -> Intake<'_> {
+    let mut intake = Intake::default();
+    let mut signals: BTreeMap<String, Vec<(&Message, Signal)>> = BTreeMap::new();
+    for message in messages {
+        match event::parse(&message.body) {
+            Parsed::Signal(signal) => signals
+                .entry(signal.cluster_arn().to_owned())
+                .or_default()
+                .push((message, signal)),
+            Parsed::Ignored(reason) => {
+                info!(message_id = %message.id, %reason, "ignored");
+                intake.ignored += 1;
+            }
+            Parsed::Rejected(reason) => {
+                warn!(message_id = %message.id, %reason, "rejected: quarantining in the dead-letter queue");
+                intake.rejected.push(Quarantined {
+                    message_id: message.id.clone(),
+                    body: message.body.clone(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    }
+    for (cluster, signals) in signals {
+        let keyed: Vec<(RepeatKey<'_>, Option<i64>)> =
+            signals.iter().map(|(_, s)| (RepeatKey::of(s), s.version())).collect();
+        let repeats = verdict::repeats(&keyed);
+        let checked = signals
+            .into_iter()
+            .zip(repeats)
+            .map(|((message, signal), repeat)| Checked {
+                message,
+                signal,
+                repeat,
+            })
+            .collect();
+        intake.by_cluster.insert(cluster, checked);
+    }
+    intake
+}
+
+/// The distinct container instances the kept signals name, in order.
+pub fn instances<'a>(checked: &'a [Checked<'a>]) -> Vec<String> {
+    let mut seen = HashMap::new();
+    checked
+        .iter()
+        .filter(|c| c.kept())
+        .map(|c| c.signal.container_instance_arn())
+        .filter(|arn| seen.insert(instance_key(arn), ()).is_none())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AgentDisconnected, DaemonCause, DaemonLost};
+
+    #[test]
+    fn when_a_daemon_is_named_agent_then_it_is_not_a_repeat_of_the_agent_signal() {
+        let agent = Signal::AgentDisconnected(AgentDisconnected {
+            cluster_arn: "c".into(),
+            container_instance_arn: "arn/ci/x".into(),
+            ec2_instance_id: None,
+            version: Some(3),
+            since: None,
+        });
+        let daemon = Signal::DaemonLost(Box::new(DaemonLost {
+            cluster_arn: "c".into(),
+            container_instance_arn: "arn/ci/x".into(),
+            daemon_name: "agent".into(),
+            daemon_arn: None,
+            task_arn: None,
+            task_definition_arn: None,
+            version: Some(3),
+            since: None,
+            cause: DaemonCause::StartImpaired {
+                failure_type: None,
+                reason: None,
+            },
+        }));
+        assert_ne!(RepeatKey::of(&agent), RepeatKey::of(&daemon));
+    }
+}

@@ -1,0 +1,253 @@
+//! Ledger: which confirmed problems open, remind or report an incident, and which looks close
+//! one. Without a table (stateless) every confirmed problem alerts, as before incidents.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use tracing::{error, info};
+
+use super::decide::{Decision, Outcome};
+use super::evidence::chunked;
+use super::intake::Message;
+use super::{BatchReport, Confirmed, Firing};
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::incident::{self, Incident, IncidentKey, Notice, Step};
+use crate::inventory::cluster_name;
+use crate::metrics::Metric;
+use crate::ports::{AwsError, Ledger, error_chain};
+use crate::verdict::Verdict;
+
+/// How an alert's incident was claimed, so a failed alert can give the claim back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Stateless: nothing to give back.
+    None,
+    /// This invocation opened it at `at`.
+    Opened { at: u64 },
+    /// This invocation moved `notified_at` from `previous` to `at`.
+    Claimed { at: u64, previous: u64 },
+}
+
+/// An incident that closed, for the resolved notice.
+#[derive(Debug, Clone)]
+pub struct Resolution<'a> {
+    pub message: &'a Message,
+    pub key: IncidentKey,
+    pub finding: InstanceFinding,
+    /// What the look found, in words.
+    pub how: String,
+    pub lasted: u64,
+    pub closed_at: u64,
+}
+
+/// Resolutions by cluster and kind.
+pub type Resolved<'a> = BTreeMap<(&'a str, AlertKind), Vec<Resolution<'a>>>;
+
+/// Decides, against the ledger, which confirmed problems alert and which incidents close.
+/// Messages whose incident could not be read or written go back to the queue.
+pub async fn settle<'a>(
+    ledger: &dyn Ledger,
+    now: u64,
+    remind_after: u64,
+    mut confirmed: Confirmed<'a>,
+    decisions: &[Decision<'a>],
+    report: &mut BatchReport,
+) -> (Confirmed<'a>, Resolved<'a>) {
+    let mut keys: Vec<IncidentKey> = confirmed.values().flatten().map(|f| f.key.clone()).collect();
+    keys.extend(
+        decisions
+            .iter()
+            .filter(|d| d.resolves() || d.draining())
+            .map(Decision::incident),
+    );
+    keys.sort();
+    keys.dedup();
+    let mut resolved = Resolved::new();
+    if keys.is_empty() {
+        return (confirmed, resolved);
+    }
+    let (current, unknown) = read(ledger, &keys).await;
+    let mut undecided: Vec<&Message> = Vec::new();
+
+    let mut firing = Confirmed::new();
+    for (group, firings) in std::mem::take(&mut confirmed) {
+        for mut f in firings {
+            if unknown.contains(&f.key) {
+                undecided.extend(&f.messages);
+                continue;
+            }
+            let stored = current.get(&f.key);
+            let acted_now = f.finding.remediation.is_some()
+                && stored.is_none_or(|i| i.finding.remediation != f.finding.remediation);
+            let result = match incident::on_confirmed(stored, acted_now, now, remind_after) {
+                Step::Quiet => {
+                    info!(incident = %f.key.id(), "already alerted: an open incident");
+                    continue;
+                }
+                Step::Open => {
+                    let opened = Incident {
+                        key: f.key.clone(),
+                        open: true,
+                        opened_at: now,
+                        notified_at: now,
+                        remediation_reported: f.finding.remediation.is_some(),
+                        finding: f.finding.clone(),
+                    };
+                    f.claim = Claim::Opened { at: now };
+                    f.notice = Notice::New;
+                    ledger.open(&opened).await
+                }
+                Step::Notify { notice, expected } => {
+                    let stored = stored.expect("an open incident");
+                    if f.finding.remediation.is_none() {
+                        f.finding.remediation = stored.finding.remediation.clone();
+                    }
+                    f.notice = notice;
+                    f.claim = Claim::Claimed {
+                        at: now,
+                        previous: expected,
+                    };
+                    if notice == Notice::Reminder {
+                        f.finding.open_for = Some(incident::lasted(now.saturating_sub(stored.opened_at)));
+                    }
+                    ledger.claim(&claimed(stored, &f.finding, now), expected).await
+                }
+            };
+            match result {
+                Ok(true) => {
+                    if f.notice == Notice::New {
+                        report.tally.count(Some(cluster_name(group.0)), Metric::IncidentsOpened);
+                    }
+                    firing.entry(group).or_default().push(f);
+                }
+                Ok(false) => info!(incident = %f.key.id(), "another invocation alerts for it"),
+                Err(e) => {
+                    log_ledger_error(&e);
+                    undecided.extend(&f.messages);
+                }
+            }
+        }
+    }
+
+    for decision in decisions {
+        let Outcome::Decided(verdict, _) = &decision.outcome else {
+            continue;
+        };
+        let key = decision.incident();
+        let Some(stored) = current.get(&key).filter(|i| i.open) else {
+            continue;
+        };
+        if decision.draining() && (stored.notified_at == 0 || !stored.remediation_reported) {
+            // The alert that carried what remediation did failed, and the instance is DRAINING
+            // now: the incident's finding still owes it.
+            let f = Firing {
+                messages: vec![decision.checked.message],
+                key: key.clone(),
+                finding: stored.finding.clone(),
+                notice: Notice::Unreported,
+                claim: Claim::Claimed {
+                    at: now,
+                    previous: stored.notified_at,
+                },
+            };
+            match ledger
+                .claim(&claimed(stored, &stored.finding, now), stored.notified_at)
+                .await
+            {
+                Ok(true) => firing.entry((decision.cluster, decision.kind())).or_default().push(f),
+                Ok(false) => {}
+                Err(e) => {
+                    log_ledger_error(&e);
+                    undecided.push(decision.checked.message);
+                }
+            }
+        } else if decision.resolves() {
+            match ledger.close(&key, now).await {
+                Ok(true) => {
+                    report
+                        .tally
+                        .count(Some(cluster_name(decision.cluster)), Metric::IncidentsResolved);
+                    if incident::closes_with_notice(Some(stored)) == Some(true) {
+                        resolved
+                            .entry((decision.cluster, decision.kind()))
+                            .or_default()
+                            .push(Resolution {
+                                message: decision.checked.message,
+                                key,
+                                finding: stored.finding.clone(),
+                                how: how(verdict),
+                                lasted: now.saturating_sub(stored.opened_at),
+                                closed_at: now,
+                            });
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    log_ledger_error(&e);
+                    undecided.push(decision.checked.message);
+                }
+            }
+        }
+    }
+    for message in undecided {
+        report.tally.count(None, Metric::CheckErrors);
+        report.failures.push(message.id.clone());
+    }
+    (firing, resolved)
+}
+
+/// Gives back the claims of alerts that did not go out, and reopens the incidents whose
+/// resolved notice did not: the retried messages find them as they were.
+pub async fn roll_back(ledger: &dyn Ledger, firings: &[&Firing<'_>], resolutions: &[&Resolution<'_>]) {
+    for f in firings {
+        let result = match f.claim {
+            Claim::None => continue,
+            Claim::Opened { at } => ledger.release(&f.key, at, 0).await,
+            Claim::Claimed { at, previous } => ledger.release(&f.key, at, previous).await,
+        };
+        if let Err(e) = result {
+            // The reminder sends it again later; nothing better can be done now.
+            error!(incident = %f.key.id(), error = %error_chain(&e), "claim not given back");
+        }
+    }
+    for r in resolutions {
+        if let Err(e) = ledger.reopen(&r.key, r.closed_at).await {
+            error!(incident = %r.key.id(), error = %error_chain(&e), "incident not reopened");
+        }
+    }
+}
+
+async fn read(ledger: &dyn Ledger, keys: &[IncidentKey]) -> (HashMap<IncidentKey, Incident>, HashSet<IncidentKey>) {
+    let mut current = HashMap::new();
+    let mut unknown = HashSet::new();
+    for (chunk, answer) in chunked(keys, |chunk| ledger.get(chunk)).await {
+        match answer {
+            Ok(found) => current.extend(found.into_iter().map(|i| (i.key.clone(), i))),
+            Err(e) => {
+                log_ledger_error(&e);
+                unknown.extend(chunk.iter().cloned());
+            }
+        }
+    }
+    (current, unknown)
+}
+
+fn claimed(stored: &Incident, finding: &InstanceFinding, now: u64) -> Incident {
+    Incident {
+        notified_at: now,
+        remediation_reported: finding.remediation.is_some(),
+        finding: finding.clone(),
+        ..stored.clone()
+    }
+}
+
+fn how(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Recovered => "recovered: the agent reconnected, or the daemon runs again".to_owned(),
+        Verdict::Suppressed(s) => format!("gone: {s}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn log_ledger_error(e: &AwsError) {
+    error!(operation = e.operation, error = %error_chain(e), "incident ledger unavailable: the message goes back to the queue");
+}

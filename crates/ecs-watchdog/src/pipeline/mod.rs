@@ -1,0 +1,248 @@
+//! One batch of queue messages, as a pipeline: intake → scope → evidence → decide → act →
+//! ledger → report. Each stage is a module with one job; only evidence, act, ledger and report
+//! do I/O, through the ports. A failed call leaves only the messages that needed it undecided:
+//! they go back to the queue, nothing else does.
+
+mod act;
+mod decide;
+mod evidence;
+mod intake;
+mod ledger;
+mod report;
+mod scope;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use futures_util::future::{join, join_all};
+use tracing::{info, warn};
+
+pub use evidence::DESCRIBE_LIMIT;
+pub use intake::{Message, SqsBatch};
+
+use crate::alert::{Alert, AlertKind, InstanceFinding};
+use crate::config::Config;
+use crate::incident::{IncidentKey, Notice};
+use crate::inventory::cluster_name;
+use crate::metrics::{Metric, Tally};
+use crate::ports::{
+    Clock, Daemons, FindingSink, Inventory, Ledger, MetricsSink, Notifier, Quarantine, SystemClock, error_chain,
+};
+use crate::remediation::RemediationStep;
+use crate::verdict::Verdict;
+use decide::{Decision, Outcome};
+use intake::Checked;
+use ledger::Claim;
+use scope::{Scope, Scoping};
+
+/// What a batch came to.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Ids of the messages left undecided: the queue delivers them again.
+    pub failures: Vec<String>,
+    pub tally: Tally,
+    /// What SNS accepted: firing alerts, then resolved notices.
+    pub alerts: Vec<Alert>,
+}
+
+/// The doors to the outside the monitor uses.
+pub struct Adapters {
+    pub inventory: Box<dyn Inventory>,
+    pub daemons: Box<dyn Daemons>,
+    pub notifier: Box<dyn Notifier>,
+    pub quarantine: Box<dyn Quarantine>,
+    pub metrics: Box<dyn MetricsSink>,
+    /// Remediation steps, in order; empty when remediation is off.
+    pub steps: Vec<Box<dyn RemediationStep>>,
+    /// Where findings go for custom remediation; empty when none is configured.
+    pub findings: Vec<Box<dyn FindingSink>>,
+    /// The incident ledger; none: stateless, every confirmation alerts.
+    pub ledger: Option<Box<dyn Ledger>>,
+    pub clock: Box<dyn Clock>,
+}
+
+impl Adapters {
+    /// The system clock, no ledger, no remediation, no finding sinks: what is left to give.
+    pub fn new(
+        inventory: Box<dyn Inventory>,
+        daemons: Box<dyn Daemons>,
+        notifier: Box<dyn Notifier>,
+        quarantine: Box<dyn Quarantine>,
+        metrics: Box<dyn MetricsSink>,
+    ) -> Self {
+        Self {
+            inventory,
+            daemons,
+            notifier,
+            quarantine,
+            metrics,
+            steps: Vec::new(),
+            findings: Vec::new(),
+            ledger: None,
+            clock: Box::new(SystemClock),
+        }
+    }
+}
+
+/// A confirmed problem that alerts: the messages that speak of it and its finding.
+#[derive(Debug, Clone)]
+pub struct Firing<'a> {
+    pub messages: Vec<&'a Message>,
+    pub key: IncidentKey,
+    pub finding: InstanceFinding,
+    pub notice: Notice,
+    claim: Claim,
+}
+
+/// Confirmed problems by cluster and kind: one alert each.
+pub type Confirmed<'a> = BTreeMap<(&'a str, AlertKind), Vec<Firing<'a>>>;
+
+/// The monitor with its adapters; built once per Lambda instance, so the tag cache survives
+/// warm invocations.
+pub struct Monitor {
+    config: Config,
+    region: String,
+    io: Adapters,
+    scoping: Scoping,
+}
+
+impl Monitor {
+    pub fn new(config: Config, region: impl Into<String>, io: Adapters) -> Self {
+        let scoping = Scoping::new(config.cluster_filter.clone(), config.tag_cache_ttl);
+        Self {
+            config,
+            region: region.into(),
+            io,
+            scoping,
+        }
+    }
+
+    /// Runs one batch. Never fails as a whole: what cannot be decided is listed in
+    /// [`BatchReport::failures`].
+    pub async fn process(&self, messages: &[Message]) -> BatchReport {
+        let mut report = BatchReport::default();
+        let intake = intake::read(messages);
+        let monitored = self.scope(&intake, &mut report).await;
+        let (decisions, deployments_unknown) = self.evidence(&monitored, &mut report.tally).await;
+        decide::tally(&decisions, &mut report.tally);
+        let mut confirmed = confirmed(&decisions, &mut report);
+        act::remediate(&self.io, self.config.remediation, &mut confirmed, &mut report.tally).await;
+        let (firing, resolved) = match &self.io.ledger {
+            Some(ledger) => {
+                let (now, remind) = (self.io.clock.now(), self.config.incidents.remind_after.as_secs());
+                ledger::settle(ledger.as_ref(), now, remind, confirmed, &decisions, &mut report).await
+            }
+            None => (confirmed, ledger::Resolved::new()),
+        };
+        let context = report::Context {
+            region: &self.region,
+            action: report::action(self.config.remediation),
+            deployments_unknown: &deployments_unknown,
+        };
+        report::send(&self.io, &context, firing, resolved, &mut report).await;
+        report
+    }
+
+    /// Intake's rejects go to the dead-letter queue while the clusters' scope is looked up;
+    /// returns the monitored clusters with their signals.
+    async fn scope<'a>(
+        &self,
+        intake: &'a intake::Intake<'a>,
+        report: &mut BatchReport,
+    ) -> Vec<(&'a str, &'a [Checked<'a>])> {
+        report.tally.add(None, Metric::EventsIgnored, intake.ignored);
+        let clusters = intake.by_cluster.keys();
+        let (unkept, scopes) = join(
+            self.io.quarantine.quarantine(&intake.rejected),
+            self.scoping.scopes(self.io.inventory.as_ref(), clusters),
+        )
+        .await;
+        let kept = (intake.rejected.len() - unkept.len()) as u64;
+        report.tally.add(None, Metric::EventsRejected, kept);
+        report.failures.extend(unkept);
+        let mut monitored = Vec::new();
+        for (cluster, checked) in &intake.by_cluster {
+            match scopes.get(cluster) {
+                Some(Scope::Monitored) => monitored.push((cluster.as_str(), checked.as_slice())),
+                Some(Scope::NotMonitored) => {
+                    info!(
+                        cluster = cluster_name(cluster),
+                        messages = checked.len(),
+                        "cluster not monitored: ignored"
+                    )
+                }
+                _ => {
+                    let name = Some(cluster_name(cluster));
+                    report.tally.add(name, Metric::CheckErrors, checked.len() as u64);
+                    report.failures.extend(checked.iter().map(|c| c.message.id.clone()));
+                }
+            }
+        }
+        monitored
+    }
+
+    /// ECS first, per cluster; then EC2 once for every cluster's instances (it is regional, so
+    /// a storm across clusters costs one call per 100 instances), beside each cluster's daemon
+    /// look-ups. Returns the decisions and the clusters whose deployments could not be checked.
+    async fn evidence<'a>(
+        &self,
+        monitored: &[(&'a str, &'a [Checked<'a>])],
+        tally: &mut Tally,
+    ) -> (Vec<Decision<'a>>, HashSet<&'a str>) {
+        let inventory = self.io.inventory.as_ref();
+        let described = join_all(
+            monitored
+                .iter()
+                .map(|(cluster, checked)| evidence::describe(inventory, cluster, checked)),
+        )
+        .await;
+        let ec2_ids: Vec<String> = described
+            .iter()
+            .flat_map(|d| d.ec2_ids())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let daemons = self.io.daemons.as_ref();
+        let (ec2, checks) = join(
+            evidence::ec2_states(inventory, &ec2_ids),
+            join_all(described.iter().map(|d| evidence::daemon_checks(inventory, daemons, d))),
+        )
+        .await;
+        let mut decisions = Vec::new();
+        let mut deployments_unknown = HashSet::new();
+        for (described, checks) in described.iter().zip(checks) {
+            if let Some(e) = &checks.unavailable {
+                tally.count(Some(cluster_name(described.cluster)), Metric::DaemonApiUnavailable);
+                if deployments_unknown.is_empty() {
+                    warn!(error = %error_chain(e), "Managed Daemons APIs unavailable: deciding lost daemons from tasks and instance state");
+                }
+                deployments_unknown.insert(described.cluster);
+            }
+            decisions.extend(decide::decide(described, &checks, &ec2));
+        }
+        (decisions, deployments_unknown)
+    }
+}
+
+/// The confirmed problems by cluster and kind; undecided messages go back to the queue.
+fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confirmed<'a> {
+    let mut confirmed = Confirmed::new();
+    for decision in decisions {
+        match &decision.outcome {
+            Outcome::Undecided => report.failures.push(decision.checked.message.id.clone()),
+            Outcome::Decided(Verdict::Confirmed, Some(finding)) => {
+                let key = decision.incident();
+                let group = (decision.cluster, decision.kind());
+                confirmed.entry(group).or_default().push(Firing {
+                    messages: vec![decision.checked.message],
+                    key,
+                    finding: (**finding).clone(),
+                    notice: Notice::New,
+                    claim: Claim::None,
+                });
+            }
+            _ => {}
+        }
+    }
+    confirmed
+}
