@@ -5,6 +5,7 @@ mod agent;
 mod daemon;
 mod deploy;
 mod iam;
+mod incidents;
 mod redrive;
 mod remediation;
 mod template;

@@ -1,0 +1,265 @@
+//! Incidents end to end, on the emulator's DynamoDB: one alert per problem across invocations
+//! (in turn and at once), reminders on a moved clock, a drain reported after a failed alert,
+//! resolved notices, and kinds that never collide.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use ecs_watchdog::alert::Alert;
+use ecs_watchdog::metrics::Metric;
+use ecs_watchdog::ports::{AwsError, Clock, Notifier};
+use serde_json::{Value, json};
+use watchdog_tests::emulator::{Emulator, Published};
+use watchdog_tests::fleet::{Fleet, Node};
+use watchdog_tests::in_process::{self, config, messages};
+use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::runtime::Function;
+use watchdog_tests::samples::{agent_event, daemon_impaired_event};
+
+const START: u64 = 1_800_000_000;
+
+/// A clock the test moves.
+#[derive(Clone)]
+struct TestClock(Arc<AtomicU64>);
+
+impl Clock for TestClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    fn advance_minutes(&self, minutes: u64) {
+        self.0.fetch_add(minutes * 60, Ordering::SeqCst);
+    }
+}
+
+/// SNS refusing the first message, as it does when throttled past the SDK's retries.
+struct FailsOnce {
+    real: Box<dyn Notifier>,
+    failed: AtomicBool,
+}
+
+#[async_trait]
+impl Notifier for FailsOnce {
+    async fn publish(&self, alert: &Alert) -> Result<(), AwsError> {
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(AwsError::new("sns:Publish", "injected: throttled past the retries"));
+        }
+        self.real.publish(alert).await
+    }
+}
+
+struct Bed {
+    emulator: Emulator,
+    fleet: Fleet,
+    pipeline: Pipeline,
+    nodes: Vec<Node>,
+}
+
+impl Bed {
+    async fn new(parameters: &[(&str, &str)], instances: usize) -> Self {
+        let emulator = Emulator::start().await;
+        let fleet = Fleet::new(&emulator.sdk).await;
+        let pipeline = Pipeline::from_template(&emulator.sdk, parameters).await;
+        let cluster = fleet.cluster("prod", &[]).await;
+        let nodes = fleet.nodes(&cluster, instances).await;
+        Self {
+            emulator,
+            fleet,
+            pipeline,
+            nodes,
+        }
+    }
+
+    async fn disconnect(&self, node: &Node) -> Value {
+        self.emulator
+            .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(false), None)
+            .await;
+        record(&agent_event(node, 2, false))
+    }
+
+    async fn reconnect(&self, node: &Node) {
+        self.emulator
+            .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(true), None)
+            .await;
+    }
+}
+
+fn record(event: &Value) -> Value {
+    json!({"messageId": format!("m-{}", event["id"].as_str().unwrap()), "body": event.to_string()})
+}
+
+fn finding(alert: &Published) -> Value {
+    serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap()
+}
+
+const NO_GRACE: [(&str, &str); 1] = [("GracePeriodSeconds", "0")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_same_disconnect_comes_again_in_turn_or_at_once_then_it_alerts_once() {
+    let bed = Bed::new(&NO_GRACE, 2).await;
+    let env = bed.pipeline.function_env(&bed.emulator);
+
+    // In turn: one invocation, then the same event again (EventBridge delivers at least once).
+    let first = bed.disconnect(&bed.nodes[0]).await;
+    let function = Function::start(&env).await;
+    for _ in 0..2 {
+        let answer = function
+            .invoke(&sqs_event(std::slice::from_ref(&first)))
+            .await
+            .expect("handled");
+        assert_eq!(answer, json!({"batchItemFailures": []}));
+    }
+    assert_eq!(bed.emulator.published().await.len(), 1);
+    assert_eq!(function.metric("IncidentsOpened", Some("prod")), 1.0);
+
+    // At once: two runtime processes get the same event of the second instance together.
+    let second = bed.disconnect(&bed.nodes[1]).await;
+    let (a, b) = tokio::join!(Function::start(&env), Function::start(&env));
+    let event = sqs_event(std::slice::from_ref(&second));
+    let (ra, rb) = tokio::join!(a.invoke(&event), b.invoke(&event));
+    for answer in [ra, rb] {
+        assert_eq!(answer.expect("handled"), json!({"batchItemFailures": []}));
+    }
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 2, "{published:#?}");
+    assert_eq!(
+        finding(&published[1])["instances"][0]["ec2InstanceId"],
+        bed.nodes[1].ec2_instance_id
+    );
+    assert_eq!(published[1].attributes["status"], "firing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_incident_lasts_then_it_reminds_once_per_interval_and_resolves_once() {
+    let bed = Bed::new(&NO_GRACE, 2).await;
+    let clock = TestClock(Arc::new(AtomicU64::new(START)));
+    let set = clock.clone();
+    let monitor = in_process::monitor(
+        &bed.emulator,
+        config(&bed.pipeline.function_env(&bed.emulator)),
+        move |io| io.clock = Box::new(set),
+    );
+    let broken = bed.disconnect(&bed.nodes[0]).await;
+    let batch = messages(std::slice::from_ref(&broken));
+
+    let report = monitor.process(&batch).await;
+    assert_eq!(report.tally.get(Some("prod"), Metric::IncidentsOpened), 1);
+    clock.advance_minutes(239);
+    monitor.process(&batch).await;
+    assert_eq!(bed.emulator.published().await.len(), 1, "not yet due");
+
+    // The reminder, once, naming how long it has lasted.
+    clock.advance_minutes(1);
+    monitor.process(&batch).await;
+    monitor.process(&batch).await;
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 2, "{published:#?}");
+    let reminder = &published[1];
+    assert!(
+        reminder
+            .subject
+            .starts_with("Still open: ECS agent disconnected on 1 instance in prod"),
+        "{}",
+        reminder.subject
+    );
+    let email = reminder.message["email"].as_str().unwrap();
+    assert!(email.contains("still open after 4 h 0 min"), "{email}");
+    assert_eq!(finding(reminder)["instances"][0]["openFor"], "4 h 0 min");
+
+    // The agent reconnects; the next look at it (and at an instance that never had an incident)
+    // closes the incident with one notice.
+    bed.reconnect(&bed.nodes[0]).await;
+    clock.advance_minutes(10);
+    let never_broken = record(&agent_event(&bed.nodes[1], 2, false));
+    let report = monitor.process(&messages(&[broken.clone(), never_broken])).await;
+    assert!(report.failures.is_empty());
+    assert_eq!(report.tally.get(Some("prod"), Metric::IncidentsResolved), 1);
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 3, "{published:#?}");
+    let resolved = &published[2];
+    assert_eq!(
+        resolved.subject,
+        "Resolved: ECS agent disconnected on 1 instance in prod (us-east-1)"
+    );
+    assert_eq!(resolved.attributes["status"], "resolved");
+    assert_eq!(resolved.attributes["kind"], "agent-disconnected");
+    let notice = finding(resolved);
+    assert_eq!(notice["instances"].as_array().unwrap().len(), 1);
+    assert_eq!(notice["instances"][0]["ec2InstanceId"], bed.nodes[0].ec2_instance_id);
+    assert_eq!(notice["instances"][0]["lastedSeconds"], 250 * 60);
+
+    // Closed stays closed: the same look again sends nothing.
+    monitor.process(&messages(std::slice::from_ref(&broken))).await;
+    assert_eq!(bed.emulator.published().await.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_alert_fails_after_a_drain_then_the_retry_reports_the_drain() {
+    let bed = Bed::new(&[("GracePeriodSeconds", "0"), ("RemediationAction", "drain")], 1).await;
+    let monitor = in_process::monitor(&bed.emulator, config(&bed.pipeline.function_env(&bed.emulator)), |io| {
+        let real = std::mem::replace(&mut io.notifier, Box::new(FailsOnce::placeholder()));
+        io.notifier = Box::new(FailsOnce {
+            real,
+            failed: AtomicBool::new(false),
+        });
+    });
+    let batch = messages(&[bed.disconnect(&bed.nodes[0]).await]);
+
+    // The drain happens, the alert fails: the message goes back to the queue.
+    let report = monitor.process(&batch).await;
+    assert_eq!(report.failures, vec![batch[0].id.clone()]);
+    assert!(bed.emulator.published().await.is_empty());
+    assert_eq!(bed.fleet.container_instance(&bed.nodes[0]).await.0, "DRAINING");
+
+    // The retry finds the instance DRAINING, and the incident still owes its alert.
+    let report = monitor.process(&batch).await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    let remediation = finding(&published[0])["instances"][0]["remediation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(remediation.contains("drained"), "{remediation}");
+
+    // And once reported, a third look says nothing.
+    monitor.process(&batch).await;
+    assert_eq!(bed.emulator.published().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_daemon_named_agent_is_lost_beside_a_disconnected_agent_then_each_kind_alerts() {
+    let bed = Bed::new(&NO_GRACE, 1).await;
+    let node = &bed.nodes[0];
+    let agent = bed.disconnect(node).await;
+    let daemon = record(&daemon_impaired_event(node, "agent"));
+    let function = Function::start(&bed.pipeline.function_env(&bed.emulator)).await;
+    let answer = function.invoke(&sqs_event(&[agent, daemon])).await.expect("handled");
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let mut kinds: Vec<String> = bed
+        .emulator
+        .published()
+        .await
+        .iter()
+        .map(|p| p.attributes["kind"].clone())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, vec!["agent-disconnected", "daemon-lost"]);
+}
+
+impl FailsOnce {
+    /// What stands in the adapters for the moment the real notifier is moved into the wrapper.
+    fn placeholder() -> impl Notifier {
+        struct Unused;
+        #[async_trait]
+        impl Notifier for Unused {
+            async fn publish(&self, _: &Alert) -> Result<(), AwsError> {
+                unreachable!("replaced before use")
+            }
+        }
+        Unused
+    }
+}
