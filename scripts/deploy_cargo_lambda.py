@@ -4,7 +4,7 @@
 
 What it creates is what template.yaml declares, read through SAM's translator for this account
 and region (tests/render_template.py), so the two deploy paths cannot drift apart: the queues
-with their attributes and policies, the alert topic, the log group, the function's role and
+with their attributes and policies, the alert topic, the incident table, the log group, the function's role and
 policies, the function (settings and environment from the template), the EventBridge rules
 with their targets, and the event source mapping. Alarms and the dashboard come with the SAM
 stack only. Names are <NAME>-<logical id>. Run it again to update: existing resources are
@@ -105,6 +105,33 @@ class Deployer:
             topic = self.real(self.resources["MonitorFunction"]["Properties"]["Environment"]["Variables"]["ALERT_TOPIC_ARN"])
             sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=email)
 
+    def tables(self):
+        dynamodb = self.session.client("dynamodb")
+        for logical, props in self.of_type("AWS::DynamoDB::Table"):
+            name = f"{self.name}-{logical}"
+            try:
+                dynamodb.create_table(
+                    TableName=name,
+                    BillingMode=props["BillingMode"],
+                    AttributeDefinitions=props["AttributeDefinitions"],
+                    KeySchema=props["KeySchema"],
+                    # CloudFormation says SSEEnabled where the API says Enabled.
+                    SSESpecification={
+                        ("Enabled" if k == "SSEEnabled" else k): v for k, v in props["SSESpecification"].items()
+                    },
+                )
+                dynamodb.get_waiter("table_exists").wait(TableName=name)
+            except dynamodb.exceptions.ResourceInUseException:
+                pass
+            dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+            ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+            if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+                dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"])
+            arn = dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
+            self.actual[f"arn:aws:dynamodb:{render_template.REGION}:{render_template.ACCOUNT}:table/{name}"] = arn
+
     def log_group(self):
         logs = self.session.client("logs")
         for _, props in self.of_type("AWS::Logs::LogGroup"):
@@ -198,6 +225,7 @@ def deploy(session, name, parameters, email=None, code_zip=None):
     deployer = Deployer(session, rendered, name)
     queues = deployer.queues()
     deployer.topic(email)
+    deployer.tables()
     deployer.log_group()
     role_arn = deployer.role()
     # IAM is eventually consistent: a role used at once can fail Lambda's check.

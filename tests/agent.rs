@@ -107,7 +107,8 @@ async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confi
         HashMap::from([
             ("cluster".into(), "A".into()),
             ("kind".into(), "agent-disconnected".into()),
-            ("severity".into(), "high".into())
+            ("severity".into(), "high".into()),
+            ("status".into(), "firing".into())
         ])
     );
     let email = alert.message["email"].as_str().unwrap();
@@ -253,6 +254,14 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
         assert_eq!(count("ec2:DescribeInstances"), 1, "batch {n}: {calls:?}");
         assert_eq!(count("sns:Publish"), 1, "batch {n}: {calls:?}");
         assert!(count("monitoring:PutMetricData") <= 1, "batch {n}: {calls:?}");
+        // The ledger: one read for the batch, one conditional write per incident it opens.
+        assert_eq!(count("dynamodb:BatchGetItem"), 1, "batch {n}: {calls:?}");
+        assert_eq!(count("dynamodb:PutItem"), 100, "batch {n}: {calls:?}");
+        assert_eq!(
+            count("dynamodb:UpdateItem"),
+            1,
+            "the cluster's open-incident count: {calls:?}"
+        );
         assert_eq!(
             count("ecs:DescribeClusters"),
             if n == 0 { 1 } else { 0 },
@@ -260,7 +269,7 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
         );
         assert_eq!(
             calls.values().sum::<u64>(),
-            3 + u64::from(n == 0),
+            3 + 1 + 100 + 1 + u64::from(n == 0),
             "no other call: {calls:?}"
         );
     }

@@ -147,6 +147,7 @@ async fn when_an_incident_lasts_then_it_reminds_once_per_interval_and_resolves_o
 
     let report = monitor.process(&batch).await;
     assert_eq!(report.tally.get(Some("prod"), Metric::IncidentsOpened), 1);
+    assert_eq!(report.tally.get(Some("prod"), Metric::OpenIncidents), 1);
     clock.advance_minutes(239);
     monitor.process(&batch).await;
     assert_eq!(bed.emulator.published().await.len(), 1, "not yet due");
@@ -177,6 +178,15 @@ async fn when_an_incident_lasts_then_it_reminds_once_per_interval_and_resolves_o
     let report = monitor.process(&messages(&[broken.clone(), never_broken])).await;
     assert!(report.failures.is_empty());
     assert_eq!(report.tally.get(Some("prod"), Metric::IncidentsResolved), 1);
+    assert_eq!(report.tally.get(Some("prod"), Metric::OpenIncidents), 0);
+    assert!(
+        report
+            .tally
+            .data()
+            .iter()
+            .any(|d| d.name == "OpenIncidents" && d.value == 0.0),
+        "a gauge that fell to zero is published as zero"
+    );
     let published = bed.emulator.published().await;
     assert_eq!(published.len(), 3, "{published:#?}");
     let resolved = &published[2];

@@ -19,6 +19,8 @@ pub enum Metric {
     RemediationHeldBack,
     IncidentsOpened,
     IncidentsResolved,
+    /// A gauge, per cluster only.
+    OpenIncidents,
 }
 
 impl Metric {
@@ -36,6 +38,7 @@ impl Metric {
             Metric::RemediationHeldBack => "RemediationHeldBack",
             Metric::IncidentsOpened => "IncidentsOpened",
             Metric::IncidentsResolved => "IncidentsResolved",
+            Metric::OpenIncidents => "OpenIncidents",
         }
     }
 }
@@ -80,6 +83,14 @@ impl Tally {
                 .or_default() += n;
         }
         *self.total.entry(metric).or_default() += n;
+    }
+
+    /// Sets a gauge of one cluster. Gauges have no aggregate: a batch sees only some clusters.
+    pub fn gauge(&mut self, cluster: &str, metric: Metric, value: u64) {
+        self.per_cluster
+            .entry(cluster.to_owned())
+            .or_default()
+            .insert(metric, value);
     }
 
     /// Counts one lost daemon: per cluster, per cluster and daemon, and in the aggregate.

@@ -136,6 +136,8 @@ pub trait Ledger: Send + Sync {
     async fn close(&self, key: &IncidentKey, now: u64) -> Result<bool, AwsError>;
     /// Opens again an incident closed at `closed_at`, after its resolved notice failed.
     async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError>;
+    /// Adds `delta` to the cluster's count of open incidents and returns the new count.
+    async fn count_open(&self, cluster_arn: &str, delta: i64) -> Result<i64, AwsError>;
 }
 
 /// What time it is, in UNIX seconds; tests move it instead of sleeping.

@@ -1,5 +1,6 @@
 //! DynamoDB: the incident ledger. One item per incident, keyed by [`IncidentKey::id`]; every
-//! write is conditional, so racing invocations cannot both alert.
+//! write is conditional, so racing invocations cannot both alert. One counter item per cluster
+//! (`open-count|<cluster ARN>`) keeps the number of open incidents for the gauge.
 
 use std::collections::HashMap;
 
@@ -239,6 +240,28 @@ impl Ledger for DynamoLedger {
             ],
         )
         .await
+    }
+
+    async fn count_open(&self, cluster_arn: &str, delta: i64) -> Result<i64, AwsError> {
+        let _turn = self.turns.wait().await;
+        let output = self
+            .client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(format!("open-count|{cluster_arn}")))
+            .update_expression("ADD open_count :delta")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb:UpdateItem", e))?;
+        Ok(output
+            .attributes()
+            .and_then(|a| a.get("open_count"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 
     async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError> {

@@ -67,6 +67,8 @@ pub async fn settle<'a>(
     }
     let (current, unknown) = read(ledger, &keys).await;
     let mut undecided: Vec<&Message> = Vec::new();
+    // Incidents opened minus closed, per cluster: the open-incidents gauge moves by it.
+    let mut moved: BTreeMap<&'a str, i64> = BTreeMap::new();
 
     let mut firing = Confirmed::new();
     for (group, firings) in std::mem::take(&mut confirmed) {
@@ -116,6 +118,7 @@ pub async fn settle<'a>(
                 Ok(true) => {
                     if f.notice == Notice::New {
                         report.tally.count(Some(cluster_name(group.0)), Metric::IncidentsOpened);
+                        *moved.entry(group.0).or_default() += 1;
                     }
                     firing.entry(group).or_default().push(f);
                 }
@@ -166,6 +169,7 @@ pub async fn settle<'a>(
                     report
                         .tally
                         .count(Some(cluster_name(decision.cluster)), Metric::IncidentsResolved);
+                    *moved.entry(decision.cluster).or_default() -= 1;
                     if incident::closes_with_notice(Some(stored)) == Some(true) {
                         resolved
                             .entry((decision.cluster, decision.kind()))
@@ -191,6 +195,15 @@ pub async fn settle<'a>(
     for message in undecided {
         report.tally.count(None, Metric::CheckErrors);
         report.failures.push(message.id.clone());
+    }
+    for (cluster, delta) in moved.into_iter().filter(|(_, d)| *d != 0) {
+        match ledger.count_open(cluster, delta).await {
+            Ok(open) => report
+                .tally
+                .gauge(cluster_name(cluster), Metric::OpenIncidents, open.max(0) as u64),
+            // A gauge is best effort: the alerts are decided.
+            Err(e) => error!(operation = e.operation, error = %error_chain(&e), "open incidents not counted"),
+        }
     }
     (firing, resolved)
 }
