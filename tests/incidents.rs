@@ -273,3 +273,29 @@ impl FailsOnce {
         Unused
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_batch_confirms_nothing_and_finds_nothing_over_then_it_costs_no_ledger_call() {
+    // Given agents disconnected on instances an operator is draining, and a repeat of one.
+    let bed = Bed::new(&NO_GRACE, 3).await;
+    let mut records = Vec::new();
+    for node in &bed.nodes {
+        records.push(bed.disconnect(node).await);
+        bed.fleet.drain(node).await;
+    }
+    records.push(records[0].clone());
+    let function = Function::start(&bed.pipeline.function_env(&bed.emulator)).await;
+    bed.emulator.reset_calls().await;
+    let answer = function.invoke(&sqs_event(&records)).await.expect("handled");
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let calls = bed.emulator.calls().await;
+    assert!(
+        calls.get("ecs:DescribeContainerInstances").is_some(),
+        "it looked: {calls:?}"
+    );
+    assert!(
+        !calls.keys().any(|operation| operation.starts_with("dynamodb:")),
+        "no DynamoDB call: {calls:?}"
+    );
+    assert_eq!(function.metric("Suppressed", Some("prod")), 3.0);
+}

@@ -16,6 +16,17 @@ use crate::metrics::Metric;
 use crate::ports::{AwsError, Ledger, error_chain};
 use crate::verdict::Verdict;
 
+/// What the ledger stage needs to know besides the batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// UNIX seconds.
+    pub now: u64,
+    /// Seconds; 0: never remind.
+    pub remind_after: u64,
+    /// Whether remediation drains instances (a DRAINING instance may then owe an alert).
+    pub drains: bool,
+}
+
 /// How an alert's incident was claimed, so a failed alert can give the claim back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -44,19 +55,27 @@ pub type Resolved<'a> = BTreeMap<(&'a str, AlertKind), Vec<Resolution<'a>>>;
 
 /// Decides, against the ledger, which confirmed problems alert and which incidents close.
 /// Messages whose incident could not be read or written go back to the queue.
+///
+/// Reads the ledger only for what may change an incident: problems confirmed, problems found
+/// over, and (when remediation drains) DRAINING instances whose alert may still be owed. A batch
+/// of anything else costs no DynamoDB call.
 pub async fn settle<'a>(
     ledger: &dyn Ledger,
-    now: u64,
-    remind_after: u64,
+    clock: Clock,
     mut confirmed: Confirmed<'a>,
     decisions: &[Decision<'a>],
     report: &mut BatchReport,
 ) -> (Confirmed<'a>, Resolved<'a>) {
+    let Clock {
+        now,
+        remind_after,
+        drains,
+    } = clock;
     let mut keys: Vec<IncidentKey> = confirmed.values().flatten().map(|f| f.key.clone()).collect();
     keys.extend(
         decisions
             .iter()
-            .filter(|d| d.resolves() || d.draining())
+            .filter(|d| d.resolves() || (drains && d.draining()))
             .map(Decision::incident),
     );
     keys.sort();
@@ -139,7 +158,7 @@ pub async fn settle<'a>(
         let Some(stored) = current.get(&key).filter(|i| i.open) else {
             continue;
         };
-        if decision.draining() && (stored.notified_at == 0 || !stored.remediation_reported) {
+        if drains && decision.draining() && (stored.notified_at == 0 || !stored.remediation_reported) {
             // The alert that carried what remediation did failed, and the instance is DRAINING
             // now: the incident's finding still owes it.
             let f = Firing {

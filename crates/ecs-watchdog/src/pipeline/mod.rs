@@ -128,8 +128,12 @@ impl Monitor {
         act::remediate(&self.io, self.config.remediation, &mut confirmed, &mut report.tally).await;
         let (firing, resolved) = match &self.io.ledger {
             Some(ledger) => {
-                let (now, remind) = (self.io.clock.now(), self.config.incidents.remind_after.as_secs());
-                ledger::settle(ledger.as_ref(), now, remind, confirmed, &decisions, &mut report).await
+                let clock = ledger::Clock {
+                    now: self.io.clock.now(),
+                    remind_after: self.config.incidents.remind_after.as_secs(),
+                    drains: !self.io.steps.is_empty() && !self.config.remediation.dry_run,
+                };
+                ledger::settle(ledger.as_ref(), clock, confirmed, &decisions, &mut report).await
             }
             None => (confirmed, ledger::Resolved::new()),
         };
