@@ -290,7 +290,7 @@ async fn when_a_batch_confirms_nothing_and_finds_nothing_over_then_it_costs_no_l
     assert_eq!(answer, json!({"batchItemFailures": []}));
     let calls = bed.emulator.calls().await;
     assert!(
-        calls.get("ecs:DescribeContainerInstances").is_some(),
+        calls.contains_key("ecs:DescribeContainerInstances"),
         "it looked: {calls:?}"
     );
     assert!(

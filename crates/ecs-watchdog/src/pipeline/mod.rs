@@ -250,3 +250,6 @@ fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confir
     }
     confirmed
 }
+
+#[cfg(test)]
+mod tests;

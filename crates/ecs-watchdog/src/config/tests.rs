@@ -1,0 +1,145 @@
+use super::*;
+use std::collections::HashMap;
+
+const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:ecs-watchdog-alerts";
+const DLQ: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/ecs-watchdog-dlq";
+
+fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut env: HashMap<String, String> = [("ALERT_TOPIC_ARN", TOPIC), ("DEAD_LETTER_QUEUE_URL", DLQ)]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in vars {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|name| env.get(name).cloned())
+}
+
+#[test]
+fn when_only_required_variables_are_set_then_defaults_apply() {
+    let config = load(&[]).unwrap();
+    assert_eq!(config.cluster_filter, ClusterFilter::All);
+    assert_eq!(config.metric_namespace, "ECSWatchdog");
+    assert_eq!(config.metrics_sink, MetricsSinkKind::Api);
+    assert_eq!(config.tag_cache_ttl, Duration::from_secs(300));
+    assert_eq!(
+        config.remediation,
+        Remediation {
+            action: RemediationAction::None,
+            dry_run: false,
+            max_percent: 10
+        }
+    );
+    assert_eq!((config.findings_event_bus, config.hook_function_arn), (None, None));
+}
+
+#[test]
+fn when_remediation_and_hooks_are_set_then_they_are_read() {
+    let config = load(&[
+        ("REMEDIATION_ACTION", "drain-and-replace"),
+        ("REMEDIATION_DRY_RUN", "true"),
+        ("MAX_REMEDIATION_PERCENT", "25"),
+        ("FINDINGS_EVENT_BUS", "ops"),
+        (
+            "HOOK_FUNCTION_ARN",
+            "arn:aws:lambda:eu-west-1:123456789012:function:fix-it",
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.remediation,
+        Remediation {
+            action: RemediationAction::DrainAndReplace,
+            dry_run: true,
+            max_percent: 25
+        }
+    );
+    assert_eq!(config.findings_event_bus.as_deref(), Some("ops"));
+    assert_eq!(
+        config.hook_function_arn.as_deref(),
+        Some("arn:aws:lambda:eu-west-1:123456789012:function:fix-it")
+    );
+}
+
+#[test]
+fn when_running_in_lambda_then_metrics_default_to_emf() {
+    let config = load(&[("AWS_LAMBDA_FUNCTION_NAME", "monitor")]).unwrap();
+    assert_eq!(config.metrics_sink, MetricsSinkKind::Emf);
+}
+
+#[test]
+fn when_not_all_clusters_then_the_tag_filter_uses_the_default_key() {
+    let config = load(&[("MONITOR_ALL_CLUSTERS", "false"), ("MONITORING_TAG_VALUE", "enabled")]).unwrap();
+    assert_eq!(
+        config.cluster_filter,
+        ClusterFilter::Tagged {
+            key: "ecs-agent-monitoring".into(),
+            value: "enabled".into()
+        }
+    );
+}
+
+#[test]
+fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
+    type Vars = &'static [(&'static str, &'static str)];
+    let cases: &[(Vars, &str, &str)] = &[
+        (&[("ALERT_TOPIC_ARN", "")], "ALERT_TOPIC_ARN", "required"),
+        (&[("ALERT_TOPIC_ARN", "my-topic")], "ALERT_TOPIC_ARN", "invalid"),
+        (
+            &[("ALERT_TOPIC_ARN", "arn:aws:sqs:eu-west-1:1:q")],
+            "ALERT_TOPIC_ARN",
+            "invalid",
+        ),
+        (&[("DEAD_LETTER_QUEUE_URL", "")], "DEAD_LETTER_QUEUE_URL", "required"),
+        (&[("DEAD_LETTER_QUEUE_URL", "dlq")], "DEAD_LETTER_QUEUE_URL", "invalid"),
+        (&[("MONITOR_ALL_CLUSTERS", "yes")], "MONITOR_ALL_CLUSTERS", "invalid"),
+        (&[("MONITOR_ALL_CLUSTERS", "false")], "MONITORING_TAG_VALUE", "required"),
+        (&[("METRICS_SINK", "statsd")], "METRICS_SINK", "invalid"),
+        (&[("METRIC_NAMESPACE", "AWS/ECS")], "METRIC_NAMESPACE", "invalid"),
+        (&[("TAG_CACHE_TTL_SECONDS", "-1")], "TAG_CACHE_TTL_SECONDS", "invalid"),
+        (
+            &[("TAG_CACHE_TTL_SECONDS", "100000")],
+            "TAG_CACHE_TTL_SECONDS",
+            "invalid",
+        ),
+        (&[("REMEDIATION_ACTION", "terminate")], "REMEDIATION_ACTION", "invalid"),
+        (&[("REMEDIATION_DRY_RUN", "maybe")], "REMEDIATION_DRY_RUN", "invalid"),
+        (
+            &[("MAX_REMEDIATION_PERCENT", "0")],
+            "MAX_REMEDIATION_PERCENT",
+            "invalid",
+        ),
+        (
+            &[("MAX_REMEDIATION_PERCENT", "101")],
+            "MAX_REMEDIATION_PERCENT",
+            "invalid",
+        ),
+        (
+            &[("MAX_REMEDIATION_PERCENT", "ten")],
+            "MAX_REMEDIATION_PERCENT",
+            "invalid",
+        ),
+        (&[("FINDINGS_EVENT_BUS", "my bus")], "FINDINGS_EVENT_BUS", "invalid"),
+        (&[("HOOK_FUNCTION_ARN", "my-function")], "HOOK_FUNCTION_ARN", "invalid"),
+        (
+            &[("HOOK_FUNCTION_ARN", "arn:aws:sns:eu-west-1:1:topic")],
+            "HOOK_FUNCTION_ARN",
+            "invalid",
+        ),
+    ];
+    for (vars, variable, problem) in cases {
+        let error = load(vars).expect_err(&format!("{vars:?} must be rejected"));
+        assert_eq!(error.variable, *variable, "{vars:?}");
+        assert!(error.problem.contains(problem), "{vars:?}: {error}");
+        assert!(
+            error.to_string().contains(variable) && error.to_string().contains("accepted:"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn when_booleans_differ_in_case_then_they_are_still_read() {
+    let config = load(&[("MONITOR_ALL_CLUSTERS", "TRUE")]).unwrap();
+    assert_eq!(config.cluster_filter, ClusterFilter::All);
+}

@@ -1,0 +1,330 @@
+//! The whole pipeline against in-memory fakes of its ports: each partial failure leaves only
+//! the messages that needed the failed call undecided. The emulator tests prove the adapters.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::*;
+use crate::alert::Status;
+use crate::incident::Incident;
+use crate::inventory::{ClusterInfo, ClusterInstances, ContainerInstance, Daemon, Ec2States, Task, TaskFilter};
+use crate::metrics::MetricDatum;
+use crate::ports::{AwsError, Quarantined};
+
+const A: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/a";
+const B: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/b";
+
+fn arn(cluster: &str, n: usize) -> String {
+    format!(
+        "arn:aws:ecs:eu-west-1:123456789012:container-instance/{}/{n:04}",
+        cluster_name(cluster)
+    )
+}
+
+/// What ECS and EC2 say, and which operations fail.
+#[derive(Default)]
+struct FakeInventory {
+    instances: HashMap<String, ContainerInstance>,
+    failing: HashSet<&'static str>,
+}
+
+impl FakeInventory {
+    fn disconnected(mut self, cluster: &str, n: usize) -> Self {
+        let arn = arn(cluster, n);
+        self.instances.insert(
+            arn.clone(),
+            ContainerInstance {
+                arn,
+                status: "ACTIVE".into(),
+                agent_connected: false,
+                version: 2,
+                ec2_instance_id: Some(format!("i-{n:04}")),
+                running_tasks_count: 1,
+                agent_version: None,
+                availability_zone: None,
+            },
+        );
+        self
+    }
+
+    fn fail(&self, operation: &'static str) -> Result<(), AwsError> {
+        match self.failing.contains(operation) {
+            true => Err(AwsError::new(operation, "injected")),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Inventory for FakeInventory {
+    async fn describe_clusters(&self, _: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
+        unreachable!("every cluster is monitored here")
+    }
+    async fn describe_container_instances(&self, cluster: &str, arns: &[String]) -> Result<ClusterInstances, AwsError> {
+        self.fail(if cluster == B {
+            "ecs:DescribeContainerInstances/b"
+        } else {
+            "ecs:DescribeContainerInstances"
+        })?;
+        let found = arns
+            .iter()
+            .filter_map(|a| self.instances.get(a))
+            .map(|i| (crate::inventory::instance_key(&i.arn).to_owned(), i.clone()))
+            .collect();
+        Ok(ClusterInstances::Found(found))
+    }
+    async fn describe_ec2_instances(&self, ids: &[String]) -> Result<Ec2States, AwsError> {
+        self.fail("ec2:DescribeInstances")?;
+        Ok(ids.iter().map(|id| (id.clone(), "running".to_owned())).collect())
+    }
+    async fn list_container_instances(&self, _: &str) -> Result<Vec<String>, AwsError> {
+        unreachable!("no remediation here")
+    }
+    async fn list_tasks(&self, _: &str, _: &TaskFilter) -> Result<Vec<String>, AwsError> {
+        self.fail("ecs:ListTasks")?;
+        Ok(Vec::new())
+    }
+    async fn describe_tasks(&self, _: &str, _: &[String]) -> Result<Vec<Task>, AwsError> {
+        Ok(Vec::new())
+    }
+}
+
+struct NoDaemonApis;
+
+#[async_trait]
+impl Daemons for NoDaemonApis {
+    async fn list_daemons(&self, _: &str) -> Result<Vec<Daemon>, AwsError> {
+        Err(AwsError::unavailable("ecs:ListDaemons", "not in this region"))
+    }
+    async fn deployment_in_progress(&self, _: &str) -> Result<bool, AwsError> {
+        Err(AwsError::unavailable("ecs:ListDaemonDeployments", "not in this region"))
+    }
+}
+
+#[derive(Default)]
+struct FakeNotifier {
+    sent: Mutex<Vec<Alert>>,
+    refuse_next: AtomicBool,
+}
+
+#[async_trait]
+impl Notifier for &'static FakeNotifier {
+    async fn publish(&self, alert: &Alert) -> Result<(), AwsError> {
+        if self.refuse_next.swap(false, Ordering::SeqCst) {
+            return Err(AwsError::new("sns:Publish", "injected"));
+        }
+        self.sent.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}
+
+struct KeepAll;
+
+#[async_trait]
+impl Quarantine for KeepAll {
+    async fn quarantine(&self, _: &[Quarantined]) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+struct Discard;
+
+#[async_trait]
+impl MetricsSink for Discard {
+    async fn publish(&self, _: &[MetricDatum]) -> Result<(), AwsError> {
+        Ok(())
+    }
+}
+
+/// The ledger's conditional semantics, in memory.
+#[derive(Default)]
+struct FakeLedger(Mutex<HashMap<String, Incident>>);
+
+#[async_trait]
+impl Ledger for &'static FakeLedger {
+    async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
+        let items = self.0.lock().unwrap();
+        Ok(keys.iter().filter_map(|k| items.get(&k.id()).cloned()).collect())
+    }
+    async fn open(&self, incident: &Incident) -> Result<bool, AwsError> {
+        let mut items = self.0.lock().unwrap();
+        if items.get(&incident.key.id()).is_some_and(|i| i.open) {
+            return Ok(false);
+        }
+        items.insert(incident.key.id(), incident.clone());
+        Ok(true)
+    }
+    async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError> {
+        let mut items = self.0.lock().unwrap();
+        match items.get_mut(&incident.key.id()) {
+            Some(i) if i.open && i.notified_at == expected => {
+                *i = incident.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError> {
+        let mut items = self.0.lock().unwrap();
+        match items.get_mut(&key.id()) {
+            Some(i) if i.open && i.notified_at == claimed => {
+                i.notified_at = to;
+                i.remediation_reported = false;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn close(&self, key: &IncidentKey, _: u64) -> Result<bool, AwsError> {
+        let mut items = self.0.lock().unwrap();
+        Ok(items
+            .get_mut(&key.id())
+            .filter(|i| i.open)
+            .map(|i| i.open = false)
+            .is_some())
+    }
+    async fn reopen(&self, key: &IncidentKey, _: u64) -> Result<bool, AwsError> {
+        let mut items = self.0.lock().unwrap();
+        Ok(items
+            .get_mut(&key.id())
+            .filter(|i| !i.open)
+            .map(|i| i.open = true)
+            .is_some())
+    }
+    async fn count_open(&self, _: &str, delta: i64) -> Result<i64, AwsError> {
+        let items = self.0.lock().unwrap();
+        let _ = delta;
+        Ok(items.values().filter(|i| i.open).count() as i64)
+    }
+}
+
+fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+fn monitor(inventory: FakeInventory, notifier: &'static FakeNotifier, ledger: Option<&'static FakeLedger>) -> Monitor {
+    let config = Config::from_lookup(|name| match name {
+        "ALERT_TOPIC_ARN" => Some("arn:aws:sns:eu-west-1:123456789012:alerts".into()),
+        "DEAD_LETTER_QUEUE_URL" => Some("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq".into()),
+        _ => None,
+    })
+    .expect("a valid configuration");
+    let mut io = Adapters::new(
+        Box::new(inventory),
+        Box::new(NoDaemonApis),
+        Box::new(notifier),
+        Box::new(KeepAll),
+        Box::new(Discard),
+    );
+    io.ledger = ledger.map(|l| Box::new(l) as Box<dyn Ledger>);
+    Monitor::new(config, "eu-west-1", io)
+}
+
+fn agent(cluster: &str, n: usize) -> Message {
+    let detail = json!({"clusterArn": cluster, "containerInstanceArn": arn(cluster, n), "agentConnected": false,
+                        "status": "ACTIVE", "version": 2});
+    message(
+        &format!("agent-{}-{n}", cluster_name(cluster)),
+        "ECS Container Instance State Change",
+        detail,
+    )
+}
+
+fn daemon(cluster: &str, n: usize) -> Message {
+    let detail = json!({"clusterArn": cluster, "containerInstanceArn": arn(cluster, n), "group": "daemon:log-router",
+                        "lastStatus": "STOPPED", "taskArn": format!("task-{n}"), "version": 3});
+    message(
+        &format!("daemon-{}-{n}", cluster_name(cluster)),
+        "ECS Task State Change",
+        detail,
+    )
+}
+
+fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> Message {
+    let body =
+        json!({"source": "aws.ecs", "detail-type": detail_type, "detail": detail, "time": "2026-12-01T10:00:00Z"});
+    Message {
+        id: id.into(),
+        body: body.to_string(),
+    }
+}
+
+fn fleet() -> FakeInventory {
+    FakeInventory::default()
+        .disconnected(A, 1)
+        .disconnected(A, 2)
+        .disconnected(B, 1)
+}
+
+#[tokio::test]
+async fn when_each_look_up_fails_alone_then_only_the_messages_that_needed_it_go_back() {
+    let batch = [agent(A, 1), daemon(A, 2), agent(B, 1)];
+    let cases: Vec<(&str, &[&str], usize)> = vec![
+        ("nothing fails", &[], 3),
+        ("cluster b's instances", &["agent-b-1"], 2),
+        ("EC2 (agents only)", &["agent-a-1", "agent-b-1"], 1),
+        ("ListTasks (daemons only)", &["daemon-a-2"], 2),
+    ];
+    let failing: [&[&'static str]; 4] = [
+        &[],
+        &["ecs:DescribeContainerInstances/b"],
+        &["ec2:DescribeInstances"],
+        &["ecs:ListTasks"],
+    ];
+    for ((name, undecided, alerted), failing) in cases.into_iter().zip(failing) {
+        let notifier = leak(FakeNotifier::default());
+        let mut inventory = fleet();
+        inventory.failing = failing.iter().copied().collect();
+        let report = monitor(inventory, notifier, None).process(&batch).await;
+        let mut failures = report.failures.clone();
+        failures.sort();
+        assert_eq!(failures, undecided, "{name}");
+        let named: usize = notifier
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.default.matches("containerInstanceArn").count())
+            .sum();
+        assert_eq!(named, alerted, "{name}: instances alerted");
+        assert_eq!(
+            report.tally.get(None, Metric::CheckErrors),
+            undecided.len() as u64,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_publish_fails_then_the_messages_go_back_and_the_retry_alerts_once() {
+    let notifier = leak(FakeNotifier::default());
+    let ledger = leak(FakeLedger::default());
+    let monitor = monitor(fleet(), notifier, Some(ledger));
+    let batch = [agent(A, 1)];
+    notifier.refuse_next.store(true, Ordering::SeqCst);
+    let report = monitor.process(&batch).await;
+    assert_eq!(report.failures, vec!["agent-a-1"]);
+    assert!(notifier.sent.lock().unwrap().is_empty());
+
+    for _ in 0..2 {
+        let report = monitor.process(&batch).await;
+        assert!(report.failures.is_empty());
+    }
+    let sent = notifier.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "the retry alerts, the duplicate does not");
+    assert_eq!(sent[0].status, Status::Firing);
+}
+
+#[tokio::test]
+async fn when_the_ledger_is_off_then_every_confirmation_alerts_as_before_incidents() {
+    let notifier = leak(FakeNotifier::default());
+    let monitor = monitor(fleet(), notifier, None);
+    for _ in 0..2 {
+        monitor.process(&[agent(A, 1)]).await;
+    }
+    assert_eq!(notifier.sent.lock().unwrap().len(), 2);
+}

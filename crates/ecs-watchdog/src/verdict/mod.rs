@@ -1,0 +1,183 @@
+//! Verdicts: what an event means once the current state is known (DESIGN §2). Pure functions.
+
+use crate::event::AgentDisconnected;
+use crate::inventory::{InstanceView, is_ec2_instance_id};
+
+/// The outcome of re-checking one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The failure is still there: alert.
+    Confirmed,
+    /// The agent reconnected, or the daemon runs again, as normally happens.
+    Recovered,
+    /// A real state that needs no alert.
+    Suppressed(Suppression),
+    /// ECS changed the instance since this event; the newer event decides, so this one would
+    /// only repeat the alert.
+    Superseded { event_version: i64, current_version: i64 },
+}
+
+/// Why a real state needs no alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Suppression {
+    /// The cluster was deleted.
+    ClusterGone,
+    /// The container instance is MISSING, INACTIVE or DEREGISTERING.
+    InstanceGone(String),
+    /// Someone is already draining it.
+    Draining,
+    /// The EC2 instance is stopping, stopped, shutting down, terminated or gone: the cause is
+    /// the instance, not the agent.
+    InstanceNotRunning(String),
+    /// The instance of a lost daemon is gone, DRAINING or DEREGISTERING: ECS is replacing it.
+    Repairing(String),
+    /// A deployment of the daemon is in progress; it drains and replaces instances on purpose.
+    Deploying,
+}
+
+impl std::fmt::Display for Suppression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Suppression::ClusterGone => f.write_str("the cluster no longer exists"),
+            Suppression::InstanceGone(status) => write!(f, "the container instance is {status}"),
+            Suppression::Draining => f.write_str("the container instance is DRAINING"),
+            Suppression::InstanceNotRunning(state) => write!(f, "the EC2 instance is {state}"),
+            Suppression::Repairing(state) => write!(f, "ECS is replacing the instance ({state})"),
+            Suppression::Deploying => f.write_str("a deployment of the daemon is in progress"),
+        }
+    }
+}
+
+/// What `DescribeInstances` said about the instance behind a container instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ec2View<'a> {
+    /// No EC2 check applies (ECS Anywhere, or no id) or none was needed.
+    NotChecked,
+    State(&'a str),
+    /// `DescribeInstances` no longer knows the id.
+    NotFound,
+}
+
+/// The EC2 instance id to check, if the ECS state alone would confirm the disconnect.
+pub fn agent_ec2_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) -> Option<&'a str> {
+    let decided = decide_agent(event, ecs, Ec2View::NotChecked);
+    if decided != Verdict::Confirmed {
+        return None;
+    }
+    let id = match ecs {
+        InstanceView::Found(instance) => instance.ec2_instance_id.as_deref(),
+        _ => None,
+    }
+    .or(event.ec2_instance_id.as_deref())?;
+    is_ec2_instance_id(id).then_some(id)
+}
+
+/// Decides an agent-disconnected event against the current state.
+pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2View<'_>) -> Verdict {
+    let instance = match ecs {
+        InstanceView::ClusterGone => return Verdict::Suppressed(Suppression::ClusterGone),
+        InstanceView::Missing => return Verdict::Suppressed(Suppression::InstanceGone("MISSING".into())),
+        InstanceView::Found(instance) => instance,
+    };
+    match instance.status.as_str() {
+        "INACTIVE" | "DEREGISTERING" => {
+            return Verdict::Suppressed(Suppression::InstanceGone(instance.status.clone()));
+        }
+        "DRAINING" => return Verdict::Suppressed(Suppression::Draining),
+        _ => {}
+    }
+    if instance.agent_connected {
+        return Verdict::Recovered;
+    }
+    if let Some(event_version) = event.version
+        && instance.version > event_version
+    {
+        return Verdict::Superseded {
+            event_version,
+            current_version: instance.version,
+        };
+    }
+    match ec2 {
+        Ec2View::NotChecked => Verdict::Confirmed,
+        Ec2View::State("running") => Verdict::Confirmed,
+        Ec2View::State(state) => Verdict::Suppressed(Suppression::InstanceNotRunning(state.to_owned())),
+        Ec2View::NotFound => Verdict::Suppressed(Suppression::InstanceNotRunning("gone".into())),
+    }
+}
+
+/// Whether a deployment of a daemon is in progress, as the Managed Daemons APIs tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deployment {
+    InProgress,
+    NotInProgress,
+    /// The APIs are unavailable (region, permission): decide from tasks and instance state.
+    Unknown,
+}
+
+/// The verdict the instance's state alone gives a lost daemon: ECS drains and replaces an
+/// instance whose critical daemon stopped, so a gone or draining instance is being repaired.
+pub fn daemon_repairing(ecs: InstanceView<'_>) -> Option<Verdict> {
+    let state = match ecs {
+        InstanceView::ClusterGone => "cluster gone".to_owned(),
+        InstanceView::Missing => "MISSING".to_owned(),
+        InstanceView::Found(instance) => match instance.status.as_str() {
+            "DRAINING" | "DEREGISTERING" | "INACTIVE" => instance.status.clone(),
+            _ => return None,
+        },
+    };
+    Some(Verdict::Suppressed(Suppression::Repairing(state)))
+}
+
+/// Decides a lost daemon: `replaced` says whether a RUNNING or PENDING task of the same daemon
+/// is on the instance now.
+pub fn decide_daemon(ecs: InstanceView<'_>, replaced: bool, deployment: Deployment) -> Verdict {
+    if let Some(repairing) = daemon_repairing(ecs) {
+        return repairing;
+    }
+    match (replaced, deployment) {
+        (true, _) => Verdict::Recovered,
+        (false, Deployment::InProgress) => Verdict::Suppressed(Suppression::Deploying),
+        (false, _) => Verdict::Confirmed,
+    }
+}
+
+/// Of several events for the same resource in one batch, which one to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Check this one.
+    Kept,
+    /// The same version as a kept event: a duplicate delivery.
+    Duplicate,
+    /// An older version than a kept event.
+    Stale,
+}
+
+/// Marks, for each `(resource, version)`, whether it is the newest event of its resource; the
+/// first of equals is kept, and an event without a version counts as older than any with one.
+pub fn repeats<K: Eq + std::hash::Hash>(events: &[(K, Option<i64>)]) -> Vec<Repeat> {
+    use std::collections::HashMap;
+    let mut newest: HashMap<&K, usize> = HashMap::new();
+    for (index, (key, version)) in events.iter().enumerate() {
+        let kept = newest.entry(key).or_insert(index);
+        if *version > events[*kept].1 {
+            *kept = index;
+        }
+    }
+    events
+        .iter()
+        .enumerate()
+        .map(|(index, (key, version))| {
+            let kept = newest[key];
+            if kept == index {
+                Repeat::Kept
+            } else if *version == events[kept].1 {
+                Repeat::Duplicate
+            } else {
+                Repeat::Stale
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+use super::*;
+use crate::inventory::ContainerInstance;
+
+fn event(version: Option<i64>, ec2: Option<&str>) -> AgentDisconnected {
+    AgentDisconnected {
+        cluster_arn: "arn:aws:ecs:eu-west-1:1:cluster/prod".into(),
+        container_instance_arn: "arn:aws:ecs:eu-west-1:1:container-instance/prod/a".into(),
+        ec2_instance_id: ec2.map(str::to_owned),
+        version,
+        since: None,
+    }
+}
+
+fn instance(status: &str, connected: bool, version: i64, ec2: Option<&str>) -> ContainerInstance {
+    ContainerInstance {
+        arn: "arn:aws:ecs:eu-west-1:1:container-instance/prod/a".into(),
+        status: status.into(),
+        agent_connected: connected,
+        version,
+        ec2_instance_id: ec2.map(str::to_owned),
+        running_tasks_count: 2,
+        agent_version: Some("1.90.0".into()),
+        availability_zone: Some("eu-west-1a".into()),
+    }
+}
+
+#[test]
+fn when_the_current_state_is_known_then_the_agent_verdict_follows_design() {
+    use Verdict::*;
+    let active = instance("ACTIVE", false, 5, Some("i-1"));
+    let cases: Vec<(&str, InstanceView<'_>, Ec2View<'_>, Verdict)> = vec![
+        (
+            "cluster deleted",
+            InstanceView::ClusterGone,
+            Ec2View::NotChecked,
+            Suppressed(Suppression::ClusterGone),
+        ),
+        (
+            "instance missing",
+            InstanceView::Missing,
+            Ec2View::NotChecked,
+            Suppressed(Suppression::InstanceGone("MISSING".into())),
+        ),
+        (
+            "still disconnected, instance running",
+            InstanceView::Found(&active),
+            Ec2View::State("running"),
+            Confirmed,
+        ),
+        (
+            "EC2 stopped",
+            InstanceView::Found(&active),
+            Ec2View::State("stopped"),
+            Suppressed(Suppression::InstanceNotRunning("stopped".into())),
+        ),
+        (
+            "EC2 stopping",
+            InstanceView::Found(&active),
+            Ec2View::State("stopping"),
+            Suppressed(Suppression::InstanceNotRunning("stopping".into())),
+        ),
+        (
+            "EC2 shutting down",
+            InstanceView::Found(&active),
+            Ec2View::State("shutting-down"),
+            Suppressed(Suppression::InstanceNotRunning("shutting-down".into())),
+        ),
+        (
+            "EC2 terminated",
+            InstanceView::Found(&active),
+            Ec2View::State("terminated"),
+            Suppressed(Suppression::InstanceNotRunning("terminated".into())),
+        ),
+        (
+            "EC2 instance unknown",
+            InstanceView::Found(&active),
+            Ec2View::NotFound,
+            Suppressed(Suppression::InstanceNotRunning("gone".into())),
+        ),
+        (
+            "ECS Anywhere, no EC2 check",
+            InstanceView::Found(&active),
+            Ec2View::NotChecked,
+            Confirmed,
+        ),
+    ];
+    for (name, ecs, ec2, expected) in cases {
+        assert_eq!(decide_agent(&event(Some(5), Some("i-1")), ecs, ec2), expected, "{name}");
+    }
+    let by_status = [
+        ("INACTIVE", Suppressed(Suppression::InstanceGone("INACTIVE".into()))),
+        (
+            "DEREGISTERING",
+            Suppressed(Suppression::InstanceGone("DEREGISTERING".into())),
+        ),
+        ("DRAINING", Suppressed(Suppression::Draining)),
+    ];
+    for (status, expected) in by_status {
+        let current = instance(status, false, 5, Some("i-1"));
+        assert_eq!(
+            decide_agent(
+                &event(Some(5), None),
+                InstanceView::Found(&current),
+                Ec2View::NotChecked
+            ),
+            expected,
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn when_a_daemon_is_lost_then_the_verdict_follows_design() {
+    use Verdict::*;
+    let active = instance("ACTIVE", true, 5, Some("i-1"));
+    let draining = instance("DRAINING", true, 5, Some("i-1"));
+    let deregistering = instance("DEREGISTERING", true, 5, Some("i-1"));
+    let repairing = |s: &str| Suppressed(Suppression::Repairing(s.into()));
+    let cases: Vec<(&str, InstanceView<'_>, bool, Deployment, Verdict)> = vec![
+        (
+            "instance draining",
+            InstanceView::Found(&draining),
+            false,
+            Deployment::NotInProgress,
+            repairing("DRAINING"),
+        ),
+        (
+            "instance deregistering",
+            InstanceView::Found(&deregistering),
+            false,
+            Deployment::InProgress,
+            repairing("DEREGISTERING"),
+        ),
+        (
+            "instance gone",
+            InstanceView::Missing,
+            false,
+            Deployment::NotInProgress,
+            repairing("MISSING"),
+        ),
+        (
+            "cluster gone",
+            InstanceView::ClusterGone,
+            false,
+            Deployment::Unknown,
+            repairing("cluster gone"),
+        ),
+        (
+            "replacement running",
+            InstanceView::Found(&active),
+            true,
+            Deployment::NotInProgress,
+            Recovered,
+        ),
+        (
+            "replacement running during a deployment",
+            InstanceView::Found(&active),
+            true,
+            Deployment::InProgress,
+            Recovered,
+        ),
+        (
+            "deployment in progress",
+            InstanceView::Found(&active),
+            false,
+            Deployment::InProgress,
+            Suppressed(Suppression::Deploying),
+        ),
+        (
+            "nothing replaces it",
+            InstanceView::Found(&active),
+            false,
+            Deployment::NotInProgress,
+            Confirmed,
+        ),
+        (
+            "daemon APIs unavailable",
+            InstanceView::Found(&active),
+            false,
+            Deployment::Unknown,
+            Confirmed,
+        ),
+    ];
+    for (name, ecs, replaced, deployment, expected) in cases {
+        assert_eq!(decide_daemon(ecs, replaced, deployment), expected, "{name}");
+    }
+    assert_eq!(daemon_repairing(InstanceView::Found(&active)), None);
+}
+
+#[test]
+fn when_the_agent_reconnected_then_it_is_recovered_whatever_the_version() {
+    let current = instance("ACTIVE", true, 9, Some("i-1"));
+    assert_eq!(
+        decide_agent(
+            &event(Some(5), None),
+            InstanceView::Found(&current),
+            Ec2View::NotChecked
+        ),
+        Verdict::Recovered
+    );
+}
+
+#[test]
+fn when_a_newer_change_exists_then_the_event_is_superseded() {
+    let current = instance("ACTIVE", false, 9, Some("i-1"));
+    assert_eq!(
+        decide_agent(
+            &event(Some(5), None),
+            InstanceView::Found(&current),
+            Ec2View::State("running")
+        ),
+        Verdict::Superseded {
+            event_version: 5,
+            current_version: 9
+        }
+    );
+    assert_eq!(
+        decide_agent(
+            &event(None, None),
+            InstanceView::Found(&current),
+            Ec2View::State("running")
+        ),
+        Verdict::Confirmed
+    );
+    assert_eq!(
+        decide_agent(
+            &event(Some(12), None),
+            InstanceView::Found(&current),
+            Ec2View::State("running")
+        ),
+        Verdict::Confirmed,
+        "describe lagging behind the event"
+    );
+}
+
+#[test]
+fn when_ecs_alone_would_confirm_then_only_ec2_ids_are_checked() {
+    let on_ec2 = instance("ACTIVE", false, 5, Some("i-1"));
+    let anywhere = instance("ACTIVE", false, 5, Some("mi-1"));
+    let unknown_id = instance("ACTIVE", false, 5, None);
+    let draining = instance("DRAINING", false, 5, Some("i-1"));
+    assert_eq!(
+        agent_ec2_check(&event(Some(5), None), InstanceView::Found(&on_ec2)),
+        Some("i-1")
+    );
+    assert_eq!(
+        agent_ec2_check(&event(Some(5), None), InstanceView::Found(&anywhere)),
+        None
+    );
+    assert_eq!(
+        agent_ec2_check(&event(Some(5), Some("i-2")), InstanceView::Found(&unknown_id)),
+        Some("i-2"),
+        "falls back to the event's id"
+    );
+    assert_eq!(
+        agent_ec2_check(&event(Some(5), None), InstanceView::Found(&draining)),
+        None
+    );
+    assert_eq!(
+        agent_ec2_check(&event(Some(5), Some("i-1")), InstanceView::Missing),
+        None
+    );
+}
+
+#[test]
+fn when_a_resource_repeats_in_a_batch_then_only_its_newest_event_is_kept() {
+    let events = [
+        ("a", Some(3)),
+        ("a", Some(3)),
+        ("b", Some(1)),
+        ("b", Some(2)),
+        ("c", None),
+        ("c", None),
+        ("a", Some(2)),
+    ];
+    assert_eq!(
+        repeats(&events),
+        vec![
+            Repeat::Kept,
+            Repeat::Duplicate,
+            Repeat::Stale,
+            Repeat::Kept,
+            Repeat::Kept,
+            Repeat::Duplicate,
+            Repeat::Stale
+        ]
+    );
+}
