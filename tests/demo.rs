@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use serde_json::Value;
-use watchdog_tests::emulator::Emulator;
+use watchdog_tests::emulator::{Emulator, Published};
 use watchdog_tests::fleet::Fleet;
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
 use watchdog_tests::runtime::Function;
@@ -17,6 +17,24 @@ const GRACE_SECONDS: u32 = 3;
 
 fn heading(title: &str) {
     println!("\n\x1b[1m== {title} ==\x1b[0m");
+}
+
+/// What a subscriber gets: the e-mail with its attributes, and the same for machines.
+fn print_alert(alert: &Published) {
+    let resolved = alert.attributes.get("status").is_some_and(|s| s == "resolved");
+    heading(if resolved {
+        "Resolved notice (e-mail)"
+    } else {
+        "Alert e-mail"
+    });
+    println!("Subject: {}", alert.subject);
+    let mut attributes: Vec<_> = alert.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    attributes.sort();
+    println!("Message attributes: {}\n", attributes.join(", "));
+    println!("{}", alert.message["email"].as_str().unwrap_or_default());
+    heading("Same message, for machines (the `default` key)");
+    let finding: Value = serde_json::from_str(alert.message["default"].as_str().unwrap_or("{}")).unwrap_or_default();
+    println!("{}", serde_json::to_string_pretty(&finding).unwrap_or_default());
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -149,16 +167,45 @@ async fn main() {
     println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());
 
     for alert in emulator.published().await {
-        heading("Alert e-mail");
-        println!("Subject: {}", alert.subject);
-        let mut attributes: Vec<_> = alert.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        attributes.sort();
-        println!("Message attributes: {}\n", attributes.join(", "));
-        println!("{}", alert.message["email"].as_str().unwrap_or_default());
-        heading("Same finding, for machines (the `default` key)");
-        let finding: Value =
-            serde_json::from_str(alert.message["default"].as_str().unwrap_or("{}")).unwrap_or_default();
-        println!("{}", serde_json::to_string_pretty(&finding).unwrap_or_default());
+        print_alert(&alert);
+    }
+
+    heading("Later: the same event again (EventBridge delivers at least once)");
+    let first = records
+        .iter()
+        .find(|r| {
+            r["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&nodes[0].container_instance_arn)
+        })
+        .cloned()
+        .expect("the first instance's event");
+    let before = emulator.published().await.len();
+    function
+        .invoke(&sqs_event(std::slice::from_ref(&first)))
+        .await
+        .expect("the batch is handled");
+    let after = emulator.published().await.len();
+    println!(
+        "{} messages sent: the incident of {} is open and alerted, so nothing is sent again",
+        after - before,
+        nodes[0].ec2_instance_id
+    );
+
+    heading("Someone restarts the agent; its next event finds it connected");
+    emulator
+        .set_container_instance(&prod, &nodes[0].container_instance_arn, Some(true), None)
+        .await;
+    println!(
+        "  {} reconnects; a late disconnect event of it arrives",
+        nodes[0].ec2_instance_id
+    );
+    pipeline.put_events(&[agent_event(&nodes[0], 3, false)]).await;
+    let late = pipeline.receive(1).await;
+    function.invoke(&sqs_event(&late)).await.expect("the batch is handled");
+    for alert in emulator.published().await.iter().skip(after) {
+        print_alert(alert);
     }
 
     heading("Metrics (Embedded Metric Format lines the function printed)");

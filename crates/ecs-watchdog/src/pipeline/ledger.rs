@@ -197,7 +197,7 @@ pub async fn settle<'a>(
                                 message: decision.checked.message,
                                 key,
                                 finding: stored.finding.clone(),
-                                how: how(verdict),
+                                how: how(decision.kind(), verdict),
                                 lasted: now.saturating_sub(stored.opened_at),
                                 closed_at: now,
                             });
@@ -272,11 +272,12 @@ fn claimed(stored: &Incident, finding: &InstanceFinding, now: u64) -> Incident {
     }
 }
 
-fn how(verdict: &Verdict) -> String {
-    match verdict {
-        Verdict::Recovered => "recovered: the agent reconnected, or the daemon runs again".to_owned(),
-        Verdict::Suppressed(s) => format!("gone: {s}"),
-        other => format!("{other:?}"),
+fn how(kind: AlertKind, verdict: &Verdict) -> String {
+    match (kind, verdict) {
+        (AlertKind::AgentDisconnected, Verdict::Recovered) => "recovered: the agent reconnected".to_owned(),
+        (AlertKind::DaemonLost, Verdict::Recovered) => "recovered: the daemon runs again".to_owned(),
+        (_, Verdict::Suppressed(s)) => format!("gone: {s}"),
+        (_, other) => format!("{other:?}"),
     }
 }
 
