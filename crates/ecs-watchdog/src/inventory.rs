@@ -2,12 +2,91 @@
 
 use std::collections::HashMap;
 
+/// Declares an enum of the states an AWS API answers with, parsed from its string, with
+/// `Unknown` for a value added after this code was written.
+macro_rules! states {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+            Unknown,
+        }
+
+        impl $name {
+            pub fn parse(text: &str) -> Self {
+                match text {
+                    $($text => Self::$variant,)+
+                    _ => Self::Unknown,
+                }
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Unknown => "unknown",
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self::parse(text)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+states! {
+    /// A container instance's `status`.
+    InstanceStatus {
+        Registering = "REGISTERING",
+        RegistrationFailed = "REGISTRATION_FAILED",
+        Active = "ACTIVE",
+        Draining = "DRAINING",
+        Deregistering = "DEREGISTERING",
+        Inactive = "INACTIVE",
+    }
+}
+
+states! {
+    /// An EC2 instance's `State.Name`.
+    Ec2State {
+        Pending = "pending",
+        Running = "running",
+        ShuttingDown = "shutting-down",
+        Terminated = "terminated",
+        Stopping = "stopping",
+        Stopped = "stopped",
+    }
+}
+
+states! {
+    /// A task's `lastStatus`.
+    TaskStatus {
+        Provisioning = "PROVISIONING",
+        Pending = "PENDING",
+        Activating = "ACTIVATING",
+        Running = "RUNNING",
+        Deactivating = "DEACTIVATING",
+        Stopping = "STOPPING",
+        Deprovisioning = "DEPROVISIONING",
+        Stopped = "STOPPED",
+        Deleted = "DELETED",
+    }
+}
+
 /// A container instance as `DescribeContainerInstances` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerInstance {
     pub arn: String,
-    /// ACTIVE, DRAINING, INACTIVE, DEREGISTERING, REGISTERING, REGISTRATION_FAILED.
-    pub status: String,
+    pub status: InstanceStatus,
     pub agent_connected: bool,
     pub version: i64,
     pub ec2_instance_id: Option<String>,
@@ -74,17 +153,15 @@ pub fn cluster_name(cluster_arn: &str) -> &str {
 pub struct Task {
     pub arn: String,
     pub group: Option<String>,
-    pub last_status: String,
+    pub last_status: TaskStatus,
     pub container_instance_arn: Option<String>,
 }
 
 impl Task {
     /// Whether it is running or on its way there (PROVISIONING, PENDING, ACTIVATING, RUNNING).
     pub fn is_live(&self) -> bool {
-        matches!(
-            self.last_status.as_str(),
-            "PROVISIONING" | "PENDING" | "ACTIVATING" | "RUNNING"
-        )
+        use TaskStatus::*;
+        matches!(self.last_status, Provisioning | Pending | Activating | Running)
     }
 }
 
@@ -105,7 +182,7 @@ pub struct Daemon {
 }
 
 /// EC2 states by instance id, from `DescribeInstances`; an id that is absent no longer exists.
-pub type Ec2States = HashMap<String, String>;
+pub type Ec2States = HashMap<String, Ec2State>;
 
 /// Whether an EC2 id can be checked with `DescribeInstances`: ECS Anywhere's `mi-…` cannot.
 pub fn is_ec2_instance_id(id: &str) -> bool {

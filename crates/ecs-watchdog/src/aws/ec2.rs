@@ -4,7 +4,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
 
 use super::shared::Turns;
-use crate::inventory::Ec2States;
+use crate::inventory::{Ec2State, Ec2States};
 use crate::ports::AwsError;
 
 pub struct Ec2Inventory {
@@ -42,7 +42,7 @@ impl Ec2Inventory {
                 .map_err(|e| super::sdk_error("ec2:DescribeInstances", e))?;
             for instance in output.reservations().iter().flat_map(|r| r.instances()) {
                 if let (Some(id), Some(state)) = (instance.instance_id(), instance.state().and_then(|s| s.name())) {
-                    states.insert(id.to_owned(), state.as_str().to_owned());
+                    states.insert(id.to_owned(), Ec2State::parse(state.as_str()));
                 }
             }
             match output.next_token() {

@@ -7,7 +7,10 @@ use aws_sdk_ecs::types::{ClusterField, DaemonDeploymentStatus, DesiredStatus};
 
 use super::sdk_error;
 use super::shared::Turns;
-use crate::inventory::{ClusterInfo, ClusterInstances, ContainerInstance, Daemon, Task, TaskFilter, instance_key};
+use crate::inventory::{
+    ClusterInfo, ClusterInstances, ContainerInstance, Daemon, InstanceStatus, Task, TaskFilter, TaskStatus,
+    instance_key,
+};
 use crate::ports::{AwsError, Daemons};
 
 /// `ListTasks` and `ListDaemons` page size: each page is one call.
@@ -91,7 +94,7 @@ impl EcsInventory {
                         .map(str::to_owned)
                 };
                 let instance = ContainerInstance {
-                    status: ci.status().unwrap_or_default().to_owned(),
+                    status: InstanceStatus::parse(ci.status().unwrap_or_default()),
                     agent_connected: ci.agent_connected(),
                     version: ci.version(),
                     ec2_instance_id: ci.ec2_instance_id().map(str::to_owned),
@@ -174,7 +177,7 @@ impl EcsInventory {
             .map(|t| Task {
                 arn: t.task_arn().unwrap_or_default().to_owned(),
                 group: t.group().map(str::to_owned),
-                last_status: t.last_status().unwrap_or_default().to_owned(),
+                last_status: TaskStatus::parse(t.last_status().unwrap_or_default()),
                 container_instance_arn: t.container_instance_arn().map(str::to_owned),
             })
             .collect())

@@ -8,7 +8,7 @@ use super::intake::Checked;
 use crate::alert::{AlertKind, InstanceFinding};
 use crate::event::{AgentDisconnected, DaemonCause, DaemonLost, Signal};
 use crate::incident::IncidentKey;
-use crate::inventory::{ContainerInstance, InstanceView, cluster_name};
+use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, cluster_name};
 use crate::metrics::{Metric, Tally};
 use crate::verdict::{self, Deployment, Ec2View, Repeat, Suppression, Verdict};
 
@@ -54,7 +54,7 @@ impl Decision<'_> {
             Outcome::Decided(Verdict::Recovered, _) => true,
             Outcome::Decided(Verdict::Suppressed(s), _) => match s {
                 Suppression::ClusterGone | Suppression::InstanceGone(_) | Suppression::InstanceNotRunning(_) => true,
-                Suppression::Repairing(state) => state != "DRAINING",
+                Suppression::Repairing(status) => *status != Some(InstanceStatus::Draining),
                 Suppression::Draining | Suppression::Deploying => false,
             },
             _ => false,
@@ -66,7 +66,13 @@ impl Decision<'_> {
         matches!(
             &self.outcome,
             Outcome::Decided(Verdict::Suppressed(Suppression::Draining), _)
-        ) || matches!(&self.outcome, Outcome::Decided(Verdict::Suppressed(Suppression::Repairing(s)), _) if s == "DRAINING")
+        ) || matches!(
+            &self.outcome,
+            Outcome::Decided(
+                Verdict::Suppressed(Suppression::Repairing(Some(InstanceStatus::Draining))),
+                _
+            )
+        )
     }
 }
 
@@ -105,7 +111,7 @@ fn outcome(described: &Described<'_>, checked: &Checked<'_>, daemons: &DaemonChe
                 Some(id) => ec2
                     .states
                     .get(id)
-                    .map_or(Ec2View::NotFound, |state| Ec2View::State(state)),
+                    .map_or(Ec2View::NotFound, |state| Ec2View::State(*state)),
             };
             let verdict = verdict::decide_agent(agent, ecs, ec2_view);
             let finding = confirmed_finding(&verdict, ecs, |instance| agent_finding(agent, instance));

@@ -10,7 +10,7 @@ use tracing::error;
 
 use super::intake::Checked;
 use crate::event::{self, DaemonLost, Signal, task_definition_family};
-use crate::inventory::{ClusterInstances, Ec2States, TaskFilter, cluster_name, instance_key};
+use crate::inventory::{ClusterInstances, Ec2States, InstanceStatus, TaskFilter, cluster_name, instance_key};
 use crate::ports::{AwsError, Daemons, ErrorKind, Inventory, error_chain};
 use crate::remediation::ClusterState;
 use crate::verdict::{self, Deployment};
@@ -300,13 +300,13 @@ pub async fn cluster_state(inventory: &dyn Inventory, cluster: &str) -> Result<C
             continue;
         };
         for instance in found.into_values() {
-            match instance.status.as_str() {
-                "ACTIVE" if !instance.agent_connected => {
+            match instance.status {
+                InstanceStatus::Active if !instance.agent_connected => {
                     state.total += 1;
                     state.disconnected.push(instance.arn);
                 }
-                "ACTIVE" => state.total += 1,
-                "DRAINING" => {
+                InstanceStatus::Active => state.total += 1,
+                InstanceStatus::Draining => {
                     state.total += 1;
                     state.draining += 1;
                 }

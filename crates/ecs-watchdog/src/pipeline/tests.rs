@@ -11,7 +11,9 @@ use serde_json::json;
 use super::*;
 use crate::alert::Status;
 use crate::incident::Incident;
-use crate::inventory::{ClusterInfo, ClusterInstances, ContainerInstance, Daemon, Ec2States, Task, TaskFilter};
+use crate::inventory::{
+    ClusterInfo, ClusterInstances, ContainerInstance, Daemon, Ec2State, Ec2States, InstanceStatus, Task, TaskFilter,
+};
 use crate::metrics::MetricDatum;
 use crate::ports::{AwsError, Quarantined};
 
@@ -39,7 +41,7 @@ impl FakeInventory {
             arn.clone(),
             ContainerInstance {
                 arn,
-                status: "ACTIVE".into(),
+                status: InstanceStatus::Active,
                 agent_connected: false,
                 version: 2,
                 ec2_instance_id: Some(format!("i-{n:04}")),
@@ -79,7 +81,7 @@ impl Inventory for FakeInventory {
     }
     async fn describe_ec2_instances(&self, ids: &[String]) -> Result<Ec2States, AwsError> {
         self.fail("ec2:DescribeInstances")?;
-        Ok(ids.iter().map(|id| (id.clone(), "running".to_owned())).collect())
+        Ok(ids.iter().map(|id| (id.clone(), Ec2State::Running)).collect())
     }
     async fn list_container_instances(&self, _: &str) -> Result<Vec<String>, AwsError> {
         unreachable!("no remediation here")

@@ -1,7 +1,7 @@
 //! Verdicts: what an event means once the current state is known (DESIGN §2). Pure functions.
 
 use crate::event::AgentDisconnected;
-use crate::inventory::{InstanceView, is_ec2_instance_id};
+use crate::inventory::{Ec2State, InstanceStatus, InstanceView, is_ec2_instance_id};
 
 /// The outcome of re-checking one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,15 +22,17 @@ pub enum Verdict {
 pub enum Suppression {
     /// The cluster was deleted.
     ClusterGone,
-    /// The container instance is MISSING, INACTIVE or DEREGISTERING.
-    InstanceGone(String),
+    /// The container instance is INACTIVE or DEREGISTERING; `None`: ECS reported it MISSING.
+    InstanceGone(Option<InstanceStatus>),
     /// Someone is already draining it.
     Draining,
     /// The EC2 instance is stopping, stopped, shutting down, terminated or gone: the cause is
     /// the instance, not the agent.
-    InstanceNotRunning(String),
-    /// The instance of a lost daemon is gone, DRAINING or DEREGISTERING: ECS is replacing it.
-    Repairing(String),
+    /// `None`: `DescribeInstances` no longer knows it.
+    InstanceNotRunning(Option<Ec2State>),
+    /// The instance of a lost daemon is DRAINING, DEREGISTERING or INACTIVE, or (`None`) it or its
+    /// cluster is gone: ECS is replacing it.
+    Repairing(Option<InstanceStatus>),
     /// A deployment of the daemon is in progress; it drains and replaces instances on purpose.
     Deploying,
 }
@@ -39,10 +41,13 @@ impl std::fmt::Display for Suppression {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Suppression::ClusterGone => f.write_str("the cluster no longer exists"),
-            Suppression::InstanceGone(status) => write!(f, "the container instance is {status}"),
+            Suppression::InstanceGone(Some(status)) => write!(f, "the container instance is {status}"),
+            Suppression::InstanceGone(None) => f.write_str("the container instance is MISSING"),
             Suppression::Draining => f.write_str("the container instance is DRAINING"),
-            Suppression::InstanceNotRunning(state) => write!(f, "the EC2 instance is {state}"),
-            Suppression::Repairing(state) => write!(f, "ECS is replacing the instance ({state})"),
+            Suppression::InstanceNotRunning(Some(state)) => write!(f, "the EC2 instance is {state}"),
+            Suppression::InstanceNotRunning(None) => f.write_str("the EC2 instance is gone"),
+            Suppression::Repairing(Some(status)) => write!(f, "ECS is replacing the instance ({status})"),
+            Suppression::Repairing(None) => f.write_str("ECS is replacing the instance (gone)"),
             Suppression::Deploying => f.write_str("a deployment of the daemon is in progress"),
         }
     }
@@ -50,10 +55,10 @@ impl std::fmt::Display for Suppression {
 
 /// What `DescribeInstances` said about the instance behind a container instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ec2View<'a> {
+pub enum Ec2View {
     /// No EC2 check applies (ECS Anywhere, or no id) or none was needed.
     NotChecked,
-    State(&'a str),
+    State(Ec2State),
     /// `DescribeInstances` no longer knows the id.
     NotFound,
 }
@@ -73,17 +78,17 @@ pub fn agent_ec2_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) 
 }
 
 /// Decides an agent-disconnected event against the current state.
-pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2View<'_>) -> Verdict {
+pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2View) -> Verdict {
     let instance = match ecs {
         InstanceView::ClusterGone => return Verdict::Suppressed(Suppression::ClusterGone),
-        InstanceView::Missing => return Verdict::Suppressed(Suppression::InstanceGone("MISSING".into())),
+        InstanceView::Missing => return Verdict::Suppressed(Suppression::InstanceGone(None)),
         InstanceView::Found(instance) => instance,
     };
-    match instance.status.as_str() {
-        "INACTIVE" | "DEREGISTERING" => {
-            return Verdict::Suppressed(Suppression::InstanceGone(instance.status.clone()));
+    match instance.status {
+        InstanceStatus::Inactive | InstanceStatus::Deregistering => {
+            return Verdict::Suppressed(Suppression::InstanceGone(Some(instance.status)));
         }
-        "DRAINING" => return Verdict::Suppressed(Suppression::Draining),
+        InstanceStatus::Draining => return Verdict::Suppressed(Suppression::Draining),
         _ => {}
     }
     if instance.agent_connected {
@@ -99,9 +104,9 @@ pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2Vi
     }
     match ec2 {
         Ec2View::NotChecked => Verdict::Confirmed,
-        Ec2View::State("running") => Verdict::Confirmed,
-        Ec2View::State(state) => Verdict::Suppressed(Suppression::InstanceNotRunning(state.to_owned())),
-        Ec2View::NotFound => Verdict::Suppressed(Suppression::InstanceNotRunning("gone".into())),
+        Ec2View::State(Ec2State::Running) => Verdict::Confirmed,
+        Ec2View::State(state) => Verdict::Suppressed(Suppression::InstanceNotRunning(Some(state))),
+        Ec2View::NotFound => Verdict::Suppressed(Suppression::InstanceNotRunning(None)),
     }
 }
 
@@ -117,15 +122,16 @@ pub enum Deployment {
 /// The verdict the instance's state alone gives a lost daemon: ECS drains and replaces an
 /// instance whose critical daemon stopped, so a gone or draining instance is being repaired.
 pub fn daemon_repairing(ecs: InstanceView<'_>) -> Option<Verdict> {
-    let state = match ecs {
-        InstanceView::ClusterGone => "cluster gone".to_owned(),
-        InstanceView::Missing => "MISSING".to_owned(),
-        InstanceView::Found(instance) => match instance.status.as_str() {
-            "DRAINING" | "DEREGISTERING" | "INACTIVE" => instance.status.clone(),
+    let status = match ecs {
+        InstanceView::ClusterGone | InstanceView::Missing => None,
+        InstanceView::Found(instance) => match instance.status {
+            InstanceStatus::Draining | InstanceStatus::Deregistering | InstanceStatus::Inactive => {
+                Some(instance.status)
+            }
             _ => return None,
         },
     };
-    Some(Verdict::Suppressed(Suppression::Repairing(state)))
+    Some(Verdict::Suppressed(Suppression::Repairing(status)))
 }
 
 /// Decides a lost daemon: `replaced` says whether a RUNNING or PENDING task of the same daemon

@@ -1,5 +1,5 @@
 use super::*;
-use crate::inventory::ContainerInstance;
+use crate::inventory::{ContainerInstance, Ec2State, InstanceStatus};
 
 fn event(version: Option<i64>, ec2: Option<&str>) -> AgentDisconnected {
     AgentDisconnected {
@@ -28,7 +28,7 @@ fn instance(status: &str, connected: bool, version: i64, ec2: Option<&str>) -> C
 fn when_the_current_state_is_known_then_the_agent_verdict_follows_design() {
     use Verdict::*;
     let active = instance("ACTIVE", false, 5, Some("i-1"));
-    let cases: Vec<(&str, InstanceView<'_>, Ec2View<'_>, Verdict)> = vec![
+    let cases: Vec<(&str, InstanceView<'_>, Ec2View, Verdict)> = vec![
         (
             "cluster deleted",
             InstanceView::ClusterGone,
@@ -39,43 +39,43 @@ fn when_the_current_state_is_known_then_the_agent_verdict_follows_design() {
             "instance missing",
             InstanceView::Missing,
             Ec2View::NotChecked,
-            Suppressed(Suppression::InstanceGone("MISSING".into())),
+            Suppressed(Suppression::InstanceGone(None)),
         ),
         (
             "still disconnected, instance running",
             InstanceView::Found(&active),
-            Ec2View::State("running"),
+            Ec2View::State(Ec2State::parse("running")),
             Confirmed,
         ),
         (
             "EC2 stopped",
             InstanceView::Found(&active),
-            Ec2View::State("stopped"),
-            Suppressed(Suppression::InstanceNotRunning("stopped".into())),
+            Ec2View::State(Ec2State::parse("stopped")),
+            Suppressed(Suppression::InstanceNotRunning(Some(Ec2State::parse("stopped")))),
         ),
         (
             "EC2 stopping",
             InstanceView::Found(&active),
-            Ec2View::State("stopping"),
-            Suppressed(Suppression::InstanceNotRunning("stopping".into())),
+            Ec2View::State(Ec2State::parse("stopping")),
+            Suppressed(Suppression::InstanceNotRunning(Some(Ec2State::parse("stopping")))),
         ),
         (
             "EC2 shutting down",
             InstanceView::Found(&active),
-            Ec2View::State("shutting-down"),
-            Suppressed(Suppression::InstanceNotRunning("shutting-down".into())),
+            Ec2View::State(Ec2State::parse("shutting-down")),
+            Suppressed(Suppression::InstanceNotRunning(Some(Ec2State::parse("shutting-down")))),
         ),
         (
             "EC2 terminated",
             InstanceView::Found(&active),
-            Ec2View::State("terminated"),
-            Suppressed(Suppression::InstanceNotRunning("terminated".into())),
+            Ec2View::State(Ec2State::parse("terminated")),
+            Suppressed(Suppression::InstanceNotRunning(Some(Ec2State::parse("terminated")))),
         ),
         (
             "EC2 instance unknown",
             InstanceView::Found(&active),
             Ec2View::NotFound,
-            Suppressed(Suppression::InstanceNotRunning("gone".into())),
+            Suppressed(Suppression::InstanceNotRunning(None)),
         ),
         (
             "ECS Anywhere, no EC2 check",
@@ -88,10 +88,13 @@ fn when_the_current_state_is_known_then_the_agent_verdict_follows_design() {
         assert_eq!(decide_agent(&event(Some(5), Some("i-1")), ecs, ec2), expected, "{name}");
     }
     let by_status = [
-        ("INACTIVE", Suppressed(Suppression::InstanceGone("INACTIVE".into()))),
+        (
+            "INACTIVE",
+            Suppressed(Suppression::InstanceGone(Some(InstanceStatus::parse("INACTIVE")))),
+        ),
         (
             "DEREGISTERING",
-            Suppressed(Suppression::InstanceGone("DEREGISTERING".into())),
+            Suppressed(Suppression::InstanceGone(Some(InstanceStatus::parse("DEREGISTERING")))),
         ),
         ("DRAINING", Suppressed(Suppression::Draining)),
     ];
@@ -115,7 +118,7 @@ fn when_a_daemon_is_lost_then_the_verdict_follows_design() {
     let active = instance("ACTIVE", true, 5, Some("i-1"));
     let draining = instance("DRAINING", true, 5, Some("i-1"));
     let deregistering = instance("DEREGISTERING", true, 5, Some("i-1"));
-    let repairing = |s: &str| Suppressed(Suppression::Repairing(s.into()));
+    let repairing = |s: &str| Suppressed(Suppression::Repairing(Some(InstanceStatus::parse(s))));
     let cases: Vec<(&str, InstanceView<'_>, bool, Deployment, Verdict)> = vec![
         (
             "instance draining",
@@ -136,14 +139,14 @@ fn when_a_daemon_is_lost_then_the_verdict_follows_design() {
             InstanceView::Missing,
             false,
             Deployment::NotInProgress,
-            repairing("MISSING"),
+            Suppressed(Suppression::Repairing(None)),
         ),
         (
             "cluster gone",
             InstanceView::ClusterGone,
             false,
             Deployment::Unknown,
-            repairing("cluster gone"),
+            Suppressed(Suppression::Repairing(None)),
         ),
         (
             "replacement running",
@@ -207,7 +210,7 @@ fn when_a_newer_change_exists_then_the_event_is_superseded() {
         decide_agent(
             &event(Some(5), None),
             InstanceView::Found(&current),
-            Ec2View::State("running")
+            Ec2View::State(Ec2State::parse("running"))
         ),
         Verdict::Superseded {
             event_version: 5,
@@ -218,7 +221,7 @@ fn when_a_newer_change_exists_then_the_event_is_superseded() {
         decide_agent(
             &event(None, None),
             InstanceView::Found(&current),
-            Ec2View::State("running")
+            Ec2View::State(Ec2State::parse("running"))
         ),
         Verdict::Confirmed
     );
@@ -226,7 +229,7 @@ fn when_a_newer_change_exists_then_the_event_is_superseded() {
         decide_agent(
             &event(Some(12), None),
             InstanceView::Found(&current),
-            Ec2View::State("running")
+            Ec2View::State(Ec2State::parse("running"))
         ),
         Verdict::Confirmed,
         "describe lagging behind the event"
