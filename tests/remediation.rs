@@ -126,6 +126,14 @@ async fn when_a_disconnect_is_confirmed_in_an_auto_scaling_group_then_it_is_drai
         finding(&published[0])["instances"][0]["remediation"],
         "drained (DRAINING); marked Unhealthy in Auto Scaling group prod-asg, which replaces it"
     );
+    assert_eq!(
+        finding(&published[0])["instances"][0]["remediationActions"],
+        serde_json::json!([
+            {"step": "drain", "outcome": "done", "detail": "drained (DRAINING)"},
+            {"step": "replace", "outcome": "done", "detail": "marked Unhealthy in Auto Scaling group prod-asg, which replaces it"}
+        ]),
+        "the same, step by step, for machines"
+    );
     assert_eq!(function.metric("RemediationStarted", Some("prod")), 1.0);
 
     // When the same message is delivered again, nothing changes twice and the log says why.

@@ -28,13 +28,51 @@ pub enum StepOutcome {
     Failed(String),
 }
 
-impl StepOutcome {
+/// What one step did to one instance, as the finding's `remediationActions` carry it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionTaken {
+    /// `drain`, `replace`, a custom step's name, or `guard` when held back before any step.
+    pub step: String,
+    pub outcome: ActionOutcome,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionOutcome {
+    Done,
+    AlreadyDone,
+    WouldDo,
+    Skipped,
+    Failed,
+    HeldBack,
+    NotAttempted,
+}
+
+impl ActionTaken {
+    /// In words, as the alert's `remediation` line says it.
     pub fn text(&self) -> String {
-        match self {
-            StepOutcome::Done(what) | StepOutcome::Skipped(what) => what.clone(),
-            StepOutcome::AlreadyDone(what) => format!("{what} (already; nothing done twice)"),
-            StepOutcome::WouldDo(what) => format!("would {what} (dry run)"),
-            StepOutcome::Failed(why) => format!("failed: {why}"),
+        match self.outcome {
+            ActionOutcome::AlreadyDone => format!("{} (already; nothing done twice)", self.detail),
+            ActionOutcome::WouldDo => format!("would {} (dry run)", self.detail),
+            ActionOutcome::Failed => format!("failed: {}", self.detail),
+            _ => self.detail.clone(),
+        }
+    }
+
+    pub fn of(step: &str, outcome: &StepOutcome) -> Self {
+        let (kind, detail) = match outcome {
+            StepOutcome::Done(d) => (ActionOutcome::Done, d),
+            StepOutcome::AlreadyDone(d) => (ActionOutcome::AlreadyDone, d),
+            StepOutcome::WouldDo(d) => (ActionOutcome::WouldDo, d),
+            StepOutcome::Skipped(d) => (ActionOutcome::Skipped, d),
+            StepOutcome::Failed(d) => (ActionOutcome::Failed, d),
+        };
+        Self {
+            step: step.to_owned(),
+            outcome: kind,
+            detail: detail.clone(),
         }
     }
 }

@@ -103,9 +103,12 @@ pub struct InstanceFinding {
     pub failure_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// What remediation did (or would do, in a dry run) to this instance.
+    /// What remediation did (or would do, in a dry run) to this instance, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remediation: Option<String>,
+    /// The same, step by step, for machines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remediation_actions: Vec<crate::remediation::ActionTaken>,
     /// In a reminder: how long the incident has been open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_for: Option<String>,

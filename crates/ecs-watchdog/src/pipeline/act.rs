@@ -10,7 +10,7 @@ use super::{Adapters, Confirmed};
 use crate::config::Remediation;
 use crate::inventory::cluster_name;
 use crate::metrics::{Metric, Tally};
-use crate::remediation::{self, StepOutcome, Target};
+use crate::remediation::{self, ActionOutcome, ActionTaken, StepOutcome, Target};
 
 pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confirmed<'_>, tally: &mut Tally) {
     if io.steps.is_empty() {
@@ -33,15 +33,15 @@ pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confi
                 });
             }
         }
-        let mut said: HashMap<String, Vec<String>> = HashMap::new();
+        let mut said: HashMap<String, Vec<ActionTaken>> = HashMap::new();
         match cluster_state(io.inventory.as_ref(), cluster).await {
             Err(e) => {
                 log_check_error(cluster, &e, mine.len());
                 for target in &mine {
-                    let text = format!("not attempted: the cluster could not be counted ({})", e.operation);
+                    let detail = format!("not attempted: the cluster could not be counted ({})", e.operation);
                     said.entry(target.container_instance_arn.clone())
                         .or_default()
-                        .push(text);
+                        .push(guard(ActionOutcome::NotAttempted, detail));
                 }
             }
             Ok(state) => {
@@ -51,10 +51,13 @@ pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confi
                 let limit = remediation::drain_limit(state.total, max_percent);
                 for arn in &held {
                     tally.count(Some(name), Metric::RemediationHeldBack);
-                    said.entry(arn.clone()).or_default().push(format!(
+                    let text = format!(
                         "held back by the guard: {} of {} instances DRAINING, at most {limit} ({max_percent}%)",
                         state.draining, state.total
-                    ));
+                    );
+                    said.entry(arn.clone())
+                        .or_default()
+                        .push(guard(ActionOutcome::HeldBack, text));
                 }
                 let mut targets: Vec<Target> = mine
                     .into_iter()
@@ -73,7 +76,7 @@ pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confi
                         }
                         said.entry(target.container_instance_arn.clone())
                             .or_default()
-                            .push(outcome.text());
+                            .push(ActionTaken::of(step.name(), &outcome));
                         if matches!(
                             outcome,
                             StepOutcome::Done(_) | StepOutcome::AlreadyDone(_) | StepOutcome::WouldDo(_)
@@ -90,9 +93,20 @@ pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confi
             .filter(|((c, _), _)| *c == cluster)
             .flat_map(|(_, f)| f)
         {
-            if let Some(texts) = said.get(&firing.finding.container_instance_arn) {
+            if let Some(actions) = said.get(&firing.finding.container_instance_arn) {
+                let texts: Vec<String> = actions.iter().map(ActionTaken::text).collect();
                 firing.finding.remediation = Some(texts.join("; "));
+                firing.finding.remediation_actions = actions.clone();
             }
         }
+    }
+}
+
+/// What the guard (no step) decided for an instance.
+fn guard(outcome: ActionOutcome, detail: String) -> ActionTaken {
+    ActionTaken {
+        step: "guard".to_owned(),
+        outcome,
+        detail,
     }
 }
