@@ -283,7 +283,7 @@ fn report(r: &Value) -> String {
         agents = storm(
             "agent events only (100 instances a batch), batches of 100",
             &s["agent_batches_of_100"],
-            "≤ 3 + 2 per 100 instances = 5",
+            "≤ 3 + 2 per 100 instances = 5, plus the ledger: 1 BatchGetItem per 100, 1 PutItem per incident opened, 1 UpdateItem per cluster",
             ""
         ),
         mixed = storm(

@@ -35,16 +35,22 @@ pub struct Published {
 
 /// The Python with moto: `WATCHDOG_PYTHON`, else the project's `.venv` (made by `make`).
 pub fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("WATCHDOG_PYTHON") {
+    venv_python("WATCHDOG_PYTHON", ".venv")
+}
+
+/// A virtualenv's Python: the variable's value, else the project's `venv` folder, which `make
+/// test` creates before it runs the tests.
+pub fn venv_python(variable: &str, venv: &str) -> PathBuf {
+    if let Some(python) = std::env::var_os(variable) {
         return python.into();
     }
-    let venv = repo_root().join(".venv/bin/python");
+    let path = repo_root().join(venv).join("bin/python");
     assert!(
-        venv.exists(),
-        "no Python with moto at {}: run `make test` (it creates .venv)",
-        venv.display()
+        path.exists(),
+        "no Python at {} ({variable} is unset): run `make test`, which creates {venv}",
+        path.display()
     );
-    venv
+    path
 }
 
 impl Emulator {

@@ -149,16 +149,7 @@ fn scalar(value: &Value) -> Option<String> {
 /// The Python of `.venv-sam` (SAM's translator and parliament): `WATCHDOG_SAM_PYTHON`, else the
 /// project's `.venv-sam` (made by `make lint`, which `make test` runs first).
 pub fn sam_python() -> std::path::PathBuf {
-    if let Some(python) = std::env::var_os("WATCHDOG_SAM_PYTHON") {
-        return python.into();
-    }
-    let venv = repo_root().join(".venv-sam/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with SAM's translator at {}: run `make test` (it creates .venv-sam)",
-        venv.display()
-    );
-    venv
+    crate::emulator::venv_python("WATCHDOG_SAM_PYTHON", ".venv-sam")
 }
 
 /// `template.yaml` as CloudFormation would deploy it for a stack name and parameters: SAM's
