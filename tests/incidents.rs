@@ -15,7 +15,7 @@ use watchdog_tests::fleet::{Fleet, Node};
 use watchdog_tests::in_process::{self, config, messages};
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
 use watchdog_tests::runtime::Function;
-use watchdog_tests::samples::{agent_event, daemon_impaired_event};
+use watchdog_tests::samples::{agent_event, daemon_impaired_event, daemon_stopped_event};
 
 const START: u64 = 1_800_000_000;
 
@@ -298,4 +298,38 @@ async fn when_a_batch_confirms_nothing_and_finds_nothing_over_then_it_costs_no_l
         "no DynamoDB call: {calls:?}"
     );
     assert_eq!(function.metric("Suppressed", Some("prod")), 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_lost_daemon_runs_again_then_its_incident_resolves_once() {
+    // Given log-router's task stopped on an instance and nothing replaced it: one alert.
+    let bed = Bed::new(&NO_GRACE, 1).await;
+    let node = &bed.nodes[0];
+    let log_router = bed.fleet.task_definition("log-router").await;
+    let task = format!("{}/log-router-1", node.cluster_arn.replace(":cluster/", ":task/"));
+    let stopped = record(&daemon_stopped_event(node, "log-router", &log_router, &task));
+    let function = Function::start(&bed.pipeline.function_env(&bed.emulator)).await;
+    let event = sqs_event(std::slice::from_ref(&stopped));
+    function.invoke(&event).await.expect("handled");
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    assert_eq!(published[0].attributes["kind"], "daemon-lost");
+
+    // When a new log-router task runs there and the event is looked at again.
+    bed.fleet.start_task(node, &log_router, "daemon:log-router").await;
+    function.invoke(&event).await.expect("handled");
+    function.invoke(&event).await.expect("handled");
+
+    // Then one resolved notice names the daemon.
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 2, "{published:#?}");
+    let resolved = &published[1];
+    assert_eq!(
+        resolved.subject,
+        "Resolved: ECS daemon log-router lost on 1 instance in prod (us-east-1)"
+    );
+    assert_eq!(resolved.attributes["status"], "resolved");
+    let notice = finding(resolved);
+    assert_eq!(notice["instances"][0]["daemonName"], "log-router");
+    assert_eq!(notice["instances"][0]["resolution"], "recovered: the daemon runs again");
 }
