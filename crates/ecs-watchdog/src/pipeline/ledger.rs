@@ -75,7 +75,7 @@ pub async fn settle<'a>(
     keys.extend(
         decisions
             .iter()
-            .filter(|d| d.resolves() || (drains && d.draining()))
+            .filter(|d| may_change(d, drains))
             .map(Decision::incident),
     );
     keys.sort();
@@ -127,10 +127,12 @@ pub async fn settle<'a>(
                         at: now,
                         previous: expected,
                     };
+                    // The ledger keeps the finding; how long it lasts belongs to this reminder only.
+                    let result = ledger.claim(&claimed(stored, &f.finding, now), expected).await;
                     if notice == Notice::Reminder {
                         f.finding.open_for = Some(incident::lasted(now.saturating_sub(stored.opened_at)));
                     }
-                    ledger.claim(&claimed(stored, &f.finding, now), expected).await
+                    result
                 }
             };
             match result {
@@ -155,6 +157,11 @@ pub async fn settle<'a>(
             continue;
         };
         let key = decision.incident();
+        if unknown.contains(&key) && may_change(decision, drains) {
+            // Its incident could not be read: closing it, or the alert it owes, waits for a retry.
+            undecided.push(decision.checked.message);
+            continue;
+        }
         let Some(stored) = current.get(&key).filter(|i| i.open) else {
             continue;
         };
@@ -261,6 +268,12 @@ async fn read(ledger: &dyn Ledger, keys: &[IncidentKey]) -> (HashMap<IncidentKey
         }
     }
     (current, unknown)
+}
+
+/// Whether a look that confirmed nothing may still change its incident: it finds the problem
+/// over, or (when remediation drains) the instance DRAINING with an alert perhaps still owed.
+fn may_change(decision: &Decision<'_>, drains: bool) -> bool {
+    decision.resolves() || (drains && decision.draining())
 }
 
 fn claimed(stored: &Incident, finding: &InstanceFinding, now: u64) -> Incident {

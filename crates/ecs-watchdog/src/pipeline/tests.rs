@@ -53,6 +53,13 @@ impl FakeInventory {
         self
     }
 
+    fn reconnected(mut self) -> Self {
+        for instance in self.instances.values_mut() {
+            instance.agent_connected = true;
+        }
+        self
+    }
+
     fn fail(&self, operation: &'static str) -> Result<(), AwsError> {
         match self.failing.contains(operation) {
             true => Err(AwsError::new(operation, "injected")),
@@ -142,13 +149,16 @@ impl MetricsSink for Discard {
     }
 }
 
-/// The ledger's conditional semantics, in memory.
+/// The ledger's conditional semantics, in memory; reads fail while `unreadable` is set.
 #[derive(Default)]
-struct FakeLedger(Mutex<HashMap<String, Incident>>);
+struct FakeLedger(Mutex<HashMap<String, Incident>>, AtomicBool);
 
 #[async_trait]
 impl Ledger for &'static FakeLedger {
     async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
+        if self.1.load(Ordering::SeqCst) {
+            return Err(AwsError::new("dynamodb:BatchGetItem", "injected"));
+        }
         let items = self.0.lock().unwrap();
         Ok(keys.iter().filter_map(|k| items.get(&k.id()).cloned()).collect())
     }
@@ -208,7 +218,25 @@ fn leak<T>(value: T) -> &'static T {
     Box::leak(Box::new(value))
 }
 
+/// A clock the test moves.
+struct Moved(&'static std::sync::atomic::AtomicU64);
+
+impl Clock for Moved {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 fn monitor(inventory: FakeInventory, notifier: &'static FakeNotifier, ledger: Option<&'static FakeLedger>) -> Monitor {
+    monitor_at(inventory, notifier, ledger, None)
+}
+
+fn monitor_at(
+    inventory: FakeInventory,
+    notifier: &'static FakeNotifier,
+    ledger: Option<&'static FakeLedger>,
+    clock: Option<&'static std::sync::atomic::AtomicU64>,
+) -> Monitor {
     let config = Config::from_lookup(|name| match name {
         "ALERT_TOPIC_ARN" => Some("arn:aws:sns:eu-west-1:123456789012:alerts".into()),
         "DEAD_LETTER_QUEUE_URL" => Some("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq".into()),
@@ -223,6 +251,9 @@ fn monitor(inventory: FakeInventory, notifier: &'static FakeNotifier, ledger: Op
         Box::new(Discard),
     );
     io.ledger = ledger.map(|l| Box::new(l) as Box<dyn Ledger>);
+    if let Some(clock) = clock {
+        io.clock = Box::new(Moved(clock));
+    }
     Monitor::new(config, "eu-west-1", io)
 }
 
@@ -329,4 +360,57 @@ async fn when_the_ledger_is_off_then_every_confirmation_alerts_as_before_inciden
         monitor.process(&[agent(A, 1)]).await;
     }
     assert_eq!(notifier.sent.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn when_the_ledger_cannot_be_read_then_a_look_that_would_resolve_goes_back_to_the_queue() {
+    let notifier = leak(FakeNotifier::default());
+    let ledger = leak(FakeLedger::default());
+    monitor(fleet(), notifier, Some(ledger)).process(&[agent(A, 1)]).await;
+    assert_eq!(notifier.sent.lock().unwrap().len(), 1, "the incident opened");
+
+    // The agent reconnected, but the ledger cannot be read: the incident cannot be closed now.
+    let after = monitor(fleet().reconnected(), notifier, Some(ledger));
+    ledger.1.store(true, Ordering::SeqCst);
+    let report = after.process(&[agent(A, 1)]).await;
+    assert_eq!(report.failures, vec!["agent-a-1"], "kept for a retry, not acknowledged");
+    assert_eq!(notifier.sent.lock().unwrap().len(), 1);
+
+    // The retry closes it with its notice.
+    ledger.1.store(false, Ordering::SeqCst);
+    let report = after.process(&[agent(A, 1)]).await;
+    assert!(report.failures.is_empty());
+    let sent = notifier.sent.lock().unwrap();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].status, Status::Resolved);
+}
+
+#[tokio::test]
+async fn when_a_reminder_goes_out_then_the_ledger_keeps_the_finding_without_its_duration() {
+    let notifier = leak(FakeNotifier::default());
+    let ledger = leak(FakeLedger::default());
+    let clock = leak(std::sync::atomic::AtomicU64::new(1_800_000_000));
+    let monitor = monitor_at(fleet(), notifier, Some(ledger), Some(clock));
+    monitor.process(&[agent(A, 1)]).await;
+    clock.fetch_add(240 * 60, Ordering::SeqCst);
+    monitor.process(&[agent(A, 1)]).await;
+
+    let sent = notifier.sent.lock().unwrap();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[1].email.contains("still open after 4 h 0 min (reminder)"),
+        "{}",
+        sent[1].email
+    );
+    let stored = ledger.0.lock().unwrap();
+    let incident = stored.values().next().expect("the incident");
+    assert_eq!(
+        incident.notified_at,
+        1_800_000_000 + 240 * 60,
+        "the reminder was claimed"
+    );
+    assert_eq!(
+        incident.finding.open_for, None,
+        "a later alert must not say it is a reminder"
+    );
 }
