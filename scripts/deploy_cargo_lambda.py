@@ -115,6 +115,7 @@ class Deployer:
                     BillingMode=props["BillingMode"],
                     AttributeDefinitions=props["AttributeDefinitions"],
                     KeySchema=props["KeySchema"],
+                    **({"GlobalSecondaryIndexes": props["GlobalSecondaryIndexes"]} if "GlobalSecondaryIndexes" in props else {}),
                     # CloudFormation says SSEEnabled where the API says Enabled.
                     SSESpecification={
                         ("Enabled" if k == "SSEEnabled" else k): v for k, v in props["SSESpecification"].items()

@@ -8,4 +8,5 @@ mod iam;
 mod incidents;
 mod redrive;
 mod remediation;
+mod sweep;
 mod template;

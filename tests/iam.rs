@@ -15,8 +15,6 @@ const ACCOUNT_REGION: &str = "us-east-1:123456789012";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Needs {
     Always,
-    /// Remediation on, dry run or not (the guard reads the cluster).
-    Remediation,
     /// Remediation on and not a dry run: a write.
     RemediationWrite,
     Replace,
@@ -84,6 +82,12 @@ fn table() -> Vec<Grant> {
             needs: Needs::Always,
         },
         Grant {
+            action: "ecs:DescribeDaemon",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+        },
+        Grant {
             action: "ecs:ListDaemonDeployments",
             resource: "*".into(),
             condition: None,
@@ -134,11 +138,29 @@ fn table() -> Vec<Grant> {
             condition: None,
             needs: Needs::Always,
         },
+        // ListContainerInstances takes `cluster*` (the sweep lists every cluster's instances; the
+        // remediation guard counts them); ListClusters has no resource type.
         Grant {
             action: "ecs:ListContainerInstances",
             resource: arn("ecs", "cluster/*"),
             condition: None,
-            needs: Needs::Remediation,
+            needs: Needs::Always,
+        },
+        Grant {
+            action: "ecs:ListClusters",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+        },
+        // Query on an index is authorized against `index*` (table/<name>/index/<index>).
+        Grant {
+            action: "dynamodb:Query",
+            resource: arn(
+                "dynamodb",
+                "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-cluster",
+            ),
+            condition: None,
+            needs: Needs::Always,
         },
         // `container-instance*`, condition ecs:cluster: only the clusters remediation may act on.
         Grant {
@@ -315,24 +337,23 @@ fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_i
         (&[], &[Needs::Always]),
         (
             &[("RemediationAction", "drain"), ("RemediationDryRun", "true")],
-            &[Needs::Always, Needs::Remediation],
+            &[Needs::Always],
         ),
         (
             &[("RemediationAction", "drain"), ("RemediationDryRun", "false")],
-            &[Needs::Always, Needs::Remediation, Needs::RemediationWrite],
+            &[Needs::Always, Needs::RemediationWrite],
         ),
         (
             &[
                 ("RemediationAction", "drain-and-replace"),
                 ("RemediationDryRun", "true"),
             ],
-            &[Needs::Always, Needs::Remediation, Needs::Replace],
+            &[Needs::Always, Needs::Replace],
         ),
         (
             &[("RemediationAction", "drain-and-replace")],
             &[
                 Needs::Always,
-                Needs::Remediation,
                 Needs::RemediationWrite,
                 Needs::Replace,
                 Needs::ReplaceWrite,
@@ -342,7 +363,6 @@ fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_i
             EVERYTHING_ON,
             &[
                 Needs::Always,
-                Needs::Remediation,
                 Needs::RemediationWrite,
                 Needs::Replace,
                 Needs::ReplaceWrite,

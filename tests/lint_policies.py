@@ -41,6 +41,10 @@ EXCEPTIONS = {
     # ECS Managed Daemons came after parliament's definitions.
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemons"),
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemonDeployments"),
+    ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:DescribeDaemon"),
+    # SAM writes the schedule's invoke policy (lambda:InvokeFunction on the sweep only) without a
+    # Version; it uses no policy variables, so the 2008 default changes nothing.
+    ("NO_VERSION", "SweepFunctionScheduleRole-SweepFunctionScheduleLambdaPolicy.json", ""),
 }
 
 

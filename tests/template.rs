@@ -38,15 +38,32 @@ fn variables_the_function_reads() -> BTreeSet<String> {
     read
 }
 
-#[test]
-fn when_the_template_sets_the_environment_then_it_is_exactly_what_the_function_reads() {
-    let set: BTreeSet<String> = properties("MonitorFunction")["Environment"]["Variables"]
+fn environment(function: &str) -> BTreeSet<String> {
+    properties(function)["Environment"]["Variables"]
         .as_object()
         .unwrap()
         .keys()
         .cloned()
-        .collect();
-    assert_eq!(set, variables_the_function_reads());
+        .collect()
+}
+
+/// Both functions read one `Config`: each sets only what it reads, and together they set all
+/// of it (the monitor has no use for the sweep's times, the sweep none for remediation).
+#[test]
+fn when_the_template_sets_the_environment_then_it_is_exactly_what_the_functions_read() {
+    let read = variables_the_function_reads();
+    let (monitor, sweep) = (environment("MonitorFunction"), environment("SweepFunction"));
+    assert!(monitor.is_subset(&read), "{:?}", monitor.difference(&read));
+    assert!(sweep.is_subset(&read), "{:?}", sweep.difference(&read));
+    assert_eq!(&monitor | &sweep, read);
+    for needed in [
+        "INCIDENT_TABLE_NAME",
+        "GRACE_PERIOD_SECONDS",
+        "STUCK_AFTER_MINUTES",
+        "ALERT_TOPIC_ARN",
+    ] {
+        assert!(sweep.contains(needed), "the sweep needs {needed}");
+    }
 }
 
 #[test]

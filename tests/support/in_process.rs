@@ -4,7 +4,7 @@
 
 use ecs_watchdog::aws;
 use ecs_watchdog::pipeline::Adapters;
-use ecs_watchdog::{Config, Message, Monitor};
+use ecs_watchdog::{Config, Message, Monitor, Sweep};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -21,6 +21,14 @@ pub fn monitor(emulator: &Emulator, config: Config, replace: impl FnOnce(&mut Ad
     let mut io = aws::adapters(&config, &emulator.sdk);
     replace(&mut io);
     Monitor::new(config, REGION, io)
+}
+
+/// The sweep as its binary builds it on the emulator, after `replace` changed its adapters.
+pub fn sweep(emulator: &Emulator, config: Config, replace: impl FnOnce(&mut Adapters)) -> Sweep {
+    let mut io = aws::adapters(&config, &emulator.sdk);
+    io.steps.clear();
+    replace(&mut io);
+    Sweep::new(config, REGION, io)
 }
 
 /// SQS records as the monitor's messages.

@@ -153,6 +153,13 @@ impl Pipeline {
         env
     }
 
+    /// The sweep's whole environment as deployed against `emulator`.
+    pub fn sweep_env(&self, emulator: &crate::emulator::Emulator) -> Vec<(String, String)> {
+        let mut env = emulator.env();
+        env.extend(self.stack.environment_of("SweepFunction"));
+        env
+    }
+
     /// The monitor's environment as the template sets it, resolved for this pipeline.
     pub fn monitor_env(&self) -> Vec<(String, String)> {
         self.stack.function_environment()
@@ -325,5 +332,34 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, properties:
                 .unwrap(),
         );
     }
+    for index in properties["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
+        request = request.global_secondary_indexes(global_index(index));
+    }
     request.send().await.expect("CreateTable");
+}
+
+fn global_index(index: &Value) -> aws_sdk_dynamodb::types::GlobalSecondaryIndex {
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType};
+    let keys = index["KeySchema"].as_array().expect("KeySchema").iter().map(|key| {
+        KeySchemaElement::builder()
+            .attribute_name(key["AttributeName"].as_str().unwrap())
+            .key_type(KeyType::from(key["KeyType"].as_str().unwrap()))
+            .build()
+            .unwrap()
+    });
+    let projection = &index["Projection"];
+    let attributes = projection["NonKeyAttributes"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect());
+    GlobalSecondaryIndex::builder()
+        .index_name(index["IndexName"].as_str().unwrap())
+        .set_key_schema(Some(keys.collect()))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::from(projection["ProjectionType"].as_str().unwrap()))
+                .set_non_key_attributes(attributes)
+                .build(),
+        )
+        .build()
+        .unwrap()
 }

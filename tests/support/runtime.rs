@@ -66,6 +66,11 @@ pub fn monitor_binary() -> PathBuf {
     binary
 }
 
+/// Where the `sweep` binary is: beside `monitor`, built by the same `cargo build --workspace`.
+pub fn sweep_binary() -> PathBuf {
+    monitor_binary().with_file_name("sweep")
+}
+
 impl Function {
     /// Starts the `monitor` binary with `env` on top of the variables Lambda itself sets.
     pub async fn start(env: &[(String, String)]) -> Self {

@@ -128,9 +128,14 @@ impl Stack {
 
     /// The monitor function's environment variables, resolved.
     pub fn function_environment(&self) -> Vec<(String, String)> {
-        properties("MonitorFunction")["Environment"]["Variables"]
+        self.environment_of("MonitorFunction")
+    }
+
+    /// A function's environment (by logical id) as the template sets it, resolved.
+    pub fn environment_of(&self, function: &str) -> Vec<(String, String)> {
+        properties(function)["Environment"]["Variables"]
             .as_object()
-            .expect("MonitorFunction environment")
+            .expect("a function environment")
             .iter()
             .map(|(name, value)| (name.clone(), self.resolve(value)))
             .collect()

@@ -72,16 +72,32 @@ pub enum Step {
     Open,
     /// Claim the next alert (on condition that `notified_at` is still `expected`) and send it.
     Notify { notice: Notice, expected: u64 },
-    /// Already alerted and not yet due again: nothing to send.
+    /// Already alerted and not yet due again, or first seen by the sweep less than its hold
+    /// ago: nothing to send.
     Quiet,
+    /// First seen by the sweep: record it (open, nobody told yet) so a later look can confirm
+    /// that it lasted.
+    Watch,
 }
 
-/// What a confirmed problem means for its incident, given what the ledger holds.
-pub fn on_confirmed(current: Option<&Incident>, remediation_now: bool, now: u64, remind_after_seconds: u64) -> Step {
+/// What a confirmed problem means for its incident, given what the ledger holds. `hold` is how
+/// long the problem must have lasted before it alerts: 0 for an event (its queue delay was the
+/// grace period); for the sweep, which sees a state and not when it began, the grace period or
+/// how long a suppression may last, counted from the incident's first sight.
+pub fn on_confirmed(
+    current: Option<&Incident>,
+    remediation_now: bool,
+    now: u64,
+    remind_after_seconds: u64,
+    hold: u64,
+) -> Step {
     let Some(incident) = current.filter(|i| i.open) else {
-        return Step::Open;
+        return if hold > 0 { Step::Watch } else { Step::Open };
     };
     let expected = incident.notified_at;
+    if incident.notified_at == 0 && now.saturating_sub(incident.opened_at) < hold {
+        return Step::Quiet;
+    }
     let unreported_action =
         remediation_now || (incident.finding.remediation.is_some() && !incident.remediation_reported);
     if incident.notified_at == 0 || unreported_action {
@@ -214,15 +230,49 @@ mod tests {
         ];
         for (name, current, remediation_now, now, expected) in cases {
             assert_eq!(
-                on_confirmed(current.as_ref(), remediation_now, now, remind),
+                on_confirmed(current.as_ref(), remediation_now, now, remind, 0),
                 expected,
                 "{name}"
             );
         }
         assert_eq!(
-            on_confirmed(Some(&incident(true, 5_000, None, false)), false, 5_000 + 100 * hour, 0),
+            on_confirmed(
+                Some(&incident(true, 5_000, None, false)),
+                false,
+                5_000 + 100 * hour,
+                0,
+                0
+            ),
             Step::Quiet,
             "0 turns reminders off"
+        );
+    }
+
+    #[test]
+    fn when_the_sweep_sees_a_problem_then_it_alerts_only_once_it_lasted_the_hold() {
+        let grace = 180;
+        assert_eq!(on_confirmed(None, false, 1_000, 0, grace), Step::Watch, "first sight");
+        let watched = incident(true, 0, None, false);
+        assert_eq!(
+            on_confirmed(Some(&watched), false, 1_000 + grace - 1, 0, grace),
+            Step::Quiet,
+            "seen again within the grace period"
+        );
+        assert_eq!(
+            on_confirmed(Some(&watched), false, 1_000 + grace, 0, grace),
+            Step::Notify {
+                notice: Notice::Unreported,
+                expected: 0
+            },
+            "lasted the grace period"
+        );
+        assert_eq!(
+            on_confirmed(Some(&watched), false, 1_001, 0, 0),
+            Step::Notify {
+                notice: Notice::Unreported,
+                expected: 0
+            },
+            "an event confirms what the sweep saw first"
         );
     }
 

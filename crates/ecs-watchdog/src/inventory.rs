@@ -93,6 +93,8 @@ pub struct ContainerInstance {
     pub running_tasks_count: i32,
     pub agent_version: Option<String>,
     pub availability_zone: Option<String>,
+    /// The capacity provider that launched it (Managed Instances, an Auto Scaling group's).
+    pub capacity_provider_name: Option<String>,
 }
 
 /// The answer for one cluster's container instances.
@@ -172,6 +174,8 @@ pub enum TaskFilter {
     Family(String),
     /// The tasks on one container instance, when the family is unknown.
     ContainerInstance(String),
+    /// The tasks of a Managed Daemon, by its name.
+    Daemon(String),
 }
 
 /// A Managed Daemon of a cluster.
@@ -179,6 +183,21 @@ pub enum TaskFilter {
 pub struct Daemon {
     pub arn: String,
     pub name: String,
+}
+
+/// Where a daemon runs, as `DescribeDaemon` tells: one task on every container instance of
+/// these capacity providers (names); empty when ECS did not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonPlacement {
+    pub capacity_providers: Vec<String>,
+}
+
+impl DaemonPlacement {
+    /// Whether the daemon belongs on an instance of this capacity provider.
+    pub fn covers(&self, capacity_provider: Option<&str>) -> bool {
+        self.capacity_providers.is_empty()
+            || capacity_provider.is_some_and(|name| self.capacity_providers.iter().any(|p| p == name))
+    }
 }
 
 /// EC2 states by instance id, from `DescribeInstances`; an id that is absent no longer exists.

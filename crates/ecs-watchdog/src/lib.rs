@@ -19,4 +19,4 @@ pub mod remediation;
 pub mod verdict;
 
 pub use config::{Config, ConfigError};
-pub use pipeline::{BatchReport, Message, Monitor, SqsBatch};
+pub use pipeline::{BatchReport, Message, Monitor, SqsBatch, Sweep, SweepReport};

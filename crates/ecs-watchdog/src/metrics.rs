@@ -19,8 +19,16 @@ pub enum Metric {
     RemediationHeldBack,
     IncidentsOpened,
     IncidentsResolved,
-    /// A gauge, per cluster only.
+    /// Gauges, per cluster only: what a look at the cluster found now.
     OpenIncidents,
+    DisconnectedAgents,
+    /// Also per `DaemonName`.
+    InstancesWithoutDaemon,
+    MonitoredInstances,
+    /// The sweep's heartbeat, no dimension: its absence is the alarm.
+    SweepCompleted,
+    /// A call the sweep could not make; per `Operation` and in aggregate.
+    MonitorImpaired,
 }
 
 impl Metric {
@@ -39,12 +47,18 @@ impl Metric {
             Metric::IncidentsOpened => "IncidentsOpened",
             Metric::IncidentsResolved => "IncidentsResolved",
             Metric::OpenIncidents => "OpenIncidents",
+            Metric::DisconnectedAgents => "DisconnectedAgents",
+            Metric::InstancesWithoutDaemon => "InstancesWithoutDaemon",
+            Metric::MonitoredInstances => "MonitoredInstances",
+            Metric::SweepCompleted => "SweepCompleted",
+            Metric::MonitorImpaired => "MonitorImpaired",
         }
     }
 }
 
 pub const CLUSTER_DIMENSION: &str = "ClusterName";
 pub const DAEMON_DIMENSION: &str = "DaemonName";
+pub const OPERATION_DIMENSION: &str = "Operation";
 
 /// One data point: a name, its dimensions, a count.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +72,10 @@ pub struct MetricDatum {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
     per_cluster: BTreeMap<String, BTreeMap<Metric, u64>>,
-    /// `DaemonLost` by cluster and daemon name.
-    per_daemon: BTreeMap<(String, String), u64>,
+    /// `DaemonLost` (a count) and `InstancesWithoutDaemon` (a gauge) by cluster and daemon name.
+    per_daemon: BTreeMap<(Metric, String, String), u64>,
+    /// `MonitorImpaired` by operation.
+    per_operation: BTreeMap<String, u64>,
     total: BTreeMap<Metric, u64>,
 }
 
@@ -98,14 +114,31 @@ impl Tally {
         self.count(Some(cluster), Metric::DaemonLost);
         *self
             .per_daemon
-            .entry((cluster.to_owned(), daemon.to_owned()))
+            .entry((Metric::DaemonLost, cluster.to_owned(), daemon.to_owned()))
             .or_default() += 1;
+    }
+
+    /// Sets a gauge of one daemon on one cluster.
+    pub fn daemon_gauge(&mut self, cluster: &str, daemon: &str, metric: Metric, value: u64) {
+        self.per_daemon
+            .insert((metric, cluster.to_owned(), daemon.to_owned()), value);
+    }
+
+    /// Counts a call that could not be made, per operation and in the aggregate.
+    pub fn count_impaired(&mut self, operation: &str) {
+        self.count(None, Metric::MonitorImpaired);
+        *self.per_operation.entry(operation.to_owned()).or_default() += 1;
     }
 
     /// `DaemonLost` for one daemon of one cluster.
     pub fn daemon_lost(&self, cluster: &str, daemon: &str) -> u64 {
+        self.per_daemon(cluster, daemon, Metric::DaemonLost)
+    }
+
+    /// A per-daemon value of one cluster.
+    pub fn per_daemon(&self, cluster: &str, daemon: &str, metric: Metric) -> u64 {
         self.per_daemon
-            .get(&(cluster.to_owned(), daemon.to_owned()))
+            .get(&(metric, cluster.to_owned(), daemon.to_owned()))
             .copied()
             .unwrap_or(0)
     }
@@ -128,9 +161,17 @@ impl Tally {
                 value: *n as f64,
             })
         });
-        let per_daemon = self.per_daemon.iter().map(|((cluster, daemon), n)| MetricDatum {
-            name: Metric::DaemonLost.name(),
-            dimensions: vec![(CLUSTER_DIMENSION, cluster.clone()), (DAEMON_DIMENSION, daemon.clone())],
+        let per_daemon = self
+            .per_daemon
+            .iter()
+            .map(|((metric, cluster, daemon), n)| MetricDatum {
+                name: metric.name(),
+                dimensions: vec![(CLUSTER_DIMENSION, cluster.clone()), (DAEMON_DIMENSION, daemon.clone())],
+                value: *n as f64,
+            });
+        let per_operation = self.per_operation.iter().map(|(operation, n)| MetricDatum {
+            name: Metric::MonitorImpaired.name(),
+            dimensions: vec![(OPERATION_DIMENSION, operation.clone())],
             value: *n as f64,
         });
         let total = self.total.iter().map(|(metric, n)| MetricDatum {
@@ -138,7 +179,11 @@ impl Tally {
             dimensions: vec![],
             value: *n as f64,
         });
-        per_cluster.chain(per_daemon).chain(total).collect()
+        per_cluster
+            .chain(per_daemon)
+            .chain(per_operation)
+            .chain(total)
+            .collect()
     }
 }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::alert::Alert;
 use crate::incident::{Incident, IncidentKey};
-use crate::inventory::{ClusterInfo, ClusterInstances, Daemon, Ec2States, Task, TaskFilter};
+use crate::inventory::{ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, Task, TaskFilter};
 use crate::metrics::MetricDatum;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -62,6 +62,8 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// one API call; the caller batches (at most [`crate::pipeline::DESCRIBE_LIMIT`] names a call).
 #[async_trait]
 pub trait Inventory: Send + Sync {
+    /// `ListClusters`, every page (100 a call): the ARNs of the region's clusters.
+    async fn list_clusters(&self) -> Result<Vec<String>, AwsError>;
     async fn describe_clusters(&self, cluster_arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError>;
     async fn describe_container_instances(
         &self,
@@ -69,7 +71,8 @@ pub trait Inventory: Send + Sync {
         container_instance_arns: &[String],
     ) -> Result<ClusterInstances, AwsError>;
     async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError>;
-    /// `ListContainerInstances` (every status but INACTIVE), every page (100 a call).
+    /// `ListContainerInstances` (every status but INACTIVE), every page (100 a call); a deleted
+    /// cluster has none.
     async fn list_container_instances(&self, cluster_arn: &str) -> Result<Vec<String>, AwsError>;
     /// `ListTasks` with desired status RUNNING, all pages (100 a call).
     async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError>;
@@ -81,6 +84,8 @@ pub trait Inventory: Send + Sync {
 pub trait Daemons: Send + Sync {
     /// `ListDaemons` of a cluster, all pages.
     async fn list_daemons(&self, cluster_arn: &str) -> Result<Vec<Daemon>, AwsError>;
+    /// `DescribeDaemon`: the capacity providers the daemon runs on.
+    async fn describe_daemon(&self, daemon_arn: &str) -> Result<DaemonPlacement, AwsError>;
     /// Whether `ListDaemonDeployments` shows a deployment of the daemon that is not finished.
     async fn deployment_in_progress(&self, daemon_arn: &str) -> Result<bool, AwsError>;
 }
@@ -136,6 +141,8 @@ pub trait Ledger: Send + Sync {
     async fn close(&self, key: &IncidentKey, now: u64) -> Result<bool, AwsError>;
     /// Opens again an incident closed at `closed_at`, after its resolved notice failed.
     async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError>;
+    /// The keys of a cluster's open incidents (a `Query` of the table's cluster index, every page).
+    async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError>;
     /// Adds `delta` to the cluster's count of open incidents and returns the new count.
     async fn count_open(&self, cluster_arn: &str, delta: i64) -> Result<i64, AwsError>;
 }

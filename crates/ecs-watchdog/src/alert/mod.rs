@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::ContainerExit;
 
+pub mod impaired;
 mod resolved;
+pub use impaired::impaired;
 pub use resolved::resolved;
 
 /// SNS accepts at most 256 KiB for the whole message; keep a margin for attributes and subject.
@@ -22,14 +24,27 @@ const MAX_SUBJECT_CHARS: usize = 99;
 pub enum AlertKind {
     AgentDisconnected,
     DaemonLost,
+    /// The sweep cannot make a call it needs (DESIGN §8).
+    MonitorImpaired,
 }
 
 impl AlertKind {
+    pub const ALL: [AlertKind; 3] = [
+        AlertKind::AgentDisconnected,
+        AlertKind::DaemonLost,
+        AlertKind::MonitorImpaired,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::AgentDisconnected => "agent-disconnected",
             AlertKind::DaemonLost => "daemon-lost",
+            AlertKind::MonitorImpaired => "monitor-impaired",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
 
@@ -109,6 +124,10 @@ pub struct InstanceFinding {
     /// The same, step by step, for machines.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remediation_actions: Vec<crate::remediation::ActionTaken>,
+    /// Why a state the event path leaves alone is alerted anyway: it lasted too long (a drain that
+    /// cannot finish, a repair that does not happen). Set by the sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck: Option<String>,
     /// In a reminder: how long the incident has been open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_for: Option<String>,
@@ -192,6 +211,7 @@ pub fn alert(
             });
             checked
         }
+        AlertKind::MonitorImpaired => vec!["the sweep's own calls"],
     };
     let mut finding = Finding {
         schema_version: "1",
@@ -287,6 +307,16 @@ fn render(finding: &Finding) -> Alert {
                 }
             }
         }
+        AlertKind::MonitorImpaired => {
+            for instance in &finding.instances {
+                let _ = writeln!(
+                    email,
+                    "The monitor cannot call {}: {}",
+                    instance.container_instance_arn,
+                    instance.reason.as_deref().unwrap_or("no reason given")
+                );
+            }
+        }
     }
     let unlisted = total - finding.instances.len().min(EMAIL_LISTED);
     if unlisted > 0 {
@@ -326,6 +356,7 @@ fn render(finding: &Finding) -> Alert {
                     aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n"
             );
         }
+        AlertKind::MonitorImpaired => email.push_str(impaired::NEXT_STEPS),
     }
 
     Alert {
@@ -347,12 +378,16 @@ pub(crate) fn headline(kind: AlertKind, daemons: &[&str]) -> String {
             [one] => format!("ECS daemon {} lost", shorten(one, 40)),
             _ => "ECS daemons lost".to_owned(),
         },
+        AlertKind::MonitorImpaired => "ECS Watchdog cannot see".to_owned(),
     }
 }
 
 /// What remediation did to the instance, and how long its incident lasts, as lines of their own.
 fn remediation_line(instance: &InstanceFinding) -> String {
     let mut lines = String::new();
+    if let Some(stuck) = &instance.stuck {
+        let _ = write!(lines, "\n    stuck: {stuck}");
+    }
     if let Some(r) = &instance.remediation {
         let _ = write!(lines, "\n    remediation: {r}");
     }
@@ -369,6 +404,9 @@ fn daemon_cause(instance: &InstanceFinding) -> String {
     if let Some(failure) = &instance.failure_type {
         let reason = instance.reason.as_deref().unwrap_or("no reason given");
         return format!("could not start ({failure}) since {since}: {reason}");
+    }
+    if let (None, Some(reason)) = (&instance.stop_code, &instance.reason) {
+        return format!("not running: {reason}");
     }
     let mut text = format!(
         "stopped since {since}: {} ({})",

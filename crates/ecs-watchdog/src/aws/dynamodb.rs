@@ -15,6 +15,9 @@ use crate::ports::{AwsError, Ledger};
 
 /// How long a closed incident stays before DynamoDB's TTL removes it.
 const KEEP_CLOSED_SECONDS: u64 = 30 * 24 * 3600;
+/// The table's global secondary index by cluster ARN and state: the sweep's one query for a
+/// cluster's open incidents. The template creates it under this name.
+pub const CLUSTER_INDEX: &str = "by-cluster";
 /// `BatchGetItem` answers what it could not read yet as unprocessed: asked again this often.
 const UNPROCESSED_RETRIES: usize = 3;
 
@@ -111,11 +114,7 @@ fn item(incident: &Incident) -> HashMap<String, AttributeValue> {
 fn incident(item: &HashMap<String, AttributeValue>) -> Option<Incident> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
-    let kind = match text("kind")?.as_str() {
-        "agent-disconnected" => AlertKind::AgentDisconnected,
-        "daemon-lost" => AlertKind::DaemonLost,
-        _ => return None,
-    };
+    let kind = AlertKind::parse(&text("kind")?)?;
     let finding: InstanceFinding = serde_json::from_str(&text("finding")?).ok()?;
     Some(Incident {
         key: IncidentKey {
@@ -240,6 +239,41 @@ impl Ledger for DynamoLedger {
             ],
         )
         .await
+    }
+
+    async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let _turn = self.turns.wait().await;
+            let output = self
+                .client
+                .get()
+                .query()
+                .table_name(&self.table)
+                .index_name(CLUSTER_INDEX)
+                .key_condition_expression("cluster_arn = :cluster AND #state = :open")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":cluster", s(cluster_arn))
+                .expression_attribute_values(":open", s("open"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb:Query", e))?;
+            keys.extend(output.items().iter().filter_map(|item| {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                Some(IncidentKey {
+                    cluster_arn: text("cluster_arn")?,
+                    kind: AlertKind::parse(&text("kind")?)?,
+                    instance: text("instance")?,
+                    daemon: text("daemon"),
+                })
+            }));
+            match output.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start = Some(last.clone()),
+                _ => return Ok(keys),
+            }
+        }
     }
 
     async fn count_open(&self, cluster_arn: &str, delta: i64) -> Result<i64, AwsError> {

@@ -8,8 +8,8 @@ use aws_sdk_ecs::types::{ClusterField, DaemonDeploymentStatus, DesiredStatus};
 use super::sdk_error;
 use super::shared::Turns;
 use crate::inventory::{
-    ClusterInfo, ClusterInstances, ContainerInstance, Daemon, InstanceStatus, Task, TaskFilter, TaskStatus,
-    instance_key,
+    ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceStatus, Task, TaskFilter,
+    TaskStatus, instance_key,
 };
 use crate::ports::{AwsError, Daemons};
 
@@ -26,6 +26,28 @@ impl EcsInventory {
         Self {
             client,
             turns: Turns::new(),
+        }
+    }
+
+    /// `ListClusters`, every page.
+    pub async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
+        let mut arns = Vec::new();
+        let mut next_token = None;
+        loop {
+            let _turn = self.turns.wait().await;
+            let output = self
+                .client
+                .list_clusters()
+                .max_results(PAGE_SIZE)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ecs:ListClusters", e))?;
+            arns.extend(output.cluster_arns().iter().cloned());
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(arns),
+            }
         }
     }
 
@@ -101,6 +123,7 @@ impl EcsInventory {
                     running_tasks_count: ci.running_tasks_count(),
                     agent_version: ci.version_info().and_then(|v| v.agent_version()).map(str::to_owned),
                     availability_zone: attribute("ecs.availability-zone"),
+                    capacity_provider_name: ci.capacity_provider_name().map(str::to_owned),
                     arn,
                 };
                 Some((instance_key(&instance.arn).to_owned(), instance))
@@ -109,21 +132,28 @@ impl EcsInventory {
         Ok(ClusterInstances::Found(found))
     }
 
-    /// `ListContainerInstances` (every status but INACTIVE), every page.
+    /// `ListContainerInstances` (every status but INACTIVE), every page; a cluster deleted
+    /// meanwhile has none.
     pub async fn list_container_instances(&self, cluster_arn: &str) -> Result<Vec<String>, AwsError> {
         let mut arns = Vec::new();
         let mut next_token = None;
         loop {
             let _turn = self.turns.wait().await;
-            let output = self
+            let result = self
                 .client
                 .list_container_instances()
                 .cluster(cluster_arn)
                 .max_results(PAGE_SIZE)
                 .set_next_token(next_token)
                 .send()
-                .await
-                .map_err(|e| sdk_error("ecs:ListContainerInstances", e))?;
+                .await;
+            let output = match result {
+                Ok(output) => output,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => {
+                    return Ok(Vec::new());
+                }
+                Err(e) => return Err(sdk_error("ecs:ListContainerInstances", e)),
+            };
             arns.extend(output.container_instance_arns().iter().cloned());
             match output.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
@@ -146,6 +176,7 @@ impl EcsInventory {
             let request = match filter {
                 TaskFilter::Family(family) => request.family(family),
                 TaskFilter::ContainerInstance(arn) => request.container_instance(arn),
+                TaskFilter::Daemon(name) => request.daemon_name(name),
             };
             let _turn = self.turns.wait().await;
             let output = request
@@ -227,6 +258,30 @@ impl Daemons for EcsDaemons {
                 _ => return Ok(daemons),
             }
         }
+    }
+
+    async fn describe_daemon(&self, daemon_arn: &str) -> Result<DaemonPlacement, AwsError> {
+        let _turn = self.turns.wait().await;
+        let output = self
+            .client
+            .describe_daemon()
+            .daemon_arn(daemon_arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:DescribeDaemon", e))?;
+        // Every current revision's capacity providers: during a deployment old and new overlap.
+        let mut capacity_providers: Vec<String> = output
+            .daemon()
+            .map(|d| d.current_revisions())
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|r| r.capacity_providers())
+            .filter_map(|p| p.arn())
+            .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_owned())
+            .collect();
+        capacity_providers.sort();
+        capacity_providers.dedup();
+        Ok(DaemonPlacement { capacity_providers })
     }
 
     async fn deployment_in_progress(&self, daemon_arn: &str) -> Result<bool, AwsError> {

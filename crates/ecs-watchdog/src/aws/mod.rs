@@ -13,7 +13,7 @@ mod sqs;
 use std::time::Duration;
 
 pub use cloudwatch::{CloudWatchMetrics, EmfMetrics};
-pub use dynamodb::DynamoLedger;
+pub use dynamodb::{CLUSTER_INDEX, DynamoLedger};
 pub use ec2::Ec2Inventory;
 pub use ecs::{EcsDaemons, EcsInventory};
 pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};
@@ -69,6 +69,14 @@ pub fn monitor(config: Config, sdk: &aws_config::SdkConfig) -> Monitor {
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let io = adapters(&config, sdk);
     Monitor::new(config, region, io)
+}
+
+/// The sweep with its AWS adapters. It alerts and never remediates, so it builds no step.
+pub fn sweep(config: Config, sdk: &aws_config::SdkConfig) -> crate::Sweep {
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let mut io = adapters(&config, sdk);
+    io.steps.clear();
+    crate::Sweep::new(config, region, io)
 }
 
 /// The AWS adapters the configuration asks for: metrics sink, remediation steps, finding sinks.
@@ -155,6 +163,10 @@ pub struct AwsInventory {
 
 #[async_trait::async_trait]
 impl Inventory for AwsInventory {
+    async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
+        self.ecs.list_clusters().await
+    }
+
     async fn describe_clusters(&self, cluster_arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
         self.ecs.describe_clusters(cluster_arns).await
     }

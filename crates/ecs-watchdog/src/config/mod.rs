@@ -18,6 +18,17 @@ pub struct Config {
     /// A Lambda function invoked asynchronously with each finding; none when unset.
     pub hook_function_arn: Option<String>,
     pub incidents: Incidents,
+    pub sweep: SweepTimes,
+}
+
+/// How long the sweep lets a problem it found on its own last before it alerts (DESIGN §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepTimes {
+    /// A disconnect or a missing daemon first seen by the sweep alerts once it lasted this long:
+    /// the same grace period the event queue gives.
+    pub grace: Duration,
+    /// A suppression (draining, deploying, repairing) older than this is alerted as stuck.
+    pub stuck_after: Duration,
 }
 
 /// The incident ledger (DESIGN §7).
@@ -232,6 +243,28 @@ impl Config {
                 })?,
         };
 
+        let grace = seconds(
+            &get,
+            "GRACE_PERIOD_SECONDS",
+            180,
+            900,
+            "a whole number of seconds from 0 to 900",
+        )?;
+        let stuck_after = seconds(
+            &get,
+            "STUCK_AFTER_MINUTES",
+            30 * 60,
+            7 * 24 * 3600,
+            "a whole number of minutes from 1 to 10080 (a week)",
+        )?;
+        if stuck_after.is_zero() {
+            return Err(invalid(
+                "STUCK_AFTER_MINUTES",
+                "0",
+                "a whole number of minutes from 1 to 10080 (a week)",
+            ));
+        }
+
         Ok(Self {
             alert_topic_arn,
             dead_letter_queue_url,
@@ -250,7 +283,43 @@ impl Config {
                 table_name,
                 remind_after,
             },
+            sweep: SweepTimes { grace, stuck_after },
         })
+    }
+
+    /// The sweep keeps first sights and alerts once only through the ledger: without a table it
+    /// cannot run.
+    pub fn require_ledger(&self) -> Result<(), ConfigError> {
+        match self.incidents.table_name {
+            Some(_) => Ok(()),
+            None => Err(ConfigError {
+                variable: "INCIDENT_TABLE_NAME",
+                problem: "is required by the sweep but not set".to_owned(),
+                accepted: "a DynamoDB table name (3 to 255 characters) or its ARN",
+            }),
+        }
+    }
+}
+
+/// A duration read as a whole number (seconds, or minutes when the variable says so), at most
+/// `max_seconds`.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default_seconds: u64,
+    max_seconds: u64,
+    accepted: &'static str,
+) -> Result<Duration, ConfigError> {
+    let unit = if variable.ends_with("_MINUTES") { 60 } else { 1 };
+    match get(variable) {
+        None => Ok(Duration::from_secs(default_seconds)),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .map(|n| n.saturating_mul(unit))
+            .filter(|s| *s <= max_seconds)
+            .map(Duration::from_secs)
+            .ok_or_else(|| invalid(variable, &raw, accepted)),
     }
 }
 

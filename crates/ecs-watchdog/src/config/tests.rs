@@ -30,7 +30,28 @@ fn when_only_required_variables_are_set_then_defaults_apply() {
             max_percent: 10
         }
     );
+    assert_eq!(config.require_ledger().unwrap_err().variable, "INCIDENT_TABLE_NAME");
+    assert_eq!(
+        config.sweep,
+        SweepTimes {
+            grace: Duration::from_secs(180),
+            stuck_after: Duration::from_secs(30 * 60)
+        }
+    );
     assert_eq!((config.findings_event_bus, config.hook_function_arn), (None, None));
+}
+
+#[test]
+fn when_the_sweep_times_are_set_then_they_are_read_in_their_units() {
+    let config = load(&[
+        ("GRACE_PERIOD_SECONDS", "60"),
+        ("STUCK_AFTER_MINUTES", "45"),
+        ("INCIDENT_TABLE_NAME", "incidents"),
+    ])
+    .unwrap();
+    assert_eq!(config.sweep.grace, Duration::from_secs(60));
+    assert_eq!(config.sweep.stuck_after, Duration::from_secs(45 * 60));
+    assert!(config.require_ledger().is_ok());
 }
 
 #[test]
@@ -121,6 +142,9 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
         ),
         (&[("FINDINGS_EVENT_BUS", "my bus")], "FINDINGS_EVENT_BUS", "invalid"),
         (&[("HOOK_FUNCTION_ARN", "my-function")], "HOOK_FUNCTION_ARN", "invalid"),
+        (&[("GRACE_PERIOD_SECONDS", "901")], "GRACE_PERIOD_SECONDS", "invalid"),
+        (&[("STUCK_AFTER_MINUTES", "0")], "STUCK_AFTER_MINUTES", "invalid"),
+        (&[("STUCK_AFTER_MINUTES", "soon")], "STUCK_AFTER_MINUTES", "invalid"),
         (
             &[("HOOK_FUNCTION_ARN", "arn:aws:sns:eu-west-1:1:topic")],
             "HOOK_FUNCTION_ARN",

@@ -111,6 +111,8 @@ pub enum DaemonCause {
         failure_type: Option<String>,
         reason: Option<String>,
     },
+    /// No event: the sweep found no task of the daemon on an instance it belongs on.
+    Absent,
 }
 
 /// One container of a stopped task.

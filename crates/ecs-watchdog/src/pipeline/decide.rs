@@ -197,8 +197,40 @@ fn daemon_finding(signal: &DaemonLost, instance: &ContainerInstance) -> Instance
             finding.failure_type = failure_type.clone();
             finding.reason = reason.clone();
         }
+        DaemonCause::Absent => {
+            finding.reason =
+                Some("no RUNNING or PENDING task of the daemon on the instance, found by the sweep".to_owned());
+        }
     }
     finding
+}
+
+/// A suppression that the sweep alerts once it lasted `STUCK_AFTER_MINUTES`, with its finding:
+/// a DRAINING instance whose agent is disconnected (ECS cannot stop its tasks, so the drain
+/// cannot finish) and an instance ECS drains to replace a lost daemon that stays DRAINING.
+pub fn stale(described: &Described<'_>, decision: &Decision<'_>) -> Option<InstanceFinding> {
+    let Outcome::Decided(Verdict::Suppressed(suppression), _) = &decision.outcome else {
+        return None;
+    };
+    let InstanceView::Found(instance) = described
+        .instances
+        .lookup(decision.checked.signal.container_instance_arn())
+    else {
+        return None;
+    };
+    let (mut finding, stuck) = match (&decision.checked.signal, suppression) {
+        (Signal::AgentDisconnected(agent), Suppression::Draining) => (
+            agent_finding(agent, instance),
+            "DRAINING with the agent disconnected: ECS cannot stop its tasks, so the drain cannot finish",
+        ),
+        (Signal::DaemonLost(daemon), Suppression::Repairing(Some(InstanceStatus::Draining))) => (
+            daemon_finding(daemon, instance),
+            "DRAINING without the daemon: ECS has not finished replacing the instance",
+        ),
+        _ => return None,
+    };
+    finding.stuck = Some(stuck.to_owned());
+    Some(finding)
 }
 
 fn instance_finding(container_instance_arn: &str, instance: &ContainerInstance) -> InstanceFinding {

@@ -221,7 +221,7 @@ async fn live_daemons(
 /// ARN the events did not give) and one `ListDaemonDeployments` per daemon. `None` means the
 /// look-up failed and may work later; unavailable APIs give [`Deployment::Unknown`] and the
 /// reason.
-async fn deployments(
+pub async fn deployments(
     daemons: &dyn Daemons,
     cluster: &str,
     lost: &[&DaemonLost],

@@ -99,9 +99,32 @@ pub async fn settle<'a>(
             let stored = current.get(&f.key);
             let acted_now = f.finding.remediation.is_some()
                 && stored.is_none_or(|i| i.finding.remediation != f.finding.remediation);
-            let result = match incident::on_confirmed(stored, acted_now, now, remind_after) {
+            let result = match incident::on_confirmed(stored, acted_now, now, remind_after, f.hold) {
                 Step::Quiet => {
-                    info!(incident = %f.key.id(), "already alerted: an open incident");
+                    info!(incident = %f.key.id(), "already alerted, or not yet lasted its hold");
+                    continue;
+                }
+                Step::Watch => {
+                    let watched = Incident {
+                        key: f.key.clone(),
+                        open: true,
+                        opened_at: now,
+                        notified_at: 0,
+                        remediation_reported: false,
+                        finding: f.finding.clone(),
+                    };
+                    match ledger.open(&watched).await {
+                        Ok(true) => {
+                            info!(incident = %f.key.id(), "first sight: alerts if it lasts");
+                            report.tally.count(Some(cluster_name(group.0)), Metric::IncidentsOpened);
+                            *moved.entry(group.0).or_default() += 1;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            log_ledger_error(&e);
+                            undecided.extend(&f.messages);
+                        }
+                    }
                     continue;
                 }
                 Step::Open => {
@@ -177,6 +200,7 @@ pub async fn settle<'a>(
                     at: now,
                     previous: stored.notified_at,
                 },
+                hold: 0,
             };
             match ledger
                 .claim(&claimed(stored, &stored.finding, now), stored.notified_at)

@@ -10,6 +10,9 @@ mod intake;
 mod ledger;
 mod report;
 mod scope;
+mod survey;
+mod sweep;
+mod watched;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -18,6 +21,8 @@ use tracing::{info, warn};
 
 pub use evidence::DESCRIBE_LIMIT;
 pub use intake::{Message, SqsBatch};
+pub use sweep::{Sweep, SweepReport};
+pub use watched::Fault;
 
 use crate::alert::{Alert, AlertKind, InstanceFinding};
 use crate::config::Config;
@@ -91,6 +96,8 @@ pub struct Firing<'a> {
     pub finding: InstanceFinding,
     pub notice: Notice,
     claim: Claim,
+    /// Seconds the problem must have lasted before it alerts ([`crate::incident::on_confirmed`]).
+    hold: u64,
 }
 
 /// Confirmed problems by cluster and kind: one alert each.
@@ -243,6 +250,7 @@ fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confir
                     finding: (**finding).clone(),
                     notice: Notice::New,
                     claim: Claim::None,
+                    hold: 0,
                 });
             }
             _ => {}

@@ -12,7 +12,8 @@ use super::*;
 use crate::alert::Status;
 use crate::incident::Incident;
 use crate::inventory::{
-    ClusterInfo, ClusterInstances, ContainerInstance, Daemon, Ec2State, Ec2States, InstanceStatus, Task, TaskFilter,
+    ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, Ec2State, Ec2States, InstanceStatus,
+    Task, TaskFilter,
 };
 use crate::metrics::MetricDatum;
 use crate::ports::{AwsError, Quarantined};
@@ -48,6 +49,7 @@ impl FakeInventory {
                 running_tasks_count: 1,
                 agent_version: None,
                 availability_zone: None,
+                capacity_provider_name: None,
             },
         );
         self
@@ -70,6 +72,10 @@ impl FakeInventory {
 
 #[async_trait]
 impl Inventory for FakeInventory {
+    async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
+        self.fail("ecs:ListClusters")?;
+        Ok(vec![A.to_owned(), B.to_owned()])
+    }
     async fn describe_clusters(&self, _: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
         unreachable!("every cluster is monitored here")
     }
@@ -90,8 +96,21 @@ impl Inventory for FakeInventory {
         self.fail("ec2:DescribeInstances")?;
         Ok(ids.iter().map(|id| (id.clone(), Ec2State::Running)).collect())
     }
-    async fn list_container_instances(&self, _: &str) -> Result<Vec<String>, AwsError> {
-        unreachable!("no remediation here")
+    async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        self.fail(if cluster == B {
+            "ecs:ListContainerInstances/b"
+        } else {
+            "ecs:ListContainerInstances"
+        })?;
+        let name = cluster_name(cluster);
+        let mut arns: Vec<String> = self
+            .instances
+            .keys()
+            .filter(|arn| arn.contains(&format!("/{name}/")))
+            .cloned()
+            .collect();
+        arns.sort();
+        Ok(arns)
     }
     async fn list_tasks(&self, _: &str, _: &TaskFilter) -> Result<Vec<String>, AwsError> {
         self.fail("ecs:ListTasks")?;
@@ -108,6 +127,9 @@ struct NoDaemonApis;
 impl Daemons for NoDaemonApis {
     async fn list_daemons(&self, _: &str) -> Result<Vec<Daemon>, AwsError> {
         Err(AwsError::unavailable("ecs:ListDaemons", "not in this region"))
+    }
+    async fn describe_daemon(&self, _: &str) -> Result<DaemonPlacement, AwsError> {
+        Err(AwsError::unavailable("ecs:DescribeDaemon", "not in this region"))
     }
     async fn deployment_in_progress(&self, _: &str) -> Result<bool, AwsError> {
         Err(AwsError::unavailable("ecs:ListDaemonDeployments", "not in this region"))
@@ -161,6 +183,14 @@ impl Ledger for &'static FakeLedger {
         }
         let items = self.0.lock().unwrap();
         Ok(keys.iter().filter_map(|k| items.get(&k.id()).cloned()).collect())
+    }
+    async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
+        let items = self.0.lock().unwrap();
+        Ok(items
+            .values()
+            .filter(|i| i.open && i.key.cluster_arn == cluster)
+            .map(|i| i.key.clone())
+            .collect())
     }
     async fn open(&self, incident: &Incident) -> Result<bool, AwsError> {
         let mut items = self.0.lock().unwrap();

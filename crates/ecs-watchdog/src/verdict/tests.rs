@@ -21,6 +21,7 @@ fn instance(status: &str, connected: bool, version: i64, ec2: Option<&str>) -> C
         running_tasks_count: 2,
         agent_version: Some("1.90.0".into()),
         availability_zone: Some("eu-west-1a".into()),
+        capacity_provider_name: None,
     }
 }
 

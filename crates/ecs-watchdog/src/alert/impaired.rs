@@ -1,0 +1,70 @@
+//! The monitor-impaired alert: the sweep could not make a call it needs, so part of the fleet
+//! is unwatched. It names the operation (the IAM action) and the error, once per operation a day.
+
+use super::{Alert, AlertKind, DaemonChecks, InstanceFinding, MAX_SUBJECT_CHARS, alert, shorten};
+
+/// Where the monitor's own problems are filed: they belong to no cluster.
+pub const MONITOR_SCOPE: &str = "monitor";
+
+pub(super) const NEXT_STEPS: &str = "\nWhat to do next:\n\
+    1. AccessDenied: the function's role lacks the IAM action named above; update the stack (the template grants \
+       every action the monitor calls) or add the action to a role you manage.\n\
+    2. An unknown operation: the API is not offered in this region or partition; the checks that need it are skipped.\n\
+    3. Throttling or server errors past the retries: look at the service's health and the account's API limits.\n\
+    Until then the sweep goes on with what it can see; the metric MonitorImpaired (dimension Operation) counts each failure.\n";
+
+/// The finding that stands for one operation that failed.
+pub fn finding(operation: &str, error: &str) -> InstanceFinding {
+    InstanceFinding {
+        container_instance_arn: operation.to_owned(),
+        reason: Some(error.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// One alert naming every operation that failed and is due an alert.
+pub fn impaired(region: &str, failed: Vec<InstanceFinding>) -> Alert {
+    let operations: Vec<&str> = failed.iter().map(|f| f.container_instance_arn.as_str()).collect();
+    let subject = shorten(
+        &format!("ECS Watchdog cannot call {} ({region})", operations.join(", ")),
+        MAX_SUBJECT_CHARS,
+    );
+    let mut alert = alert(
+        AlertKind::MonitorImpaired,
+        region,
+        MONITOR_SCOPE,
+        failed,
+        DaemonChecks { deployments: true },
+        "went on with the rest of the sweep",
+    );
+    alert.subject = subject;
+    alert
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_an_operation_is_denied_then_the_alert_names_it_and_the_error() {
+        let alert = impaired(
+            "eu-west-1",
+            vec![finding(
+                "ecs:ListContainerInstances",
+                "AccessDeniedException: not authorized",
+            )],
+        );
+        assert_eq!(alert.kind, AlertKind::MonitorImpaired);
+        assert_eq!(
+            alert.subject,
+            "ECS Watchdog cannot call ecs:ListContainerInstances (eu-west-1)"
+        );
+        assert!(alert.email.contains("AccessDeniedException: not authorized"));
+        let finding: serde_json::Value = serde_json::from_str(&alert.default).unwrap();
+        assert_eq!(finding["kind"], "monitor-impaired");
+        assert_eq!(
+            finding["instances"][0]["containerInstanceArn"],
+            "ecs:ListContainerInstances"
+        );
+    }
+}

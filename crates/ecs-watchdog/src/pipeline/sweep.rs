@@ -1,0 +1,363 @@
+//! The sweep (DESIGN §8): on a schedule, every monitored cluster's current state through the
+//! same verdicts, ledger and report as the event path. Events are edges and can be missed; the
+//! sweep is level-triggered. What it sees first is recorded in the ledger and alerts only once
+//! it has lasted (the grace period, or `STUCK_AFTER_MINUTES` for a suppression gone stale).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use futures_util::future::join_all;
+use tracing::{info, warn};
+
+use super::decide::{self, Decision, Outcome};
+use super::evidence::{self, Described};
+use super::intake::{Checked, Message};
+use super::ledger::{self, Claim};
+use super::scope::Scope;
+use super::survey::{self, Survey};
+use super::watched::{self, Fault, Faults};
+use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, report};
+use crate::alert::{self, Alert, AlertKind, impaired::MONITOR_SCOPE};
+use crate::config::Config;
+use crate::event::Signal;
+use crate::incident::{self, Incident, IncidentKey, Notice, Step};
+use crate::inventory::cluster_name;
+use crate::metrics::Metric;
+use crate::ports::{Ledger, error_chain};
+use crate::verdict::{Repeat, Verdict};
+
+/// A monitor-impaired alert goes out at most this often per operation.
+const IMPAIRED_EVERY_SECONDS: u64 = 24 * 3600;
+
+/// What one sweep came to.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// Monitored clusters seen whole enough to judge.
+    pub clusters: usize,
+    /// Monitored clusters whose instances could not be listed: nothing was judged there.
+    pub unseen: Vec<String>,
+    /// Looks that could not be decided (a look-up failed); the next sweep tries again.
+    pub undecided: usize,
+    /// Calls that could not be made.
+    pub faults: Vec<Fault>,
+    pub report: BatchReport,
+}
+
+/// The sweep: the monitor's adapters, watched for calls that fail.
+pub struct Sweep {
+    monitor: Monitor,
+    faults: Faults,
+    /// When this Lambda instance last alerted each impaired operation: the guard when the
+    /// ledger itself cannot be read.
+    impaired_alerted: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl Sweep {
+    pub fn new(config: Config, region: impl Into<String>, io: Adapters) -> Self {
+        let faults = Faults::default();
+        let io = watched::watch(io, &faults);
+        Self {
+            monitor: Monitor::new(config, region, io),
+            faults,
+            impaired_alerted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// One sweep. Never fails as a whole: what could not be seen is reported and counted.
+    pub async fn run(&self) -> SweepReport {
+        let m = &self.monitor;
+        let io = &m.io;
+        let mut out = SweepReport::default();
+        self.faults.take();
+        let Some(ledger) = io.ledger.as_deref() else {
+            warn!("the sweep needs the incident ledger (INCIDENT_TABLE_NAME): nothing swept");
+            return out;
+        };
+        let now = io.clock.now();
+        let times = m.config.sweep;
+
+        let clusters = io.inventory.list_clusters().await.unwrap_or_default();
+        let scopes = m.scoping.scopes(io.inventory.as_ref(), clusters.iter()).await;
+        let monitored: Vec<&String> = clusters
+            .iter()
+            .filter(|c| scopes.get(*c) == Some(&Scope::Monitored))
+            .collect();
+        let looked = join_all(
+            monitored
+                .iter()
+                .map(|c| survey::survey(io.inventory.as_ref(), io.daemons.as_ref(), ledger, c)),
+        )
+        .await;
+        let mut surveys: Vec<Survey> = Vec::new();
+        for (cluster, survey) in monitored.iter().zip(looked) {
+            match survey {
+                Some(survey) => surveys.push(survey),
+                None => out.unseen.push((*cluster).clone()),
+            }
+        }
+        out.clusters = surveys.len();
+
+        // Signals, each with a message that names its incident, as the event path has them.
+        let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
+        let messages: Vec<Vec<Message>> = signals.iter().map(|s| s.iter().map(message).collect()).collect();
+        let mut checks = Vec::new();
+        for (survey, signals) in surveys.iter().zip(&signals) {
+            let mut c = survey.daemon_checks(signals);
+            let lost: Vec<_> = signals
+                .iter()
+                .filter_map(|s| match s {
+                    Signal::DaemonLost(d) => Some(&**d),
+                    _ => None,
+                })
+                .filter(|d| !c.failed.contains(&d.daemon_name) && !c.live.contains(&evidence::live_key(d)))
+                .collect();
+            let (deployments, unavailable) = evidence::deployments(io.daemons.as_ref(), &survey.cluster, &lost).await;
+            c.deployments = deployments;
+            c.unavailable = unavailable;
+            checks.push(c);
+        }
+        let checked: Vec<Vec<Checked<'_>>> = signals
+            .into_iter()
+            .zip(&messages)
+            .map(|(signals, messages)| {
+                signals
+                    .into_iter()
+                    .zip(messages)
+                    .map(|(signal, message)| Checked {
+                        message,
+                        signal,
+                        repeat: Repeat::Kept,
+                    })
+                    .collect()
+            })
+            .collect();
+        let described: Vec<Described<'_>> = surveys
+            .iter()
+            .zip(&checked)
+            .map(|(survey, checked)| Described {
+                cluster: &survey.cluster,
+                checked,
+                instances: survey.instances.clone(),
+                failed_instances: survey.failed_instances.clone(),
+            })
+            .collect();
+        let ec2_ids: Vec<String> = described
+            .iter()
+            .flat_map(|d| d.ec2_ids())
+            .map(str::to_owned)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let ec2 = evidence::ec2_states(io.inventory.as_ref(), &ec2_ids).await;
+
+        let report = &mut out.report;
+        let mut decisions: Vec<Decision<'_>> = Vec::new();
+        let mut confirmed = Confirmed::new();
+        for (described, checks) in described.iter().zip(&checks) {
+            for decision in decide::decide(described, checks, &ec2) {
+                let (finding, hold) = match &decision.outcome {
+                    Outcome::Decided(Verdict::Confirmed, Some(finding)) => ((**finding).clone(), times.grace),
+                    Outcome::Undecided => {
+                        report
+                            .tally
+                            .count(Some(cluster_name(described.cluster)), Metric::CheckErrors);
+                        out.undecided += 1;
+                        decisions.push(decision);
+                        continue;
+                    }
+                    _ => match decide::stale(described, &decision) {
+                        Some(finding) => (finding, times.stuck_after),
+                        None => {
+                            decisions.push(decision);
+                            continue;
+                        }
+                    },
+                };
+                confirmed
+                    .entry((decision.cluster, decision.kind()))
+                    .or_default()
+                    .push(Firing {
+                        messages: vec![decision.checked.message],
+                        key: decision.incident(),
+                        finding,
+                        notice: Notice::New,
+                        claim: Claim::None,
+                        hold: hold.as_secs(),
+                    });
+                decisions.push(decision);
+            }
+        }
+        let clock = ledger::Clock {
+            now,
+            remind_after: m.config.incidents.remind_after.as_secs(),
+            drains: false,
+        };
+        let (firing, resolved) = ledger::settle(ledger, clock, confirmed, &decisions, report).await;
+
+        for survey in &surveys {
+            gauges(survey, report);
+        }
+        out.faults = self.faults.take();
+        for fault in &out.faults {
+            report.tally.count_impaired(fault.operation);
+        }
+        if let Some(alert) = self.impaired(ledger, &out.faults, now).await {
+            report.alerts.push(alert);
+        }
+        report.tally.count(None, Metric::SweepCompleted);
+        let none = HashSet::new();
+        let context = report::Context {
+            region: &m.region,
+            action: "alerted only: the sweep does not remediate".to_owned(),
+            deployments_unknown: &none,
+        };
+        report::send(io, &context, firing, resolved, report).await;
+        info!(
+            clusters = out.clusters,
+            unseen = out.unseen.len(),
+            undecided = out.undecided,
+            faults = out.faults.len(),
+            alerts = report.alerts.len(),
+            "sweep done"
+        );
+        out
+    }
+
+    /// Counts what could not be called and alerts each operation at most once a day: the ledger
+    /// keeps one incident per operation (closed when the operation works again), and this
+    /// instance's memory stands in when the ledger is what fails.
+    async fn impaired(&self, ledger: &dyn Ledger, faults: &[Fault], now: u64) -> Option<Alert> {
+        let m = &self.monitor;
+        let mut failing: BTreeMap<&'static str, &str> = BTreeMap::new();
+        for fault in faults {
+            failing.entry(fault.operation).or_insert(&fault.error);
+        }
+        if let Ok(open) = ledger.open_incidents(MONITOR_SCOPE).await {
+            for key in open.iter().filter(|k| !failing.contains_key(k.instance.as_str())) {
+                if ledger.close(key, now).await.unwrap_or(false) {
+                    info!(operation = %key.instance, "the monitor can call it again");
+                }
+            }
+        }
+        let recent = |operation: &str| {
+            let alerted = self.impaired_alerted.lock().unwrap_or_else(|p| p.into_inner());
+            alerted
+                .get(operation)
+                .is_some_and(|at| now.saturating_sub(*at) < IMPAIRED_EVERY_SECONDS)
+        };
+        failing.retain(|operation, _| !recent(operation));
+        if failing.is_empty() {
+            return None;
+        }
+        let keys: Vec<IncidentKey> = failing.keys().map(|op| impaired_key(op)).collect();
+        let stored: HashMap<IncidentKey, Incident> = ledger
+            .get(&keys)
+            .await
+            .map(|found| found.into_iter().map(|i| (i.key.clone(), i)).collect())
+            .unwrap_or_default();
+        let mut due = Vec::new();
+        for (operation, error) in &failing {
+            let key = impaired_key(operation);
+            let finding = alert::impaired::finding(operation, error);
+            let current = stored.get(&key);
+            let claimed = match incident::on_confirmed(current, false, now, IMPAIRED_EVERY_SECONDS, 0) {
+                Step::Quiet | Step::Watch => continue,
+                Step::Open => {
+                    let opened = Incident {
+                        key: key.clone(),
+                        open: true,
+                        opened_at: now,
+                        notified_at: now,
+                        finding: finding.clone(),
+                        remediation_reported: false,
+                    };
+                    ledger.open(&opened).await.map(|ok| ok.then_some(0))
+                }
+                Step::Notify { expected, .. } => {
+                    let current = current.expect("an open incident");
+                    let claim = Incident {
+                        notified_at: now,
+                        finding: finding.clone(),
+                        ..current.clone()
+                    };
+                    ledger.claim(&claim, expected).await.map(|ok| ok.then_some(expected))
+                }
+            };
+            match claimed {
+                Ok(Some(previous)) => due.push((*operation, finding, Some(previous))),
+                Ok(None) => {}
+                // The ledger cannot say: this instance's memory keeps it to once a day.
+                Err(_) => due.push((*operation, finding, None)),
+            }
+        }
+        if due.is_empty() {
+            return None;
+        }
+        let alert = alert::impaired(&m.region, due.iter().map(|(_, f, _)| f.clone()).collect());
+        match m.io.notifier.publish(&alert).await {
+            Ok(()) => {
+                let mut alerted = self.impaired_alerted.lock().unwrap_or_else(|p| p.into_inner());
+                alerted.extend(due.iter().map(|(op, _, _)| (*op, now)));
+                Some(alert)
+            }
+            Err(e) => {
+                warn!(error = %error_chain(&e), "monitor-impaired alert not sent: the next sweep tries again");
+                for (operation, _, previous) in &due {
+                    if let Some(previous) = previous {
+                        let _ = ledger.release(&impaired_key(operation), now, *previous).await;
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The sweep's gauges of one cluster it saw: published every run, zeros included, so an alarm
+/// reads "none now", not "no data".
+fn gauges(survey: &Survey, report: &mut BatchReport) {
+    let name = cluster_name(&survey.cluster);
+    let counts = survey.counts();
+    let tally = &mut report.tally;
+    tally.gauge(name, Metric::MonitoredInstances, counts.monitored_instances);
+    tally.gauge(name, Metric::DisconnectedAgents, counts.disconnected_agents);
+    if survey.daemons.is_some() {
+        let total = counts.without_daemon.iter().map(|(_, n)| n).sum();
+        tally.gauge(name, Metric::InstancesWithoutDaemon, total);
+        for (daemon, n) in &counts.without_daemon {
+            tally.daemon_gauge(name, daemon, Metric::InstancesWithoutDaemon, *n);
+        }
+    }
+    if let Some(open) = &survey.open {
+        let moved = tally.get(Some(name), Metric::IncidentsOpened) as i64
+            - tally.get(Some(name), Metric::IncidentsResolved) as i64;
+        let now_open = (open.len() as i64 + moved).max(0) as u64;
+        tally.gauge(name, Metric::OpenIncidents, now_open);
+    }
+}
+
+fn message(signal: &Signal) -> Message {
+    let kind = match signal {
+        Signal::AgentDisconnected(_) => AlertKind::AgentDisconnected,
+        Signal::DaemonLost(_) => AlertKind::DaemonLost,
+    };
+    let key = IncidentKey::new(
+        signal.cluster_arn(),
+        kind,
+        signal.container_instance_arn(),
+        signal.daemon_name(),
+    );
+    Message {
+        id: format!("sweep|{}", key.id()),
+        body: String::new(),
+    }
+}
+
+fn impaired_key(operation: &str) -> IncidentKey {
+    IncidentKey {
+        cluster_arn: MONITOR_SCOPE.to_owned(),
+        kind: AlertKind::MonitorImpaired,
+        instance: operation.to_owned(),
+        daemon: None,
+    }
+}

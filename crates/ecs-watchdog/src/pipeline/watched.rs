@@ -1,0 +1,133 @@
+//! Watching the watcher: the sweep's doors, wrapped so that every call that fails after the
+//! SDK's retries is noted by operation. The stages stay as they are; the sweep reads the notes
+//! at the end of a run (DESIGN §8: `MonitorImpaired`, the `monitor-impaired` alert).
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::Adapters;
+use crate::incident::{Incident, IncidentKey};
+use crate::inventory::{ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, Task, TaskFilter};
+use crate::ports::{AwsError, Daemons, Inventory, Ledger, error_chain};
+
+/// A call that could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The IAM action, `service:Operation`.
+    pub operation: &'static str,
+    pub error: String,
+}
+
+/// The notes of one Lambda instance, shared by its wrapped doors.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<Vec<Fault>>>);
+
+impl Faults {
+    fn note<T>(&self, result: Result<T, AwsError>) -> Result<T, AwsError> {
+        if let Err(e) = &result {
+            let fault = Fault {
+                operation: e.operation,
+                error: error_chain(e),
+            };
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(fault);
+        }
+        result
+    }
+
+    /// The faults noted since the last call.
+    pub fn take(&self) -> Vec<Fault> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Wraps the look-ups and the ledger of `io` so their failures are noted in `faults`.
+pub fn watch(mut io: Adapters, faults: &Faults) -> Adapters {
+    io.inventory = Box::new(Watched {
+        inner: io.inventory,
+        faults: faults.clone(),
+    });
+    io.daemons = Box::new(Watched {
+        inner: io.daemons,
+        faults: faults.clone(),
+    });
+    io.ledger = io.ledger.map(|inner| {
+        Box::new(Watched {
+            inner,
+            faults: faults.clone(),
+        }) as Box<dyn Ledger>
+    });
+    io
+}
+
+struct Watched<T> {
+    inner: T,
+    faults: Faults,
+}
+
+#[async_trait]
+impl Inventory for Watched<Box<dyn Inventory>> {
+    async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
+        self.faults.note(self.inner.list_clusters().await)
+    }
+    async fn describe_clusters(&self, arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
+        self.faults.note(self.inner.describe_clusters(arns).await)
+    }
+    async fn describe_container_instances(&self, cluster: &str, arns: &[String]) -> Result<ClusterInstances, AwsError> {
+        self.faults
+            .note(self.inner.describe_container_instances(cluster, arns).await)
+    }
+    async fn describe_ec2_instances(&self, ids: &[String]) -> Result<Ec2States, AwsError> {
+        self.faults.note(self.inner.describe_ec2_instances(ids).await)
+    }
+    async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
+        self.faults.note(self.inner.list_container_instances(cluster).await)
+    }
+    async fn list_tasks(&self, cluster: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError> {
+        self.faults.note(self.inner.list_tasks(cluster, filter).await)
+    }
+    async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<Task>, AwsError> {
+        self.faults.note(self.inner.describe_tasks(cluster, arns).await)
+    }
+}
+
+#[async_trait]
+impl Daemons for Watched<Box<dyn Daemons>> {
+    async fn list_daemons(&self, cluster: &str) -> Result<Vec<Daemon>, AwsError> {
+        self.faults.note(self.inner.list_daemons(cluster).await)
+    }
+    async fn describe_daemon(&self, arn: &str) -> Result<DaemonPlacement, AwsError> {
+        self.faults.note(self.inner.describe_daemon(arn).await)
+    }
+    async fn deployment_in_progress(&self, arn: &str) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.deployment_in_progress(arn).await)
+    }
+}
+
+#[async_trait]
+impl Ledger for Watched<Box<dyn Ledger>> {
+    async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
+        self.faults.note(self.inner.get(keys).await)
+    }
+    async fn open(&self, incident: &Incident) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.open(incident).await)
+    }
+    async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.claim(incident, expected).await)
+    }
+    async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.release(key, claimed, to).await)
+    }
+    async fn close(&self, key: &IncidentKey, now: u64) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.close(key, now).await)
+    }
+    async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.reopen(key, closed_at).await)
+    }
+    async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
+        self.faults.note(self.inner.open_incidents(cluster).await)
+    }
+    async fn count_open(&self, cluster: &str, delta: i64) -> Result<i64, AwsError> {
+        self.faults.note(self.inner.count_open(cluster, delta).await)
+    }
+}
