@@ -101,7 +101,7 @@ test: setup fmt ## Run every check and test
 	fi
 
 bench: setup workspace ## Measure start-up, calls and memory per event, size; writes BENCHMARKS.md and target/bench/results.json
-	$(CARGO) build --release --locked -p monitor
+	$(CARGO) build --release --locked -p monitor -p sweep
 	$(CARGO_TARGET_DIR)/debug/bench
 
 unit: ## Only the library's unit tests (seconds, no emulator)

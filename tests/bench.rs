@@ -20,6 +20,11 @@ const STARTUP_RUNS: usize = 50;
 const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 const CLUSTERS: usize = 10;
 const INSTANCES_PER_CLUSTER: usize = 500;
+/// The sweep's fleet: many clusters, so the per-cluster cost shows.
+const SWEEP_CLUSTERS: usize = 50;
+const SWEEP_INSTANCES_PER_CLUSTER: usize = 200;
+/// Of which this many per cluster have their agent disconnected, so the sweep has work.
+const SWEEP_DISCONNECTED_PER_CLUSTER: usize = 4;
 
 fn release_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -162,6 +167,9 @@ async fn main() {
     let largest_lambda_batch = storm(&emulator, &monitor, &env, &records[..fits], fits).await;
     let one_batch = storm(&emulator, &monitor, &env, &records, records.len()).await;
 
+    drop(emulator);
+    let sweep = sweep_cost().await;
+
     let bootstrap = repo_root().join(".aws-sam/build/MonitorFunction/bootstrap");
     let size = bootstrap.exists().then(|| {
         let zip = std::env::temp_dir().join("ecs-watchdog-bootstrap.zip");
@@ -194,6 +202,7 @@ async fn main() {
             "agent_batches_of_100": agent_batches_of_100, "batches_of_100": batches_of_100,
             "largest_lambda_batch": largest_lambda_batch, "one_batch": one_batch,
         },
+        "sweep": sweep,
         "size_arm64": size,
     });
     let out = repo_root().join("target/bench");
@@ -209,6 +218,61 @@ async fn main() {
     let tuning = existing.find("\n## Tuning").map_or("", |at| &existing[at..]);
     std::fs::write(&path, report(&results) + tuning).expect("BENCHMARKS.md");
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
+}
+
+/// The release `sweep` over a fresh fleet: two runs (the first records what it sees, the second
+/// finds it again), each with its calls by operation, wall time and the process's peak RSS.
+async fn sweep_cost() -> Value {
+    let binary = release_dir().join("sweep");
+    assert!(
+        binary.exists(),
+        "build it first: cargo build --release -p sweep (make bench does)"
+    );
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let env = pipeline.sweep_env(&emulator);
+    eprintln!("sweep: seeding {SWEEP_CLUSTERS} clusters of {SWEEP_INSTANCES_PER_CLUSTER} instances");
+    let fleet = Fleet::new(&emulator.sdk).await;
+    for c in 0..SWEEP_CLUSTERS {
+        let cluster = fleet.cluster(&format!("sweep-{c}"), &[]).await;
+        let nodes = fleet.nodes(&cluster, SWEEP_INSTANCES_PER_CLUSTER).await;
+        join_all(
+            nodes[..SWEEP_DISCONNECTED_PER_CLUSTER]
+                .iter()
+                .map(|n| emulator.set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(false), None)),
+        )
+        .await;
+    }
+    let function = Function::start_binary(&binary, &env).await;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        emulator.reset_calls().await;
+        let started = Instant::now();
+        let summary = function.invoke(&json!({})).await.expect("the sweep runs");
+        let wall = started.elapsed();
+        let calls: BTreeMap<String, u64> = emulator.calls().await.into_iter().collect();
+        let ecs_instances: u64 = calls
+            .iter()
+            .filter(|(op, _)| op.contains("ListContainerInstances") || op.contains("DescribeContainerInstances"))
+            .map(|(_, n)| n)
+            .sum();
+        runs.push(json!({
+            "wall_ms": ms(wall),
+            "calls": calls,
+            "instance_calls": ecs_instances,
+            "clusters_seen": summary["clusters"],
+            "undecided": summary["undecided"],
+            "impaired": summary["impaired"],
+        }));
+    }
+    json!({
+        "clusters": SWEEP_CLUSTERS,
+        "instances": SWEEP_CLUSTERS * SWEEP_INSTANCES_PER_CLUSTER,
+        "disconnected": SWEEP_CLUSTERS * SWEEP_DISCONNECTED_PER_CLUSTER,
+        "budget_instance_calls": SWEEP_CLUSTERS * 2 + SWEEP_CLUSTERS * SWEEP_INSTANCES_PER_CLUSTER / 100,
+        "runs": runs,
+        "peak_rss_kib": function.peak_rss_kib(),
+    })
 }
 
 fn machine() -> Value {
@@ -266,6 +330,7 @@ fn report(r: &Value) -> String {
          | first batch of 10 after start (connections set up) | {first} ms | |\n\
          | warm batch of 10 | {warm} ms | |\n\
          {agents}{mixed}{largest_rows}{one}\
+         {sweep}\
          | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
          Commands: `make bench` (builds `cargo build --release -p monitor`, the `bare` baseline in the same package and profile,\n\
          then runs the `bench` binary of `make workspace`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n",
@@ -304,7 +369,40 @@ fn report(r: &Value) -> String {
             "",
             "< 40 MB"
         ),
+        sweep = sweep_rows(&r["sweep"]),
         boot = r["size_arm64"]["bootstrap_bytes"],
         zip = r["size_arm64"]["zip_bytes"],
+    )
+}
+
+fn sweep_rows(s: &Value) -> String {
+    let run = |i: usize, title: &str| {
+        let r = &s["runs"][i];
+        let calls = r["calls"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(op, n)| format!("{op} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        format!(
+            "| sweep, {title}: calls | {calls} | |\n             | … ListContainerInstances + DescribeContainerInstances | {ci} | ≤ 2 per cluster + 1 per 100 instances = {budget} |\n             | … wall / clusters seen / undecided | {w} ms / {seen} / {u} | |\n",
+            ci = r["instance_calls"],
+            budget = s["budget_instance_calls"],
+            w = r["wall_ms"],
+            seen = r["clusters_seen"],
+            u = r["undecided"],
+        )
+    };
+    format!(
+        "{}{}| sweep: peak RSS of the process ({} clusters, {} instances, {} disconnected) | {:.1} MiB | |\n",
+        run(0, "first run (records first sights)"),
+        run(1, "second run"),
+        s["clusters"],
+        s["instances"],
+        s["disconnected"],
+        s["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
     )
 }

@@ -112,6 +112,16 @@ fn gauge(function: &Function, name: &str, cluster: &str) -> Option<f64> {
         .find_map(|d| d.get(name).and_then(Value::as_f64))
 }
 
+/// The last aggregate (no dimension) value of a metric the binary printed; `None` if never.
+fn total(function: &Function, name: &str) -> Option<f64> {
+    function
+        .emf()
+        .iter()
+        .rev()
+        .filter(|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0] == json!([]))
+        .find_map(|d| d.get(name).and_then(Value::as_f64))
+}
+
 /// Sweeps with the binary until an alert of `kind` appears, or the deadline passes.
 async fn sweep_until_alerted(bed: &Bed, function: &Function, kind: &str, deadline: Duration) -> Vec<Published> {
     let start = Instant::now();
@@ -127,7 +137,7 @@ async fn sweep_until_alerted(bed: &Bed, function: &Function, kind: &str, deadlin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_an_agent_disconnects_without_an_event_then_the_sweep_alerts_once_after_the_grace_period_and_resolves() {
-    let bed = Bed::new(&[("GracePeriodSeconds", "2")], 3).await;
+    let bed = Bed::new(&[("GracePeriodSeconds", "3")], 3).await;
     let lost = &bed.nodes[1];
     bed.set_agent(lost, false).await;
     let function = Function::start_binary(&sweep_binary(), &bed.pipeline.sweep_env(&bed.emulator)).await;
@@ -145,9 +155,18 @@ async fn when_an_agent_disconnects_without_an_event_then_the_sweep_alerts_once_a
         "first sight is open, untold"
     );
     assert_eq!(function.metric("SweepCompleted", None), 1.0);
+    // The alarms watch the totals over the clusters seen.
+    assert_eq!(total(&function, "DisconnectedAgents"), Some(1.0));
+    assert_eq!(total(&function, "MonitoredInstances"), Some(3.0));
+    assert_eq!(
+        total(&function, "InstancesWithoutDaemon"),
+        None,
+        "the emulator has no Managed Daemons APIs: unseen, not zero"
+    );
 
     // A sweep once the grace period has passed sends one alert naming the instance.
     let alerts = sweep_until_alerted(&bed, &function, "agent-disconnected", Duration::from_secs(30)).await;
+    // The ledger keeps whole seconds, so the grace period may end up to a second early.
     assert!(
         first_seen.elapsed() >= Duration::from_secs(2),
         "alerted within the grace period"
@@ -182,6 +201,7 @@ async fn when_an_agent_disconnects_without_an_event_then_the_sweep_alerts_once_a
     assert_eq!(gauge(&function, "DisconnectedAgents", "prod"), Some(0.0));
     assert_eq!(gauge(&function, "OpenIncidents", "prod"), Some(0.0));
     assert_eq!(gauge(&function, "MonitoredInstances", "prod"), Some(3.0));
+    assert_eq!(total(&function, "DisconnectedAgents"), Some(0.0));
     function.invoke(&json!({})).await.expect("the sweep runs");
     assert_eq!(bed.published("agent-disconnected").await.len(), 2, "resolved once");
 }

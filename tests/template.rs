@@ -268,3 +268,25 @@ fn when_queues_are_created_then_they_take_tls_only_and_redrive_only_where_meant(
         "denyAll"
     );
 }
+
+/// The sweep's alarms watch what the sweep publishes with no dimension, and the heartbeat's
+/// missing data is what breaches: a sweep that stopped running must page.
+#[test]
+fn when_the_sweep_stops_or_sees_trouble_then_an_alarm_watches_it() {
+    use ecs_watchdog::metrics::Metric;
+    for (alarm, metric) in [
+        ("SweepHeartbeatAlarm", Metric::SweepCompleted),
+        ("DisconnectedAgentsAlarm", Metric::DisconnectedAgents),
+        ("InstancesWithoutDaemonAlarm", Metric::InstancesWithoutDaemon),
+        ("MonitorImpairedAlarm", Metric::MonitorImpaired),
+    ] {
+        let properties = properties(alarm);
+        assert_eq!(properties["MetricName"], metric.name(), "{alarm}");
+        assert!(properties.get("Dimensions").is_none(), "{alarm} watches the aggregate");
+    }
+    assert_eq!(properties("SweepHeartbeatAlarm")["TreatMissingData"], "breaching");
+    assert_eq!(
+        properties("SweepHeartbeatAlarm")["ComparisonOperator"],
+        "LessThanThreshold"
+    );
+}

@@ -109,6 +109,11 @@ impl Tally {
             .insert(metric, value);
     }
 
+    /// Sets an aggregate gauge (no dimension): only a look at every cluster, the sweep's, can.
+    pub fn gauge_total(&mut self, metric: Metric, value: u64) {
+        self.total.insert(metric, value);
+    }
+
     /// Counts one lost daemon: per cluster, per cluster and daemon, and in the aggregate.
     pub fn count_daemon_lost(&mut self, cluster: &str, daemon: &str) {
         self.count(Some(cluster), Metric::DaemonLost);
@@ -141,6 +146,11 @@ impl Tally {
             .get(&(metric, cluster.to_owned(), daemon.to_owned()))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Whether a cluster's value (a zero gauge included) will be published.
+    pub fn has(&self, cluster: &str, metric: Metric) -> bool {
+        self.per_cluster.get(cluster).is_some_and(|c| c.contains_key(&metric))
     }
 
     /// The count for one cluster, or the aggregate when `cluster` is `None`.

@@ -197,6 +197,7 @@ impl Sweep {
         for survey in &surveys {
             gauges(survey, report);
         }
+        totals(&surveys, report);
         out.faults = self.faults.take();
         for fault in &out.faults {
             report.tally.count_impaired(fault.operation);
@@ -333,6 +334,29 @@ fn gauges(survey: &Survey, report: &mut BatchReport) {
             - tally.get(Some(name), Metric::IncidentsResolved) as i64;
         let now_open = (open.len() as i64 + moved).max(0) as u64;
         tally.gauge(name, Metric::OpenIncidents, now_open);
+    }
+}
+
+/// The gauges summed over the clusters seen, with no dimension: what the stack's alarms watch
+/// (an alarm cannot know the cluster names in advance).
+fn totals(surveys: &[Survey], report: &mut BatchReport) {
+    let tally = &mut report.tally;
+    for metric in [
+        Metric::MonitoredInstances,
+        Metric::DisconnectedAgents,
+        Metric::InstancesWithoutDaemon,
+        Metric::OpenIncidents,
+    ] {
+        let seen: Vec<&str> = surveys
+            .iter()
+            .map(|s| cluster_name(&s.cluster))
+            .filter(|name| tally.has(name, metric))
+            .collect();
+        // No cluster whose value is known: no data, rather than a zero nobody measured.
+        if !seen.is_empty() {
+            let total = seen.iter().map(|name| tally.get(Some(name), metric)).sum();
+            tally.gauge_total(metric, total);
+        }
     }
 }
 
