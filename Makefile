@@ -80,8 +80,9 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(SAM) deploy --guided
 
 NAME ?= ecs-watchdog
-deploy-cargo-lambda: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## Without CloudFormation: cargo lambda build + deploy, and the queues, rules, role and mapping (NAME=, PARAMS="K=V ...", EMAIL=)
+deploy-cargo-lambda: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## Without CloudFormation: cargo lambda build + deploy, and the queues, rules, roles, mapping and the sweep's schedule (NAME=, PARAMS="K=V ...", EMAIL=)
 	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --bin monitor
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --bin sweep
 	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(VENV_SAM)/bin/python scripts/deploy_cargo_lambda.py --name $(NAME) \
 		$(foreach p,$(PARAMS),--param $(p)) $(if $(EMAIL),--email $(EMAIL))
 

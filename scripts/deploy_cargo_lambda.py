@@ -4,14 +4,15 @@
 
 What it creates is what template.yaml declares, read through SAM's translator for this account
 and region (tests/render_template.py), so the two deploy paths cannot drift apart: the queues
-with their attributes and policies, the alert topic, the incident table, the log group, the function's role and
-policies, the function (settings and environment from the template), the EventBridge rules
-with their targets, and the event source mapping. Alarms and the dashboard come with the SAM
-stack only. Names are <NAME>-<logical id>. Run it again to update: existing resources are
+with their attributes and policies, the alert topic, the incident table, the log groups, the functions' roles and
+policies, the `monitor` function (settings and environment from the template), the EventBridge
+rules with their targets, the event source mapping, and (unless SweepIntervalMinutes=0) the
+`sweep` function with its EventBridge Scheduler schedule. Alarms and the dashboard come with the
+SAM stack only. Names are <NAME>-<logical id>. Run it again to update: existing resources are
 updated in place, the function's code replaced.
 
-The function code: by default `cargo lambda deploy` uploads the arm64 bootstrap that
-`cargo lambda build --release --arm64 --bin monitor` made; --code-zip deploys a zip with
+The functions' code: by default `cargo lambda deploy` uploads the arm64 bootstrap that
+`cargo lambda build --release --arm64` made for each binary; --code-zip deploys a zip with
 boto3 instead (used by the tests against the emulator, which cannot run an arm64 build).
 """
 
@@ -142,30 +143,34 @@ class Deployer:
                 pass
             logs.put_retention_policy(logGroupName=props["LogGroupName"], retentionInDays=props["RetentionInDays"])
 
-    def role(self):
+    def role(self, logical):
         iam = self.session.client("iam")
-        props = self.resources["MonitorRole"]["Properties"]
-        name = f"{self.name}-MonitorRole"
+        props = self.resources[logical]["Properties"]
+        name = f"{self.name}-{logical}"
         trust = json.dumps(props["AssumeRolePolicyDocument"])
         try:
-            arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Description=props["Description"])["Role"]["Arn"]
+            arn = iam.create_role(
+                RoleName=name, AssumeRolePolicyDocument=trust, Description=props.get("Description", logical)
+            )["Role"]["Arn"]
         except iam.exceptions.EntityAlreadyExistsException:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
             arn = iam.get_role(RoleName=name)["Role"]["Arn"]
         for policy in props["Policies"]:
-            iam.put_role_policy(
-                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(self.real(policy["PolicyDocument"]))
-            )
+            # SAM writes the schedule's policy without a Version; IAM's own default is the 2008
+            # language, which policy variables need not: state the current one.
+            document = {"Version": "2012-10-17", **self.real(policy["PolicyDocument"])}
+            iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(document))
+        self.actual[f"arn:aws:iam::{render_template.ACCOUNT}:role/{self.name}-{logical}"] = arn
         return arn
 
-    def function(self, role_arn, code_zip):
-        props = self.real(self.resources["MonitorFunction"]["Properties"])
-        name = f"{self.name}-monitor"
+    def function(self, logical, binary, role_arn, code_zip):
+        props = self.real(self.resources[logical]["Properties"])
+        name = f"{self.name}-{binary}"
         environment = {k: str(v) for k, v in props["Environment"]["Variables"].items()}
         if code_zip is None:
             command = [
                 "cargo", "lambda", "deploy", name,
-                "--binary-name", "monitor",
+                "--binary-name", binary,
                 "--runtime", props["Runtime"],
                 "--role", role_arn,
                 "--timeout", str(props["Timeout"]),
@@ -191,7 +196,21 @@ class Deployer:
                 arn = lam.update_function_code(FunctionName=name, ZipFile=code)["FunctionArn"]
         # The template's logging settings (JSON logs, levels, the stack's log group).
         self.session.client("lambda").update_function_configuration(FunctionName=name, LoggingConfig=props["LoggingConfig"])
+        self.actual[f"arn:aws:lambda:{render_template.REGION}:{render_template.ACCOUNT}:function:{self.name}-{logical}"] = arn
         return name, arn
+
+    def schedules(self):
+        scheduler = self.session.client("scheduler")
+        for logical, props in self.of_type("AWS::Scheduler::Schedule"):
+            props = self.real(props)
+            settings = dict(
+                Name=props["Name"], ScheduleExpression=props["ScheduleExpression"],
+                FlexibleTimeWindow=props["FlexibleTimeWindow"], Target=props["Target"],
+            )
+            try:
+                scheduler.create_schedule(**settings)
+            except scheduler.exceptions.ConflictException:
+                scheduler.update_schedule(**settings)
 
     def rules(self):
         events = self.session.client("events")
@@ -228,13 +247,17 @@ def deploy(session, name, parameters, email=None, code_zip=None):
     deployer.topic(email)
     deployer.tables()
     deployer.log_group()
-    role_arn = deployer.role()
+    roles = {logical: deployer.role(logical) for logical, _ in deployer.of_type("AWS::IAM::Role")}
     # IAM is eventually consistent: a role used at once can fail Lambda's check.
     time.sleep(0 if code_zip else 10)
     deployer.rules()
-    function_name, function_arn = deployer.function(role_arn, code_zip)
+    function_name, function_arn = deployer.function("MonitorFunction", "monitor", roles["MonitorRole"], code_zip)
     mapping = deployer.event_source_mapping(function_name)
-    return {"function": function_arn, "role": role_arn, "queues": queues, "eventSourceMapping": mapping}
+    made = {"function": function_arn, "role": roles["MonitorRole"], "queues": queues, "eventSourceMapping": mapping}
+    if "SweepFunction" in deployer.resources:
+        _, made["sweep"] = deployer.function("SweepFunction", "sweep", roles["SweepRole"], code_zip)
+        deployer.schedules()
+    return made
 
 
 def main():

@@ -2,11 +2,13 @@
 //! binary instead of five is minutes less on a cold build.
 
 mod agent;
+mod capacity;
 mod daemon;
 mod deploy;
 mod iam;
 mod incidents;
 mod redrive;
 mod remediation;
+mod signals;
 mod sweep;
 mod template;

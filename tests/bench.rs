@@ -230,7 +230,9 @@ async fn sweep_cost() -> Value {
     );
     let emulator = Emulator::start().await;
     let pipeline = Pipeline::create(&emulator.sdk, 0).await;
-    let env = pipeline.sweep_env(&emulator);
+    // The default grace period: the first run records first sights, the second finds them again.
+    let mut env = pipeline.sweep_env(&emulator);
+    env.push(("GRACE_PERIOD_SECONDS".into(), "180".into()));
     eprintln!("sweep: seeding {SWEEP_CLUSTERS} clusters of {SWEEP_INSTANCES_PER_CLUSTER} instances");
     let fleet = Fleet::new(&emulator.sdk).await;
     for c in 0..SWEEP_CLUSTERS {

@@ -3,9 +3,14 @@
 //! Managed Daemons APIs, which the emulator lacks, are answered at the SDK layer where a test
 //! needs them.
 
+use aws_sdk_ecs::operation::describe_daemon::DescribeDaemonOutput;
+use aws_sdk_ecs::operation::describe_daemon_revisions::DescribeDaemonRevisionsOutput;
 use aws_sdk_ecs::operation::list_daemon_deployments::ListDaemonDeploymentsOutput;
 use aws_sdk_ecs::operation::list_daemons::ListDaemonsOutput;
-use aws_sdk_ecs::types::{DaemonDeploymentStatus, DaemonDeploymentSummary, DaemonSummary};
+use aws_sdk_ecs::types::{
+    ContainerInstanceStatus, DaemonDeploymentStatus, DaemonDeploymentSummary, DaemonDetail, DaemonRevision,
+    DaemonRevisionDetail, DaemonSummary,
+};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
@@ -265,11 +270,133 @@ async fn when_agent_and_daemon_events_share_a_batch_then_instances_are_described
     let calls = bed.emulator.calls().await;
     let count = |operation: &str| calls.get(operation).copied().unwrap_or(0);
     assert_eq!(count("ecs:DescribeContainerInstances"), 1, "{calls:?}");
-    assert_eq!(count("ecs:ListTasks"), 1, "one per daemon family: {calls:?}");
+    assert_eq!(count("ecs:ListTasks"), 1, "one per daemon: {calls:?}");
+    let listed = bed.emulator.requests("ecs:ListTasks").await;
+    assert_eq!(
+        listed.iter().map(|r| r["daemonName"].clone()).collect::<Vec<_>>(),
+        vec![json!("log-router")],
+        "ListTasks asks by daemon name: {listed:?}"
+    );
     assert!(count("ecs:DescribeTasks") <= 1, "{calls:?}");
     assert_eq!(count("ec2:DescribeInstances"), 1, "{calls:?}");
     assert_eq!(count("ecs:ListDaemons"), 1, "{calls:?}");
     assert_eq!(count("sns:Publish"), 2, "one per cluster and kind: {calls:?}");
     assert_eq!(function.metric("AgentDisconnected", Some("prod")), 50.0);
     assert_eq!(function.metric("DaemonLost", Some("prod")), 50.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_list_daemons_does_not_list_the_daemon_then_the_alert_says_a_deployment_was_not_ruled_out() {
+    let bed = DaemonFleet::new(1).await;
+    bed.pipeline
+        .put_events(&[bed.log_router_stopped(&bed.nodes[0], 1)])
+        .await;
+    let records = bed.pipeline.receive(1).await;
+    let list = mock!(aws_sdk_ecs::Client::list_daemons).then_output(|| ListDaemonsOutput::builder().build());
+    let monitor = bed.monitor_with(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list]));
+
+    let report = monitor.process(&in_process::messages(&records)).await;
+
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.tally.get(Some("prod"), Metric::DaemonLost), 1);
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 1);
+    let email = published[0].message["email"].as_str().unwrap();
+    assert!(email.contains("could not be ruled out"), "{email}");
+    assert!(email.contains("did not list the daemon"), "{email}");
+    assert_eq!(list.num_calls(), 1);
+}
+
+/// log-router as the Managed Daemons APIs describe it: listed, one current revision of the given
+/// criticality, no deployment in progress.
+fn log_router_daemon(critical: bool) -> aws_sdk_ecs::Client {
+    let revision = "arn:aws:ecs:us-east-1:123456789012:daemon-revision/prod/log-router/1";
+    let list = mock!(aws_sdk_ecs::Client::list_daemons).then_output(daemon_summary);
+    let describe = mock!(aws_sdk_ecs::Client::describe_daemon).then_output(move || {
+        let detail = DaemonDetail::builder()
+            .current_revisions(DaemonRevisionDetail::builder().arn(revision).build())
+            .build();
+        DescribeDaemonOutput::builder().daemon(detail).build()
+    });
+    let revisions = mock!(aws_sdk_ecs::Client::describe_daemon_revisions)
+        .match_requests(move |r| r.daemon_revision_arns() == [revision.to_owned()])
+        .then_output(move || {
+            let revision = DaemonRevision::builder()
+                .daemon_revision_arn(revision)
+                .critical(critical)
+                .build();
+            DescribeDaemonRevisionsOutput::builder()
+                .daemon_revisions(revision)
+                .build()
+        });
+    let deployments = mock!(aws_sdk_ecs::Client::list_daemon_deployments)
+        .then_output(|| ListDaemonDeploymentsOutput::builder().build());
+    mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&list, &describe, &revisions, &deployments]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_non_critical_daemon_is_lost_then_it_alerts_and_remediation_leaves_the_instance_in_service() {
+    let bed = DaemonFleet::new(2).await;
+    bed.pipeline
+        .put_events(&[bed.log_router_stopped(&bed.nodes[0], 1)])
+        .await;
+    let records = bed.pipeline.receive(1).await;
+    let mut env = bed.env();
+    env.push(("REMEDIATION_ACTION".into(), "drain".into()));
+    let monitor = in_process::monitor(&bed.emulator, in_process::config(&env), |io| {
+        io.daemons = Box::new(EcsDaemons::new(log_router_daemon(false)))
+    });
+
+    let report = monitor.process(&in_process::messages(&records)).await;
+
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    let finding = finding(&published[0]);
+    let instance = &finding["instances"][0];
+    assert_eq!(instance["critical"], false);
+    assert_eq!(instance["remediationActions"][0]["outcome"], "skipped");
+    let email = published[0].message["email"].as_str().unwrap();
+    assert!(email.contains("non-critical daemon"), "{email}");
+    assert_eq!(report.tally.get(Some("prod"), Metric::RemediationStarted), 0);
+    assert_eq!(
+        bed.fleet
+            .count(&bed.nodes[0].cluster_arn, ContainerInstanceStatus::Draining)
+            .await,
+        0,
+        "nothing drained"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_critical_daemon_is_lost_on_an_active_instance_then_remediation_drains_it() {
+    let bed = DaemonFleet::new(2).await;
+    bed.pipeline
+        .put_events(&[bed.log_router_stopped(&bed.nodes[0], 1)])
+        .await;
+    let records = bed.pipeline.receive(1).await;
+    let mut env = bed.env();
+    env.push(("REMEDIATION_ACTION".into(), "drain".into()));
+    env.push(("MAX_REMEDIATION_PERCENT".into(), "50".into()));
+    let monitor = in_process::monitor(&bed.emulator, in_process::config(&env), |io| {
+        io.daemons = Box::new(EcsDaemons::new(log_router_daemon(true)))
+    });
+
+    let report = monitor.process(&in_process::messages(&records)).await;
+
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(finding(&published[0])["instances"][0]["critical"], true);
+    assert_eq!(report.tally.get(Some("prod"), Metric::RemediationStarted), 1);
+    assert_eq!(
+        bed.fleet
+            .count(&bed.nodes[0].cluster_arn, ContainerInstanceStatus::Draining)
+            .await,
+        1
+    );
 }

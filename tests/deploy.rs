@@ -114,11 +114,7 @@ async fn when_deployed_with_cargo_lambda_then_events_reach_a_function_configured
         .unwrap();
 
     let events = aws_sdk_eventbridge::Client::new(&emulator.sdk);
-    for rule in [
-        "AgentDisconnectedRule",
-        "DaemonTaskStoppedRule",
-        "DaemonStartImpairedRule",
-    ] {
+    for rule in watchdog_tests::template::resources_of_type("AWS::Events::Rule") {
         let found = events
             .describe_rule()
             .name(format!("wd-{rule}"))
@@ -170,5 +166,67 @@ async fn when_deployed_with_cargo_lambda_then_events_reach_a_function_configured
     let published = emulator.published().await;
     assert_eq!(published.len(), 1, "{published:#?}");
     assert_eq!(published[0].topic_arn, topic, "the topic the script gave the function");
+
+    // The sweep: its function with its own role and the template's environment, on its schedule;
+    // run with that environment it sees the cluster and finds the incident already alerted.
+    let sweep = lambda
+        .get_function_configuration()
+        .function_name("wd-sweep")
+        .send()
+        .await
+        .expect("the sweep exists");
+    let declared = properties("SweepFunction");
+    assert_eq!(sweep.function_arn(), made["sweep"].as_str());
+    assert!(
+        sweep.role().is_some_and(|r| r.ends_with("/wd-SweepRole")),
+        "{:?}",
+        sweep.role()
+    );
+    let sweep_env = sweep
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        sweep_env.keys().collect::<std::collections::BTreeSet<_>>(),
+        declared["Environment"]["Variables"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect(),
+    );
+    let schedule = aws_sdk_scheduler_schedule(&emulator).await;
+    assert_eq!(schedule["ScheduleExpression"], "rate(5 minutes)");
+    assert_eq!(schedule["Target"]["Arn"], made["sweep"]);
+    let mut env = emulator.env();
+    env.extend(sweep_env);
+    let function = Function::start_binary(&watchdog_tests::runtime::sweep_binary(), &env).await;
+    let summary = function.invoke(&json!({})).await.expect("swept");
+    assert_eq!(summary["clusters"], 1, "{summary}");
+    let agent_alerts = emulator
+        .published()
+        .await
+        .into_iter()
+        .filter(|p| p.attributes["kind"] == "agent-disconnected")
+        .count();
+    assert_eq!(
+        agent_alerts, 1,
+        "the sweep found the event path's incident and said nothing new"
+    );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The schedule the script made, read back with boto3 (the Rust SDK's Scheduler client is not
+/// a dependency for one test).
+async fn aws_sdk_scheduler_schedule(emulator: &Emulator) -> Value {
+    let script = "import boto3, json, sys; s = boto3.client('scheduler', region_name=sys.argv[1]); \
+                  print(json.dumps(s.get_schedule(Name='wd-sweep'), default=str))";
+    let output = tokio::process::Command::new(sam_python())
+        .args(["-c", script, watchdog_tests::emulator::REGION])
+        .envs(emulator.env())
+        .output()
+        .await
+        .expect("read the schedule");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("GetSchedule as JSON")
 }

@@ -1,4 +1,4 @@
-//! The function's IAM role against how AWS authorizes each call the code makes. moto enforces no
+//! The functions' IAM roles against how AWS authorizes each call the code makes. moto enforces no
 //! IAM, so nothing else would notice a grant on the wrong resource: this holds the table
 //! (operation → resource and condition, from the Service Authorization Reference) and checks it
 //! against the template as SAM's translator renders it (`tests/render_template.py`).
@@ -11,10 +11,14 @@ use watchdog_tests::template::rendered;
 
 const ACCOUNT_REGION: &str = "us-east-1:123456789012";
 
-/// When the template grants an action.
+/// When the template grants an action to the monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Needs {
+    /// The monitor never calls it (the sweep may).
+    Never,
     Always,
+    /// Remediation on, dry run or not (the guard reads the cluster).
+    Remediation,
     /// Remediation on and not a dry run: a write.
     RemediationWrite,
     Replace,
@@ -29,7 +33,13 @@ struct Grant {
     resource: String,
     condition: Option<Value>,
     needs: Needs,
+    /// When the sweep calls it (when the sweep is on); `None`: never.
+    sweep: Option<Needs>,
 }
+
+/// The two roles, by logical id.
+const MONITOR: &str = "MonitorRole";
+const SWEEP: &str = "SweepRole";
 
 fn arn(service: &str, rest: &str) -> String {
     format!("arn:aws:{service}:{ACCOUNT_REGION}:{rest}")
@@ -50,18 +60,21 @@ fn table() -> Vec<Grant> {
             resource: arn("ecs", "cluster/*"),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         Grant {
             action: "ecs:DescribeContainerInstances",
             resource: arn("ecs", "container-instance/*"),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         Grant {
             action: "ecs:DescribeTasks",
             resource: arn("ecs", "task/*"),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         // ListTasks has two rows: `container-instance`, when the call names one, and a row with
         // no resource type (conditions aws:ResourceTag, ecs:cluster). The code lists a daemon's
@@ -72,6 +85,7 @@ fn table() -> Vec<Grant> {
             resource: "*".into(),
             condition: Some(in_account),
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         // Managed Daemons list calls: granted on "*" (read-only); the stored copy of the reference
         // here predates them, so no narrower resource could be checked.
@@ -80,18 +94,29 @@ fn table() -> Vec<Grant> {
             resource: "*".into(),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
+        // The monitor reads a lost daemon's criticality; the sweep its placement too.
         Grant {
             action: "ecs:DescribeDaemon",
             resource: "*".into(),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "ecs:DescribeDaemonRevisions",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         Grant {
             action: "ecs:ListDaemonDeployments",
             resource: "*".into(),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         // EC2 Describe* and Auto Scaling Describe* have no resource type.
         Grant {
@@ -99,18 +124,21 @@ fn table() -> Vec<Grant> {
             resource: "*".into(),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         Grant {
             action: "sns:Publish",
             resource: arn("sns", "ecs-watchdog-AlertTopic-ABCDEF123456"),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         Grant {
             action: "sqs:SendMessage",
             resource: arn("sqs", "ecs-watchdog-DeadLetterQueue-ABCDEF123456"),
             condition: None,
             needs: Needs::Always,
+            sweep: None,
         },
         // PutMetricData has no resource type; cloudwatch:namespace narrows it.
         Grant {
@@ -118,6 +146,7 @@ fn table() -> Vec<Grant> {
             resource: "*".into(),
             condition: Some(json!({"StringEquals": {"cloudwatch:namespace": "ECSWatchdog"}})),
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         // DynamoDB item calls take `table*`: the stack's incident table only.
         Grant {
@@ -125,18 +154,21 @@ fn table() -> Vec<Grant> {
             resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         Grant {
             action: "dynamodb:PutItem",
             resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         Grant {
             action: "dynamodb:UpdateItem",
             resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
             condition: None,
             needs: Needs::Always,
+            sweep: Some(Needs::Always),
         },
         // ListContainerInstances takes `cluster*` (the sweep lists every cluster's instances; the
         // remediation guard counts them); ListClusters has no resource type.
@@ -144,13 +176,15 @@ fn table() -> Vec<Grant> {
             action: "ecs:ListContainerInstances",
             resource: arn("ecs", "cluster/*"),
             condition: None,
-            needs: Needs::Always,
+            needs: Needs::Remediation,
+            sweep: Some(Needs::Always),
         },
         Grant {
             action: "ecs:ListClusters",
             resource: "*".into(),
             condition: None,
-            needs: Needs::Always,
+            needs: Needs::Never,
+            sweep: Some(Needs::Always),
         },
         // Query on an index is authorized against `index*` (table/<name>/index/<index>).
         Grant {
@@ -160,7 +194,16 @@ fn table() -> Vec<Grant> {
                 "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-cluster",
             ),
             condition: None,
-            needs: Needs::Always,
+            needs: Needs::Never,
+            sweep: Some(Needs::Always),
+        },
+        // `capacity-provider*`: whether a target is an ECS Managed Instance, never drained.
+        Grant {
+            action: "ecs:DescribeCapacityProviders",
+            resource: arn("ecs", "capacity-provider/*"),
+            condition: None,
+            needs: Needs::Remediation,
+            sweep: None,
         },
         // `container-instance*`, condition ecs:cluster: only the clusters remediation may act on.
         Grant {
@@ -168,12 +211,14 @@ fn table() -> Vec<Grant> {
             resource: arn("ecs", "container-instance/*"),
             condition: Some(json!({"ArnLike": {"ecs:cluster": ["arn:*:ecs:*:*:cluster/*"]}})),
             needs: Needs::RemediationWrite,
+            sweep: None,
         },
         Grant {
             action: "autoscaling:DescribeAutoScalingInstances",
             resource: "*".into(),
             condition: None,
             needs: Needs::Replace,
+            sweep: Some(Needs::Replace),
         },
         // `autoScalingGroup*`, condition autoscaling:ResourceTag (opt-in, see below).
         Grant {
@@ -181,18 +226,21 @@ fn table() -> Vec<Grant> {
             resource: arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),
             condition: None,
             needs: Needs::ReplaceWrite,
+            sweep: Some(Needs::ReplaceWrite),
         },
         Grant {
             action: "events:PutEvents",
             resource: arn("events", "event-bus/findings"),
             condition: None,
             needs: Needs::FindingsBus,
+            sweep: None,
         },
         Grant {
             action: "lambda:InvokeFunction",
             resource: arn("lambda", "function:hook"),
             condition: None,
             needs: Needs::Hook,
+            sweep: None,
         },
     ]
 }
@@ -207,12 +255,11 @@ const EVERYTHING_ON: &[(&str, &str)] = &[
     ),
 ];
 
-/// The role's statements, flattened over its policies.
-fn statements(template: &Value) -> Vec<Value> {
-    let role = &template["Resources"]["MonitorRole"]["Properties"];
-    role["Policies"]
+/// A role's statements, flattened over its policies.
+fn statements(template: &Value, role: &str) -> Vec<Value> {
+    template["Resources"][role]["Properties"]["Policies"]
         .as_array()
-        .expect("MonitorRole has inline policies")
+        .expect("the role has inline policies")
         .iter()
         .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
         .collect()
@@ -257,8 +304,16 @@ fn actions_the_code_calls() -> BTreeSet<String> {
     actions
 }
 
+/// Whether `role` should grant `grant` under parameters that give the monitor `needs`.
+fn expected(grant: &Grant, role: &str, needs: &[Needs]) -> bool {
+    match role {
+        MONITOR => needs.contains(&grant.needs),
+        _ => grant.sweep.is_some_and(|n| needs.contains(&n)),
+    }
+}
+
 #[test]
-fn when_the_code_calls_an_aws_action_then_the_role_grants_it_as_the_reference_requires() {
+fn when_the_code_calls_an_aws_action_then_the_roles_grant_it_as_the_reference_requires() {
     let called = actions_the_code_calls();
     assert!(called.contains("ecs:ListTasks") && called.len() >= 14, "{called:?}");
     let table = table();
@@ -269,56 +324,78 @@ fn when_the_code_calls_an_aws_action_then_the_role_grants_it_as_the_reference_re
     );
 
     let template = rendered("ecs-watchdog", EVERYTHING_ON);
-    let statements = statements(&template);
-    for grant in &table {
-        let found = granting(&statements, grant.action);
-        assert_eq!(found.len(), 1, "{} is granted once: {found:?}", grant.action);
-        let statement = found[0];
-        assert_eq!(statement["Effect"], "Allow");
-        assert_eq!(statement["Resource"], json!(grant.resource), "{}", grant.action);
-        assert_eq!(statement.get("Condition"), grant.condition.as_ref(), "{}", grant.action);
+    for role in [MONITOR, SWEEP] {
+        let statements = statements(&template, role);
+        for grant in table.iter().filter(|g| expected(g, role, &ALL_NEEDS)) {
+            let found = granting(&statements, grant.action);
+            assert_eq!(found.len(), 1, "{role}: {} is granted once: {found:?}", grant.action);
+            let statement = found[0];
+            assert_eq!(statement["Effect"], "Allow");
+            assert_eq!(statement["Resource"], json!(grant.resource), "{role}: {}", grant.action);
+            assert_eq!(
+                statement.get("Condition"),
+                grant.condition.as_ref(),
+                "{role}: {}",
+                grant.action
+            );
+        }
     }
 }
 
 #[test]
-fn when_the_role_grants_an_action_then_the_code_or_lambda_needs_it() {
+fn when_a_role_grants_an_action_then_its_function_or_lambda_needs_it() {
     let template = rendered("ecs-watchdog", EVERYTHING_ON);
-    let called = actions_the_code_calls();
-    // What Lambda does with the role on the function's behalf: poll the queue, write logs, and
-    // (with a customer key) have SQS and SNS use the key.
+    let table = table();
+    // What Lambda does with the role on the function's behalf: poll the queue (the monitor only),
+    // write logs, and (with a customer key) have SQS, SNS and DynamoDB use the key.
     let lambda: BTreeSet<&str> = [
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "kms:Decrypt",
         "kms:GenerateDataKey",
     ]
     .into();
-    for statement in statements(&template) {
-        for action in actions(&statement) {
-            assert!(
-                called.contains(&action) || lambda.contains(action.as_str()),
-                "{action} is granted but nothing calls it"
-            );
-            assert!(!action.contains('*'), "no wildcard actions: {action}");
+    let poller: BTreeSet<&str> = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    ]
+    .into();
+    for role in [MONITOR, SWEEP] {
+        for statement in statements(&template, role) {
+            for action in actions(&statement) {
+                let called = table
+                    .iter()
+                    .any(|g| g.action == action && expected(g, role, &ALL_NEEDS));
+                let for_lambda =
+                    lambda.contains(action.as_str()) || (role == MONITOR && poller.contains(action.as_str()));
+                assert!(
+                    called || for_lambda,
+                    "{role} grants {action} but its function never calls it"
+                );
+                assert!(!action.contains('*'), "no wildcard actions: {action}");
+            }
         }
     }
+    let monitor = statements(&template, MONITOR);
     let queue = &template["Resources"]["ChecksQueue"]["Properties"]["QueueName"];
-    let poll = granting(&statements(&template), "sqs:ReceiveMessage")[0].clone();
+    let poll = granting(&monitor, "sqs:ReceiveMessage")[0].clone();
     assert_eq!(
         poll["Resource"],
         json!(arn("sqs", queue.as_str().unwrap())),
         "the function polls its own queue only (SAM's implicit poller policy would grant every queue)"
     );
-    assert_eq!(
-        template["Resources"]["MonitorFunction"]["Properties"]["Role"],
-        json!("arn:aws:iam::123456789012:role/ecs-watchdog-MonitorRole-ABCDEF123456"),
-        "the explicit role, not one SAM makes"
-    );
-    let kms = granting(&statements(&template), "kms:Decrypt")[0].clone();
+    for (function, role) in [("MonitorFunction", MONITOR), ("SweepFunction", SWEEP)] {
+        assert_eq!(
+            template["Resources"][function]["Properties"]["Role"],
+            json!(format!(
+                "arn:aws:iam::123456789012:role/ecs-watchdog-{role}-ABCDEF123456"
+            )),
+            "{function} runs with its own explicit role, not one SAM makes"
+        );
+    }
+    let kms = granting(&monitor, "kms:Decrypt")[0].clone();
     assert_eq!(
         kms["Condition"]["StringEquals"]["kms:ViaService"],
         json!([
@@ -328,7 +405,23 @@ fn when_the_role_grants_an_action_then_the_code_or_lambda_needs_it() {
         ]),
         "the key is used only through SQS, SNS and DynamoDB"
     );
+    let sweep_kms = granting(&statements(&template, SWEEP), "kms:Decrypt")[0].clone();
+    assert_eq!(
+        sweep_kms["Condition"]["StringEquals"]["kms:ViaService"],
+        json!(["sns.us-east-1.amazonaws.com", "dynamodb.us-east-1.amazonaws.com"]),
+        "the sweep uses no queue"
+    );
 }
+
+const ALL_NEEDS: [Needs; 7] = [
+    Needs::Always,
+    Needs::Remediation,
+    Needs::RemediationWrite,
+    Needs::Replace,
+    Needs::ReplaceWrite,
+    Needs::FindingsBus,
+    Needs::Hook,
+];
 
 #[test]
 fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_it() {
@@ -337,51 +430,48 @@ fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_i
         (&[], &[Needs::Always]),
         (
             &[("RemediationAction", "drain"), ("RemediationDryRun", "true")],
-            &[Needs::Always],
+            &[Needs::Always, Needs::Remediation],
         ),
         (
             &[("RemediationAction", "drain"), ("RemediationDryRun", "false")],
-            &[Needs::Always, Needs::RemediationWrite],
+            &[Needs::Always, Needs::Remediation, Needs::RemediationWrite],
         ),
         (
             &[
                 ("RemediationAction", "drain-and-replace"),
                 ("RemediationDryRun", "true"),
             ],
-            &[Needs::Always, Needs::Replace],
+            &[Needs::Always, Needs::Remediation, Needs::Replace],
         ),
         (
             &[("RemediationAction", "drain-and-replace")],
             &[
                 Needs::Always,
+                Needs::Remediation,
                 Needs::RemediationWrite,
                 Needs::Replace,
                 Needs::ReplaceWrite,
             ],
         ),
-        (
-            EVERYTHING_ON,
-            &[
-                Needs::Always,
-                Needs::RemediationWrite,
-                Needs::Replace,
-                Needs::ReplaceWrite,
-                Needs::FindingsBus,
-                Needs::Hook,
-            ],
-        ),
+        (EVERYTHING_ON, &ALL_NEEDS),
     ];
     for (parameters, needs) in cases {
-        let statements = statements(&rendered("ecs-watchdog", parameters));
-        for grant in table() {
-            assert_eq!(
-                !granting(&statements, grant.action).is_empty(),
-                needs.contains(&grant.needs),
-                "{} with {parameters:?}",
-                grant.action
-            );
+        let template = rendered("ecs-watchdog", parameters);
+        for role in [MONITOR, SWEEP] {
+            let statements = statements(&template, role);
+            for grant in table() {
+                assert_eq!(
+                    !granting(&statements, grant.action).is_empty(),
+                    expected(&grant, role, needs),
+                    "{role}: {} with {parameters:?}",
+                    grant.action
+                );
+            }
         }
     }
+    let off = rendered("ecs-watchdog", &[("SweepIntervalMinutes", "0")]);
+    assert!(off["Resources"].get(SWEEP).is_none(), "no sweep, no sweep role");
+    assert!(off["Resources"].get("SweepFunction").is_none());
 }
 
 #[test]
@@ -394,17 +484,21 @@ fn when_remediation_is_limited_then_iam_enforces_the_clusters_and_the_group_tag(
             ("ReplaceOnlyTaggedGroups", "true"),
         ],
     );
-    let statements = statements(&template);
+    let statements = statements(&template, MONITOR);
     let drain = granting(&statements, "ecs:UpdateContainerInstancesState")[0];
     assert_eq!(
         drain["Condition"],
         json!({"ArnLike": {"ecs:cluster": ["arn:*:ecs:*:*:cluster/prod", "arn:*:ecs:*:*:cluster/payments"]}})
     );
-    let replace = granting(&statements, "autoscaling:SetInstanceHealth")[0];
-    assert_eq!(
-        replace["Condition"],
-        json!({"StringEquals": {"autoscaling:ResourceTag/ecs-watchdog-replace": "true"}})
-    );
+    for role in [MONITOR, SWEEP] {
+        let statements = self::statements(&template, role);
+        let replace = granting(&statements, "autoscaling:SetInstanceHealth")[0];
+        assert_eq!(
+            replace["Condition"],
+            json!({"StringEquals": {"autoscaling:ResourceTag/ecs-watchdog-replace": "true"}}),
+            "{role}"
+        );
+    }
 }
 
 /// Every name a resource is given explicitly: two stacks in one account and region must not

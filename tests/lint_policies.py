@@ -38,10 +38,16 @@ EXCEPTIONS = {
     # family or daemon name is authorized against: it needs "*". parliament knows the first only.
     # The statement sits alone in the role's `list-tasks` policy, so this excuses nothing else.
     ("RESOURCE_STAR", "MonitorRole-list-tasks.json", "['ecs:ListTasks']"),
+    ("RESOURCE_STAR", "SweepRole-list-tasks.json", "['ecs:ListTasks']"),
     # ECS Managed Daemons came after parliament's definitions.
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemons"),
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemonDeployments"),
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:DescribeDaemon"),
+    ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:DescribeDaemonRevisions"),
+    ("UNKNOWN_ACTION", "SweepRole-sweep.json", "Unknown action ecs:DescribeDaemonRevisions"),
+    ("UNKNOWN_ACTION", "SweepRole-sweep.json", "Unknown action ecs:ListDaemons"),
+    ("UNKNOWN_ACTION", "SweepRole-sweep.json", "Unknown action ecs:DescribeDaemon"),
+    ("UNKNOWN_ACTION", "SweepRole-sweep.json", "Unknown action ecs:ListDaemonDeployments"),
     # SAM writes the schedule's invoke policy (lambda:InvokeFunction on the sweep only) without a
     # Version; it uses no policy variables, so the 2008 default changes nothing.
     ("NO_VERSION", "SweepFunctionScheduleRole-SweepFunctionScheduleLambdaPolicy.json", ""),

@@ -6,12 +6,19 @@ Prints ``READY <port>`` once it serves, and exits when its standard input closes
 that dies takes the emulator with it. Besides every AWS API moto knows, it answers:
 
     POST /_watchdog/container-instance   {"cluster", "containerInstanceArn",
-                                          "agentConnected"?, "status"?}
-        sets what ECS would set and bumps the container instance's version, as ECS does.
+                                          "agentConnected"?, "status"?, "health"?}
+        sets what ECS would set and, for the agent and the status, bumps the container
+        instance's version, as ECS does;
+        "health" is the `healthStatus` DescribeContainerInstances returns (moto has none);
+        "capacityProviderName" the provider that launched it.
+    POST /_watchdog/capacity-provider     {"name", "type"}: the provider's `type` (moto knows only
+                                          Auto Scaling providers, without a type).
     GET  /_watchdog/calls                {"ecs:DescribeContainerInstances": 2, ...} since reset
     GET  /_watchdog/in-flight            {"ecs": 8, ...}: the most calls to a service at once, since reset
     POST /_watchdog/calls/reset          (both)
     GET  /_watchdog/sns                  every message SNS published, in order
+    GET  /_watchdog/requests?operation=ecs:ListTasks
+                                         the JSON bodies of that operation's requests since reset
 
 moto does not know the ECS Managed Daemons APIs; they answer as in a region without them
 (400 UnknownOperationException). Tasks keep the status they were started with: moto would
@@ -89,6 +96,7 @@ class Watchdog:
         self.calls = Counter()
         self.in_flight = Counter()
         self.peak = Counter()
+        self.requests = {}
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -102,6 +110,8 @@ class Watchdog:
         service, _, action = called.partition(":")
         with self.lock:
             self.calls[called] += 1
+            if environ.get("HTTP_X_AMZ_TARGET") and len(self.requests.get(called, ())) < 10_000:
+                self.requests.setdefault(called, []).append(body.decode("utf-8", "replace"))
             self.in_flight[service] += 1
             self.peak[service] = max(self.peak[service], self.in_flight[service])
         try:
@@ -129,12 +139,21 @@ class Watchdog:
                 with self.lock:
                     self.calls.clear()
                     self.peak.clear()
+                    self.requests.clear()
                 answer = {}
+            elif path == "/_watchdog/requests" and method == "GET":
+                wanted = parse_qs(environ.get("QUERY_STRING", "")).get("operation", [""])[0]
+                with self.lock:
+                    answer = [json.loads(b or "{}") for b in self.requests.get(wanted, [])]
             elif path == "/_watchdog/in-flight" and method == "GET":
                 with self.lock:
                     answer = dict(self.peak)
             elif path == "/_watchdog/container-instance" and method == "POST":
                 answer = set_container_instance(region, request)
+            elif path == "/_watchdog/capacity-provider" and method == "POST":
+                backend = ecs_models.ecs_backends[ACCOUNT][region]
+                backend.capacity_providers[request["name"]].type = request["type"]
+                answer = {}
             elif path == "/_watchdog/sns" and method == "GET":
                 answer = sent_notifications(region)
             else:
@@ -177,7 +196,14 @@ def set_container_instance(region, request):
         instance.agent_connected = bool(request["agentConnected"])
     if "status" in request:
         instance.status = request["status"]
-    instance.version += 1
+    if "capacityProviderName" in request:
+        instance.capacity_provider_name = request["capacityProviderName"]
+    if "health" in request:
+        # moto serializes the attribute named after the shape's member.
+        instance.health_status = request["health"]
+    # The version counts the changes ECS sends events for: the agent and the status.
+    if "agentConnected" in request or "status" in request:
+        instance.version += 1
     return {"version": instance.version, "status": instance.status, "agentConnected": instance.agent_connected}
 
 

@@ -107,11 +107,7 @@ fn when_the_queue_feeds_the_function_then_its_settings_keep_messages_safe() {
         "concurrency is capped on the event source"
     );
 
-    for rule in [
-        "AgentDisconnectedRule",
-        "DaemonTaskStoppedRule",
-        "DaemonStartImpairedRule",
-    ] {
+    for rule in watchdog_tests::template::resources_of_type("AWS::Events::Rule") {
         let target = &properties(rule)["Targets"][0];
         assert_eq!(
             target["Arn"],
@@ -134,10 +130,11 @@ fn when_the_queue_feeds_the_function_then_its_settings_keep_messages_safe() {
         .unwrap();
     let rules = statements.iter().find(|s| s["Sid"] == "OnlyThisStacksRules").unwrap();
     let allowed = &rules["Condition"]["ArnEquals"]["aws:SourceArn"];
+    let rules = watchdog_tests::template::resources_of_type("AWS::Events::Rule");
     assert_eq!(
         allowed.as_array().map(Vec::len),
-        Some(3),
-        "only the stack's three rules may send"
+        Some(rules.len()),
+        "only the stack's rules may send, each of them"
     );
 }
 
@@ -149,6 +146,8 @@ fn when_monitoring_is_disabled_then_the_rules_are_disabled() {
             "AgentDisconnectedRule",
             "DaemonTaskStoppedRule",
             "DaemonStartImpairedRule",
+            "DaemonDeploymentRule",
+            "InstanceImpairedRule",
         ] {
             assert_eq!(
                 stack.resolve(&properties(rule)["State"]),

@@ -144,6 +144,49 @@ impl Emulator {
             .await;
     }
 
+    /// Sets the instance's `healthStatus` as `DescribeContainerInstances` returns it with
+    /// `include: CONTAINER_INSTANCE_HEALTH`: the overall status and the `(type, status, reason)`
+    /// of each check.
+    pub async fn set_health(&self, cluster: &str, arn: &str, overall: &str, checks: &[(&str, &str, &str)]) {
+        let details: Vec<Value> = checks
+            .iter()
+            .map(|(check, status, reason)| json!({"type": check, "status": status, "statusReason": reason}))
+            .collect();
+        let request = json!({
+            "cluster": cluster, "containerInstanceArn": arn,
+            "health": {"overallStatus": overall, "details": details},
+        });
+        self.control("POST", "/_watchdog/container-instance", Some(request))
+            .await;
+    }
+
+    /// Puts the container instance on a capacity provider of this `type` (`MANAGED_INSTANCES`),
+    /// creating the provider as moto can (with an Auto Scaling group) and setting its type.
+    pub async fn set_capacity_provider(&self, cluster: &str, arn: &str, provider: &str, kind: &str) {
+        let ecs = aws_sdk_ecs::Client::new(&self.sdk);
+        let group = aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
+            .auto_scaling_group_arn(format!(
+                "arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:0:autoScalingGroupName/{provider}"
+            ))
+            .build()
+            .expect("a provider");
+        let _ = ecs
+            .create_capacity_provider()
+            .name(provider)
+            .auto_scaling_group_provider(group)
+            .send()
+            .await;
+        self.control(
+            "POST",
+            "/_watchdog/capacity-provider",
+            Some(json!({"name": provider, "type": kind})),
+        )
+        .await;
+        let request = json!({"cluster": cluster, "containerInstanceArn": arn, "capacityProviderName": provider});
+        self.control("POST", "/_watchdog/container-instance", Some(request))
+            .await;
+    }
+
     /// Calls by `service:Operation` since the last reset.
     pub async fn calls(&self) -> HashMap<String, u64> {
         serde_json::from_value(self.control("GET", "/_watchdog/calls", None).await).expect("call counts")
@@ -157,6 +200,14 @@ impl Emulator {
     /// Resets the call counts and the in-flight peaks.
     pub async fn reset_calls(&self) {
         self.control("POST", "/_watchdog/calls/reset", None).await;
+    }
+
+    /// The JSON bodies of one operation's requests (`ecs:ListTasks`) since the last reset.
+    pub async fn requests(&self, operation: &str) -> Vec<Value> {
+        let answer = self
+            .control("GET", &format!("/_watchdog/requests?operation={operation}"), None)
+            .await;
+        serde_json::from_value(answer).expect("request bodies")
     }
 
     /// What SNS published, in order, with `MessageStructure=json` messages parsed.

@@ -26,7 +26,8 @@ pub fn monitor(emulator: &Emulator, config: Config, replace: impl FnOnce(&mut Ad
 /// The sweep as its binary builds it on the emulator, after `replace` changed its adapters.
 pub fn sweep(emulator: &Emulator, config: Config, replace: impl FnOnce(&mut Adapters)) -> Sweep {
     let mut io = aws::adapters(&config, &emulator.sdk);
-    io.steps.clear();
+    io.steps
+        .retain(|step| step.name() == ecs_watchdog::pipeline::REPLACE_STEP);
     replace(&mut io);
     Sweep::new(config, REGION, io)
 }

@@ -89,3 +89,33 @@ pub fn daemon_impaired_event(node: &Node, daemon: &str) -> Value {
     detail["daemonArn"] = json!(format!("{arn_prefix}:daemon/{cluster}/{daemon}"));
     event
 }
+
+/// `container-instance-health-impaired-daemon.json` for `node`: its DAEMON check IMPAIRED.
+pub fn health_impaired_event(node: &Node) -> Value {
+    let mut event = load("container-instance-health-impaired-daemon.json");
+    event["id"] = json!(format!(
+        "{}-health",
+        node.container_instance_arn.rsplit('/').next().unwrap_or("x")
+    ));
+    event["region"] = json!(crate::emulator::REGION);
+    let detail = &mut event["detail"];
+    detail["clusterArn"] = json!(node.cluster_arn);
+    detail["containerInstanceArn"] = json!(node.container_instance_arn);
+    detail["ec2InstanceId"] = json!(node.ec2_instance_id);
+    event
+}
+
+/// A daemon deployment event of `daemon` in `cluster_arn`, from the sample `file`
+/// (`daemon-deployment-rollback-in-progress.json`, `…-rollback-failed.json`, `…-successful.json`).
+pub fn deployment_event(file: &str, cluster_arn: &str, daemon: &str) -> Value {
+    let mut event = load(file);
+    let (prefix, cluster) = cluster_arn.rsplit_once(":cluster/").unwrap_or(("", ""));
+    let daemon_arn = format!("{prefix}:daemon/{cluster}/{daemon}");
+    event["id"] = json!(format!("{}-{daemon}", event["id"].as_str().unwrap_or("deployment")));
+    event["region"] = json!(crate::emulator::REGION);
+    event["resources"] = json!([daemon_arn]);
+    let detail = &mut event["detail"];
+    detail["clusterArn"] = json!(cluster_arn);
+    detail["daemonArn"] = json!(daemon_arn);
+    event
+}

@@ -82,6 +82,16 @@ states! {
     }
 }
 
+states! {
+    /// A capacity provider's `type`.
+    CapacityProviderType {
+        Ec2AutoScaling = "EC2_AUTOSCALING",
+        ManagedInstances = "MANAGED_INSTANCES",
+        Fargate = "FARGATE",
+        FargateSpot = "FARGATE_SPOT",
+    }
+}
+
 /// A container instance as `DescribeContainerInstances` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerInstance {
@@ -95,6 +105,23 @@ pub struct ContainerInstance {
     pub availability_zone: Option<String>,
     /// The capacity provider that launched it (Managed Instances, an Auto Scaling group's).
     pub capacity_provider_name: Option<String>,
+    /// `healthStatus` (`include: CONTAINER_INSTANCE_HEALTH`); `None` when ECS returned none.
+    pub health: Option<InstanceHealth>,
+}
+
+/// A container instance's health as `DescribeContainerInstances` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceHealth {
+    /// `OK`, `IMPAIRED`, `INSUFFICIENT_DATA` or `INITIALIZING`.
+    pub overall: String,
+    /// The checks that are not OK.
+    pub failing: Vec<crate::event::HealthCheck>,
+}
+
+impl InstanceHealth {
+    pub fn impaired(&self) -> bool {
+        self.overall == "IMPAIRED"
+    }
 }
 
 /// The answer for one cluster's container instances.
@@ -170,11 +197,7 @@ impl Task {
 /// Which tasks `ListTasks` should list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskFilter {
-    /// The tasks of a task definition family: a daemon's tasks across the cluster.
-    Family(String),
-    /// The tasks on one container instance, when the family is unknown.
-    ContainerInstance(String),
-    /// The tasks of a Managed Daemon, by its name.
+    /// The tasks of a Managed Daemon across the cluster, by its name (`daemonName`).
     Daemon(String),
 }
 
@@ -186,10 +209,14 @@ pub struct Daemon {
 }
 
 /// Where a daemon runs, as `DescribeDaemon` tells: one task on every container instance of
-/// these capacity providers (names); empty when ECS did not say.
+/// these capacity providers (names); empty when ECS did not say. And whether it is critical, as
+/// its current revisions say (`DescribeDaemonRevisions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DaemonPlacement {
     pub capacity_providers: Vec<String>,
+    /// ECS drains and replaces an instance whose critical daemon fails; a non-critical daemon's
+    /// instance runs on without it. `None`: the revisions could not be read.
+    pub critical: Option<bool>,
 }
 
 impl DaemonPlacement {

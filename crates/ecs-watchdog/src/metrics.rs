@@ -9,6 +9,8 @@ use serde_json::{Map, Value, json};
 pub enum Metric {
     AgentDisconnected,
     DaemonLost,
+    InstanceImpaired,
+    DaemonDeploymentFailed,
     Recovered,
     Suppressed,
     EventsRejected,
@@ -36,6 +38,8 @@ impl Metric {
         match self {
             Metric::AgentDisconnected => "AgentDisconnected",
             Metric::DaemonLost => "DaemonLost",
+            Metric::InstanceImpaired => "InstanceImpaired",
+            Metric::DaemonDeploymentFailed => "DaemonDeploymentFailed",
             Metric::Recovered => "Recovered",
             Metric::Suppressed => "Suppressed",
             Metric::EventsRejected => "EventsRejected",

@@ -1,10 +1,14 @@
 //! The few doors to the outside: each trait has one AWS adapter in [`crate::aws`].
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use crate::alert::Alert;
 use crate::incident::{Incident, IncidentKey};
-use crate::inventory::{ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, Task, TaskFilter};
+use crate::inventory::{
+    CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, Task, TaskFilter,
+};
 use crate::metrics::MetricDatum;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,6 +81,11 @@ pub trait Inventory: Send + Sync {
     /// `ListTasks` with desired status RUNNING, all pages (100 a call).
     async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError>;
     async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError>;
+    /// `DescribeCapacityProviders`: each named provider's type (the caller sends at most 100).
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, CapacityProviderType>, AwsError>;
 }
 
 /// The ECS Managed Daemons APIs, which older regions and narrow permissions lack.

@@ -12,6 +12,9 @@ use async_trait::async_trait;
 pub struct Target {
     pub container_instance_arn: String,
     pub ec2_instance_id: Option<String>,
+    /// Whether the instance may be replaced now: its tasks have left (only daemons run there),
+    /// or it has been draining for `REPLACE_AFTER_MINUTES`. Draining moves service tasks first.
+    pub replace_now: bool,
 }
 
 /// What a step did to one instance, in words for the alert and the finding.
@@ -94,6 +97,10 @@ pub struct ClusterState {
     /// ACTIVE container instances whose agent is disconnected: the candidates of every
     /// invocation, not only this one's.
     pub disconnected: Vec<String>,
+    /// Keys of the ACTIVE container instances: the only ones ECS drains.
+    pub active: HashSet<String>,
+    /// The capacity provider of each instance (by key) that has one.
+    pub capacity_providers: std::collections::HashMap<String, String>,
 }
 
 /// The most instances of the cluster that may be DRAINING at once: `max_percent` of them, and
@@ -143,6 +150,8 @@ mod tests {
             total: 100,
             draining: 3,
             disconnected: arns(0..40),
+            active: HashSet::new(),
+            capacity_providers: Default::default(),
         };
         let (act, held) = guard(&state, 10, &arns(0..40));
         assert_eq!((act.len(), held.len()), (7, 33));
@@ -150,6 +159,8 @@ mod tests {
             total: 100,
             draining: 10,
             disconnected: arns(0..40),
+            active: HashSet::new(),
+            capacity_providers: Default::default(),
         };
         assert_eq!(guard(&full, 10, &arns(0..40)).0.len(), 0, "no slot free");
     }
@@ -163,6 +174,8 @@ mod tests {
             total: 100,
             draining: 0,
             disconnected: arns(0..40),
+            active: HashSet::new(),
+            capacity_providers: Default::default(),
         };
         let (a, _) = guard(&state, 10, &mine_a);
         let (b, _) = guard(&state, 10, &mine_b);
@@ -173,6 +186,8 @@ mod tests {
             total: 100,
             draining: a.len(),
             disconnected: arns(0..40).into_iter().filter(|arn| !a.contains(arn)).collect(),
+            active: HashSet::new(),
+            capacity_providers: Default::default(),
         };
         let (b_later, held) = guard(&after_a, 10, &mine_b);
         assert_eq!(a.len() + b_later.len(), 10);

@@ -25,12 +25,15 @@ async fn main() -> Result<(), Error> {
 /// What the run saw, as the invocation's result (shown by `aws lambda invoke` and in tests).
 async fn summary(sweep: &Sweep) -> Value {
     let run = sweep.run().await;
-    let operations: Vec<&str> = run.faults.iter().map(|f| f.operation).collect();
+    let mut operations: Vec<&str> = run.faults.iter().map(|f| f.operation).collect();
+    operations.sort_unstable();
+    operations.dedup();
     json!({
         "clusters": run.clusters,
         "unseen": run.unseen,
         "undecided": run.undecided,
         "impaired": operations,
         "alerts": run.report.alerts.iter().map(|a| a.subject.as_str()).collect::<Vec<_>>(),
+        "replaced": run.replaced,
     })
 }

@@ -24,14 +24,20 @@ const MAX_SUBJECT_CHARS: usize = 99;
 pub enum AlertKind {
     AgentDisconnected,
     DaemonLost,
+    /// A deployment of a daemon failed (it rolls back) or its rollback failed.
+    DaemonDeploymentFailed,
+    /// ECS reports the instance's health IMPAIRED.
+    InstanceImpaired,
     /// The sweep cannot make a call it needs (DESIGN §8).
     MonitorImpaired,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 3] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::AgentDisconnected,
         AlertKind::DaemonLost,
+        AlertKind::DaemonDeploymentFailed,
+        AlertKind::InstanceImpaired,
         AlertKind::MonitorImpaired,
     ];
 
@@ -39,6 +45,8 @@ impl AlertKind {
         match self {
             AlertKind::AgentDisconnected => "agent-disconnected",
             AlertKind::DaemonLost => "daemon-lost",
+            AlertKind::DaemonDeploymentFailed => "daemon-deployment-failed",
+            AlertKind::InstanceImpaired => "instance-impaired",
             AlertKind::MonitorImpaired => "monitor-impaired",
         }
     }
@@ -105,6 +113,10 @@ pub struct InstanceFinding {
     pub agent_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daemon_name: Option<String>,
+    /// Whether the daemon is critical (ECS replaces the instance) or not (the instance runs on
+    /// without it); absent when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critical: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,6 +140,12 @@ pub struct InstanceFinding {
     /// cannot finish, a repair that does not happen). Set by the sweep.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stuck: Option<String>,
+    /// For `instance-impaired`: the health checks that are not OK.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_checks: Vec<crate::event::HealthCheck>,
+    /// For `daemon-deployment-failed`: the deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_arn: Option<String>,
     /// In a reminder: how long the incident has been open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_for: Option<String>,
@@ -179,7 +197,8 @@ impl Alert {
 /// What the monitor could check before it confirmed a lost daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DaemonChecks {
-    /// False when the Managed Daemons APIs were unavailable.
+    /// False when a deployment in progress could not be ruled out: the Managed Daemons APIs
+    /// were unavailable, or `ListDaemons` did not list the daemon.
     pub deployments: bool,
 }
 
@@ -207,10 +226,16 @@ pub fn alert(
             checked.push(if checks.deployments {
                 "ListDaemons and ListDaemonDeployments: no deployment of the daemon in progress"
             } else {
-                "ListDaemons and ListDaemonDeployments: unavailable (region or permission), so a deployment in progress could not be ruled out"
+                "ListDaemons and ListDaemonDeployments: a deployment in progress could not be ruled out (the APIs were unavailable, or ListDaemons did not list the daemon)"
             });
             checked
         }
+        AlertKind::InstanceImpaired => vec![
+            "DescribeContainerInstances with its health (CONTAINER_INSTANCE_HEALTH): still IMPAIRED after the grace period, still ACTIVE",
+        ],
+        AlertKind::DaemonDeploymentFailed => vec![
+            "the deployment event itself: ECS reports the failure; a later successful deployment of the daemon resolves it",
+        ],
         AlertKind::MonitorImpaired => vec!["the sweep's own calls"],
     };
     let mut finding = Finding {
@@ -248,11 +273,11 @@ fn render(finding: &Finding) -> Alert {
             map
         });
     let what = headline(finding.kind, &daemons.keys().copied().collect::<Vec<_>>());
-    let subject = subject(
-        &format!("{what} on {total} {noun} in "),
-        cluster,
-        &format!(" ({region})"),
-    );
+    let on = match finding.kind {
+        AlertKind::DaemonDeploymentFailed => String::new(),
+        _ => format!(" on {total} {noun}"),
+    };
+    let subject = subject(&format!("{what}{on} in "), cluster, &format!(" ({region})"));
 
     let mut email = String::new();
     match finding.kind {
@@ -307,6 +332,54 @@ fn render(finding: &Finding) -> Alert {
                 }
             }
         }
+        AlertKind::InstanceImpaired => {
+            let _ = write!(
+                email,
+                "ECS reports {total} container {noun} in cluster {cluster} ({region}) IMPAIRED, and they still were after \
+                 the grace period. ECS Managed Instances are drained and replaced by ECS itself; other instances stay as \
+                 they are until someone acts.\n\nInstances:\n"
+            );
+            for instance in finding.instances.iter().take(EMAIL_LISTED) {
+                let checks: Vec<String> = instance
+                    .health_checks
+                    .iter()
+                    .map(|c| match &c.reason {
+                        Some(reason) => format!("{} {} ({reason})", c.check, c.status),
+                        None => format!("{} {}", c.check, c.status),
+                    })
+                    .collect();
+                let _ = writeln!(
+                    email,
+                    "  - {} ({}): {} since {}\n    container instance {}{}",
+                    instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+                    instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+                    if checks.is_empty() {
+                        "IMPAIRED".to_owned()
+                    } else {
+                        checks.join(", ")
+                    },
+                    instance.since.as_deref().unwrap_or("an unknown time"),
+                    instance.container_instance_arn,
+                    remediation_line(instance),
+                );
+            }
+        }
+        AlertKind::DaemonDeploymentFailed => {
+            let _ = write!(
+                email,
+                "A deployment of ECS Managed Daemons failed in cluster {cluster} ({region}).\n\n"
+            );
+            for instance in finding.instances.iter().take(EMAIL_LISTED) {
+                let _ = writeln!(
+                    email,
+                    "  - daemon {}: {} (at {})\n    deployment {}",
+                    instance.daemon_name.as_deref().unwrap_or("unknown"),
+                    instance.reason.as_deref().unwrap_or("failed"),
+                    instance.since.as_deref().unwrap_or("an unknown time"),
+                    instance.deployment_arn.as_deref().unwrap_or("unknown"),
+                );
+            }
+        }
         AlertKind::MonitorImpaired => {
             for instance in &finding.instances {
                 let _ = writeln!(
@@ -356,6 +429,30 @@ fn render(finding: &Finding) -> Alert {
                     aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n"
             );
         }
+        AlertKind::InstanceImpaired => {
+            let _ = write!(
+                email,
+                "\nWhat to do next, by the failing check:\n\
+                 - CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {example}, \
+                   then sudo systemctl status docker; restart it, or drain and replace the instance\n\
+                 - DAEMON: a daemon task is unhealthy: see the daemon's alert and logs; ECS Managed Instances repair themselves\n\
+                 - ACCELERATED_COMPUTE: a GPU reports an error (the reason names it, e.g. an Xid): drain the instance and replace it\n\
+                 - AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance\n\
+                 To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n"
+            );
+        }
+        AlertKind::DaemonDeploymentFailed => {
+            let _ = write!(
+                email,
+                "\nWhat to do next:\n\
+                 1. See why: aws ecs describe-daemon-deployments --region {region} --daemon-deployment-arns <deployment> \
+                    (statusReason, the circuit breaker's failure count, the alarms that fired)\n\
+                 2. Rolling back: the daemon returns to its previous revision; fix the new revision (image, configuration, \
+                    health check, resources) before deploying it again\n\
+                 3. Rollback failed: instances may run without the daemon or with a mix of revisions; look at the daemon's \
+                    tasks (aws ecs list-tasks --region {region} --cluster {cluster} --daemon-name <daemon>) and deploy a known good revision\n"
+            );
+        }
         AlertKind::MonitorImpaired => email.push_str(impaired::NEXT_STEPS),
     }
 
@@ -378,6 +475,11 @@ pub(crate) fn headline(kind: AlertKind, daemons: &[&str]) -> String {
             [one] => format!("ECS daemon {} lost", shorten(one, 40)),
             _ => "ECS daemons lost".to_owned(),
         },
+        AlertKind::InstanceImpaired => "ECS instance impaired".to_owned(),
+        AlertKind::DaemonDeploymentFailed => match daemons {
+            [one] => format!("ECS daemon {} deployment failed", shorten(one, 40)),
+            _ => "ECS daemon deployments failed".to_owned(),
+        },
         AlertKind::MonitorImpaired => "ECS Watchdog cannot see".to_owned(),
     }
 }
@@ -385,6 +487,9 @@ pub(crate) fn headline(kind: AlertKind, daemons: &[&str]) -> String {
 /// What remediation did to the instance, and how long its incident lasts, as lines of their own.
 fn remediation_line(instance: &InstanceFinding) -> String {
     let mut lines = String::new();
+    if instance.critical == Some(false) {
+        lines.push_str("\n    non-critical daemon: ECS keeps the instance in service without it, so nothing but this alert reports it");
+    }
     if let Some(stuck) = &instance.stuck {
         let _ = write!(lines, "\n    stuck: {stuck}");
     }

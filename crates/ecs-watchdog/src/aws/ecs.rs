@@ -1,15 +1,18 @@
 //! ECS: clusters and container instances.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::{ClusterField, DaemonDeploymentStatus, DesiredStatus};
+use aws_sdk_ecs::types::{ClusterField, ContainerInstanceField, DaemonDeploymentStatus, DesiredStatus};
 
 use super::sdk_error;
 use super::shared::Turns;
+use crate::event::HealthCheck;
 use crate::inventory::{
-    ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceStatus, Task, TaskFilter,
-    TaskStatus, instance_key,
+    CapacityProviderType, ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth,
+    InstanceStatus, Task, TaskFilter, TaskStatus, instance_key,
 };
 use crate::ports::{AwsError, Daemons};
 
@@ -94,6 +97,7 @@ impl EcsInventory {
             .describe_container_instances()
             .cluster(cluster_arn)
             .set_container_instances(Some(arns.to_vec()))
+            .include(ContainerInstanceField::ContainerInstanceHealth)
             .send()
             .await;
         let output = match result {
@@ -124,6 +128,19 @@ impl EcsInventory {
                     agent_version: ci.version_info().and_then(|v| v.agent_version()).map(str::to_owned),
                     availability_zone: attribute("ecs.availability-zone"),
                     capacity_provider_name: ci.capacity_provider_name().map(str::to_owned),
+                    health: ci.health_status().map(|h| InstanceHealth {
+                        overall: h.overall_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                        failing: h
+                            .details()
+                            .iter()
+                            .filter(|d| d.status().is_some_and(|s| s.as_str() != "OK"))
+                            .map(|d| HealthCheck {
+                                check: d.r#type().map_or("unknown", |t| t.as_str()).to_owned(),
+                                status: d.status().map_or("unknown", |s| s.as_str()).to_owned(),
+                                reason: d.status_reason().map(str::to_owned),
+                            })
+                            .collect(),
+                    }),
                     arn,
                 };
                 Some((instance_key(&instance.arn).to_owned(), instance))
@@ -174,8 +191,6 @@ impl EcsInventory {
                 .desired_status(DesiredStatus::Running)
                 .max_results(PAGE_SIZE);
             let request = match filter {
-                TaskFilter::Family(family) => request.family(family),
-                TaskFilter::ContainerInstance(arn) => request.container_instance(arn),
                 TaskFilter::Daemon(name) => request.daemon_name(name),
             };
             let _turn = self.turns.wait().await;
@@ -190,6 +205,28 @@ impl EcsInventory {
                 _ => return Ok(arns),
             }
         }
+    }
+
+    pub async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, CapacityProviderType>, AwsError> {
+        let _turn = self.turns.wait().await;
+        let output = self
+            .client
+            .describe_capacity_providers()
+            .set_capacity_providers(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:DescribeCapacityProviders", e))?;
+        Ok(output
+            .capacity_providers()
+            .iter()
+            .filter_map(|p| {
+                let kind = CapacityProviderType::parse(p.r#type().map_or("", |t| t.as_str()));
+                Some((p.name()?.to_owned(), kind))
+            })
+            .collect())
     }
 
     pub async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError> {
@@ -215,10 +252,16 @@ impl EcsInventory {
     }
 }
 
+/// How long a daemon's placement and criticality are trusted: a deployment makes a new revision.
+const PLACEMENT_TTL: Duration = Duration::from_secs(300);
+
 /// The Managed Daemons APIs, on their own client so they can be configured (or mocked) apart.
 pub struct EcsDaemons {
     client: Client,
     turns: Turns,
+    /// `DescribeDaemon` and `DescribeDaemonRevisions` answers by daemon ARN, across warm
+    /// invocations.
+    placements: Mutex<HashMap<String, (DaemonPlacement, Instant)>>,
 }
 
 impl EcsDaemons {
@@ -226,7 +269,27 @@ impl EcsDaemons {
         Self {
             client,
             turns: Turns::new(),
+            placements: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether every current revision is critical (ECS's default when unset); `None` when the
+    /// revisions could not be read.
+    async fn critical(&self, revision_arns: Vec<String>) -> Option<bool> {
+        if revision_arns.is_empty() {
+            return None;
+        }
+        let _turn = self.turns.wait().await;
+        let output = self
+            .client
+            .describe_daemon_revisions()
+            .set_daemon_revision_arns(Some(revision_arns))
+            .send()
+            .await
+            .map_err(|e| tracing::warn!(error = %crate::ports::error_chain(&sdk_error("ecs:DescribeDaemonRevisions", e)), "daemon criticality unknown"))
+            .ok()?;
+        let revisions = output.daemon_revisions();
+        (!revisions.is_empty()).then(|| revisions.iter().all(|r| r.critical().unwrap_or(true)))
     }
 }
 
@@ -261,19 +324,27 @@ impl Daemons for EcsDaemons {
     }
 
     async fn describe_daemon(&self, daemon_arn: &str) -> Result<DaemonPlacement, AwsError> {
-        let _turn = self.turns.wait().await;
-        let output = self
-            .client
-            .describe_daemon()
-            .daemon_arn(daemon_arn)
-            .send()
-            .await
-            .map_err(|e| sdk_error("ecs:DescribeDaemon", e))?;
+        let cached = self
+            .placements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(daemon_arn)
+            .cloned();
+        if let Some((placement, _)) = cached.filter(|(_, at)| at.elapsed() < PLACEMENT_TTL) {
+            return Ok(placement);
+        }
+        let output = {
+            let _turn = self.turns.wait().await;
+            self.client
+                .describe_daemon()
+                .daemon_arn(daemon_arn)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ecs:DescribeDaemon", e))?
+        };
         // Every current revision's capacity providers: during a deployment old and new overlap.
-        let mut capacity_providers: Vec<String> = output
-            .daemon()
-            .map(|d| d.current_revisions())
-            .unwrap_or_default()
+        let revisions = output.daemon().map(|d| d.current_revisions()).unwrap_or_default();
+        let mut capacity_providers: Vec<String> = revisions
             .iter()
             .flat_map(|r| r.capacity_providers())
             .filter_map(|p| p.arn())
@@ -281,7 +352,18 @@ impl Daemons for EcsDaemons {
             .collect();
         capacity_providers.sort();
         capacity_providers.dedup();
-        Ok(DaemonPlacement { capacity_providers })
+        let revision_arns = revisions.iter().filter_map(|r| r.arn()).map(str::to_owned).collect();
+        let placement = DaemonPlacement {
+            capacity_providers,
+            critical: self.critical(revision_arns).await,
+        };
+        if placement.critical.is_some() {
+            self.placements
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(daemon_arn.to_owned(), (placement.clone(), Instant::now()));
+        }
+        Ok(placement)
     }
 
     async fn deployment_in_progress(&self, daemon_arn: &str) -> Result<bool, AwsError> {

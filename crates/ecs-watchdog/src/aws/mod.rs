@@ -27,7 +27,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::config::{Config, MetricsSinkKind, RemediationAction};
-use crate::inventory::{ClusterInfo, ClusterInstances, Ec2States, Task, TaskFilter};
+use crate::inventory::{CapacityProviderType, ClusterInfo, ClusterInstances, Ec2States, Task, TaskFilter};
 use crate::pipeline::{Adapters, Monitor};
 use crate::ports::{AwsError, FindingSink, Inventory, Ledger, MetricsSink, SystemClock};
 use crate::remediation::RemediationStep;
@@ -71,11 +71,12 @@ pub fn monitor(config: Config, sdk: &aws_config::SdkConfig) -> Monitor {
     Monitor::new(config, region, io)
 }
 
-/// The sweep with its AWS adapters. It alerts and never remediates, so it builds no step.
+/// The sweep with its AWS adapters. It starts no remediation; with drain-and-replace it keeps
+/// the replace step, to finish replacements the monitor started.
 pub fn sweep(config: Config, sdk: &aws_config::SdkConfig) -> crate::Sweep {
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let mut io = adapters(&config, sdk);
-    io.steps.clear();
+    io.steps.retain(|step| step.name() == crate::pipeline::REPLACE_STEP);
     crate::Sweep::new(config, region, io)
 }
 
@@ -96,6 +97,7 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
     if config.remediation.action == RemediationAction::DrainAndReplace {
         steps.push(Box::new(ReplaceInAutoScalingGroup::new(
             aws_sdk_autoscaling::Client::new(sdk),
+            config.remediation.replace_after,
         )));
     }
     let mut findings: Vec<Box<dyn FindingSink>> = Vec::new();
@@ -193,5 +195,12 @@ impl Inventory for AwsInventory {
 
     async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError> {
         self.ecs.describe_tasks(cluster_arn, task_arns).await
+    }
+
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, CapacityProviderType>, AwsError> {
+        self.ecs.describe_capacity_providers(names).await
     }
 }

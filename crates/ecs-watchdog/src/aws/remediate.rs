@@ -90,13 +90,16 @@ impl RemediationStep for Drain {
 pub struct ReplaceInAutoScalingGroup {
     autoscaling: aws_sdk_autoscaling::Client,
     turns: Turns,
+    /// `REPLACE_AFTER_MINUTES`, for what the finding says about a target not yet replaced.
+    replace_after: std::time::Duration,
 }
 
 impl ReplaceInAutoScalingGroup {
-    pub fn new(autoscaling: aws_sdk_autoscaling::Client) -> Self {
+    pub fn new(autoscaling: aws_sdk_autoscaling::Client, replace_after: std::time::Duration) -> Self {
         Self {
             autoscaling,
             turns: Turns::new(),
+            replace_after,
         }
     }
 
@@ -149,7 +152,7 @@ impl ReplaceInAutoScalingGroup {
 #[async_trait::async_trait]
 impl RemediationStep for ReplaceInAutoScalingGroup {
     fn name(&self) -> &str {
-        "replace"
+        crate::pipeline::REPLACE_STEP
     }
 
     async fn apply(&self, _cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {
@@ -158,10 +161,16 @@ impl RemediationStep for ReplaceInAutoScalingGroup {
             .filter_map(|t| t.ec2_instance_id.clone())
             .filter(|id| id.starts_with("i-"))
             .collect();
+        let waiting = format!(
+            "waiting for its tasks to move: marked Unhealthy in its Auto Scaling group once only daemons run there, \
+             at the latest after {} min (the sweep does it)",
+            self.replace_after.as_secs() / 60
+        );
         let groups = match self.groups(&ids).await {
             Ok(groups) => groups,
             Err(e) => return targets.iter().map(|_| StepOutcome::Failed(e.clone())).collect(),
         };
+        let waiting = &waiting;
         let outcomes = targets.iter().map(|target| {
             let group = target.ec2_instance_id.as_ref().and_then(|id| Some((id, groups.get(id)?)));
             async move {
@@ -174,6 +183,7 @@ impl RemediationStep for ReplaceInAutoScalingGroup {
                         StepOutcome::AlreadyDone(format!("Unhealthy in Auto Scaling group {group}"))
                     }
                     Some((_, (group, _))) if dry_run => StepOutcome::WouldDo(format!("mark Unhealthy in Auto Scaling group {group}")),
+                    Some(_) if !target.replace_now => StepOutcome::Skipped(waiting.clone()),
                     Some((id, (group, _))) => self.mark_unhealthy(id, group).await,
                 }
             }

@@ -48,6 +48,12 @@ pub struct Remediation {
     pub dry_run: bool,
     /// Never leave more than this share of a cluster's instances DRAINING (at least one).
     pub max_percent: u8,
+    /// Also drain for a lost daemon that is not critical (or whose criticality is unknown).
+    /// Off by default: ECS keeps such an instance in service on purpose.
+    pub non_critical_daemons: bool,
+    /// drain-and-replace: mark a drained instance Unhealthy once its tasks have left, at the
+    /// latest after this long.
+    pub replace_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +194,14 @@ impl Config {
             Some(other) => return Err(invalid("REMEDIATION_ACTION", other, "none, drain, drain-and-replace")),
         };
         let dry_run = boolean(&get, "REMEDIATION_DRY_RUN", false)?;
+        let non_critical_daemons = boolean(&get, "REMEDIATE_NON_CRITICAL_DAEMONS", false)?;
+        let replace_after = seconds(
+            &get,
+            "REPLACE_AFTER_MINUTES",
+            15 * 60,
+            24 * 3600,
+            "a whole number of minutes from 0 to 1440 (a day)",
+        )?;
         let max_percent = match get("MAX_REMEDIATION_PERCENT") {
             None => 10,
             Some(raw) => raw
@@ -276,6 +290,8 @@ impl Config {
                 action,
                 dry_run,
                 max_percent,
+                non_critical_daemons,
+                replace_after,
             },
             findings_event_bus,
             hook_function_arn,

@@ -27,7 +27,9 @@ fn when_only_required_variables_are_set_then_defaults_apply() {
         Remediation {
             action: RemediationAction::None,
             dry_run: false,
-            max_percent: 10
+            max_percent: 10,
+            non_critical_daemons: false,
+            replace_after: Duration::from_secs(15 * 60),
         }
     );
     assert_eq!(config.require_ledger().unwrap_err().variable, "INCIDENT_TABLE_NAME");
@@ -72,7 +74,9 @@ fn when_remediation_and_hooks_are_set_then_they_are_read() {
         Remediation {
             action: RemediationAction::DrainAndReplace,
             dry_run: true,
-            max_percent: 25
+            max_percent: 25,
+            non_critical_daemons: false,
+            replace_after: Duration::from_secs(15 * 60),
         }
     );
     assert_eq!(config.findings_event_bus.as_deref(), Some("ops"));
@@ -126,6 +130,11 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
         (&[("REMEDIATION_ACTION", "terminate")], "REMEDIATION_ACTION", "invalid"),
         (&[("REMEDIATION_DRY_RUN", "maybe")], "REMEDIATION_DRY_RUN", "invalid"),
         (
+            &[("REMEDIATE_NON_CRITICAL_DAEMONS", "sometimes")],
+            "REMEDIATE_NON_CRITICAL_DAEMONS",
+            "invalid",
+        ),
+        (
             &[("MAX_REMEDIATION_PERCENT", "0")],
             "MAX_REMEDIATION_PERCENT",
             "invalid",
@@ -144,6 +153,7 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
         (&[("HOOK_FUNCTION_ARN", "my-function")], "HOOK_FUNCTION_ARN", "invalid"),
         (&[("GRACE_PERIOD_SECONDS", "901")], "GRACE_PERIOD_SECONDS", "invalid"),
         (&[("STUCK_AFTER_MINUTES", "0")], "STUCK_AFTER_MINUTES", "invalid"),
+        (&[("REPLACE_AFTER_MINUTES", "1441")], "REPLACE_AFTER_MINUTES", "invalid"),
         (&[("STUCK_AFTER_MINUTES", "soon")], "STUCK_AFTER_MINUTES", "invalid"),
         (
             &[("HOOK_FUNCTION_ARN", "arn:aws:sns:eu-west-1:1:topic")],

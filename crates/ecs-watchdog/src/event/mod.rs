@@ -14,6 +14,10 @@ pub const TASK_STATE_CHANGE: &str = "ECS Task State Change";
 pub const DAEMON_SERVICE_ACTION: &str = "ECS Daemon Service Action";
 /// The daemon service action when ECS cannot start a daemon task on an instance.
 pub const DAEMON_TASK_START_IMPAIRED: &str = "DAEMON_TASK_START_IMPAIRED";
+/// The detail-type of a Managed Daemons deployment's state change.
+pub const DAEMON_DEPLOYMENT_STATE_CHANGE: &str = "ECS Daemon Deployment State Change";
+/// The detail-type of a container instance's health change.
+pub const CONTAINER_INSTANCE_HEALTH_CHANGE: &str = "ECS Container Instance Health Change";
 /// Daemon tasks carry `group: "daemon:<name>"`.
 pub const DAEMON_GROUP_PREFIX: &str = "daemon:";
 
@@ -32,6 +36,8 @@ pub enum Parsed {
 pub enum Signal {
     AgentDisconnected(AgentDisconnected),
     DaemonLost(Box<DaemonLost>),
+    InstanceImpaired(Box<InstanceImpaired>),
+    DaemonDeployment(Box<DaemonDeployment>),
 }
 
 impl Signal {
@@ -39,14 +45,35 @@ impl Signal {
         match self {
             Signal::AgentDisconnected(e) => &e.cluster_arn,
             Signal::DaemonLost(e) => &e.cluster_arn,
+            Signal::InstanceImpaired(e) => &e.cluster_arn,
+            Signal::DaemonDeployment(e) => &e.cluster_arn,
         }
     }
 
+    /// The resource the signal is about: a container instance, or for a deployment the daemon.
     pub fn container_instance_arn(&self) -> &str {
         match self {
             Signal::AgentDisconnected(e) => &e.container_instance_arn,
             Signal::DaemonLost(e) => &e.container_instance_arn,
+            Signal::InstanceImpaired(e) => &e.container_instance_arn,
+            Signal::DaemonDeployment(e) => &e.daemon_arn,
         }
+    }
+
+    /// The kind of alert it can become.
+    pub fn kind(&self) -> crate::alert::AlertKind {
+        use crate::alert::AlertKind;
+        match self {
+            Signal::AgentDisconnected(_) => AlertKind::AgentDisconnected,
+            Signal::DaemonLost(_) => AlertKind::DaemonLost,
+            Signal::InstanceImpaired(_) => AlertKind::InstanceImpaired,
+            Signal::DaemonDeployment(_) => AlertKind::DaemonDeploymentFailed,
+        }
+    }
+
+    /// Whether deciding it needs the container instance's current state.
+    pub fn names_an_instance(&self) -> bool {
+        !matches!(self, Signal::DaemonDeployment(_))
     }
 
     /// `detail.version`, when the event has one.
@@ -54,15 +81,86 @@ impl Signal {
         match self {
             Signal::AgentDisconnected(e) => e.version,
             Signal::DaemonLost(e) => e.version,
+            Signal::InstanceImpaired(_) | Signal::DaemonDeployment(_) => None,
         }
     }
 
     /// The daemon's name, for daemon signals.
     pub fn daemon_name(&self) -> Option<&str> {
         match self {
-            Signal::AgentDisconnected(_) => None,
+            Signal::AgentDisconnected(_) | Signal::InstanceImpaired(_) => None,
             Signal::DaemonLost(e) => Some(&e.daemon_name),
+            Signal::DaemonDeployment(e) => Some(&e.daemon_name),
         }
+    }
+}
+
+/// `ECS Container Instance Health Change` with `overallStatus: IMPAIRED`. The layout is the ECS
+/// developer guide's, page "Amazon ECS container instance health change events"
+/// (ecs_container_instance_health_events): `clusterArn`, `containerInstanceArn`,
+/// `capacityProviderName` (null outside capacity providers), `ec2InstanceId`, `overallStatus`,
+/// `healthChecks[]` of `type`, `status`, `lastStatusChange`, `lastUpdated`, `statusReason`.
+/// It carries no `version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceImpaired {
+    pub cluster_arn: String,
+    pub container_instance_arn: String,
+    pub ec2_instance_id: Option<String>,
+    /// The checks that are not OK, as the event reports them.
+    pub failing: Vec<HealthCheck>,
+    pub since: Option<String>,
+}
+
+/// One health check of a container instance: `AGENT_CONNECTIVITY`, `CONTAINER_RUNTIME`,
+/// `DAEMON`, `ACCELERATED_COMPUTE`, or a type added later.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    #[serde(rename = "type")]
+    pub check: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `ECS Daemon Deployment State Change`, page "Daemon events" (managed-daemons-events):
+/// `eventName`, `clusterArn`, `daemonArn`, `daemonDeploymentArn`, `targetDaemonRevisionArn`,
+/// `updatedAt`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonDeployment {
+    pub cluster_arn: String,
+    pub daemon_arn: String,
+    pub daemon_name: String,
+    pub deployment_arn: Option<String>,
+    pub outcome: DeploymentOutcome,
+    pub since: Option<String>,
+}
+
+/// What a deployment event says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentOutcome {
+    /// `DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS`: the deployment failed (or its circuit breaker
+    /// tripped) and ECS rolls it back.
+    RollingBack,
+    /// `DAEMON_DEPLOYMENT_ROLLBACK_FAILED` (an ERROR event): the rollback failed too.
+    RollbackFailed,
+    /// `DAEMON_DEPLOYMENT_SUCCESSFUL`: a deployment of the daemon finished; a failure of it is over.
+    Succeeded,
+}
+
+impl DeploymentOutcome {
+    pub fn event_name(self) -> &'static str {
+        match self {
+            DeploymentOutcome::RollingBack => "DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS",
+            DeploymentOutcome::RollbackFailed => "DAEMON_DEPLOYMENT_ROLLBACK_FAILED",
+            DeploymentOutcome::Succeeded => "DAEMON_DEPLOYMENT_SUCCESSFUL",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        [Self::RollingBack, Self::RollbackFailed, Self::Succeeded]
+            .into_iter()
+            .find(|o| o.event_name() == name)
     }
 }
 
@@ -138,8 +236,11 @@ pub enum IgnoreReason {
     TaskNotStopped(String),
     /// A daemon task with no container instance (Fargate): there is no instance to check.
     NoContainerInstance,
-    /// A daemon service action other than `DAEMON_TASK_START_IMPAIRED`.
+    /// A daemon service action other than `DAEMON_TASK_START_IMPAIRED`, or a deployment event
+    /// that says neither a failure nor a success.
     UnhandledDaemonAction(String),
+    /// A health change to a status other than IMPAIRED.
+    NotImpaired(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +260,7 @@ impl std::fmt::Display for IgnoreReason {
             IgnoreReason::TaskNotStopped(status) => write!(f, "the task is {status}, not STOPPED"),
             IgnoreReason::NoContainerInstance => f.write_str("the task has no container instance (Fargate)"),
             IgnoreReason::UnhandledDaemonAction(name) => write!(f, "daemon action {name:?} is not checked"),
+            IgnoreReason::NotImpaired(status) => write!(f, "the instance's health is {status}, not IMPAIRED"),
         }
     }
 }
@@ -191,6 +293,8 @@ pub fn parse(body: &str) -> Parsed {
         CONTAINER_INSTANCE_STATE_CHANGE => parse_container_instance(&event, detail),
         TASK_STATE_CHANGE => parse_task(&event, detail),
         DAEMON_SERVICE_ACTION => parse_daemon_action(&event, detail),
+        DAEMON_DEPLOYMENT_STATE_CHANGE => parse_daemon_deployment(&event, detail),
+        CONTAINER_INSTANCE_HEALTH_CHANGE => parse_health(&event, detail),
         other => Parsed::Ignored(IgnoreReason::UnhandledDetailType(other.to_owned())),
     }
 }
@@ -292,6 +396,67 @@ fn parse_daemon_action(event: &Value, detail: &Value) -> Parsed {
             failure_type: text(detail, "failureType").map(str::to_owned),
             reason: text(detail, "reason").map(str::to_owned),
         },
+    })))
+}
+
+fn parse_daemon_deployment(event: &Value, detail: &Value) -> Parsed {
+    let name = text(detail, "eventName").unwrap_or_default();
+    let Some(outcome) = DeploymentOutcome::parse(name) else {
+        return Parsed::Ignored(IgnoreReason::UnhandledDaemonAction(name.to_owned()));
+    };
+    let Some(cluster_arn) = text(detail, "clusterArn") else {
+        return Parsed::Rejected(RejectReason::MissingField("detail.clusterArn"));
+    };
+    let Some(daemon_arn) = text(detail, "daemonArn") else {
+        return Parsed::Rejected(RejectReason::MissingField("detail.daemonArn"));
+    };
+    Parsed::Signal(Signal::DaemonDeployment(Box::new(DaemonDeployment {
+        cluster_arn: cluster_arn.to_owned(),
+        daemon_arn: daemon_arn.to_owned(),
+        daemon_name: daemon_arn.rsplit('/').next().unwrap_or(daemon_arn).to_owned(),
+        deployment_arn: text(detail, "daemonDeploymentArn").map(str::to_owned),
+        outcome,
+        since: text(detail, "updatedAt")
+            .or_else(|| text(event, "time"))
+            .map(str::to_owned),
+    })))
+}
+
+fn parse_health(event: &Value, detail: &Value) -> Parsed {
+    let Some(cluster_arn) = text(detail, "clusterArn") else {
+        return Parsed::Rejected(RejectReason::MissingField("detail.clusterArn"));
+    };
+    let Some(container_instance_arn) = text(detail, "containerInstanceArn") else {
+        return Parsed::Rejected(RejectReason::MissingField("detail.containerInstanceArn"));
+    };
+    let overall = text(detail, "overallStatus").unwrap_or("absent");
+    if overall != "IMPAIRED" {
+        return Parsed::Ignored(IgnoreReason::NotImpaired(overall.to_owned()));
+    }
+    let checks: Vec<&Value> = detail
+        .get("healthChecks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| text(c, "status").is_some_and(|s| s != "OK"))
+        .collect();
+    Parsed::Signal(Signal::InstanceImpaired(Box::new(InstanceImpaired {
+        cluster_arn: cluster_arn.to_owned(),
+        container_instance_arn: container_instance_arn.to_owned(),
+        ec2_instance_id: text(detail, "ec2InstanceId").map(str::to_owned),
+        failing: checks
+            .iter()
+            .map(|c| HealthCheck {
+                check: text(c, "type").unwrap_or("unknown").to_owned(),
+                status: text(c, "status").unwrap_or("unknown").to_owned(),
+                reason: text(c, "statusReason").map(str::to_owned),
+            })
+            .collect(),
+        since: checks
+            .iter()
+            .find_map(|c| text(c, "lastStatusChange"))
+            .or_else(|| text(event, "time"))
+            .map(str::to_owned),
     })))
 }
 

@@ -8,7 +8,7 @@ macro_rules! sample {
 }
 
 /// Every event sample in `events/`, with what it must parse to.
-const EVENT_SAMPLES: [((&str, &str), &str); 10] = [
+const EVENT_SAMPLES: [((&str, &str), &str); 16] = [
     (sample!("container-instance-agent-disconnected.json"), "agent"),
     (sample!("container-instance-agent-disconnected-duplicate.json"), "agent"),
     (sample!("container-instance-agent-disconnected-anywhere.json"), "agent"),
@@ -18,10 +18,6 @@ const EVENT_SAMPLES: [((&str, &str), &str); 10] = [
     ),
     (sample!("task-daemon-stopped.json"), "daemon log-router"),
     (sample!("task-daemon-stopped-no-stop-code.json"), "daemon log-router"),
-    (
-        sample!("task-daemon-stopped-fargate.json"),
-        "ignored: the task has no container instance (Fargate)",
-    ),
     (
         sample!("task-service-stopped.json"),
         "ignored: task group \"service:web\" is not a daemon",
@@ -33,6 +29,34 @@ const EVENT_SAMPLES: [((&str, &str), &str); 10] = [
     (
         sample!("daemon-start-impaired-creation-failed.json"),
         "daemon security-agent",
+    ),
+    (
+        sample!("daemon-deployment-rollback-in-progress.json"),
+        "deployment log-router DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS",
+    ),
+    (
+        sample!("daemon-deployment-rollback-failed.json"),
+        "deployment log-router DAEMON_DEPLOYMENT_ROLLBACK_FAILED",
+    ),
+    (
+        sample!("daemon-deployment-successful.json"),
+        "deployment log-router DAEMON_DEPLOYMENT_SUCCESSFUL",
+    ),
+    (
+        sample!("daemon-deployment-pending.json"),
+        "ignored: daemon action \"DAEMON_DEPLOYMENT_PENDING\" is not checked",
+    ),
+    (
+        sample!("container-instance-health-impaired-daemon.json"),
+        "impaired DAEMON",
+    ),
+    (
+        sample!("container-instance-health-impaired-gpu.json"),
+        "impaired ACCELERATED_COMPUTE",
+    ),
+    (
+        sample!("container-instance-health-ok.json"),
+        "ignored: the instance's health is OK, not IMPAIRED",
     ),
 ];
 
@@ -313,6 +337,13 @@ fn when_the_sample_events_are_parsed_then_each_is_what_its_name_says() {
     let kind = |parsed: &Parsed| match parsed {
         Parsed::Signal(Signal::AgentDisconnected(_)) => "agent".to_owned(),
         Parsed::Signal(Signal::DaemonLost(d)) => format!("daemon {}", d.daemon_name),
+        Parsed::Signal(Signal::DaemonDeployment(d)) => {
+            format!("deployment {} {}", d.daemon_name, d.outcome.event_name())
+        }
+        Parsed::Signal(Signal::InstanceImpaired(i)) => {
+            let checks: Vec<&str> = i.failing.iter().map(|c| c.check.as_str()).collect();
+            format!("impaired {}", checks.join(" "))
+        }
         Parsed::Ignored(reason) => format!("ignored: {reason}"),
         Parsed::Rejected(reason) => format!("rejected: {reason}"),
     };

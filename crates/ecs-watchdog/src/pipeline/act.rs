@@ -1,16 +1,18 @@
 //! Act: the remediation steps on each cluster's confirmed instances that the blast-radius guard
 //! lets through; what happened to each is written into its finding.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::evidence::{cluster_state, log_check_error};
 use super::{Adapters, Confirmed};
+use crate::alert::{AlertKind, InstanceFinding};
 use crate::config::Remediation;
-use crate::inventory::cluster_name;
+use crate::inventory::{CapacityProviderType, cluster_name, instance_key};
 use crate::metrics::{Metric, Tally};
-use crate::remediation::{self, ActionOutcome, ActionTaken, StepOutcome, Target};
+use crate::ports::{Inventory, error_chain};
+use crate::remediation::{self, ActionOutcome, ActionTaken, ClusterState, StepOutcome, Target};
 
 pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confirmed<'_>, tally: &mut Tally) {
     if io.steps.is_empty() {
@@ -20,20 +22,41 @@ pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confi
     for cluster in clusters {
         let name = cluster_name(cluster);
         let mut mine: Vec<Target> = Vec::new();
-        for firing in confirmed
+        let mut left: Vec<&str> = Vec::new();
+        for (kind, firing) in confirmed
             .iter()
             .filter(|((c, _), _)| *c == cluster)
-            .flat_map(|(_, f)| f)
+            .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
         {
             let arn = &firing.finding.container_instance_arn;
-            if !mine.iter().any(|t| &t.container_instance_arn == arn) {
+            if !remediable(kind, &firing.finding, config) {
+                left.push(arn);
+            } else if !mine.iter().any(|t| &t.container_instance_arn == arn) {
                 mine.push(Target {
                     container_instance_arn: arn.clone(),
                     ec2_instance_id: firing.finding.ec2_instance_id.clone(),
+                    // Drained just now: only an instance that runs no task can go at once; the
+                    // sweep replaces the others once their tasks left or the time is up.
+                    replace_now: firing.finding.running_tasks_count == 0,
                 });
             }
         }
         let mut said: HashMap<String, Vec<ActionTaken>> = HashMap::new();
+        for arn in left
+            .into_iter()
+            .filter(|a| !mine.iter().any(|t| t.container_instance_arn == *a))
+        {
+            let detail = "not drained: only a disconnected agent or a lost critical daemon is; a non-critical \
+                          daemon's instance stays in service on purpose (REMEDIATE_NON_CRITICAL_DAEMONS=true drains \
+                          anyway), and ECS repairs its Managed Instances itself";
+            said.entry(arn.to_owned())
+                .or_default()
+                .push(guard(ActionOutcome::Skipped, detail.to_owned()));
+        }
+        if mine.is_empty() {
+            write_down(confirmed, cluster, &said);
+            continue;
+        }
         match cluster_state(io.inventory.as_ref(), cluster).await {
             Err(e) => {
                 log_check_error(cluster, &e, mine.len());
@@ -45,6 +68,33 @@ pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confi
                 }
             }
             Ok(state) => {
+                // ECS drains only ACTIVE instances: one still REGISTERING (its critical daemon
+                // never started) or already DRAINING is reported, not acted on.
+                let (mine_active, not_active): (Vec<Target>, Vec<Target>) = mine
+                    .into_iter()
+                    .partition(|t| state.active.contains(instance_key(&t.container_instance_arn)));
+                mine = mine_active;
+                let managed = managed_instances(io.inventory.as_ref(), &state, &mine).await;
+                let (repairs_itself, others): (Vec<Target>, Vec<Target>) = mine
+                    .into_iter()
+                    .partition(|t| managed.contains(instance_key(&t.container_instance_arn)));
+                mine = others;
+                for target in repairs_itself {
+                    let detail =
+                        "not drained: an ECS Managed Instance, which ECS drains and replaces itself (auto repair); \
+                                  the sweep alerts if the repair stalls"
+                            .to_owned();
+                    said.entry(target.container_instance_arn)
+                        .or_default()
+                        .push(guard(ActionOutcome::Skipped, detail));
+                }
+                for target in not_active {
+                    let detail =
+                        "not drained: the instance is not ACTIVE, and ECS drains only ACTIVE instances".to_owned();
+                    said.entry(target.container_instance_arn)
+                        .or_default()
+                        .push(guard(ActionOutcome::Skipped, detail));
+                }
                 let max_percent = config.max_percent;
                 let arns: Vec<String> = mine.iter().map(|t| t.container_instance_arn.clone()).collect();
                 let (act, held) = remediation::guard(&state, max_percent, &arns);
@@ -88,17 +138,61 @@ pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confi
                 }
             }
         }
-        for firing in confirmed
-            .iter_mut()
-            .filter(|((c, _), _)| *c == cluster)
-            .flat_map(|(_, f)| f)
-        {
-            if let Some(actions) = said.get(&firing.finding.container_instance_arn) {
-                let texts: Vec<String> = actions.iter().map(ActionTaken::text).collect();
-                firing.finding.remediation = Some(texts.join("; "));
-                firing.finding.remediation_actions = actions.clone();
-            }
+        write_down(confirmed, cluster, &said);
+    }
+}
+
+/// The keys of the targets that are ECS Managed Instances: their capacity provider's type,
+/// from one `DescribeCapacityProviders` for the providers the targets name. When it cannot be
+/// read, none is taken for one: draining a Managed Instance only starts its repair early.
+async fn managed_instances(inventory: &dyn Inventory, state: &ClusterState, targets: &[Target]) -> HashSet<String> {
+    let names: BTreeSet<&String> = targets
+        .iter()
+        .filter_map(|t| state.capacity_providers.get(instance_key(&t.container_instance_arn)))
+        .collect();
+    if names.is_empty() {
+        return HashSet::new();
+    }
+    let names: Vec<String> = names.into_iter().cloned().collect();
+    let kinds = match inventory.describe_capacity_providers(&names).await {
+        Ok(kinds) => kinds,
+        Err(e) => {
+            warn!(error = %error_chain(&e), "capacity providers unknown: no instance taken for an ECS Managed Instance");
+            return HashSet::new();
         }
+    };
+    state
+        .capacity_providers
+        .iter()
+        .filter(|(_, name)| kinds.get(*name) == Some(&CapacityProviderType::ManagedInstances))
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// Writes what was done to each instance into its findings.
+fn write_down(confirmed: &mut Confirmed<'_>, cluster: &str, said: &HashMap<String, Vec<ActionTaken>>) {
+    for firing in confirmed
+        .iter_mut()
+        .filter(|((c, _), _)| *c == cluster)
+        .flat_map(|(_, f)| f)
+    {
+        if let Some(actions) = said.get(&firing.finding.container_instance_arn) {
+            let texts: Vec<String> = actions.iter().map(ActionTaken::text).collect();
+            firing.finding.remediation = Some(texts.join("; "));
+            firing.finding.remediation_actions = actions.clone();
+        }
+    }
+}
+
+/// Whether a confirmed finding may take its instance out of service: a disconnected agent
+/// always; a lost daemon only when it is critical (ECS itself replaces such an instance), unless
+/// the user opted in for the others. An impaired instance or a failed deployment is alerted
+/// only: ECS repairs its Managed Instances itself, and a deployment is no instance.
+fn remediable(kind: AlertKind, finding: &InstanceFinding, config: Remediation) -> bool {
+    match kind {
+        AlertKind::AgentDisconnected => true,
+        AlertKind::DaemonLost => finding.critical == Some(true) || config.non_critical_daemons,
+        AlertKind::InstanceImpaired | AlertKind::DaemonDeploymentFailed | AlertKind::MonitorImpaired => false,
     }
 }
 

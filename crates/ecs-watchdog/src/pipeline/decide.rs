@@ -6,7 +6,9 @@ use tracing::info;
 use super::evidence::{DaemonChecks, Described, Ec2Evidence, live_key};
 use super::intake::Checked;
 use crate::alert::{AlertKind, InstanceFinding};
-use crate::event::{AgentDisconnected, DaemonCause, DaemonLost, Signal};
+use crate::event::{
+    AgentDisconnected, DaemonCause, DaemonDeployment, DaemonLost, DeploymentOutcome, InstanceImpaired, Signal,
+};
 use crate::incident::IncidentKey;
 use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, cluster_name};
 use crate::metrics::{Metric, Tally};
@@ -30,10 +32,7 @@ pub struct Decision<'a> {
 
 impl Decision<'_> {
     pub fn kind(&self) -> AlertKind {
-        match self.checked.signal {
-            Signal::AgentDisconnected(_) => AlertKind::AgentDisconnected,
-            Signal::DaemonLost(_) => AlertKind::DaemonLost,
-        }
+        self.checked.signal.kind()
     }
 
     /// The incident this message speaks of.
@@ -99,6 +98,9 @@ fn outcome(described: &Described<'_>, checked: &Checked<'_>, daemons: &DaemonChe
         return Outcome::Repeat(checked.repeat);
     }
     let signal = &checked.signal;
+    if let Signal::DaemonDeployment(deployment) = signal {
+        return deployment_outcome(deployment);
+    }
     if !described.known(signal.container_instance_arn()) {
         return Outcome::Undecided;
     }
@@ -117,6 +119,12 @@ fn outcome(described: &Described<'_>, checked: &Checked<'_>, daemons: &DaemonChe
             let finding = confirmed_finding(&verdict, ecs, |instance| agent_finding(agent, instance));
             Outcome::Decided(verdict, finding)
         }
+        Signal::InstanceImpaired(impaired) => {
+            let verdict = verdict::decide_impaired(ecs);
+            let finding = confirmed_finding(&verdict, ecs, |instance| impaired_finding(impaired, instance));
+            Outcome::Decided(verdict, finding)
+        }
+        Signal::DaemonDeployment(deployment) => deployment_outcome(deployment),
         Signal::DaemonLost(daemon) => {
             if let Some(repairing) = verdict::daemon_repairing(ecs) {
                 return Outcome::Decided(repairing, None);
@@ -132,9 +140,50 @@ fn outcome(described: &Described<'_>, checked: &Checked<'_>, daemons: &DaemonChe
                 None => Deployment::Unknown,
             };
             let verdict = verdict::decide_daemon(ecs, replaced, deployment);
-            let finding = confirmed_finding(&verdict, ecs, |instance| daemon_finding(daemon, instance));
+            let finding = confirmed_finding(&verdict, ecs, |instance| daemon_finding(daemon, daemons, instance));
             Outcome::Decided(verdict, finding)
         }
+    }
+}
+
+/// A deployment event decides itself: ECS reports the failure, and a success ends it.
+fn deployment_outcome(deployment: &DaemonDeployment) -> Outcome {
+    match deployment.outcome {
+        DeploymentOutcome::Succeeded => Outcome::Decided(Verdict::Recovered, None),
+        DeploymentOutcome::RollingBack | DeploymentOutcome::RollbackFailed => {
+            let reason = match deployment.outcome {
+                DeploymentOutcome::RollbackFailed => {
+                    "the deployment failed and so did its rollback (DAEMON_DEPLOYMENT_ROLLBACK_FAILED)"
+                }
+                _ => "the deployment failed and ECS is rolling it back (DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS)",
+            };
+            let finding = InstanceFinding {
+                container_instance_arn: deployment.daemon_arn.clone(),
+                daemon_name: Some(deployment.daemon_name.clone()),
+                deployment_arn: deployment.deployment_arn.clone(),
+                since: deployment.since.clone(),
+                reason: Some(reason.to_owned()),
+                ..Default::default()
+            };
+            Outcome::Decided(Verdict::Confirmed, Some(Box::new(finding)))
+        }
+    }
+}
+
+fn impaired_finding(signal: &InstanceImpaired, instance: &ContainerInstance) -> InstanceFinding {
+    // The checks failing now, as ECS describes them; the event's when ECS reported no health.
+    let health_checks = match &instance.health {
+        Some(health) if health.impaired() && !health.failing.is_empty() => health.failing.clone(),
+        _ => signal.failing.clone(),
+    };
+    InstanceFinding {
+        ec2_instance_id: instance
+            .ec2_instance_id
+            .clone()
+            .or_else(|| signal.ec2_instance_id.clone()),
+        since: signal.since.clone(),
+        health_checks,
+        ..instance_finding(&signal.container_instance_arn, instance)
     }
 }
 
@@ -176,10 +225,11 @@ fn agent_finding(signal: &AgentDisconnected, instance: &ContainerInstance) -> In
     }
 }
 
-fn daemon_finding(signal: &DaemonLost, instance: &ContainerInstance) -> InstanceFinding {
+fn daemon_finding(signal: &DaemonLost, checks: &DaemonChecks, instance: &ContainerInstance) -> InstanceFinding {
     let mut finding = InstanceFinding {
         since: signal.since.clone(),
         daemon_name: Some(signal.daemon_name.clone()),
+        critical: checks.critical.get(&signal.daemon_name).copied().flatten(),
         task_arn: signal.task_arn.clone(),
         ..instance_finding(&signal.container_instance_arn, instance)
     };
@@ -207,8 +257,10 @@ fn daemon_finding(signal: &DaemonLost, instance: &ContainerInstance) -> Instance
 
 /// A suppression that the sweep alerts once it lasted `STUCK_AFTER_MINUTES`, with its finding:
 /// a DRAINING instance whose agent is disconnected (ECS cannot stop its tasks, so the drain
-/// cannot finish) and an instance ECS drains to replace a lost daemon that stays DRAINING.
-pub fn stale(described: &Described<'_>, decision: &Decision<'_>) -> Option<InstanceFinding> {
+/// cannot finish) and an instance ECS drains to replace a lost daemon that stays DRAINING
+/// without it. Only while the problem itself is still there: a reconnected agent or a running
+/// daemon on a DRAINING instance is an ordinary drain.
+pub fn stale(described: &Described<'_>, daemons: &DaemonChecks, decision: &Decision<'_>) -> Option<InstanceFinding> {
     let Outcome::Decided(Verdict::Suppressed(suppression), _) = &decision.outcome else {
         return None;
     };
@@ -219,14 +271,18 @@ pub fn stale(described: &Described<'_>, decision: &Decision<'_>) -> Option<Insta
         return None;
     };
     let (mut finding, stuck) = match (&decision.checked.signal, suppression) {
-        (Signal::AgentDisconnected(agent), Suppression::Draining) => (
+        (Signal::AgentDisconnected(agent), Suppression::Draining) if !instance.agent_connected => (
             agent_finding(agent, instance),
             "DRAINING with the agent disconnected: ECS cannot stop its tasks, so the drain cannot finish",
         ),
-        (Signal::DaemonLost(daemon), Suppression::Repairing(Some(InstanceStatus::Draining))) => (
-            daemon_finding(daemon, instance),
-            "DRAINING without the daemon: ECS has not finished replacing the instance",
-        ),
+        (Signal::DaemonLost(daemon), Suppression::Repairing(Some(InstanceStatus::Draining)))
+            if !daemons.live.contains(&live_key(daemon)) && !daemons.failed.contains(&daemon.daemon_name) =>
+        {
+            (
+                daemon_finding(daemon, daemons, instance),
+                "DRAINING without the daemon: ECS has not finished replacing the instance",
+            )
+        }
         _ => return None,
     };
     finding.stuck = Some(stuck.to_owned());

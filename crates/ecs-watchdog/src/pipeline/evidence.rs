@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use tracing::error;
 
 use super::intake::Checked;
-use crate::event::{self, DaemonLost, Signal, task_definition_family};
+use crate::event::{self, DaemonLost, Signal};
 use crate::inventory::{ClusterInstances, Ec2States, InstanceStatus, TaskFilter, cluster_name, instance_key};
 use crate::ports::{AwsError, Daemons, ErrorKind, Inventory, error_chain};
 use crate::remediation::ClusterState;
@@ -79,6 +79,8 @@ pub struct DaemonChecks {
     /// Daemons whose task look-up failed.
     pub failed: HashSet<String>,
     pub deployments: HashMap<String, Option<Deployment>>,
+    /// Whether each daemon is critical, by name; absent or `None`: unknown.
+    pub critical: HashMap<String, Option<bool>>,
     /// Why the Managed Daemons APIs could not be used, if they could not.
     pub unavailable: Option<AwsError>,
 }
@@ -156,18 +158,43 @@ pub async fn daemon_checks(
         .into_iter()
         .filter(|d| !failed.contains(&d.daemon_name) && !live.contains(&live_key(d)))
         .collect();
-    let (deployments, unavailable) = deployments(daemons, described.cluster, &unreplaced).await;
+    let (deployments, unavailable, arns) = deployments(daemons, described.cluster, &unreplaced).await;
+    // Only where the verdict can confirm: a daemon being deployed is not looked up.
+    let critical = criticality(daemons, &arns, &deployments).await;
     DaemonChecks {
         live,
         failed,
         deployments,
+        critical,
         unavailable,
     }
 }
 
-/// Finds which lost daemons run again: `ListTasks` once per daemon family (per instance when
-/// the family is unknown), then `DescribeTasks` per 100, matching on `group`. Returns the live
-/// `(instance key, daemon name)` pairs and the daemons whose look-up failed.
+/// Whether each daemon (name → ARN) is critical: `DescribeDaemon` and `DescribeDaemonRevisions`,
+/// cached by the adapter across warm invocations. A failed look-up is unknown, not an error: the
+/// verdict does not depend on it, only what remediation may do.
+pub async fn criticality(
+    daemons: &dyn Daemons,
+    arns: &HashMap<String, String>,
+    deployments: &HashMap<String, Option<Deployment>>,
+) -> HashMap<String, Option<bool>> {
+    let wanted: Vec<(&String, &String)> = arns
+        .iter()
+        .filter(|(name, _)| deployments.get(*name) != Some(&Some(Deployment::InProgress)))
+        .collect();
+    let answers = join_all(wanted.iter().map(|(_, arn)| daemons.describe_daemon(arn))).await;
+    wanted
+        .into_iter()
+        .zip(answers)
+        .map(|((name, _), answer)| (name.clone(), answer.ok().and_then(|p| p.critical)))
+        .collect()
+}
+
+/// Finds which lost daemons run again: `ListTasks` with the `daemonName` filter, once per daemon
+/// of the cluster (a daemon's task definition is a daemon task definition, whose family need not
+/// be the daemon's name), then `DescribeTasks` per 100, matching on `group` and container
+/// instance. Returns the live `(instance key, daemon name)` pairs and the daemons whose look-up
+/// failed.
 async fn live_daemons(
     inventory: &dyn Inventory,
     cluster: &str,
@@ -175,15 +202,9 @@ async fn live_daemons(
 ) -> (HashSet<(String, String)>, HashSet<String>) {
     let mut queries: Vec<(TaskFilter, HashSet<&str>)> = Vec::new();
     for daemon in lost {
-        let filter = match daemon.task_definition_arn.as_deref().and_then(task_definition_family) {
-            Some(family) => TaskFilter::Family(family.to_owned()),
-            None => TaskFilter::ContainerInstance(daemon.container_instance_arn.clone()),
-        };
-        match queries.iter_mut().find(|(f, _)| *f == filter) {
-            Some((_, names)) => {
-                names.insert(&daemon.daemon_name);
-            }
-            None => queries.push((filter, HashSet::from([daemon.daemon_name.as_str()]))),
+        let filter = TaskFilter::Daemon(daemon.daemon_name.clone());
+        if !queries.iter().any(|(f, _)| *f == filter) {
+            queries.push((filter, HashSet::from([daemon.daemon_name.as_str()])));
         }
     }
     let listed = join_all(queries.iter().map(|(filter, _)| inventory.list_tasks(cluster, filter))).await;
@@ -220,15 +241,19 @@ async fn live_daemons(
 /// Whether a deployment of each daemon is in progress: `ListDaemons` (only for daemons whose
 /// ARN the events did not give) and one `ListDaemonDeployments` per daemon. `None` means the
 /// look-up failed and may work later; unavailable APIs give [`Deployment::Unknown`] and the
-/// reason.
+/// reason. Also returns the daemons' ARNs by name, as far as they are known.
 pub async fn deployments(
     daemons: &dyn Daemons,
     cluster: &str,
     lost: &[&DaemonLost],
-) -> (HashMap<String, Option<Deployment>>, Option<AwsError>) {
+) -> (
+    HashMap<String, Option<Deployment>>,
+    Option<AwsError>,
+    HashMap<String, String>,
+) {
     let mut results: HashMap<String, Option<Deployment>> = HashMap::new();
     if lost.is_empty() {
-        return (results, None);
+        return (results, None, HashMap::new());
     }
     let mut arns: HashMap<String, String> = lost
         .iter()
@@ -244,7 +269,7 @@ pub async fn deployments(
             }
             Err(e) if e.kind == ErrorKind::Unavailable => {
                 let all = lost.iter().map(|d| (d.daemon_name.clone(), Some(Deployment::Unknown)));
-                return (all.collect(), Some(e));
+                return (all.collect(), Some(e), arns);
             }
             Err(e) => {
                 log_check_error(cluster, &e, lost.len());
@@ -257,10 +282,14 @@ pub async fn deployments(
         }
     }
     for daemon in lost {
-        // A daemon ListDaemons does not know has no deployment.
-        results
-            .entry(daemon.daemon_name.clone())
-            .or_insert(Some(Deployment::NotInProgress));
+        // A daemon ListDaemons does not list (just created, or deleted, or listed late) cannot be
+        // asked about its deployments: that is not "none in progress", and the alert says so.
+        let known = arns.contains_key(&daemon.daemon_name);
+        results.entry(daemon.daemon_name.clone()).or_insert(Some(if known {
+            Deployment::NotInProgress
+        } else {
+            Deployment::Unknown
+        }));
     }
     let wanted: Vec<(&String, &String)> = arns
         .iter()
@@ -282,7 +311,9 @@ pub async fn deployments(
         };
         results.insert(name.clone(), result);
     }
-    (results, unavailable)
+    // The daemons of this look only: ListDaemons lists the cluster's others too.
+    arns.retain(|name, _| lost.iter().any(|d| &d.daemon_name == name));
+    (results, unavailable, arns)
 }
 
 /// The cluster as the remediation guard reads it: one `ListContainerInstances` (every status
@@ -294,12 +325,21 @@ pub async fn cluster_state(inventory: &dyn Inventory, cluster: &str) -> Result<C
         total: 0,
         draining: 0,
         disconnected: Vec::new(),
+        active: HashSet::new(),
+        capacity_providers: HashMap::new(),
     };
     for (_, answer) in chunked(&arns, |chunk| inventory.describe_container_instances(cluster, chunk)).await {
         let ClusterInstances::Found(found) = answer? else {
             continue;
         };
         for instance in found.into_values() {
+            let key = instance_key(&instance.arn).to_owned();
+            if let Some(provider) = &instance.capacity_provider_name {
+                state.capacity_providers.insert(key.clone(), provider.clone());
+            }
+            if instance.status == InstanceStatus::Active {
+                state.active.insert(key);
+            }
             match instance.status {
                 InstanceStatus::Active if !instance.agent_connected => {
                     state.total += 1;

@@ -57,8 +57,21 @@ pub struct Intake<'a> {
 /// kind's key (a daemon named `agent` is not the agent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RepeatKey<'a> {
-    Agent { instance: &'a str },
-    Daemon { instance: &'a str, daemon: &'a str },
+    Agent {
+        instance: &'a str,
+    },
+    Daemon {
+        instance: &'a str,
+        daemon: &'a str,
+    },
+    Impaired {
+        instance: &'a str,
+    },
+    /// A failure and the success that ends it are different events of one daemon.
+    Deployment {
+        daemon: &'a str,
+        event: &'static str,
+    },
 }
 
 impl<'a> RepeatKey<'a> {
@@ -70,6 +83,13 @@ impl<'a> RepeatKey<'a> {
             Signal::DaemonLost(s) => RepeatKey::Daemon {
                 instance: instance_key(&s.container_instance_arn),
                 daemon: &s.daemon_name,
+            },
+            Signal::InstanceImpaired(s) => RepeatKey::Impaired {
+                instance: instance_key(&s.container_instance_arn),
+            },
+            Signal::DaemonDeployment(s) => RepeatKey::Deployment {
+                daemon: &s.daemon_arn,
+                event: s.outcome.event_name(),
             },
         }
     }
@@ -122,7 +142,7 @@ pub fn instances<'a>(checked: &'a [Checked<'a>]) -> Vec<String> {
     let mut seen = HashMap::new();
     checked
         .iter()
-        .filter(|c| c.kept())
+        .filter(|c| c.kept() && c.signal.names_an_instance())
         .map(|c| c.signal.container_instance_arn())
         .filter(|arn| seen.insert(instance_key(arn), ()).is_none())
         .map(str::to_owned)

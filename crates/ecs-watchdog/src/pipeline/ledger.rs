@@ -313,6 +313,12 @@ fn how(kind: AlertKind, verdict: &Verdict) -> String {
     match (kind, verdict) {
         (AlertKind::AgentDisconnected, Verdict::Recovered) => "recovered: the agent reconnected".to_owned(),
         (AlertKind::DaemonLost, Verdict::Recovered) => "recovered: the daemon runs again".to_owned(),
+        (AlertKind::InstanceImpaired, Verdict::Recovered) => {
+            "recovered: ECS reports the instance healthy again".to_owned()
+        }
+        (AlertKind::DaemonDeploymentFailed, Verdict::Recovered) => {
+            "recovered: a later deployment of the daemon succeeded".to_owned()
+        }
         (_, Verdict::Suppressed(s)) => format!("gone: {s}"),
         (_, other) => format!("{other:?}"),
     }

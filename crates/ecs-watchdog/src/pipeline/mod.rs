@@ -8,6 +8,7 @@ mod decide;
 mod evidence;
 mod intake;
 mod ledger;
+mod replace;
 mod report;
 mod scope;
 mod survey;
@@ -21,6 +22,7 @@ use tracing::{info, warn};
 
 pub use evidence::DESCRIBE_LIMIT;
 pub use intake::{Message, SqsBatch};
+pub use replace::REPLACE_STEP;
 pub use sweep::{Sweep, SweepReport};
 pub use watched::Fault;
 
@@ -33,7 +35,7 @@ use crate::ports::{
     Clock, Daemons, FindingSink, Inventory, Ledger, MetricsSink, Notifier, Quarantine, SystemClock, error_chain,
 };
 use crate::remediation::RemediationStep;
-use crate::verdict::Verdict;
+use crate::verdict::{Deployment, Verdict};
 use decide::{Decision, Outcome};
 use intake::Checked;
 use ledger::Claim;
@@ -227,6 +229,9 @@ impl Monitor {
                 if deployments_unknown.is_empty() {
                     warn!(error = %error_chain(e), "Managed Daemons APIs unavailable: deciding lost daemons from tasks and instance state");
                 }
+                deployments_unknown.insert(described.cluster);
+            }
+            if checks.deployments.values().any(|d| *d == Some(Deployment::Unknown)) {
                 deployments_unknown.insert(described.cluster);
             }
             decisions.extend(decide::decide(described, &checks, &ec2));

@@ -76,11 +76,19 @@ pub async fn send(
         match result {
             Ok(()) => {
                 for f in firings.iter().filter(|f| f.notice != Notice::Reminder) {
-                    match &f.finding.daemon_name {
-                        Some(daemon) if alert.kind == AlertKind::DaemonLost => {
+                    let cluster = Some(alert.cluster_name.as_str());
+                    match (alert.kind, &f.finding.daemon_name) {
+                        (AlertKind::DaemonLost, Some(daemon)) => {
                             report.tally.count_daemon_lost(&alert.cluster_name, daemon)
                         }
-                        _ => report.tally.count(Some(&alert.cluster_name), Metric::AgentDisconnected),
+                        (AlertKind::DaemonLost, None) => report.tally.count(cluster, Metric::DaemonLost),
+                        (AlertKind::InstanceImpaired, _) => report.tally.count(cluster, Metric::InstanceImpaired),
+                        (AlertKind::DaemonDeploymentFailed, _) => {
+                            report.tally.count(cluster, Metric::DaemonDeploymentFailed)
+                        }
+                        (AlertKind::AgentDisconnected | AlertKind::MonitorImpaired, _) => {
+                            report.tally.count(cluster, Metric::AgentDisconnected)
+                        }
                     }
                 }
                 out.push(alert);

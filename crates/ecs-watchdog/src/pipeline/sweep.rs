@@ -10,20 +10,20 @@ use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use super::decide::{self, Decision, Outcome};
-use super::evidence::{self, Described};
+use super::evidence::{self, DaemonChecks, Described};
 use super::intake::{Checked, Message};
 use super::ledger::{self, Claim};
 use super::scope::Scope;
 use super::survey::{self, Survey};
 use super::watched::{self, Fault, Faults};
-use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, report};
+use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, replace, report};
 use crate::alert::{self, Alert, AlertKind, impaired::MONITOR_SCOPE};
 use crate::config::Config;
 use crate::event::Signal;
 use crate::incident::{self, Incident, IncidentKey, Notice, Step};
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
-use crate::ports::{Ledger, error_chain};
+use crate::ports::{Daemons, Ledger, error_chain};
 use crate::verdict::{Repeat, Verdict};
 
 /// A monitor-impaired alert goes out at most this often per operation.
@@ -40,6 +40,8 @@ pub struct SweepReport {
     pub undecided: usize,
     /// Calls that could not be made.
     pub faults: Vec<Fault>,
+    /// Replacements the sweep finished (drain-and-replace), as `cluster/instance: outcome`.
+    pub replaced: Vec<String>,
     pub report: BatchReport,
 }
 
@@ -100,22 +102,13 @@ impl Sweep {
         // Signals, each with a message that names its incident, as the event path has them.
         let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
         let messages: Vec<Vec<Message>> = signals.iter().map(|s| s.iter().map(message).collect()).collect();
-        let mut checks = Vec::new();
-        for (survey, signals) in surveys.iter().zip(&signals) {
-            let mut c = survey.daemon_checks(signals);
-            let lost: Vec<_> = signals
+        let checks = join_all(
+            surveys
                 .iter()
-                .filter_map(|s| match s {
-                    Signal::DaemonLost(d) => Some(&**d),
-                    _ => None,
-                })
-                .filter(|d| !c.failed.contains(&d.daemon_name) && !c.live.contains(&evidence::live_key(d)))
-                .collect();
-            let (deployments, unavailable) = evidence::deployments(io.daemons.as_ref(), &survey.cluster, &lost).await;
-            c.deployments = deployments;
-            c.unavailable = unavailable;
-            checks.push(c);
-        }
+                .zip(&signals)
+                .map(|(survey, signals)| daemon_checks(io.daemons.as_ref(), survey, signals)),
+        )
+        .await;
         let checked: Vec<Vec<Checked<'_>>> = signals
             .into_iter()
             .zip(&messages)
@@ -165,7 +158,7 @@ impl Sweep {
                         decisions.push(decision);
                         continue;
                     }
-                    _ => match decide::stale(described, &decision) {
+                    _ => match decide::stale(described, checks, &decision) {
                         Some(finding) => (finding, times.stuck_after),
                         None => {
                             decisions.push(decision);
@@ -194,6 +187,9 @@ impl Sweep {
         };
         let (firing, resolved) = ledger::settle(ledger, clock, confirmed, &decisions, report).await;
 
+        let replace_after = m.config.remediation.replace_after.as_secs();
+        out.replaced = replace::finish(io, ledger, &surveys, now, replace_after).await;
+        let report = &mut out.report;
         for survey in &surveys {
             gauges(survey, report);
         }
@@ -314,6 +310,24 @@ impl Sweep {
     }
 }
 
+/// What the survey says of the daemons, with whether a deployment of each missing one is under
+/// way (one `ListDaemonDeployments` per daemon with an instance missing it).
+async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal]) -> DaemonChecks {
+    let mut checks = survey.daemon_checks(signals);
+    let lost: Vec<_> = signals
+        .iter()
+        .filter_map(|s| match s {
+            Signal::DaemonLost(d) => Some(&**d),
+            _ => None,
+        })
+        .filter(|d| !checks.failed.contains(&d.daemon_name) && !checks.live.contains(&evidence::live_key(d)))
+        .collect();
+    let (deployments, unavailable, _) = evidence::deployments(daemons, &survey.cluster, &lost).await;
+    checks.deployments = deployments;
+    checks.unavailable = unavailable;
+    checks
+}
+
 /// The sweep's gauges of one cluster it saw: published every run, zeros included, so an alarm
 /// reads "none now", not "no data".
 fn gauges(survey: &Survey, report: &mut BatchReport) {
@@ -361,18 +375,8 @@ fn totals(surveys: &[Survey], report: &mut BatchReport) {
 }
 
 fn message(signal: &Signal) -> Message {
-    let kind = match signal {
-        Signal::AgentDisconnected(_) => AlertKind::AgentDisconnected,
-        Signal::DaemonLost(_) => AlertKind::DaemonLost,
-    };
-    let key = IncidentKey::new(
-        signal.cluster_arn(),
-        kind,
-        signal.container_instance_arn(),
-        signal.daemon_name(),
-    );
     Message {
-        id: format!("sweep|{}", key.id()),
+        id: format!("sweep|{}", survey::key(signal).id()),
         body: String::new(),
     }
 }

@@ -50,6 +50,7 @@ impl FakeInventory {
                 agent_version: None,
                 availability_zone: None,
                 capacity_provider_name: None,
+                health: None,
             },
         );
         self
@@ -118,6 +119,12 @@ impl Inventory for FakeInventory {
     }
     async fn describe_tasks(&self, _: &str, _: &[String]) -> Result<Vec<Task>, AwsError> {
         Ok(Vec::new())
+    }
+    async fn describe_capacity_providers(
+        &self,
+        _: &[String],
+    ) -> Result<HashMap<String, crate::inventory::CapacityProviderType>, AwsError> {
+        Ok(HashMap::new())
     }
 }
 

@@ -2,13 +2,16 @@
 //! SDK's retries is noted by operation. The stages stay as they are; the sweep reads the notes
 //! at the end of a run (DESIGN §8: `MonitorImpaired`, the `monitor-impaired` alert).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use super::Adapters;
 use crate::incident::{Incident, IncidentKey};
-use crate::inventory::{ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, Task, TaskFilter};
+use crate::inventory::{
+    CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, Task, TaskFilter,
+};
 use crate::ports::{AwsError, Daemons, Inventory, Ledger, error_chain};
 
 /// A call that could not be made.
@@ -88,6 +91,12 @@ impl Inventory for Watched<Box<dyn Inventory>> {
     }
     async fn describe_tasks(&self, cluster: &str, arns: &[String]) -> Result<Vec<Task>, AwsError> {
         self.faults.note(self.inner.describe_tasks(cluster, arns).await)
+    }
+    async fn describe_capacity_providers(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, CapacityProviderType>, AwsError> {
+        self.faults.note(self.inner.describe_capacity_providers(names).await)
     }
 }
 

@@ -110,6 +110,25 @@ pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2Vi
     }
 }
 
+/// Decides an instance reported IMPAIRED against its current state and health: gone and
+/// DRAINING as for an agent; healthy again (`OK`) is recovered; still IMPAIRED, or a health ECS
+/// did not report or that is not yet known, confirms what the event said.
+pub fn decide_impaired(ecs: InstanceView<'_>) -> Verdict {
+    let instance = match ecs {
+        InstanceView::ClusterGone => return Verdict::Suppressed(Suppression::ClusterGone),
+        InstanceView::Missing => return Verdict::Suppressed(Suppression::InstanceGone(None)),
+        InstanceView::Found(instance) => instance,
+    };
+    match instance.status {
+        InstanceStatus::Inactive | InstanceStatus::Deregistering => {
+            Verdict::Suppressed(Suppression::InstanceGone(Some(instance.status)))
+        }
+        InstanceStatus::Draining => Verdict::Suppressed(Suppression::Draining),
+        _ if instance.health.as_ref().is_some_and(|h| h.overall == "OK") => Verdict::Recovered,
+        _ => Verdict::Confirmed,
+    }
+}
+
 /// Whether a deployment of a daemon is in progress, as the Managed Daemons APIs tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deployment {

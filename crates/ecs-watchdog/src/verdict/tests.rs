@@ -22,6 +22,7 @@ fn instance(status: &str, connected: bool, version: i64, ec2: Option<&str>) -> C
         agent_version: Some("1.90.0".into()),
         availability_zone: Some("eu-west-1a".into()),
         capacity_provider_name: None,
+        health: None,
     }
 }
 
@@ -289,4 +290,54 @@ fn when_a_resource_repeats_in_a_batch_then_only_its_newest_event_is_kept() {
             Repeat::Stale
         ]
     );
+}
+
+#[test]
+fn when_an_impaired_instance_is_rechecked_then_its_health_decides() {
+    use crate::inventory::InstanceHealth;
+    let health = |overall: &str| {
+        let mut i = instance("ACTIVE", true, 5, Some("i-1"));
+        i.health = Some(InstanceHealth {
+            overall: overall.into(),
+            failing: Vec::new(),
+        });
+        i
+    };
+    let (ok, impaired, initializing) = (health("OK"), health("IMPAIRED"), health("INITIALIZING"));
+    let unreported = instance("ACTIVE", true, 5, Some("i-1"));
+    let draining = instance("DRAINING", true, 5, Some("i-1"));
+    let inactive = instance("INACTIVE", true, 5, Some("i-1"));
+    let cases = [
+        ("healthy again", InstanceView::Found(&ok), Verdict::Recovered),
+        ("still impaired", InstanceView::Found(&impaired), Verdict::Confirmed),
+        ("not yet known", InstanceView::Found(&initializing), Verdict::Confirmed),
+        (
+            "no health reported",
+            InstanceView::Found(&unreported),
+            Verdict::Confirmed,
+        ),
+        (
+            "draining",
+            InstanceView::Found(&draining),
+            Verdict::Suppressed(Suppression::Draining),
+        ),
+        (
+            "deregistered",
+            InstanceView::Found(&inactive),
+            Verdict::Suppressed(Suppression::InstanceGone(Some(InstanceStatus::Inactive))),
+        ),
+        (
+            "missing",
+            InstanceView::Missing,
+            Verdict::Suppressed(Suppression::InstanceGone(None)),
+        ),
+        (
+            "cluster gone",
+            InstanceView::ClusterGone,
+            Verdict::Suppressed(Suppression::ClusterGone),
+        ),
+    ];
+    for (name, view, expected) in cases {
+        assert_eq!(decide_impaired(view), expected, "{name}");
+    }
 }

@@ -1,0 +1,116 @@
+//! Finishing replacements (drain-and-replace): the monitor drains a confirmed instance at once
+//! but marks it Unhealthy in its Auto Scaling group only when it runs no task; draining moves
+//! service tasks first. The sweep finishes the rest: an open incident whose instance it drained
+//! and that is still DRAINING is replaced once only daemons run there, or once it has been
+//! draining for `REPLACE_AFTER_MINUTES` (a disconnected agent cannot move its tasks at all).
+
+use std::collections::HashMap;
+
+use tracing::{error, info};
+
+use super::Adapters;
+use super::evidence::chunked;
+use super::survey::Survey;
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::incident::{Incident, IncidentKey};
+use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, instance_key};
+use crate::ports::{Ledger, error_chain};
+use crate::remediation::{ActionOutcome, ActionTaken, StepOutcome, Target};
+
+/// The name of the built-in step that replaces an instance in its Auto Scaling group.
+pub const REPLACE_STEP: &str = "replace";
+
+/// Replaces what is due; returns the instances it acted on, as `cluster/instance: outcome`.
+pub async fn finish(
+    io: &Adapters,
+    ledger: &dyn Ledger,
+    surveys: &[Survey],
+    now: u64,
+    replace_after: u64,
+) -> Vec<String> {
+    let Some(step) = io.steps.iter().find(|s| s.name() == REPLACE_STEP) else {
+        return Vec::new();
+    };
+    let candidates: Vec<(&Survey, &IncidentKey, &ContainerInstance)> = surveys
+        .iter()
+        .flat_map(|survey| survey.open.iter().flatten().map(move |key| (survey, key)))
+        .filter(|(_, key)| matches!(key.kind, AlertKind::AgentDisconnected | AlertKind::DaemonLost))
+        .filter_map(|(survey, key)| match survey.instances.lookup(&key.instance) {
+            InstanceView::Found(instance) if instance.status == InstanceStatus::Draining => {
+                Some((survey, key, instance))
+            }
+            _ => None,
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let keys: Vec<IncidentKey> = candidates.iter().map(|(_, key, _)| (*key).clone()).collect();
+    let mut stored: HashMap<IncidentKey, Incident> = HashMap::new();
+    for (_, answer) in chunked(&keys, |chunk| ledger.get(chunk)).await {
+        match answer {
+            Ok(found) => stored.extend(found.into_iter().map(|i| (i.key.clone(), i))),
+            Err(e) => error!(error = %error_chain(&e), "replacements wait: the ledger could not be read"),
+        }
+    }
+    let mut done: HashMap<&str, StepOutcome> = HashMap::new();
+    let mut acted = Vec::new();
+    for (survey, key, instance) in candidates {
+        let Some(incident) = stored.get(key).filter(|i| i.open) else {
+            continue;
+        };
+        if !took(&incident.finding, "drain") || took(&incident.finding, REPLACE_STEP) {
+            continue;
+        }
+        let tasks_left = instance.running_tasks_count as usize <= survey.daemon_tasks_on(&key.instance);
+        let due = now.saturating_sub(incident.opened_at) >= replace_after;
+        if !(tasks_left || due) {
+            continue;
+        }
+        let outcome = match done.get(instance_key(&instance.arn)) {
+            Some(outcome) => outcome.clone(),
+            None => {
+                let target = Target {
+                    container_instance_arn: instance.arn.clone(),
+                    ec2_instance_id: instance.ec2_instance_id.clone(),
+                    replace_now: true,
+                };
+                let outcome = step
+                    .apply(&survey.cluster, &[target], false)
+                    .await
+                    .pop()
+                    .unwrap_or(StepOutcome::Failed("no outcome".into()));
+                done.insert(instance_key(&instance.arn), outcome.clone());
+                outcome
+            }
+        };
+        info!(incident = %key.id(), ?outcome, tasks_left, due, "replacement finished by the sweep");
+        acted.push(format!("{}/{}: {outcome:?}", survey.cluster, key.instance));
+        let finding = with_action(&incident.finding, ActionTaken::of(step.name(), &outcome));
+        let updated = Incident {
+            finding,
+            ..incident.clone()
+        };
+        if let Err(e) = ledger.claim(&updated, incident.notified_at).await {
+            error!(incident = %key.id(), error = %error_chain(&e), "replacement not written on the incident");
+        }
+    }
+    acted
+}
+
+/// Whether the finding says `step` acted (or found it done) on the instance.
+fn took(finding: &InstanceFinding, step: &str) -> bool {
+    finding
+        .remediation_actions
+        .iter()
+        .any(|a| a.step == step && matches!(a.outcome, ActionOutcome::Done | ActionOutcome::AlreadyDone))
+}
+
+fn with_action(finding: &InstanceFinding, action: ActionTaken) -> InstanceFinding {
+    let mut finding = finding.clone();
+    finding.remediation_actions.retain(|a| a.step != action.step);
+    finding.remediation_actions.push(action);
+    let texts: Vec<String> = finding.remediation_actions.iter().map(ActionTaken::text).collect();
+    finding.remediation = Some(texts.join("; "));
+    finding
+}

@@ -1,0 +1,142 @@
+//! The newer ECS signals end to end, through the template's rules, the queue and the real
+//! `monitor` binary: container instance health (re-checked with `CONTAINER_INSTANCE_HEALTH`)
+//! and daemon deployments that fail.
+
+use serde_json::{Value, json};
+use watchdog_tests::emulator::{Emulator, Published};
+use watchdog_tests::fleet::{Fleet, Node};
+use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::runtime::Function;
+use watchdog_tests::samples::{deployment_event, health_impaired_event};
+
+struct Bed {
+    emulator: Emulator,
+    pipeline: Pipeline,
+    nodes: Vec<Node>,
+    _fleet: Fleet,
+}
+
+impl Bed {
+    async fn new(instances: usize) -> Self {
+        let emulator = Emulator::start().await;
+        let fleet = Fleet::new(&emulator.sdk).await;
+        let pipeline = Pipeline::from_template(&emulator.sdk, &[("GracePeriodSeconds", "0")]).await;
+        let cluster = fleet.cluster("prod", &[]).await;
+        let nodes = fleet.nodes(&cluster, instances).await;
+        Self {
+            emulator,
+            pipeline,
+            nodes,
+            _fleet: fleet,
+        }
+    }
+
+    /// Puts `events` on the bus and hands what the rules queued to a fresh `monitor`.
+    async fn run(&self, events: &[Value], expect_queued: usize) -> (Function, Value) {
+        self.pipeline.put_events(events).await;
+        let records = self.pipeline.receive(expect_queued).await;
+        assert_eq!(records.len(), expect_queued, "the rules queued {records:?}");
+        let function = Function::start(&self.pipeline.function_env(&self.emulator)).await;
+        let answer = function.invoke(&sqs_event(&records)).await.expect("handled");
+        (function, answer)
+    }
+
+    async fn published(&self, kind: &str) -> Vec<Published> {
+        let all = self.emulator.published().await;
+        all.into_iter().filter(|p| p.attributes["kind"] == kind).collect()
+    }
+}
+
+fn finding(alert: &Published) -> Value {
+    serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_instance_is_still_impaired_at_the_recheck_then_one_alert_names_the_failing_check() {
+    let bed = Bed::new(2).await;
+    let [sick, healed] = [&bed.nodes[0], &bed.nodes[1]];
+    bed.emulator
+        .set_health(
+            &sick.cluster_arn,
+            &sick.container_instance_arn,
+            "IMPAIRED",
+            &[
+                ("DAEMON", "IMPAIRED", "Daemon task: 4af2b3c1 is unhealthy"),
+                ("CONTAINER_RUNTIME", "OK", ""),
+            ],
+        )
+        .await;
+    bed.emulator
+        .set_health(
+            &healed.cluster_arn,
+            &healed.container_instance_arn,
+            "OK",
+            &[("DAEMON", "OK", "")],
+        )
+        .await;
+
+    let (function, answer) = bed
+        .run(&[health_impaired_event(sick), health_impaired_event(healed)], 2)
+        .await;
+
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let alerts = bed.published("instance-impaired").await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        alerts[0].subject,
+        "ECS instance impaired on 1 instance in prod (us-east-1)"
+    );
+    let instances = finding(&alerts[0])["instances"].clone();
+    assert_eq!(instances.as_array().map(Vec::len), Some(1));
+    assert_eq!(instances[0]["ec2InstanceId"], sick.ec2_instance_id.as_str());
+    assert_eq!(
+        instances[0]["healthChecks"],
+        json!([{"type": "DAEMON", "status": "IMPAIRED", "reason": "Daemon task: 4af2b3c1 is unhealthy"}])
+    );
+    assert!(alerts[0].message["email"].as_str().unwrap().contains("DAEMON IMPAIRED"));
+    assert_eq!(function.metric("InstanceImpaired", Some("prod")), 1.0);
+    assert_eq!(
+        function.metric("Recovered", Some("prod")),
+        1.0,
+        "healthy again by the re-check"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_daemon_deployment_fails_then_each_failure_alerts_once_and_a_success_resolves_it() {
+    let bed = Bed::new(1).await;
+    let cluster = &bed.nodes[0].cluster_arn;
+    let rolling_back = deployment_event("daemon-deployment-rollback-in-progress.json", cluster, "log-router");
+    let rollback_failed = deployment_event("daemon-deployment-rollback-failed.json", cluster, "security-agent");
+    let pending = deployment_event("daemon-deployment-pending.json", cluster, "log-router");
+
+    let (function, answer) = bed.run(&[rolling_back.clone(), rollback_failed, pending], 2).await;
+
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let alerts = bed.published("daemon-deployment-failed").await;
+    assert_eq!(alerts.len(), 1, "one per cluster and kind: {alerts:#?}");
+    assert_eq!(alerts[0].subject, "ECS daemon deployments failed in prod (us-east-1)");
+    let email = alerts[0].message["email"].as_str().unwrap();
+    for needle in [
+        "daemon log-router",
+        "rolling it back",
+        "daemon security-agent",
+        "its rollback",
+    ] {
+        assert!(email.contains(needle), "email lacks {needle:?}:\n{email}");
+    }
+    assert_eq!(function.metric("DaemonDeploymentFailed", Some("prod")), 2.0);
+
+    // The same failure delivered again: nothing new. A success of log-router: resolved.
+    let succeeded = deployment_event("daemon-deployment-successful.json", cluster, "log-router");
+    let (_, answer) = bed.run(&[rolling_back, succeeded], 2).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let all = bed.published("daemon-deployment-failed").await;
+    let statuses: Vec<&str> = all.iter().map(|p| p.attributes["status"].as_str()).collect();
+    assert_eq!(statuses, vec!["firing", "resolved"], "{all:#?}");
+    assert!(
+        all[1]
+            .subject
+            .starts_with("Resolved: ECS daemon log-router deployment failed")
+    );
+}
