@@ -338,42 +338,9 @@ fn log_router_daemon(critical: bool) -> aws_sdk_ecs::Client {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_a_non_critical_daemon_is_lost_then_it_alerts_and_remediation_leaves_the_instance_in_service() {
-    let bed = DaemonFleet::new(2).await;
-    bed.pipeline
-        .put_events(&[bed.log_router_stopped(&bed.nodes[0], 1)])
-        .await;
-    let records = bed.pipeline.receive(1).await;
-    let mut env = bed.env();
-    env.push(("REMEDIATION_ACTION".into(), "drain".into()));
-    let monitor = in_process::monitor(&bed.emulator, in_process::config(&env), |io| {
-        io.daemons = Box::new(EcsDaemons::new(log_router_daemon(false)))
-    });
-
-    let report = monitor.process(&in_process::messages(&records)).await;
-
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
-    let published = bed.emulator.published().await;
-    assert_eq!(published.len(), 1, "{published:#?}");
-    let finding = finding(&published[0]);
-    let instance = &finding["instances"][0];
-    assert_eq!(instance["critical"], false);
-    assert_eq!(instance["remediationActions"][0]["outcome"], "skipped");
-    let email = published[0].message["email"].as_str().unwrap();
-    assert!(email.contains("non-critical daemon"), "{email}");
-    assert_eq!(report.tally.get(Some("prod"), Metric::RemediationStarted), 0);
-    assert_eq!(
-        bed.fleet
-            .count(&bed.nodes[0].cluster_arn, ContainerInstanceStatus::Draining)
-            .await,
-        0,
-        "nothing drained"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_a_critical_daemon_is_lost_on_an_active_instance_then_remediation_drains_it() {
+/// log-router lost on the first of two ACTIVE instances, with drain remediation on and the
+/// daemon of the given criticality: the monitor's report.
+async fn lost_with_drain_on(critical: bool) -> (DaemonFleet, ecs_watchdog::BatchReport) {
     let bed = DaemonFleet::new(2).await;
     bed.pipeline
         .put_events(&[bed.log_router_stopped(&bed.nodes[0], 1)])
@@ -383,20 +350,41 @@ async fn when_a_critical_daemon_is_lost_on_an_active_instance_then_remediation_d
     env.push(("REMEDIATION_ACTION".into(), "drain".into()));
     env.push(("MAX_REMEDIATION_PERCENT".into(), "50".into()));
     let monitor = in_process::monitor(&bed.emulator, in_process::config(&env), |io| {
-        io.daemons = Box::new(EcsDaemons::new(log_router_daemon(true)))
+        io.daemons = Box::new(EcsDaemons::new(log_router_daemon(critical)))
     });
-
     let report = monitor.process(&in_process::messages(&records)).await;
-
     assert!(report.failures.is_empty(), "{:?}", report.failures);
+    (bed, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_non_critical_daemon_is_lost_then_it_alerts_and_remediation_leaves_the_instance_in_service() {
+    let (bed, report) = lost_with_drain_on(false).await;
+
+    let published = bed.emulator.published().await;
+    assert_eq!(published.len(), 1, "{published:#?}");
+    let instance = &finding(&published[0])["instances"][0];
+    assert_eq!(instance["critical"], false);
+    assert_eq!(instance["remediationActions"][0]["outcome"], "skipped");
+    let email = published[0].message["email"].as_str().unwrap();
+    assert!(email.contains("non-critical daemon"), "{email}");
+    assert_eq!(report.tally.get(Some("prod"), Metric::RemediationStarted), 0);
+    let draining = bed
+        .fleet
+        .count(&bed.nodes[0].cluster_arn, ContainerInstanceStatus::Draining);
+    assert_eq!(draining.await, 0, "nothing drained");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_critical_daemon_is_lost_on_an_active_instance_then_remediation_drains_it() {
+    let (bed, report) = lost_with_drain_on(true).await;
+
     let published = bed.emulator.published().await;
     assert_eq!(published.len(), 1);
     assert_eq!(finding(&published[0])["instances"][0]["critical"], true);
     assert_eq!(report.tally.get(Some("prod"), Metric::RemediationStarted), 1);
-    assert_eq!(
-        bed.fleet
-            .count(&bed.nodes[0].cluster_arn, ContainerInstanceStatus::Draining)
-            .await,
-        1
-    );
+    let draining = bed
+        .fleet
+        .count(&bed.nodes[0].cluster_arn, ContainerInstanceStatus::Draining);
+    assert_eq!(draining.await, 1);
 }

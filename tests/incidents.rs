@@ -2,14 +2,14 @@
 //! (in turn and at once), reminders on a moved clock, a drain reported after a failed alert,
 //! resolved notices, and kinds that never collide.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use ecs_watchdog::alert::Alert;
 use ecs_watchdog::metrics::Metric;
-use ecs_watchdog::ports::{AwsError, Clock, Notifier};
+use ecs_watchdog::ports::{AwsError, Notifier};
 use serde_json::{Value, json};
+use watchdog_tests::clock::TestClock;
 use watchdog_tests::emulator::{Emulator, Published};
 use watchdog_tests::fleet::{Fleet, Node};
 use watchdog_tests::in_process::{self, config, messages};
@@ -18,22 +18,6 @@ use watchdog_tests::runtime::Function;
 use watchdog_tests::samples::{agent_event, daemon_impaired_event, daemon_stopped_event};
 
 const START: u64 = 1_800_000_000;
-
-/// A clock the test moves.
-#[derive(Clone)]
-struct TestClock(Arc<AtomicU64>);
-
-impl Clock for TestClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl TestClock {
-    fn advance_minutes(&self, minutes: u64) {
-        self.0.fetch_add(minutes * 60, Ordering::SeqCst);
-    }
-}
 
 /// SNS refusing the first message, as it does when throttled past the SDK's retries.
 struct FailsOnce {
@@ -135,7 +119,7 @@ async fn when_the_same_disconnect_comes_again_in_turn_or_at_once_then_it_alerts_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_an_incident_lasts_then_it_reminds_once_per_interval_and_resolves_once() {
     let bed = Bed::new(&NO_GRACE, 2).await;
-    let clock = TestClock(Arc::new(AtomicU64::new(START)));
+    let clock = TestClock::at(START);
     let set = clock.clone();
     let monitor = in_process::monitor(
         &bed.emulator,

@@ -3,7 +3,7 @@
 //! Managed Daemons APIs (which the emulator lacks) answered at the SDK layer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::operation::describe_daemon::DescribeDaemonOutput;
@@ -15,9 +15,9 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use ecs_watchdog::aws::EcsDaemons;
 use ecs_watchdog::metrics::Metric;
-use ecs_watchdog::ports::Clock;
 use ecs_watchdog::{Sweep, SweepReport};
 use serde_json::{Value, json};
+use watchdog_tests::clock::TestClock;
 use watchdog_tests::emulator::{Emulator, Published};
 use watchdog_tests::fleet::{Fleet, Node};
 use watchdog_tests::in_process;
@@ -27,21 +27,6 @@ use watchdog_tests::samples::agent_event;
 
 const START: u64 = 1_800_000_000;
 const DAEMON_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:daemon/prod/log-router";
-
-#[derive(Clone)]
-struct TestClock(Arc<AtomicU64>);
-
-impl Clock for TestClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl TestClock {
-    fn advance_minutes(&self, minutes: u64) {
-        self.0.fetch_add(minutes * 60, Ordering::SeqCst);
-    }
-}
 
 struct Bed {
     emulator: Emulator,
@@ -89,7 +74,7 @@ impl Bed {
 }
 
 fn clock() -> TestClock {
-    TestClock(Arc::new(AtomicU64::new(START)))
+    TestClock::at(START)
 }
 
 /// A cluster without Managed Daemons, as `ListDaemons` answers for it.
@@ -269,7 +254,7 @@ async fn when_a_draining_instance_stays_disconnected_then_one_alert_says_the_dra
 
     let mut sent = Vec::new();
     for minute in [0, 10, 29] {
-        clock.0.store(START + minute * 60, Ordering::SeqCst);
+        clock.set(START + minute * 60);
         sent.extend(sweep.run().await.report.alerts);
     }
     assert!(
@@ -277,7 +262,7 @@ async fn when_a_draining_instance_stays_disconnected_then_one_alert_says_the_dra
         "draining for less than 30 minutes is left alone: {sent:#?}"
     );
     for minute in [31, 36, 41] {
-        clock.0.store(START + minute * 60, Ordering::SeqCst);
+        clock.set(START + minute * 60);
         sent.extend(sweep.run().await.report.alerts);
     }
     assert_eq!(sent.len(), 1, "{sent:#?}");

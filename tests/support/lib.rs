@@ -2,6 +2,7 @@
 //! `monitor` binary, an ECS fleet seeded through the real SDK clients, and the
 //! EventBridge → SQS path the events take in AWS.
 
+pub mod clock;
 pub mod emulator;
 pub mod fleet;
 pub mod in_process;

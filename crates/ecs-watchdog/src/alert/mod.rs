@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::ContainerExit;
 
+mod deployment;
+mod health;
 pub mod impaired;
 mod resolved;
 pub use impaired::impaired;
@@ -332,54 +334,8 @@ fn render(finding: &Finding) -> Alert {
                 }
             }
         }
-        AlertKind::InstanceImpaired => {
-            let _ = write!(
-                email,
-                "ECS reports {total} container {noun} in cluster {cluster} ({region}) IMPAIRED, and they still were after \
-                 the grace period. ECS Managed Instances are drained and replaced by ECS itself; other instances stay as \
-                 they are until someone acts.\n\nInstances:\n"
-            );
-            for instance in finding.instances.iter().take(EMAIL_LISTED) {
-                let checks: Vec<String> = instance
-                    .health_checks
-                    .iter()
-                    .map(|c| match &c.reason {
-                        Some(reason) => format!("{} {} ({reason})", c.check, c.status),
-                        None => format!("{} {}", c.check, c.status),
-                    })
-                    .collect();
-                let _ = writeln!(
-                    email,
-                    "  - {} ({}): {} since {}\n    container instance {}{}",
-                    instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-                    instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-                    if checks.is_empty() {
-                        "IMPAIRED".to_owned()
-                    } else {
-                        checks.join(", ")
-                    },
-                    instance.since.as_deref().unwrap_or("an unknown time"),
-                    instance.container_instance_arn,
-                    remediation_line(instance),
-                );
-            }
-        }
-        AlertKind::DaemonDeploymentFailed => {
-            let _ = write!(
-                email,
-                "A deployment of ECS Managed Daemons failed in cluster {cluster} ({region}).\n\n"
-            );
-            for instance in finding.instances.iter().take(EMAIL_LISTED) {
-                let _ = writeln!(
-                    email,
-                    "  - daemon {}: {} (at {})\n    deployment {}",
-                    instance.daemon_name.as_deref().unwrap_or("unknown"),
-                    instance.reason.as_deref().unwrap_or("failed"),
-                    instance.since.as_deref().unwrap_or("an unknown time"),
-                    instance.deployment_arn.as_deref().unwrap_or("unknown"),
-                );
-            }
-        }
+        AlertKind::InstanceImpaired => health::body(&mut email, finding),
+        AlertKind::DaemonDeploymentFailed => deployment::body(&mut email, finding),
         AlertKind::MonitorImpaired => {
             for instance in &finding.instances {
                 let _ = writeln!(
@@ -429,30 +385,8 @@ fn render(finding: &Finding) -> Alert {
                     aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n"
             );
         }
-        AlertKind::InstanceImpaired => {
-            let _ = write!(
-                email,
-                "\nWhat to do next, by the failing check:\n\
-                 - CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {example}, \
-                   then sudo systemctl status docker; restart it, or drain and replace the instance\n\
-                 - DAEMON: a daemon task is unhealthy: see the daemon's alert and logs; ECS Managed Instances repair themselves\n\
-                 - ACCELERATED_COMPUTE: a GPU reports an error (the reason names it, e.g. an Xid): drain the instance and replace it\n\
-                 - AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance\n\
-                 To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n"
-            );
-        }
-        AlertKind::DaemonDeploymentFailed => {
-            let _ = write!(
-                email,
-                "\nWhat to do next:\n\
-                 1. See why: aws ecs describe-daemon-deployments --region {region} --daemon-deployment-arns <deployment> \
-                    (statusReason, the circuit breaker's failure count, the alarms that fired)\n\
-                 2. Rolling back: the daemon returns to its previous revision; fix the new revision (image, configuration, \
-                    health check, resources) before deploying it again\n\
-                 3. Rollback failed: instances may run without the daemon or with a mix of revisions; look at the daemon's \
-                    tasks (aws ecs list-tasks --region {region} --cluster {cluster} --daemon-name <daemon>) and deploy a known good revision\n"
-            );
-        }
+        AlertKind::InstanceImpaired => health::next_steps(&mut email, region, cluster, example),
+        AlertKind::DaemonDeploymentFailed => deployment::next_steps(&mut email, region, cluster),
         AlertKind::MonitorImpaired => email.push_str(impaired::NEXT_STEPS),
     }
 

@@ -6,6 +6,12 @@
 
 use serde_json::Value;
 
+mod deployment;
+mod health;
+
+pub use deployment::{DaemonDeployment, DeploymentOutcome};
+pub use health::{HealthCheck, InstanceImpaired};
+
 /// The detail-type of a container instance event.
 pub const CONTAINER_INSTANCE_STATE_CHANGE: &str = "ECS Container Instance State Change";
 /// The detail-type of a task event.
@@ -92,75 +98,6 @@ impl Signal {
             Signal::DaemonLost(e) => Some(&e.daemon_name),
             Signal::DaemonDeployment(e) => Some(&e.daemon_name),
         }
-    }
-}
-
-/// `ECS Container Instance Health Change` with `overallStatus: IMPAIRED`. The layout is the ECS
-/// developer guide's, page "Amazon ECS container instance health change events"
-/// (ecs_container_instance_health_events): `clusterArn`, `containerInstanceArn`,
-/// `capacityProviderName` (null outside capacity providers), `ec2InstanceId`, `overallStatus`,
-/// `healthChecks[]` of `type`, `status`, `lastStatusChange`, `lastUpdated`, `statusReason`.
-/// It carries no `version`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InstanceImpaired {
-    pub cluster_arn: String,
-    pub container_instance_arn: String,
-    pub ec2_instance_id: Option<String>,
-    /// The checks that are not OK, as the event reports them.
-    pub failing: Vec<HealthCheck>,
-    pub since: Option<String>,
-}
-
-/// One health check of a container instance: `AGENT_CONNECTIVITY`, `CONTAINER_RUNTIME`,
-/// `DAEMON`, `ACCELERATED_COMPUTE`, or a type added later.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HealthCheck {
-    #[serde(rename = "type")]
-    pub check: String,
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// `ECS Daemon Deployment State Change`, page "Daemon events" (managed-daemons-events):
-/// `eventName`, `clusterArn`, `daemonArn`, `daemonDeploymentArn`, `targetDaemonRevisionArn`,
-/// `updatedAt`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DaemonDeployment {
-    pub cluster_arn: String,
-    pub daemon_arn: String,
-    pub daemon_name: String,
-    pub deployment_arn: Option<String>,
-    pub outcome: DeploymentOutcome,
-    pub since: Option<String>,
-}
-
-/// What a deployment event says happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeploymentOutcome {
-    /// `DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS`: the deployment failed (or its circuit breaker
-    /// tripped) and ECS rolls it back.
-    RollingBack,
-    /// `DAEMON_DEPLOYMENT_ROLLBACK_FAILED` (an ERROR event): the rollback failed too.
-    RollbackFailed,
-    /// `DAEMON_DEPLOYMENT_SUCCESSFUL`: a deployment of the daemon finished; a failure of it is over.
-    Succeeded,
-}
-
-impl DeploymentOutcome {
-    pub fn event_name(self) -> &'static str {
-        match self {
-            DeploymentOutcome::RollingBack => "DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS",
-            DeploymentOutcome::RollbackFailed => "DAEMON_DEPLOYMENT_ROLLBACK_FAILED",
-            DeploymentOutcome::Succeeded => "DAEMON_DEPLOYMENT_SUCCESSFUL",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        [Self::RollingBack, Self::RollbackFailed, Self::Succeeded]
-            .into_iter()
-            .find(|o| o.event_name() == name)
     }
 }
 
@@ -293,8 +230,8 @@ pub fn parse(body: &str) -> Parsed {
         CONTAINER_INSTANCE_STATE_CHANGE => parse_container_instance(&event, detail),
         TASK_STATE_CHANGE => parse_task(&event, detail),
         DAEMON_SERVICE_ACTION => parse_daemon_action(&event, detail),
-        DAEMON_DEPLOYMENT_STATE_CHANGE => parse_daemon_deployment(&event, detail),
-        CONTAINER_INSTANCE_HEALTH_CHANGE => parse_health(&event, detail),
+        DAEMON_DEPLOYMENT_STATE_CHANGE => deployment::parse(&event, detail),
+        CONTAINER_INSTANCE_HEALTH_CHANGE => health::parse(&event, detail),
         other => Parsed::Ignored(IgnoreReason::UnhandledDetailType(other.to_owned())),
     }
 }
@@ -396,67 +333,6 @@ fn parse_daemon_action(event: &Value, detail: &Value) -> Parsed {
             failure_type: text(detail, "failureType").map(str::to_owned),
             reason: text(detail, "reason").map(str::to_owned),
         },
-    })))
-}
-
-fn parse_daemon_deployment(event: &Value, detail: &Value) -> Parsed {
-    let name = text(detail, "eventName").unwrap_or_default();
-    let Some(outcome) = DeploymentOutcome::parse(name) else {
-        return Parsed::Ignored(IgnoreReason::UnhandledDaemonAction(name.to_owned()));
-    };
-    let Some(cluster_arn) = text(detail, "clusterArn") else {
-        return Parsed::Rejected(RejectReason::MissingField("detail.clusterArn"));
-    };
-    let Some(daemon_arn) = text(detail, "daemonArn") else {
-        return Parsed::Rejected(RejectReason::MissingField("detail.daemonArn"));
-    };
-    Parsed::Signal(Signal::DaemonDeployment(Box::new(DaemonDeployment {
-        cluster_arn: cluster_arn.to_owned(),
-        daemon_arn: daemon_arn.to_owned(),
-        daemon_name: daemon_arn.rsplit('/').next().unwrap_or(daemon_arn).to_owned(),
-        deployment_arn: text(detail, "daemonDeploymentArn").map(str::to_owned),
-        outcome,
-        since: text(detail, "updatedAt")
-            .or_else(|| text(event, "time"))
-            .map(str::to_owned),
-    })))
-}
-
-fn parse_health(event: &Value, detail: &Value) -> Parsed {
-    let Some(cluster_arn) = text(detail, "clusterArn") else {
-        return Parsed::Rejected(RejectReason::MissingField("detail.clusterArn"));
-    };
-    let Some(container_instance_arn) = text(detail, "containerInstanceArn") else {
-        return Parsed::Rejected(RejectReason::MissingField("detail.containerInstanceArn"));
-    };
-    let overall = text(detail, "overallStatus").unwrap_or("absent");
-    if overall != "IMPAIRED" {
-        return Parsed::Ignored(IgnoreReason::NotImpaired(overall.to_owned()));
-    }
-    let checks: Vec<&Value> = detail
-        .get("healthChecks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|c| text(c, "status").is_some_and(|s| s != "OK"))
-        .collect();
-    Parsed::Signal(Signal::InstanceImpaired(Box::new(InstanceImpaired {
-        cluster_arn: cluster_arn.to_owned(),
-        container_instance_arn: container_instance_arn.to_owned(),
-        ec2_instance_id: text(detail, "ec2InstanceId").map(str::to_owned),
-        failing: checks
-            .iter()
-            .map(|c| HealthCheck {
-                check: text(c, "type").unwrap_or("unknown").to_owned(),
-                status: text(c, "status").unwrap_or("unknown").to_owned(),
-                reason: text(c, "statusReason").map(str::to_owned),
-            })
-            .collect(),
-        since: checks
-            .iter()
-            .find_map(|c| text(c, "lastStatusChange"))
-            .or_else(|| text(event, "time"))
-            .map(str::to_owned),
     })))
 }
 

@@ -177,13 +177,28 @@ fn impaired_finding(signal: &InstanceImpaired, instance: &ContainerInstance) -> 
         _ => signal.failing.clone(),
     };
     InstanceFinding {
-        ec2_instance_id: instance
-            .ec2_instance_id
-            .clone()
-            .or_else(|| signal.ec2_instance_id.clone()),
-        since: signal.since.clone(),
         health_checks,
-        ..instance_finding(&signal.container_instance_arn, instance)
+        ..seen_on(
+            &signal.container_instance_arn,
+            signal.ec2_instance_id.as_ref(),
+            signal.since.as_ref(),
+            instance,
+        )
+    }
+}
+
+/// An instance's finding with what its event adds: the EC2 id when ECS no longer says it, and
+/// since when.
+fn seen_on(
+    container_instance_arn: &str,
+    ec2_instance_id: Option<&String>,
+    since: Option<&String>,
+    instance: &ContainerInstance,
+) -> InstanceFinding {
+    InstanceFinding {
+        ec2_instance_id: instance.ec2_instance_id.clone().or_else(|| ec2_instance_id.cloned()),
+        since: since.cloned(),
+        ..instance_finding(container_instance_arn, instance)
     }
 }
 
@@ -215,13 +230,13 @@ fn confirmed_finding(
 
 fn agent_finding(signal: &AgentDisconnected, instance: &ContainerInstance) -> InstanceFinding {
     InstanceFinding {
-        ec2_instance_id: instance
-            .ec2_instance_id
-            .clone()
-            .or_else(|| signal.ec2_instance_id.clone()),
-        since: signal.since.clone(),
         agent_version: instance.agent_version.clone(),
-        ..instance_finding(&signal.container_instance_arn, instance)
+        ..seen_on(
+            &signal.container_instance_arn,
+            signal.ec2_instance_id.as_ref(),
+            signal.since.as_ref(),
+            instance,
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 //! Verdicts: what an event means once the current state is known (DESIGN §2). Pure functions.
 
 use crate::event::AgentDisconnected;
-use crate::inventory::{Ec2State, InstanceStatus, InstanceView, is_ec2_instance_id};
+use crate::inventory::{ContainerInstance, Ec2State, InstanceStatus, InstanceView, is_ec2_instance_id};
 
 /// The outcome of re-checking one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,18 +79,10 @@ pub fn agent_ec2_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) 
 
 /// Decides an agent-disconnected event against the current state.
 pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2View) -> Verdict {
-    let instance = match ecs {
-        InstanceView::ClusterGone => return Verdict::Suppressed(Suppression::ClusterGone),
-        InstanceView::Missing => return Verdict::Suppressed(Suppression::InstanceGone(None)),
-        InstanceView::Found(instance) => instance,
+    let instance = match in_service(ecs) {
+        Ok(instance) => instance,
+        Err(verdict) => return verdict,
     };
-    match instance.status {
-        InstanceStatus::Inactive | InstanceStatus::Deregistering => {
-            return Verdict::Suppressed(Suppression::InstanceGone(Some(instance.status)));
-        }
-        InstanceStatus::Draining => return Verdict::Suppressed(Suppression::Draining),
-        _ => {}
-    }
     if instance.agent_connected {
         return Verdict::Recovered;
     }
@@ -114,18 +106,27 @@ pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2Vi
 /// DRAINING as for an agent; healthy again (`OK`) is recovered; still IMPAIRED, or a health ECS
 /// did not report or that is not yet known, confirms what the event said.
 pub fn decide_impaired(ecs: InstanceView<'_>) -> Verdict {
+    match in_service(ecs) {
+        Err(verdict) => verdict,
+        Ok(instance) if instance.health.as_ref().is_some_and(|h| h.overall == "OK") => Verdict::Recovered,
+        Ok(_) => Verdict::Confirmed,
+    }
+}
+
+/// The instance when it is still in service (registering or ACTIVE); otherwise the verdict its
+/// state gives any instance signal: gone (cluster, MISSING, INACTIVE, DEREGISTERING) or DRAINING.
+fn in_service(ecs: InstanceView<'_>) -> Result<&ContainerInstance, Verdict> {
     let instance = match ecs {
-        InstanceView::ClusterGone => return Verdict::Suppressed(Suppression::ClusterGone),
-        InstanceView::Missing => return Verdict::Suppressed(Suppression::InstanceGone(None)),
+        InstanceView::ClusterGone => return Err(Verdict::Suppressed(Suppression::ClusterGone)),
+        InstanceView::Missing => return Err(Verdict::Suppressed(Suppression::InstanceGone(None))),
         InstanceView::Found(instance) => instance,
     };
     match instance.status {
         InstanceStatus::Inactive | InstanceStatus::Deregistering => {
-            Verdict::Suppressed(Suppression::InstanceGone(Some(instance.status)))
+            Err(Verdict::Suppressed(Suppression::InstanceGone(Some(instance.status))))
         }
-        InstanceStatus::Draining => Verdict::Suppressed(Suppression::Draining),
-        _ if instance.health.as_ref().is_some_and(|h| h.overall == "OK") => Verdict::Recovered,
-        _ => Verdict::Confirmed,
+        InstanceStatus::Draining => Err(Verdict::Suppressed(Suppression::Draining)),
+        _ => Ok(instance),
     }
 }
 

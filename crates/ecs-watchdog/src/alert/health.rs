@@ -1,0 +1,55 @@
+//! The `instance-impaired` alert's text: each instance with its failing health checks, and what
+//! to do by check type.
+
+use std::fmt::Write;
+
+use super::{EMAIL_LISTED, Finding, remediation_line};
+
+pub(super) fn body(email: &mut String, finding: &Finding) {
+    let total = finding.instances.len() + finding.omitted_instances;
+    let noun = if total == 1 { "instance" } else { "instances" };
+    let (cluster, region) = (&finding.cluster_name, &finding.region);
+    let _ = write!(
+        email,
+        "ECS reports {total} container {noun} in cluster {cluster} ({region}) IMPAIRED, and they still were after \
+         the grace period. ECS Managed Instances are drained and replaced by ECS itself; other instances stay as \
+         they are until someone acts.\n\nInstances:\n"
+    );
+    for instance in finding.instances.iter().take(EMAIL_LISTED) {
+        let checks: Vec<String> = instance
+            .health_checks
+            .iter()
+            .map(|c| match &c.reason {
+                Some(reason) => format!("{} {} ({reason})", c.check, c.status),
+                None => format!("{} {}", c.check, c.status),
+            })
+            .collect();
+        let _ = writeln!(
+            email,
+            "  - {} ({}): {} since {}\n    container instance {}{}",
+            instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+            instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+            if checks.is_empty() {
+                "IMPAIRED".to_owned()
+            } else {
+                checks.join(", ")
+            },
+            instance.since.as_deref().unwrap_or("an unknown time"),
+            instance.container_instance_arn,
+            remediation_line(instance),
+        );
+    }
+}
+
+pub(super) fn next_steps(email: &mut String, region: &str, cluster: &str, example: &str) {
+    let _ = write!(
+        email,
+        "\nWhat to do next, by the failing check:\n\
+         - CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {example}, \
+           then sudo systemctl status docker; restart it, or drain and replace the instance\n\
+         - DAEMON: a daemon task is unhealthy: see the daemon's alert and logs; ECS Managed Instances repair themselves\n\
+         - ACCELERATED_COMPUTE: a GPU reports an error (the reason names it, e.g. an Xid): drain the instance and replace it\n\
+         - AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance\n\
+         To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n"
+    );
+}

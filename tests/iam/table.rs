@@ -1,0 +1,240 @@
+//! The table: how AWS authorizes each action the code calls, by role and by the parameters that
+//! make the template grant it.
+
+use serde_json::{Value, json};
+
+const ACCOUNT_REGION: &str = "us-east-1:123456789012";
+
+/// When the template grants an action to the monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// The monitor never calls it (the sweep may).
+    Never,
+    Always,
+    /// Remediation on, dry run or not (the guard reads the cluster).
+    Remediation,
+    /// Remediation on and not a dry run: a write.
+    RemediationWrite,
+    Replace,
+    ReplaceWrite,
+    FindingsBus,
+    Hook,
+}
+
+/// One row: how IAM authorizes an action the way the code calls it.
+pub struct Grant {
+    pub action: &'static str,
+    pub resource: String,
+    pub condition: Option<Value>,
+    pub needs: Needs,
+    /// When the sweep calls it (when the sweep is on); `None`: never.
+    pub sweep: Option<Needs>,
+}
+
+/// The two roles, by logical id.
+pub const MONITOR: &str = "MonitorRole";
+pub const SWEEP: &str = "SweepRole";
+
+pub fn arn(service: &str, rest: &str) -> String {
+    format!("arn:aws:{service}:{ACCOUNT_REGION}:{rest}")
+}
+
+/// The table. Pages of the Service Authorization Reference, under
+/// https://docs.aws.amazon.com/service-authorization/latest/reference/:
+/// list_amazonelasticcontainerservice.html, list_amazonec2.html, list_amazonsns.html,
+/// list_amazonsqs.html, list_amazondynamodb.html, list_amazoncloudwatch.html, list_amazoneventbridge.html,
+/// list_awslambda.html, list_amazonec2autoscaling.html.
+pub fn table() -> Vec<Grant> {
+    let in_account = json!({"ArnLike": {"ecs:cluster": arn("ecs", "cluster/*")}});
+    vec![
+        // ECS: DescribeClusters takes `cluster*`; DescribeContainerInstances `container-instance*`
+        // (condition ecs:cluster); DescribeTasks `task*`.
+        Grant {
+            action: "ecs:DescribeClusters",
+            resource: arn("ecs", "cluster/*"),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "ecs:DescribeContainerInstances",
+            resource: arn("ecs", "container-instance/*"),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "ecs:DescribeTasks",
+            resource: arn("ecs", "task/*"),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        // ListTasks has two rows: `container-instance`, when the call names one, and a row with
+        // no resource type (conditions aws:ResourceTag, ecs:cluster). The code lists a daemon's
+        // tasks by family across the cluster, naming no container instance: that is authorized
+        // against "*", and a grant on container-instance/* is an AccessDenied on AWS.
+        Grant {
+            action: "ecs:ListTasks",
+            resource: "*".into(),
+            condition: Some(in_account),
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        // Managed Daemons list calls: granted on "*" (read-only); the stored copy of the reference
+        // here predates them, so no narrower resource could be checked.
+        Grant {
+            action: "ecs:ListDaemons",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        // The monitor reads a lost daemon's criticality; the sweep its placement too.
+        Grant {
+            action: "ecs:DescribeDaemon",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "ecs:DescribeDaemonRevisions",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "ecs:ListDaemonDeployments",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        // EC2 Describe* and Auto Scaling Describe* have no resource type.
+        Grant {
+            action: "ec2:DescribeInstances",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "sns:Publish",
+            resource: arn("sns", "ecs-watchdog-AlertTopic-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "sqs:SendMessage",
+            resource: arn("sqs", "ecs-watchdog-DeadLetterQueue-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+            sweep: None,
+        },
+        // PutMetricData has no resource type; cloudwatch:namespace narrows it.
+        Grant {
+            action: "cloudwatch:PutMetricData",
+            resource: "*".into(),
+            condition: Some(json!({"StringEquals": {"cloudwatch:namespace": "ECSWatchdog"}})),
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        // DynamoDB item calls take `table*`: the stack's incident table only.
+        Grant {
+            action: "dynamodb:BatchGetItem",
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "dynamodb:PutItem",
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "dynamodb:UpdateItem",
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        // ListContainerInstances takes `cluster*` (the sweep lists every cluster's instances; the
+        // remediation guard counts them); ListClusters has no resource type.
+        Grant {
+            action: "ecs:ListContainerInstances",
+            resource: arn("ecs", "cluster/*"),
+            condition: None,
+            needs: Needs::Remediation,
+            sweep: Some(Needs::Always),
+        },
+        Grant {
+            action: "ecs:ListClusters",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Never,
+            sweep: Some(Needs::Always),
+        },
+        // Query on an index is authorized against `index*` (table/<name>/index/<index>).
+        Grant {
+            action: "dynamodb:Query",
+            resource: arn(
+                "dynamodb",
+                "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-cluster",
+            ),
+            condition: None,
+            needs: Needs::Never,
+            sweep: Some(Needs::Always),
+        },
+        // `capacity-provider*`: whether a target is an ECS Managed Instance, never drained.
+        Grant {
+            action: "ecs:DescribeCapacityProviders",
+            resource: arn("ecs", "capacity-provider/*"),
+            condition: None,
+            needs: Needs::Remediation,
+            sweep: None,
+        },
+        // `container-instance*`, condition ecs:cluster: only the clusters remediation may act on.
+        Grant {
+            action: "ecs:UpdateContainerInstancesState",
+            resource: arn("ecs", "container-instance/*"),
+            condition: Some(json!({"ArnLike": {"ecs:cluster": ["arn:*:ecs:*:*:cluster/*"]}})),
+            needs: Needs::RemediationWrite,
+            sweep: None,
+        },
+        Grant {
+            action: "autoscaling:DescribeAutoScalingInstances",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Replace,
+            sweep: Some(Needs::Replace),
+        },
+        // `autoScalingGroup*`, condition autoscaling:ResourceTag (opt-in, see below).
+        Grant {
+            action: "autoscaling:SetInstanceHealth",
+            resource: arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),
+            condition: None,
+            needs: Needs::ReplaceWrite,
+            sweep: Some(Needs::ReplaceWrite),
+        },
+        Grant {
+            action: "events:PutEvents",
+            resource: arn("events", "event-bus/findings"),
+            condition: None,
+            needs: Needs::FindingsBus,
+            sweep: None,
+        },
+        Grant {
+            action: "lambda:InvokeFunction",
+            resource: arn("lambda", "function:hook"),
+            condition: None,
+            needs: Needs::Hook,
+            sweep: None,
+        },
+    ]
+}
