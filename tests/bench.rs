@@ -3,6 +3,7 @@
 //! `target/bench/results.json` and `BENCHMARKS.md`. Numbers are written down, never asserted.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -334,7 +335,7 @@ fn report(r: &Value) -> String {
          {agents}{mixed}{largest_rows}{one}\
          {sweep}\
          | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
-         Commands: `make bench` (builds `cargo build --release -p monitor`, the `bare` baseline in the same package and profile,\n\
+         Commands: `make bench` (builds `cargo build --release -p monitor -p sweep`, the `bare` baseline in the same package and profile,\n\
          then runs the `bench` binary of `make workspace`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n",
         cpus = r["machine"]["cpus"],
         model = r["machine"]["model"].as_str().unwrap_or("unknown"),
@@ -378,7 +379,8 @@ fn report(r: &Value) -> String {
 }
 
 fn sweep_rows(s: &Value) -> String {
-    let run = |i: usize, title: &str| {
+    let mut rows = String::new();
+    for (i, title) in ["first run (records first sights)", "second run"].iter().enumerate() {
         let r = &s["runs"][i];
         let calls = r["calls"]
             .as_object()
@@ -389,22 +391,25 @@ fn sweep_rows(s: &Value) -> String {
                     .join(", ")
             })
             .unwrap_or_default();
-        format!(
-            "| sweep, {title}: calls | {calls} | |\n             | … ListContainerInstances + DescribeContainerInstances | {ci} | ≤ 2 per cluster + 1 per 100 instances = {budget} |\n             | … wall / clusters seen / undecided | {w} ms / {seen} / {u} | |\n",
-            ci = r["instance_calls"],
-            budget = s["budget_instance_calls"],
-            w = r["wall_ms"],
-            seen = r["clusters_seen"],
-            u = r["undecided"],
-        )
-    };
-    format!(
-        "{}{}| sweep: peak RSS of the process ({} clusters, {} instances, {} disconnected) | {:.1} MiB | |\n",
-        run(0, "first run (records first sights)"),
-        run(1, "second run"),
+        let _ = writeln!(rows, "| sweep, {title}: calls | {calls} | |");
+        let _ = writeln!(
+            rows,
+            "| … ListContainerInstances + DescribeContainerInstances (moto answers 200 a page, AWS 100) | {} | ≤ 2 per cluster + 1 per 100 instances = {} |",
+            r["instance_calls"], s["budget_instance_calls"]
+        );
+        let _ = writeln!(
+            rows,
+            "| … wall / clusters seen / undecided | {} ms / {} / {} | |",
+            r["wall_ms"], r["clusters_seen"], r["undecided"]
+        );
+    }
+    let _ = writeln!(
+        rows,
+        "| sweep: peak RSS of the process ({} clusters, {} instances, {} disconnected) | {:.1} MiB | |",
         s["clusters"],
         s["instances"],
         s["disconnected"],
         s["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
-    )
+    );
+    rows
 }

@@ -388,3 +388,33 @@ async fn when_a_critical_daemon_is_lost_on_an_active_instance_then_remediation_d
         .count(&bed.nodes[0].cluster_arn, ContainerInstanceStatus::Draining);
     assert_eq!(draining.await, 1);
 }
+
+/// A lost daemon's criticality is read once per daemon, then cached across invocations: a storm
+/// of daemon losses costs no `DescribeDaemon` per event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_criticality_is_read_twice_then_the_daemon_is_described_once() {
+    use ecs_watchdog::ports::Daemons;
+    let revision = "arn:aws:ecs:us-east-1:123456789012:daemon-revision/prod/log-router/1";
+    let describe = mock!(aws_sdk_ecs::Client::describe_daemon).then_output(move || {
+        let detail = DaemonDetail::builder()
+            .current_revisions(DaemonRevisionDetail::builder().arn(revision).build())
+            .build();
+        DescribeDaemonOutput::builder().daemon(detail).build()
+    });
+    let revisions = mock!(aws_sdk_ecs::Client::describe_daemon_revisions).then_output(move || {
+        let revision = DaemonRevision::builder()
+            .daemon_revision_arn(revision)
+            .critical(false)
+            .build();
+        DescribeDaemonRevisionsOutput::builder()
+            .daemon_revisions(revision)
+            .build()
+    });
+    let daemons = EcsDaemons::new(mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &revisions]));
+    let arn = "arn:aws:ecs:us-east-1:123456789012:daemon/prod/log-router";
+
+    for _ in 0..2 {
+        assert_eq!(daemons.describe_daemon(arn).await.unwrap().critical, Some(false));
+    }
+    assert_eq!((describe.num_calls(), revisions.num_calls()), (1, 1));
+}
