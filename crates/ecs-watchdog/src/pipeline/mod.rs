@@ -265,4 +265,8 @@ fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confir
 }
 
 #[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod sweep_tests;
+#[cfg(test)]
 mod tests;

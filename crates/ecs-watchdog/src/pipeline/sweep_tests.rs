@@ -1,0 +1,125 @@
+//! The sweep against the in-memory fakes: a partial view is reported, never judged as the
+//! whole, and what it could not call is counted and alerted once.
+
+use std::sync::atomic::AtomicU64;
+
+use super::fakes::*;
+use super::*;
+use crate::alert::Status;
+use crate::incident::Incident;
+use crate::metrics::Metric;
+
+const START: u64 = 1_800_000_000;
+
+fn sweep(
+    inventory: FakeInventory,
+    notifier: &'static FakeNotifier,
+    ledger: &'static FakeLedger,
+    clock: &'static AtomicU64,
+) -> Sweep {
+    let config = Config::from_lookup(|name| match name {
+        "ALERT_TOPIC_ARN" => Some("arn:aws:sns:eu-west-1:123456789012:alerts".into()),
+        "DEAD_LETTER_QUEUE_URL" => Some("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq".into()),
+        "INCIDENT_TABLE_NAME" => Some("incidents".into()),
+        _ => None,
+    })
+    .expect("a valid configuration");
+    let mut io = Adapters::new(
+        Box::new(inventory),
+        Box::new(NoDaemonApis),
+        Box::new(notifier),
+        Box::new(KeepAll),
+        Box::new(Discard),
+    );
+    io.ledger = Some(Box::new(ledger));
+    io.clock = Box::new(Moved(clock));
+    Sweep::new(config, "eu-west-1", io)
+}
+
+fn open(ledger: &FakeLedger, cluster: &str, n: usize, notified_at: u64) {
+    let key = IncidentKey::new(cluster, AlertKind::AgentDisconnected, &arn(cluster, n), None);
+    let incident = Incident {
+        key: key.clone(),
+        open: true,
+        opened_at: START - 3600,
+        notified_at,
+        finding: InstanceFinding {
+            container_instance_arn: arn(cluster, n),
+            ..Default::default()
+        },
+        remediation_reported: false,
+    };
+    ledger.0.lock().unwrap().insert(key.id(), incident);
+}
+
+#[tokio::test]
+async fn when_one_cluster_cannot_be_listed_then_the_others_are_swept_and_it_is_reported_unseen() {
+    let mut inventory = FakeInventory::default().disconnected(A, 1).disconnected(B, 1);
+    inventory.failing.insert("ecs:ListContainerInstances/b");
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    // B had an open incident: a cluster not seen must not close it.
+    open(ledger, B, 1, START - 3000);
+    let sweep = sweep(inventory, notifier, ledger, leak(AtomicU64::new(START)));
+
+    let run = sweep.run().await;
+
+    assert_eq!((run.clusters, run.unseen.clone()), (1, vec![B.to_owned()]));
+    let tally = &run.report.tally;
+    assert_eq!(tally.get(Some("a"), Metric::DisconnectedAgents), 1);
+    assert!(
+        !tally.has("b", Metric::DisconnectedAgents),
+        "no gauge for a cluster not seen"
+    );
+    // What it could not call, by operation: B's list, and (the fakes have no Managed Daemons) A's
+    // ListDaemons.
+    let mut impaired: Vec<String> = tally
+        .data()
+        .iter()
+        .filter(|d| d.name == "MonitorImpaired" && !d.dimensions.is_empty())
+        .map(|d| d.dimensions[0].1.clone())
+        .collect();
+    impaired.sort();
+    assert_eq!(impaired, vec!["ecs:ListContainerInstances/b", "ecs:ListDaemons"]);
+    let sent = notifier.sent.lock().unwrap();
+    let kinds: Vec<(&str, Status)> = sent.iter().map(|a| (a.kind.as_str(), a.status)).collect();
+    assert_eq!(
+        kinds,
+        vec![("monitor-impaired", Status::Firing)],
+        "A is within its grace period"
+    );
+    assert!(sent[0].email.contains("ecs:ListContainerInstances/b"));
+    let items = ledger.0.lock().unwrap();
+    let b = IncidentKey::new(B, AlertKind::AgentDisconnected, &arn(B, 1), None);
+    assert!(items[&b.id()].open, "B's incident stays open");
+    let a = IncidentKey::new(A, AlertKind::AgentDisconnected, &arn(A, 1), None);
+    assert_eq!(
+        items[&a.id()].notified_at,
+        0,
+        "A's first sight is recorded, nobody told yet"
+    );
+}
+
+#[tokio::test]
+async fn when_a_cluster_is_deleted_between_sweeps_then_its_incidents_close_with_one_notice() {
+    // B's instances are gone: ListContainerInstances of a deleted cluster answers none.
+    let inventory = FakeInventory::default().disconnected(A, 1);
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    open(ledger, B, 1, START - 3000);
+    open(ledger, B, 2, START - 3000);
+    let sweep = sweep(inventory, notifier, ledger, leak(AtomicU64::new(START)));
+
+    let run = sweep.run().await;
+
+    assert_eq!(run.clusters, 2);
+    let sent = notifier.sent.lock().unwrap();
+    let resolved: Vec<&Alert> = sent.iter().filter(|a| a.status == Status::Resolved).collect();
+    assert_eq!(resolved.len(), 1, "one notice for the cluster and kind");
+    assert!(
+        resolved[0]
+            .subject
+            .starts_with("Resolved: ECS agent disconnected on 2 instances in b")
+    );
+    assert_eq!(run.report.tally.get(Some("b"), Metric::IncidentsResolved), 2);
+    assert_eq!(run.report.tally.get(Some("b"), Metric::OpenIncidents), 0);
+    assert!(run.report.tally.has("b", Metric::OpenIncidents), "published as zero");
+}
