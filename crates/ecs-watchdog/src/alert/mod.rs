@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::ContainerExit;
 
+mod agent;
+mod daemon;
 mod deployment;
 mod health;
 pub mod impaired;
@@ -283,57 +285,8 @@ fn render(finding: &Finding) -> Alert {
 
     let mut email = String::new();
     match finding.kind {
-        AlertKind::AgentDisconnected => {
-            let _ = write!(
-                email,
-                "The ECS container agent on {total} container {noun} in cluster {cluster} ({region}) lost its connection \
-                 to the ECS control plane and has not reconnected after the grace period.\n\
-                 ECS cannot start, stop or report tasks there until it does; tasks already running keep running unmanaged.\n\n\
-                 Instances:\n"
-            );
-            for instance in finding.instances.iter().take(EMAIL_LISTED) {
-                let _ = writeln!(
-                    email,
-                    "  - {} ({}): disconnected since {}, {} running task(s), agent {}\n    container instance {}{}",
-                    instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-                    instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-                    instance.since.as_deref().unwrap_or("an unknown time"),
-                    instance.running_tasks_count,
-                    instance.agent_version.as_deref().unwrap_or("version unknown"),
-                    instance.container_instance_arn,
-                    remediation_line(instance),
-                );
-            }
-        }
-        AlertKind::DaemonLost => {
-            let _ = write!(
-                email,
-                "ECS Managed Daemons are not running on {total} container {noun} in cluster {cluster} ({region}) after the \
-                 grace period, and ECS is not replacing those instances.\n\
-                 Until the daemon runs again, these instances work without it: no logs, metrics or security coverage from it.\n"
-            );
-            let mut listed = 0;
-            for (daemon, instances) in &daemons {
-                let _ = write!(
-                    email,
-                    "\nDaemon {daemon} ({} {}):\n",
-                    instances.len(),
-                    if instances.len() == 1 { "instance" } else { "instances" }
-                );
-                for instance in instances.iter().take(EMAIL_LISTED.saturating_sub(listed)) {
-                    listed += 1;
-                    let _ = writeln!(
-                        email,
-                        "  - {} ({}): {}\n    container instance {}{}",
-                        instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-                        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-                        daemon_cause(instance),
-                        instance.container_instance_arn,
-                        remediation_line(instance),
-                    );
-                }
-            }
-        }
+        AlertKind::AgentDisconnected => agent::body(&mut email, finding),
+        AlertKind::DaemonLost => daemon::body(&mut email, finding, &daemons),
         AlertKind::InstanceImpaired => health::body(&mut email, finding),
         AlertKind::DaemonDeploymentFailed => deployment::body(&mut email, finding),
         AlertKind::MonitorImpaired => {
@@ -362,29 +315,8 @@ fn render(finding: &Finding) -> Alert {
         .and_then(|i| i.ec2_instance_id.as_deref())
         .unwrap_or("<instance-id>");
     match finding.kind {
-        AlertKind::AgentDisconnected => {
-            let _ = write!(
-                email,
-                "\nWhat to do next:\n\
-                 1. Open a shell on the instance: aws ssm start-session --region {region} --target {example}\n\
-                 2. Look at the agent: sudo systemctl status ecs; sudo tail -n 200 /var/log/ecs/ecs-agent.log\n\
-                 3. Restart it: sudo systemctl restart ecs (it reconnects within a minute when the instance is healthy)\n\
-                 4. If it does not come back, drain the instance so ECS moves its tasks, then replace it:\n   \
-                    aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n\
-                 Many instances in one zone at once point to the zone or the network (VPC endpoints, NAT, proxy), not the agent.\n"
-            );
-        }
-        AlertKind::DaemonLost => {
-            let _ = write!(
-                email,
-                "\nWhat to do next:\n\
-                 1. See why the task stopped: aws ecs describe-tasks --region {region} --cluster {cluster} --tasks <task-arn>, then the daemon's logs\n\
-                 2. TASK_CREATION_FAILED means the instance lacks CPU, memory or ports for the daemon: size the daemon or the instance type\n\
-                 3. An image, configuration or health check problem on every instance points to the daemon's last revision: roll it back\n\
-                 4. To get coverage back on this instance now, drain it so ECS replaces it:\n   \
-                    aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n"
-            );
-        }
+        AlertKind::AgentDisconnected => agent::next_steps(&mut email, region, cluster, example),
+        AlertKind::DaemonLost => daemon::next_steps(&mut email, region, cluster),
         AlertKind::InstanceImpaired => health::next_steps(&mut email, region, cluster, example),
         AlertKind::DaemonDeploymentFailed => deployment::next_steps(&mut email, region, cluster),
         AlertKind::MonitorImpaired => email.push_str(impaired::NEXT_STEPS),
@@ -434,41 +366,6 @@ fn remediation_line(instance: &InstanceFinding) -> String {
         let _ = write!(lines, "\n    still open after {open_for} (reminder)");
     }
     lines
-}
-
-/// One line on why a daemon is not running: the stop code, reason and exit codes, or the
-/// start failure.
-fn daemon_cause(instance: &InstanceFinding) -> String {
-    let since = instance.since.as_deref().unwrap_or("an unknown time");
-    if let Some(failure) = &instance.failure_type {
-        let reason = instance.reason.as_deref().unwrap_or("no reason given");
-        return format!("could not start ({failure}) since {since}: {reason}");
-    }
-    if let (None, Some(reason)) = (&instance.stop_code, &instance.reason) {
-        return format!("not running: {reason}");
-    }
-    let mut text = format!(
-        "stopped since {since}: {} ({})",
-        instance.stop_code.as_deref().unwrap_or("no stop code"),
-        instance.stopped_reason.as_deref().unwrap_or("no reason given"),
-    );
-    let exits: Vec<String> = instance
-        .containers
-        .iter()
-        .map(|c| {
-            let code = c
-                .exit_code
-                .map_or("no exit code".to_owned(), |code| format!("exit code {code}"));
-            match &c.reason {
-                Some(reason) => format!("{} {code} ({reason})", c.name),
-                None => format!("{} {code}", c.name),
-            }
-        })
-        .collect();
-    if !exits.is_empty() {
-        let _ = write!(text, "; {}", exits.join(", "));
-    }
-    text
 }
 
 pub(crate) fn shorten(text: &str, max: usize) -> String {

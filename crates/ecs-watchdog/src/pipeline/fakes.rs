@@ -277,12 +277,27 @@ pub(super) fn monitor_at(
     ledger: Option<&'static FakeLedger>,
     clock: Option<&'static std::sync::atomic::AtomicU64>,
 ) -> Monitor {
-    let config = Config::from_lookup(|name| match name {
+    Monitor::new(config(), "eu-west-1", adapters(inventory, notifier, ledger, clock))
+}
+
+/// The configuration the fakes run with: the required variables and the incident table.
+pub(super) fn config() -> Config {
+    Config::from_lookup(|name| match name {
         "ALERT_TOPIC_ARN" => Some("arn:aws:sns:eu-west-1:123456789012:alerts".into()),
         "DEAD_LETTER_QUEUE_URL" => Some("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq".into()),
+        "INCIDENT_TABLE_NAME" => Some("incidents".into()),
         _ => None,
     })
-    .expect("a valid configuration");
+    .expect("a valid configuration")
+}
+
+/// The fakes as the adapters: no Managed Daemons, every message kept, metrics discarded.
+pub(super) fn adapters(
+    inventory: FakeInventory,
+    notifier: &'static FakeNotifier,
+    ledger: Option<&'static FakeLedger>,
+    clock: Option<&'static std::sync::atomic::AtomicU64>,
+) -> Adapters {
     let mut io = Adapters::new(
         Box::new(inventory),
         Box::new(NoDaemonApis),
@@ -294,7 +309,7 @@ pub(super) fn monitor_at(
     if let Some(clock) = clock {
         io.clock = Box::new(Moved(clock));
     }
-    Monitor::new(config, "eu-west-1", io)
+    io
 }
 
 pub(super) fn agent(cluster: &str, n: usize) -> Message {

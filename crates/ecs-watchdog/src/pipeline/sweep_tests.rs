@@ -17,23 +17,11 @@ fn sweep(
     ledger: &'static FakeLedger,
     clock: &'static AtomicU64,
 ) -> Sweep {
-    let config = Config::from_lookup(|name| match name {
-        "ALERT_TOPIC_ARN" => Some("arn:aws:sns:eu-west-1:123456789012:alerts".into()),
-        "DEAD_LETTER_QUEUE_URL" => Some("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq".into()),
-        "INCIDENT_TABLE_NAME" => Some("incidents".into()),
-        _ => None,
-    })
-    .expect("a valid configuration");
-    let mut io = Adapters::new(
-        Box::new(inventory),
-        Box::new(NoDaemonApis),
-        Box::new(notifier),
-        Box::new(KeepAll),
-        Box::new(Discard),
-    );
-    io.ledger = Some(Box::new(ledger));
-    io.clock = Box::new(Moved(clock));
-    Sweep::new(config, "eu-west-1", io)
+    Sweep::new(
+        config(),
+        "eu-west-1",
+        adapters(inventory, notifier, Some(ledger), Some(clock)),
+    )
 }
 
 fn open(ledger: &FakeLedger, cluster: &str, n: usize, notified_at: u64) {

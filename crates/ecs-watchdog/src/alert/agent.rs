@@ -1,0 +1,45 @@
+//! The `agent-disconnected` alert's text: each instance with since when and its agent, and how
+//! to bring the agent back.
+
+use std::fmt::Write;
+
+use super::{EMAIL_LISTED, Finding, remediation_line};
+
+pub(super) fn body(email: &mut String, finding: &Finding) {
+    let total = finding.instances.len() + finding.omitted_instances;
+    let noun = if total == 1 { "instance" } else { "instances" };
+    let (cluster, region) = (&finding.cluster_name, &finding.region);
+    let _ = write!(
+        email,
+        "The ECS container agent on {total} container {noun} in cluster {cluster} ({region}) lost its connection \
+         to the ECS control plane and has not reconnected after the grace period.\n\
+         ECS cannot start, stop or report tasks there until it does; tasks already running keep running unmanaged.\n\n\
+         Instances:\n"
+    );
+    for instance in finding.instances.iter().take(EMAIL_LISTED) {
+        let _ = writeln!(
+            email,
+            "  - {} ({}): disconnected since {}, {} running task(s), agent {}\n    container instance {}{}",
+            instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+            instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+            instance.since.as_deref().unwrap_or("an unknown time"),
+            instance.running_tasks_count,
+            instance.agent_version.as_deref().unwrap_or("version unknown"),
+            instance.container_instance_arn,
+            remediation_line(instance),
+        );
+    }
+}
+
+pub(super) fn next_steps(email: &mut String, region: &str, cluster: &str, example: &str) {
+    let _ = write!(
+        email,
+        "\nWhat to do next:\n\
+         1. Open a shell on the instance: aws ssm start-session --region {region} --target {example}\n\
+         2. Look at the agent: sudo systemctl status ecs; sudo tail -n 200 /var/log/ecs/ecs-agent.log\n\
+         3. Restart it: sudo systemctl restart ecs (it reconnects within a minute when the instance is healthy)\n\
+         4. If it does not come back, drain the instance so ECS moves its tasks, then replace it:\n   \
+            aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n\
+         Many instances in one zone at once point to the zone or the network (VPC endpoints, NAT, proxy), not the agent.\n"
+    );
+}
