@@ -2,6 +2,7 @@
 //! binary instead of five is minutes less on a cold build.
 
 mod agent;
+mod anywhere;
 mod capacity;
 mod daemon;
 mod deploy;

@@ -170,6 +170,7 @@ async fn main() {
 
     drop(emulator);
     let sweep = sweep_cost().await;
+    let anywhere = anywhere_cost(&monitor).await;
 
     let bootstrap = repo_root().join(".aws-sam/build/MonitorFunction/bootstrap");
     let size = bootstrap.exists().then(|| {
@@ -204,6 +205,7 @@ async fn main() {
             "largest_lambda_batch": largest_lambda_batch, "one_batch": one_batch,
         },
         "sweep": sweep,
+        "anywhere": anywhere,
         "size_arm64": size,
     });
     let out = repo_root().join("target/bench");
@@ -219,6 +221,41 @@ async fn main() {
     let tuning = existing.find("\n## Tuning").map_or("", |at| &existing[at..]);
     std::fs::write(&path, report(&results) + tuning).expect("BENCHMARKS.md");
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
+}
+
+/// 120 ECS Anywhere hosts whose agents disconnected, in one batch: the Systems Manager calls.
+async fn anywhere_cost(monitor: &Path) -> Value {
+    const HOSTS: usize = 120;
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let cluster = fleet.cluster("edge", &[]).await;
+    let mut nodes = fleet.nodes(&cluster, HOSTS).await;
+    for (n, node) in nodes.iter_mut().enumerate() {
+        node.ec2_instance_id = format!("mi-0{n:016x}");
+        let status = if n % 2 == 0 { "Online" } else { "ConnectionLost" };
+        emulator
+            .set_anywhere(
+                &cluster,
+                &node.container_instance_arn,
+                &node.ec2_instance_id,
+                Some(status),
+            )
+            .await;
+        emulator
+            .set_container_instance(&cluster, &node.container_instance_arn, Some(false), None)
+            .await;
+    }
+    let records: Vec<Value> = nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| record(n, &agent_event(node, 2, false)))
+        .collect();
+    let function = Function::start_binary(monitor, &pipeline.function_env(&emulator)).await;
+    emulator.reset_calls().await;
+    function.invoke(&sqs_event(&records)).await.expect("handled");
+    let calls = emulator.calls().await;
+    json!({"hosts": HOSTS, "ssm_calls": calls.get("ssm:DescribeInstanceInformation").copied().unwrap_or(0)})
 }
 
 /// The release `sweep` over a fresh fleet: two runs (the first records what it sees, the second
@@ -334,6 +371,7 @@ fn report(r: &Value) -> String {
          | warm batch of 10 | {warm} ms | |\n\
          {agents}{mixed}{largest_rows}{one}\
          {sweep}\
+         | ECS Anywhere: {hosts} hosts disconnected in one batch, `DescribeInstanceInformation` calls | {ssm} | ≤ 3 |\n\
          | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
          Commands: `make bench` (builds `cargo build --release -p monitor -p sweep`, the `bare` baseline in the same package and profile,\n\
          then runs the `bench` binary of `make workspace`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n",
@@ -373,6 +411,8 @@ fn report(r: &Value) -> String {
             "< 40 MB"
         ),
         sweep = sweep_rows(&r["sweep"]),
+        hosts = r["anywhere"]["hosts"],
+        ssm = r["anywhere"]["ssm_calls"],
         boot = r["size_arm64"]["bootstrap_bytes"],
         zip = r["size_arm64"]["zip_bytes"],
     )

@@ -17,6 +17,11 @@ that dies takes the emulator with it. Besides every AWS API moto knows, it answe
     GET  /_watchdog/in-flight            {"ecs": 8, ...}: the most calls to a service at once, since reset
     POST /_watchdog/calls/reset          (both)
     GET  /_watchdog/sns                  every message SNS published, in order
+    POST /_watchdog/managed-node         {"id": "mi-…", "pingStatus": "Online" | "ConnectionLost" | null}:
+        what Systems Manager's DescribeInstanceInformation answers for an ECS Anywhere host
+        (moto does not implement it for these ids; the filter `InstanceIds` and `MaxResults` are
+        honoured, and a page ends with a token when more match); {"failing": true} makes it answer
+        500, as Systems Manager does when it is down.
     GET  /_watchdog/requests?operation=ecs:ListTasks
                                          the JSON bodies of that operation's requests since reset
 
@@ -97,6 +102,8 @@ class Watchdog:
         self.in_flight = Counter()
         self.peak = Counter()
         self.requests = {}
+        self.managed_nodes = {}
+        self.ssm_failing = False
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -115,6 +122,11 @@ class Watchdog:
             self.in_flight[service] += 1
             self.peak[service] = max(self.peak[service], self.in_flight[service])
         try:
+            if called == "ssm:DescribeInstanceInformation" and self.ssm_failing:
+                error = {"__type": "InternalServerError", "message": "injected"}
+                return respond(start_response, "500 Internal Server Error", error)
+            if called == "ssm:DescribeInstanceInformation":
+                return respond(start_response, "200 OK", self.instance_information(json.loads(body or b"{}")))
             if service == "ecs" and action in DAEMON_OPERATIONS:
                 error = {"__type": "UnknownOperationException", "message": f"{action} is not available in this region"}
                 body = json.dumps(error).encode()
@@ -125,6 +137,24 @@ class Watchdog:
         finally:
             with self.lock:
                 self.in_flight[service] -= 1
+
+    def instance_information(self, request):
+        wanted = None
+        for f in request.get("Filters", []):
+            if f.get("Key") == "InstanceIds":
+                wanted = set(f.get("Values", []))
+        with self.lock:
+            nodes = [
+                {"InstanceId": node, "PingStatus": status, "ResourceType": "ManagedInstance"}
+                for node, status in sorted(self.managed_nodes.items())
+                if wanted is None or node in wanted
+            ]
+        start = int(request.get("NextToken") or 0)
+        size = int(request.get("MaxResults") or 50)
+        answer = {"InstanceInformationList": nodes[start:start + size]}
+        if start + size < len(nodes):
+            answer["NextToken"] = str(start + size)
+        return answer
 
     def control(self, environ, start_response, path):
         method = environ["REQUEST_METHOD"]
@@ -150,6 +180,15 @@ class Watchdog:
                     answer = dict(self.peak)
             elif path == "/_watchdog/container-instance" and method == "POST":
                 answer = set_container_instance(region, request)
+            elif path == "/_watchdog/managed-node" and method == "POST":
+                with self.lock:
+                    if "failing" in request:
+                        self.ssm_failing = bool(request["failing"])
+                    elif request.get("pingStatus"):
+                        self.managed_nodes[request["id"]] = request["pingStatus"]
+                    else:
+                        self.managed_nodes.pop(request["id"], None)
+                answer = {}
             elif path == "/_watchdog/capacity-provider" and method == "POST":
                 backend = ecs_models.ecs_backends[ACCOUNT][region]
                 backend.capacity_providers[request["name"]].type = request["type"]
@@ -196,6 +235,8 @@ def set_container_instance(region, request):
         instance.agent_connected = bool(request["agentConnected"])
     if "status" in request:
         instance.status = request["status"]
+    if "ec2InstanceId" in request:
+        instance.ec2_instance_id = request["ec2InstanceId"]
     if "capacityProviderName" in request:
         instance.capacity_provider_name = request["capacityProviderName"]
     if "health" in request:

@@ -43,7 +43,7 @@ pub fn arn(service: &str, rest: &str) -> String {
 /// https://docs.aws.amazon.com/service-authorization/latest/reference/:
 /// list_amazonelasticcontainerservice.html, list_amazonec2.html, list_amazonsns.html,
 /// list_amazonsqs.html, list_amazondynamodb.html, list_amazoncloudwatch.html, list_amazoneventbridge.html,
-/// list_awslambda.html, list_amazonec2autoscaling.html.
+/// list_awslambda.html, list_amazonec2autoscaling.html, list_awssystemsmanager.html.
 pub fn table() -> Vec<Grant> {
     let in_account = json!({"ArnLike": {"ecs:cluster": arn("ecs", "cluster/*")}});
     vec![
@@ -115,6 +115,15 @@ pub fn table() -> Vec<Grant> {
         // EC2 Describe* and Auto Scaling Describe* have no resource type.
         Grant {
             action: "ec2:DescribeInstances",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Always,
+            sweep: Some(Needs::Always),
+        },
+        // Systems Manager's DescribeInstanceInformation has no resource type either
+        // (list_awssystemsmanager.html): the ECS Anywhere hosts behind disconnected agents.
+        Grant {
+            action: "ssm:DescribeInstanceInformation",
             resource: "*".into(),
             condition: None,
             needs: Needs::Always,

@@ -187,6 +187,22 @@ impl Emulator {
             .await;
     }
 
+    /// Makes the container instance an ECS Anywhere host (`mi-…`), which moto cannot register,
+    /// and says what Systems Manager answers for it: its `PingStatus`, or (`None`) nothing.
+    pub async fn set_anywhere(&self, cluster: &str, arn: &str, node_id: &str, ping_status: Option<&str>) {
+        let request = json!({"cluster": cluster, "containerInstanceArn": arn, "ec2InstanceId": node_id});
+        self.control("POST", "/_watchdog/container-instance", Some(request))
+            .await;
+        let node = json!({"id": node_id, "pingStatus": ping_status});
+        self.control("POST", "/_watchdog/managed-node", Some(node)).await;
+    }
+
+    /// Makes Systems Manager's `DescribeInstanceInformation` fail (500) or answer again.
+    pub async fn set_ssm_failing(&self, failing: bool) {
+        self.control("POST", "/_watchdog/managed-node", Some(json!({"failing": failing})))
+            .await;
+    }
+
     /// Calls by `service:Operation` since the last reset.
     pub async fn calls(&self) -> HashMap<String, u64> {
         serde_json::from_value(self.control("GET", "/_watchdog/calls", None).await).expect("call counts")

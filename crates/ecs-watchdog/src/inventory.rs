@@ -92,6 +92,19 @@ states! {
     }
 }
 
+states! {
+    /// An ECS Anywhere host's `PingStatus` in Systems Manager.
+    PingStatus {
+        Online = "Online",
+        ConnectionLost = "ConnectionLost",
+        Inactive = "Inactive",
+    }
+}
+
+/// Systems Manager's `PingStatus` by managed node id (`mi-…`), from `DescribeInstanceInformation`;
+/// an id that is absent is not registered with Systems Manager.
+pub type HostStates = HashMap<String, PingStatus>;
+
 /// A container instance as `DescribeContainerInstances` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerInstance {
@@ -233,6 +246,11 @@ pub type Ec2States = HashMap<String, Ec2State>;
 /// Whether an EC2 id can be checked with `DescribeInstances`: ECS Anywhere's `mi-…` cannot.
 pub fn is_ec2_instance_id(id: &str) -> bool {
     id.starts_with("i-")
+}
+
+/// Whether an id is an ECS Anywhere host's, a Systems Manager managed node (`mi-…`).
+pub fn is_managed_node_id(id: &str) -> bool {
+    id.starts_with("mi-")
 }
 
 #[cfg(test)]

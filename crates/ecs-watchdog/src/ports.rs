@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use crate::alert::Alert;
 use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{
-    CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, Task, TaskFilter,
+    CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
+    TaskFilter,
 };
 use crate::metrics::MetricDatum;
 
@@ -75,6 +76,9 @@ pub trait Inventory: Send + Sync {
         container_instance_arns: &[String],
     ) -> Result<ClusterInstances, AwsError>;
     async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError>;
+    /// `DescribeInstanceInformation` for ECS Anywhere hosts (the caller sends at most
+    /// [`crate::pipeline::MANAGED_NODE_LIMIT`] ids), every page.
+    async fn describe_managed_nodes(&self, node_ids: &[String]) -> Result<HostStates, AwsError>;
     /// `ListContainerInstances` (every status but INACTIVE), every page (100 a call); a deleted
     /// cluster has none.
     async fn list_container_instances(&self, cluster_arn: &str) -> Result<Vec<String>, AwsError>;

@@ -19,12 +19,17 @@ pub(super) fn body(email: &mut String, finding: &Finding) {
     for instance in finding.instances.iter().take(EMAIL_LISTED) {
         let _ = writeln!(
             email,
-            "  - {} ({}): disconnected since {}, {} running task(s), agent {}\n    container instance {}{}",
+            "  - {} ({}): disconnected since {}, {} running task(s), agent {}{}\n    container instance {}{}",
             instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
             instance.availability_zone.as_deref().unwrap_or("unknown zone"),
             instance.since.as_deref().unwrap_or("an unknown time"),
             instance.running_tasks_count,
             instance.agent_version.as_deref().unwrap_or("version unknown"),
+            instance
+                .host_check
+                .as_deref()
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default(),
             instance.container_instance_arn,
             remediation_line(instance),
         );

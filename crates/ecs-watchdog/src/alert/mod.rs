@@ -150,6 +150,10 @@ pub struct InstanceFinding {
     /// For `daemon-deployment-failed`: the deployment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_arn: Option<String>,
+    /// For an ECS Anywhere host: what Systems Manager said of it (`Systems Manager: Online`, or
+    /// that it could not be checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_check: Option<String>,
     /// In a reminder: how long the incident has been open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_for: Option<String>,

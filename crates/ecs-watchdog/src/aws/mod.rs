@@ -9,6 +9,7 @@ mod remediate;
 mod shared;
 mod sns;
 mod sqs;
+mod ssm;
 
 use std::time::Duration;
 
@@ -21,13 +22,14 @@ pub use remediate::{Drain, ReplaceInAutoScalingGroup};
 pub use shared::{FirstUseTls, IN_FLIGHT, OnFirstUse};
 pub use sns::SnsNotifier;
 pub use sqs::DeadLetterQueue;
+pub use ssm::SsmHosts;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::config::{Config, MetricsSinkKind, RemediationAction};
-use crate::inventory::{CapacityProviderType, ClusterInfo, ClusterInstances, Ec2States, Task, TaskFilter};
+use crate::inventory::{CapacityProviderType, ClusterInfo, ClusterInstances, Ec2States, HostStates, Task, TaskFilter};
 use crate::pipeline::{Adapters, Monitor};
 use crate::ports::{AwsError, FindingSink, Inventory, Ledger, MetricsSink, SystemClock};
 use crate::remediation::RemediationStep;
@@ -114,6 +116,8 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
         inventory: Box::new(AwsInventory {
             ecs: EcsInventory::new(ecs.clone()),
             ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)),
+            // Built on first use: only a batch with an ECS Anywhere host needs it.
+            ssm: SsmHosts::new(OnFirstUse::new(sdk, aws_sdk_ssm::Client::new)),
         }),
         daemons: Box::new(EcsDaemons::new(ecs)),
         notifier: Box::new(SnsNotifier::new(
@@ -161,6 +165,7 @@ where
 pub struct AwsInventory {
     pub ecs: EcsInventory,
     pub ec2: Ec2Inventory,
+    pub ssm: SsmHosts,
 }
 
 #[async_trait::async_trait]
@@ -183,6 +188,10 @@ impl Inventory for AwsInventory {
 
     async fn describe_ec2_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError> {
         self.ec2.describe_instances(instance_ids).await
+    }
+
+    async fn describe_managed_nodes(&self, node_ids: &[String]) -> Result<HostStates, AwsError> {
+        self.ssm.ping_status(node_ids).await
     }
 
     async fn list_container_instances(&self, cluster_arn: &str) -> Result<Vec<String>, AwsError> {

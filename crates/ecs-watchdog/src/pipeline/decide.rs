@@ -10,7 +10,7 @@ use crate::event::{
     AgentDisconnected, DaemonCause, DaemonDeployment, DaemonLost, DeploymentOutcome, InstanceImpaired, Signal,
 };
 use crate::incident::IncidentKey;
-use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, cluster_name};
+use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, cluster_name, is_managed_node_id};
 use crate::metrics::{Metric, Tally};
 use crate::verdict::{self, Deployment, Ec2View, Repeat, Suppression, Verdict};
 
@@ -52,7 +52,10 @@ impl Decision<'_> {
         match &self.outcome {
             Outcome::Decided(Verdict::Recovered, _) => true,
             Outcome::Decided(Verdict::Suppressed(s), _) => match s {
-                Suppression::ClusterGone | Suppression::InstanceGone(_) | Suppression::InstanceNotRunning(_) => true,
+                Suppression::ClusterGone
+                | Suppression::InstanceGone(_)
+                | Suppression::InstanceNotRunning(_)
+                | Suppression::HostOffline(_) => true,
                 Suppression::Repairing(status) => *status != Some(InstanceStatus::Draining),
                 Suppression::Draining | Suppression::Deploying => false,
             },
@@ -107,16 +110,23 @@ fn outcome(described: &Described<'_>, checked: &Checked<'_>, daemons: &DaemonChe
     let ecs = described.instances.lookup(signal.container_instance_arn());
     match signal {
         Signal::AgentDisconnected(agent) => {
-            let ec2_view = match verdict::agent_ec2_check(agent, ecs) {
+            let host = match verdict::agent_host_check(agent, ecs) {
                 None => Ec2View::NotChecked,
-                Some(id) if ec2.failed.contains(id) => return Outcome::Undecided,
+                Some(id) if ec2.failed.contains(id) || ec2.managed_failed.contains(id) => return Outcome::Undecided,
+                Some(id) if is_managed_node_id(id) => ec2
+                    .managed
+                    .get(id)
+                    .map_or(Ec2View::HostNotRegistered, |status| Ec2View::Host(*status)),
                 Some(id) => ec2
                     .states
                     .get(id)
                     .map_or(Ec2View::NotFound, |state| Ec2View::State(*state)),
             };
-            let verdict = verdict::decide_agent(agent, ecs, ec2_view);
-            let finding = confirmed_finding(&verdict, ecs, |instance| agent_finding(agent, instance));
+            let verdict = verdict::decide_agent(agent, ecs, host);
+            let finding = confirmed_finding(&verdict, ecs, |instance| InstanceFinding {
+                host_check: host_check(host),
+                ..agent_finding(agent, instance)
+            });
             Outcome::Decided(verdict, finding)
         }
         Signal::InstanceImpaired(impaired) => {
@@ -143,6 +153,17 @@ fn outcome(described: &Described<'_>, checked: &Checked<'_>, daemons: &DaemonChe
             let finding = confirmed_finding(&verdict, ecs, |instance| daemon_finding(daemon, daemons, instance));
             Outcome::Decided(verdict, finding)
         }
+    }
+}
+
+/// What the Systems Manager check of an ECS Anywhere host said, for its finding.
+fn host_check(host: Ec2View) -> Option<String> {
+    match host {
+        Ec2View::Host(status) => Some(format!("Systems Manager: {status}")),
+        Ec2View::HostNotRegistered => {
+            Some("not registered with Systems Manager: the host could not be checked".to_owned())
+        }
+        _ => None,
     }
 }
 

@@ -10,7 +10,10 @@ use tracing::error;
 
 use super::intake::Checked;
 use crate::event::{self, DaemonLost, Signal};
-use crate::inventory::{ClusterInstances, Ec2States, InstanceStatus, TaskFilter, cluster_name, instance_key};
+use crate::inventory::{
+    ClusterInstances, Ec2States, HostStates, InstanceStatus, TaskFilter, cluster_name, instance_key,
+    is_ec2_instance_id, is_managed_node_id,
+};
 use crate::ports::{AwsError, Daemons, ErrorKind, Inventory, error_chain};
 use crate::remediation::ClusterState;
 use crate::verdict::{self, Deployment};
@@ -19,6 +22,11 @@ use crate::verdict::{self, Deployment};
 /// hold `DescribeInstances` to the same).
 pub const DESCRIBE_LIMIT: usize = 100;
 
+/// The most ECS Anywhere hosts one `DescribeInstanceInformation` asks about: it answers at most
+/// 50 nodes a page (`MaxResults` 5 to 50, SSM API reference), so 50 ids a call take one page each
+/// and 120 hosts cost 3 calls.
+pub const MANAGED_NODE_LIMIT: usize = 50;
+
 /// Calls `call` once per [`DESCRIBE_LIMIT`] items, concurrently (the adapters bound how many
 /// are in flight), and pairs each chunk with its answer.
 pub async fn chunked<'a, T, R, F, Fut>(items: &'a [T], call: F) -> Vec<(&'a [T], Result<R, AwsError>)>
@@ -26,7 +34,16 @@ where
     F: Fn(&'a [T]) -> Fut,
     Fut: Future<Output = Result<R, AwsError>>,
 {
-    let chunks: Vec<&[T]> = items.chunks(DESCRIBE_LIMIT).collect();
+    chunked_by(items, DESCRIBE_LIMIT, call).await
+}
+
+/// The same, `limit` items a call.
+pub async fn chunked_by<'a, T, R, F, Fut>(items: &'a [T], limit: usize, call: F) -> Vec<(&'a [T], Result<R, AwsError>)>
+where
+    F: Fn(&'a [T]) -> Fut,
+    Fut: Future<Output = Result<R, AwsError>>,
+{
+    let chunks: Vec<&[T]> = items.chunks(limit).collect();
     let answers = join_all(chunks.iter().map(|chunk| call(chunk))).await;
     chunks.into_iter().zip(answers).collect()
 }
@@ -51,9 +68,18 @@ impl Described<'_> {
 
     /// The EC2 instances to look up: those of agent signals ECS alone would confirm.
     pub fn ec2_ids(&self) -> impl Iterator<Item = &str> {
+        self.host_ids().filter(|id| is_ec2_instance_id(id))
+    }
+
+    /// The ECS Anywhere hosts to look up in Systems Manager, likewise.
+    pub fn managed_ids(&self) -> impl Iterator<Item = &str> {
+        self.host_ids().filter(|id| is_managed_node_id(id))
+    }
+
+    fn host_ids(&self) -> impl Iterator<Item = &str> {
         self.kept().filter_map(|s| match s {
             Signal::AgentDisconnected(a) if self.known(&a.container_instance_arn) => {
-                verdict::agent_ec2_check(a, self.instances.lookup(&a.container_instance_arn))
+                verdict::agent_host_check(a, self.instances.lookup(&a.container_instance_arn))
             }
             _ => None,
         })
@@ -85,11 +111,14 @@ pub struct DaemonChecks {
     pub unavailable: Option<AwsError>,
 }
 
-/// EC2 states, and the ids whose look-up failed.
+/// What the hosts behind disconnected agents are: EC2 states and ECS Anywhere hosts' ping
+/// status, and the ids whose look-up failed.
 #[derive(Default)]
 pub struct Ec2Evidence {
     pub states: Ec2States,
     pub failed: HashSet<String>,
+    pub managed: HostStates,
+    pub managed_failed: HashSet<String>,
 }
 
 /// How a running daemon task is matched to a lost one: its instance and daemon name.
@@ -143,6 +172,39 @@ pub async fn ec2_states(inventory: &dyn Inventory, ids: &[String]) -> Ec2Evidenc
             }
         }
     }
+    evidence
+}
+
+/// `DescribeInstanceInformation` per 50 ECS Anywhere hosts across every cluster of the batch.
+pub async fn managed_states(inventory: &dyn Inventory, ids: &[String]) -> (HostStates, HashSet<String>) {
+    let mut states = HostStates::new();
+    let mut failed = HashSet::new();
+    for (chunk, answer) in chunked_by(ids, MANAGED_NODE_LIMIT, |chunk| inventory.describe_managed_nodes(chunk)).await {
+        match answer {
+            Ok(part) => states.extend(part),
+            Err(e) => {
+                log_check_error("-", &e, chunk.len());
+                failed.extend(chunk.iter().cloned());
+            }
+        }
+    }
+    (states, failed)
+}
+
+/// The hosts behind the disconnected agents of every cluster of the batch, each asked once:
+/// EC2 instances and ECS Anywhere hosts (Systems Manager), concurrently. Both are regional, so a
+/// storm across clusters costs one call per 100 EC2 instances and per 50 hosts.
+pub async fn hosts(inventory: &dyn Inventory, described: &[Described<'_>]) -> Ec2Evidence {
+    let unique = |ids: Vec<&str>| -> Vec<String> {
+        let ids: std::collections::BTreeSet<&str> = ids.into_iter().collect();
+        ids.into_iter().map(str::to_owned).collect()
+    };
+    let ec2_ids = unique(described.iter().flat_map(Described::ec2_ids).collect());
+    let managed_ids = unique(described.iter().flat_map(Described::managed_ids).collect());
+    let (mut evidence, (managed, managed_failed)) =
+        futures_util::future::join(ec2_states(inventory, &ec2_ids), managed_states(inventory, &managed_ids)).await;
+    evidence.managed = managed;
+    evidence.managed_failed = managed_failed;
     evidence
 }
 

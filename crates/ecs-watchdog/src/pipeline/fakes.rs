@@ -96,6 +96,13 @@ impl Inventory for FakeInventory {
         self.fail("ec2:DescribeInstances")?;
         Ok(ids.iter().map(|id| (id.clone(), Ec2State::Running)).collect())
     }
+    async fn describe_managed_nodes(&self, ids: &[String]) -> Result<crate::inventory::HostStates, AwsError> {
+        self.fail("ssm:DescribeInstanceInformation")?;
+        Ok(ids
+            .iter()
+            .map(|id| (id.clone(), crate::inventory::PingStatus::Online))
+            .collect())
+    }
     async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
         self.fail(if cluster == B {
             "ecs:ListContainerInstances/b"

@@ -15,12 +15,12 @@ mod survey;
 mod sweep;
 mod watched;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use futures_util::future::{join, join_all};
 use tracing::{info, warn};
 
-pub use evidence::DESCRIBE_LIMIT;
+pub use evidence::{DESCRIBE_LIMIT, MANAGED_NODE_LIMIT};
 pub use intake::{Message, SqsBatch};
 pub use replace::REPLACE_STEP;
 pub use sweep::{Sweep, SweepReport};
@@ -208,16 +208,9 @@ impl Monitor {
                 .map(|(cluster, checked)| evidence::describe(inventory, cluster, checked)),
         )
         .await;
-        let ec2_ids: Vec<String> = described
-            .iter()
-            .flat_map(|d| d.ec2_ids())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
         let daemons = self.io.daemons.as_ref();
         let (ec2, checks) = join(
-            evidence::ec2_states(inventory, &ec2_ids),
+            evidence::hosts(inventory, &described),
             join_all(described.iter().map(|d| evidence::daemon_checks(inventory, daemons, d))),
         )
         .await;

@@ -134,14 +134,7 @@ impl Sweep {
                 failed_instances: survey.failed_instances.clone(),
             })
             .collect();
-        let ec2_ids: Vec<String> = described
-            .iter()
-            .flat_map(|d| d.ec2_ids())
-            .map(str::to_owned)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let ec2 = evidence::ec2_states(io.inventory.as_ref(), &ec2_ids).await;
+        let ec2 = evidence::hosts(io.inventory.as_ref(), &described).await;
 
         let report = &mut out.report;
         let mut decisions: Vec<Decision<'_>> = Vec::new();

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use super::Adapters;
 use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{
-    CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, Task, TaskFilter,
+    CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
+    TaskFilter,
 };
 use crate::ports::{AwsError, Daemons, Inventory, Ledger, error_chain};
 
@@ -82,6 +83,9 @@ impl Inventory for Watched<Box<dyn Inventory>> {
     }
     async fn describe_ec2_instances(&self, ids: &[String]) -> Result<Ec2States, AwsError> {
         self.faults.note(self.inner.describe_ec2_instances(ids).await)
+    }
+    async fn describe_managed_nodes(&self, ids: &[String]) -> Result<HostStates, AwsError> {
+        self.faults.note(self.inner.describe_managed_nodes(ids).await)
     }
     async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
         self.faults.note(self.inner.list_container_instances(cluster).await)

@@ -1,7 +1,9 @@
 //! Verdicts: what an event means once the current state is known (DESIGN §2). Pure functions.
 
 use crate::event::AgentDisconnected;
-use crate::inventory::{ContainerInstance, Ec2State, InstanceStatus, InstanceView, is_ec2_instance_id};
+use crate::inventory::{
+    ContainerInstance, Ec2State, InstanceStatus, InstanceView, PingStatus, is_ec2_instance_id, is_managed_node_id,
+};
 
 /// The outcome of re-checking one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,9 @@ pub enum Suppression {
     /// the instance, not the agent.
     /// `None`: `DescribeInstances` no longer knows it.
     InstanceNotRunning(Option<Ec2State>),
+    /// The ECS Anywhere host is not `Online` in Systems Manager: powered off or cut off from the
+    /// network, which takes the agent with it.
+    HostOffline(PingStatus),
     /// The instance of a lost daemon is DRAINING, DEREGISTERING or INACTIVE, or (`None`) it or its
     /// cluster is gone: ECS is replacing it.
     Repairing(Option<InstanceStatus>),
@@ -46,6 +51,7 @@ impl std::fmt::Display for Suppression {
             Suppression::Draining => f.write_str("the container instance is DRAINING"),
             Suppression::InstanceNotRunning(Some(state)) => write!(f, "the EC2 instance is {state}"),
             Suppression::InstanceNotRunning(None) => f.write_str("the EC2 instance is gone"),
+            Suppression::HostOffline(status) => write!(f, "the ECS Anywhere host is {status} in Systems Manager"),
             Suppression::Repairing(Some(status)) => write!(f, "ECS is replacing the instance ({status})"),
             Suppression::Repairing(None) => f.write_str("ECS is replacing the instance (gone)"),
             Suppression::Deploying => f.write_str("a deployment of the daemon is in progress"),
@@ -61,10 +67,15 @@ pub enum Ec2View {
     State(Ec2State),
     /// `DescribeInstances` no longer knows the id.
     NotFound,
+    /// An ECS Anywhere host's `PingStatus`.
+    Host(PingStatus),
+    /// Systems Manager does not know the ECS Anywhere host: it could not be checked.
+    HostNotRegistered,
 }
 
-/// The EC2 instance id to check, if the ECS state alone would confirm the disconnect.
-pub fn agent_ec2_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) -> Option<&'a str> {
+/// The host to check (an EC2 instance `i-…` or an ECS Anywhere node `mi-…`), if the ECS state
+/// alone would confirm the disconnect.
+pub fn agent_host_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) -> Option<&'a str> {
     let decided = decide_agent(event, ecs, Ec2View::NotChecked);
     if decided != Verdict::Confirmed {
         return None;
@@ -74,7 +85,7 @@ pub fn agent_ec2_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) 
         _ => None,
     }
     .or(event.ec2_instance_id.as_deref())?;
-    is_ec2_instance_id(id).then_some(id)
+    (is_ec2_instance_id(id) || is_managed_node_id(id)).then_some(id)
 }
 
 /// Decides an agent-disconnected event against the current state.
@@ -99,6 +110,8 @@ pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2Vi
         Ec2View::State(Ec2State::Running) => Verdict::Confirmed,
         Ec2View::State(state) => Verdict::Suppressed(Suppression::InstanceNotRunning(Some(state))),
         Ec2View::NotFound => Verdict::Suppressed(Suppression::InstanceNotRunning(None)),
+        Ec2View::Host(PingStatus::Online) | Ec2View::HostNotRegistered => Verdict::Confirmed,
+        Ec2View::Host(status) => Verdict::Suppressed(Suppression::HostOffline(status)),
     }
 }
 

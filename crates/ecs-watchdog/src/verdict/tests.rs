@@ -1,5 +1,5 @@
 use super::*;
-use crate::inventory::{ContainerInstance, Ec2State, InstanceStatus};
+use crate::inventory::{ContainerInstance, Ec2State, InstanceStatus, PingStatus};
 
 fn event(version: Option<i64>, ec2: Option<&str>) -> AgentDisconnected {
     AgentDisconnected {
@@ -239,30 +239,31 @@ fn when_a_newer_change_exists_then_the_event_is_superseded() {
 }
 
 #[test]
-fn when_ecs_alone_would_confirm_then_only_ec2_ids_are_checked() {
+fn when_ecs_alone_would_confirm_then_the_host_is_checked() {
     let on_ec2 = instance("ACTIVE", false, 5, Some("i-1"));
     let anywhere = instance("ACTIVE", false, 5, Some("mi-1"));
     let unknown_id = instance("ACTIVE", false, 5, None);
     let draining = instance("DRAINING", false, 5, Some("i-1"));
     assert_eq!(
-        agent_ec2_check(&event(Some(5), None), InstanceView::Found(&on_ec2)),
+        agent_host_check(&event(Some(5), None), InstanceView::Found(&on_ec2)),
         Some("i-1")
     );
     assert_eq!(
-        agent_ec2_check(&event(Some(5), None), InstanceView::Found(&anywhere)),
-        None
+        agent_host_check(&event(Some(5), None), InstanceView::Found(&anywhere)),
+        Some("mi-1"),
+        "an ECS Anywhere host is checked in Systems Manager"
     );
     assert_eq!(
-        agent_ec2_check(&event(Some(5), Some("i-2")), InstanceView::Found(&unknown_id)),
+        agent_host_check(&event(Some(5), Some("i-2")), InstanceView::Found(&unknown_id)),
         Some("i-2"),
         "falls back to the event's id"
     );
     assert_eq!(
-        agent_ec2_check(&event(Some(5), None), InstanceView::Found(&draining)),
+        agent_host_check(&event(Some(5), None), InstanceView::Found(&draining)),
         None
     );
     assert_eq!(
-        agent_ec2_check(&event(Some(5), Some("i-1")), InstanceView::Missing),
+        agent_host_check(&event(Some(5), Some("i-1")), InstanceView::Missing),
         None
     );
 }
@@ -339,5 +340,24 @@ fn when_an_impaired_instance_is_rechecked_then_its_health_decides() {
     ];
     for (name, view, expected) in cases {
         assert_eq!(decide_impaired(view), expected, "{name}");
+    }
+}
+
+#[test]
+fn when_an_ecs_anywhere_host_is_checked_then_only_an_online_one_confirms_the_agent() {
+    let anywhere = instance("ACTIVE", false, 5, Some("mi-1"));
+    let found = InstanceView::Found(&anywhere);
+    let decide = |view| decide_agent(&event(Some(5), None), found, view);
+    assert_eq!(decide(Ec2View::Host(PingStatus::Online)), Verdict::Confirmed);
+    assert_eq!(
+        decide(Ec2View::HostNotRegistered),
+        Verdict::Confirmed,
+        "not checked: as today"
+    );
+    for status in [PingStatus::ConnectionLost, PingStatus::Inactive] {
+        assert_eq!(
+            decide(Ec2View::Host(status)),
+            Verdict::Suppressed(Suppression::HostOffline(status))
+        );
     }
 }
