@@ -1,6 +1,10 @@
 //! ECS Anywhere hosts end to end: a disconnected agent on an `mi-…` node is checked in Systems
 //! Manager (`DescribeInstanceInformation`, which the test bed answers), as the AWS sample does.
 
+use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
+use aws_sdk_ssm::types::{InstanceInformation, PingStatus};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use ecs_watchdog::aws::{OnFirstUse, SsmHosts};
 use serde_json::{Value, json};
 use watchdog_tests::emulator::Emulator;
 use watchdog_tests::fleet::{Fleet, Node};
@@ -139,4 +143,56 @@ async fn when_systems_manager_fails_then_only_the_anywhere_messages_come_back() 
     assert_eq!(published.len(), 1, "the EC2 instance is decided and alerted");
     let email = published[0].message["email"].as_str().unwrap();
     assert!(email.contains(&nodes[0].ec2_instance_id));
+}
+
+/// The adapter at the SDK layer: it asks by the `InstanceIds` filter, 50 a page, follows the
+/// pages, and reads each node's `PingStatus`.
+#[tokio::test]
+async fn when_systems_manager_answers_in_pages_then_every_node_is_read() {
+    let node = |id: &str, status: PingStatus| {
+        InstanceInformation::builder()
+            .instance_id(id)
+            .ping_status(status)
+            .build()
+    };
+    let first = mock!(aws_sdk_ssm::Client::describe_instance_information)
+        .match_requests(|r| {
+            r.next_token().is_none()
+                && r.max_results() == Some(50)
+                && r.filters()
+                    .first()
+                    .is_some_and(|f| f.key() == "InstanceIds" && f.values().len() == 3)
+        })
+        .then_output(move || {
+            DescribeInstanceInformationOutput::builder()
+                .instance_information_list(node("mi-01", PingStatus::Online))
+                .instance_information_list(node("mi-02", PingStatus::ConnectionLost))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_ssm::Client::describe_instance_information)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_output(move || {
+            DescribeInstanceInformationOutput::builder()
+                .instance_information_list(node("mi-03", PingStatus::Inactive))
+                .build()
+        });
+    let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&first, &second]);
+    let hosts = SsmHosts::new(OnFirstUse::ready(client));
+
+    let ids = ["mi-01", "mi-02", "mi-03"].map(str::to_owned);
+    let states = hosts.ping_status(&ids).await.expect("answered");
+
+    use ecs_watchdog::inventory::PingStatus as Ping;
+    let mut found: Vec<(String, Ping)> = states.into_iter().collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        found,
+        vec![
+            ("mi-01".to_owned(), Ping::Online),
+            ("mi-02".to_owned(), Ping::ConnectionLost),
+            ("mi-03".to_owned(), Ping::Inactive),
+        ]
+    );
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
 }

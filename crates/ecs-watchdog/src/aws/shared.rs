@@ -85,6 +85,15 @@ impl<C> OnFirstUse<C> {
         }
     }
 
+    /// One already built (a test's mocked client).
+    pub fn ready(client: C) -> Self {
+        Self {
+            sdk: aws_config::SdkConfig::builder().build(),
+            build: |_| unreachable!("the client was handed in built"),
+            client: OnceLock::from(client),
+        }
+    }
+
     pub fn get(&self) -> &C {
         self.client.get_or_init(|| (self.build)(&self.sdk))
     }
