@@ -26,6 +26,16 @@ impl IncidentKey {
         }
     }
 
+    /// The incident a signal speaks of.
+    pub fn of(signal: &crate::event::Signal) -> Self {
+        Self::new(
+            signal.cluster_arn(),
+            signal.kind(),
+            signal.container_instance_arn(),
+            signal.daemon_name(),
+        )
+    }
+
     /// The ledger's partition key: kind first, so a daemon's name can never collide with another
     /// kind's key.
     pub fn id(&self) -> String {

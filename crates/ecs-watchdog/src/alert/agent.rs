@@ -6,8 +6,7 @@ use std::fmt::Write;
 use super::{EMAIL_LISTED, Finding, remediation_line};
 
 pub(super) fn body(email: &mut String, finding: &Finding) {
-    let total = finding.instances.len() + finding.omitted_instances;
-    let noun = if total == 1 { "instance" } else { "instances" };
+    let (total, noun) = finding.counted();
     let (cluster, region) = (&finding.cluster_name, &finding.region);
     let _ = write!(
         email,

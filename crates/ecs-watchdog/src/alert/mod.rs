@@ -95,6 +95,19 @@ pub struct Finding {
     pub action: String,
 }
 
+impl Finding {
+    /// How many instances it names, the omitted ones too, and the noun for that many.
+    fn counted(&self) -> (usize, &'static str) {
+        let total = self.instances.len() + self.omitted_instances;
+        (total, instances(total))
+    }
+}
+
+/// `instance` or `instances`, for `n`.
+fn instances(n: usize) -> &'static str {
+    if n == 1 { "instance" } else { "instances" }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
@@ -270,8 +283,7 @@ pub fn alert(
 }
 
 fn render(finding: &Finding) -> Alert {
-    let total = finding.instances.len() + finding.omitted_instances;
-    let noun = if total == 1 { "instance" } else { "instances" };
+    let (total, noun) = finding.counted();
     let (cluster, region) = (&finding.cluster_name, &finding.region);
     let daemons: BTreeMap<&str, Vec<&InstanceFinding>> =
         finding.instances.iter().fold(BTreeMap::new(), |mut map, i| {

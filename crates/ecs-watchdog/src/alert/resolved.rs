@@ -49,7 +49,7 @@ pub fn resolved(
     let cluster = cluster_name(cluster_arn);
     let daemons: BTreeSet<&str> = closed.iter().filter_map(|(f, _, _)| f.daemon_name.as_deref()).collect();
     let total = closed.len();
-    let noun = if total == 1 { "instance" } else { "instances" };
+    let noun = super::instances(total);
     let what = headline(kind, &daemons.into_iter().collect::<Vec<_>>());
     let subject = subject(
         &format!("Resolved: {what} on {total} {noun} in "),

@@ -37,13 +37,7 @@ impl Decision<'_> {
 
     /// The incident this message speaks of.
     pub fn incident(&self) -> IncidentKey {
-        let signal = &self.checked.signal;
-        IncidentKey::new(
-            self.cluster,
-            self.kind(),
-            signal.container_instance_arn(),
-            signal.daemon_name(),
-        )
+        IncidentKey::of(&self.checked.signal)
     }
 
     /// Whether the look found the problem over: the agent reconnected, the daemon runs again, or

@@ -196,7 +196,7 @@ impl Survey {
                 .filter(|i| i.health.as_ref().is_some_and(InstanceHealth::impaired))
                 .map(|i| impaired(cluster, &i.arn, i.ec2_instance_id.clone())),
         );
-        let seen: HashSet<IncidentKey> = signals.iter().map(key).collect();
+        let seen: HashSet<IncidentKey> = signals.iter().map(IncidentKey::of).collect();
         for open in self.open.iter().flatten().filter(|k| !seen.contains(*k)) {
             match (open.kind, &open.daemon) {
                 (AlertKind::AgentDisconnected, _) => signals.push(agent(cluster, &open.instance, None)),
@@ -258,16 +258,6 @@ impl Survey {
         }
         checks
     }
-}
-
-/// The incident a signal speaks of.
-pub fn key(signal: &Signal) -> IncidentKey {
-    IncidentKey::new(
-        signal.cluster_arn(),
-        signal.kind(),
-        signal.container_instance_arn(),
-        signal.daemon_name(),
-    )
 }
 
 fn agent(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Signal {
@@ -368,7 +358,7 @@ mod tests {
     #[test]
     fn when_a_cluster_is_surveyed_then_each_problem_and_each_open_incident_is_a_signal() {
         let survey = survey();
-        let mut keys: Vec<String> = survey.signals().iter().map(|s| key(s).id()).collect();
+        let mut keys: Vec<String> = survey.signals().iter().map(|s| IncidentKey::of(s).id()).collect();
         keys.sort();
         assert_eq!(
             keys,

@@ -369,7 +369,7 @@ fn totals(surveys: &[Survey], report: &mut BatchReport) {
 
 fn message(signal: &Signal) -> Message {
     Message {
-        id: format!("sweep|{}", survey::key(signal).id()),
+        id: format!("sweep|{}", IncidentKey::of(signal).id()),
         body: String::new(),
     }
 }
