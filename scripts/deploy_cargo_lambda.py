@@ -212,17 +212,34 @@ class Deployer:
             except scheduler.exceptions.ConflictException:
                 scheduler.update_schedule(**settings)
 
+    def buses(self):
+        """The hub's bus for member accounts (OrganizationId set) and its policy."""
+        events = self.session.client("events")
+        for logical, props in self.of_type("AWS::Events::EventBus"):
+            try:
+                arn = events.create_event_bus(Name=props["Name"])["EventBusArn"]
+            except events.exceptions.ResourceAlreadyExistsException:
+                arn = events.describe_event_bus(Name=props["Name"])["Arn"]
+            self.actual[f"arn:aws:events:{render_template.REGION}:{render_template.ACCOUNT}:event-bus/{props['Name']}"] = arn
+        for logical, props in self.of_type("AWS::Events::EventBusPolicy"):
+            props = self.real(props)
+            statement = dict(props["Statement"], Sid=props["StatementId"])
+            policy = {"Version": "2012-10-17", "Statement": [statement]}
+            events.put_permission(EventBusName=props["EventBusName"], Policy=json.dumps(policy))
+
     def rules(self):
         events = self.session.client("events")
         arns = []
         for logical, props in self.of_type("AWS::Events::Rule"):
             name = f"{self.name}-{logical}"
+            bus = {"EventBusName": self.real(props["EventBusName"])} if "EventBusName" in props else {}
             arn = events.put_rule(
-                Name=name, EventPattern=json.dumps(props["EventPattern"]), State=props["State"], Description=props["Description"]
+                Name=name, EventPattern=json.dumps(props["EventPattern"]), State=props["State"],
+                Description=props["Description"], **bus,
             )["RuleArn"]
             self.actual[f"arn:aws:events:{render_template.REGION}:{render_template.ACCOUNT}:rule/{name}"] = arn
             targets = self.real(props["Targets"])
-            events.put_targets(Rule=name, Targets=targets)
+            events.put_targets(Rule=name, Targets=targets, **bus)
             arns.append(arn)
         return arns
 
@@ -250,6 +267,7 @@ def deploy(session, name, parameters, email=None, code_zip=None):
     roles = {logical: deployer.role(logical) for logical, _ in deployer.of_type("AWS::IAM::Role")}
     # IAM is eventually consistent: a role used at once can fail Lambda's check.
     time.sleep(0 if code_zip else 10)
+    deployer.buses()
     deployer.rules()
     function_name, function_arn = deployer.function("MonitorFunction", "monitor", roles["MonitorRole"], code_zip)
     mapping = deployer.event_source_mapping(function_name)

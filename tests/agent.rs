@@ -101,7 +101,10 @@ async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confi
     let published = emulator.published().await;
     assert_eq!(published.len(), 1, "{published:#?}");
     let alert = &published[0];
-    assert_eq!(alert.subject, "ECS agent disconnected on 1 instance in A (us-east-1)");
+    assert_eq!(
+        alert.subject,
+        "ECS agent disconnected on 1 instance in A (123456789012, us-east-1)"
+    );
     assert_eq!(
         alert.attributes,
         HashMap::from([
@@ -277,7 +280,7 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
     for alert in emulator.published().await {
         assert_eq!(
             alert.subject,
-            "ECS agent disconnected on 100 instances in storm (us-east-1)"
+            "ECS agent disconnected on 100 instances in storm (123456789012, us-east-1)"
         );
     }
     assert_eq!(

@@ -1,6 +1,7 @@
 //! Every end-to-end and contract test, in one binary: each test binary links the AWS SDK, so one
 //! binary instead of five is minutes less on a cold build.
 
+mod accounts;
 mod agent;
 mod anywhere;
 mod capacity;

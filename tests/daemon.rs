@@ -111,7 +111,10 @@ async fn when_daemons_are_lost_in_every_way_then_one_alert_names_only_the_unrepl
     let published = bed.emulator.published().await;
     assert_eq!(published.len(), 1, "{published:#?}");
     let alert = &published[0];
-    assert_eq!(alert.subject, "ECS daemons lost on 2 instances in prod (us-east-1)");
+    assert_eq!(
+        alert.subject,
+        "ECS daemons lost on 2 instances in prod (123456789012, us-east-1)"
+    );
     assert_eq!(alert.attributes["kind"], "daemon-lost");
     let email = alert.message["email"].as_str().unwrap();
     for needle in [

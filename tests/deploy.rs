@@ -114,7 +114,8 @@ async fn when_deployed_with_cargo_lambda_then_events_reach_a_function_configured
         .unwrap();
 
     let events = aws_sdk_eventbridge::Client::new(&emulator.sdk);
-    for rule in watchdog_tests::template::resources_of_type("AWS::Events::Rule") {
+    let stack = watchdog_tests::template::Stack::new(&[]);
+    for rule in watchdog_tests::template::created_of_type(&stack, "AWS::Events::Rule") {
         let found = events
             .describe_rule()
             .name(format!("wd-{rule}"))

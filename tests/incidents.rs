@@ -176,7 +176,7 @@ async fn when_an_incident_lasts_then_it_reminds_once_per_interval_and_resolves_o
     let resolved = &published[2];
     assert_eq!(
         resolved.subject,
-        "Resolved: ECS agent disconnected on 1 instance in prod (us-east-1)"
+        "Resolved: ECS agent disconnected on 1 instance in prod (123456789012, us-east-1)"
     );
     assert_eq!(resolved.attributes["status"], "resolved");
     assert_eq!(resolved.attributes["kind"], "agent-disconnected");
@@ -310,7 +310,7 @@ async fn when_a_lost_daemon_runs_again_then_its_incident_resolves_once() {
     let resolved = &published[1];
     assert_eq!(
         resolved.subject,
-        "Resolved: ECS daemon log-router lost on 1 instance in prod (us-east-1)"
+        "Resolved: ECS daemon log-router lost on 1 instance in prod (123456789012, us-east-1)"
     );
     assert_eq!(resolved.attributes["status"], "resolved");
     let notice = finding(resolved);

@@ -24,6 +24,12 @@ that dies takes the emulator with it. Besides every AWS API moto knows, it answe
         500, as Systems Manager does when it is down.
     GET  /_watchdog/requests?operation=ecs:ListTasks
                                          the JSON bodies of that operation's requests since reset
+    POST /_watchdog/assume-role          {"roleArn", "denied": true | false}: STS AssumeRole of that
+        role answers 403 AccessDenied, as when the role's trust policy does not admit the caller
+        (moto enforces no IAM).
+
+A container instance is found in the account its ARN names: moto keeps a backend per account,
+and credentials from AssumeRole act in the role's account.
 
 moto does not know the ECS Managed Daemons APIs; they answer as in a region without them
 (400 UnknownOperationException). Tasks keep the status they were started with: moto would
@@ -104,6 +110,7 @@ class Watchdog:
         self.requests = {}
         self.managed_nodes = {}
         self.ssm_failing = False
+        self.denied_roles = set()
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -122,6 +129,8 @@ class Watchdog:
             self.in_flight[service] += 1
             self.peak[service] = max(self.peak[service], self.in_flight[service])
         try:
+            if called == "sts:AssumeRole" and self.denied(body):
+                return denied(start_response)
             if called == "ssm:DescribeInstanceInformation" and self.ssm_failing:
                 error = {"__type": "InternalServerError", "message": "injected"}
                 return respond(start_response, "500 Internal Server Error", error)
@@ -137,6 +146,11 @@ class Watchdog:
         finally:
             with self.lock:
                 self.in_flight[service] -= 1
+
+    def denied(self, body):
+        role = parse_qs(body.decode("utf-8", "replace")).get("RoleArn", [""])[0]
+        with self.lock:
+            return role in self.denied_roles
 
     def instance_information(self, request):
         wanted = None
@@ -189,6 +203,13 @@ class Watchdog:
                     else:
                         self.managed_nodes.pop(request["id"], None)
                 answer = {}
+            elif path == "/_watchdog/assume-role" and method == "POST":
+                with self.lock:
+                    if request.get("denied"):
+                        self.denied_roles.add(request["roleArn"])
+                    else:
+                        self.denied_roles.discard(request["roleArn"])
+                answer = {}
             elif path == "/_watchdog/capacity-provider" and method == "POST":
                 backend = ecs_models.ecs_backends[ACCOUNT][region]
                 backend.capacity_providers[request["name"]].type = request["type"]
@@ -200,6 +221,17 @@ class Watchdog:
         except KeyError as e:
             return respond(start_response, "404 Not Found", {"error": f"unknown {e}"})
         return respond(start_response, "200 OK", answer)
+
+
+def denied(start_response):
+    """STS's answer (query protocol, XML) when the role does not trust the caller."""
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+        "<Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole</Message>"
+        "</Error><RequestId>denied</RequestId></ErrorResponse>"
+    ).encode()
+    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def respond(start_response, status, answer):
@@ -227,7 +259,8 @@ def operation(environ, body):
 
 
 def set_container_instance(region, request):
-    backend = ecs_models.ecs_backends[ACCOUNT][region]
+    account = request["containerInstanceArn"].split(":")[4] or ACCOUNT
+    backend = ecs_models.ecs_backends[account][region]
     cluster = request["cluster"].rsplit("/", 1)[-1]
     instance_id = request["containerInstanceArn"].rsplit("/", 1)[-1]
     instance = backend.container_instances[cluster][instance_id]

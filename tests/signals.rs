@@ -84,7 +84,7 @@ async fn when_an_instance_is_still_impaired_at_the_recheck_then_one_alert_names_
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(
         alerts[0].subject,
-        "ECS instance impaired on 1 instance in prod (us-east-1)"
+        "ECS instance impaired on 1 instance in prod (123456789012, us-east-1)"
     );
     let instances = finding(&alerts[0])["instances"].clone();
     assert_eq!(instances.as_array().map(Vec::len), Some(1));
@@ -121,8 +121,8 @@ async fn when_a_daemon_deployment_fails_then_each_failure_alerts_once_and_a_succ
     assert_eq!(
         subjects,
         vec![
-            "ECS daemon log-router deployment failed in prod (us-east-1)",
-            "ECS daemon security-agent deployment failed in prod (us-east-1)",
+            "ECS daemon log-router deployment failed in prod (123456789012, us-east-1)",
+            "ECS daemon security-agent deployment failed in prod (123456789012, us-east-1)",
         ]
     );
     let first = alerts[0].message["email"].as_str().unwrap();

@@ -159,7 +159,7 @@ async fn when_an_agent_disconnects_without_an_event_then_the_sweep_alerts_once_a
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(
         alerts[0].subject,
-        "ECS agent disconnected on 1 instance in prod (us-east-1)"
+        "ECS agent disconnected on 1 instance in prod (123456789012, us-east-1)"
     );
     assert_eq!(alerts[0].attributes["status"], "firing");
     let named = finding(&alerts[0]);
@@ -228,8 +228,8 @@ async fn when_a_disconnect_lasts_then_the_sweep_reminds_after_the_interval_only(
     assert_eq!(
         subjects,
         vec![
-            "ECS agent disconnected on 1 instance in prod (us-east-1)".to_owned(),
-            "Still open: ECS agent disconnected on 1 instance in prod (us-east-1)".to_owned(),
+            "ECS agent disconnected on 1 instance in prod (123456789012, us-east-1)".to_owned(),
+            "Still open: ECS agent disconnected on 1 instance in prod (123456789012, us-east-1)".to_owned(),
         ]
     );
 }
@@ -337,7 +337,7 @@ async fn when_a_daemon_is_missing_without_an_event_then_one_alert_and_none_while
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(
         sent[0].subject,
-        "ECS daemon log-router lost on 1 instance in prod (us-east-1)"
+        "ECS daemon log-router lost on 1 instance in prod (123456789012, us-east-1)"
     );
     let finding: Value = serde_json::from_str(&sent[0].default).unwrap();
     assert_eq!(
@@ -354,7 +354,7 @@ async fn when_a_daemon_is_missing_without_an_event_then_one_alert_and_none_while
     let subjects: Vec<&str> = run.report.alerts.iter().map(|a| a.subject.as_str()).collect();
     assert_eq!(
         subjects,
-        vec!["Resolved: ECS daemon log-router lost on 1 instance in prod (us-east-1)"]
+        vec!["Resolved: ECS daemon log-router lost on 1 instance in prod (123456789012, us-east-1)"]
     );
     let without_daemon: Vec<f64> = run
         .report
@@ -385,7 +385,7 @@ async fn when_an_operation_is_denied_then_the_sweep_says_so_once_and_sweeps_the_
     let impaired = alerts_of(&first, "monitor-impaired");
     assert_eq!(
         impaired,
-        vec!["ECS Watchdog cannot call ecs:ListDaemons (us-east-1)".to_owned()]
+        vec!["ECS Watchdog cannot call ecs:ListDaemons (123456789012, us-east-1)".to_owned()]
     );
     let alert = first
         .report

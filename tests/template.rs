@@ -35,6 +35,7 @@ fn variables_the_function_reads() -> BTreeSet<String> {
     let mut read = read.into_inner();
     // Lambda itself sets it; the template must not.
     read.remove("AWS_LAMBDA_FUNCTION_NAME");
+    read.remove("AWS_REGION");
     read
 }
 

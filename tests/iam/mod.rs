@@ -16,6 +16,7 @@ use table::{Grant, MONITOR, Needs, SWEEP, arn, table};
 const EVERYTHING_ON: &[(&str, &str)] = &[
     ("RemediationAction", "drain-and-replace"),
     ("FindingsEventBusName", "findings"),
+    ("OrganizationId", table::ORGANIZATION),
     ("HookFunctionArn", "arn:aws:lambda:us-east-1:123456789012:function:hook"),
     (
         "KmsKeyArn",
@@ -181,7 +182,7 @@ fn when_a_role_grants_an_action_then_its_function_or_lambda_needs_it() {
     );
 }
 
-const ALL_NEEDS: [Needs; 7] = [
+const ALL_NEEDS: [Needs; 8] = [
     Needs::Always,
     Needs::Remediation,
     Needs::RemediationWrite,
@@ -189,6 +190,7 @@ const ALL_NEEDS: [Needs; 7] = [
     Needs::ReplaceWrite,
     Needs::FindingsBus,
     Needs::Hook,
+    Needs::Members,
 ];
 
 #[test]
@@ -220,6 +222,10 @@ fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_i
                 Needs::Replace,
                 Needs::ReplaceWrite,
             ],
+        ),
+        (
+            &[("OrganizationId", table::ORGANIZATION)],
+            &[Needs::Always, Needs::Members],
         ),
         (EVERYTHING_ON, &ALL_NEEDS),
     ];

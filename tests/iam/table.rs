@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 const ACCOUNT_REGION: &str = "us-east-1:123456789012";
+pub const ORGANIZATION: &str = "o-abc123def4";
 
 /// When the template grants an action to the monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub enum Needs {
     ReplaceWrite,
     FindingsBus,
     Hook,
+    /// The stack serves an organization's accounts (`OrganizationId`).
+    Members,
 }
 
 /// One row: how IAM authorizes an action the way the code calls it.
@@ -43,7 +46,8 @@ pub fn arn(service: &str, rest: &str) -> String {
 /// https://docs.aws.amazon.com/service-authorization/latest/reference/:
 /// list_amazonelasticcontainerservice.html, list_amazonec2.html, list_amazonsns.html,
 /// list_amazonsqs.html, list_amazondynamodb.html, list_amazoncloudwatch.html, list_amazoneventbridge.html,
-/// list_awslambda.html, list_amazonec2autoscaling.html, list_awssystemsmanager.html.
+/// list_awslambda.html, list_amazonec2autoscaling.html, list_awssystemsmanager.html,
+/// list_awssecuritytokenservice.html.
 pub fn table() -> Vec<Grant> {
     let in_account = json!({"ArnLike": {"ecs:cluster": arn("ecs", "cluster/*")}});
     vec![
@@ -128,6 +132,18 @@ pub fn table() -> Vec<Grant> {
             condition: None,
             needs: Needs::Always,
             sweep: Some(Needs::Always),
+        },
+        // STS: AssumeRole takes the `role` resource (list_awssecuritytokenservice.html); the
+        // member accounts are not known in advance, so any account's role of that name, kept to
+        // the organization's accounts by aws:ResourceOrgID (a global condition key:
+        // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+        // The reader role's trust policy (spoke.yaml) admits only these functions' roles.
+        Grant {
+            action: "sts:AssumeRole",
+            resource: "arn:aws:iam::*:role/ecs-watchdog-reader".into(),
+            condition: Some(json!({"StringEquals": {"aws:ResourceOrgID": ORGANIZATION}})),
+            needs: Needs::Members,
+            sweep: Some(Needs::Members),
         },
         Grant {
             action: "sns:Publish",

@@ -125,6 +125,38 @@ impl Emulator {
         serde_json::from_str(body).expect("control answers JSON")
     }
 
+    /// The SDK configuration of another account: credentials from `AssumeRole` of a role there,
+    /// which moto answers for the role's account (its backends are per account).
+    pub async fn member(&self, account: &str) -> aws_config::SdkConfig {
+        let answer = aws_sdk_sts::Client::new(&self.sdk)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/test-bed"))
+            .role_session_name("test-bed")
+            .send()
+            .await
+            .expect("AssumeRole");
+        let given = answer.credentials().expect("credentials");
+        let credentials = Credentials::new(
+            given.access_key_id(),
+            given.secret_access_key(),
+            Some(given.session_token().to_owned()),
+            None,
+            "test-bed-member",
+        );
+        self.sdk
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                credentials,
+            ))
+            .build()
+    }
+
+    /// Makes `AssumeRole` of `role_arn` answer AccessDenied (or answer again).
+    pub async fn deny_assume_role(&self, role_arn: &str, denied: bool) {
+        let request = json!({"roleArn": role_arn, "denied": denied});
+        self.control("POST", "/_watchdog/assume-role", Some(request)).await;
+    }
+
     /// Sets the agent's connection and/or the status, as ECS would (the version grows).
     pub async fn set_container_instance(
         &self,

@@ -28,6 +28,9 @@ pub struct DeadLetter {
     pub reason: Option<String>,
 }
 
+/// The hub's bus in the test bed (the stack's is `<stack name>-hub`).
+pub const HUB_BUS: &str = "ecs-watchdog-hub";
+
 impl Pipeline {
     /// The pipeline with the template's defaults; the checks queue holds each event for
     /// `grace_seconds` first.
@@ -94,8 +97,13 @@ impl Pipeline {
                 .refs
                 .insert(id.to_owned(), topic.topic_arn().expect("topic ARN").to_owned());
         }
-        for id in template::resources_of_type("AWS::Events::Rule") {
+        for id in template::created_of_type(&stack, "AWS::Events::Rule") {
             let properties = template::properties(id);
+            // A rule of the hub's own bus (DESIGN §10) goes on a bus of that name.
+            let bus = properties.get("EventBusName").map(|_| HUB_BUS.to_owned());
+            if let Some(bus) = &bus {
+                let _ = events.create_event_bus().name(bus).send().await;
+            }
             let state = match stack.resolve(&properties["State"]).as_str() {
                 "DISABLED" => RuleState::Disabled,
                 _ => RuleState::Enabled,
@@ -104,6 +112,7 @@ impl Pipeline {
             events
                 .put_rule()
                 .name(id)
+                .set_event_bus_name(bus.clone())
                 .event_pattern(pattern)
                 .state(state)
                 .send()
@@ -118,6 +127,7 @@ impl Pipeline {
                 events
                     .put_targets()
                     .rule(id)
+                    .set_event_bus_name(bus.clone())
                     .targets(target)
                     .send()
                     .await

@@ -45,6 +45,18 @@ pub fn resources_of_type(kind: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// The resources of one type the stack creates: those whose `Condition` holds.
+pub fn created_of_type(stack: &Stack, kind: &str) -> Vec<&'static str> {
+    resources_of_type(kind)
+        .into_iter()
+        .filter(|id| {
+            template()["Resources"][*id]["Condition"]
+                .as_str()
+                .is_none_or(|c| stack.condition(c))
+        })
+        .collect()
+}
+
 /// What `Ref` and `Fn::GetAtt` resolve to: parameter values (defaults, then overrides) and the
 /// physical ids of the resources the test bed created.
 pub struct Stack {
@@ -96,6 +108,18 @@ impl Stack {
                 &branches[2]
             };
             return self.resolve(branch);
+        }
+        if let Some([delimiter, items]) = value.get("Fn::Join").and_then(Value::as_array).map(Vec::as_slice) {
+            let delimiter = self.resolve(delimiter);
+            return match items.as_array() {
+                Some(items) => items
+                    .iter()
+                    .map(|i| self.resolve(i))
+                    .collect::<Vec<_>>()
+                    .join(&delimiter),
+                // A CommaDelimitedList parameter: its text is its items joined by commas.
+                None => self.resolve(items).replace(',', &delimiter),
+            };
         }
         if let Some(target) = value.get("Fn::GetAtt").and_then(Value::as_array) {
             let key = target.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(".");

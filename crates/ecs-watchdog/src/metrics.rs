@@ -63,6 +63,34 @@ impl Metric {
 pub const CLUSTER_DIMENSION: &str = "ClusterName";
 pub const DAEMON_DIMENSION: &str = "DaemonName";
 pub const OPERATION_DIMENSION: &str = "Operation";
+pub const ACCOUNT_DIMENSION: &str = "Account";
+pub const REGION_DIMENSION: &str = "Region";
+
+/// The gauges: what a look found now, not how often something happened.
+const GAUGES: [Metric; 4] = [
+    Metric::OpenIncidents,
+    Metric::DisconnectedAgents,
+    Metric::InstancesWithoutDaemon,
+    Metric::MonitoredInstances,
+];
+
+/// A member account's data, named by `Account` and `Region` (DESIGN §10) so two clusters of one
+/// name in two accounts stay apart. Counters without a dimension stay without: the stack's
+/// alarms sum them over every account. Gauges without one get the two: a gauge is one look at
+/// one place, and the alarms' `Minimum` across places would hide the worst one.
+pub fn placed(data: &[MetricDatum], account: &str, region: &str) -> Vec<MetricDatum> {
+    data.iter()
+        .cloned()
+        .map(|mut datum| {
+            let gauge = GAUGES.iter().any(|g| g.name() == datum.name);
+            if !datum.dimensions.is_empty() || gauge {
+                datum.dimensions.push((ACCOUNT_DIMENSION, account.to_owned()));
+                datum.dimensions.push((REGION_DIMENSION, region.to_owned()));
+            }
+            datum
+        })
+        .collect()
+}
 
 /// One data point: a name, its dimensions, a count.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +139,25 @@ impl Tally {
             .entry(cluster.to_owned())
             .or_default()
             .insert(metric, value);
+    }
+
+    /// Adds another tally's counts to this one (places of one hub run: their clusters differ).
+    pub fn merge(&mut self, other: &Tally) {
+        for (cluster, counts) in &other.per_cluster {
+            let mine = self.per_cluster.entry(cluster.clone()).or_default();
+            for (metric, n) in counts {
+                *mine.entry(*metric).or_default() += n;
+            }
+        }
+        for (key, n) in &other.per_daemon {
+            *self.per_daemon.entry(key.clone()).or_default() += n;
+        }
+        for (operation, n) in &other.per_operation {
+            *self.per_operation.entry(operation.clone()).or_default() += n;
+        }
+        for (metric, n) in &other.total {
+            *self.total.entry(*metric).or_default() += n;
+        }
     }
 
     /// Sets an aggregate gauge (no dimension): only a look at every cluster, the sweep's, can.

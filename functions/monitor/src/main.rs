@@ -1,7 +1,8 @@
 //! The `monitor` Lambda: wires configuration and clients, then serves SQS batches.
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
-use ecs_watchdog::{Config, Monitor, SqsBatch, aws};
+use ecs_watchdog::pipeline::Hub;
+use ecs_watchdog::{Config, SqsBatch, aws};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -10,7 +11,7 @@ async fn main() -> Result<(), Error> {
     // A bad configuration stops the function here, at init, naming the variable.
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let sdk = aws::load_sdk_config().await;
-    let monitor = aws::monitor(config, &sdk);
+    let monitor = aws::hub(config, &sdk);
     let monitor = &monitor;
     run(service_fn(move |event: LambdaEvent<SqsBatch>| async move {
         Ok::<_, Error>(handle(monitor, event.payload).await)
@@ -19,7 +20,7 @@ async fn main() -> Result<(), Error> {
 }
 
 /// One SQS batch: each record on its own, failures reported per record.
-async fn handle(monitor: &Monitor, batch: SqsBatch) -> SqsBatchResponse {
+async fn handle(monitor: &Hub, batch: SqsBatch) -> SqsBatchResponse {
     let messages = batch.records;
     let report = monitor.process(&messages).await;
     tracing::info!(

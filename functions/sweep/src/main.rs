@@ -1,6 +1,7 @@
 //! The `sweep` Lambda: wires configuration and clients, then sweeps on each scheduled call.
 
-use ecs_watchdog::{Config, Sweep, aws};
+use ecs_watchdog::pipeline::HubSweep;
+use ecs_watchdog::{Config, aws};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::{Value, json};
 
@@ -13,7 +14,7 @@ async fn main() -> Result<(), Error> {
         .and_then(|c| c.require_ledger().map(|()| c))
         .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let sdk = aws::load_sdk_config().await;
-    let sweep = aws::sweep(config, &sdk);
+    let sweep = aws::hub_sweep(config, &sdk);
     let sweep = &sweep;
     // The schedule's payload carries nothing the sweep needs: it looks at the current state.
     run(service_fn(move |_: LambdaEvent<Value>| async move {
@@ -23,7 +24,7 @@ async fn main() -> Result<(), Error> {
 }
 
 /// What the run saw, as the invocation's result (shown by `aws lambda invoke` and in tests).
-async fn summary(sweep: &Sweep) -> Value {
+async fn summary(sweep: &HubSweep) -> Value {
     let run = sweep.run().await;
     let mut operations: Vec<&str> = run.faults.iter().map(|f| f.operation).collect();
     operations.sort_unstable();

@@ -7,10 +7,10 @@ use super::{EMAIL_LISTED, Finding, remediation_line};
 
 pub(super) fn body(email: &mut String, finding: &Finding) {
     let (total, noun) = finding.counted();
-    let (cluster, region) = (&finding.cluster_name, &finding.region);
+    let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
         email,
-        "The ECS container agent on {total} container {noun} in cluster {cluster} ({region}) lost its connection \
+        "The ECS container agent on {total} container {noun} in cluster {cluster} ({place}) lost its connection \
          to the ECS control plane and has not reconnected after the grace period.\n\
          ECS cannot start, stop or report tasks there until it does; tasks already running keep running unmanaged.\n\n\
          Instances:\n"

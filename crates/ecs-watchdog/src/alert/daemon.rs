@@ -8,10 +8,10 @@ use super::{EMAIL_LISTED, Finding, InstanceFinding, remediation_line};
 
 pub(super) fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&str, Vec<&InstanceFinding>>) {
     let (total, noun) = finding.counted();
-    let (cluster, region) = (&finding.cluster_name, &finding.region);
+    let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
         email,
-        "ECS Managed Daemons are not running on {total} container {noun} in cluster {cluster} ({region}) after the \
+        "ECS Managed Daemons are not running on {total} container {noun} in cluster {cluster} ({place}) after the \
          grace period, and ECS is not replacing those instances.\n\
          Until the daemon runs again, these instances work without it: no logs, metrics or security coverage from it.\n"
     );

@@ -6,10 +6,10 @@ use std::fmt::Write;
 use super::{EMAIL_LISTED, Finding};
 
 pub(super) fn body(email: &mut String, finding: &Finding) {
-    let (cluster, region) = (&finding.cluster_name, &finding.region);
+    let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
         email,
-        "A deployment of ECS Managed Daemons failed in cluster {cluster} ({region}).\n\n"
+        "A deployment of ECS Managed Daemons failed in cluster {cluster} ({place}).\n\n"
     );
     for instance in finding.instances.iter().take(EMAIL_LISTED) {
         let _ = writeln!(

@@ -7,10 +7,10 @@ use super::{EMAIL_LISTED, Finding, remediation_line};
 
 pub(super) fn body(email: &mut String, finding: &Finding) {
     let (total, noun) = finding.counted();
-    let (cluster, region) = (&finding.cluster_name, &finding.region);
+    let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
         email,
-        "ECS reports {total} container {noun} in cluster {cluster} ({region}) IMPAIRED, and they still were after \
+        "ECS reports {total} container {noun} in cluster {cluster} ({place}) IMPAIRED, and they still were after \
          the grace period. ECS Managed Instances are drained and replaced by ECS itself; other instances stay as \
          they are until someone acts.\n\nInstances:\n"
     );

@@ -1,6 +1,8 @@
 //! The monitor-impaired alert: the sweep could not make a call it needs, so part of the fleet
 //! is unwatched. It names the operation (the IAM action) and the error, once per operation a day.
 
+use crate::config::Place;
+
 use super::{Alert, AlertKind, DaemonChecks, InstanceFinding, MAX_SUBJECT_CHARS, alert, shorten};
 
 /// Where the monitor's own problems are filed: they belong to no cluster.
@@ -13,6 +15,16 @@ pub(super) const NEXT_STEPS: &str = "\nWhat to do next:\n\
     3. Throttling or server errors past the retries: look at the service's health and the account's API limits.\n\
     Until then the sweep goes on with what it can see; the metric MonitorImpaired (dimension Operation) counts each failure.\n";
 
+/// Where a place's own problems are filed (`monitor`, or `monitor/<account>/<region>` for a
+/// member account's), so each place's sweep closes only its own.
+pub fn scope(place: &Place, home: bool) -> String {
+    if home {
+        MONITOR_SCOPE.to_owned()
+    } else {
+        format!("{MONITOR_SCOPE}/{}/{}", place.account, place.region)
+    }
+}
+
 /// The finding that stands for one operation that failed.
 pub fn finding(operation: &str, error: &str) -> InstanceFinding {
     InstanceFinding {
@@ -23,16 +35,16 @@ pub fn finding(operation: &str, error: &str) -> InstanceFinding {
 }
 
 /// One alert naming every operation that failed and is due an alert.
-pub fn impaired(region: &str, failed: Vec<InstanceFinding>) -> Alert {
+pub fn impaired(place: &Place, scope: &str, failed: Vec<InstanceFinding>) -> Alert {
     let operations: Vec<&str> = failed.iter().map(|f| f.container_instance_arn.as_str()).collect();
     let subject = shorten(
-        &format!("ECS Watchdog cannot call {} ({region})", operations.join(", ")),
+        &format!("ECS Watchdog cannot call {} ({place})", operations.join(", ")),
         MAX_SUBJECT_CHARS,
     );
     let mut alert = alert(
         AlertKind::MonitorImpaired,
-        region,
-        MONITOR_SCOPE,
+        place,
+        scope,
         failed,
         DaemonChecks { deployments: true },
         "went on with the rest of the sweep",
@@ -48,7 +60,8 @@ mod tests {
     #[test]
     fn when_an_operation_is_denied_then_the_alert_names_it_and_the_error() {
         let alert = impaired(
-            "eu-west-1",
+            &Place::new("", "eu-west-1"),
+            MONITOR_SCOPE,
             vec![finding(
                 "ecs:ListContainerInstances",
                 "AccessDeniedException: not authorized",

@@ -6,9 +6,11 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ChatFormat, Place};
 use crate::event::ContainerExit;
 
 mod agent;
+mod chat;
 mod daemon;
 mod deployment;
 mod health;
@@ -81,6 +83,8 @@ pub struct Finding {
     pub schema_version: &'static str,
     pub kind: AlertKind,
     pub severity: Severity,
+    /// The account the cluster belongs to (DESIGN §10).
+    pub account: String,
     pub region: String,
     pub cluster_name: String,
     pub cluster_arn: String,
@@ -96,6 +100,11 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// Where the cluster is, as alerts say it: `123456789012, eu-west-1`.
+    pub fn place(&self) -> String {
+        Place::new(&self.account, &self.region).to_string()
+    }
+
     /// How many instances it names, the omitted ones too, and the noun for that many.
     fn counted(&self) -> (usize, &'static str) {
         let total = self.instances.len() + self.omitted_instances;
@@ -200,12 +209,20 @@ pub struct Alert {
     pub email: String,
     /// The finding as JSON.
     pub default: String,
+    /// What a chat thread groups: `account/region/cluster/kind`, the same for the alert and
+    /// the notice that resolves it.
+    pub thread: String,
 }
 
 impl Alert {
-    /// The SNS message with `MessageStructure=json`.
-    pub fn message(&self) -> String {
-        serde_json::json!({"default": self.default, "email": self.email}).to_string()
+    /// The SNS message with `MessageStructure=json`: a key per protocol, `default` for the
+    /// rest. With [`ChatFormat::Chatbot`], `https` carries the chat notification.
+    pub fn message(&self, chat: ChatFormat) -> String {
+        let mut message = serde_json::json!({"default": self.default, "email": self.email});
+        if chat == ChatFormat::Chatbot {
+            message["https"] = chat::notification(self).to_string().into();
+        }
+        message.to_string()
     }
 
     /// The same alert as a reminder of incidents already alerted: the subject says so.
@@ -226,7 +243,7 @@ pub struct DaemonChecks {
 /// Renders the alert of one kind for one cluster.
 pub fn alert(
     kind: AlertKind,
-    region: &str,
+    place: &Place,
     cluster_arn: &str,
     mut instances: Vec<InstanceFinding>,
     checks: DaemonChecks,
@@ -263,7 +280,8 @@ pub fn alert(
         schema_version: "1",
         kind,
         severity: Severity::High,
-        region: region.to_owned(),
+        account: place.account.clone(),
+        region: place.region.clone(),
         cluster_name: crate::inventory::cluster_name(cluster_arn).to_owned(),
         cluster_arn: cluster_arn.to_owned(),
         instances,
@@ -273,7 +291,7 @@ pub fn alert(
     };
     loop {
         let alert = render(&finding);
-        if alert.message().len() <= MAX_MESSAGE_BYTES || finding.instances.len() <= 1 {
+        if alert.message(ChatFormat::Plain).len() <= MAX_MESSAGE_BYTES || finding.instances.len() <= 1 {
             return alert;
         }
         let keep = finding.instances.len() / 2;
@@ -284,7 +302,7 @@ pub fn alert(
 
 fn render(finding: &Finding) -> Alert {
     let (total, noun) = finding.counted();
-    let (cluster, region) = (&finding.cluster_name, &finding.region);
+    let (cluster, region, place) = (&finding.cluster_name, &finding.region, finding.place());
     let daemons: BTreeMap<&str, Vec<&InstanceFinding>> =
         finding.instances.iter().fold(BTreeMap::new(), |mut map, i| {
             map.entry(i.daemon_name.as_deref().unwrap_or("unknown"))
@@ -297,7 +315,7 @@ fn render(finding: &Finding) -> Alert {
         AlertKind::DaemonDeploymentFailed => String::new(),
         _ => format!(" on {total} {noun}"),
     };
-    let subject = subject(&format!("{what}{on} in "), cluster, &format!(" ({region})"));
+    let subject = subject(&format!("{what}{on} in "), cluster, &format!(" ({place})"));
 
     let mut email = String::new();
     match finding.kind {
@@ -346,7 +364,12 @@ fn render(finding: &Finding) -> Alert {
         subject,
         email,
         default: serde_json::to_string(finding).unwrap_or_default(),
+        thread: thread(&finding.account, &finding.region, &finding.cluster_name, finding.kind),
     }
+}
+
+pub(crate) fn thread(account: &str, region: &str, cluster: &str, kind: AlertKind) -> String {
+    format!("{account}/{region}/{cluster}/{}", kind.as_str())
 }
 
 /// What broke, in a subject: `ECS agent disconnected`, `ECS daemon log-router lost`.
@@ -394,8 +417,8 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
 
 /// `prefix + name + suffix`, shortening the name so the subject stays under 100 characters.
 pub(crate) fn subject(prefix: &str, name: &str, suffix: &str) -> String {
-    let room = MAX_SUBJECT_CHARS.saturating_sub(prefix.len() + suffix.len());
-    format!("{prefix}{}{suffix}", shorten(name, room))
+    let room = MAX_SUBJECT_CHARS.saturating_sub(prefix.len() + suffix.len()).max(12);
+    shorten(&format!("{prefix}{}{suffix}", shorten(name, room)), MAX_SUBJECT_CHARS)
 }
 
 #[cfg(test)]

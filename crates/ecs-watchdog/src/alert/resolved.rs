@@ -7,6 +7,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::{Alert, AlertKind, InstanceFinding, Severity, Status, headline, subject};
+use crate::config::Place;
 use crate::incident::lasted;
 use crate::inventory::cluster_name;
 
@@ -17,6 +18,7 @@ struct Notice<'a> {
     schema_version: &'static str,
     status: Status,
     kind: AlertKind,
+    account: &'a str,
     region: &'a str,
     cluster_name: &'a str,
     cluster_arn: &'a str,
@@ -39,7 +41,7 @@ struct Closed<'a> {
 /// finding, how the look found it over, and how long it lasted (seconds).
 pub fn resolved(
     kind: AlertKind,
-    region: &str,
+    place: &Place,
     cluster_arn: &str,
     mut closed: Vec<(InstanceFinding, String, u64)>,
 ) -> Alert {
@@ -54,11 +56,11 @@ pub fn resolved(
     let subject = subject(
         &format!("Resolved: {what} on {total} {noun} in "),
         cluster,
-        &format!(" ({region})"),
+        &format!(" ({place})"),
     );
 
     let mut email = format!(
-        "Resolved: {what} on {total} container {noun} in cluster {cluster} ({region}). The monitor looked again and \
+        "Resolved: {what} on {total} container {noun} in cluster {cluster} ({place}). The monitor looked again and \
          found each problem over:\n\n"
     );
     for (finding, how, seconds) in closed.iter().take(super::EMAIL_LISTED) {
@@ -89,7 +91,8 @@ pub fn resolved(
         schema_version: "1",
         status: Status::Resolved,
         kind,
-        region,
+        account: &place.account,
+        region: &place.region,
         cluster_name: cluster,
         cluster_arn,
         instances: closed
@@ -111,6 +114,7 @@ pub fn resolved(
         subject,
         email,
         default: serde_json::to_string(&notice).unwrap_or_default(),
+        thread: super::thread(&place.account, &place.region, cluster, kind),
     }
 }
 
@@ -127,13 +131,13 @@ mod tests {
         };
         let notice = resolved(
             AlertKind::AgentDisconnected,
-            "eu-west-1",
-            "arn:aws:ecs:eu-west-1:1:cluster/prod",
+            &Place::new("123456789012", "eu-west-1"),
+            "arn:aws:ecs:eu-west-1:123456789012:cluster/prod",
             vec![(finding, "recovered: the agent reconnected".into(), 25 * 60)],
         );
         assert_eq!(
             notice.subject,
-            "Resolved: ECS agent disconnected on 1 instance in prod (eu-west-1)"
+            "Resolved: ECS agent disconnected on 1 instance in prod (123456789012, eu-west-1)"
         );
         assert_eq!(notice.status, Status::Resolved);
         assert!(

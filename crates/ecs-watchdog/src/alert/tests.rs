@@ -31,6 +31,10 @@ fn stopped(n: usize, daemon: &str) -> InstanceFinding {
 }
 
 const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
+
+fn place() -> Place {
+    Place::new("123456789012", "eu-west-1")
+}
 const CHECKED: DaemonChecks = DaemonChecks { deployments: true };
 const ACTION: &str = "alerted only: remediation is off";
 
@@ -38,7 +42,7 @@ const ACTION: &str = "alerted only: remediation is off";
 fn when_one_instance_is_confirmed_then_the_alert_says_what_where_and_what_next() {
     let alert = alert(
         AlertKind::AgentDisconnected,
-        "eu-west-1",
+        &place(),
         CLUSTER,
         vec![instance(1)],
         CHECKED,
@@ -46,7 +50,7 @@ fn when_one_instance_is_confirmed_then_the_alert_says_what_where_and_what_next()
     );
     assert_eq!(
         alert.subject,
-        "ECS agent disconnected on 1 instance in prod (eu-west-1)"
+        "ECS agent disconnected on 1 instance in prod (123456789012, eu-west-1)"
     );
     assert_eq!(
         (
@@ -67,7 +71,7 @@ fn when_one_instance_is_confirmed_then_the_alert_says_what_where_and_what_next()
     ] {
         assert!(alert.email.contains(needle), "email lacks {needle:?}:\n{}", alert.email);
     }
-    let message: Value = serde_json::from_str(&alert.message()).unwrap();
+    let message: Value = serde_json::from_str(&alert.message(ChatFormat::Plain)).unwrap();
     assert_eq!(message["email"], alert.email);
     let finding: Value = serde_json::from_str(message["default"].as_str().unwrap()).unwrap();
     assert_eq!(finding["kind"], "agent-disconnected");
@@ -88,13 +92,16 @@ fn when_daemons_are_lost_then_the_alert_groups_them_by_daemon_with_their_causes(
     };
     let alert = alert(
         AlertKind::DaemonLost,
-        "eu-west-1",
+        &place(),
         CLUSTER,
         vec![impaired, stopped(3, "log-router")],
         CHECKED,
         ACTION,
     );
-    assert_eq!(alert.subject, "ECS daemons lost on 2 instances in prod (eu-west-1)");
+    assert_eq!(
+        alert.subject,
+        "ECS daemons lost on 2 instances in prod (123456789012, eu-west-1)"
+    );
     assert_eq!(alert.kind.as_str(), "daemon-lost");
     let log_router = alert.email.find("Daemon log-router (1 instance)").expect(&alert.email);
     let security = alert
@@ -120,7 +127,7 @@ fn when_daemons_are_lost_then_the_alert_groups_them_by_daemon_with_their_causes(
 fn when_one_daemon_is_lost_and_deployments_unknown_then_the_subject_names_it_and_the_text_says_so() {
     let alert = alert(
         AlertKind::DaemonLost,
-        "eu-west-1",
+        &place(),
         CLUSTER,
         vec![stopped(3, "log-router")],
         DaemonChecks { deployments: false },
@@ -128,7 +135,7 @@ fn when_one_daemon_is_lost_and_deployments_unknown_then_the_subject_names_it_and
     );
     assert_eq!(
         alert.subject,
-        "ECS daemon log-router lost on 1 instance in prod (eu-west-1)"
+        "ECS daemon log-router lost on 1 instance in prod (123456789012, eu-west-1)"
     );
     assert!(alert.email.contains("could not be ruled out"), "{}", alert.email);
 }
@@ -137,7 +144,7 @@ fn when_one_daemon_is_lost_and_deployments_unknown_then_the_subject_names_it_and
 fn when_a_zone_fails_then_one_alert_stays_within_sns_limits() {
     let alert = alert(
         AlertKind::AgentDisconnected,
-        "eu-west-1",
+        &place(),
         CLUSTER,
         (0..5000).map(instance).collect(),
         CHECKED,
@@ -145,12 +152,12 @@ fn when_a_zone_fails_then_one_alert_stays_within_sns_limits() {
     );
     assert_eq!(
         alert.subject,
-        "ECS agent disconnected on 5000 instances in prod (eu-west-1)"
+        "ECS agent disconnected on 5000 instances in prod (123456789012, eu-west-1)"
     );
     assert!(
-        alert.message().len() <= MAX_MESSAGE_BYTES,
+        alert.message(ChatFormat::Plain).len() <= MAX_MESSAGE_BYTES,
         "{} bytes",
-        alert.message().len()
+        alert.message(ChatFormat::Plain).len()
     );
     let finding: Value = serde_json::from_str(&alert.default).unwrap();
     let listed = finding["instances"].as_array().unwrap().len();
@@ -163,17 +170,21 @@ fn when_names_are_long_then_the_subject_stays_under_100_characters() {
     let long = format!("arn:aws:ecs:eu-west-1:1:cluster/{}", "c".repeat(255));
     let agent = alert(
         AlertKind::AgentDisconnected,
-        "ap-southeast-2",
+        &Place::new("123456789012", "ap-southeast-2"),
         &long,
         vec![instance(1)],
         CHECKED,
         ACTION,
     );
     assert!(agent.subject.len() < 100, "{}", agent.subject);
-    assert!(agent.subject.ends_with("... (ap-southeast-2)"), "{}", agent.subject);
+    assert!(
+        agent.subject.ends_with("... (123456789012, ap-southeast-2)"),
+        "{}",
+        agent.subject
+    );
     let daemon = alert(
         AlertKind::DaemonLost,
-        "ap-southeast-2",
+        &Place::new("123456789012", "ap-southeast-2"),
         &long,
         vec![stopped(1, &"d".repeat(255))],
         CHECKED,

@@ -1,5 +1,6 @@
 //! AWS adapters: one per service, the only code that names an `aws_sdk_*` type.
 
+mod accounts;
 mod cloudwatch;
 mod dynamodb;
 mod ec2;
@@ -13,6 +14,7 @@ mod ssm;
 
 use std::time::Duration;
 
+pub use accounts::MemberAccounts;
 pub use cloudwatch::{CloudWatchMetrics, EmfMetrics};
 pub use dynamodb::{CLUSTER_INDEX, DynamoLedger};
 pub use ec2::Ec2Inventory;
@@ -31,7 +33,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::config::{Config, MetricsSinkKind, RemediationAction};
 use crate::inventory::{CapacityProviderType, ClusterInfo, ClusterInstances, Ec2States, HostStates, Task, TaskFilter};
 use crate::pipeline::{Adapters, Monitor};
-use crate::ports::{AwsError, FindingSink, Inventory, Ledger, MetricsSink, SystemClock};
+use crate::ports::{AwsError, Daemons, FindingSink, Inventory, Ledger, MetricsSink, SystemClock};
 use crate::remediation::RemediationStep;
 
 /// How long one attempt and one whole call (all retries) may take, from when the call gets its
@@ -82,6 +84,18 @@ pub fn sweep(config: Config, sdk: &aws_config::SdkConfig) -> crate::Sweep {
     crate::Sweep::new(config, region, io)
 }
 
+/// The monitor of a hub: its own account and region, and each member place an event comes from.
+pub fn hub(config: Config, sdk: &aws_config::SdkConfig) -> crate::pipeline::Hub {
+    let members = Box::new(MemberAccounts::new(config.clone(), sdk));
+    crate::pipeline::Hub::new(monitor(config, sdk), members)
+}
+
+/// The sweep of a hub: its own account and region, and the places it is given.
+pub fn hub_sweep(config: Config, sdk: &aws_config::SdkConfig) -> crate::pipeline::HubSweep {
+    let members = Box::new(MemberAccounts::new(config.clone(), sdk));
+    crate::pipeline::HubSweep::new(sweep(config, sdk), members)
+}
+
 /// The AWS adapters the configuration asks for: metrics sink, remediation steps, finding sinks.
 pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
     let metrics: Box<dyn MetricsSink> = match config.metrics_sink {
@@ -91,17 +105,11 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
             &config.metric_namespace,
         )),
     };
-    let ecs = aws_sdk_ecs::Client::new(sdk);
-    let mut steps: Vec<Box<dyn RemediationStep>> = Vec::new();
-    if config.remediation.action != RemediationAction::None {
-        steps.push(Box::new(Drain::new(ecs.clone())));
-    }
-    if config.remediation.action == RemediationAction::DrainAndReplace {
-        steps.push(Box::new(ReplaceInAutoScalingGroup::new(
-            aws_sdk_autoscaling::Client::new(sdk),
-            config.remediation.replace_after,
-        )));
-    }
+    let InPlace {
+        inventory,
+        daemons,
+        steps,
+    } = in_place(config, sdk);
     let mut findings: Vec<Box<dyn FindingSink>> = Vec::new();
     if let Some(bus) = &config.findings_event_bus {
         findings.push(Box::new(EventBridgeFindings::new(
@@ -113,16 +121,12 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
         findings.push(Box::new(LambdaHook::new(aws_sdk_lambda::Client::new(sdk), function)));
     }
     Adapters {
-        inventory: Box::new(AwsInventory {
-            ecs: EcsInventory::new(ecs.clone()),
-            ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)),
-            // Built on first use: only a batch with an ECS Anywhere host needs it.
-            ssm: SsmHosts::new(OnFirstUse::new(sdk, aws_sdk_ssm::Client::new)),
-        }),
-        daemons: Box::new(EcsDaemons::new(ecs)),
+        inventory,
+        daemons,
         notifier: Box::new(SnsNotifier::new(
             OnFirstUse::new(sdk, aws_sdk_sns::Client::new),
             &config.alert_topic_arn,
+            config.chat,
         )),
         quarantine: Box::new(DeadLetterQueue::new(
             OnFirstUse::new(sdk, aws_sdk_sqs::Client::new),
@@ -138,6 +142,39 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
             )) as Box<dyn Ledger>
         }),
         clock: Box::new(SystemClock),
+    }
+}
+
+/// What acts in one account and region: the look-ups and the remediation steps.
+pub struct InPlace {
+    pub inventory: Box<dyn Inventory>,
+    pub daemons: Box<dyn Daemons>,
+    pub steps: Vec<Box<dyn RemediationStep>>,
+}
+
+/// What acts in the account and region `sdk` reaches.
+pub fn in_place(config: &Config, sdk: &aws_config::SdkConfig) -> InPlace {
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    let mut steps: Vec<Box<dyn RemediationStep>> = Vec::new();
+    if config.remediation.action != RemediationAction::None {
+        steps.push(Box::new(Drain::new(ecs.clone())));
+    }
+    if config.remediation.action == RemediationAction::DrainAndReplace {
+        steps.push(Box::new(ReplaceInAutoScalingGroup::new(
+            aws_sdk_autoscaling::Client::new(sdk),
+            config.remediation.replace_after,
+        )));
+    }
+    let inventory = Box::new(AwsInventory {
+        ecs: EcsInventory::new(ecs.clone()),
+        ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)),
+        // Built on first use: only a batch with an ECS Anywhere host needs it.
+        ssm: SsmHosts::new(OnFirstUse::new(sdk, aws_sdk_ssm::Client::new)),
+    });
+    InPlace {
+        inventory,
+        daemons: Box::new(EcsDaemons::new(ecs)),
+        steps,
     }
 }
 

@@ -5,19 +5,22 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 use super::shared::{OnFirstUse, Turns};
 use crate::alert::Alert;
+use crate::config::ChatFormat;
 use crate::ports::{AwsError, Notifier};
 
 pub struct SnsNotifier {
     client: OnFirstUse<Client>,
     topic_arn: String,
+    chat: ChatFormat,
     turns: Turns,
 }
 
 impl SnsNotifier {
-    pub fn new(client: OnFirstUse<Client>, topic_arn: impl Into<String>) -> Self {
+    pub fn new(client: OnFirstUse<Client>, topic_arn: impl Into<String>, chat: ChatFormat) -> Self {
         Self {
             client,
             topic_arn: topic_arn.into(),
+            chat,
             turns: Turns::new(),
         }
     }
@@ -41,7 +44,7 @@ impl Notifier for SnsNotifier {
             .topic_arn(&self.topic_arn)
             .subject(&alert.subject)
             .message_structure("json")
-            .message(alert.message())
+            .message(alert.message(self.chat))
             .message_attributes("cluster", attribute(&alert.cluster_name)?)
             .message_attributes("kind", attribute(alert.kind.as_str())?)
             .message_attributes("severity", attribute(alert.severity.as_str())?)

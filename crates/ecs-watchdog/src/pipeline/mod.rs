@@ -6,6 +6,8 @@
 mod act;
 mod decide;
 mod evidence;
+mod hub;
+mod impaired;
 mod intake;
 mod ledger;
 mod replace;
@@ -21,13 +23,14 @@ use futures_util::future::{join, join_all};
 use tracing::{info, warn};
 
 pub use evidence::{DESCRIBE_LIMIT, MANAGED_NODE_LIMIT};
+pub use hub::{Hub, HubSweep, Reach};
 pub use intake::{Message, SqsBatch};
 pub use replace::REPLACE_STEP;
 pub use sweep::{Sweep, SweepReport};
 pub use watched::Fault;
 
 use crate::alert::{Alert, AlertKind, InstanceFinding};
-use crate::config::Config;
+use crate::config::{Config, Place};
 use crate::incident::{IncidentKey, Notice};
 use crate::inventory::cluster_name;
 use crate::metrics::{Metric, Tally};
@@ -109,17 +112,25 @@ pub type Confirmed<'a> = BTreeMap<(&'a str, AlertKind), Vec<Firing<'a>>>;
 /// warm invocations.
 pub struct Monitor {
     config: Config,
-    region: String,
+    /// The account and region whose clusters it checks.
+    place: Place,
     io: Adapters,
     scoping: Scoping,
 }
 
 impl Monitor {
+    /// The monitor of the hub's own account in `region`.
     pub fn new(config: Config, region: impl Into<String>, io: Adapters) -> Self {
+        let place = Place::new(config.accounts.home.clone(), region);
+        Self::at(config, place, io)
+    }
+
+    /// The monitor of the clusters in `place`, with adapters that reach it.
+    pub fn at(config: Config, place: Place, io: Adapters) -> Self {
         let scoping = Scoping::new(config.cluster_filter.clone(), config.tag_cache_ttl);
         Self {
             config,
-            region: region.into(),
+            place,
             io,
             scoping,
         }
@@ -147,7 +158,7 @@ impl Monitor {
             None => (confirmed, ledger::Resolved::new()),
         };
         let context = report::Context {
-            region: &self.region,
+            place: &self.place,
             action: report::action(self.config.remediation),
             deployments_unknown: &deployments_unknown,
         };

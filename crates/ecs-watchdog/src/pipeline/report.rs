@@ -10,14 +10,14 @@ use tracing::error;
 use super::ledger::{self, Resolution, Resolved};
 use super::{Adapters, BatchReport, Confirmed, Firing};
 use crate::alert::{self, Alert, AlertKind, DaemonChecks};
-use crate::config::{Remediation, RemediationAction};
+use crate::config::{Place, Remediation, RemediationAction};
 use crate::incident::Notice;
 use crate::metrics::Metric;
 use crate::ports::error_chain;
 
 /// What every alert of the batch shares.
 pub struct Context<'a> {
-    pub region: &'a str,
+    pub place: &'a Place,
     pub action: String,
     pub deployments_unknown: &'a HashSet<&'a str>,
 }
@@ -50,7 +50,7 @@ pub async fn send(
             };
             let findings = firings.iter().map(|f| f.finding.clone()).collect();
             let reminder = firings.iter().all(|f| f.notice == Notice::Reminder);
-            let alert = alert::alert(*kind, context.region, cluster, findings, checks, &context.action);
+            let alert = alert::alert(*kind, context.place, cluster, findings, checks, &context.action);
             (if reminder { alert.as_reminder() } else { alert }, firings)
         })
         .collect();
@@ -61,7 +61,7 @@ pub async fn send(
                 .iter()
                 .map(|r| (r.finding.clone(), r.how.clone(), r.lasted))
                 .collect();
-            (alert::resolved(*kind, context.region, cluster, closed), resolutions)
+            (alert::resolved(*kind, context.place, cluster, closed), resolutions)
         })
         .collect();
     let (sent, sent_notices) = futures_util::future::join(

@@ -3,31 +3,28 @@
 //! sweep is level-triggered. What it sees first is recorded in the ledger and alerts only once
 //! it has lasted (the grace period, or `STUCK_AFTER_MINUTES` for a suppression gone stale).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashSet;
 
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use super::decide::{self, Decision, Outcome};
 use super::evidence::{self, DaemonChecks, Described};
+use super::impaired::Impaired;
 use super::intake::{Checked, Message};
 use super::ledger::{self, Claim};
 use super::scope::Scope;
 use super::survey::{self, Survey};
 use super::watched::{self, Fault, Faults};
 use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, replace, report};
-use crate::alert::{self, Alert, AlertKind, impaired::MONITOR_SCOPE};
-use crate::config::Config;
+use crate::alert;
+use crate::config::{Config, Place};
 use crate::event::Signal;
-use crate::incident::{self, Incident, IncidentKey, Notice, Step};
+use crate::incident::{IncidentKey, Notice};
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
-use crate::ports::{Daemons, Ledger, error_chain};
+use crate::ports::{AwsError, Daemons, error_chain};
 use crate::verdict::{Repeat, Verdict};
-
-/// A monitor-impaired alert goes out at most this often per operation.
-const IMPAIRED_EVERY_SECONDS: u64 = 24 * 3600;
 
 /// What one sweep came to.
 #[derive(Debug, Default)]
@@ -47,21 +44,29 @@ pub struct SweepReport {
 
 /// The sweep: the monitor's adapters, watched for calls that fail.
 pub struct Sweep {
-    monitor: Monitor,
+    pub(super) monitor: Monitor,
     faults: Faults,
-    /// When this Lambda instance last alerted each impaired operation: the guard when the
-    /// ledger itself cannot be read.
-    impaired_alerted: Mutex<HashMap<&'static str, u64>>,
+    /// Where its monitor-impaired incidents are filed ([`alert::impaired::scope`]).
+    scope: String,
+    impaired: Impaired,
 }
 
 impl Sweep {
+    /// The sweep of the hub's own account in `region`.
     pub fn new(config: Config, region: impl Into<String>, io: Adapters) -> Self {
+        let place = Place::new(config.accounts.home.clone(), region);
+        Self::at(config, place, true, io)
+    }
+
+    /// The sweep of `place`; `home` when it is the hub's own account and region.
+    pub fn at(config: Config, place: Place, home: bool, io: Adapters) -> Self {
         let faults = Faults::default();
         let io = watched::watch(io, &faults);
         Self {
-            monitor: Monitor::new(config, region, io),
+            scope: alert::impaired::scope(&place, home),
+            monitor: Monitor::at(config, place, io),
             faults,
-            impaired_alerted: Mutex::new(HashMap::new()),
+            impaired: Impaired::default(),
         }
     }
 
@@ -191,13 +196,14 @@ impl Sweep {
         for fault in &out.faults {
             report.tally.count_impaired(fault.operation);
         }
-        if let Some(alert) = self.impaired(ledger, &out.faults, now).await {
+        Impaired::close_recovered(ledger, &self.scope, &out.faults, now).await;
+        if let Some(alert) = self.impaired.alert(io, &m.place, &self.scope, &out.faults, now).await {
             report.alerts.push(alert);
         }
         report.tally.count(None, Metric::SweepCompleted);
         let none = HashSet::new();
         let context = report::Context {
-            region: &m.region,
+            place: &m.place,
             action: "alerted only: the sweep does not remediate".to_owned(),
             deployments_unknown: &none,
         };
@@ -212,94 +218,35 @@ impl Sweep {
         );
         out
     }
+}
 
-    /// Counts what could not be called and alerts each operation at most once a day: the ledger
-    /// keeps one incident per operation (closed when the operation works again), and this
-    /// instance's memory stands in when the ledger is what fails.
-    async fn impaired(&self, ledger: &dyn Ledger, faults: &[Fault], now: u64) -> Option<Alert> {
+impl Sweep {
+    /// A run that could not start: the place cannot be reached (its role cannot be assumed).
+    /// Nothing is judged; the fault is counted and alerted as any other.
+    pub async fn unreachable(&self, error: AwsError) -> SweepReport {
         let m = &self.monitor;
-        let mut failing: BTreeMap<&'static str, &str> = BTreeMap::new();
-        for fault in faults {
-            failing.entry(fault.operation).or_insert(&fault.error);
-        }
-        if let Ok(open) = ledger.open_incidents(MONITOR_SCOPE).await {
-            for key in open.iter().filter(|k| !failing.contains_key(k.instance.as_str())) {
-                if ledger.close(key, now).await.unwrap_or(false) {
-                    info!(operation = %key.instance, "the monitor can call it again");
-                }
-            }
-        }
-        let recent = |operation: &str| {
-            let alerted = self.impaired_alerted.lock().unwrap_or_else(|p| p.into_inner());
-            alerted
-                .get(operation)
-                .is_some_and(|at| now.saturating_sub(*at) < IMPAIRED_EVERY_SECONDS)
+        let io = &m.io;
+        let fault = Fault {
+            operation: error.operation,
+            error: error_chain(&error),
         };
-        failing.retain(|operation, _| !recent(operation));
-        if failing.is_empty() {
-            return None;
-        }
-        let keys: Vec<IncidentKey> = failing.keys().map(|op| impaired_key(op)).collect();
-        let stored: HashMap<IncidentKey, Incident> = ledger
-            .get(&keys)
+        warn!(place = %m.place, error = %fault.error, "place not reachable: nothing swept there");
+        let mut out = SweepReport::default();
+        out.unseen.push(format!("{} (not reachable)", m.place));
+        out.report.tally.count_impaired(fault.operation);
+        let now = io.clock.now();
+        if let Some(alert) = self
+            .impaired
+            .alert(io, &m.place, &self.scope, std::slice::from_ref(&fault), now)
             .await
-            .map(|found| found.into_iter().map(|i| (i.key.clone(), i)).collect())
-            .unwrap_or_default();
-        let mut due = Vec::new();
-        for (operation, error) in &failing {
-            let key = impaired_key(operation);
-            let finding = alert::impaired::finding(operation, error);
-            let current = stored.get(&key);
-            let claimed = match incident::on_confirmed(current, false, now, IMPAIRED_EVERY_SECONDS, 0) {
-                Step::Quiet | Step::Watch => continue,
-                Step::Open => {
-                    let opened = Incident {
-                        key: key.clone(),
-                        open: true,
-                        opened_at: now,
-                        notified_at: now,
-                        finding: finding.clone(),
-                        remediation_reported: false,
-                    };
-                    ledger.open(&opened).await.map(|ok| ok.then_some(0))
-                }
-                Step::Notify { expected, .. } => {
-                    let current = current.expect("an open incident");
-                    let claim = Incident {
-                        notified_at: now,
-                        finding: finding.clone(),
-                        ..current.clone()
-                    };
-                    ledger.claim(&claim, expected).await.map(|ok| ok.then_some(expected))
-                }
-            };
-            match claimed {
-                Ok(Some(previous)) => due.push((*operation, finding, Some(previous))),
-                Ok(None) => {}
-                // The ledger cannot say: this instance's memory keeps it to once a day.
-                Err(_) => due.push((*operation, finding, None)),
-            }
+        {
+            out.report.alerts.push(alert);
         }
-        if due.is_empty() {
-            return None;
+        out.faults.push(fault);
+        if let Err(e) = io.metrics.publish(&out.report.tally.data()).await {
+            warn!(error = %error_chain(&e), "metrics not published");
         }
-        let alert = alert::impaired(&m.region, due.iter().map(|(_, f, _)| f.clone()).collect());
-        match m.io.notifier.publish(&alert).await {
-            Ok(()) => {
-                let mut alerted = self.impaired_alerted.lock().unwrap_or_else(|p| p.into_inner());
-                alerted.extend(due.iter().map(|(op, _, _)| (*op, now)));
-                Some(alert)
-            }
-            Err(e) => {
-                warn!(error = %error_chain(&e), "monitor-impaired alert not sent: the next sweep tries again");
-                for (operation, _, previous) in &due {
-                    if let Some(previous) = previous {
-                        let _ = ledger.release(&impaired_key(operation), now, *previous).await;
-                    }
-                }
-                None
-            }
-        }
+        out
     }
 }
 
@@ -371,14 +318,5 @@ fn message(signal: &Signal) -> Message {
     Message {
         id: format!("sweep|{}", IncidentKey::of(signal).id()),
         body: String::new(),
-    }
-}
-
-fn impaired_key(operation: &str) -> IncidentKey {
-    IncidentKey {
-        cluster_arn: MONITOR_SCOPE.to_owned(),
-        kind: AlertKind::MonitorImpaired,
-        instance: operation.to_owned(),
-        daemon: None,
     }
 }

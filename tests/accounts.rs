@@ -1,0 +1,175 @@
+//! Many accounts and regions (DESIGN §10), against moto with four accounts: the hub's own, two
+//! members whose reader role it can assume, and one whose role denies it. moto keeps a backend
+//! per account, and credentials from `AssumeRole` act in the role's account, so each member's
+//! fleet lives apart and is seen only through its own role. moto enforces no IAM: the denial is
+//! the test bed's (`/_watchdog/assume-role`), answered as STS answers it.
+
+use ecs_watchdog::config::DEFAULT_ACCOUNT_ROLE_NAME;
+use serde_json::{Value, json};
+use watchdog_tests::emulator::{Emulator, Published, REGION};
+use watchdog_tests::fleet::{Fleet, Node};
+use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::runtime::Function;
+use watchdog_tests::samples::agent_event;
+
+const MEMBER_A: &str = "111111111111";
+const MEMBER_B: &str = "222222222222";
+const DENIED: &str = "333333333333";
+const HUB: &[(&str, &str)] = &[("OrganizationId", "o-abc123def4"), ("GracePeriodSeconds", "0")];
+
+fn role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{DEFAULT_ACCOUNT_ROLE_NAME}")
+}
+
+/// A member account's cluster `prod` with two instances whose agents the events say dropped;
+/// only `broken` of them really did.
+struct Member {
+    nodes: Vec<Node>,
+}
+
+impl Member {
+    async fn seed(emulator: &Emulator, account: &str, broken: usize) -> Self {
+        let fleet = Fleet::new(&emulator.member(account).await).await;
+        let cluster = fleet.cluster("prod", &[]).await;
+        let nodes = fleet.nodes(&cluster, 2).await;
+        emulator
+            .set_container_instance(&cluster, &nodes[broken].container_instance_arn, Some(false), None)
+            .await;
+        Self { nodes }
+    }
+
+    /// What the member's EventBridge sends on to the hub: its account stays the event's.
+    fn events(&self, account: &str) -> Vec<Value> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                let mut event = agent_event(node, 2, false);
+                event["account"] = json!(account);
+                event
+            })
+            .collect()
+    }
+}
+
+fn finding(alert: &Published) -> Value {
+    serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap()
+}
+
+async fn batch(pipeline: &Pipeline, events: &[Value]) -> Vec<Value> {
+    for event in events {
+        pipeline.send_raw(&event.to_string()).await;
+    }
+    pipeline.receive(events.len()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_batch_comes_from_three_member_accounts_then_each_is_checked_in_its_own() {
+    // Given two members whose clusters share the name `prod` and differ in which instance is
+    // really disconnected, and a third member whose role denies the hub.
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, HUB).await;
+    let a = Member::seed(&emulator, MEMBER_A, 0).await;
+    let b = Member::seed(&emulator, MEMBER_B, 1).await;
+    let denied = Member::seed(&emulator, DENIED, 0).await;
+    emulator.deny_assume_role(&role(DENIED), true).await;
+
+    // When one batch holds the events of all three.
+    let mut events = a.events(MEMBER_A);
+    events.extend(b.events(MEMBER_B));
+    let denied_events = denied.events(DENIED);
+    events.extend(denied_events.iter().cloned());
+    let records = batch(&pipeline, &events).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
+    emulator.reset_calls().await;
+    let answer = function
+        .invoke(&sqs_event(&records))
+        .await
+        .expect("the batch is handled");
+
+    // Then only the denied account's messages come back.
+    let mut denied_ids: Vec<&str> = records
+        .iter()
+        .filter(|r| r["body"].as_str().unwrap().contains(DENIED))
+        .map(|r| r["messageId"].as_str().unwrap())
+        .collect();
+    let mut failed: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    denied_ids.sort_unstable();
+    failed.sort_unstable();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed, denied_ids);
+
+    // One alert per member account, naming it and the instance its own state confirms.
+    let published = emulator.published().await;
+    let firing: Vec<&Published> = published
+        .iter()
+        .filter(|p| p.attributes.get("kind").map(String::as_str) == Some("agent-disconnected"))
+        .collect();
+    assert_eq!(
+        firing.len(),
+        2,
+        "{:?}",
+        published.iter().map(|p| &p.subject).collect::<Vec<_>>()
+    );
+    for (account, member, broken) in [(MEMBER_A, &a, 0), (MEMBER_B, &b, 1)] {
+        let alert = firing
+            .iter()
+            .find(|p| finding(p)["account"] == account)
+            .unwrap_or_else(|| panic!("an alert for {account}"));
+        assert_eq!(
+            alert.subject,
+            format!("ECS agent disconnected on 1 instance in prod ({account}, {REGION})")
+        );
+        let finding = finding(alert);
+        assert_eq!(finding["region"], REGION);
+        let named: Vec<&str> = finding["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["ec2InstanceId"].as_str().unwrap())
+            .collect();
+        assert_eq!(named, [member.nodes[broken].ec2_instance_id.as_str()]);
+    }
+    // And one monitor-impaired alert for the account the hub cannot reach.
+    let impaired: Vec<&Published> = published
+        .iter()
+        .filter(|p| p.attributes.get("kind").map(String::as_str) == Some("monitor-impaired"))
+        .collect();
+    assert_eq!(impaired.len(), 1);
+    assert_eq!(
+        impaired[0].subject,
+        format!("ECS Watchdog cannot call sts:AssumeRole ({DENIED}, {REGION})")
+    );
+    assert_eq!(published.len(), 3);
+    let calls = emulator.calls().await;
+    assert_eq!(calls.get("sts:AssumeRole"), Some(&3), "{calls:?}");
+
+    // A member's metrics carry its account and region.
+    let member_a = function
+        .emf()
+        .into_iter()
+        .find(|d| d["Account"] == MEMBER_A && d["ClusterName"] == "prod" && d.get("AgentDisconnected").is_some());
+    let member_a = member_a.expect("AgentDisconnected of member A's prod");
+    assert_eq!(member_a["Region"], REGION);
+
+    // When a second batch comes from the same accounts to the warm function.
+    emulator.reset_calls().await;
+    let mut again = a.events(MEMBER_A);
+    again.extend(denied_events);
+    let records = batch(&pipeline, &again).await;
+    let answer = function
+        .invoke(&sqs_event(&records))
+        .await
+        .expect("the batch is handled");
+
+    // Then the credentials of the account it reached are reused; the denied one is asked again
+    // (nothing is cached for it) and alerts no second time the same day.
+    assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), 2);
+    let calls = emulator.calls().await;
+    assert_eq!(calls.get("sts:AssumeRole"), Some(&1), "{calls:?}");
+    assert_eq!(emulator.published().await.len(), 3, "the open incidents alert no more");
+}
