@@ -63,11 +63,13 @@ fmt:
 clippy:
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-lint: $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed ## cfn-lint, sam validate --lint, checkov, and parliament on the rendered IAM policies
-	$(VENV)/bin/cfn-lint template.yaml
+lint: $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed ## cfn-lint, sam validate --lint, checkov, and parliament on the rendered IAM policies of template.yaml and spoke.yaml
+	$(VENV)/bin/cfn-lint template.yaml spoke.yaml
 	$(SAM) validate --lint --template template.yaml $(VALIDATE_REGION)
-	$(VENV_CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(SAM) validate --lint --template spoke.yaml $(VALIDATE_REGION)
+	$(VENV_CHECKOV)/bin/checkov --file template.yaml --file spoke.yaml --framework cloudformation --skip-download --quiet --compact
 	$(VENV_SAM)/bin/python tests/lint_policies.py template.yaml
+	$(VENV_SAM)/bin/python tests/lint_policies.py spoke.yaml
 
 arm64-target:
 	@rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu || \

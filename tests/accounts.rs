@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use watchdog_tests::emulator::{Emulator, Published, REGION};
 use watchdog_tests::fleet::{Fleet, Node};
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
-use watchdog_tests::runtime::Function;
+use watchdog_tests::runtime::{Function, sweep_binary};
 use watchdog_tests::samples::agent_event;
 
 const MEMBER_A: &str = "111111111111";
@@ -172,4 +172,53 @@ async fn when_a_batch_comes_from_three_member_accounts_then_each_is_checked_in_i
     let calls = emulator.calls().await;
     assert_eq!(calls.get("sts:AssumeRole"), Some(&1), "{calls:?}");
     assert_eq!(emulator.published().await.len(), 3, "the open incidents alert no more");
+}
+
+/// The sweep covers the places it is given: a member it can reach is swept as the hub's own
+/// account is, with its gauges named by account and region; one it cannot reach is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_sweep_covers_member_accounts_then_each_is_swept_or_reported_unreachable() {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, HUB).await;
+    Member::seed(&emulator, MEMBER_A, 0).await;
+    Member::seed(&emulator, DENIED, 0).await;
+    emulator.deny_assume_role(&role(DENIED), true).await;
+    let mut env = pipeline.sweep_env(&emulator);
+    env.push(("SWEEP_ACCOUNTS".into(), format!("{MEMBER_A},{DENIED}")));
+    let sweep = Function::start_binary(&sweep_binary(), &env).await;
+
+    let summary = sweep.invoke(&json!({})).await.expect("the sweep runs");
+
+    assert_eq!(summary["clusters"], 1, "member A's prod: {summary}");
+    assert_eq!(
+        summary["unseen"],
+        json!([format!("{DENIED}, {REGION} (not reachable)")])
+    );
+    // Each place's own faults, each alerted as that place's: moto has no Managed Daemons APIs.
+    assert_eq!(summary["impaired"], json!(["ecs:ListDaemons", "sts:AssumeRole"]));
+    let mut alerts: Vec<&str> = summary["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    alerts.sort_unstable();
+    assert_eq!(
+        alerts,
+        [
+            format!("ECS Watchdog cannot call ecs:ListDaemons ({MEMBER_A}, {REGION})"),
+            format!("ECS Watchdog cannot call sts:AssumeRole ({DENIED}, {REGION})"),
+            // No grace period in this stack: first sight alerts.
+            format!("ECS agent disconnected on 1 instance in prod ({MEMBER_A}, {REGION})"),
+        ]
+    );
+    let gauge = |name: &str| {
+        sweep
+            .emf()
+            .into_iter()
+            .find(|d| d["Account"] == MEMBER_A && d["ClusterName"] == "prod" && d.get(name).is_some())
+            .map(|d| (d[name].clone(), d["Region"].clone()))
+    };
+    assert_eq!(gauge("MonitoredInstances"), Some((json!(2.0), json!(REGION))));
+    assert_eq!(gauge("DisconnectedAgents"), Some((json!(1.0), json!(REGION))));
 }

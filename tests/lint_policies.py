@@ -2,6 +2,7 @@
 changes the policies. Exits non-zero on any finding that is not a known, explained exception.
 
     python tests/lint_policies.py template.yaml
+    python tests/lint_policies.py spoke.yaml
 
 The policies come from tests/render_template.py (SAM's translator, conditions resolved), so
 parliament sees what CloudFormation would create, not the template's intrinsic functions.
@@ -26,7 +27,19 @@ PARAMETER_SETS = [
         "KmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "FindingsEventBusName=findings",
         "HookFunctionArn=arn:aws:lambda:us-east-1:123456789012:function:hook",
+        "OrganizationId=o-abc123def4",
     ],
+]
+
+# spoke.yaml, with a hub in another account (so it forwards) and each remediation setting.
+HUB = [
+    "HubEventBusArn=arn:aws:events:us-east-1:999999999999:event-bus/ecs-watchdog-hub",
+    "HubFunctionRoleArns=arn:aws:iam::999999999999:role/monitor,arn:aws:iam::999999999999:role/sweep",
+]
+SPOKE_PARAMETER_SETS = [
+    HUB,
+    HUB + ["RemediationAction=drain", "RemediationDryRun=true"],
+    HUB + ["RemediationAction=drain-and-replace"],
 ]
 
 # Where parliament's bundled IAM definitions (April 2025) lag the Service Authorization Reference,
@@ -39,6 +52,7 @@ EXCEPTIONS = {
     # The statement sits alone in the role's `list-tasks` policy, so this excuses nothing else.
     ("RESOURCE_STAR", "MonitorRole-list-tasks.json", "['ecs:ListTasks']"),
     ("RESOURCE_STAR", "SweepRole-list-tasks.json", "['ecs:ListTasks']"),
+    ("RESOURCE_STAR", "ReaderRole-list-tasks.json", "['ecs:ListTasks']"),
     # ECS Managed Daemons came after parliament's definitions.
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemons"),
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemonDeployments"),
@@ -48,6 +62,10 @@ EXCEPTIONS = {
     ("UNKNOWN_ACTION", "SweepRole-sweep.json", "Unknown action ecs:ListDaemons"),
     ("UNKNOWN_ACTION", "SweepRole-sweep.json", "Unknown action ecs:DescribeDaemon"),
     ("UNKNOWN_ACTION", "SweepRole-sweep.json", "Unknown action ecs:ListDaemonDeployments"),
+    ("UNKNOWN_ACTION", "ReaderRole-read.json", "Unknown action ecs:DescribeDaemonRevisions"),
+    ("UNKNOWN_ACTION", "ReaderRole-read.json", "Unknown action ecs:ListDaemons"),
+    ("UNKNOWN_ACTION", "ReaderRole-read.json", "Unknown action ecs:DescribeDaemon"),
+    ("UNKNOWN_ACTION", "ReaderRole-read.json", "Unknown action ecs:ListDaemonDeployments"),
     # SAM writes the schedule's invoke policy (lambda:InvokeFunction on the sweep only) without a
     # Version; it uses no policy variables, so the 2008 default changes nothing.
     ("NO_VERSION", "SweepFunctionScheduleRole-SweepFunctionScheduleLambdaPolicy.json", ""),
@@ -59,7 +77,8 @@ def main():
     render = Path(__file__).with_name("render_template.py")
     problems = 0
     checked = 0
-    for parameters in PARAMETER_SETS:
+    sets = SPOKE_PARAMETER_SETS if Path(template).name == "spoke.yaml" else PARAMETER_SETS
+    for parameters in sets:
         with tempfile.TemporaryDirectory() as directory:
             args = [sys.executable, str(render), template, "--policies", directory]
             for parameter in parameters:
@@ -78,7 +97,7 @@ def main():
                         continue
                     problems += 1
                     print(f"{' '.join(parameters) or 'defaults'}: {path.name}: {finding.issue} {finding.detail}")
-    print(f"parliament: {checked} policy documents over {len(PARAMETER_SETS)} parameter sets, {problems} findings")
+    print(f"parliament: {checked} policy documents over {len(sets)} parameter sets, {problems} findings")
     sys.exit(1 if problems else 0)
 
 

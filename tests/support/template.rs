@@ -12,19 +12,27 @@ use crate::repo_root;
 /// The template as JSON (through cfn-lint's CloudFormation YAML loader).
 pub fn template() -> &'static Value {
     static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
-        let output = std::process::Command::new(python())
-            .arg(repo_root().join("tests/template_json.py"))
-            .arg(repo_root().join("template.yaml"))
-            .output()
-            .expect("run tests/template_json.py");
-        assert!(
-            output.status.success(),
-            "template.yaml does not load: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).expect("template JSON")
-    })
+    TEMPLATE.get_or_init(|| load("template.yaml"))
+}
+
+/// `spoke.yaml` (DESIGN §10) as JSON.
+pub fn spoke() -> &'static Value {
+    static SPOKE: OnceLock<Value> = OnceLock::new();
+    SPOKE.get_or_init(|| load("spoke.yaml"))
+}
+
+fn load(file: &str) -> Value {
+    let output = std::process::Command::new(python())
+        .arg(repo_root().join("tests/template_json.py"))
+        .arg(repo_root().join(file))
+        .output()
+        .expect("run tests/template_json.py");
+    assert!(
+        output.status.success(),
+        "{file} does not load: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("template JSON")
 }
 
 /// A resource's `Properties`.
@@ -185,10 +193,15 @@ pub fn sam_python() -> std::path::PathBuf {
 /// translator, then conditions and intrinsic functions resolved (`tests/render_template.py`;
 /// account 123456789012, us-east-1).
 pub fn rendered(stack_name: &str, parameters: &[(&str, &str)]) -> Value {
+    rendered_file("template.yaml", stack_name, parameters)
+}
+
+/// Any of the repository's templates, rendered as [`rendered`] renders `template.yaml`.
+pub fn rendered_file(file: &str, stack_name: &str, parameters: &[(&str, &str)]) -> Value {
     let mut command = std::process::Command::new(sam_python());
     command
         .arg(repo_root().join("tests/render_template.py"))
-        .arg(repo_root().join("template.yaml"))
+        .arg(repo_root().join(file))
         .args(["--stack-name", stack_name]);
     for (key, value) in parameters {
         command.arg("--param").arg(format!("{key}={value}"));
@@ -196,7 +209,7 @@ pub fn rendered(stack_name: &str, parameters: &[(&str, &str)]) -> Value {
     let output = command.output().expect("run tests/render_template.py");
     assert!(
         output.status.success(),
-        "template.yaml does not render: {}",
+        "{file} does not render: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("rendered template JSON")

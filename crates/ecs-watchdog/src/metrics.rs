@@ -364,4 +364,29 @@ mod tests {
         );
         assert_eq!(prod["AgentDisconnected"], json!(2.0));
     }
+
+    #[test]
+    fn when_data_is_a_members_then_it_is_named_by_account_and_region_except_summed_counters() {
+        let datum = |name: &'static str, dimensions: Vec<(&'static str, String)>| MetricDatum {
+            name,
+            dimensions,
+            value: 1.0,
+        };
+        let data = [
+            datum("AgentDisconnected", vec![(CLUSTER_DIMENSION, "prod".into())]),
+            datum("AgentDisconnected", vec![]),
+            datum("DisconnectedAgents", vec![]),
+            datum("MonitorImpaired", vec![(OPERATION_DIMENSION, "ecs:ListDaemons".into())]),
+        ];
+        let placed = placed(&data, "111111111111", "eu-west-1");
+        let names = |d: &MetricDatum| d.dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>();
+        assert_eq!(names(&placed[0]), ["ClusterName", "Account", "Region"]);
+        assert_eq!(placed[0].dimensions[1].1, "111111111111");
+        assert!(
+            placed[1].dimensions.is_empty(),
+            "the alarms sum counters over every account"
+        );
+        assert_eq!(names(&placed[2]), ["Account", "Region"], "a gauge is one place's");
+        assert_eq!(names(&placed[3]), ["Operation", "Account", "Region"]);
+    }
 }

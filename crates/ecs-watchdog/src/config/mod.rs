@@ -59,17 +59,6 @@ impl Place {
             region: region.into(),
         }
     }
-
-    /// The place an ARN names (`arn:<partition>:<service>:<region>:<account>:...`).
-    pub fn of_arn(arn: &str) -> Option<Self> {
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        match parts[..] {
-            ["arn", _, _, region, account, _] if is_account(account) && !region.is_empty() => {
-                Some(Self::new(account, region))
-            }
-            _ => None,
-        }
-    }
 }
 
 /// `123456789012, eu-west-1`; the region alone when the account is unknown.

@@ -160,6 +160,10 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
             "HOOK_FUNCTION_ARN",
             "invalid",
         ),
+        (&[("ACCOUNT_ROLE_NAME", "reader role")], "ACCOUNT_ROLE_NAME", "invalid"),
+        (&[("SWEEP_ACCOUNTS", "111111111111,prod")], "SWEEP_ACCOUNTS", "invalid"),
+        (&[("SWEEP_REGIONS", "Ireland")], "SWEEP_REGIONS", "invalid"),
+        (&[("CHAT_FORMAT", "slack")], "CHAT_FORMAT", "invalid"),
     ];
     for (vars, variable, problem) in cases {
         let error = load(vars).expect_err(&format!("{vars:?} must be rejected"));
@@ -176,4 +180,36 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
 fn when_booleans_differ_in_case_then_they_are_still_read() {
     let config = load(&[("MONITOR_ALL_CLUSTERS", "TRUE")]).unwrap();
     assert_eq!(config.cluster_filter, ClusterFilter::All);
+}
+
+#[test]
+fn when_a_hub_sweeps_member_accounts_then_every_account_is_swept_in_every_region() {
+    let config = load(&[
+        ("SWEEP_ACCOUNTS", " 111111111111, 222222222222,111111111111"),
+        ("SWEEP_REGIONS", "eu-west-1,us-east-1"),
+        ("AWS_REGION", "eu-central-1"),
+    ])
+    .unwrap();
+    let accounts = &config.accounts;
+    assert_eq!(accounts.home, "123456789012", "the alert topic's account");
+    assert_eq!(
+        accounts.role_arn("111111111111"),
+        "arn:aws:iam::111111111111:role/ecs-watchdog-reader"
+    );
+    let swept: Vec<String> = accounts.swept.iter().map(Place::to_string).collect();
+    assert_eq!(
+        swept,
+        [
+            "111111111111, eu-west-1",
+            "111111111111, us-east-1",
+            "222222222222, eu-west-1",
+            "222222222222, us-east-1"
+        ]
+    );
+    // Without regions: the function's own.
+    let config = load(&[("SWEEP_ACCOUNTS", "111111111111"), ("AWS_REGION", "eu-central-1")]).unwrap();
+    assert_eq!(config.accounts.swept, [Place::new("111111111111", "eu-central-1")]);
+    assert_eq!(load(&[]).unwrap().accounts.swept, []);
+    assert_eq!(load(&[]).unwrap().chat, ChatFormat::Plain);
+    assert_eq!(load(&[("CHAT_FORMAT", "chatbot")]).unwrap().chat, ChatFormat::Chatbot);
 }
