@@ -17,7 +17,7 @@ use watchdog_tests::samples::{agent_event, daemon_stopped_event};
 
 #[path = "bench_fleets.rs"]
 mod fleets;
-use fleets::{anywhere_cost, sweep_cost, sweep_rows};
+use fleets::{accounts_cost, accounts_rows, anywhere_cost, sweep_cost, sweep_rows};
 
 const STARTUP_RUNS: usize = 50;
 /// The most a Lambda invocation's payload may hold, which caps an SQS batch before its size does.
@@ -169,6 +169,7 @@ async fn main() {
     drop(emulator);
     let sweep = sweep_cost().await;
     let anywhere = anywhere_cost(&monitor).await;
+    let accounts = accounts_cost(&monitor).await;
 
     let bootstrap = repo_root().join(".aws-sam/build/MonitorFunction/bootstrap");
     let size = bootstrap.exists().then(|| {
@@ -204,6 +205,7 @@ async fn main() {
         },
         "sweep": sweep,
         "anywhere": anywhere,
+        "accounts": accounts,
         "size_arm64": size,
     });
     let out = repo_root().join("target/bench");
@@ -278,6 +280,7 @@ fn report(r: &Value) -> String {
          {agents}{mixed}{largest_rows}{one}\
          {sweep}\
          | ECS Anywhere: {hosts} hosts disconnected in one batch, `DescribeInstanceInformation` calls | {ssm} | ≤ 3 |\n\
+         {accounts}\
          | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
          Commands: `make bench` (builds `cargo build --release -p monitor -p sweep`, the `bare` baseline in the same package and profile,\n\
          then runs the `bench` binary of `make workspace`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n",
@@ -319,6 +322,7 @@ fn report(r: &Value) -> String {
         sweep = sweep_rows(&r["sweep"]),
         hosts = r["anywhere"]["hosts"],
         ssm = r["anywhere"]["ssm_calls"],
+        accounts = accounts_rows(&r["accounts"]),
         boot = r["size_arm64"]["bootstrap_bytes"],
         zip = r["size_arm64"]["zip_bytes"],
     )

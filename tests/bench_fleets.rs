@@ -149,3 +149,78 @@ pub fn sweep_rows(s: &Value) -> String {
     );
     rows
 }
+
+/// Three accounts (the hub's own and two members), 100 disconnected agents each, in batches
+/// that hold all three: the calls of each invocation of one warm process. A member's role is
+/// assumed on its first batch only.
+pub async fn accounts_cost(monitor: &Path) -> Value {
+    const PER_ACCOUNT: usize = 100;
+    const BATCHES: usize = 3;
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::from_template(
+        &emulator.sdk,
+        &[("OrganizationId", "o-abc123def4"), ("GracePeriodSeconds", "0")],
+    )
+    .await;
+    let mut events = Vec::new();
+    for account in ["123456789012", "111111111111", "222222222222"] {
+        let sdk = if account == "123456789012" {
+            emulator.sdk.clone()
+        } else {
+            emulator.member(account).await
+        };
+        let fleet = Fleet::new(&sdk).await;
+        let cluster = fleet.cluster("prod", &[]).await;
+        for node in fleet.nodes(&cluster, PER_ACCOUNT).await {
+            emulator
+                .set_container_instance(&cluster, &node.container_instance_arn, Some(false), None)
+                .await;
+            let mut event = agent_event(&node, 2, false);
+            event["account"] = json!(account);
+            events.push(event);
+        }
+    }
+    let function = Function::start_binary(monitor, &pipeline.function_env(&emulator)).await;
+    let mut invocations = Vec::new();
+    for batch in 0..BATCHES {
+        let records: Vec<Value> = events
+            .iter()
+            .enumerate()
+            .map(|(n, e)| record(batch * events.len() + n, e))
+            .collect();
+        emulator.reset_calls().await;
+        let answer = function.invoke(&sqs_event(&records)).await.expect("handled");
+        let calls: BTreeMap<String, u64> = emulator.calls().await.into_iter().collect();
+        invocations.push(json!({
+            "calls": calls,
+            "total": calls.values().sum::<u64>(),
+            "undecided": answer["batchItemFailures"].as_array().map_or(0, Vec::len),
+        }));
+    }
+    json!({"accounts": 3, "events_per_batch": events.len(), "invocations": invocations})
+}
+
+pub fn accounts_rows(a: &Value) -> String {
+    let mut rows = String::new();
+    for (i, invocation) in a["invocations"].as_array().into_iter().flatten().enumerate() {
+        let calls = invocation["calls"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(op, n)| format!("{op} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            rows,
+            "| {} accounts, a batch of {} (100 each), invocation {}: calls ({} in all, {} undecided) | {calls} | sts:AssumeRole 2 on the first, 0 after |",
+            a["accounts"],
+            a["events_per_batch"],
+            i + 1,
+            invocation["total"],
+            invocation["undecided"],
+        );
+    }
+    rows
+}
