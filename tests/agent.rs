@@ -22,10 +22,12 @@ use watchdog_tests::samples::{MALFORMED_BODY, agent_event};
 const TAG: (&str, &str) = ("ecs-agent-monitoring", "enabled");
 
 /// Stack parameters: only clusters tagged `ecs-agent-monitoring=enabled`, no grace period.
-const TAGGED_ONLY: [(&str, &str); 3] = [
+const TAGGED_ONLY: [(&str, &str); 4] = [
     ("MonitorAllClusters", "false"),
     ("MonitoringTagValue", "enabled"),
     ("GracePeriodSeconds", "0"),
+    // Each batch's own alert: tests/digest.rs groups batches.
+    ("GroupIntervalMinutes", "0"),
 ];
 
 /// Disconnects the agent, as ECS records it, and returns the event ECS would send.

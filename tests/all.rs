@@ -7,6 +7,7 @@ mod anywhere;
 mod capacity;
 mod daemon;
 mod deploy;
+mod digest;
 mod iam;
 mod incidents;
 mod redrive;

@@ -79,7 +79,8 @@ fn finding(alert: &Published) -> Value {
     serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap()
 }
 
-const NO_GRACE: [(&str, &str); 1] = [("GracePeriodSeconds", "0")];
+/// One incident's life, each notification on its own: grouping has tests/digest.rs.
+const NO_GRACE: [(&str, &str); 2] = [("GracePeriodSeconds", "0"), ("GroupIntervalMinutes", "0")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_same_disconnect_comes_again_in_turn_or_at_once_then_it_alerts_once() {

@@ -204,6 +204,8 @@ async fn when_40_of_100_instances_fail_across_two_concurrent_invocations_then_th
         ("GracePeriodSeconds", "0"),
         ("RemediationAction", "drain"),
         ("MaxRemediationPercent", "10"),
+        // Each invocation alerts what it found (tests/digest.rs groups them).
+        ("GroupIntervalMinutes", "0"),
     ];
     let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
     let cluster = fleet.cluster("prod", &[]).await;

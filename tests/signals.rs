@@ -20,7 +20,11 @@ impl Bed {
     async fn new(instances: usize) -> Self {
         let emulator = Emulator::start().await;
         let fleet = Fleet::new(&emulator.sdk).await;
-        let pipeline = Pipeline::from_template(&emulator.sdk, &[("GracePeriodSeconds", "0")]).await;
+        let pipeline = Pipeline::from_template(
+            &emulator.sdk,
+            &[("GracePeriodSeconds", "0"), ("GroupIntervalMinutes", "0")],
+        )
+        .await;
         let cluster = fleet.cluster("prod", &[]).await;
         let nodes = fleet.nodes(&cluster, instances).await;
         Self {

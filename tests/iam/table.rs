@@ -27,7 +27,7 @@ pub enum Needs {
 /// One row: how IAM authorizes an action the way the code calls it.
 pub struct Grant {
     pub action: &'static str,
-    pub resource: String,
+    pub resource: Value,
     pub condition: Option<Value>,
     pub needs: Needs,
     /// When the sweep calls it (when the sweep is on); `None`: never.
@@ -55,21 +55,21 @@ pub fn table() -> Vec<Grant> {
         // (condition ecs:cluster); DescribeTasks `task*`.
         Grant {
             action: "ecs:DescribeClusters",
-            resource: arn("ecs", "cluster/*"),
+            resource: arn("ecs", "cluster/*").into(),
             condition: None,
             needs: Needs::Always,
             sweep: Some(Needs::Always),
         },
         Grant {
             action: "ecs:DescribeContainerInstances",
-            resource: arn("ecs", "container-instance/*"),
+            resource: arn("ecs", "container-instance/*").into(),
             condition: None,
             needs: Needs::Always,
             sweep: Some(Needs::Always),
         },
         Grant {
             action: "ecs:DescribeTasks",
-            resource: arn("ecs", "task/*"),
+            resource: arn("ecs", "task/*").into(),
             condition: None,
             needs: Needs::Always,
             sweep: Some(Needs::Always),
@@ -147,14 +147,14 @@ pub fn table() -> Vec<Grant> {
         },
         Grant {
             action: "sns:Publish",
-            resource: arn("sns", "ecs-watchdog-AlertTopic-ABCDEF123456"),
+            resource: arn("sns", "ecs-watchdog-AlertTopic-ABCDEF123456").into(),
             condition: None,
             needs: Needs::Always,
             sweep: Some(Needs::Always),
         },
         Grant {
             action: "sqs:SendMessage",
-            resource: arn("sqs", "ecs-watchdog-DeadLetterQueue-ABCDEF123456"),
+            resource: arn("sqs", "ecs-watchdog-DeadLetterQueue-ABCDEF123456").into(),
             condition: None,
             needs: Needs::Always,
             sweep: None,
@@ -170,21 +170,21 @@ pub fn table() -> Vec<Grant> {
         // DynamoDB item calls take `table*`: the stack's incident table only.
         Grant {
             action: "dynamodb:BatchGetItem",
-            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456").into(),
             condition: None,
             needs: Needs::Always,
             sweep: Some(Needs::Always),
         },
         Grant {
             action: "dynamodb:PutItem",
-            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456").into(),
             condition: None,
             needs: Needs::Always,
             sweep: Some(Needs::Always),
         },
         Grant {
             action: "dynamodb:UpdateItem",
-            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456"),
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456").into(),
             condition: None,
             needs: Needs::Always,
             sweep: Some(Needs::Always),
@@ -193,7 +193,7 @@ pub fn table() -> Vec<Grant> {
         // remediation guard counts them); ListClusters has no resource type.
         Grant {
             action: "ecs:ListContainerInstances",
-            resource: arn("ecs", "cluster/*"),
+            resource: arn("ecs", "cluster/*").into(),
             condition: None,
             needs: Needs::Remediation,
             sweep: Some(Needs::Always),
@@ -205,21 +205,28 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::Never,
             sweep: Some(Needs::Always),
         },
-        // Query on an index is authorized against `index*` (table/<name>/index/<index>).
+        // Query on an index is authorized against `index*` (table/<name>/index/<index>): a
+        // cluster's open incidents, and the incidents a group holds for its digest.
         Grant {
             action: "dynamodb:Query",
-            resource: arn(
-                "dynamodb",
-                "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-cluster",
-            ),
+            resource: json!([
+                arn(
+                    "dynamodb",
+                    "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-cluster"
+                ),
+                arn(
+                    "dynamodb",
+                    "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-held-group"
+                ),
+            ]),
             condition: None,
-            needs: Needs::Never,
+            needs: Needs::Always,
             sweep: Some(Needs::Always),
         },
         // `capacity-provider*`: whether a target is an ECS Managed Instance, never drained.
         Grant {
             action: "ecs:DescribeCapacityProviders",
-            resource: arn("ecs", "capacity-provider/*"),
+            resource: arn("ecs", "capacity-provider/*").into(),
             condition: None,
             needs: Needs::Remediation,
             sweep: None,
@@ -227,7 +234,7 @@ pub fn table() -> Vec<Grant> {
         // `container-instance*`, condition ecs:cluster: only the clusters remediation may act on.
         Grant {
             action: "ecs:UpdateContainerInstancesState",
-            resource: arn("ecs", "container-instance/*"),
+            resource: arn("ecs", "container-instance/*").into(),
             condition: Some(json!({"ArnLike": {"ecs:cluster": ["arn:*:ecs:*:*:cluster/*"]}})),
             needs: Needs::RemediationWrite,
             sweep: None,
@@ -242,21 +249,21 @@ pub fn table() -> Vec<Grant> {
         // `autoScalingGroup*`, condition autoscaling:ResourceTag (opt-in, see below).
         Grant {
             action: "autoscaling:SetInstanceHealth",
-            resource: arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*"),
+            resource: arn("autoscaling", "autoScalingGroup:*:autoScalingGroupName/*").into(),
             condition: None,
             needs: Needs::ReplaceWrite,
             sweep: Some(Needs::ReplaceWrite),
         },
         Grant {
             action: "events:PutEvents",
-            resource: arn("events", "event-bus/findings"),
+            resource: arn("events", "event-bus/findings").into(),
             condition: None,
             needs: Needs::FindingsBus,
             sweep: None,
         },
         Grant {
             action: "lambda:InvokeFunction",
-            resource: arn("lambda", "function:hook"),
+            resource: arn("lambda", "function:hook").into(),
             condition: None,
             needs: Needs::Hook,
             sweep: None,

@@ -2,7 +2,7 @@
 //! pages once, reminds while it lasts and says when it is over. Pure decisions over what the
 //! ledger holds; the ledger adapter only reads and writes them.
 
-use crate::alert::{AlertKind, InstanceFinding};
+use crate::alert::{AlertKind, InstanceFinding, Status};
 use crate::inventory::instance_key;
 
 /// What identifies an incident. The cluster ARN carries the account and the region.
@@ -49,6 +49,67 @@ impl IncidentKey {
     }
 }
 
+/// The incidents of one cluster and kind that notify together (DESIGN §7, grouping): one group
+/// for alerts, one for resolved notices.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupKey {
+    pub cluster_arn: String,
+    pub kind: AlertKind,
+    pub status: Status,
+}
+
+impl GroupKey {
+    pub fn new(cluster_arn: &str, kind: AlertKind, status: Status) -> Self {
+        Self {
+            cluster_arn: cluster_arn.to_owned(),
+            kind,
+            status,
+        }
+    }
+
+    /// The ledger's key of the group's record, and what its held incidents carry.
+    pub fn id(&self) -> String {
+        format!(
+            "group|{}|{}|{}",
+            self.status.as_str(),
+            self.kind.as_str(),
+            self.cluster_arn
+        )
+    }
+}
+
+/// A group as the ledger keeps it: the window a notification opened, and how many incidents
+/// wait for the digest that ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub key: GroupKey,
+    /// Until when (UNIX seconds) new incidents of the group are held; 0: no window yet.
+    pub window_end: u64,
+    /// How many incidents are held for the next digest.
+    pub held: u64,
+}
+
+impl Group {
+    pub fn none(key: GroupKey) -> Self {
+        Self {
+            key,
+            window_end: 0,
+            held: 0,
+        }
+    }
+
+    /// Whether what joins the group now is held for a digest: a window is open, or incidents
+    /// already wait (they go first, with the newcomers, in the digest).
+    pub fn holds(&self, now: u64) -> bool {
+        now < self.window_end || self.held > 0
+    }
+
+    /// Whether its digest is due: incidents wait and the window is over.
+    pub fn digest_due(&self, now: u64) -> bool {
+        self.held > 0 && now >= self.window_end
+    }
+}
+
 /// An incident as the ledger keeps it. Times are UNIX seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
@@ -62,6 +123,30 @@ pub struct Incident {
     pub finding: InstanceFinding,
     /// Whether an alert carrying `finding.remediation` went out.
     pub remediation_reported: bool,
+    /// The group whose digest will tell it (opened, or resolved, while the group's window was
+    /// open); none once told.
+    pub held: Option<Status>,
+    /// How a look found it over, when closed.
+    pub resolution: Option<String>,
+    /// When it closed; 0 while open.
+    pub closed_at: u64,
+}
+
+impl Incident {
+    /// A new open incident.
+    pub fn opened(key: IncidentKey, finding: InstanceFinding, now: u64, notified_at: u64) -> Self {
+        Self {
+            key,
+            open: true,
+            opened_at: now,
+            notified_at,
+            remediation_reported: notified_at > 0 && finding.remediation.is_some(),
+            finding,
+            held: None,
+            resolution: None,
+            closed_at: 0,
+        }
+    }
 }
 
 /// Why an incident is named in a firing alert.
@@ -104,6 +189,10 @@ pub fn on_confirmed(
     let Some(incident) = current.filter(|i| i.open) else {
         return if hold > 0 { Step::Watch } else { Step::Open };
     };
+    if incident.held.is_some() {
+        // Its group's digest tells it.
+        return Step::Quiet;
+    }
     let expected = incident.notified_at;
     if incident.notified_at == 0 && now.saturating_sub(incident.opened_at) < hold {
         return Step::Quiet;
@@ -128,7 +217,10 @@ pub fn on_confirmed(
 /// Whether a look that finds the problem gone closes the incident with a resolved notice: only
 /// an open incident whose alert went out (nobody was told of the others).
 pub fn closes_with_notice(current: Option<&Incident>) -> Option<bool> {
-    current.filter(|i| i.open).map(|i| i.notified_at > 0)
+    // A held one is told by its group's digest, as opened and resolved.
+    current
+        .filter(|i| i.open)
+        .map(|i| i.notified_at > 0 && i.held.is_none())
 }
 
 /// How long an incident has lasted, for people: `4 h 10 min`, `25 min`, `40 s`.
@@ -160,6 +252,9 @@ mod tests {
                 ..Default::default()
             },
             remediation_reported: reported,
+            held: None,
+            resolution: None,
+            closed_at: 0,
         }
     }
 

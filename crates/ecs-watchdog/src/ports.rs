@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::alert::Alert;
-use crate::incident::{Incident, IncidentKey};
+use crate::incident::{Group, GroupKey, Incident, IncidentKey};
 use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
     TaskFilter,
@@ -150,14 +150,26 @@ pub trait Ledger: Send + Sync {
     async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError>;
     /// Gives a claim back after its alert failed: `notified_at` = `to`, if it is still `claimed`.
     async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError>;
-    /// Closes an open incident at `now`.
-    async fn close(&self, key: &IncidentKey, now: u64) -> Result<bool, AwsError>;
+    /// Closes an open incident at `now`, saying `how`; with `hold`, its resolved notice waits for
+    /// that group's digest.
+    async fn close(&self, key: &IncidentKey, now: u64, how: &str, hold: Option<&GroupKey>) -> Result<bool, AwsError>;
     /// Opens again an incident closed at `closed_at`, after its resolved notice failed.
     async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError>;
     /// The keys of a cluster's open incidents (a `Query` of the table's cluster index, every page).
     async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError>;
     /// Adds `delta` to the cluster's count of open incidents and returns the new count.
     async fn count_open(&self, cluster_arn: &str, delta: i64) -> Result<i64, AwsError>;
+    /// The records of these groups that exist (`BatchGetItem`; the caller sends at most 100).
+    async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError>;
+    /// Moves the group's window end from `expected` (0: none yet) to `to`, if it is still
+    /// `expected`: whoever wins pages, or sends the digest.
+    async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError>;
+    /// Adds `delta` to the count of incidents the group holds.
+    async fn count_held(&self, key: &GroupKey, delta: i64) -> Result<(), AwsError>;
+    /// The incidents the group holds, open or closed since (a `Query` of the held index).
+    async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError>;
+    /// Marks a held incident told by its group's digest at `now`.
+    async fn told(&self, key: &IncidentKey, group: &GroupKey, now: u64) -> Result<bool, AwsError>;
 }
 
 /// What time it is, in UNIX seconds; tests move it instead of sleeping.

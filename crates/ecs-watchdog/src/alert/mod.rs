@@ -13,9 +13,11 @@ mod agent;
 mod chat;
 mod daemon;
 mod deployment;
+mod digest;
 mod health;
 pub mod impaired;
 mod resolved;
+pub use digest::digest;
 pub use impaired::impaired;
 pub use resolved::resolved;
 
@@ -97,6 +99,9 @@ pub struct Finding {
     /// What the monitor does about confirmed failures; each instance's `remediation` says
     /// what was done to it.
     pub action: String,
+    /// Set in a digest: the instances that joined a group already alerted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<digest::Counts>,
 }
 
 impl Finding {
@@ -179,10 +184,13 @@ pub struct InstanceFinding {
     /// In a reminder: how long the incident has been open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub open_for: Option<String>,
+    /// In a digest: how it ended, for an incident that resolved before the digest went out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
 }
 
 /// Whether a message says a problem is there or over (message attribute `status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Firing,
@@ -245,10 +253,22 @@ pub fn alert(
     kind: AlertKind,
     place: &Place,
     cluster_arn: &str,
-    mut instances: Vec<InstanceFinding>,
+    instances: Vec<InstanceFinding>,
     checks: DaemonChecks,
     action: &str,
 ) -> Alert {
+    fit(finding(kind, place, cluster_arn, instances, checks, action))
+}
+
+/// The finding of one kind for one cluster, its instances in a stable order.
+fn finding(
+    kind: AlertKind,
+    place: &Place,
+    cluster_arn: &str,
+    mut instances: Vec<InstanceFinding>,
+    checks: DaemonChecks,
+    action: &str,
+) -> Finding {
     instances
         .sort_by(|a, b| (&a.daemon_name, &a.container_instance_arn).cmp(&(&b.daemon_name, &b.container_instance_arn)));
     let checked = match kind {
@@ -276,7 +296,7 @@ pub fn alert(
         ],
         AlertKind::MonitorImpaired => vec!["the sweep's own calls"],
     };
-    let mut finding = Finding {
+    Finding {
         schema_version: "1",
         kind,
         severity: Severity::High,
@@ -288,7 +308,13 @@ pub fn alert(
         omitted_instances: 0,
         checked,
         action: action.to_owned(),
-    };
+        digest: None,
+    }
+}
+
+/// Renders the finding, leaving instances out of the JSON (counted in `omittedInstances`) until
+/// the message fits SNS's limit.
+fn fit(mut finding: Finding) -> Alert {
     loop {
         let alert = render(&finding);
         if alert.message(ChatFormat::Plain).len() <= MAX_MESSAGE_BYTES || finding.instances.len() <= 1 {
@@ -311,13 +337,17 @@ fn render(finding: &Finding) -> Alert {
             map
         });
     let what = headline(finding.kind, &daemons.keys().copied().collect::<Vec<_>>());
+    let more = if finding.digest.is_some() { " more" } else { "" };
     let on = match finding.kind {
         AlertKind::DaemonDeploymentFailed => String::new(),
-        _ => format!(" on {total} {noun}"),
+        _ => format!(" on {total}{more} {noun}"),
     };
     let subject = subject(&format!("{what}{on} in "), cluster, &format!(" ({place})"));
 
     let mut email = String::new();
+    if let Some(counts) = &finding.digest {
+        digest::preface(&mut email, counts, total, noun);
+    }
     match finding.kind {
         AlertKind::AgentDisconnected => agent::body(&mut email, finding),
         AlertKind::DaemonLost => daemon::body(&mut email, finding, &daemons),
@@ -400,6 +430,9 @@ fn remediation_line(instance: &InstanceFinding) -> String {
     }
     if let Some(r) = &instance.remediation {
         let _ = write!(lines, "\n    remediation: {r}");
+    }
+    if let Some(resolved) = &instance.resolved {
+        let _ = write!(lines, "\n    already resolved: {resolved}");
     }
     if let Some(open_for) = &instance.open_for {
         let _ = write!(lines, "\n    still open after {open_for} (reminder)");

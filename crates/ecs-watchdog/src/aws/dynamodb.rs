@@ -9,8 +9,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::shared::{OnFirstUse, Turns};
+use crate::alert::Status;
 use crate::alert::{AlertKind, InstanceFinding};
-use crate::incident::{Incident, IncidentKey};
+use crate::incident::{Group, GroupKey, Incident, IncidentKey};
 use crate::ports::{AwsError, Ledger};
 
 /// How long a closed incident stays before DynamoDB's TTL removes it.
@@ -18,6 +19,9 @@ const KEEP_CLOSED_SECONDS: u64 = 30 * 24 * 3600;
 /// The table's global secondary index by cluster ARN and state: the sweep's one query for a
 /// cluster's open incidents. The template creates it under this name.
 pub const CLUSTER_INDEX: &str = "by-cluster";
+/// The index of held incidents by the group that holds them (sparse: only held items carry
+/// `held_group`): a digest's one query. The template creates it under this name.
+pub const HELD_INDEX: &str = "by-held-group";
 /// `BatchGetItem` answers what it could not read yet as unprocessed: asked again this often.
 const UNPROCESSED_RETRIES: usize = 3;
 
@@ -34,6 +38,43 @@ impl DynamoLedger {
             table: table.into(),
             turns: Turns::new(),
         }
+    }
+
+    /// `BatchGetItem` of these ids (at most 100), strongly consistent, asking again for what
+    /// DynamoDB left unprocessed.
+    async fn batch_get(&self, ids: &[String]) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
+        let mut wanted: Vec<HashMap<String, AttributeValue>> =
+            ids.iter().map(|id| HashMap::from([("id".to_owned(), s(id))])).collect();
+        let mut found = Vec::new();
+        for _ in 0..=UNPROCESSED_RETRIES {
+            if wanted.is_empty() {
+                return Ok(found);
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut wanted)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| AwsError::new("dynamodb:BatchGetItem", e))?;
+            let _turn = self.turns.wait().await;
+            let output = self
+                .client
+                .get()
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb:BatchGetItem", e))?;
+            if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
+                found.extend(items.iter().cloned());
+            }
+            if let Some(left) = output.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                wanted = left.keys().to_vec();
+            }
+        }
+        Err(AwsError::new(
+            "dynamodb:BatchGetItem",
+            "keys still unprocessed after retries (throttled)",
+        ))
     }
 
     /// An update of one incident under a condition; `Ok(false)` when the condition failed.
@@ -107,7 +148,19 @@ fn item(incident: &Incident) -> HashMap<String, AttributeValue> {
     if let Some(daemon) = &key.daemon {
         item.insert("daemon".to_owned(), s(daemon));
     }
+    if let Some(status) = incident.held {
+        let group = GroupKey::new(&key.cluster_arn, key.kind, status);
+        item.insert("held_group".to_owned(), s(group.id()));
+    }
     item
+}
+
+fn held_status(group_id: &str) -> Option<Status> {
+    match group_id.split('|').nth(1)? {
+        "firing" => Some(Status::Firing),
+        "resolved" => Some(Status::Resolved),
+        _ => None,
+    }
 }
 
 /// Reads an item back; one this version did not write (or cannot read) is skipped.
@@ -132,46 +185,35 @@ fn incident(item: &HashMap<String, AttributeValue>) -> Option<Incident> {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        held: text("held_group").as_deref().and_then(held_status),
+        resolution: text("resolution"),
+        closed_at: number("closed_at").unwrap_or(0),
+    })
+}
+
+fn group(item: &HashMap<String, AttributeValue>) -> Option<Group> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let number = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let id = text("id")?;
+    let mut parts = id.splitn(4, '|');
+    let (_, status, kind, cluster) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let status = held_status(&format!("group|{status}"))?;
+    Some(Group {
+        key: GroupKey::new(cluster, AlertKind::parse(kind)?, status),
+        window_end: number("window_end").unwrap_or(0).max(0) as u64,
+        held: number("held").unwrap_or(0).max(0) as u64,
     })
 }
 
 #[async_trait::async_trait]
 impl Ledger for DynamoLedger {
     async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
-        let mut wanted: Vec<HashMap<String, AttributeValue>> = keys
-            .iter()
-            .map(|k| HashMap::from([("id".to_owned(), s(k.id()))]))
-            .collect();
-        let mut found = Vec::new();
-        for _ in 0..=UNPROCESSED_RETRIES {
-            if wanted.is_empty() {
-                return Ok(found);
-            }
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut wanted)))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| AwsError::new("dynamodb:BatchGetItem", e))?;
-            let _turn = self.turns.wait().await;
-            let output = self
-                .client
-                .get()
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| super::sdk_error("dynamodb:BatchGetItem", e))?;
-            if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
-                found.extend(items.iter().filter_map(incident));
-            }
-            if let Some(left) = output.unprocessed_keys().and_then(|u| u.get(&self.table)) {
-                wanted = left.keys().to_vec();
-            }
-        }
-        Err(AwsError::new(
-            "dynamodb:BatchGetItem",
-            "keys still unprocessed after retries (throttled)",
-        ))
+        let ids: Vec<String> = keys.iter().map(IncidentKey::id).collect();
+        Ok(self.batch_get(&ids).await?.iter().filter_map(incident).collect())
     }
 
     async fn open(&self, incident: &Incident) -> Result<bool, AwsError> {
@@ -225,20 +267,21 @@ impl Ledger for DynamoLedger {
         .await
     }
 
-    async fn close(&self, key: &IncidentKey, now: u64) -> Result<bool, AwsError> {
-        self.update(
-            "dynamodb:UpdateItem",
-            key,
-            "SET #state = :closed, closed_at = :now, expires_at = :expires",
-            "#state = :open",
-            &[
-                (":closed", s("closed")),
-                (":now", n(now)),
-                (":expires", n(now + KEEP_CLOSED_SECONDS)),
-                (":open", s("open")),
-            ],
-        )
-        .await
+    async fn close(&self, key: &IncidentKey, now: u64, how: &str, hold: Option<&GroupKey>) -> Result<bool, AwsError> {
+        let mut values = vec![
+            (":closed", s("closed")),
+            (":now", n(now)),
+            (":expires", n(now + KEEP_CLOSED_SECONDS)),
+            (":open", s("open")),
+            (":how", s(how)),
+        ];
+        let mut update = "SET #state = :closed, closed_at = :now, expires_at = :expires, resolution = :how".to_owned();
+        if let Some(group) = hold {
+            update.push_str(", held_group = :group");
+            values.push((":group", s(group.id())));
+        }
+        self.update("dynamodb:UpdateItem", key, &update, "#state = :open", &values)
+            .await
     }
 
     async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError> {
@@ -296,6 +339,92 @@ impl Ledger for DynamoLedger {
             .and_then(|v| v.as_n().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0))
+    }
+
+    async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
+        let ids: Vec<String> = keys.iter().map(GroupKey::id).collect();
+        Ok(self.batch_get(&ids).await?.iter().filter_map(group).collect())
+    }
+
+    async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError> {
+        let _turn = self.turns.wait().await;
+        let condition = if expected == 0 {
+            "attribute_not_exists(window_end) OR window_end = :expected"
+        } else {
+            "window_end = :expected"
+        };
+        let result = self
+            .client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(key.id()))
+            .update_expression("SET window_end = :to")
+            .condition_expression(condition)
+            .expression_attribute_values(":to", n(to))
+            .expression_attribute_values(":expected", n(expected))
+            .send()
+            .await
+            .map(|_| ());
+        conditional("dynamodb:UpdateItem", result)
+    }
+
+    async fn count_held(&self, key: &GroupKey, delta: i64) -> Result<(), AwsError> {
+        let _turn = self.turns.wait().await;
+        self.client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(key.id()))
+            .update_expression("ADD held :delta")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb:UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let _turn = self.turns.wait().await;
+            let output = self
+                .client
+                .get()
+                .query()
+                .table_name(&self.table)
+                .index_name(HELD_INDEX)
+                .key_condition_expression("held_group = :group")
+                .expression_attribute_values(":group", s(key.id()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb:Query", e))?;
+            found.extend(output.items().iter().filter_map(incident));
+            match output.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start = Some(last.clone()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn told(&self, key: &IncidentKey, group: &GroupKey, now: u64) -> Result<bool, AwsError> {
+        let _turn = self.turns.wait().await;
+        let result = self
+            .client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .key("id", s(key.id()))
+            .update_expression("SET notified_at = :now REMOVE held_group")
+            .condition_expression("held_group = :group")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":group", s(group.id()))
+            .send()
+            .await
+            .map(|_| ());
+        conditional("dynamodb:UpdateItem", result)
     }
 
     async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError> {

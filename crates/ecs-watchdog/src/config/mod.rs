@@ -101,6 +101,9 @@ pub struct Incidents {
     pub table_name: Option<String>,
     /// Repeat a still-open incident's alert after this long; zero: never.
     pub remind_after: Duration,
+    /// What joins a cluster and kind this long after its notification waits for one digest;
+    /// zero: no grouping, every run notifies what it found.
+    pub group_interval: Duration,
 }
 
 /// What the monitor does to a confirmed broken instance.
@@ -320,6 +323,14 @@ impl Config {
                 })?,
         };
 
+        let group_interval = seconds(
+            &get,
+            "GROUP_INTERVAL_MINUTES",
+            5 * 60,
+            24 * 3600,
+            "a whole number of minutes from 0 (no grouping) to 1440 (a day)",
+        )?;
+
         let grace = seconds(
             &get,
             "GRACE_PERIOD_SECONDS",
@@ -368,6 +379,7 @@ impl Config {
             incidents: Incidents {
                 table_name,
                 remind_after,
+                group_interval,
             },
             sweep: SweepTimes { grace, stuck_after },
             accounts,

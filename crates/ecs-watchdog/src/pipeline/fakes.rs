@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::*;
-use crate::incident::Incident;
+use crate::incident::{Group, GroupKey, Incident};
 use crate::inventory::{
     ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, Ec2State, Ec2States, InstanceStatus,
     Task, TaskFilter,
@@ -186,7 +186,11 @@ impl MetricsSink for Discard {
 
 /// The ledger's conditional semantics, in memory; reads fail while `unreadable` is set.
 #[derive(Default)]
-pub(super) struct FakeLedger(pub(super) Mutex<HashMap<String, Incident>>, pub(super) AtomicBool);
+pub(super) struct FakeLedger(
+    pub(super) Mutex<HashMap<String, Incident>>,
+    pub(super) AtomicBool,
+    pub(super) Mutex<HashMap<String, Group>>,
+);
 
 #[async_trait]
 impl Ledger for &'static FakeLedger {
@@ -234,12 +238,19 @@ impl Ledger for &'static FakeLedger {
             _ => Ok(false),
         }
     }
-    async fn close(&self, key: &IncidentKey, _: u64) -> Result<bool, AwsError> {
+    async fn close(&self, key: &IncidentKey, now: u64, how: &str, hold: Option<&GroupKey>) -> Result<bool, AwsError> {
         let mut items = self.0.lock().unwrap();
         Ok(items
             .get_mut(&key.id())
             .filter(|i| i.open)
-            .map(|i| i.open = false)
+            .map(|i| {
+                i.open = false;
+                i.closed_at = now;
+                i.resolution = Some(how.to_owned());
+                if let Some(group) = hold {
+                    i.held = Some(group.status);
+                }
+            })
             .is_some())
     }
     async fn reopen(&self, key: &IncidentKey, _: u64) -> Result<bool, AwsError> {
@@ -254,6 +265,40 @@ impl Ledger for &'static FakeLedger {
         let items = self.0.lock().unwrap();
         let _ = delta;
         Ok(items.values().filter(|i| i.open).count() as i64)
+    }
+    async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
+        let groups = self.2.lock().unwrap();
+        Ok(keys.iter().filter_map(|k| groups.get(&k.id()).cloned()).collect())
+    }
+    async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError> {
+        let mut groups = self.2.lock().unwrap();
+        let group = groups.entry(key.id()).or_insert_with(|| Group::none(key.clone()));
+        Ok((group.window_end == expected).then(|| group.window_end = to).is_some())
+    }
+    async fn count_held(&self, key: &GroupKey, delta: i64) -> Result<(), AwsError> {
+        let mut groups = self.2.lock().unwrap();
+        let group = groups.entry(key.id()).or_insert_with(|| Group::none(key.clone()));
+        group.held = group.held.saturating_add_signed(delta);
+        Ok(())
+    }
+    async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
+        let items = self.0.lock().unwrap();
+        Ok(items
+            .values()
+            .filter(|i| i.held == Some(key.status) && i.key.cluster_arn == key.cluster_arn && i.key.kind == key.kind)
+            .cloned()
+            .collect())
+    }
+    async fn told(&self, key: &IncidentKey, _: &GroupKey, now: u64) -> Result<bool, AwsError> {
+        let mut items = self.0.lock().unwrap();
+        Ok(items
+            .get_mut(&key.id())
+            .filter(|i| i.held.is_some())
+            .map(|i| {
+                i.held = None;
+                i.notified_at = now;
+            })
+            .is_some())
     }
 }
 

@@ -34,7 +34,11 @@ impl Impaired {
             .iter()
             .filter(|k| !faults.iter().any(|f| f.operation == k.instance))
         {
-            if ledger.close(key, now).await.unwrap_or(false) {
+            if ledger
+                .close(key, now, "the call works again", None)
+                .await
+                .unwrap_or(false)
+            {
                 info!(scope, operation = %key.instance, "the monitor can call it again");
             }
         }
@@ -67,14 +71,7 @@ impl Impaired {
             let claimed = match incident::on_confirmed(current, false, now, EVERY_SECONDS, 0) {
                 Step::Quiet | Step::Watch => continue,
                 Step::Open => {
-                    let opened = Incident {
-                        key: key.clone(),
-                        open: true,
-                        opened_at: now,
-                        notified_at: now,
-                        finding: finding.clone(),
-                        remediation_reported: false,
-                    };
+                    let opened = Incident::opened(key.clone(), finding.clone(), now, now);
                     ledger.open(&opened).await.map(|ok| ok.then_some(0))
                 }
                 Step::Notify { expected, .. } => {

@@ -7,10 +7,11 @@ use tracing::{error, info};
 
 use super::decide::{Decision, Outcome};
 use super::evidence::chunked;
+use super::group::{self, Groups};
 use super::intake::Message;
 use super::{BatchReport, Confirmed, Firing};
-use crate::alert::{AlertKind, InstanceFinding};
-use crate::incident::{self, Incident, IncidentKey, Notice, Step};
+use crate::alert::{AlertKind, InstanceFinding, Status};
+use crate::incident::{self, GroupKey, Incident, IncidentKey, Notice, Step};
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
 use crate::ports::{AwsError, Ledger, error_chain};
@@ -25,6 +26,8 @@ pub struct Clock {
     pub remind_after: u64,
     /// Whether remediation drains instances (a DRAINING instance may then owe an alert).
     pub drains: bool,
+    /// Seconds a notification groups what joins its cluster and kind; 0: no grouping.
+    pub group_interval: u64,
 }
 
 /// How an alert's incident was claimed, so a failed alert can give the claim back.
@@ -65,11 +68,12 @@ pub async fn settle<'a>(
     mut confirmed: Confirmed<'a>,
     decisions: &[Decision<'a>],
     report: &mut BatchReport,
-) -> (Confirmed<'a>, Resolved<'a>) {
+) -> (Confirmed<'a>, Resolved<'a>, Groups) {
     let Clock {
         now,
         remind_after,
         drains,
+        group_interval,
     } = clock;
     let mut keys: Vec<IncidentKey> = confirmed.values().flatten().map(|f| f.key.clone()).collect();
     keys.extend(
@@ -82,15 +86,34 @@ pub async fn settle<'a>(
     keys.dedup();
     let mut resolved = Resolved::new();
     if keys.is_empty() {
-        return (confirmed, resolved);
+        return (confirmed, resolved, Groups::new());
     }
     let (current, unknown) = read(ledger, &keys).await;
+    let mut groups = if group_interval > 0 {
+        let firing = confirmed.keys().map(|(c, k)| GroupKey::new(c, *k, Status::Firing));
+        let ending = decisions
+            .iter()
+            .filter(|d| d.resolves())
+            .map(|d| GroupKey::new(d.cluster, d.kind(), Status::Resolved));
+        group::read(ledger, firing.chain(ending)).await
+    } else {
+        Groups::new()
+    };
     let mut undecided: Vec<&Message> = Vec::new();
     // Incidents opened minus closed, per cluster: the open-incidents gauge moves by it.
     let mut moved: BTreeMap<&'a str, i64> = BTreeMap::new();
 
     let mut firing = Confirmed::new();
     for (group, firings) in std::mem::take(&mut confirmed) {
+        // New incidents of a group whose window is open wait for its digest.
+        let key = GroupKey::new(group.0, group.1, Status::Firing);
+        let opening = firings
+            .iter()
+            .filter(|f| !unknown.contains(&f.key))
+            .filter(|f| incident::on_confirmed(current.get(&f.key), false, now, remind_after, f.hold) == Step::Open)
+            .count() as u64;
+        let held = opening > 0 && group::hold(ledger, &mut groups, &key, opening, now, group_interval).await;
+        let mut written_held = 0;
         for mut f in firings {
             if unknown.contains(&f.key) {
                 undecided.extend(&f.messages);
@@ -105,14 +128,7 @@ pub async fn settle<'a>(
                     continue;
                 }
                 Step::Watch => {
-                    let watched = Incident {
-                        key: f.key.clone(),
-                        open: true,
-                        opened_at: now,
-                        notified_at: 0,
-                        remediation_reported: false,
-                        finding: f.finding.clone(),
-                    };
+                    let watched = Incident::opened(f.key.clone(), f.finding.clone(), now, 0);
                     match ledger.open(&watched).await {
                         Ok(true) => {
                             info!(incident = %f.key.id(), "first sight: alerts if it lasts");
@@ -127,15 +143,26 @@ pub async fn settle<'a>(
                     }
                     continue;
                 }
+                Step::Open if held => {
+                    let mut opened = Incident::opened(f.key.clone(), f.finding.clone(), now, 0);
+                    opened.held = Some(Status::Firing);
+                    match ledger.open(&opened).await {
+                        Ok(true) => {
+                            info!(incident = %f.key.id(), "held for its group's digest");
+                            report.tally.count(Some(cluster_name(group.0)), Metric::IncidentsOpened);
+                            *moved.entry(group.0).or_default() += 1;
+                            written_held += 1;
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            log_ledger_error(&e);
+                            undecided.extend(&f.messages);
+                        }
+                    }
+                    continue;
+                }
                 Step::Open => {
-                    let opened = Incident {
-                        key: f.key.clone(),
-                        open: true,
-                        opened_at: now,
-                        notified_at: now,
-                        remediation_reported: f.finding.remediation.is_some(),
-                        finding: f.finding.clone(),
-                    };
+                    let opened = Incident::opened(f.key.clone(), f.finding.clone(), now, now);
                     f.claim = Claim::Opened { at: now };
                     f.notice = Notice::New;
                     ledger.open(&opened).await
@@ -172,6 +199,25 @@ pub async fn settle<'a>(
                     undecided.extend(&f.messages);
                 }
             }
+        }
+        if held {
+            group::uncount(ledger, &mut groups, &key, opening - written_held).await;
+        }
+    }
+
+    // Resolved notices group as alerts do: per cluster and kind, those due a notice.
+    let mut notices: BTreeMap<(&'a str, AlertKind), u64> = BTreeMap::new();
+    for decision in decisions.iter().filter(|d| d.resolves()) {
+        let key = decision.incident();
+        if !unknown.contains(&key) && incident::closes_with_notice(current.get(&key)) == Some(true) {
+            *notices.entry((decision.cluster, decision.kind())).or_default() += 1;
+        }
+    }
+    let mut holding: BTreeMap<(&'a str, AlertKind), (GroupKey, u64)> = BTreeMap::new();
+    for ((cluster, kind), n) in notices {
+        let key = GroupKey::new(cluster, kind, Status::Resolved);
+        if group::hold(ledger, &mut groups, &key, n, now, group_interval).await {
+            holding.insert((cluster, kind), (key, n));
         }
     }
 
@@ -214,13 +260,19 @@ pub async fn settle<'a>(
                 }
             }
         } else if decision.resolves() {
-            match ledger.close(&key, now).await {
+            let how = how(decision.kind(), verdict);
+            let notice = incident::closes_with_notice(Some(stored)) == Some(true);
+            let hold = holding.get_mut(&(decision.cluster, decision.kind())).filter(|_| notice);
+            match ledger.close(&key, now, &how, hold.as_ref().map(|(g, _)| g)).await {
                 Ok(true) => {
                     report
                         .tally
                         .count(Some(cluster_name(decision.cluster)), Metric::IncidentsResolved);
                     *moved.entry(decision.cluster).or_default() -= 1;
-                    if incident::closes_with_notice(Some(stored)) == Some(true) {
+                    if let Some((_, waiting)) = hold {
+                        // Told by the group's resolved digest.
+                        *waiting -= 1;
+                    } else if notice {
                         resolved
                             .entry((decision.cluster, decision.kind()))
                             .or_default()
@@ -228,7 +280,7 @@ pub async fn settle<'a>(
                                 message: decision.checked.message,
                                 key,
                                 finding: stored.finding.clone(),
-                                how: how(decision.kind(), verdict),
+                                how,
                                 lasted: now.saturating_sub(stored.opened_at),
                                 closed_at: now,
                             });
@@ -241,6 +293,9 @@ pub async fn settle<'a>(
                 }
             }
         }
+    }
+    for (key, not_written) in holding.into_values() {
+        group::uncount(ledger, &mut groups, &key, not_written).await;
     }
     for message in undecided {
         report.tally.count(None, Metric::CheckErrors);
@@ -255,7 +310,7 @@ pub async fn settle<'a>(
             Err(e) => error!(operation = e.operation, error = %error_chain(&e), "open incidents not counted"),
         }
     }
-    (firing, resolved)
+    (firing, resolved, groups)
 }
 
 /// Gives back the claims of alerts that did not go out, and reopens the incidents whose

@@ -6,6 +6,7 @@
 mod act;
 mod decide;
 mod evidence;
+mod group;
 mod hub;
 mod impaired;
 mod intake;
@@ -146,16 +147,19 @@ impl Monitor {
         decide::tally(&decisions, &mut report.tally);
         let mut confirmed = confirmed(&decisions, &mut report);
         act::remediate(&self.io, self.config.remediation, &mut confirmed, &mut report.tally).await;
-        let (firing, resolved) = match &self.io.ledger {
+        let now = self.io.clock.now();
+        let interval = self.config.incidents.group_interval.as_secs();
+        let (firing, resolved, groups) = match &self.io.ledger {
             Some(ledger) => {
                 let clock = ledger::Clock {
-                    now: self.io.clock.now(),
+                    now,
                     remind_after: self.config.incidents.remind_after.as_secs(),
                     drains: !self.io.steps.is_empty() && !self.config.remediation.dry_run,
+                    group_interval: interval,
                 };
                 ledger::settle(ledger.as_ref(), clock, confirmed, &decisions, &mut report).await
             }
-            None => (confirmed, ledger::Resolved::new()),
+            None => (confirmed, ledger::Resolved::new(), group::Groups::new()),
         };
         let context = report::Context {
             place: &self.place,
@@ -163,6 +167,18 @@ impl Monitor {
             deployments_unknown: &deployments_unknown,
         };
         report::send(&self.io, &context, firing, resolved, &mut report).await;
+        if let Some(ledger) = &self.io.ledger {
+            group::send_due(
+                &self.io,
+                ledger.as_ref(),
+                &self.place,
+                &groups,
+                now,
+                interval,
+                &mut report,
+            )
+            .await;
+        }
         report
     }
 

@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use super::decide::{self, Decision, Outcome};
 use super::evidence::{self, DaemonChecks, Described};
+use super::group;
 use super::impaired::Impaired;
 use super::intake::{Checked, Message};
 use super::ledger::{self, Claim};
@@ -20,7 +21,7 @@ use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, replace, report};
 use crate::alert;
 use crate::config::{Config, Place};
 use crate::event::Signal;
-use crate::incident::{IncidentKey, Notice};
+use crate::incident::{GroupKey, IncidentKey, Notice};
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
 use crate::ports::{AwsError, Daemons, error_chain};
@@ -178,12 +179,24 @@ impl Sweep {
                 decisions.push(decision);
             }
         }
+        let interval = m.config.incidents.group_interval.as_secs();
         let clock = ledger::Clock {
             now,
             remind_after: m.config.incidents.remind_after.as_secs(),
             drains: false,
+            group_interval: interval,
         };
-        let (firing, resolved) = ledger::settle(ledger, clock, confirmed, &decisions, report).await;
+        let (firing, resolved, mut groups) = ledger::settle(ledger, clock, confirmed, &decisions, report).await;
+        if interval > 0 {
+            // Every group of every cluster seen: a digest nobody else sends is the sweep's.
+            let unread: Vec<GroupKey> = surveys
+                .iter()
+                .flat_map(|s| group::keys(&s.cluster))
+                .filter(|k| !groups.contains_key(k))
+                .collect();
+            groups.extend(group::read(ledger, unread).await);
+            group::send_due(io, ledger, &m.place, &groups, now, interval, &mut out.report).await;
+        }
 
         let replace_after = m.config.remediation.replace_after.as_secs();
         out.replaced = replace::finish(io, ledger, &surveys, now, replace_after).await;

@@ -36,6 +36,9 @@ fn open(ledger: &FakeLedger, cluster: &str, n: usize, notified_at: u64) {
             ..Default::default()
         },
         remediation_reported: false,
+        held: None,
+        resolution: None,
+        closed_at: 0,
     };
     ledger.0.lock().unwrap().insert(key.id(), incident);
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::Adapters;
-use crate::incident::{Incident, IncidentKey};
+use crate::incident::{Group, GroupKey, Incident, IncidentKey};
 use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
     TaskFilter,
@@ -131,8 +131,8 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError> {
         self.faults.note(self.inner.release(key, claimed, to).await)
     }
-    async fn close(&self, key: &IncidentKey, now: u64) -> Result<bool, AwsError> {
-        self.faults.note(self.inner.close(key, now).await)
+    async fn close(&self, key: &IncidentKey, now: u64, how: &str, hold: Option<&GroupKey>) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.close(key, now, how, hold).await)
     }
     async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError> {
         self.faults.note(self.inner.reopen(key, closed_at).await)
@@ -142,5 +142,20 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     }
     async fn count_open(&self, cluster: &str, delta: i64) -> Result<i64, AwsError> {
         self.faults.note(self.inner.count_open(cluster, delta).await)
+    }
+    async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
+        self.faults.note(self.inner.groups(keys).await)
+    }
+    async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.set_window(key, expected, to).await)
+    }
+    async fn count_held(&self, key: &GroupKey, delta: i64) -> Result<(), AwsError> {
+        self.faults.note(self.inner.count_held(key, delta).await)
+    }
+    async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
+        self.faults.note(self.inner.held(key).await)
+    }
+    async fn told(&self, key: &IncidentKey, group: &GroupKey, now: u64) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.told(key, group, now).await)
     }
 }
