@@ -15,8 +15,11 @@ use watchdog_tests::repo_root;
 use watchdog_tests::runtime::Function;
 use watchdog_tests::samples::{agent_event, daemon_stopped_event};
 
+#[path = "bench_digest.rs"]
+mod digest;
 #[path = "bench_fleets.rs"]
 mod fleets;
+use digest::{storm_message_rows, storm_messages};
 use fleets::{accounts_cost, accounts_rows, anywhere_cost, sweep_cost, sweep_rows};
 
 const STARTUP_RUNS: usize = 50;
@@ -90,6 +93,11 @@ async fn storm(emulator: &Emulator, binary: &Path, env: &[(String, String)], rec
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // One measure alone, while working on it: `BENCH_ONLY=storm-messages`.
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("storm-messages") {
+        println!("{}", serde_json::to_string_pretty(&storm_messages().await).unwrap());
+        return;
+    }
     let (monitor, bare) = (release_dir().join("monitor"), release_dir().join("bare"));
     assert!(
         monitor.exists() && bare.exists(),
@@ -170,6 +178,7 @@ async fn main() {
     let sweep = sweep_cost().await;
     let anywhere = anywhere_cost(&monitor).await;
     let accounts = accounts_cost(&monitor).await;
+    let digests = storm_messages().await;
 
     let bootstrap = repo_root().join(".aws-sam/build/MonitorFunction/bootstrap");
     let size = bootstrap.exists().then(|| {
@@ -206,6 +215,7 @@ async fn main() {
         "sweep": sweep,
         "anywhere": anywhere,
         "accounts": accounts,
+        "storm_messages": digests,
         "size_arm64": size,
     });
     let out = repo_root().join("target/bench");
@@ -281,6 +291,7 @@ fn report(r: &Value) -> String {
          {sweep}\
          | ECS Anywhere: {hosts} hosts disconnected in one batch, `DescribeInstanceInformation` calls | {ssm} | ≤ 3 |\n\
          {accounts}\
+         {digests}\
          | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
          Commands: `make bench` (builds `cargo build --release -p monitor -p sweep`, the `bare` baseline in the same package and profile,\n\
          then runs the `bench` binary of `make workspace`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n",
@@ -323,6 +334,7 @@ fn report(r: &Value) -> String {
         hosts = r["anywhere"]["hosts"],
         ssm = r["anywhere"]["ssm_calls"],
         accounts = accounts_rows(&r["accounts"]),
+        digests = storm_message_rows(&r["storm_messages"]),
         boot = r["size_arm64"]["bootstrap_bytes"],
         zip = r["size_arm64"]["zip_bytes"],
     )

@@ -65,6 +65,15 @@ fn when_the_template_sets_the_environment_then_it_is_exactly_what_the_functions_
     ] {
         assert!(sweep.contains(needed), "the sweep needs {needed}");
     }
+    // Held incidents are told by the sweep when no later event comes: no sweep, no grouping.
+    let group_interval = |parameters: &[(&str, &str)]| {
+        let env = Stack::new(parameters).environment_of("MonitorFunction");
+        env.into_iter()
+            .find(|(k, _)| k == "GROUP_INTERVAL_MINUTES")
+            .map(|(_, v)| v)
+    };
+    assert_eq!(group_interval(&[]).as_deref(), Some("5"));
+    assert_eq!(group_interval(&[("SweepIntervalMinutes", "0")]).as_deref(), Some("0"));
 }
 
 #[test]

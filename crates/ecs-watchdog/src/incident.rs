@@ -393,6 +393,51 @@ mod tests {
     }
 
     #[test]
+    fn when_an_incident_is_held_for_its_groups_digest_then_it_alerts_and_resolves_only_there() {
+        let held = Incident {
+            held: Some(Status::Firing),
+            ..incident(true, 0, None, false)
+        };
+        // Not alerted on its own, however long it lasts: the digest tells it.
+        assert_eq!(on_confirmed(Some(&held), false, 1_000_000, 3_600, 0), Step::Quiet);
+        // Resolving before the digest: the digest says so, no resolved notice of its own.
+        assert_eq!(closes_with_notice(Some(&held)), Some(false));
+    }
+
+    #[test]
+    fn when_a_group_has_a_window_or_waiting_incidents_then_newcomers_wait_and_its_digest_is_due_after() {
+        let key = GroupKey::new(
+            "arn:aws:ecs:eu-west-1:1:cluster/prod",
+            AlertKind::AgentDisconnected,
+            Status::Firing,
+        );
+        assert_eq!(
+            key.id(),
+            "group|firing|agent-disconnected|arn:aws:ecs:eu-west-1:1:cluster/prod"
+        );
+        let group = |window_end, held| Group {
+            key: key.clone(),
+            window_end,
+            held,
+        };
+        // (group, now) -> (holds newcomers, digest due)
+        let cases = [
+            (group(0, 0), 100, false, false),
+            (group(400, 0), 100, true, false),
+            (group(400, 0), 400, false, false),
+            (group(400, 7), 100, true, false),
+            (group(400, 7), 400, true, true),
+        ];
+        for (group, now, holds, due) in cases {
+            assert_eq!(
+                (group.holds(now), group.digest_due(now)),
+                (holds, due),
+                "{group:?} at {now}"
+            );
+        }
+    }
+
+    #[test]
     fn when_keys_differ_only_in_kind_then_their_ids_differ() {
         let agent = IncidentKey::new("c", AlertKind::AgentDisconnected, "arn/ci/x", None);
         let daemon = IncidentKey::new("c", AlertKind::DaemonLost, "arn/ci/x", Some("agent"));

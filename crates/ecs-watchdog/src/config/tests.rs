@@ -164,6 +164,11 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
         (&[("SWEEP_ACCOUNTS", "111111111111,prod")], "SWEEP_ACCOUNTS", "invalid"),
         (&[("SWEEP_REGIONS", "Ireland")], "SWEEP_REGIONS", "invalid"),
         (&[("CHAT_FORMAT", "slack")], "CHAT_FORMAT", "invalid"),
+        (
+            &[("GROUP_INTERVAL_MINUTES", "1441")],
+            "GROUP_INTERVAL_MINUTES",
+            "invalid",
+        ),
     ];
     for (vars, variable, problem) in cases {
         let error = load(vars).expect_err(&format!("{vars:?} must be rejected"));
@@ -212,4 +217,13 @@ fn when_a_hub_sweeps_member_accounts_then_every_account_is_swept_in_every_region
     assert_eq!(load(&[]).unwrap().accounts.swept, []);
     assert_eq!(load(&[]).unwrap().chat, ChatFormat::Plain);
     assert_eq!(load(&[("CHAT_FORMAT", "chatbot")]).unwrap().chat, ChatFormat::Chatbot);
+}
+
+#[test]
+fn when_the_group_interval_is_set_then_it_is_read_in_minutes_and_zero_turns_grouping_off() {
+    assert_eq!(load(&[]).unwrap().incidents.group_interval, Duration::from_secs(300));
+    let off = load(&[("GROUP_INTERVAL_MINUTES", "0")]).unwrap();
+    assert!(off.incidents.group_interval.is_zero());
+    let day = load(&[("GROUP_INTERVAL_MINUTES", "1440")]).unwrap();
+    assert_eq!(day.incidents.group_interval, Duration::from_secs(86_400));
 }

@@ -128,3 +128,46 @@ async fn when_a_reminder_goes_out_then_the_ledger_keeps_the_finding_without_its_
         "a later alert must not say it is a reminder"
     );
 }
+
+/// Grouping across invocations, per cluster and kind: the first of each pages, what joins in
+/// the window waits, and the first run after it sends one digest per kind.
+#[tokio::test]
+async fn when_incidents_of_two_kinds_join_within_the_window_then_each_kind_pages_once_and_digests_once() {
+    let notifier = leak(FakeNotifier::default());
+    let ledger = leak(FakeLedger::default());
+    let now = leak(std::sync::atomic::AtomicU64::new(1_000));
+    let fleet = || {
+        (1..=4)
+            .fold(FakeInventory::default(), |f, n| f.disconnected(A, n))
+            .reconnected()
+    };
+    let agents = || (1..=4).fold(FakeInventory::default(), |f, n| f.disconnected(A, n));
+    let sent = || {
+        notifier
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.subject.clone())
+            .collect::<Vec<_>>()
+    };
+    // Daemons on connected instances, agents on disconnected ones: one monitor each, one ledger.
+    let daemons = monitor_at(fleet(), notifier, Some(ledger), Some(now));
+    let agents = monitor_at(agents(), notifier, Some(ledger), Some(now));
+    daemons.process(&[daemon(A, 1)]).await;
+    agents.process(&[agent(A, 1)]).await;
+    assert_eq!(sent().len(), 2, "{:?}", sent());
+    now.store(1_060, Ordering::SeqCst);
+    daemons.process(&[daemon(A, 2), daemon(A, 3)]).await;
+    agents.process(&[agent(A, 2), agent(A, 3)]).await;
+    assert_eq!(sent().len(), 2, "held: {:?}", sent());
+    now.store(1_400, Ordering::SeqCst);
+    daemons.process(&[daemon(A, 1)]).await;
+    agents.process(&[agent(A, 1)]).await;
+    let subjects = sent();
+    assert_eq!(subjects.len(), 4, "{subjects:?}");
+    assert!(
+        subjects[2..].iter().all(|s| s.contains(" on 2 more instances ")),
+        "{subjects:?}"
+    );
+}
