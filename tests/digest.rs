@@ -254,3 +254,34 @@ async fn when_incidents_resolve_during_a_storm_then_the_digest_says_so_and_resol
     assert_eq!(named(&notices[0]).len(), 5);
     assert_eq!(named(&notices[1]).len(), 5);
 }
+
+/// Remediation is not held: an instance that joins a group is drained at once, and the digest
+/// that tells it carries what was done, so no later look alerts it again as unreported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_held_incidents_were_drained_then_the_digest_says_so_once() {
+    let bed = Bed::new(30, &[("RemediationAction", "drain"), ("MaxRemediationPercent", "100")]).await;
+    let monitor = bed.monitor();
+    bed.storm(&monitor, 3, 10).await;
+    assert_eq!(bed.published("firing").await.len(), 1);
+    bed.clock.set(START + 6 * 60);
+    bed.sweep().run().await;
+    let sent = bed.published("firing").await;
+    assert_eq!(sent.len(), 2);
+    let digest = finding(&sent[1]);
+    let remediations: Vec<&str> = digest["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["remediation"].as_str())
+        .collect();
+    assert_eq!(remediations.len(), 20, "{digest}");
+    assert!(remediations.iter().all(|r| r.contains("DRAINING")), "{remediations:?}");
+
+    // The same events again (a retry, a duplicate), and a later sweep: nothing more to tell.
+    bed.clock.set(START + 7 * 60);
+    let report = monitor.process(&bed.messages(&bed.nodes)).await;
+    assert!(report.failures.is_empty());
+    bed.clock.set(START + 20 * 60);
+    bed.sweep().run().await;
+    assert_eq!(bed.published("firing").await.len(), 2);
+}

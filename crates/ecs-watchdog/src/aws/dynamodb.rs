@@ -417,9 +417,11 @@ impl Ledger for DynamoLedger {
             .update_item()
             .table_name(&self.table)
             .key("id", s(key.id()))
-            .update_expression("SET notified_at = :now REMOVE held_group")
+            // The digest carried the finding, what remediation did included.
+            .update_expression("SET notified_at = :now, remediation_reported = :reported REMOVE held_group")
             .condition_expression("held_group = :group")
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":reported", AttributeValue::Bool(true))
             .expression_attribute_values(":group", s(group.id()))
             .send()
             .await

@@ -297,6 +297,7 @@ impl Ledger for &'static FakeLedger {
             .map(|i| {
                 i.held = None;
                 i.notified_at = now;
+                i.remediation_reported = true;
             })
             .is_some())
     }

@@ -234,7 +234,8 @@ pub async fn settle<'a>(
         let Some(stored) = current.get(&key).filter(|i| i.open) else {
             continue;
         };
-        if drains && decision.draining() && (stored.notified_at == 0 || !stored.remediation_reported) {
+        let owed = stored.held.is_none() && (stored.notified_at == 0 || !stored.remediation_reported);
+        if drains && decision.draining() && owed {
             // The alert that carried what remediation did failed, and the instance is DRAINING
             // now: the incident's finding still owes it.
             let f = Firing {
