@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use aws_sdk_ecs::operation::list_daemons::ListDaemonsOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use ecs_watchdog::aws::EcsDaemons;
@@ -65,71 +64,11 @@ const SHAPES: [Shape; 3] = [
 ];
 
 pub async fn storm_messages() -> Value {
-    let emulator = Emulator::start().await;
-    let pipeline = Pipeline::from_template(&emulator.sdk, &[("GracePeriodSeconds", "0")]).await;
-    let fleet = Fleet::new(&emulator.sdk).await;
-    let mut storms: Vec<(Vec<Node>, Vec<Message>)> = Vec::new();
-    for shape in &SHAPES {
-        eprintln!("digest: seeding {}", shape.name);
-        let (mut nodes, mut messages) = (Vec::new(), Vec::new());
-        for c in 0..shape.clusters {
-            let cluster = fleet.cluster(&format!("{}-{c}", shape.prefix), &[]).await;
-            let seeded = fleet.nodes(&cluster, shape.instances).await;
-            messages.extend(shape_messages(&seeded, shape.daemons));
-            nodes.extend(seeded);
-        }
-        // Interleaved across clusters, as a storm over a region arrives.
-        messages.sort_by(|a, b| a.id.rsplit('/').next().cmp(&b.id.rsplit('/').next()));
-        storms.push((nodes, messages));
-    }
-    let mut counts: BTreeMap<(&str, bool), (usize, usize)> = BTreeMap::new();
-    for grouped in [true, false] {
-        reset_ledger(&emulator, pipeline.incident_table()).await;
-        let clock = TestClock::at(START);
-        let mut env = pipeline.function_env(&emulator);
-        let mut sweep_env = pipeline.sweep_env(&emulator);
-        if !grouped {
-            env.push(("GROUP_INTERVAL_MINUTES".into(), "0".into()));
-            sweep_env.push(("GROUP_INTERVAL_MINUTES".into(), "0".into()));
-        }
-        let monitor = in_process::monitor(&emulator, in_process::config(&env), |io| {
-            io.clock = Box::new(clock.clone());
-            io.metrics = Box::new(Unpublished);
-        });
-        let list = mock!(aws_sdk_ecs::Client::list_daemons).then_output(|| ListDaemonsOutput::builder().build());
-        let daemons = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list]);
-        let sweep = in_process::sweep(&emulator, in_process::config(&sweep_env), |io| {
-            io.clock = Box::new(clock.clone());
-            io.daemons = Box::new(EcsDaemons::new(daemons));
-            io.metrics = Box::new(Unpublished);
-        });
-        for (day, (shape, (nodes, messages))) in SHAPES.iter().zip(&storms).enumerate() {
-            let mode = if grouped { "on" } else { "off" };
-            eprintln!("digest: {} with grouping {mode}", shape.name);
-            // Only this storm's instances are broken while it runs: the sweep sees no other.
-            set_agents(&emulator, nodes, false).await;
-            let before = emulator.published().await.len();
-            let at = START + day as u64 * 24 * 3600;
-            run(&monitor, &clock, at, shape, messages).await;
-            // A sweep once the interval is over sends what waits.
-            clock.set(at + 3600);
-            sweep.run().await;
-            let sent = emulator.published().await;
-            let ours: Vec<_> = sent[before..]
-                .iter()
-                .filter(|p| p.attributes["cluster"].starts_with(shape.prefix))
-                .collect();
-            let firing = ours.iter().filter(|p| p.attributes["status"] == "firing").count();
-            counts.insert((shape.name, grouped), (firing, ours.len() - firing));
-        }
-        for (nodes, _) in &storms {
-            set_agents(&emulator, nodes, true).await;
-        }
-    }
+    let (on, off) = (measure(true).await, measure(false).await);
     let rows: Vec<Value> = SHAPES
         .iter()
         .map(|shape| {
-            let (on, off) = (counts[&(shape.name, true)], counts[&(shape.name, false)]);
+            let (on, off) = (on[shape.name], off[shape.name]);
             json!({
                 "shape": shape.name, "events": shape.clusters * shape.instances * if shape.daemons { 2 } else { 1 },
                 "invocations": shape.invocations,
@@ -140,11 +79,64 @@ pub async fn storm_messages() -> Value {
     json!(rows)
 }
 
-async fn set_agents(emulator: &Emulator, nodes: &[Node], connected: bool) {
+/// Every shape on a fresh emulator (a ledger, fleets and a topic of its own), one a day: the
+/// firing messages and the others (resolved notices) each storm sent, with grouping on or off.
+async fn measure(grouped: bool) -> BTreeMap<&'static str, (usize, usize)> {
+    let emulator = Emulator::start().await;
+    let interval = if grouped { "5" } else { "0" };
+    let parameters = [("GracePeriodSeconds", "0"), ("GroupIntervalMinutes", interval)];
+    let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let clock = TestClock::at(START);
+    let monitor = in_process::monitor(&emulator, in_process::config(&pipeline.function_env(&emulator)), |io| {
+        io.clock = Box::new(clock.clone());
+        io.metrics = Box::new(Unpublished);
+    });
+    let list = mock!(aws_sdk_ecs::Client::list_daemons).then_output(|| ListDaemonsOutput::builder().build());
+    let daemons = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list]);
+    let sweep = in_process::sweep(&emulator, in_process::config(&pipeline.sweep_env(&emulator)), |io| {
+        io.clock = Box::new(clock.clone());
+        io.daemons = Box::new(EcsDaemons::new(daemons));
+        io.metrics = Box::new(Unpublished);
+    });
+    let mut counts = BTreeMap::new();
+    for (day, shape) in SHAPES.iter().enumerate() {
+        let mode = if grouped { "on" } else { "off" };
+        eprintln!("digest: {} with grouping {mode}", shape.name);
+        let (mut nodes, mut messages) = (Vec::new(), Vec::new());
+        for c in 0..shape.clusters {
+            let cluster = fleet.cluster(&format!("{}-{c}", shape.prefix), &[]).await;
+            let seeded = fleet.nodes(&cluster, shape.instances).await;
+            messages.extend(shape_messages(&seeded, shape.daemons));
+            nodes.extend(seeded);
+        }
+        // Interleaved across clusters, as a storm over a region arrives.
+        messages.sort_by(|a, b| a.id.rsplit('/').next().cmp(&b.id.rsplit('/').next()));
+        disconnect(&emulator, &nodes).await;
+        let before = emulator.published().await.len();
+        let at = START + day as u64 * 24 * 3600;
+        run(&monitor, &clock, at, shape, &messages).await;
+        // A sweep once the interval is over sends what waits.
+        clock.set(at + 3600);
+        sweep.run().await;
+        let sent = emulator.published().await;
+        let ours: Vec<_> = sent[before..]
+            .iter()
+            .filter(|p| p.attributes["cluster"].starts_with(shape.prefix))
+            .collect();
+        let firing = ours.iter().filter(|p| p.attributes["status"] == "firing").count();
+        counts.insert(shape.name, (firing, ours.len() - firing));
+    }
+    counts
+}
+
+async fn disconnect(emulator: &Emulator, nodes: &[Node]) {
     for chunk in nodes.chunks(50) {
-        join_all(chunk.iter().map(|n| {
-            emulator.set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(connected), None)
-        }))
+        join_all(
+            chunk
+                .iter()
+                .map(|n| emulator.set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(false), None)),
+        )
         .await;
     }
 }
@@ -191,37 +183,6 @@ fn shape_messages(nodes: &[Node], daemons: bool) -> Vec<Message> {
         }
     }
     messages
-}
-
-/// Empties the incident table, so the second mode starts as the first did.
-async fn reset_ledger(emulator: &Emulator, table: &str) {
-    let dynamodb = aws_sdk_dynamodb::Client::new(&emulator.sdk);
-    let items = dynamodb
-        .scan()
-        .table_name(table)
-        .projection_expression("id")
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .expect("Scan");
-    for chunk in items.chunks(25) {
-        let deletes = chunk
-            .iter()
-            .map(|item| {
-                let id = item.get("id").cloned().unwrap_or(AttributeValue::S(String::new()));
-                let delete = DeleteRequest::builder().key("id", id).build().expect("key");
-                WriteRequest::builder().delete_request(delete).build()
-            })
-            .collect();
-        dynamodb
-            .batch_write_item()
-            .request_items(table, deletes)
-            .send()
-            .await
-            .expect("BatchWriteItem");
-    }
 }
 
 pub fn storm_message_rows(rows: &Value) -> String {

@@ -67,13 +67,11 @@ fn when_the_template_sets_the_environment_then_it_is_exactly_what_the_functions_
     }
     // Held incidents are told by the sweep when no later event comes: no sweep, no grouping.
     let group_interval = |parameters: &[(&str, &str)]| {
-        let env = Stack::new(parameters).environment_of("MonitorFunction");
-        env.into_iter()
-            .find(|(k, _)| k == "GROUP_INTERVAL_MINUTES")
-            .map(|(_, v)| v)
+        let value = &properties("MonitorFunction")["Environment"]["Variables"]["GROUP_INTERVAL_MINUTES"];
+        Stack::new(parameters).resolve(value)
     };
-    assert_eq!(group_interval(&[]).as_deref(), Some("5"));
-    assert_eq!(group_interval(&[("SweepIntervalMinutes", "0")]).as_deref(), Some("0"));
+    assert_eq!(group_interval(&[]), "5");
+    assert_eq!(group_interval(&[("SweepIntervalMinutes", "0")]), "0");
 }
 
 #[test]

@@ -150,11 +150,6 @@ impl Pipeline {
         }
     }
 
-    /// The incident table's name.
-    pub fn incident_table(&self) -> &str {
-        &self.stack.refs["IncidentTable"]
-    }
-
     /// The URL of one of the template's queues, by logical id.
     pub fn queue(&self, logical_id: &str) -> &str {
         &self.stack.refs[logical_id]
