@@ -93,7 +93,7 @@ async fn storm(emulator: &Emulator, binary: &Path, env: &[(String, String)], rec
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // One measure alone, while working on it: `BENCH_ONLY=storm-messages`.
+    // One measure alone, while working on it: `BENCH_ONLY=storm-messages` or `BENCH_ONLY=startup`.
     if std::env::var("BENCH_ONLY").as_deref() == Ok("storm-messages") {
         println!("{}", serde_json::to_string_pretty(&storm_messages().await).unwrap());
         return;
@@ -114,6 +114,10 @@ async fn main() {
         bare_startups.push(Function::start_binary(&bare, &env).await.startup().await);
     }
     let (monitor_startup, bare_startup) = (median(monitor_startups), median(bare_startups));
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("startup") {
+        println!("monitor {} ms, bare {} ms", ms(monitor_startup), ms(bare_startup));
+        return;
+    }
 
     eprintln!("seeding {CLUSTERS} clusters of {INSTANCES_PER_CLUSTER} instances");
     let fleet = Fleet::new(&emulator.sdk).await;
