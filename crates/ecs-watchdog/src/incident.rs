@@ -87,6 +87,8 @@ pub struct Group {
     pub window_end: u64,
     /// How many incidents are held for the next digest.
     pub held: u64,
+    /// When an incident was last counted held (UNIX seconds).
+    pub last_held: u64,
 }
 
 impl Group {
@@ -95,6 +97,7 @@ impl Group {
             key,
             window_end: 0,
             held: 0,
+            last_held: 0,
         }
     }
 
@@ -419,6 +422,7 @@ mod tests {
             key: key.clone(),
             window_end,
             held,
+            last_held: 0,
         };
         // (group, now) -> (holds newcomers, digest due)
         let cases = [

@@ -164,8 +164,8 @@ pub trait Ledger: Send + Sync {
     /// Moves the group's window end from `expected` (0: none yet) to `to`, if it is still
     /// `expected`: whoever wins pages, or sends the digest.
     async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError>;
-    /// Adds `delta` to the count of incidents the group holds.
-    async fn count_held(&self, key: &GroupKey, delta: i64) -> Result<(), AwsError>;
+    /// Adds `delta` to the count of incidents the group holds; a positive one at `now`.
+    async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError>;
     /// The incidents the group holds, open or closed since (a `Query` of the held index).
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError>;
     /// Marks a held incident told by its group's digest at `now`.

@@ -206,6 +206,7 @@ fn group(item: &HashMap<String, AttributeValue>) -> Option<Group> {
         key: GroupKey::new(cluster, AlertKind::parse(kind)?, status),
         window_end: number("window_end").unwrap_or(0).max(0) as u64,
         held: number("held").unwrap_or(0).max(0) as u64,
+        last_held: number("last_held").unwrap_or(0).max(0) as u64,
     })
 }
 
@@ -369,15 +370,23 @@ impl Ledger for DynamoLedger {
         conditional("dynamodb:UpdateItem", result)
     }
 
-    async fn count_held(&self, key: &GroupKey, delta: i64) -> Result<(), AwsError> {
+    async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError> {
         let _turn = self.turns.wait().await;
-        self.client
+        let mut request = self
+            .client
             .get()
             .update_item()
             .table_name(&self.table)
             .key("id", s(key.id()))
-            .update_expression("ADD held :delta")
-            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
+        request = if delta > 0 {
+            request
+                .update_expression("ADD held :delta SET last_held = :now")
+                .expression_attribute_values(":now", n(now))
+        } else {
+            request.update_expression("ADD held :delta")
+        };
+        request
             .send()
             .await
             .map_err(|e| super::sdk_error("dynamodb:UpdateItem", e))?;

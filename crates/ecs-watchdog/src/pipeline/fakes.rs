@@ -275,10 +275,13 @@ impl Ledger for &'static FakeLedger {
         let group = groups.entry(key.id()).or_insert_with(|| Group::none(key.clone()));
         Ok((group.window_end == expected).then(|| group.window_end = to).is_some())
     }
-    async fn count_held(&self, key: &GroupKey, delta: i64) -> Result<(), AwsError> {
+    async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError> {
         let mut groups = self.2.lock().unwrap();
         let group = groups.entry(key.id()).or_insert_with(|| Group::none(key.clone()));
         group.held = group.held.saturating_add_signed(delta);
+        if delta > 0 {
+            group.last_held = now;
+        }
         Ok(())
     }
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {

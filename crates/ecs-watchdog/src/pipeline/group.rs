@@ -17,6 +17,10 @@ use crate::config::Place;
 use crate::incident::{Group, GroupKey, Incident};
 use crate::ports::{Ledger, error_chain};
 
+/// How long after the last hold the held index surely shows it (a global secondary index
+/// lags its table by well under a second).
+const SETTLED_SECONDS: u64 = 60;
+
 /// The groups a run has read, by key; a key missing was not read (or grouping is off).
 pub type Groups = HashMap<GroupKey, Group>;
 
@@ -69,9 +73,10 @@ pub async fn hold(ledger: &dyn Ledger, groups: &mut Groups, key: &GroupKey, n: u
         }
     }
     // Counted before the incidents are written held, so a digest is always due for them.
-    match ledger.count_held(key, n as i64).await {
+    match ledger.count_held(key, n as i64, now).await {
         Ok(()) => {
             group.held += n;
+            group.last_held = now;
             true
         }
         Err(e) => {
@@ -86,7 +91,7 @@ pub async fn uncount(ledger: &dyn Ledger, groups: &mut Groups, key: &GroupKey, n
     if n == 0 {
         return;
     }
-    if let Err(e) = ledger.count_held(key, -(n as i64)).await {
+    if let Err(e) = ledger.count_held(key, -(n as i64), 0).await {
         error!(error = %error_chain(&e), "held count not corrected: a later digest finds fewer");
     }
     if let Some(group) = groups.get_mut(key) {
@@ -129,8 +134,14 @@ pub async fn send_due(
             }
         };
         if held.is_empty() {
-            // Counted but never written held (a write that lost its race): nothing to tell.
-            uncount(ledger, &mut Groups::new(), key, group.held).await;
+            if now >= group.last_held + SETTLED_SECONDS {
+                // Counted, never written held (a run that stopped in between): nothing to tell.
+                let _ = ledger.count_held(key, -(group.held as i64), now).await;
+            } else {
+                // The index is eventually consistent and something was held just now: the
+                // count stays and the claim goes back, so the next run looks again.
+                let _ = ledger.set_window(key, now + interval, group.window_end).await;
+            }
             continue;
         }
         let alert = match key.status {
@@ -157,7 +168,9 @@ pub async fn send_due(
                 Err(e) => error!(incident = %incident.key.id(), error = %error_chain(&e), "not marked told"),
             }
         }
-        uncount(ledger, &mut Groups::new(), key, told).await;
+        if let Err(e) = ledger.count_held(key, -(told as i64), now).await {
+            error!(error = %error_chain(&e), "held count not lowered: the next run finds nothing more to tell");
+        }
         sent.push(alert);
     }
     if !sent.is_empty() {

@@ -171,3 +171,31 @@ async fn when_incidents_of_two_kinds_join_within_the_window_then_each_kind_pages
         "{subjects:?}"
     );
 }
+
+/// A group whose count says incidents wait but whose index shows none: right after a hold the
+/// index may lag, so the count stays; once it has settled, the count was wrong and is cleared.
+#[tokio::test]
+async fn when_a_digest_finds_nothing_held_then_it_waits_for_the_index_before_it_clears_the_count() {
+    use crate::incident::{Group, GroupKey};
+    let notifier = leak(FakeNotifier::default());
+    let ledger = leak(FakeLedger::default());
+    let io = adapters(fleet(), notifier, Some(ledger), None);
+    let key = GroupKey::new(A, AlertKind::AgentDisconnected, Status::Firing);
+    let place = crate::config::Place::new("123456789012", "eu-west-1");
+    let stored = |held, last_held| Group {
+        key: key.clone(),
+        window_end: 1_000,
+        held,
+        last_held,
+    };
+    for (now, cleared) in [(1_010, false), (1_100, true)] {
+        ledger.2.lock().unwrap().insert(key.id(), stored(3, 1_005));
+        let groups = group::Groups::from([(key.clone(), stored(3, 1_005))]);
+        let mut report = BatchReport::default();
+        group::send_due(&io, &ledger, &place, &groups, now, 300, &mut report).await;
+        let after = ledger.2.lock().unwrap()[&key.id()].clone();
+        assert!(notifier.sent.lock().unwrap().is_empty());
+        assert_eq!(after.held == 0, cleared, "at {now}: {after:?}");
+        assert_eq!(after.window_end, if cleared { now + 300 } else { 1_000 }, "at {now}");
+    }
+}

@@ -149,8 +149,8 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError> {
         self.faults.note(self.inner.set_window(key, expected, to).await)
     }
-    async fn count_held(&self, key: &GroupKey, delta: i64) -> Result<(), AwsError> {
-        self.faults.note(self.inner.count_held(key, delta).await)
+    async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError> {
+        self.faults.note(self.inner.count_held(key, delta, now).await)
     }
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
         self.faults.note(self.inner.held(key).await)
