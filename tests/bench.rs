@@ -19,7 +19,7 @@ use watchdog_tests::samples::{agent_event, daemon_stopped_event};
 mod digest;
 #[path = "bench_fleets.rs"]
 mod fleets;
-use digest::{storm_message_rows, storm_messages};
+use digest::{disconnect, storm_message_rows, storm_messages};
 use fleets::{accounts_cost, accounts_rows, anywhere_cost, sweep_cost, sweep_rows};
 
 const STARTUP_RUNS: usize = 50;
@@ -126,14 +126,7 @@ async fn main() {
         let cluster = fleet.cluster(&format!("bench-{c}"), &[]).await;
         nodes.extend(fleet.nodes(&cluster, INSTANCES_PER_CLUSTER).await);
     }
-    for chunk in nodes.chunks(50) {
-        join_all(
-            chunk
-                .iter()
-                .map(|n| emulator.set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(false), None)),
-        )
-        .await;
-    }
+    disconnect(&emulator, &nodes).await;
     // Two events per instance: its agent disconnected, and its log-router daemon stopped.
     let mut records = Vec::new();
     for node in &nodes {

@@ -130,7 +130,8 @@ async fn measure(grouped: bool) -> BTreeMap<&'static str, (usize, usize)> {
     counts
 }
 
-async fn disconnect(emulator: &Emulator, nodes: &[Node]) {
+/// Disconnects the agents of `nodes`, 50 at a time.
+pub async fn disconnect(emulator: &Emulator, nodes: &[Node]) {
     for chunk in nodes.chunks(50) {
         join_all(
             chunk

@@ -77,6 +77,43 @@ impl DynamoLedger {
         ))
     }
 
+    /// A `Query` of one of the table's indexes, every page.
+    async fn query(
+        &self,
+        index: &str,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let _turn = self.turns.wait().await;
+            let mut request = self
+                .client
+                .get()
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(condition)
+                .set_exclusive_start_key(start);
+            if condition.contains("#state") {
+                request = request.expression_attribute_names("#state", "state");
+            }
+            for (name, value) in values {
+                request = request.expression_attribute_values(*name, value.clone());
+            }
+            let output = request
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb:Query", e))?;
+            items.extend(output.items().iter().cloned());
+            match output.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start = Some(last.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// An update of one incident under a condition; `Ok(false)` when the condition failed.
     async fn update(
         &self,
@@ -286,25 +323,16 @@ impl Ledger for DynamoLedger {
     }
 
     async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let _turn = self.turns.wait().await;
-            let output = self
-                .client
-                .get()
-                .query()
-                .table_name(&self.table)
-                .index_name(CLUSTER_INDEX)
-                .key_condition_expression("cluster_arn = :cluster AND #state = :open")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":cluster", s(cluster_arn))
-                .expression_attribute_values(":open", s("open"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| super::sdk_error("dynamodb:Query", e))?;
-            keys.extend(output.items().iter().filter_map(|item| {
+        let items = self
+            .query(
+                CLUSTER_INDEX,
+                "cluster_arn = :cluster AND #state = :open",
+                &[(":cluster", s(cluster_arn)), (":open", s("open"))],
+            )
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
                 let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
                 Some(IncidentKey {
                     cluster_arn: text("cluster_arn")?,
@@ -312,12 +340,8 @@ impl Ledger for DynamoLedger {
                     instance: text("instance")?,
                     daemon: text("daemon"),
                 })
-            }));
-            match output.last_evaluated_key() {
-                Some(last) if !last.is_empty() => start = Some(last.clone()),
-                _ => return Ok(keys),
-            }
-        }
+            })
+            .collect())
     }
 
     async fn count_open(&self, cluster_arn: &str, delta: i64) -> Result<i64, AwsError> {
@@ -394,28 +418,10 @@ impl Ledger for DynamoLedger {
     }
 
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let _turn = self.turns.wait().await;
-            let output = self
-                .client
-                .get()
-                .query()
-                .table_name(&self.table)
-                .index_name(HELD_INDEX)
-                .key_condition_expression("held_group = :group")
-                .expression_attribute_values(":group", s(key.id()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| super::sdk_error("dynamodb:Query", e))?;
-            found.extend(output.items().iter().filter_map(incident));
-            match output.last_evaluated_key() {
-                Some(last) if !last.is_empty() => start = Some(last.clone()),
-                _ => return Ok(found),
-            }
-        }
+        let items = self
+            .query(HELD_INDEX, "held_group = :group", &[(":group", s(key.id()))])
+            .await?;
+        Ok(items.iter().filter_map(incident).collect())
     }
 
     async fn told(&self, key: &IncidentKey, group: &GroupKey, now: u64) -> Result<bool, AwsError> {
