@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use serde_json::{Value, json};
 use watchdog_tests::emulator::Emulator;
 use watchdog_tests::fleet::{Fleet, Node};
