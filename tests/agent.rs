@@ -12,7 +12,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use ecs_watchdog::aws::{AwsInventory, Ec2Inventory, EcsInventory, IN_FLIGHT, OnFirstUse, SsmHosts};
 use ecs_watchdog::metrics::Metric;
 use serde_json::{Value, json};
-use watchdog_tests::emulator::Emulator;
+use watchdog_tests::emulator::{Emulator, instance_ids};
 use watchdog_tests::fleet::{Fleet, Node};
 use watchdog_tests::in_process;
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
@@ -53,15 +53,6 @@ fn ec2_ids(nodes: &[Node]) -> Vec<String> {
     let mut ids: Vec<String> = nodes.iter().map(|n| n.ec2_instance_id.clone()).collect();
     ids.sort();
     ids
-}
-
-fn instance_ids(finding: &Value) -> Vec<String> {
-    finding["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["ec2InstanceId"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,19 +114,24 @@ pub async fn sweep_cost() -> Value {
     })
 }
 
+/// Calls by operation, as a table cell: `ecs:ListClusters 1, ...`.
+fn calls_text(calls: &Value) -> String {
+    calls
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(op, n)| format!("{op} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
 pub fn sweep_rows(s: &Value) -> String {
     let mut rows = String::new();
     for (i, title) in ["first run (records first sights)", "second run"].iter().enumerate() {
         let r = &s["runs"][i];
-        let calls = r["calls"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(op, n)| format!("{op} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let calls = calls_text(&r["calls"]);
         let _ = writeln!(rows, "| sweep, {title}: calls | {calls} | |");
         let _ = writeln!(
             rows,
@@ -203,15 +208,7 @@ pub async fn accounts_cost(monitor: &Path) -> Value {
 pub fn accounts_rows(a: &Value) -> String {
     let mut rows = String::new();
     for (i, invocation) in a["invocations"].as_array().into_iter().flatten().enumerate() {
-        let calls = invocation["calls"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(op, n)| format!("{op} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let calls = calls_text(&invocation["calls"]);
         let _ = writeln!(
             rows,
             "| {} accounts, a batch of {} (100 each), invocation {}: calls ({} in all, {} undecided) | {calls} | sts:AssumeRole 2 on the first, 0 after |",

@@ -10,7 +10,7 @@ use ecs_watchdog::aws::EcsDaemons;
 use ecs_watchdog::{Message, Monitor, Sweep};
 use serde_json::Value;
 use watchdog_tests::clock::TestClock;
-use watchdog_tests::emulator::{Emulator, Published};
+use watchdog_tests::emulator::{Emulator, Published, instance_ids};
 use watchdog_tests::fleet::{Fleet, Node};
 use watchdog_tests::in_process;
 use watchdog_tests::pipeline::Pipeline;
@@ -102,12 +102,7 @@ fn finding(alert: &Published) -> Value {
 fn named(alert: &Published) -> Vec<String> {
     let finding = finding(alert);
     assert_eq!(finding.get("omittedInstances"), None, "every instance listed");
-    finding["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["ec2InstanceId"].as_str().unwrap().to_owned())
-        .collect()
+    instance_ids(&finding)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

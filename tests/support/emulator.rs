@@ -33,6 +33,16 @@ pub struct Published {
     pub attributes: HashMap<String, String>,
 }
 
+/// The EC2 ids a finding (an alert's `default` JSON) names, in its order.
+pub fn instance_ids(finding: &Value) -> Vec<String> {
+    finding["instances"]
+        .as_array()
+        .expect("a finding lists instances")
+        .iter()
+        .map(|i| i["ec2InstanceId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The Python with moto: `WATCHDOG_PYTHON`, else the project's `.venv` (made by `make`).
 pub fn python() -> PathBuf {
     venv_python("WATCHDOG_PYTHON", ".venv")

@@ -114,11 +114,11 @@ impl DynamoLedger {
         }
     }
 
-    /// An update of one incident under a condition; `Ok(false)` when the condition failed.
+    /// An update of one item (an incident or a group record) under a condition; `Ok(false)`
+    /// when the condition failed. `#state` stands for `state`, a reserved word.
     async fn update(
         &self,
-        operation: &'static str,
-        key: &IncidentKey,
+        id: String,
         update: &str,
         condition: &str,
         values: &[(&str, AttributeValue)],
@@ -129,14 +129,16 @@ impl DynamoLedger {
             .get()
             .update_item()
             .table_name(&self.table)
-            .key("id", s(key.id()))
+            .key("id", s(id))
             .update_expression(update)
-            .condition_expression(condition)
-            .expression_attribute_names("#state", "state");
+            .condition_expression(condition);
+        if update.contains("#state") || condition.contains("#state") {
+            request = request.expression_attribute_names("#state", "state");
+        }
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
         }
-        conditional(operation, request.send().await.map(|_| ()))
+        conditional("dynamodb:UpdateItem", request.send().await.map(|_| ()))
     }
 }
 
@@ -274,8 +276,7 @@ impl Ledger for DynamoLedger {
     async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError> {
         let finding = serde_json::to_string(&incident.finding).unwrap_or_default();
         self.update(
-            "dynamodb:UpdateItem",
-            &incident.key,
+            incident.key.id(),
             "SET notified_at = :now, finding = :finding, remediation_reported = :reported",
             "#state = :open AND notified_at = :expected",
             &[
@@ -291,8 +292,7 @@ impl Ledger for DynamoLedger {
 
     async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError> {
         self.update(
-            "dynamodb:UpdateItem",
-            key,
+            key.id(),
             "SET notified_at = :to, remediation_reported = :no",
             "#state = :open AND notified_at = :claimed",
             &[
@@ -318,8 +318,7 @@ impl Ledger for DynamoLedger {
             update.push_str(", held_group = :group");
             values.push((":group", s(group.id())));
         }
-        self.update("dynamodb:UpdateItem", key, &update, "#state = :open", &values)
-            .await
+        self.update(key.id(), &update, "#state = :open", &values).await
     }
 
     async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError> {
@@ -372,26 +371,18 @@ impl Ledger for DynamoLedger {
     }
 
     async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError> {
-        let _turn = self.turns.wait().await;
         let condition = if expected == 0 {
             "attribute_not_exists(window_end) OR window_end = :expected"
         } else {
             "window_end = :expected"
         };
-        let result = self
-            .client
-            .get()
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(key.id()))
-            .update_expression("SET window_end = :to")
-            .condition_expression(condition)
-            .expression_attribute_values(":to", n(to))
-            .expression_attribute_values(":expected", n(expected))
-            .send()
-            .await
-            .map(|_| ());
-        conditional("dynamodb:UpdateItem", result)
+        self.update(
+            key.id(),
+            "SET window_end = :to",
+            condition,
+            &[(":to", n(to)), (":expected", n(expected))],
+        )
+        .await
     }
 
     async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError> {
@@ -425,29 +416,23 @@ impl Ledger for DynamoLedger {
     }
 
     async fn told(&self, key: &IncidentKey, group: &GroupKey, now: u64) -> Result<bool, AwsError> {
-        let _turn = self.turns.wait().await;
-        let result = self
-            .client
-            .get()
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(key.id()))
+        self.update(
+            key.id(),
             // The digest carried the finding, what remediation did included.
-            .update_expression("SET notified_at = :now, remediation_reported = :reported REMOVE held_group")
-            .condition_expression("held_group = :group")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":reported", AttributeValue::Bool(true))
-            .expression_attribute_values(":group", s(group.id()))
-            .send()
-            .await
-            .map(|_| ());
-        conditional("dynamodb:UpdateItem", result)
+            "SET notified_at = :now, remediation_reported = :reported REMOVE held_group",
+            "held_group = :group",
+            &[
+                (":now", n(now)),
+                (":reported", AttributeValue::Bool(true)),
+                (":group", s(group.id())),
+            ],
+        )
+        .await
     }
 
     async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError> {
         self.update(
-            "dynamodb:UpdateItem",
-            key,
+            key.id(),
             "SET #state = :open REMOVE closed_at, expires_at",
             "#state = :closed AND closed_at = :at",
             &[(":open", s("open")), (":closed", s("closed")), (":at", n(closed_at))],
