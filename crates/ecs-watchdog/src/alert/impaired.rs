@@ -3,7 +3,7 @@
 
 use crate::config::Place;
 
-use super::{Alert, AlertKind, DaemonChecks, InstanceFinding, MAX_SUBJECT_CHARS, alert, shorten};
+use super::{Alert, AlertKind, DaemonChecks, InstanceFinding, alert, subject_line};
 
 /// Where the monitor's own problems are filed: they belong to no cluster.
 pub const MONITOR_SCOPE: &str = "monitor";
@@ -37,10 +37,7 @@ pub fn finding(operation: &str, error: &str) -> InstanceFinding {
 /// One alert naming every operation that failed and is due an alert.
 pub fn impaired(place: &Place, scope: &str, failed: Vec<InstanceFinding>) -> Alert {
     let operations: Vec<&str> = failed.iter().map(|f| f.container_instance_arn.as_str()).collect();
-    let subject = shorten(
-        &format!("ECS Watchdog cannot call {} ({place})", operations.join(", ")),
-        MAX_SUBJECT_CHARS,
-    );
+    let subject = subject_line(&format!("ECS Watchdog cannot call {} ({place})", operations.join(", ")));
     let mut alert = alert(
         AlertKind::MonitorImpaired,
         place,

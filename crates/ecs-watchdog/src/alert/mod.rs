@@ -14,18 +14,18 @@ mod chat;
 mod daemon;
 mod deployment;
 mod digest;
+mod frame;
 mod health;
 pub mod impaired;
 mod resolved;
 pub use digest::digest;
+pub use frame::{ATTRIBUTE_TYPE, SNS_MAX_BYTES};
+pub(crate) use frame::{shorten, shorten_name, subject, subject_line};
 pub use impaired::impaired;
 pub use resolved::resolved;
 
-/// SNS accepts at most 256 KiB for the whole message; keep a margin for attributes and subject.
-const MAX_MESSAGE_BYTES: usize = 240 * 1024;
 /// How many instances the e-mail lists one by one; the JSON lists all that fit.
 const EMAIL_LISTED: usize = 50;
-const MAX_SUBJECT_CHARS: usize = 99;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -92,7 +92,7 @@ pub struct Finding {
     pub cluster_arn: String,
     pub instances: Vec<InstanceFinding>,
     /// Instances confirmed but left out of `instances` to keep the message within SNS's limit.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(rename = "omitted", skip_serializing_if = "is_zero")]
     pub omitted_instances: usize,
     /// What the monitor looked at before deciding.
     pub checked: Vec<&'static str>,
@@ -235,8 +235,18 @@ impl Alert {
 
     /// The same alert as a reminder of incidents already alerted: the subject says so.
     pub fn as_reminder(mut self) -> Self {
-        self.subject = shorten(&format!("Still open: {}", self.subject), MAX_SUBJECT_CHARS);
+        self.subject = subject_line(&format!("Still open: {}", self.subject));
         self
+    }
+
+    /// The SNS message attributes (name, value), each a `String`, so subscribers can filter.
+    pub fn attributes(&self) -> [(&'static str, &str); 4] {
+        [
+            ("cluster", &self.cluster_name),
+            ("kind", self.kind.as_str()),
+            ("severity", self.severity.as_str()),
+            ("status", self.status.as_str()),
+        ]
     }
 }
 
@@ -312,18 +322,16 @@ fn finding(
     }
 }
 
-/// Renders the finding, leaving instances out of the JSON (counted in `omittedInstances`) until
-/// the message fits SNS's limit.
+/// Renders the finding in the frame: as many instances as fit SNS's limit, the rest counted in
+/// `omitted`.
 fn fit(mut finding: Finding) -> Alert {
-    loop {
-        let alert = render(&finding);
-        if alert.message(ChatFormat::Plain).len() <= MAX_MESSAGE_BYTES || finding.instances.len() <= 1 {
-            return alert;
-        }
-        let keep = finding.instances.len() / 2;
-        finding.omitted_instances += finding.instances.len() - keep;
-        finding.instances.truncate(keep);
-    }
+    let instances = std::mem::take(&mut finding.instances);
+    frame::fit(instances.len(), |listed| {
+        let mut shown = finding.clone();
+        shown.instances = instances[..listed].to_vec();
+        shown.omitted_instances = instances.len() - listed;
+        render(&shown)
+    })
 }
 
 fn render(finding: &Finding) -> Alert {
@@ -364,10 +372,8 @@ fn render(finding: &Finding) -> Alert {
             }
         }
     }
-    let unlisted = total - finding.instances.len().min(EMAIL_LISTED);
-    if unlisted > 0 {
-        let _ = writeln!(email, "  ... and {unlisted} more (the JSON finding lists them)");
-    }
+    let listed = finding.instances.len();
+    frame::and_more(&mut email, total, listed.min(EMAIL_LISTED), listed);
     email.push_str("\nWhat the monitor checked:\n");
     for check in &finding.checked {
         let _ = writeln!(email, "  - {check}");
@@ -407,12 +413,12 @@ pub(crate) fn headline(kind: AlertKind, daemons: &[&str]) -> String {
     match kind {
         AlertKind::AgentDisconnected => "ECS agent disconnected".to_owned(),
         AlertKind::DaemonLost => match daemons {
-            [one] => format!("ECS daemon {} lost", shorten(one, 40)),
+            [one] => format!("ECS daemon {} lost", shorten_name(one, 40)),
             _ => "ECS daemons lost".to_owned(),
         },
         AlertKind::InstanceImpaired => "ECS instance impaired".to_owned(),
         AlertKind::DaemonDeploymentFailed => match daemons {
-            [one] => format!("ECS daemon {} deployment failed", shorten(one, 40)),
+            [one] => format!("ECS daemon {} deployment failed", shorten_name(one, 40)),
             _ => "ECS daemon deployments failed".to_owned(),
         },
         AlertKind::MonitorImpaired => "ECS Watchdog cannot see".to_owned(),
@@ -438,20 +444,6 @@ fn remediation_line(instance: &InstanceFinding) -> String {
         let _ = write!(lines, "\n    still open after {open_for} (reminder)");
     }
     lines
-}
-
-pub(crate) fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() > max {
-        text.chars().take(max.saturating_sub(3)).chain("...".chars()).collect()
-    } else {
-        text.to_owned()
-    }
-}
-
-/// `prefix + name + suffix`, shortening the name so the subject stays under 100 characters.
-pub(crate) fn subject(prefix: &str, name: &str, suffix: &str) -> String {
-    let room = MAX_SUBJECT_CHARS.saturating_sub(prefix.len() + suffix.len()).max(12);
-    shorten(&format!("{prefix}{}{suffix}", shorten(name, room)), MAX_SUBJECT_CHARS)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::{Alert, AlertKind, InstanceFinding, Severity, Status, headline, subject};
+use super::{Alert, AlertKind, InstanceFinding, Severity, Status, frame, headline, subject};
 use crate::config::Place;
 use crate::incident::lasted;
 use crate::inventory::cluster_name;
@@ -23,9 +23,12 @@ struct Notice<'a> {
     cluster_name: &'a str,
     cluster_arn: &'a str,
     instances: Vec<Closed<'a>>,
+    /// Instances closed but left out of `instances` to keep the message within SNS's limit.
+    #[serde(skip_serializing_if = "super::is_zero")]
+    omitted: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Closed<'a> {
     container_instance_arn: &'a str,
@@ -38,7 +41,8 @@ struct Closed<'a> {
 }
 
 /// Renders the notice for incidents of one kind on one cluster that closed: each with its
-/// finding, how the look found it over, and how long it lasted (seconds).
+/// finding, how the look found it over, and how long it lasted (seconds); in the frame, so it
+/// lists as many as fit and counts the rest.
 pub fn resolved(
     kind: AlertKind,
     place: &Place,
@@ -48,52 +52,15 @@ pub fn resolved(
     closed.sort_by(|a, b| {
         (&a.0.daemon_name, &a.0.container_instance_arn).cmp(&(&b.0.daemon_name, &b.0.container_instance_arn))
     });
-    let cluster = cluster_name(cluster_arn);
     let daemons: BTreeSet<&str> = closed.iter().filter_map(|(f, _, _)| f.daemon_name.as_deref()).collect();
-    let total = closed.len();
-    let noun = super::instances(total);
     let what = headline(kind, &daemons.into_iter().collect::<Vec<_>>());
-    let subject = subject(
-        &format!("Resolved: {what} on {total} {noun} in "),
-        cluster,
-        &format!(" ({place})"),
-    );
-
-    let mut email = format!(
-        "Resolved: {what} on {total} container {noun} in cluster {cluster} ({place}). The monitor looked again and \
-         found each problem over:\n\n"
-    );
-    for (finding, how, seconds) in closed.iter().take(super::EMAIL_LISTED) {
-        let _ = writeln!(
-            email,
-            "  - {}{}: {how}, after {}\n    container instance {}",
-            finding.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-            finding
-                .daemon_name
-                .as_deref()
-                .map(|d| format!(" (daemon {d})"))
-                .unwrap_or_default(),
-            lasted(*seconds),
-            finding.container_instance_arn,
-        );
-    }
-    if total > super::EMAIL_LISTED {
-        let _ = writeln!(
-            email,
-            "  ... and {} more (the JSON lists them)",
-            total - super::EMAIL_LISTED
-        );
-    }
-    email
-        .push_str("\nNothing more to do for these. A problem that comes back opens a new incident and alerts again.\n");
-
     let notice = Notice {
         schema_version: "1",
         status: Status::Resolved,
         kind,
         account: &place.account,
         region: &place.region,
-        cluster_name: cluster,
+        cluster_name: cluster_name(cluster_arn),
         cluster_arn,
         instances: closed
             .iter()
@@ -105,16 +72,53 @@ pub fn resolved(
                 lasted_seconds: *seconds,
             })
             .collect(),
+        omitted: 0,
+    };
+    frame::fit(closed.len(), |listed| render(&what, place, &notice, listed))
+}
+
+/// The notice listing its first `listed` instances.
+fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Alert {
+    let (total, cluster) = (notice.instances.len(), notice.cluster_name);
+    let noun = super::instances(total);
+    let subject = subject(
+        &format!("Resolved: {what} on {total} {noun} in "),
+        cluster,
+        &format!(" ({place})"),
+    );
+    let mut email = format!(
+        "Resolved: {what} on {total} container {noun} in cluster {cluster} ({place}). The monitor looked again and \
+         found each problem over:\n\n"
+    );
+    let in_email = listed.min(super::EMAIL_LISTED);
+    for closed in &notice.instances[..in_email] {
+        let _ = writeln!(
+            email,
+            "  - {}{}: {}, after {}\n    container instance {}",
+            closed.ec2_instance_id.unwrap_or("unknown EC2 id"),
+            closed.daemon_name.map(|d| format!(" (daemon {d})")).unwrap_or_default(),
+            closed.resolution,
+            lasted(closed.lasted_seconds),
+            closed.container_instance_arn,
+        );
+    }
+    frame::and_more(&mut email, total, in_email, listed);
+    email
+        .push_str("\nNothing more to do for these. A problem that comes back opens a new incident and alerts again.\n");
+    let shown = Notice {
+        instances: notice.instances[..listed].to_vec(),
+        omitted: total - listed,
+        ..*notice
     };
     Alert {
         cluster_name: cluster.to_owned(),
-        kind,
+        kind: notice.kind,
         status: Status::Resolved,
         severity: Severity::High,
         subject,
         email,
-        default: serde_json::to_string(&notice).unwrap_or_default(),
-        thread: super::thread(&place.account, &place.region, cluster, kind),
+        default: serde_json::to_string(&shown).unwrap_or_default(),
+        thread: super::thread(&place.account, &place.region, cluster, notice.kind),
     }
 }
 

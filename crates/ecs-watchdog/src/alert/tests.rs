@@ -30,6 +30,17 @@ fn stopped(n: usize, daemon: &str) -> InstanceFinding {
     }
 }
 
+/// What SNS counts for a publish of the alert: the message as sent with this chat format, the
+/// subject, and each attribute's name, data type and value (the frame's own measure aside).
+pub(super) fn sns_bytes(alert: &Alert, chat: ChatFormat) -> usize {
+    let attributes: usize = alert
+        .attributes()
+        .iter()
+        .map(|(name, value)| name.len() + "String".len() + value.len())
+        .sum();
+    alert.subject.len() + alert.message(chat).len() + attributes
+}
+
 const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
 
 fn place() -> Place {
@@ -77,7 +88,7 @@ fn when_one_instance_is_confirmed_then_the_alert_says_what_where_and_what_next()
     assert_eq!(finding["kind"], "agent-disconnected");
     assert_eq!(finding["clusterName"], "prod");
     assert_eq!(finding["instances"][0]["ec2InstanceId"], "i-00000000000000001");
-    assert!(finding.get("omittedInstances").is_none());
+    assert!(finding.get("omitted").is_none());
     assert!(finding["instances"][0].get("daemonName").is_none());
 }
 
@@ -154,15 +165,45 @@ fn when_a_zone_fails_then_one_alert_stays_within_sns_limits() {
         alert.subject,
         "ECS agent disconnected on 5000 instances in prod (123456789012, eu-west-1)"
     );
-    assert!(
-        alert.message(ChatFormat::Plain).len() <= MAX_MESSAGE_BYTES,
-        "{} bytes",
-        alert.message(ChatFormat::Plain).len()
-    );
+    for chat in [ChatFormat::Plain, ChatFormat::Chatbot] {
+        let bytes = sns_bytes(&alert, chat);
+        assert!(bytes <= SNS_MAX_BYTES, "{chat:?}: {bytes} bytes");
+    }
     let finding: Value = serde_json::from_str(&alert.default).unwrap();
     let listed = finding["instances"].as_array().unwrap().len();
-    assert_eq!(listed + finding["omittedInstances"].as_u64().unwrap() as usize, 5000);
+    assert_eq!(listed + finding["omitted"].as_u64().unwrap() as usize, 5000);
     assert!(alert.email.contains(&format!("and {} more", 5000 - EMAIL_LISTED)));
+}
+
+/// Issue 21, case 3: on the old main this notice was 264,761 bytes, SNS refused it, and the
+/// incidents reopened at every sweep.
+#[test]
+fn when_1000_instances_with_real_arns_recover_then_one_resolved_notice_fits_sns_and_counts_the_rest() {
+    let closed: Vec<_> = (0..1_000)
+        .map(|n| {
+            let finding = InstanceFinding {
+                container_instance_arn: format!(
+                    "arn:aws:ecs:ap-southeast-2:123456789012:container-instance/payments-production-blue/{n:032x}"
+                ),
+                ec2_instance_id: Some(format!("i-{n:017x}")),
+                ..Default::default()
+            };
+            (finding, "recovered: the agent reconnected".to_owned(), 1_500)
+        })
+        .collect();
+    let notice = resolved(
+        AlertKind::AgentDisconnected,
+        &Place::new("123456789012", "ap-southeast-2"),
+        "arn:aws:ecs:ap-southeast-2:123456789012:cluster/payments-production-blue",
+        closed,
+    );
+    for chat in [ChatFormat::Plain, ChatFormat::Chatbot] {
+        let bytes = sns_bytes(&notice, chat);
+        assert!(bytes <= SNS_MAX_BYTES, "{chat:?}: {bytes} bytes");
+    }
+    let json: Value = serde_json::from_str(&notice.default).unwrap();
+    let listed = json["instances"].as_array().unwrap().len();
+    assert_eq!(listed + json.get("omitted").and_then(Value::as_u64).unwrap_or(0) as usize, 1_000);
 }
 
 #[test]
@@ -176,11 +217,11 @@ fn when_names_are_long_then_the_subject_stays_under_100_characters() {
         CHECKED,
         ACTION,
     );
-    assert!(agent.subject.len() < 100, "{}", agent.subject);
-    assert!(
-        agent.subject.ends_with("... (123456789012, ap-southeast-2)"),
-        "{}",
-        agent.subject
+    assert!(agent.subject.chars().count() < 100, "{}", agent.subject);
+    // One word of 255 characters: left out whole, never cut inside.
+    assert_eq!(
+        agent.subject,
+        "ECS agent disconnected on 1 instance in … (123456789012, ap-southeast-2)"
     );
     let daemon = alert(
         AlertKind::DaemonLost,
@@ -190,5 +231,5 @@ fn when_names_are_long_then_the_subject_stays_under_100_characters() {
         CHECKED,
         ACTION,
     );
-    assert!(daemon.subject.len() < 100, "{}", daemon.subject);
+    assert!(daemon.subject.chars().count() < 100, "{}", daemon.subject);
 }

@@ -28,7 +28,7 @@ impl SnsNotifier {
 
 fn attribute(value: &str) -> Result<MessageAttributeValue, AwsError> {
     MessageAttributeValue::builder()
-        .data_type("String")
+        .data_type(crate::alert::ATTRIBUTE_TYPE)
         .string_value(value)
         .build()
         .map_err(|e| AwsError::new("sns:Publish", e))
@@ -37,21 +37,20 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, AwsError> {
 #[async_trait::async_trait]
 impl Notifier for SnsNotifier {
     async fn publish(&self, alert: &Alert) -> Result<(), AwsError> {
-        let _turn = self.turns.wait().await;
-        self.client
+        // The alert was rendered to fit SNS's limit with these very attributes (alert::frame).
+        let mut request = self
+            .client
             .get()
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(&alert.subject)
             .message_structure("json")
-            .message(alert.message(self.chat))
-            .message_attributes("cluster", attribute(&alert.cluster_name)?)
-            .message_attributes("kind", attribute(alert.kind.as_str())?)
-            .message_attributes("severity", attribute(alert.severity.as_str())?)
-            .message_attributes("status", attribute(alert.status.as_str())?)
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("sns:Publish", e))?;
+            .message(alert.message(self.chat));
+        for (name, value) in alert.attributes() {
+            request = request.message_attributes(name, attribute(value)?);
+        }
+        let _turn = self.turns.wait().await;
+        request.send().await.map_err(|e| super::sdk_error("sns:Publish", e))?;
         Ok(())
     }
 }
