@@ -8,6 +8,7 @@ mod capacity;
 mod daemon;
 mod deploy;
 mod digest;
+mod fits;
 mod iam;
 mod incidents;
 mod redrive;

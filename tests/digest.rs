@@ -101,7 +101,7 @@ fn finding(alert: &Published) -> Value {
 /// The EC2 ids an alert's JSON names.
 fn named(alert: &Published) -> Vec<String> {
     let finding = finding(alert);
-    assert_eq!(finding.get("omittedInstances"), None, "every instance listed");
+    assert_eq!(finding.get("omitted"), None, "every instance listed");
     instance_ids(&finding)
 }
 

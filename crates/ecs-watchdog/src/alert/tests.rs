@@ -203,7 +203,10 @@ fn when_1000_instances_with_real_arns_recover_then_one_resolved_notice_fits_sns_
     }
     let json: Value = serde_json::from_str(&notice.default).unwrap();
     let listed = json["instances"].as_array().unwrap().len();
-    assert_eq!(listed + json.get("omitted").and_then(Value::as_u64).unwrap_or(0) as usize, 1_000);
+    assert_eq!(
+        listed + json.get("omitted").and_then(Value::as_u64).unwrap_or(0) as usize,
+        1_000
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! AWS adapters: one per service, the only code that names an `aws_sdk_*` type.
 
 mod accounts;
+mod batch;
 mod cloudwatch;
 mod dynamodb;
 mod ec2;

@@ -30,15 +30,27 @@ impl Rng {
     }
 
     fn hex(&mut self, len: usize) -> String {
-        (0..len).map(|_| char::from(b"0123456789abcdef"[self.below(16)])).collect()
+        (0..len)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
+            .collect()
     }
 
     /// Words that cost more than they look: multi-byte characters, JSON escapes, control
     /// characters (escaped twice: the finding is JSON inside the JSON message).
     fn text(&mut self, max_words: usize) -> String {
         const WORDS: [&str; 12] = [
-            "Essential", "container", "exited", "Überprüfung", "日本語のテキスト", "🚨🔥",
-            "\"quoted\"", "back\\slash", "tab\there", "ctl\u{1}\u{1f}", "line\nbreak", "OutOfMemoryError:",
+            "Essential",
+            "container",
+            "exited",
+            "Überprüfung",
+            "日本語のテキスト",
+            "🚨🔥",
+            "\"quoted\"",
+            "back\\slash",
+            "tab\there",
+            "ctl\u{1}\u{1f}",
+            "line\nbreak",
+            "OutOfMemoryError:",
         ];
         let words = 1 + self.below(max_words);
         (0..words).map(|_| self.pick(&WORDS)).collect::<Vec<_>>().join(" ")
@@ -46,7 +58,11 @@ impl Rng {
 
     /// An ECS name of up to 255 characters (letters, digits, `-`, `_`).
     fn name(&mut self) -> String {
-        let len = 1 + if self.below(3) == 0 { self.below(255) } else { self.below(30) };
+        let len = 1 + if self.below(3) == 0 {
+            self.below(255)
+        } else {
+            self.below(30)
+        };
         (0..len)
             .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789-_ABCDEFXYZ"[self.below(47)]))
             .collect()
@@ -65,7 +81,11 @@ fn case(rng: &mut Rng, daemons: bool) -> Case {
     let place = Place::new(format!("{:012}", rng.next() % 1_000_000_000_000), rng.pick(&REGIONS));
     let cluster = rng.name();
     let cluster_arn = format!("arn:aws:ecs:{}:{}:cluster/{cluster}", place.region, place.account);
-    let total = 1 + if rng.below(3) == 0 { rng.below(10) } else { rng.below(5_000) };
+    let total = 1 + if rng.below(3) == 0 {
+        rng.below(10)
+    } else {
+        rng.below(5_000)
+    };
     let daemon_names: Vec<String> = (0..1 + rng.below(3)).map(|_| rng.name() + "-ü日本").collect();
     let instances = (0..total)
         .map(|_| InstanceFinding {
@@ -89,11 +109,20 @@ fn case(rng: &mut Rng, daemons: bool) -> Case {
                 reason: Some(rng.text(40)),
             }],
             remediation: (rng.below(2) == 0).then(|| rng.text(20)),
-            deployment_arn: Some(format!("arn:aws:ecs:{}:{}:daemon-deployment/{}", place.region, place.account, rng.hex(32))),
+            deployment_arn: Some(format!(
+                "arn:aws:ecs:{}:{}:daemon-deployment/{}",
+                place.region,
+                place.account,
+                rng.hex(32)
+            )),
             ..Default::default()
         })
         .collect();
-    Case { place, cluster_arn, instances }
+    Case {
+        place,
+        cluster_arn,
+        instances,
+    }
 }
 
 /// One message of each kind the topic receives, for this case.
@@ -105,16 +134,29 @@ fn messages(rng: &mut Rng) -> Vec<(&'static str, usize, Alert)> {
         AlertKind::DaemonDeploymentFailed,
     ];
     let kind = KINDS[rng.below(KINDS.len())];
-    let Case { place, cluster_arn, instances } = case(rng, kind != AlertKind::AgentDisconnected);
+    let Case {
+        place,
+        cluster_arn,
+        instances,
+    } = case(rng, kind != AlertKind::AgentDisconnected);
     let total = instances.len();
-    let checks = DaemonChecks { deployments: rng.below(2) == 0 };
+    let checks = DaemonChecks {
+        deployments: rng.below(2) == 0,
+    };
     let action = rng.text(30);
     let firing = alert(kind, &place, &cluster_arn, instances.clone(), checks, &action);
-    let closed = instances.iter().map(|i| (i.clone(), rng.text(30), rng.next() % 1_000_000)).collect();
+    let closed = instances
+        .iter()
+        .map(|i| (i.clone(), rng.text(30), rng.next() % 1_000_000))
+        .collect();
     vec![
         ("reminder", total, firing.clone().as_reminder()),
         ("alert", total, firing),
-        ("digest", total, digest(kind, &place, &cluster_arn, instances, Some(total + 7))),
+        (
+            "digest",
+            total,
+            digest(kind, &place, &cluster_arn, instances, Some(total + 7)),
+        ),
         ("resolved", total, resolved(kind, &place, &cluster_arn, closed)),
     ]
 }
@@ -122,7 +164,9 @@ fn messages(rng: &mut Rng) -> Vec<(&'static str, usize, Alert)> {
 /// How many instances the e-mail names (its list ends where the checks begin), and how many
 /// more it says there are.
 fn named_and_more(email: &str) -> (usize, usize) {
-    let list = email.split_once("What the monitor checked:").map_or(email, |(list, _)| list);
+    let list = email
+        .split_once("What the monitor checked:")
+        .map_or(email, |(list, _)| list);
     let named = list.matches("\n  - ").count();
     let more = email
         .split_once("  ... and ")
@@ -134,7 +178,10 @@ fn named_and_more(email: &str) -> (usize, usize) {
 
 #[test]
 fn when_messages_of_every_kind_and_size_are_rendered_then_each_fits_sns_and_counts_every_instance() {
-    let cases: u64 = std::env::var("FIT_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(40);
+    let cases: u64 = std::env::var("FIT_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100);
     for seed in 0..cases {
         let mut rng = Rng(seed);
         for (what, total, message) in messages(&mut rng) {
@@ -144,7 +191,11 @@ fn when_messages_of_every_kind_and_size_are_rendered_then_each_fits_sns_and_coun
                 assert!(bytes <= SNS_MAX_BYTES, "{at}, {chat:?}: {bytes} bytes");
             }
             assert!(message.subject.chars().count() < 100, "{at}: {}", message.subject);
-            assert!(!message.subject.chars().any(char::is_control), "{at}: {}", message.subject);
+            assert!(
+                !message.subject.chars().any(char::is_control),
+                "{at}: {}",
+                message.subject
+            );
             let json: Value = serde_json::from_str(&message.default).expect("the finding is JSON");
             let listed = json["instances"].as_array().map_or(0, Vec::len);
             let omitted = json.get("omitted").and_then(Value::as_u64).unwrap_or(0) as usize;
@@ -180,7 +231,10 @@ fn when_a_subject_is_cut_then_it_is_under_100_characters_and_cut_between_words()
         assert!(cut.chars().count() < 100, "seed {seed}: {cut}");
         assert!(!cut.chars().any(char::is_control), "seed {seed}: {cut:?}");
         for piece in split(&cut) {
-            assert!(whole.contains(&piece), "seed {seed}: {piece:?} is cut out of a word in {cut:?}");
+            assert!(
+                whole.contains(&piece),
+                "seed {seed}: {piece:?} is cut out of a word in {cut:?}"
+            );
         }
     }
 }
