@@ -11,6 +11,7 @@ use crate::event::ContainerExit;
 
 mod agent;
 mod chat;
+mod checked;
 mod daemon;
 mod deployment;
 mod digest;
@@ -281,31 +282,7 @@ fn finding(
 ) -> Finding {
     instances
         .sort_by(|a, b| (&a.daemon_name, &a.container_instance_arn).cmp(&(&b.daemon_name, &b.container_instance_arn)));
-    let checked = match kind {
-        AlertKind::AgentDisconnected => vec![
-            "DescribeContainerInstances: still ACTIVE with agentConnected=false after the grace period",
-            "DescribeInstances: the EC2 instance is running (skipped for ECS Anywhere)",
-        ],
-        AlertKind::DaemonLost => {
-            let mut checked = vec![
-                "DescribeContainerInstances: the instance is still ACTIVE, so ECS is not replacing it",
-                "ListTasks and DescribeTasks: no RUNNING or PENDING task of the daemon on the instance",
-            ];
-            checked.push(if checks.deployments {
-                "ListDaemons and ListDaemonDeployments: no deployment of the daemon in progress"
-            } else {
-                "ListDaemons and ListDaemonDeployments: a deployment in progress could not be ruled out (the APIs were unavailable, or ListDaemons did not list the daemon)"
-            });
-            checked
-        }
-        AlertKind::InstanceImpaired => vec![
-            "DescribeContainerInstances with its health (CONTAINER_INSTANCE_HEALTH): still IMPAIRED after the grace period, still ACTIVE",
-        ],
-        AlertKind::DaemonDeploymentFailed => vec![
-            "the deployment event itself: ECS reports the failure; a later successful deployment of the daemon resolves it",
-        ],
-        AlertKind::MonitorImpaired => vec!["the sweep's own calls"],
-    };
+    let checked = checked::checked(kind, checks);
     Finding {
         schema_version: "1",
         kind,

@@ -81,17 +81,7 @@ impl DeadLetterQueue {
             })
             .collect())
     }
-}
 
-fn text(value: &str) -> Result<MessageAttributeValue, AwsError> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .map_err(|e| AwsError::new("sqs:SendMessageBatch", e))
-}
-
-impl DeadLetterQueue {
     /// Keeps one run of messages, sending those that failed again; returns the ids of those
     /// still not kept.
     async fn keep(&self, run: &[Quarantined]) -> Vec<String> {
@@ -108,6 +98,14 @@ impl DeadLetterQueue {
         .await;
         unkept.into_iter().map(|i| run[i].message_id.clone()).collect()
     }
+}
+
+fn text(value: &str) -> Result<MessageAttributeValue, AwsError> {
+    MessageAttributeValue::builder()
+        .data_type(ATTRIBUTE_TYPE)
+        .string_value(value)
+        .build()
+        .map_err(|e| AwsError::new("sqs:SendMessageBatch", e))
 }
 
 #[async_trait::async_trait]
