@@ -39,7 +39,9 @@ async fn set_agents(emulator: &Emulator, nodes: &[Node], connected: bool) {
 /// the sweep also says it cannot call them).
 async fn agent_messages(emulator: &Emulator) -> Vec<Published> {
     let all = emulator.published().await;
-    all.into_iter().filter(|p| p.attributes["kind"] == "agent-disconnected").collect()
+    all.into_iter()
+        .filter(|p| p.attributes["kind"] == "agent-disconnected")
+        .collect()
 }
 
 /// Sweeps with the binary until SNS holds an agent message of `status`, or the deadline passes.
