@@ -170,17 +170,17 @@ async fn run(monitor: &Monitor, clock: &TestClock, at: u64, shape: &Shape, messa
 fn shape_messages(nodes: &[Node], daemons: bool) -> Vec<Message> {
     let mut messages = Vec::new();
     for node in nodes {
-        messages.push(Message {
-            id: format!("agent/{}", node.container_instance_arn),
-            body: agent_event(node, 2, false).to_string(),
-        });
+        messages.push(Message::new(
+            format!("agent/{}", node.container_instance_arn),
+            agent_event(node, 2, false).to_string(),
+        ));
         if daemons {
             let task_definition = "arn:aws:ecs:us-east-1:123456789012:task-definition/log-router:1";
             let task = format!("{}/log-router", node.cluster_arn.replace(":cluster/", ":task/"));
-            messages.push(Message {
-                id: format!("daemon/{}", node.container_instance_arn),
-                body: daemon_stopped_event(node, "log-router", task_definition, &task).to_string(),
-            });
+            messages.push(Message::new(
+                format!("daemon/{}", node.container_instance_arn),
+                daemon_stopped_event(node, "log-router", task_definition, &task).to_string(),
+            ));
         }
     }
     messages

@@ -70,6 +70,11 @@ class Stack:
             raise KeyError(f"Ref {logical}: no such parameter or resource")
         kind = resource["Type"]
         physical = self.physical_name(logical, resource)
+        bus = self.rule_bus(resource)
+        if bus:
+            # A rule on a custom bus: Ref is "<bus>|<rule>" (CloudFormation returns the rule's id;
+            # aws-cloudformation/cloudformation-coverage-roadmap#1131).
+            return f"{bus}|{physical}"
         return {
             "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{physical}",
             "AWS::SQS::Queue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{physical}",
@@ -85,10 +90,23 @@ class Stack:
                     return value
         return f"{self.name}-{logical}{SUFFIX}"
 
+    def rule_bus(self, resource):
+        """The custom bus a rule is on, by name; None for the default bus and other resources."""
+        if resource["Type"] != "AWS::Events::Rule":
+            return None
+        bus = self.resolve(resource.get("Properties", {}).get("EventBusName", "default"))
+        bus = bus.rsplit("/", 1)[-1] if isinstance(bus, str) else bus
+        return None if bus in (None, "default", NO_VALUE) else bus
+
     def get_att(self, logical, attribute):
         resource = self.template["Resources"][logical]
         kind = resource["Type"]
         name = self.physical_name(logical, resource)
+        bus = self.rule_bus(resource)
+        if bus and attribute == "Arn":
+            # The ARN of a rule on a custom bus names the bus: rule/<bus>/<rule>
+            # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html).
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{bus}/{name}"
         arns = {
             "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*",

@@ -7,6 +7,36 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
+/// Where remediation may act: the clusters of `REMEDIATION_CLUSTER_NAMES` and, with
+/// `REPLACE_ONLY_TAGGED_GROUPS`, only Auto Scaling groups tagged `ecs-watchdog-replace=true`.
+/// IAM enforces the same scope (template.yaml, spoke.yaml); the code checks it too, so a role
+/// granted more (an older spoke, a hand-made role) still acts only where it was asked to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scope {
+    /// The cluster names remediation may act on; none: every cluster (`*`).
+    pub clusters: Option<std::collections::BTreeSet<String>>,
+    pub only_tagged_groups: bool,
+}
+
+/// The tag an Auto Scaling group carries when `REPLACE_ONLY_TAGGED_GROUPS` lets it be replaced.
+pub const REPLACE_TAG: (&str, &str) = ("ecs-watchdog-replace", "true");
+
+impl Scope {
+    /// Whether remediation may act in the cluster (by ARN or name).
+    pub fn covers(&self, cluster: &str) -> bool {
+        let name = crate::inventory::cluster_name(cluster);
+        self.clusters.as_ref().is_none_or(|names| names.contains(name))
+    }
+
+    /// Why a target of `cluster` is left alone, in the finding's words.
+    pub fn outside(cluster: &str) -> String {
+        format!(
+            "not drained: cluster {} is outside the remediation scope (REMEDIATION_CLUSTER_NAMES)",
+            crate::inventory::cluster_name(cluster)
+        )
+    }
+}
+
 /// A confirmed instance a step acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -134,6 +164,19 @@ mod tests {
         range
             .map(|n| format!("arn:aws:ecs:eu-west-1:1:container-instance/prod/{n:03}"))
             .collect()
+    }
+
+    #[test]
+    fn when_a_scope_names_clusters_then_it_covers_only_those() {
+        let named = Scope {
+            clusters: Some(["payments".to_owned()].into()),
+            only_tagged_groups: false,
+        };
+        assert!(named.covers("arn:aws:ecs:eu-west-1:1:cluster/payments"));
+        assert!(named.covers("payments"));
+        assert!(!named.covers("arn:aws:ecs:eu-west-1:1:cluster/prod"));
+        assert!(!named.covers("arn:aws:ecs:eu-west-1:1:cluster/payments-old"));
+        assert!(Scope::default().covers("arn:aws:ecs:eu-west-1:1:cluster/prod"), "none named: every cluster");
     }
 
     #[test]

@@ -158,12 +158,13 @@ pub fn in_place(config: &Config, sdk: &aws_config::SdkConfig) -> InPlace {
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let mut steps: Vec<Box<dyn RemediationStep>> = Vec::new();
     if config.remediation.action != RemediationAction::None {
-        steps.push(Box::new(Drain::new(ecs.clone())));
+        steps.push(Box::new(Drain::new(ecs.clone(), config.remediation.scope.clone())));
     }
     if config.remediation.action == RemediationAction::DrainAndReplace {
         steps.push(Box::new(ReplaceInAutoScalingGroup::new(
             aws_sdk_autoscaling::Client::new(sdk),
             config.remediation.replace_after,
+            config.remediation.scope.clone(),
         )));
     }
     let inventory = Box::new(AwsInventory {

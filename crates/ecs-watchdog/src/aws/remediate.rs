@@ -1,6 +1,6 @@
 //! The built-in remediation steps: drain with ECS, replace with Auto Scaling.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_ecs::types::ContainerInstanceStatus;
 use futures_util::future::join_all;
@@ -8,25 +8,30 @@ use futures_util::future::join_all;
 use super::sdk_error;
 use super::shared::Turns;
 use crate::ports::error_chain;
-use crate::remediation::{RemediationStep, StepOutcome, Target};
+use crate::remediation::{REPLACE_TAG, RemediationStep, Scope, StepOutcome, Target};
 
 /// `UpdateContainerInstancesState` takes at most ten container instances a call.
 const DRAIN_LIMIT: usize = 10;
 /// `DescribeAutoScalingInstances` takes at most fifty instance ids a call.
 const ASG_DESCRIBE_LIMIT: usize = 50;
+/// `DescribeAutoScalingGroups` names at most a hundred groups a call.
+const GROUPS_DESCRIBE_LIMIT: usize = 100;
 
 /// Sets container instances to DRAINING: ECS stops placing tasks there and moves service tasks
 /// to other instances.
 pub struct Drain {
     ecs: aws_sdk_ecs::Client,
     turns: Turns,
+    /// Checked again here, the last step before the call (the pipeline checks it first).
+    scope: Scope,
 }
 
 impl Drain {
-    pub fn new(ecs: aws_sdk_ecs::Client) -> Self {
+    pub fn new(ecs: aws_sdk_ecs::Client, scope: Scope) -> Self {
         Self {
             ecs,
             turns: Turns::new(),
+            scope,
         }
     }
 
@@ -69,6 +74,9 @@ impl RemediationStep for Drain {
     }
 
     async fn apply(&self, cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {
+        if !self.scope.covers(cluster_arn) {
+            return targets.iter().map(|_| StepOutcome::Skipped(Scope::outside(cluster_arn))).collect();
+        }
         if dry_run {
             return targets
                 .iter()
@@ -92,15 +100,57 @@ pub struct ReplaceInAutoScalingGroup {
     turns: Turns,
     /// `REPLACE_AFTER_MINUTES`, for what the finding says about a target not yet replaced.
     replace_after: std::time::Duration,
+    /// The clusters it may act in and whether a group must carry [`REPLACE_TAG`]; checked here,
+    /// where the monitor and the sweep both pass.
+    scope: Scope,
 }
 
 impl ReplaceInAutoScalingGroup {
-    pub fn new(autoscaling: aws_sdk_autoscaling::Client, replace_after: std::time::Duration) -> Self {
+    pub fn new(autoscaling: aws_sdk_autoscaling::Client, replace_after: std::time::Duration, scope: Scope) -> Self {
         Self {
             autoscaling,
             turns: Turns::new(),
             replace_after,
+            scope,
         }
+    }
+
+    /// Which of `groups` carry [`REPLACE_TAG`]: `DescribeAutoScalingGroups` returns each group's
+    /// tags (`DescribeAutoScalingInstances` does not).
+    async fn tagged(&self, groups: &[String]) -> Result<HashSet<String>, String> {
+        let mut tagged = HashSet::new();
+        for chunk in groups.chunks(GROUPS_DESCRIBE_LIMIT) {
+            let _turn = self.turns.wait().await;
+            let output = self
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .max_records(GROUPS_DESCRIBE_LIMIT as i32)
+                .send()
+                .await
+                .map_err(|e| error_chain(&sdk_error("autoscaling:DescribeAutoScalingGroups", e)))?;
+            for group in output.auto_scaling_groups() {
+                let marked = group
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some(REPLACE_TAG.0) && t.value() == Some(REPLACE_TAG.1));
+                if marked && let Some(name) = group.auto_scaling_group_name() {
+                    tagged.insert(name.to_owned());
+                }
+            }
+        }
+        Ok(tagged)
+    }
+
+    /// The groups of `groups` that may be replaced in: all, or only the tagged ones.
+    async fn allowed(&self, groups: &HashMap<String, (String, String)>) -> Result<Option<HashSet<String>>, String> {
+        if !self.scope.only_tagged_groups {
+            return Ok(None);
+        }
+        let mut names: Vec<String> = groups.values().map(|(group, _)| group.clone()).collect();
+        names.sort();
+        names.dedup();
+        self.tagged(&names).await.map(Some)
     }
 
     /// Group and health status by instance id.
@@ -155,7 +205,11 @@ impl RemediationStep for ReplaceInAutoScalingGroup {
         crate::pipeline::REPLACE_STEP
     }
 
-    async fn apply(&self, _cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {
+    async fn apply(&self, cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {
+        if !self.scope.covers(cluster_arn) {
+            let why = Scope::outside(cluster_arn).replace("not drained", "not replaced");
+            return targets.iter().map(|_| StepOutcome::Skipped(why.clone())).collect();
+        }
         let ids: Vec<String> = targets
             .iter()
             .filter_map(|t| t.ec2_instance_id.clone())
@@ -170,6 +224,11 @@ impl RemediationStep for ReplaceInAutoScalingGroup {
             Ok(groups) => groups,
             Err(e) => return targets.iter().map(|_| StepOutcome::Failed(e.clone())).collect(),
         };
+        let allowed = match self.allowed(&groups).await {
+            Ok(allowed) => allowed,
+            Err(e) => return targets.iter().map(|_| StepOutcome::Failed(e.clone())).collect(),
+        };
+        let untagged = |group: &String| allowed.as_ref().is_some_and(|a| !a.contains(group));
         let waiting = &waiting;
         let outcomes = targets.iter().map(|target| {
             let group = target.ec2_instance_id.as_ref().and_then(|id| Some((id, groups.get(id)?)));
@@ -179,6 +238,10 @@ impl RemediationStep for ReplaceInAutoScalingGroup {
                         "not in an Auto Scaling group: left DRAINING (ECS replaces ECS Managed Instances itself; terminate any other instance once its tasks moved)"
                             .into(),
                     ),
+                    Some((_, (group, _))) if untagged(group) => StepOutcome::Skipped(format!(
+                        "not replaced: Auto Scaling group {group} is not tagged {}={} (REPLACE_ONLY_TAGGED_GROUPS): left DRAINING",
+                        REPLACE_TAG.0, REPLACE_TAG.1
+                    )),
                     Some((_, (group, health))) if health.eq_ignore_ascii_case("unhealthy") => {
                         StepOutcome::AlreadyDone(format!("Unhealthy in Auto Scaling group {group}"))
                     }

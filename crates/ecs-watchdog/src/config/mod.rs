@@ -52,7 +52,7 @@ pub struct Incidents {
 }
 
 /// What the monitor does to a confirmed broken instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remediation {
     pub action: RemediationAction,
     /// Report what would be done, do nothing.
@@ -65,6 +65,8 @@ pub struct Remediation {
     /// drain-and-replace: mark a drained instance Unhealthy once its tasks have left, at the
     /// latest after this long.
     pub replace_after: Duration,
+    /// `REMEDIATION_CLUSTER_NAMES` and `REPLACE_ONLY_TAGGED_GROUPS`.
+    pub scope: crate::remediation::Scope,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +215,7 @@ impl Config {
             24 * 3600,
             "a whole number of minutes from 0 to 1440 (a day)",
         )?;
+        let scope = remediation_scope(&get)?;
         let max_percent = match get("MAX_REMEDIATION_PERCENT") {
             None => 10,
             Some(raw) => raw
@@ -318,6 +321,7 @@ impl Config {
                 max_percent,
                 non_critical_daemons,
                 replace_after,
+                scope,
             },
             findings_event_bus,
             hook_function_arn,
@@ -377,6 +381,31 @@ fn required(
         variable,
         problem: "is required but not set".to_owned(),
         accepted,
+    })
+}
+
+/// `REMEDIATION_CLUSTER_NAMES` (comma-separated names, `*` or unset for every cluster) and
+/// `REPLACE_ONLY_TAGGED_GROUPS`.
+fn remediation_scope(get: &impl Fn(&str) -> Option<String>) -> Result<crate::remediation::Scope, ConfigError> {
+    let names: Vec<String> = get("REMEDIATION_CLUSTER_NAMES")
+        .map(|raw| raw.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let cluster_chars = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if let Some(bad) = names.iter().find(|n| *n != "*" && (n.len() > 255 || !n.chars().all(cluster_chars))) {
+        return Err(invalid(
+            "REMEDIATION_CLUSTER_NAMES",
+            bad,
+            "cluster names (letters, digits, - and _) separated by commas, or *",
+        ));
+    }
+    let clusters = if names.is_empty() || names.iter().any(|n| n == "*") {
+        None
+    } else {
+        Some(names.into_iter().collect())
+    };
+    Ok(crate::remediation::Scope {
+        clusters,
+        only_tagged_groups: boolean(get, "REPLACE_ONLY_TAGGED_GROUPS", false)?,
     })
 }
 

@@ -30,6 +30,7 @@ fn when_only_required_variables_are_set_then_defaults_apply() {
             max_percent: 10,
             non_critical_daemons: false,
             replace_after: Duration::from_secs(15 * 60),
+            scope: Default::default(),
         }
     );
     assert_eq!(config.require_ledger().unwrap_err().variable, "INCIDENT_TABLE_NAME");
@@ -62,6 +63,8 @@ fn when_remediation_and_hooks_are_set_then_they_are_read() {
         ("REMEDIATION_ACTION", "drain-and-replace"),
         ("REMEDIATION_DRY_RUN", "true"),
         ("MAX_REMEDIATION_PERCENT", "25"),
+        ("REMEDIATION_CLUSTER_NAMES", "prod, payments"),
+        ("REPLACE_ONLY_TAGGED_GROUPS", "true"),
         ("FINDINGS_EVENT_BUS", "ops"),
         (
             "HOOK_FUNCTION_ARN",
@@ -77,6 +80,10 @@ fn when_remediation_and_hooks_are_set_then_they_are_read() {
             max_percent: 25,
             non_critical_daemons: false,
             replace_after: Duration::from_secs(15 * 60),
+            scope: crate::remediation::Scope {
+                clusters: Some(["prod".to_owned(), "payments".to_owned()].into()),
+                only_tagged_groups: true,
+            },
         }
     );
     assert_eq!(config.findings_event_bus.as_deref(), Some("ops"));
@@ -226,4 +233,16 @@ fn when_the_group_interval_is_set_then_it_is_read_in_minutes_and_zero_turns_grou
     assert!(off.incidents.group_interval.is_zero());
     let day = load(&[("GROUP_INTERVAL_MINUTES", "1440")]).unwrap();
     assert_eq!(day.incidents.group_interval, Duration::from_secs(86_400));
+}
+
+#[test]
+fn when_the_remediation_scope_is_every_cluster_or_malformed_then_it_is_read_or_named() {
+    for every in ["*", "", "prod,*"] {
+        let config = load(&[("REMEDIATION_CLUSTER_NAMES", every)]).unwrap();
+        assert_eq!(config.remediation.scope.clusters, None, "{every:?}");
+    }
+    let error = load(&[("REMEDIATION_CLUSTER_NAMES", "prod,arn:aws:ecs:x")]).unwrap_err();
+    assert_eq!(error.variable, "REMEDIATION_CLUSTER_NAMES");
+    let error = load(&[("REPLACE_ONLY_TAGGED_GROUPS", "yes")]).unwrap_err();
+    assert_eq!(error.variable, "REPLACE_ONLY_TAGGED_GROUPS");
 }

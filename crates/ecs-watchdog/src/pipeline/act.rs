@@ -12,14 +12,18 @@ use crate::config::Remediation;
 use crate::inventory::{CapacityProviderType, cluster_name, instance_key};
 use crate::metrics::{Metric, Tally};
 use crate::ports::{Inventory, error_chain};
-use crate::remediation::{self, ActionOutcome, ActionTaken, ClusterState, StepOutcome, Target};
+use crate::remediation::{self, ActionOutcome, ActionTaken, ClusterState, Scope, StepOutcome, Target};
 
-pub async fn remediate(io: &Adapters, config: Remediation, confirmed: &mut Confirmed<'_>, tally: &mut Tally) {
+pub async fn remediate(io: &Adapters, config: &Remediation, confirmed: &mut Confirmed<'_>, tally: &mut Tally) {
     if io.steps.is_empty() {
         return;
     }
     let clusters: BTreeSet<&str> = confirmed.keys().map(|(cluster, _)| *cluster).collect();
     for cluster in clusters {
+        if !config.scope.covers(cluster) {
+            leave_out_of_scope(confirmed, cluster);
+            continue;
+        }
         let name = cluster_name(cluster);
         let mut mine: Vec<Target> = Vec::new();
         let mut left: Vec<&str> = Vec::new();
@@ -169,6 +173,23 @@ async fn managed_instances(inventory: &dyn Inventory, state: &ClusterState, targ
         .collect()
 }
 
+/// A cluster outside `REMEDIATION_CLUSTER_NAMES`: nothing is read or changed there, and each
+/// remediable finding says why (what IAM would refuse, the code does not ask for).
+fn leave_out_of_scope(confirmed: &mut Confirmed<'_>, cluster: &str) {
+    info!(cluster = cluster_name(cluster), "outside the remediation scope: not drained");
+    let said: HashMap<String, Vec<ActionTaken>> = confirmed
+        .iter()
+        .filter(|((c, _), _)| *c == cluster)
+        .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
+        .filter(|(kind, _)| matches!(kind, AlertKind::AgentDisconnected | AlertKind::DaemonLost))
+        .map(|(_, f)| {
+            let action = guard(ActionOutcome::Skipped, Scope::outside(cluster));
+            (f.finding.container_instance_arn.clone(), vec![action])
+        })
+        .collect();
+    write_down(confirmed, cluster, &said);
+}
+
 /// Writes what was done to each instance into its findings.
 fn write_down(confirmed: &mut Confirmed<'_>, cluster: &str, said: &HashMap<String, Vec<ActionTaken>>) {
     for firing in confirmed
@@ -188,7 +209,7 @@ fn write_down(confirmed: &mut Confirmed<'_>, cluster: &str, said: &HashMap<Strin
 /// always; a lost daemon only when it is critical (ECS itself replaces such an instance), unless
 /// the user opted in for the others. An impaired instance or a failed deployment is alerted
 /// only: ECS repairs its Managed Instances itself, and a deployment is no instance.
-fn remediable(kind: AlertKind, finding: &InstanceFinding, config: Remediation) -> bool {
+fn remediable(kind: AlertKind, finding: &InstanceFinding, config: &Remediation) -> bool {
     match kind {
         AlertKind::AgentDisconnected => true,
         AlertKind::DaemonLost => finding.critical == Some(true) || config.non_critical_daemons,

@@ -391,10 +391,7 @@ pub(super) fn daemon(cluster: &str, n: usize) -> Message {
 pub(super) fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> Message {
     let body =
         json!({"source": "aws.ecs", "detail-type": detail_type, "detail": detail, "time": "2026-12-01T10:00:00Z"});
-    Message {
-        id: id.into(),
-        body: body.to_string(),
-    }
+    Message::new(id, body.to_string())
 }
 
 pub(super) fn fleet() -> FakeInventory {

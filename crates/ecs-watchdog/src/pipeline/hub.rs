@@ -18,7 +18,13 @@ use super::{Adapters, BatchReport, Message, Monitor, REPLACE_STEP, Sweep, SweepR
 use crate::alert;
 use crate::config::{Config, Place};
 use crate::metrics::{self, Metric, MetricDatum};
-use crate::ports::{AwsError, MetricsSink, error_chain};
+use crate::ports::{AwsError, MetricsSink, Quarantined, error_chain};
+
+/// The dead-letter reason of a message whose place could not be reached.
+pub const PLACE_UNREACHABLE: &str = "place-unreachable";
+/// A message of an unreachable place is parked on its second receive: one retry, in case the
+/// role came back, and no more.
+const TRIES_BEFORE_PARKING: u32 = 2;
 
 /// How the hub reaches a place other than its own.
 #[async_trait]
@@ -113,31 +119,49 @@ impl Hub {
                 let monitor = self.members.get(place, Monitor::at);
                 monitor.process(messages).await
             }
-            Err(e) => {
-                warn!(account = %place.account, region = %place.region, error = %error_chain(&e), "member account not reachable: its messages go back to the queue");
-                let io = &self.home.io;
-                let mut report = BatchReport {
-                    failures: messages.iter().map(|m| m.id.clone()).collect(),
-                    ..BatchReport::default()
-                };
-                let fault = Fault {
-                    operation: e.operation,
-                    error: error_chain(&e),
-                };
-                let scope = alert::impaired::scope(place, false);
-                let now = io.clock.now();
-                if let Some(alert) = self.impaired.alert(io, place, &scope, &[fault], now).await {
-                    report.alerts.push(alert);
-                }
-                report.tally.add(None, Metric::CheckErrors, messages.len() as u64);
-                report.tally.count_impaired(e.operation);
-                let data = metrics::placed(&report.tally.data(), &place.account, &place.region);
-                if let Err(e) = io.metrics.publish(&data).await {
-                    warn!(error = %error_chain(&e), "metrics not published");
-                }
-                report
-            }
+            Err(e) => self.unreachable(place, messages, e).await,
         }
+    }
+
+    /// A place whose role cannot be assumed. A message's first try goes back to the queue (the
+    /// role may be back by then); from its second on, it is parked in the dead-letter queue with
+    /// the reason [`PLACE_UNREACHABLE`], so an unreachable member never holds the pollers its
+    /// five tries long: its storm passes at most twice, beside everyone else's messages. Once
+    /// the role is fixed, `make redrive FROM=checks` brings the parked messages back.
+    async fn unreachable(&self, place: &Place, messages: &[Message], e: AwsError) -> BatchReport {
+        warn!(account = %place.account, region = %place.region, error = %error_chain(&e), "member account not reachable: its messages are retried once, then parked");
+        let io = &self.home.io;
+        let (parked, retried): (Vec<&Message>, Vec<&Message>) =
+            messages.iter().partition(|m| m.receive_count >= TRIES_BEFORE_PARKING);
+        let parked: Vec<Quarantined> = parked
+            .into_iter()
+            .map(|m| Quarantined {
+                message_id: m.id.clone(),
+                body: m.body.clone(),
+                reason: PLACE_UNREACHABLE.to_owned(),
+            })
+            .collect();
+        let mut report = BatchReport {
+            failures: retried.iter().map(|m| m.id.clone()).collect(),
+            ..BatchReport::default()
+        };
+        report.failures.extend(io.quarantine.quarantine(&parked).await);
+        let fault = Fault {
+            operation: e.operation,
+            error: error_chain(&e),
+        };
+        let scope = alert::impaired::scope(place, false);
+        let now = io.clock.now();
+        if let Some(alert) = self.impaired.alert(io, place, &scope, &[fault], now).await {
+            report.alerts.push(alert);
+        }
+        report.tally.add(None, Metric::CheckErrors, messages.len() as u64);
+        report.tally.count_impaired(e.operation);
+        let data = metrics::placed(&report.tally.data(), &place.account, &place.region);
+        if let Err(e) = io.metrics.publish(&data).await {
+            warn!(error = %error_chain(&e), "metrics not published");
+        }
+        report
     }
 }
 
@@ -208,5 +232,88 @@ impl MetricsSink for Placed {
     async fn publish(&self, data: &[MetricDatum]) -> Result<(), AwsError> {
         let placed = metrics::placed(data, &self.place.account, &self.place.region);
         self.inner.publish(&placed).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::super::fakes::*;
+    use super::*;
+    use crate::alert::AlertKind;
+    use crate::ports::Quarantine;
+
+    const DENIED: &str = "333333333333";
+
+    /// A member whose role cannot be assumed.
+    struct Unreachable;
+
+    #[async_trait]
+    impl Reach for Unreachable {
+        async fn ready(&self, _: &Place) -> Result<(), AwsError> {
+            Err(AwsError::new("sts:AssumeRole", "AccessDenied"))
+        }
+        fn adapters(&self, _: &Place) -> Adapters {
+            panic!("an unreachable place has no adapters")
+        }
+    }
+
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<Quarantined>>);
+
+    #[async_trait]
+    impl Quarantine for &'static Kept {
+        async fn quarantine(&self, messages: &[Quarantined]) -> Vec<String> {
+            self.0.lock().unwrap().extend_from_slice(messages);
+            Vec::new()
+        }
+    }
+
+    /// `count` events of the denied member, received for the `receive`-th time.
+    fn storm(count: usize, receive: u32) -> Vec<Message> {
+        (0..count)
+            .map(|n| {
+                let mut message = agent(A, n);
+                let mut body: serde_json::Value = serde_json::from_str(&message.body).unwrap();
+                body["account"] = DENIED.into();
+                body["region"] = "eu-west-1".into();
+                message.id = format!("member-{n}");
+                message.body = body.to_string();
+                message.receive_count = receive;
+                message
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn when_a_member_cannot_be_reached_then_its_storm_is_retried_once_then_parked_and_the_hubs_alert_goes_at_once() {
+        let notifier = leak(FakeNotifier::default());
+        let kept = leak(Kept::default());
+        let mut home = monitor(fleet(), notifier, Some(leak(FakeLedger::default())));
+        home.io.quarantine = Box::new(kept);
+        let hub = Hub::new(home, Box::new(Unreachable));
+
+        // The first batch: the member's storm and the hub's own disconnect together.
+        let mut batch = storm(500, 1);
+        batch.push(agent(B, 1));
+        let first = hub.process(&batch).await;
+        let mut failed = first.failures.clone();
+        failed.sort();
+        let mut expected: Vec<String> = (0..500).map(|n| format!("member-{n}")).collect();
+        expected.sort();
+        assert_eq!(failed, expected, "the storm's first try goes back, the hub's own message does not");
+        let kinds: Vec<AlertKind> = first.alerts.iter().map(|a| a.kind).collect();
+        assert!(kinds.contains(&AlertKind::AgentDisconnected), "the hub's own alert, in the same batch: {kinds:?}");
+        assert!(kinds.contains(&AlertKind::MonitorImpaired), "{kinds:?}");
+        assert!(kept.0.lock().unwrap().is_empty(), "nothing parked on the first try");
+
+        // The second: the storm again, now parked with its reason, nothing left to retry.
+        let second = hub.process(&storm(500, 2)).await;
+        assert!(second.failures.is_empty(), "{:?}", second.failures);
+        let parked = kept.0.lock().unwrap();
+        assert_eq!(parked.len(), 500);
+        assert!(parked.iter().all(|q| q.reason == PLACE_UNREACHABLE));
+        assert_eq!(parked[0].body, storm(1, 2)[0].body, "kept as it came, to be redriven");
     }
 }

@@ -20,6 +20,34 @@ pub struct Message {
     pub id: String,
     #[serde(default)]
     pub body: String,
+    /// How often SQS has handed the message out, this time included (the record's
+    /// `attributes.ApproximateReceiveCount`); 0 when unknown.
+    #[serde(rename = "attributes", default, deserialize_with = "receive_count")]
+    pub receive_count: u32,
+}
+
+impl Message {
+    /// A message received for the first time.
+    pub fn new(id: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            body: body.into(),
+            receive_count: 1,
+        }
+    }
+}
+
+/// `attributes.ApproximateReceiveCount`, a number in a string; 0 when missing or malformed.
+fn receive_count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    struct Attributes {
+        #[serde(rename = "ApproximateReceiveCount")]
+        receive_count: Option<String>,
+    }
+    let attributes = Option::<Attributes>::deserialize(deserializer)?;
+    Ok(attributes
+        .and_then(|a| a.receive_count?.parse().ok())
+        .unwrap_or(0))
 }
 
 /// The SQS event Lambda hands over, as the monitor reads it.

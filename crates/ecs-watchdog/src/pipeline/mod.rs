@@ -24,7 +24,7 @@ use futures_util::future::{join, join_all};
 use tracing::{info, warn};
 
 pub use evidence::{DESCRIBE_LIMIT, MANAGED_NODE_LIMIT};
-pub use hub::{Hub, HubSweep, Reach};
+pub use hub::{Hub, HubSweep, PLACE_UNREACHABLE, Reach};
 pub use intake::{Message, SqsBatch};
 pub use replace::REPLACE_STEP;
 pub use sweep::{Sweep, SweepReport};
@@ -146,7 +146,7 @@ impl Monitor {
         let (decisions, deployments_unknown) = self.evidence(&monitored, &mut report.tally).await;
         decide::tally(&decisions, &mut report.tally);
         let mut confirmed = confirmed(&decisions, &mut report);
-        act::remediate(&self.io, self.config.remediation, &mut confirmed, &mut report.tally).await;
+        act::remediate(&self.io, &self.config.remediation, &mut confirmed, &mut report.tally).await;
         let now = self.io.clock.now();
         let interval = self.config.incidents.group_interval.as_secs();
         let (firing, resolved, groups) = match &self.io.ledger {
@@ -163,7 +163,7 @@ impl Monitor {
         };
         let context = report::Context {
             place: &self.place,
-            action: report::action(self.config.remediation),
+            action: report::action(self.config.remediation.clone()),
             deployments_unknown: &deployments_unknown,
         };
         report::send(&self.io, &context, firing, resolved, &mut report).await;

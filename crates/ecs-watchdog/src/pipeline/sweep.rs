@@ -328,8 +328,5 @@ fn totals(surveys: &[Survey], report: &mut BatchReport) {
 }
 
 fn message(signal: &Signal) -> Message {
-    Message {
-        id: format!("sweep|{}", IncidentKey::of(signal).id()),
-        body: String::new(),
-    }
+    Message::new(format!("sweep|{}", IncidentKey::of(signal).id()), String::new())
 }
