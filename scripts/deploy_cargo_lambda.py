@@ -6,10 +6,11 @@ What it creates is what template.yaml declares, read through SAM's translator fo
 and region (tests/render_template.py), so the two deploy paths cannot drift apart: the queues
 with their attributes and policies, the alert topic, the incident table, the log groups, the functions' roles and
 policies, the `monitor` function (settings and environment from the template), the EventBridge
-rules with their targets, the event source mapping, and (unless SweepIntervalMinutes=0) the
-`sweep` function with its EventBridge Scheduler schedule. Alarms and the dashboard come with the
-SAM stack only. Names are <NAME>-<logical id>. Run it again to update: existing resources are
-updated in place, the function's code replaced.
+rules with their targets, the queue policies (once the rules and roles they name exist), the
+event source mapping, (unless SweepIntervalMinutes=0) the `sweep` function with its EventBridge
+Scheduler schedule, and the alarms. The dashboard comes with the SAM stack only. Names are
+<NAME>-<logical id>. Run it again to update: existing resources are updated in place, the
+function's code replaced.
 
 The functions' code: by default `cargo lambda deploy` uploads the arm64 bootstrap that
 `cargo lambda build --release --arm64` made for each binary; --code-zip deploys a zip with
@@ -80,12 +81,31 @@ class Deployer:
             self.actual[f"https://sqs.{render_template.REGION}.amazonaws.com/{render_template.ACCOUNT}/{name}"] = url
             self.actual[f"arn:aws:sqs:{render_template.REGION}:{render_template.ACCOUNT}:{name}"] = arn
             urls[logical] = url
+        return urls
+
+    def queue_policies(self):
+        """After the rules and roles: each policy names them (who may send, who is denied)."""
+        sqs = self.session.client("sqs")
         for _, props in self.of_type("AWS::SQS::QueuePolicy"):
             for queue in props["Queues"]:
                 sqs.set_queue_attributes(
                     QueueUrl=self.real(queue), Attributes={"Policy": json.dumps(self.real(props["PolicyDocument"]))}
                 )
-        return urls
+
+    def alarms(self):
+        """The template's alarms, named <NAME>-<logical id>, their dimensions the real names."""
+        cloudwatch = self.session.client("cloudwatch")
+        keys = (
+            "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods",
+            "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions",
+        )
+        names = []
+        for logical, props in self.of_type("AWS::CloudWatch::Alarm"):
+            props = self.real(props)
+            settings = {k: props[k] for k in keys if k in props}
+            cloudwatch.put_metric_alarm(AlarmName=f"{self.name}-{logical}", **settings)
+            names.append(f"{self.name}-{logical}")
+        return names
 
     def topic(self, email):
         sns = self.session.client("sns")
@@ -197,6 +217,8 @@ class Deployer:
         # The template's logging settings (JSON logs, levels, the stack's log group).
         self.session.client("lambda").update_function_configuration(FunctionName=name, LoggingConfig=props["LoggingConfig"])
         self.actual[f"arn:aws:lambda:{render_template.REGION}:{render_template.ACCOUNT}:function:{self.name}-{logical}"] = arn
+        # Its name, as the alarms' dimensions predicted it.
+        self.actual[f"{self.name}-{logical}"] = name
         return name, arn
 
     def schedules(self):
@@ -269,12 +291,17 @@ def deploy(session, name, parameters, email=None, code_zip=None):
     time.sleep(0 if code_zip else 10)
     deployer.buses()
     deployer.rules()
+    deployer.queue_policies()
     function_name, function_arn = deployer.function("MonitorFunction", "monitor", roles["MonitorRole"], code_zip)
     mapping = deployer.event_source_mapping(function_name)
     made = {"function": function_arn, "role": roles["MonitorRole"], "queues": queues, "eventSourceMapping": mapping}
     if "SweepFunction" in deployer.resources:
         _, made["sweep"] = deployer.function("SweepFunction", "sweep", roles["SweepRole"], code_zip)
+        # The schedule's role invokes the sweep: its policy names the function that now exists.
+        deployer.role("SweepScheduleRole")
         deployer.schedules()
+    made["redriveRole"] = roles["RedriveRole"]
+    made["alarms"] = deployer.alarms()
     return made
 
 

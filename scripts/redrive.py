@@ -2,7 +2,11 @@
 
     make redrive STACK=<stack name> FROM=rules|checks
     python scripts/redrive.py --stack NAME --from rules|checks
-    python scripts/redrive.py --source-url URL --target-url URL
+    python scripts/redrive.py --source-url URL --target-url URL [--role-arn ARN]
+
+It works as the stack's redrive role (output RedriveRoleArn; --role-arn for another): the checks
+queue denies SendMessage to every principal but the stack's rules and that role, so your own
+credentials need only sts:AssumeRole on it (and cloudformation:DescribeStacks with --stack).
 
 Why not `aws sqs start-message-move-task`: it moves only out of a queue that is another SQS
 queue's dead-letter queue (the checks queue's DeadLetterQueue). The rules' dead-letter queue
@@ -12,7 +16,8 @@ leaves it where it was (at worst sent twice, which the monitor's re-check makes 
 
 The checks queue holds each message for its grace period, as it does for new events. Messages
 the monitor rejected as unusable (attribute watchdog-reject-reason) are rejected again: look
-at them first.
+at them first. Those with the reason place-unreachable were parked because a member account's
+role could not be assumed: redrive them once the role is fixed.
 """
 
 import argparse
@@ -33,7 +38,21 @@ def session():
 def stack_queues(stack, source):
     outputs = session().client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
     by_key = {o["OutputKey"]: o["OutputValue"] for o in outputs}
-    return by_key[OUTPUTS[source]], by_key["ChecksQueueUrl"]
+    return by_key[OUTPUTS[source]], by_key["ChecksQueueUrl"], by_key["RedriveRoleArn"]
+
+
+def as_role(role_arn):
+    """A session with the credentials of `role_arn` (one hour)."""
+    base = session()
+    credentials = base.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="ecs-watchdog-redrive")[
+        "Credentials"
+    ]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=base.region_name,
+    )
 
 
 def redrive(sqs, source_url, target_url):
@@ -72,14 +91,18 @@ def main():
     parser.add_argument("--from", dest="source", choices=sorted(OUTPUTS), default="rules")
     parser.add_argument("--source-url")
     parser.add_argument("--target-url")
+    parser.add_argument("--role-arn", help="the role to work as (default with --stack: its RedriveRoleArn)")
     args = parser.parse_args()
+    role_arn = args.role_arn
     if args.stack:
-        source_url, target_url = stack_queues(args.stack, args.source)
+        source_url, target_url, stack_role = stack_queues(args.stack, args.source)
+        role_arn = role_arn or stack_role
     elif args.source_url and args.target_url:
         source_url, target_url = args.source_url, args.target_url
     else:
         parser.error("give --stack, or --source-url and --target-url")
-    moved = redrive(session().client("sqs"), source_url, target_url)
+    sqs = (as_role(role_arn) if role_arn else session()).client("sqs")
+    moved = redrive(sqs, source_url, target_url)
     print(f"moved {moved} messages from {source_url} to {target_url}")
 
 

@@ -222,3 +222,94 @@ async fn when_the_sweep_covers_member_accounts_then_each_is_swept_or_reported_un
     assert_eq!(gauge("MonitoredInstances"), Some((json!(2.0), json!(REGION))));
     assert_eq!(gauge("DisconnectedAgents"), Some((json!(1.0), json!(REGION))));
 }
+
+/// What Lambda's poller does with a batch's answer: deletes what succeeded, and lets SQS hand
+/// out again what failed (here at once, where SQS waits out the visibility timeout).
+async fn settle(pipeline: &Pipeline, records: &[Value], answer: &Value) {
+    let failed: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    for record in records {
+        let handle = record["receiptHandle"].as_str().unwrap();
+        if failed.contains(&record["messageId"].as_str().unwrap()) {
+            let again = pipeline.sqs.change_message_visibility().queue_url(&pipeline.queue_url);
+            again.receipt_handle(handle).visibility_timeout(0).send().await.unwrap();
+        } else {
+            let done = pipeline.sqs.delete_message().queue_url(&pipeline.queue_url);
+            done.receipt_handle(handle).send().await.unwrap();
+        }
+    }
+}
+
+/// Fair to every account: a storm from a member whose role cannot be assumed and the hub's own
+/// disconnect in the same window. The hub's alert goes in the batch that holds it; the storm is
+/// tried once more and then parked in the dead-letter queue, reason `place-unreachable`, so it
+/// holds the pollers for no more than one further batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_unreachable_member_storms_then_the_hubs_own_alert_is_not_held_back_and_the_storm_is_parked() {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, HUB).await;
+    let denied = Member::seed(&emulator, DENIED, 0).await;
+    emulator.deny_assume_role(&role(DENIED), true).await;
+    let home = Fleet::new(&emulator.sdk).await;
+    let cluster = home.cluster("payments", &[]).await;
+    let node = home.nodes(&cluster, 1).await.remove(0);
+    emulator
+        .set_container_instance(&cluster, &node.container_instance_arn, Some(false), None)
+        .await;
+    let storm: Vec<Value> = (0..50).flat_map(|_| denied.events(DENIED)).collect();
+    for event in &storm {
+        pipeline.send_raw(&event.to_string()).await;
+    }
+    pipeline.send_raw(&agent_event(&node, 2, false).to_string()).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
+
+    // The first batch: the storm and the hub's own event.
+    let records = pipeline.receive(storm.len() + 1).await;
+    let first = function.invoke(&sqs_event(&records)).await.expect("handled");
+    assert_eq!(first["batchItemFailures"].as_array().unwrap().len(), storm.len());
+    let published = emulator.published().await;
+    let own = published
+        .iter()
+        .filter(|p| p.attributes.get("kind").map(String::as_str) == Some("agent-disconnected"))
+        .map(|p| p.subject.clone())
+        .collect::<Vec<_>>();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert!(
+        own[0].starts_with("ECS agent disconnected on 1 instance in payments"),
+        "the hub's own alert, in the batch that held it: {own:?}"
+    );
+    settle(&pipeline, &records, &first).await;
+
+    // The second: the storm's second try parks it.
+    emulator.reset_calls().await;
+    let records = pipeline.receive(storm.len()).await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r["attributes"]["ApproximateReceiveCount"] == "2")
+    );
+    let second = function.invoke(&sqs_event(&records)).await.expect("handled");
+    assert_eq!(second, json!({"batchItemFailures": []}));
+    settle(&pipeline, &records, &second).await;
+    assert_eq!(pipeline.depth(&pipeline.queue_url).await, 0, "nothing left to retry");
+    let parked = pipeline.dead_letters(storm.len()).await;
+    assert!(parked.iter().all(|d| d.reason.as_deref() == Some("place-unreachable")));
+    assert!(parked.iter().all(|d| d.body.contains(DENIED)));
+    let calls = emulator.calls().await;
+    assert_eq!(
+        calls.get("sts:AssumeRole"),
+        Some(&1),
+        "once a batch, not once a message"
+    );
+    let impaired = emulator
+        .published()
+        .await
+        .into_iter()
+        .filter(|p| p.attributes.get("kind").map(String::as_str) == Some("monitor-impaired"))
+        .count();
+    assert_eq!(impaired, 1, "the unreachable account is alerted once");
+}

@@ -130,6 +130,39 @@ async fn when_deployed_with_cargo_lambda_then_events_reach_a_function_configured
         );
     }
 
+    // The queue's policy came after the rules: it names each as EventBridge answered, and
+    // denies every other sender but the redrive role. Every alarm of the template exists.
+    let sqs = aws_sdk_sqs::Client::new(&emulator.sdk);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(made["queues"]["ChecksQueue"].as_str().unwrap())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::Policy)
+        .send()
+        .await
+        .unwrap();
+    let policy: Value =
+        serde_json::from_str(&attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::Policy])
+            .unwrap();
+    let deny = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "NoOtherSender")
+        .expect("the Deny");
+    let excepted = &deny["Condition"]["ArnNotEquals"];
+    assert_eq!(excepted["aws:PrincipalArn"], made["redriveRole"]);
+    for rule in watchdog_tests::template::created_of_type(&stack, "AWS::Events::Rule") {
+        let arn = events.describe_rule().name(format!("wd-{rule}")).send().await.unwrap();
+        let arn = json!(arn.arn().unwrap());
+        assert!(excepted["aws:SourceArn"].as_array().unwrap().contains(&arn), "{rule}");
+    }
+    let alarms = watchdog_tests::template::created_of_type(&stack, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 20, "{alarms:?}");
+    let expected: std::collections::BTreeSet<String> = alarms.iter().map(|a| format!("wd-{a}")).collect();
+    let made_alarms = made["alarms"].as_array().unwrap().iter();
+    let made_alarms: std::collections::BTreeSet<String> = made_alarms.map(|a| a.as_str().unwrap().to_owned()).collect();
+    assert_eq!(made_alarms, expected);
+
     // An ECS event goes through the rule into the queue, and the binary, with the function's
     // environment, checks it and alerts.
     let fleet = Fleet::new(&emulator.sdk).await;
@@ -146,7 +179,6 @@ async fn when_deployed_with_cargo_lambda_then_events_reach_a_function_configured
         .build();
     events.put_events().entries(entry).send().await.unwrap();
     let queue_url = made["queues"]["ChecksQueue"].as_str().unwrap();
-    let sqs = aws_sdk_sqs::Client::new(&emulator.sdk);
     let received = sqs
         .receive_message()
         .queue_url(queue_url)

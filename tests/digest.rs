@@ -70,7 +70,12 @@ impl Bed {
     fn messages(&self, nodes: &[Node]) -> Vec<Message> {
         nodes
             .iter()
-            .map(|node| Message::new(node.container_instance_arn.clone(), agent_event(node, 2, false).to_string()))
+            .map(|node| {
+                Message::new(
+                    node.container_instance_arn.clone(),
+                    agent_event(node, 2, false).to_string(),
+                )
+            })
             .collect()
     }
 

@@ -40,6 +40,7 @@ SPOKE_PARAMETER_SETS = [
     HUB,
     HUB + ["RemediationAction=drain", "RemediationDryRun=true"],
     HUB + ["RemediationAction=drain-and-replace"],
+    HUB + ["RemediationAction=drain-and-replace", "RemediationClusterNames=prod,staging", "ReplaceOnlyTaggedGroups=true"],
 ]
 
 # Where parliament's bundled IAM definitions (April 2025) lag the Service Authorization Reference,
@@ -66,9 +67,6 @@ EXCEPTIONS = {
     ("UNKNOWN_ACTION", "ReaderRole-read.json", "Unknown action ecs:ListDaemons"),
     ("UNKNOWN_ACTION", "ReaderRole-read.json", "Unknown action ecs:DescribeDaemon"),
     ("UNKNOWN_ACTION", "ReaderRole-read.json", "Unknown action ecs:ListDaemonDeployments"),
-    # SAM writes the schedule's invoke policy (lambda:InvokeFunction on the sweep only) without a
-    # Version; it uses no policy variables, so the 2008 default changes nothing.
-    ("NO_VERSION", "SweepFunctionScheduleRole-SweepFunctionScheduleLambdaPolicy.json", ""),
 }
 
 

@@ -1,6 +1,7 @@
 //! `scripts/redrive.py` against the emulator: what waits in either dead-letter queue goes back
 //! to the checks queue and is checked like a new event.
 
+use ecs_watchdog::pipeline::PLACE_UNREACHABLE;
 use serde_json::json;
 use watchdog_tests::emulator::{Emulator, python};
 use watchdog_tests::fleet::Fleet;
@@ -8,15 +9,10 @@ use watchdog_tests::pipeline::{Pipeline, sqs_event};
 use watchdog_tests::repo_root;
 use watchdog_tests::runtime::Function;
 use watchdog_tests::samples::agent_event;
+use watchdog_tests::template::rendered;
 
 async fn redrive(emulator: &Emulator, source_url: &str, target_url: &str) -> String {
-    let output = tokio::process::Command::new(python())
-        .arg(repo_root().join("scripts/redrive.py"))
-        .args(["--source-url", source_url, "--target-url", target_url])
-        .envs(emulator.env())
-        .output()
-        .await
-        .expect("run scripts/redrive.py");
+    let output = run_redrive(emulator, &["--source-url", source_url, "--target-url", target_url]).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -24,6 +20,93 @@ async fn redrive(emulator: &Emulator, source_url: &str, target_url: &str) -> Str
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+async fn run_redrive(emulator: &Emulator, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(python())
+        .arg(repo_root().join("scripts/redrive.py"))
+        .args(args)
+        .envs(emulator.env())
+        .output()
+        .await
+        .expect("run scripts/redrive.py")
+}
+
+/// The stack's redrive role, created in the emulator as the rendered template declares it
+/// (with boto3: the tests crate has no IAM client for one call).
+async fn redrive_role(emulator: &Emulator) -> String {
+    let template = rendered("ecs-watchdog", &[]);
+    let role = template["Resources"]["RedriveRole"]["Properties"].to_string();
+    let script = r#"
+import json, sys, boto3
+role = json.loads(sys.argv[1])
+iam = boto3.client("iam", region_name="us-east-1")
+arn = iam.create_role(RoleName="ecs-watchdog-RedriveRole",
+                      AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]))["Role"]["Arn"]
+for policy in role["Policies"]:
+    iam.put_role_policy(RoleName="ecs-watchdog-RedriveRole", PolicyName=policy["PolicyName"],
+                        PolicyDocument=json.dumps(policy["PolicyDocument"]))
+print(arn)
+"#;
+    let output = tokio::process::Command::new(python())
+        .args(["-c", script, &role])
+        .envs(emulator.env())
+        .output()
+        .await
+        .expect("create the redrive role");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// moto enforces no IAM: that only the role may send is the queue policy's (tests/iam/contract.rs).
+/// Here: the script works through the role (its AssumeRole denied, nothing moves), and a message
+/// parked because its member account could not be reached goes back once the role is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_redrive_works_through_the_stacks_role_then_parked_messages_go_back() {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let role = redrive_role(&emulator).await;
+    let parked = json!({"account": "333333333333", "region": "us-east-1", "source": "aws.ecs"}).to_string();
+    let reason = aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(PLACE_UNREACHABLE)
+        .build()
+        .unwrap();
+    pipeline
+        .sqs
+        .send_message()
+        .queue_url(&pipeline.dead_letter_queue_url)
+        .message_body(&parked)
+        .message_attributes("watchdog-reject-reason", reason)
+        .send()
+        .await
+        .expect("SendMessage");
+    let args = [
+        "--source-url",
+        &pipeline.dead_letter_queue_url,
+        "--target-url",
+        &pipeline.queue_url,
+        "--role-arn",
+        &role,
+    ];
+
+    // When the role cannot be assumed, nothing moves.
+    emulator.deny_assume_role(&role, true).await;
+    let refused = run_redrive(&emulator, &args).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("AccessDenied"));
+    assert_eq!(pipeline.depth(&pipeline.dead_letter_queue_url).await, 1);
+
+    // When it can, the message moves through it, once.
+    emulator.deny_assume_role(&role, false).await;
+    emulator.reset_calls().await;
+    let moved = run_redrive(&emulator, &args).await;
+    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    assert!(String::from_utf8_lossy(&moved.stdout).starts_with("moved 1 messages"));
+    assert_eq!(emulator.calls().await.get("sts:AssumeRole"), Some(&1));
+    assert_eq!(pipeline.depth(&pipeline.dead_letter_queue_url).await, 0);
+    let back = pipeline.receive(1).await;
+    assert_eq!(back[0]["body"], parked.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

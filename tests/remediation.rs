@@ -335,3 +335,110 @@ async fn when_a_finding_is_confirmed_then_the_bus_and_the_hook_get_the_same_docu
     let published = emulator.published().await;
     assert_eq!(&finding(&published[0]), detail, "and so does the SNS default key");
 }
+
+/// Defence in depth (moto enforces no IAM, so here the role would allow anything): the code
+/// itself keeps to `RemediationClusterNames` and `ReplaceOnlyTaggedGroups`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_cluster_or_group_is_outside_the_remediation_scope_then_its_confirmed_instance_is_left_alone() {
+    // Given drain-and-replace limited to the cluster payments and to tagged groups, and a
+    // disconnected agent in prod (out of scope), in payments' untagged group and its tagged one.
+    let emulator = Emulator::start().await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let parameters = [
+        ("GracePeriodSeconds", "0"),
+        ("RemediationAction", "drain-and-replace"),
+        ("RemediationClusterNames", "payments"),
+        ("ReplaceOnlyTaggedGroups", "true"),
+        ("MaxRemediationPercent", "100"),
+    ];
+    let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
+    let prod = fleet.cluster("prod", &[]).await;
+    let payments = fleet.cluster("payments", &[]).await;
+    let outside = fleet.auto_scaling_group(&emulator.sdk, "prod-asg", &prod, 1).await;
+    let untagged = fleet
+        .auto_scaling_group(&emulator.sdk, "payments-a", &payments, 1)
+        .await;
+    let tagged = fleet
+        .auto_scaling_group(&emulator.sdk, "payments-b", &payments, 1)
+        .await;
+    let tag = aws_sdk_autoscaling::types::Tag::builder()
+        .resource_id("payments-b")
+        .resource_type("auto-scaling-group")
+        .key("ecs-watchdog-replace")
+        .value("true")
+        .propagate_at_launch(false)
+        .build();
+    aws_sdk_autoscaling::Client::new(&emulator.sdk)
+        .create_or_update_tags()
+        .tags(tag)
+        .send()
+        .await
+        .expect("CreateOrUpdateTags");
+    let mut events = Vec::new();
+    for node in [&outside[0], &untagged[0], &tagged[0]] {
+        events.push(disconnect(&emulator, node).await);
+    }
+    pipeline.put_events(&events).await;
+    let records = pipeline.receive(3).await;
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
+
+    // When the batch runs.
+    let response = function.invoke(&sqs_event(&records)).await.expect("handled");
+    assert_eq!(response, json!({"batchItemFailures": []}));
+
+    // Then prod's instance is alerted and untouched, and its finding says why.
+    assert_eq!(fleet.container_instance(&outside[0]).await.0, "ACTIVE");
+    assert_eq!(
+        fleet.health(&emulator.sdk, &outside[0]).await.to_ascii_lowercase(),
+        "healthy"
+    );
+    let published = emulator.published().await;
+    let prod_alert = published
+        .iter()
+        .find(|p| finding(p)["clusterName"] == "prod")
+        .expect("prod's alert");
+    assert_eq!(
+        finding(prod_alert)["instances"][0]["remediationActions"],
+        json!([{"step": "guard", "outcome": "skipped",
+                "detail": "not drained: cluster prod is outside the remediation scope (REMEDIATION_CLUSTER_NAMES)"}])
+    );
+    // payments' untagged group's instance is drained but not replaced; the tagged one is both.
+    assert_eq!(fleet.container_instance(&untagged[0]).await.0, "DRAINING");
+    assert_eq!(
+        fleet.health(&emulator.sdk, &untagged[0]).await.to_ascii_lowercase(),
+        "healthy"
+    );
+    assert_eq!(fleet.container_instance(&tagged[0]).await.0, "DRAINING");
+    assert_eq!(
+        fleet.health(&emulator.sdk, &tagged[0]).await.to_ascii_lowercase(),
+        "unhealthy"
+    );
+    let payments_alert = published
+        .iter()
+        .find(|p| finding(p)["clusterName"] == "payments")
+        .expect("payments' alert");
+    let replaced: Vec<(String, String)> = finding(payments_alert)["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let replace = &i["remediationActions"][1];
+            (
+                i["ec2InstanceId"].as_str().unwrap().to_owned(),
+                replace["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        replaced.contains(&(untagged[0].ec2_instance_id.clone(), "skipped".to_owned())),
+        "{replaced:?}"
+    );
+    assert!(
+        replaced.contains(&(tagged[0].ec2_instance_id.clone(), "done".to_owned())),
+        "{replaced:?}"
+    );
+    // One drain call, in payments only: none was made in prod.
+    let drains = emulator.requests("ecs:UpdateContainerInstancesState").await;
+    assert_eq!(drains.len(), 1, "{drains:?}");
+    assert_eq!(drains[0]["cluster"], payments);
+}

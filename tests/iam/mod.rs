@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use watchdog_tests::repo_root;
 use watchdog_tests::template::rendered;
 
+mod contract;
 mod spoke;
 mod table;
 

@@ -159,13 +159,14 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::Always,
             sweep: None,
         },
-        // PutMetricData has no resource type; cloudwatch:namespace narrows it.
+        // The code can call PutMetricData (METRICS_SINK=api, outside Lambda); the template sets
+        // METRICS_SINK=emf, so no role is granted it (docs/security.md).
         Grant {
             action: "cloudwatch:PutMetricData",
             resource: "*".into(),
-            condition: Some(json!({"StringEquals": {"cloudwatch:namespace": "ECSWatchdog"}})),
-            needs: Needs::Always,
-            sweep: Some(Needs::Always),
+            condition: None,
+            needs: Needs::Never,
+            sweep: None,
         },
         // DynamoDB item calls take `table*`: the stack's incident table only.
         Grant {
@@ -246,6 +247,14 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::Replace,
             sweep: Some(Needs::Replace),
         },
+        // A group's tags (REPLACE_ONLY_TAGGED_GROUPS); no resource type either.
+        Grant {
+            action: "autoscaling:DescribeAutoScalingGroups",
+            resource: "*".into(),
+            condition: None,
+            needs: Needs::Replace,
+            sweep: Some(Needs::Replace),
+        },
         // `autoScalingGroup*`, condition autoscaling:ResourceTag (opt-in, see below).
         Grant {
             action: "autoscaling:SetInstanceHealth",
@@ -257,7 +266,9 @@ pub fn table() -> Vec<Grant> {
         Grant {
             action: "events:PutEvents",
             resource: arn("events", "event-bus/findings").into(),
-            condition: None,
+            // events:source is a condition key of PutEvents (list_amazoneventbridge.html): a
+            // rule matching source ecs-watchdog cannot be fed anything else through this role.
+            condition: Some(json!({"StringEquals": {"events:source": "ecs-watchdog"}})),
             needs: Needs::FindingsBus,
             sweep: None,
         },

@@ -176,7 +176,10 @@ mod tests {
         assert!(named.covers("payments"));
         assert!(!named.covers("arn:aws:ecs:eu-west-1:1:cluster/prod"));
         assert!(!named.covers("arn:aws:ecs:eu-west-1:1:cluster/payments-old"));
-        assert!(Scope::default().covers("arn:aws:ecs:eu-west-1:1:cluster/prod"), "none named: every cluster");
+        assert!(
+            Scope::default().covers("arn:aws:ecs:eu-west-1:1:cluster/prod"),
+            "none named: every cluster"
+        );
     }
 
     #[test]

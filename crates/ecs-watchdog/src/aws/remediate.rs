@@ -75,7 +75,10 @@ impl RemediationStep for Drain {
 
     async fn apply(&self, cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {
         if !self.scope.covers(cluster_arn) {
-            return targets.iter().map(|_| StepOutcome::Skipped(Scope::outside(cluster_arn))).collect();
+            return targets
+                .iter()
+                .map(|_| StepOutcome::Skipped(Scope::outside(cluster_arn)))
+                .collect();
         }
         if dry_run {
             return targets

@@ -388,10 +388,19 @@ fn required(
 /// `REPLACE_ONLY_TAGGED_GROUPS`.
 fn remediation_scope(get: &impl Fn(&str) -> Option<String>) -> Result<crate::remediation::Scope, ConfigError> {
     let names: Vec<String> = get("REMEDIATION_CLUSTER_NAMES")
-        .map(|raw| raw.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect())
+        .map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let cluster_chars = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    if let Some(bad) = names.iter().find(|n| *n != "*" && (n.len() > 255 || !n.chars().all(cluster_chars))) {
+    if let Some(bad) = names
+        .iter()
+        .find(|n| *n != "*" && (n.len() > 255 || !n.chars().all(cluster_chars)))
+    {
         return Err(invalid(
             "REMEDIATION_CLUSTER_NAMES",
             bad,

@@ -176,7 +176,10 @@ async fn managed_instances(inventory: &dyn Inventory, state: &ClusterState, targ
 /// A cluster outside `REMEDIATION_CLUSTER_NAMES`: nothing is read or changed there, and each
 /// remediable finding says why (what IAM would refuse, the code does not ask for).
 fn leave_out_of_scope(confirmed: &mut Confirmed<'_>, cluster: &str) {
-    info!(cluster = cluster_name(cluster), "outside the remediation scope: not drained");
+    info!(
+        cluster = cluster_name(cluster),
+        "outside the remediation scope: not drained"
+    );
     let said: HashMap<String, Vec<ActionTaken>> = confirmed
         .iter()
         .filter(|((c, _), _)| *c == cluster)

@@ -287,7 +287,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn when_a_member_cannot_be_reached_then_its_storm_is_retried_once_then_parked_and_the_hubs_alert_goes_at_once() {
+    async fn when_a_member_cannot_be_reached_then_its_storm_is_retried_once_then_parked_and_the_hubs_alert_goes_at_once()
+     {
         let notifier = leak(FakeNotifier::default());
         let kept = leak(Kept::default());
         let mut home = monitor(fleet(), notifier, Some(leak(FakeLedger::default())));
@@ -302,9 +303,15 @@ mod tests {
         failed.sort();
         let mut expected: Vec<String> = (0..500).map(|n| format!("member-{n}")).collect();
         expected.sort();
-        assert_eq!(failed, expected, "the storm's first try goes back, the hub's own message does not");
+        assert_eq!(
+            failed, expected,
+            "the storm's first try goes back, the hub's own message does not"
+        );
         let kinds: Vec<AlertKind> = first.alerts.iter().map(|a| a.kind).collect();
-        assert!(kinds.contains(&AlertKind::AgentDisconnected), "the hub's own alert, in the same batch: {kinds:?}");
+        assert!(
+            kinds.contains(&AlertKind::AgentDisconnected),
+            "the hub's own alert, in the same batch: {kinds:?}"
+        );
         assert!(kinds.contains(&AlertKind::MonitorImpaired), "{kinds:?}");
         assert!(kept.0.lock().unwrap().is_empty(), "nothing parked on the first try");
 

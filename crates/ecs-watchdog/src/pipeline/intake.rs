@@ -45,9 +45,7 @@ fn receive_count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u3
         receive_count: Option<String>,
     }
     let attributes = Option::<Attributes>::deserialize(deserializer)?;
-    Ok(attributes
-        .and_then(|a| a.receive_count?.parse().ok())
-        .unwrap_or(0))
+    Ok(attributes.and_then(|a| a.receive_count?.parse().ok()).unwrap_or(0))
 }
 
 /// The SQS event Lambda hands over, as the monitor reads it.
