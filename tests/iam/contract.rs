@@ -17,39 +17,32 @@ const WRITES: [&str; 2] = ["ecs:UpdateContainerInstancesState", "autoscaling:Set
 
 type Parameters = &'static [(&'static str, &'static str)];
 
-/// The hub's four parameter sets: off, dry run, scoped drain-and-replace, everything on.
-const HUB_SETS: [Parameters; 4] = [
+/// The remediation settings both templates take: off, a dry run, scoped drain-and-replace.
+const REMEDIATION_SETS: [Parameters; 3] = [
     &[],
     &[("RemediationAction", "drain"), ("RemediationDryRun", "true")],
     &[
         ("RemediationAction", "drain-and-replace"),
         ("RemediationClusterNames", "prod,payments"),
         ("ReplaceOnlyTaggedGroups", "true"),
-    ],
-    &[
-        ("RemediationAction", "drain-and-replace"),
-        ("OrganizationId", ORGANIZATION),
-        ("FindingsEventBusName", "findings"),
-        (
-            "KmsKeyArn",
-            "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-        ),
     ],
 ];
 
-/// The spoke's, the same remediation settings as the hub's.
-const SPOKE_SETS: [Parameters; 4] = [
-    &[],
-    &[("RemediationAction", "drain"), ("RemediationDryRun", "true")],
-    &[
-        ("RemediationAction", "drain-and-replace"),
-        ("RemediationClusterNames", "prod,payments"),
-        ("ReplaceOnlyTaggedGroups", "true"),
-    ],
-    &[
-        ("RemediationAction", "drain-and-replace"),
-        ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:ops"),
-    ],
+/// The hub's fourth: everything on.
+const HUB_EVERYTHING: Parameters = &[
+    ("RemediationAction", "drain-and-replace"),
+    ("OrganizationId", ORGANIZATION),
+    ("FindingsEventBusName", "findings"),
+    (
+        "KmsKeyArn",
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ),
+];
+
+/// The spoke's fourth: every cluster, alarms to a topic.
+const SPOKE_EVERYTHING: Parameters = &[
+    ("RemediationAction", "drain-and-replace"),
+    ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:ops"),
 ];
 
 fn spoke(parameters: Parameters) -> Value {
@@ -60,10 +53,10 @@ fn spoke(parameters: Parameters) -> Value {
 
 /// Both templates, each rendered with each of its parameter sets.
 fn every_rendering() -> Vec<(String, Value)> {
-    let hub = HUB_SETS
-        .iter()
-        .map(|p| (format!("template.yaml {p:?}"), rendered("ecs-watchdog", p)));
-    let spoke = SPOKE_SETS.iter().map(|p| (format!("spoke.yaml {p:?}"), spoke(p)));
+    let hub = REMEDIATION_SETS.iter().chain([&HUB_EVERYTHING]);
+    let hub = hub.map(|p| (format!("template.yaml {p:?}"), rendered("ecs-watchdog", p)));
+    let spoke = REMEDIATION_SETS.iter().chain([&SPOKE_EVERYTHING]);
+    let spoke = spoke.map(|p| (format!("spoke.yaml {p:?}"), self::spoke(p)));
     hub.chain(spoke).collect()
 }
 
@@ -251,7 +244,7 @@ fn when_remediation_is_off_or_a_dry_run_then_no_role_may_write() {
 
 #[test]
 fn when_the_spoke_remediates_then_its_writes_are_limited_to_the_hubs_scope() {
-    let scoped = spoke(SPOKE_SETS[2]);
+    let scoped = spoke(REMEDIATION_SETS[2]);
     let reader = statements(&scoped, "ReaderRole");
     assert_eq!(
         granting(&reader, "ecs:UpdateContainerInstancesState")[0]["Condition"],
@@ -262,7 +255,7 @@ fn when_the_spoke_remediates_then_its_writes_are_limited_to_the_hubs_scope() {
         json!({"StringEquals": {"autoscaling:ResourceTag/ecs-watchdog-replace": "true"}})
     );
     // The hub grants itself the same, for the same parameters.
-    let hub = rendered("ecs-watchdog", SPOKE_SETS[2]);
+    let hub = rendered("ecs-watchdog", REMEDIATION_SETS[2]);
     let monitor = statements(&hub, "MonitorRole");
     for write in WRITES {
         assert_eq!(
@@ -272,7 +265,7 @@ fn when_the_spoke_remediates_then_its_writes_are_limited_to_the_hubs_scope() {
         );
     }
     // Every cluster by default, as the hub.
-    let every = statements(&spoke(SPOKE_SETS[3]), "ReaderRole");
+    let every = statements(&spoke(SPOKE_EVERYTHING), "ReaderRole");
     assert_eq!(
         granting(&every, "ecs:UpdateContainerInstancesState")[0]["Condition"],
         json!({"ArnLike": {"ecs:cluster": ["arn:*:ecs:*:*:cluster/*"]}})
@@ -281,7 +274,7 @@ fn when_the_spoke_remediates_then_its_writes_are_limited_to_the_hubs_scope() {
 
 #[test]
 fn when_findings_and_member_events_are_put_then_only_their_source_is_admitted() {
-    let hub = rendered("ecs-watchdog", HUB_SETS[3]);
+    let hub = rendered("ecs-watchdog", HUB_EVERYTHING);
     let put = granting(&statements(&hub, "MonitorRole"), "events:PutEvents")[0].clone();
     assert_eq!(
         put["Condition"],

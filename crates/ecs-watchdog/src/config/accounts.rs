@@ -1,7 +1,7 @@
 //! The places a hub serves (DESIGN §10) and how its alerts speak to chat: `ACCOUNT_ROLE_NAME`,
 //! `SWEEP_ACCOUNTS`, `SWEEP_REGIONS`, `CHAT_FORMAT`.
 
-use super::{ConfigError, invalid};
+use super::{ConfigError, invalid, list};
 
 /// The member accounts and regions a hub serves (DESIGN §10).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,17 +77,7 @@ pub(super) fn accounts(get: &impl Fn(&str) -> Option<String>, alert_topic_arn: &
             "an IAM role name (up to 64 letters, digits and +=,.@_-)",
         ));
     }
-    let list = |variable| -> Vec<String> {
-        get(variable)
-            .map(|raw| {
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let list = |variable| list(get, variable);
     let accounts = list("SWEEP_ACCOUNTS");
     if let Some(bad) = accounts.iter().find(|a| !is_account(a)) {
         return Err(invalid(

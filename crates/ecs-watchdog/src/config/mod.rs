@@ -384,18 +384,23 @@ fn required(
     })
 }
 
-/// `REMEDIATION_CLUSTER_NAMES` (comma-separated names, `*` or unset for every cluster) and
-/// `REPLACE_ONLY_TAGGED_GROUPS`.
-fn remediation_scope(get: &impl Fn(&str) -> Option<String>) -> Result<crate::remediation::Scope, ConfigError> {
-    let names: Vec<String> = get("REMEDIATION_CLUSTER_NAMES")
+/// A comma-separated variable's items, blanks left out; none when unset.
+fn list(get: &impl Fn(&str) -> Option<String>, variable: &str) -> Vec<String> {
+    get(variable)
         .map(|raw| {
             raw.split(',')
                 .map(str::trim)
-                .filter(|n| !n.is_empty())
+                .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// `REMEDIATION_CLUSTER_NAMES` (comma-separated names, `*` or unset for every cluster) and
+/// `REPLACE_ONLY_TAGGED_GROUPS`.
+fn remediation_scope(get: &impl Fn(&str) -> Option<String>) -> Result<crate::remediation::Scope, ConfigError> {
+    let names = list(get, "REMEDIATION_CLUSTER_NAMES");
     let cluster_chars = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if let Some(bad) = names
         .iter()
