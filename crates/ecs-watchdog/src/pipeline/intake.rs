@@ -205,4 +205,18 @@ mod tests {
         }));
         assert_ne!(RepeatKey::of(&agent), RepeatKey::of(&daemon));
     }
+
+    #[test]
+    fn when_lambda_hands_over_a_record_then_its_receive_count_is_read() {
+        let batch: SqsBatch = serde_json::from_str(
+            r#"{"Records": [
+                {"messageId": "a", "body": "{}", "attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1"}},
+                {"messageId": "b", "body": "{}", "attributes": {"ApproximateReceiveCount": "many"}},
+                {"messageId": "c", "body": "{}"}
+            ]}"#,
+        )
+        .unwrap();
+        let counts: Vec<u32> = batch.records.iter().map(|m| m.receive_count).collect();
+        assert_eq!(counts, [2, 0, 0], "unknown counts are 0: never parked on a guess");
+    }
 }
