@@ -257,3 +257,58 @@ impl RemediationStep for ReplaceInAutoScalingGroup {
         join_all(outcomes).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clients whose every call fails (nothing listens there): a step that calls reports
+    /// `Failed`, one that refuses before calling reports `Skipped`.
+    fn nowhere<C>(build: impl FnOnce(aws_config::SdkConfig) -> C) -> C {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(
+                aws_sdk_ecs::config::Credentials::for_tests(),
+            ))
+            .build();
+        build(sdk)
+    }
+
+    fn target() -> Target {
+        Target {
+            container_instance_arn: "arn:aws:ecs:eu-west-1:1:container-instance/prod/0001".into(),
+            ec2_instance_id: Some("i-0001".into()),
+            replace_now: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_step_is_asked_outside_its_scope_then_it_refuses_before_any_call() {
+        let scope = Scope {
+            clusters: Some(["payments".to_owned()].into()),
+            only_tagged_groups: false,
+        };
+        let prod = "arn:aws:ecs:eu-west-1:1:cluster/prod";
+        let drain = Drain::new(nowhere(|c| aws_sdk_ecs::Client::new(&c)), scope.clone());
+        let replace = ReplaceInAutoScalingGroup::new(
+            nowhere(|c| aws_sdk_autoscaling::Client::new(&c)),
+            std::time::Duration::from_secs(900),
+            scope,
+        );
+        for step in [&drain as &dyn RemediationStep, &replace] {
+            let outcomes = step.apply(prod, &[target()], false).await;
+            assert!(
+                matches!(&outcomes[..], [StepOutcome::Skipped(why)] if why.contains("cluster prod is outside the remediation scope")),
+                "{}: {outcomes:?}",
+                step.name()
+            );
+        }
+        // In scope, the same drain calls (and here fails: nothing listens).
+        let inside = drain
+            .apply("arn:aws:ecs:eu-west-1:1:cluster/payments", &[target()], false)
+            .await;
+        assert!(matches!(&inside[..], [StepOutcome::Failed(_)]), "{inside:?}");
+    }
+}
