@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 mod accounts;
+mod remediation;
 
 use accounts::accounts;
 pub use accounts::{Accounts, ChatFormat, DEFAULT_ACCOUNT_ROLE_NAME, Place};
+use remediation::remediation;
+pub use remediation::{Remediation, RemediationAction};
 
 /// Everything the monitor can be told, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,43 +52,6 @@ pub struct Incidents {
     /// What joins a cluster and kind this long after its notification waits for one digest;
     /// zero: no grouping, every run notifies what it found.
     pub group_interval: Duration,
-}
-
-/// What the monitor does to a confirmed broken instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Remediation {
-    pub action: RemediationAction,
-    /// Report what would be done, do nothing.
-    pub dry_run: bool,
-    /// Never leave more than this share of a cluster's instances DRAINING (at least one).
-    pub max_percent: u8,
-    /// Also drain for a lost daemon that is not critical (or whose criticality is unknown).
-    /// Off by default: ECS keeps such an instance in service on purpose.
-    pub non_critical_daemons: bool,
-    /// drain-and-replace: mark a drained instance Unhealthy once its tasks have left, at the
-    /// latest after this long.
-    pub replace_after: Duration,
-    /// `REMEDIATION_CLUSTER_NAMES` and `REPLACE_ONLY_TAGGED_GROUPS`.
-    pub scope: crate::remediation::Scope,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemediationAction {
-    None,
-    /// Set the container instance to DRAINING.
-    Drain,
-    /// Drain, then mark the EC2 instance Unhealthy in its Auto Scaling group.
-    DrainAndReplace,
-}
-
-impl RemediationAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RemediationAction::None => "none",
-            RemediationAction::Drain => "drain",
-            RemediationAction::DrainAndReplace => "drain-and-replace",
-        }
-    }
 }
 
 /// Which clusters are watched.
@@ -200,30 +166,7 @@ impl Config {
                 })?,
         };
 
-        let action = match get("REMEDIATION_ACTION").as_deref() {
-            None | Some("none") => RemediationAction::None,
-            Some("drain") => RemediationAction::Drain,
-            Some("drain-and-replace") => RemediationAction::DrainAndReplace,
-            Some(other) => return Err(invalid("REMEDIATION_ACTION", other, "none, drain, drain-and-replace")),
-        };
-        let dry_run = boolean(&get, "REMEDIATION_DRY_RUN", false)?;
-        let non_critical_daemons = boolean(&get, "REMEDIATE_NON_CRITICAL_DAEMONS", false)?;
-        let replace_after = seconds(
-            &get,
-            "REPLACE_AFTER_MINUTES",
-            15 * 60,
-            24 * 3600,
-            "a whole number of minutes from 0 to 1440 (a day)",
-        )?;
-        let scope = remediation_scope(&get)?;
-        let max_percent = match get("MAX_REMEDIATION_PERCENT") {
-            None => 10,
-            Some(raw) => raw
-                .parse::<u8>()
-                .ok()
-                .filter(|p| (1..=100).contains(p))
-                .ok_or_else(|| invalid("MAX_REMEDIATION_PERCENT", &raw, "a whole number from 1 to 100"))?,
-        };
+        let remediation = remediation(&get)?;
         let findings_event_bus = get("FINDINGS_EVENT_BUS");
         if let Some(bus) = &findings_event_bus
             && (bus.len() > 1600 || bus.contains(char::is_whitespace))
@@ -315,14 +258,7 @@ impl Config {
             metric_namespace,
             metrics_sink,
             tag_cache_ttl,
-            remediation: Remediation {
-                action,
-                dry_run,
-                max_percent,
-                non_critical_daemons,
-                replace_after,
-                scope,
-            },
+            remediation,
             findings_event_bus,
             hook_function_arn,
             incidents: Incidents {
@@ -352,7 +288,7 @@ impl Config {
 
 /// A duration read as a whole number (seconds, or minutes when the variable says so), at most
 /// `max_seconds`.
-fn seconds(
+pub(super) fn seconds(
     get: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
     default_seconds: u64,
@@ -385,7 +321,7 @@ fn required(
 }
 
 /// A comma-separated variable's items, blanks left out; none when unset.
-fn list(get: &impl Fn(&str) -> Option<String>, variable: &str) -> Vec<String> {
+pub(super) fn list(get: &impl Fn(&str) -> Option<String>, variable: &str) -> Vec<String> {
     get(variable)
         .map(|raw| {
             raw.split(',')
@@ -397,33 +333,11 @@ fn list(get: &impl Fn(&str) -> Option<String>, variable: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `REMEDIATION_CLUSTER_NAMES` (comma-separated names, `*` or unset for every cluster) and
-/// `REPLACE_ONLY_TAGGED_GROUPS`.
-fn remediation_scope(get: &impl Fn(&str) -> Option<String>) -> Result<crate::remediation::Scope, ConfigError> {
-    let names = list(get, "REMEDIATION_CLUSTER_NAMES");
-    let cluster_chars = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    if let Some(bad) = names
-        .iter()
-        .find(|n| *n != "*" && (n.len() > 255 || !n.chars().all(cluster_chars)))
-    {
-        return Err(invalid(
-            "REMEDIATION_CLUSTER_NAMES",
-            bad,
-            "cluster names (letters, digits, - and _) separated by commas, or *",
-        ));
-    }
-    let clusters = if names.is_empty() || names.iter().any(|n| n == "*") {
-        None
-    } else {
-        Some(names.into_iter().collect())
-    };
-    Ok(crate::remediation::Scope {
-        clusters,
-        only_tagged_groups: boolean(get, "REPLACE_ONLY_TAGGED_GROUPS", false)?,
-    })
-}
-
-fn boolean(get: &impl Fn(&str) -> Option<String>, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+pub(super) fn boolean(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
     match get(variable) {
         None => Ok(default),
         Some(raw) if raw.eq_ignore_ascii_case("true") => Ok(true),
@@ -432,7 +346,7 @@ fn boolean(get: &impl Fn(&str) -> Option<String>, variable: &'static str, defaul
     }
 }
 
-fn invalid(variable: &'static str, value: &str, accepted: &'static str) -> ConfigError {
+pub(super) fn invalid(variable: &'static str, value: &str, accepted: &'static str) -> ConfigError {
     ConfigError {
         variable,
         problem: format!("has an invalid value {value:?}"),
