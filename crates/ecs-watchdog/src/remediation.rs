@@ -28,10 +28,10 @@ impl Scope {
         self.clusters.as_ref().is_none_or(|names| names.contains(name))
     }
 
-    /// Why a target of `cluster` is left alone, in the finding's words.
-    pub fn outside(cluster: &str) -> String {
+    /// Why a target of `cluster` is not `done` (drained, replaced), in the finding's words.
+    pub fn outside(cluster: &str, done: &str) -> String {
         format!(
-            "not drained: cluster {} is outside the remediation scope (REMEDIATION_CLUSTER_NAMES)",
+            "not {done}: cluster {} is outside the remediation scope (REMEDIATION_CLUSTER_NAMES)",
             crate::inventory::cluster_name(cluster)
         )
     }

@@ -77,7 +77,7 @@ impl RemediationStep for Drain {
         if !self.scope.covers(cluster_arn) {
             return targets
                 .iter()
-                .map(|_| StepOutcome::Skipped(Scope::outside(cluster_arn)))
+                .map(|_| StepOutcome::Skipped(Scope::outside(cluster_arn, "drained")))
                 .collect();
         }
         if dry_run {
@@ -210,7 +210,7 @@ impl RemediationStep for ReplaceInAutoScalingGroup {
 
     async fn apply(&self, cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {
         if !self.scope.covers(cluster_arn) {
-            let why = Scope::outside(cluster_arn).replace("not drained", "not replaced");
+            let why = Scope::outside(cluster_arn, "replaced");
             return targets.iter().map(|_| StepOutcome::Skipped(why.clone())).collect();
         }
         let ids: Vec<String> = targets

@@ -186,7 +186,7 @@ fn leave_out_of_scope(confirmed: &mut Confirmed<'_>, cluster: &str) {
         .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
         .filter(|(kind, _)| matches!(kind, AlertKind::AgentDisconnected | AlertKind::DaemonLost))
         .map(|(_, f)| {
-            let action = guard(ActionOutcome::Skipped, Scope::outside(cluster));
+            let action = guard(ActionOutcome::Skipped, Scope::outside(cluster, "drained"));
             (f.finding.container_instance_arn.clone(), vec![action])
         })
         .collect();
