@@ -18,7 +18,7 @@ use super::{Adapters, BatchReport, Message, Monitor, REPLACE_STEP, Sweep, SweepR
 use crate::alert;
 use crate::config::{Config, Place};
 use crate::metrics::{self, Metric, MetricDatum};
-use crate::ports::{AwsError, MetricsSink, Quarantined, error_chain};
+use crate::ports::{AwsError, ErrorKind, MetricsSink, Quarantined, error_chain};
 
 /// The dead-letter reason of a message whose place could not be reached.
 pub const PLACE_UNREACHABLE: &str = "place-unreachable";
@@ -131,8 +131,12 @@ impl Hub {
     async fn unreachable(&self, place: &Place, messages: &[Message], e: AwsError) -> BatchReport {
         warn!(account = %place.account, region = %place.region, error = %error_chain(&e), "member account not reachable: its messages are retried once, then parked");
         let io = &self.home.io;
-        let (parked, retried): (Vec<&Message>, Vec<&Message>) =
-            messages.iter().partition(|m| m.receive_count >= TRIES_BEFORE_PARKING);
+        // Only a refusal (AccessDenied, no such role) parks: throttling or a timeout of STS is
+        // no broken role, and its messages keep SQS's own tries rather than wait for a redrive.
+        let refused = e.kind == ErrorKind::Unavailable;
+        let (parked, retried): (Vec<&Message>, Vec<&Message>) = messages
+            .iter()
+            .partition(|m| refused && m.receive_count >= TRIES_BEFORE_PARKING);
         let parked: Vec<Quarantined> = parked
             .into_iter()
             .map(|m| Quarantined {
@@ -246,13 +250,16 @@ mod tests {
 
     const DENIED: &str = "333333333333";
 
-    /// A member whose role cannot be assumed.
-    struct Unreachable;
+    /// A member whose role cannot be assumed: refused, or (`true`) STS throttled or timed out.
+    struct Unreachable(bool);
 
     #[async_trait]
     impl Reach for Unreachable {
         async fn ready(&self, _: &Place) -> Result<(), AwsError> {
-            Err(AwsError::new("sts:AssumeRole", "AccessDenied"))
+            Err(match self.0 {
+                false => AwsError::unavailable("sts:AssumeRole", "AccessDenied"),
+                true => AwsError::new("sts:AssumeRole", "Throttling: Rate exceeded"),
+            })
         }
         fn adapters(&self, _: &Place) -> Adapters {
             panic!("an unreachable place has no adapters")
@@ -293,7 +300,7 @@ mod tests {
         let kept = leak(Kept::default());
         let mut home = monitor(fleet(), notifier, Some(leak(FakeLedger::default())));
         home.io.quarantine = Box::new(kept);
-        let hub = Hub::new(home, Box::new(Unreachable));
+        let hub = Hub::new(home, Box::new(Unreachable(false)));
 
         // The first batch: the member's storm and the hub's own disconnect together.
         let mut batch = storm(500, 1);
@@ -322,5 +329,18 @@ mod tests {
         assert_eq!(parked.len(), 500);
         assert!(parked.iter().all(|q| q.reason == PLACE_UNREACHABLE));
         assert_eq!(parked[0].body, storm(1, 2)[0].body, "kept as it came, to be redriven");
+    }
+
+    #[tokio::test]
+    async fn when_sts_only_throttles_then_the_members_messages_are_not_parked() {
+        let kept = leak(Kept::default());
+        let mut home = monitor(fleet(), leak(FakeNotifier::default()), None);
+        home.io.quarantine = Box::new(kept);
+        let hub = Hub::new(home, Box::new(Unreachable(true)));
+
+        let second = hub.process(&storm(5, 2)).await;
+
+        assert_eq!(second.failures.len(), 5, "back to the queue for SQS's own tries");
+        assert!(kept.0.lock().unwrap().is_empty(), "nothing parked for a redrive");
     }
 }
