@@ -29,15 +29,16 @@ pub struct Seen<'a> {
     pub messages: Vec<&'a Message>,
 }
 
-/// Folds a run's looks into one per incident: a confirmation outweighs a look that found it
-/// over (the events of one batch may disagree; the problem is there now).
+/// Folds a run's looks into one per incident: a look that found it over outweighs a
+/// confirmation in the same batch (looks at an instance's current state agree; of a
+/// deployment's events, a success in the batch ends what a redelivered failure would keep open).
 pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
     let mut folded: BTreeMap<IncidentKey, Seen<'_>> = BTreeMap::new();
     for s in seen {
         match folded.get_mut(&s.key) {
             Some(kept) => {
                 kept.messages.extend(s.messages);
-                if matches!(s.look, Look::Confirmed { .. }) {
+                if !matches!(s.look, Look::Owed) {
                     kept.look = s.look;
                 }
             }
