@@ -176,15 +176,20 @@ async fn write(
     let mut moves = moves.into_iter();
     for (chunk, answer) in answers {
         let chunk_moves: Vec<Move> = moves.by_ref().take(chunk.len()).collect();
-        let answer = answer.unwrap_or_else(|e| {
-            log_ledger_error(&e);
-            vec![false; chunk.len()]
-        });
+        // A record another run moved meanwhile is that run's to tell; one not written at all
+        // (the call failed) leaves its messages for the redelivery.
+        let (answer, failed) = match answer {
+            Ok(answer) => (answer, false),
+            Err(e) => {
+                log_ledger_error(&e);
+                (vec![false; chunk.len()], true)
+            }
+        };
         for (m, ok) in chunk_moves.into_iter().zip(answer) {
             if ok {
                 tally_move(&m, moved, report);
                 written.push(m);
-            } else {
+            } else if failed {
                 undecided(report, messages.get(&m.incident.key).map_or(&[][..], |v| v.as_slice()));
             }
         }
