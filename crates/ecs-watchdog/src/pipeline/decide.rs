@@ -56,20 +56,6 @@ impl Decision<'_> {
             _ => false,
         }
     }
-
-    /// Whether the instance is DRAINING now: an alert that failed after a drain is still owed.
-    pub fn draining(&self) -> bool {
-        matches!(
-            &self.outcome,
-            Outcome::Decided(Verdict::Suppressed(Suppression::Draining), _)
-        ) || matches!(
-            &self.outcome,
-            Outcome::Decided(
-                Verdict::Suppressed(Suppression::Repairing(Some(InstanceStatus::Draining))),
-                _
-            )
-        )
-    }
 }
 
 /// An outcome per signal of one cluster, in order, from what the look-ups found.
