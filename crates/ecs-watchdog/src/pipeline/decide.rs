@@ -56,6 +56,17 @@ impl Decision<'_> {
             _ => false,
         }
     }
+
+    /// Whether the instance is DRAINING now.
+    pub fn draining(&self) -> bool {
+        matches!(
+            &self.outcome,
+            Outcome::Decided(
+                Verdict::Suppressed(Suppression::Draining | Suppression::Repairing(Some(InstanceStatus::Draining))),
+                _
+            )
+        )
+    }
 }
 
 /// An outcome per signal of one cluster, in order, from what the look-ups found.

@@ -206,10 +206,6 @@ pub(crate) struct FakeLedger {
 }
 
 impl FakeLedger {
-    pub(super) fn incident(&self, key: &IncidentKey) -> Option<Incident> {
-        self.incidents.lock().unwrap().get(&key.id()).cloned()
-    }
-
     fn readable(&self, operation: &'static str) -> Result<(), AwsError> {
         match self.unreadable.load(Ordering::SeqCst) {
             true => Err(AwsError::new(operation, "injected")),

@@ -81,6 +81,7 @@ impl Impaired {
             .iter()
             .map(|(op, error)| {
                 let finding = alert::impaired::finding(op, error);
+                let finding = Box::new(finding);
                 (key(scope, op), Look::Confirmed { finding, hold: 0 })
             })
             .collect();
@@ -147,7 +148,7 @@ impl Impaired {
             .into_iter()
             .filter(|(k, _)| !self.recent(scope, &k.instance, now))
             .filter_map(|(k, look)| match look {
-                Look::Confirmed { finding, .. } => Some((k.instance, finding)),
+                Look::Confirmed { finding, .. } => Some((k.instance, *finding)),
                 _ => None,
             })
             .collect();

@@ -74,9 +74,16 @@ pub async fn run(
     let plan = plan::plan(&stored, &groups, &looks, s);
     let messages: HashMap<&IncidentKey, &Vec<&Message>> = seen.iter().map(|x| (&x.key, &x.messages)).collect();
     let mut moved = Moved::new();
+    let opened: Vec<Group> = plan
+        .groups
+        .iter()
+        .filter(|g| g.window_end == s.now + s.group_interval)
+        .cloned()
+        .collect();
     let written = write(ledger, plan, &messages, &mut moved, report).await;
     let outgoing = outgoing(&written, &messages);
-    send(io, ledger, context, outgoing, s, &mut moved, report).await;
+    let failed = send(io, ledger, context, outgoing, s, &mut moved, report).await;
+    reopen_windows(ledger, &opened, &groups, &failed).await;
     count_open(ledger, moved, report).await;
     groups
 }
@@ -221,12 +228,16 @@ pub async fn send(
     s: &Settings,
     moved: &mut Moved,
     report: &mut BatchReport,
-) {
+) -> Vec<GroupKey> {
     let results = report::publish(io, context, &outgoing, s.now, report).await;
     let mut settles = Vec::new();
+    let mut failed = Vec::new();
     for (o, sent) in outgoing.iter().zip(results) {
         if !sent {
             undecided(report, &o.messages);
+            if o.notice == Notice::Alert {
+                failed.push(GroupKey::new(&o.cluster, o.kind));
+            }
         }
         for incident in &o.incidents {
             let state = match sent {
@@ -251,6 +262,22 @@ pub async fn send(
             error!(error = %error_chain(&e), "leases not settled: they expire, and a later look sends again");
         }
     }
+    failed
+}
+
+/// A page SNS refused opened its group's window for nothing: the window goes back to what it
+/// was, so the retry pages rather than wait for a digest (if no run moved the group since).
+async fn reopen_windows(ledger: &dyn Ledger, opened: &[Group], read: &HashMap<GroupKey, Group>, failed: &[GroupKey]) {
+    for group in opened.iter().filter(|g| failed.contains(&g.key)) {
+        let back = Group {
+            version: group.version + 1,
+            window_end: read.get(&group.key).map_or(0, |g| g.window_end),
+            ..group.clone()
+        };
+        if let Err(e) = ledger.put_group(&back).await {
+            error!(group = %back.key.id(), error = %error_chain(&e), "window not given back: the retry waits for the digest");
+        }
+    }
 }
 
 /// Stateless: every confirmed problem alerts.
@@ -263,7 +290,7 @@ async fn stateless(io: &Adapters, context: &Context<'_>, seen: Vec<Seen<'_>>, re
         let o = out
             .entry((x.key.cluster_arn.clone(), x.key.kind))
             .or_insert_with(|| Outgoing::new(&x.key.cluster_arn, x.key.kind, Notice::Alert));
-        o.incidents.push(Incident::new(x.key, State::Due, finding, 0));
+        o.incidents.push(Incident::new(x.key, State::Due, *finding, 0));
         o.messages.extend(x.messages);
     }
     let out: Vec<Outgoing<'_>> = out.into_values().collect();

@@ -116,21 +116,32 @@ fn token(now: u64) -> String {
     format!("{now}-{}-{n}", std::process::id())
 }
 
-/// The looks of a run: what it confirmed, and what it found over.
-fn looks<'a>(confirmed: Confirmed<'a>, decisions: &[Decision<'a>]) -> Vec<ledger::Seen<'a>> {
+/// The looks of a run: what it confirmed, what it found over, and (when remediation drains)
+/// DRAINING instances, whose alert may still be owed after a drain and a refused publish.
+fn looks<'a>(confirmed: Confirmed<'a>, decisions: &[Decision<'a>], drains: bool) -> Vec<ledger::Seen<'a>> {
     let mut seen: Vec<ledger::Seen<'a>> = confirmed
         .into_values()
         .flatten()
         .map(|f| ledger::Seen {
             key: f.key,
             look: plan::Look::Confirmed {
-                finding: f.finding,
+                finding: Box::new(f.finding),
                 hold: f.hold,
             },
             messages: f.messages,
         })
         .collect();
     seen.extend(decisions.iter().filter_map(ledger::over));
+    seen.extend(
+        decisions
+            .iter()
+            .filter(|d| drains && d.draining())
+            .map(|d| ledger::Seen {
+                key: d.incident(),
+                look: plan::Look::Owed,
+                messages: vec![d.checked.message],
+            }),
+    );
     seen
 }
 
@@ -181,7 +192,9 @@ impl Monitor {
             action: report::action(self.config.remediation),
             deployments_unknown: &deployments_unknown,
         };
-        let groups = ledger::run(&self.io, &context, looks(confirmed, &decisions), &s, &mut report).await;
+        let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
+        let looks = looks(confirmed, &decisions, drains);
+        let groups = ledger::run(&self.io, &context, looks, &s, &mut report).await;
         if let Some(ledger) = self.io.ledger.as_deref() {
             group::send_due(&self.io, ledger, &self.place, groups.into_values(), &s, &mut report).await;
         }

@@ -38,7 +38,7 @@ impl Settings {
 pub enum Look {
     /// The problem is there; `hold`: how long it must have lasted since first sight before it
     /// alerts (0 for an event, whose queue delay was the grace period).
-    Confirmed { finding: InstanceFinding, hold: u64 },
+    Confirmed { finding: Box<InstanceFinding>, hold: u64 },
     /// It is over, as `how` says.
     Over { how: String },
     /// Nothing seen, but the ledger says something is owed (the sweep's outbox query).
@@ -191,7 +191,7 @@ fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings
         (State::Pending, Look::Confirmed { finding, hold }) if now.saturating_sub(stored.opened_at) >= *hold => {
             Step::Due(Incident {
                 state: State::Due,
-                finding: finding.clone(),
+                finding: (**finding).clone(),
                 ..next
             })
         }
@@ -251,7 +251,7 @@ fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings
 
 fn look_finding(look: &Look) -> Option<&InstanceFinding> {
     match look {
-        Look::Confirmed { finding, .. } => Some(finding),
+        Look::Confirmed { finding, .. } => Some(&**finding),
         _ => None,
     }
 }

@@ -37,7 +37,7 @@ fn stored(state: State) -> Incident {
 
 fn confirmed(hold: u64) -> Look {
     Look::Confirmed {
-        finding: InstanceFinding::default(),
+        finding: Box::default(),
         hold,
     }
 }
@@ -75,7 +75,8 @@ fn when_a_look_meets_an_incident_then_it_moves_as_the_outbox_says() {
         ended_at: NOW - 10,
         ..stored(State::Notified)
     };
-    let cases: Vec<(&str, Option<Incident>, Look, Option<(State, Option<Notice>)>)> = vec![
+    type Case = (&'static str, Option<Incident>, Look, Option<(State, Option<Notice>)>);
+    let cases: Vec<Case> = vec![
         (
             "an event, nothing stored",
             None,

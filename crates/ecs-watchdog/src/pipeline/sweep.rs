@@ -189,7 +189,7 @@ impl Sweep {
             action: "alerted only: the sweep does not remediate".to_owned(),
             deployments_unknown: &none,
         };
-        let mut seen = super::looks(confirmed, &decisions);
+        let mut seen = super::looks(confirmed, &decisions, false);
         let due_groups = owed(ledger, now, &mut seen).await;
         ledger::run(io, &context, seen, &s, report).await;
         group::send_due(io, ledger, &m.place, due_groups, &s, report).await;

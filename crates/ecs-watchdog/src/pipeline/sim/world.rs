@@ -132,7 +132,7 @@ impl Gate {
             .timeline
             .get(instance)
             .map_or(0, |t| t.iter().filter(|at| **at <= now).count());
-        flips % 2 == 0
+        flips.is_multiple_of(2)
     }
 }
 
