@@ -13,8 +13,8 @@ use super::fakes::arn;
 use super::world::{Gate, Sent};
 use crate::alert::{AlertKind, Status};
 
-/// Promise 5 is the `fits` branch's: on once its size caps are in.
-const CHECK_FITS: bool = false;
+/// Promise 5: the rendering's size caps (the `fits` work) keep every message under the limit.
+const CHECK_FITS: bool = true;
 const SNS_LIMIT: usize = 262_144;
 const GROUP_INTERVAL: u64 = 300;
 const TIMEOUT: u64 = super::TIMEOUT;
