@@ -125,6 +125,10 @@ class Deployer:
         if email:
             topic = self.real(self.resources["MonitorFunction"]["Properties"]["Environment"]["Variables"]["ALERT_TOPIC_ARN"])
             sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=email)
+            # The health alarms' topic too, as OperatorEmail defaults to NotificationEmail.
+            if "OperatorTopic" in self.resources:
+                operator = f"arn:aws:sns:{render_template.REGION}:{render_template.ACCOUNT}:{self.name}-OperatorTopic"
+                sns.subscribe(TopicArn=self.real(operator), Protocol="email", Endpoint=email)
 
     def tables(self):
         dynamodb = self.session.client("dynamodb")
@@ -309,7 +313,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", default="ecs-watchdog")
     parser.add_argument("--param", action="append", default=[], help="a template parameter, KEY=VALUE")
-    parser.add_argument("--email", help="subscribe this address to the alert topic")
+    parser.add_argument("--email", help="subscribe this address to the alert topic and the operator topic")
     parser.add_argument("--code-zip", help="deploy this zip with boto3 instead of `cargo lambda deploy`")
     args = parser.parse_args()
     parameters = dict(p.split("=", 1) for p in args.param)

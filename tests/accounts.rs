@@ -216,7 +216,7 @@ async fn when_the_sweep_covers_member_accounts_then_each_is_swept_or_reported_un
         sweep
             .emf()
             .into_iter()
-            .find(|d| d["Account"] == MEMBER_A && d["ClusterName"] == "prod" && d.get(name).is_some())
+            .find(|d| d["Account"] == MEMBER_A && d.get("ClusterName").is_none() && d.get(name).is_some())
             .map(|d| (d[name].clone(), d["Region"].clone()))
     };
     assert_eq!(gauge("MonitoredInstances"), Some((json!(2.0), json!(REGION))));

@@ -122,7 +122,8 @@ async fn sweep_until_alerted(bed: &Bed, function: &Function, kind: &str, deadlin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_an_agent_disconnects_without_an_event_then_the_sweep_alerts_once_after_the_grace_period_and_resolves() {
-    let bed = Bed::new(&[("GracePeriodSeconds", "3")], 3).await;
+    // Per-cluster gauges on (ClusterGauges=true): each is published per cluster too.
+    let bed = Bed::new(&[("GracePeriodSeconds", "3"), ("ClusterGauges", "true")], 3).await;
     let lost = &bed.nodes[1];
     bed.set_agent(lost, false).await;
     let function = Function::start_binary(&sweep_binary(), &bed.pipeline.sweep_env(&bed.emulator)).await;
@@ -207,8 +208,15 @@ async fn when_the_event_path_already_alerted_then_the_sweep_sends_nothing_new() 
         assert_eq!(summary["undecided"], 0, "{summary}");
     }
     assert_eq!(bed.published("agent-disconnected").await.len(), 1, "no second alert");
-    assert_eq!(gauge(&sweep, "DisconnectedAgents", "prod"), Some(1.0));
-    assert_eq!(gauge(&sweep, "OpenIncidents", "prod"), Some(1.0));
+    // ClusterGauges off, the default: the gauges only summed, no cluster named; the cost does
+    // not grow with clusters.
+    assert_eq!(total(&sweep, "DisconnectedAgents"), Some(1.0));
+    assert_eq!(total(&sweep, "OpenIncidents"), Some(1.0));
+    assert_eq!(total(&sweep, "MonitoredInstances"), Some(2.0));
+    let documents = sweep.emf();
+    assert!(!documents.is_empty());
+    let named: Vec<&Value> = documents.iter().filter(|d| d.get("ClusterName").is_some()).collect();
+    assert!(named.is_empty(), "{named:#?}");
 }
 
 /// The sweep's reminders follow the incident, as the monitor's do.

@@ -36,6 +36,9 @@ fn variables_the_function_reads() -> BTreeSet<String> {
     // Lambda itself sets it; the template must not.
     read.remove("AWS_LAMBDA_FUNCTION_NAME");
     read.remove("AWS_REGION");
+    // Lambda sets them from the function's LoggingConfig.
+    read.remove("AWS_LAMBDA_LOG_LEVEL");
+    read.remove("AWS_LAMBDA_LOG_FORMAT");
     read
 }
 
@@ -286,4 +289,261 @@ fn when_the_sweep_stops_or_sees_trouble_then_an_alarm_watches_it() {
         properties("SweepHeartbeatAlarm")["ComparisonOperator"],
         "LessThanThreshold"
     );
+}
+
+/// What an alarm is for, by what it watches: the monitor's own health (an AWS service's metric
+/// of its queues, rules and functions, or a metric of the monitor about itself), a count of what
+/// the monitor alerts on, or a gauge of the sweep.
+#[derive(Debug, PartialEq)]
+enum AlarmRole {
+    Health,
+    Count,
+    Gauge,
+}
+
+fn alarm_role(alarm: &Value) -> AlarmRole {
+    use ecs_watchdog::metrics::Metric;
+    let name = alarm["MetricName"].as_str().unwrap_or_default();
+    let is = |metrics: &[Metric]| metrics.iter().any(|m| m.name() == name);
+    if alarm["Namespace"].as_str().is_some_and(|n| n.starts_with("AWS/")) {
+        AlarmRole::Health
+    } else if is(&[
+        Metric::AgentDisconnected,
+        Metric::DaemonLost,
+        Metric::InstanceImpaired,
+        Metric::DaemonDeploymentFailed,
+    ]) {
+        AlarmRole::Count
+    } else if is(&[Metric::DisconnectedAgents, Metric::InstancesWithoutDaemon]) {
+        AlarmRole::Gauge
+    } else {
+        assert!(
+            is(&[Metric::SweepCompleted, Metric::MonitorImpaired, Metric::CheckErrors]),
+            "an alarm on {name} has no role here yet"
+        );
+        AlarmRole::Health
+    }
+}
+
+fn actions(alarm: &Value, key: &str) -> Vec<String> {
+    alarm[key]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// On-call is paged by the monitor's alerts only, once per incident: no alarm notifies the
+/// alert topic (an ALARM would page twice, an OK would resolve a page that is still true). The
+/// health alarms, and the sweep's gauge alarms as a backstop, notify the operator topic; the
+/// count alarms, duplicates of the alerts, notify nobody. Every function has its own error and
+/// throttle alarms. Checked on the template as CloudFormation would deploy it.
+#[test]
+fn when_an_alarm_fires_or_clears_then_it_never_notifies_the_alert_topic() {
+    const OPS: &str = "arn:aws:sns:us-east-1:123456789012:platform-ops";
+    for parameters in [
+        &[("NotificationEmail", "oncall@example.com")][..],
+        &[("OperatorTopicArn", OPS)],
+        &[("SweepIntervalMinutes", "0"), ("OrganizationId", "o-abcdefghij")],
+    ] {
+        let stack = watchdog_tests::template::rendered("ecs-watchdog", parameters);
+        let resources = stack["Resources"].as_object().unwrap();
+        let alert_topic = resources["MonitorFunction"]["Properties"]["Environment"]["Variables"]["ALERT_TOPIC_ARN"]
+            .as_str()
+            .unwrap();
+        let operator = match resources.get("OperatorTopic") {
+            Some(_) => "arn:aws:sns:us-east-1:123456789012:ecs-watchdog-OperatorTopic-ABCDEF123456",
+            None => OPS,
+        };
+        assert_ne!(alert_topic, operator);
+        let alarms: Vec<(&String, &Value)> = resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+            .map(|(id, r)| (id, &r["Properties"]))
+            .collect();
+        assert!(alarms.len() >= 20, "{parameters:?}");
+        for (id, alarm) in &alarms {
+            let (fire, clear) = (actions(alarm, "AlarmActions"), actions(alarm, "OKActions"));
+            let case = format!("{id} with {parameters:?}");
+            assert!(!fire.iter().chain(&clear).any(|a| a == alert_topic), "{case}");
+            match alarm_role(alarm) {
+                AlarmRole::Health => {
+                    assert_eq!(fire, [operator], "{case}");
+                    assert!(clear.is_empty() || clear == [operator], "{case}");
+                }
+                AlarmRole::Gauge => assert_eq!((fire, clear), (vec![operator.to_owned()], vec![]), "{case}"),
+                AlarmRole::Count => assert_eq!((fire, clear), (vec![], vec![]), "{case}"),
+            }
+        }
+        for (function, resource) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::Lambda::Function") {
+            let name = resource["Properties"]["FunctionName"]
+                .as_str()
+                .map_or_else(|| format!("ecs-watchdog-{function}-ABCDEF123456"), str::to_owned);
+            for metric in ["Errors", "Throttles"] {
+                let watched = alarms.iter().any(|(_, a)| {
+                    a["Namespace"] == "AWS/Lambda"
+                        && a["MetricName"] == metric
+                        && a["Dimensions"][0]["Value"] == name.as_str()
+                        && actions(a, "AlarmActions") == [operator]
+                });
+                assert!(
+                    watched,
+                    "{function} has no {metric} alarm to the operator topic ({parameters:?})"
+                );
+            }
+        }
+    }
+}
+
+/// The operator topic's e-mail is `OperatorEmail`, else the notification e-mail; a topic of
+/// the user's own (`OperatorTopicArn`) is used as it is: the stack creates and subscribes none.
+#[test]
+fn when_the_operator_is_named_or_not_then_the_health_alarms_reach_the_right_address() {
+    let subscriptions = |parameters: &[(&str, &str)]| -> Vec<(String, String)> {
+        let stack = watchdog_tests::template::rendered("ecs-watchdog", parameters);
+        stack["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|r| r["Type"] == "AWS::SNS::Subscription")
+            .map(|r| {
+                let topic = r["Properties"]["TopicArn"].as_str().unwrap();
+                let topic = topic.rsplit(':').next().unwrap().split('-').nth(2).unwrap().to_owned();
+                (topic, r["Properties"]["Endpoint"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    let pair = |topic: &str, email: &str| (topic.to_owned(), email.to_owned());
+    assert_eq!(
+        subscriptions(&[("NotificationEmail", "oncall@example.com")]),
+        [
+            pair("AlertTopic", "oncall@example.com"),
+            pair("OperatorTopic", "oncall@example.com")
+        ]
+    );
+    assert_eq!(
+        subscriptions(&[
+            ("NotificationEmail", "oncall@example.com"),
+            ("OperatorEmail", "ops@example.com")
+        ]),
+        [
+            pair("AlertTopic", "oncall@example.com"),
+            pair("OperatorTopic", "ops@example.com")
+        ]
+    );
+    assert_eq!(
+        subscriptions(&[("OperatorEmail", "ops@example.com")]),
+        [pair("OperatorTopic", "ops@example.com")]
+    );
+    assert_eq!(
+        subscriptions(&[
+            ("NotificationEmail", "oncall@example.com"),
+            ("OperatorTopicArn", "arn:aws:sns:us-east-1:123456789012:platform-ops"),
+        ]),
+        [pair("AlertTopic", "oncall@example.com")]
+    );
+}
+
+/// A spoke's alarms are all about forwarding (the hub's health): they notify the spoke's
+/// `AlarmTopicArn` when one is given, and never send an OK.
+#[test]
+fn when_a_spoke_alarm_fires_then_it_notifies_only_the_given_topic_and_sends_no_ok() {
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:platform-ops";
+    for (topic, expected) in [("", vec![]), (TOPIC, vec![TOPIC.to_owned()])] {
+        let spoke = watchdog_tests::template::rendered_file(
+            "spoke.yaml",
+            "ecs-watchdog-spoke",
+            &[
+                (
+                    "HubEventBusArn",
+                    "arn:aws:events:us-east-1:210987654321:event-bus/ecs-watchdog",
+                ),
+                (
+                    "HubFunctionRoleArns",
+                    "arn:aws:iam::210987654321:role/ecs-watchdog-MonitorRole",
+                ),
+                ("AlarmTopicArn", topic),
+            ],
+        );
+        let alarms: Vec<&Value> = spoke["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+            .collect();
+        assert!(!alarms.is_empty());
+        for alarm in alarms {
+            let properties = &alarm["Properties"];
+            assert_eq!(actions(properties, "AlarmActions"), expected);
+            assert!(actions(properties, "OKActions").is_empty());
+        }
+    }
+}
+
+/// Lambda's log-level filtering gives a line without a `"level"` key the level INFO and drops it
+/// below the selected level (`lambda_sends_unlevelled_lines`, from the Lambda developer guide):
+/// every level the template allows must keep the EMF lines the functions write, or every count
+/// alarm goes silent and the heartbeat alarm pages forever. The functions refuse any other.
+#[test]
+fn when_any_allowed_log_level_is_chosen_then_lambda_keeps_the_metric_lines() {
+    use ecs_watchdog::config::lambda_sends_unlevelled_lines;
+    use ecs_watchdog::metrics::{Metric, Tally, emf_lines};
+    let mut tally = Tally::default();
+    tally.count(Some("prod"), Metric::AgentDisconnected);
+    tally.gauge_total(Metric::DisconnectedAgents, 1);
+    tally.count(None, Metric::SweepCompleted);
+    let lines = emf_lines("ECSWatchdog", 1_700_000_000_000, &tally.data());
+    assert!(lines.len() >= 2);
+    for line in &lines {
+        let document: Value = serde_json::from_str(line).unwrap();
+        assert!(document.get("level").is_none(), "an EMF line carries no level: {line}");
+    }
+    let allowed: Vec<&str> = template()["Parameters"]["LogLevel"]["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(allowed.contains(&"INFO"));
+    for function in ["MonitorFunction", "SweepFunction"] {
+        let logging = &properties(function)["LoggingConfig"];
+        assert_eq!(logging["ApplicationLogLevel"], serde_json::json!({"Ref": "LogLevel"}));
+        let format = logging["LogFormat"].as_str();
+        for level in &allowed {
+            assert!(
+                lambda_sends_unlevelled_lines(format, Some(level)),
+                "{function} with LogLevel={level} drops the metrics"
+            );
+            let env = [
+                ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:alerts"),
+                (
+                    "DEAD_LETTER_QUEUE_URL",
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+                ),
+                ("METRICS_SINK", "emf"),
+                ("AWS_LAMBDA_LOG_FORMAT", format.unwrap_or_default()),
+                ("AWS_LAMBDA_LOG_LEVEL", level),
+            ];
+            let config = Config::from_lookup(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()));
+            assert!(config.is_ok(), "{function} with LogLevel={level}: {config:?}");
+        }
+    }
+}
+
+/// Gauges per cluster are a switch (`ClusterGauges`, off); the dashboard too (`EnableDashboard`).
+#[test]
+fn when_cluster_gauges_and_the_dashboard_are_not_asked_for_then_neither_is_made() {
+    for (switch, gauges, dashboard) in [("false", "false", false), ("true", "true", true)] {
+        let stack = watchdog_tests::template::rendered(
+            "ecs-watchdog",
+            &[("ClusterGauges", switch), ("EnableDashboard", switch)],
+        );
+        let resources = &stack["Resources"];
+        for function in ["MonitorFunction", "SweepFunction"] {
+            assert_eq!(
+                resources[function]["Properties"]["Environment"]["Variables"]["CLUSTER_GAUGES"],
+                gauges
+            );
+        }
+        assert_eq!(resources.get("Dashboard").is_some(), dashboard);
+    }
 }

@@ -92,6 +92,20 @@ pub fn placed(data: &[MetricDatum], account: &str, region: &str) -> Vec<MetricDa
         .collect()
 }
 
+/// The data without per-cluster gauges (`CLUSTER_GAUGES=false`, the default). A gauge is
+/// published every run, zeros included, so per cluster it is one CloudWatch metric (billed
+/// $0.30 a month) per cluster and gauge whatever happens; the gauges with no dimension, which
+/// the alarms watch, stay. Counts per cluster stay too: they are published only when not zero.
+pub fn without_cluster_gauges(data: &[MetricDatum]) -> Vec<MetricDatum> {
+    data.iter()
+        .filter(|datum| {
+            let gauge = GAUGES.iter().any(|g| g.name() == datum.name);
+            !(gauge && datum.dimensions.iter().any(|(k, _)| *k == CLUSTER_DIMENSION))
+        })
+        .cloned()
+        .collect()
+}
+
 /// One data point: a name, its dimensions, a count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricDatum {
@@ -363,6 +377,33 @@ mod tests {
             json!([{"Name": "AgentDisconnected", "Unit": "Count"}])
         );
         assert_eq!(prod["AgentDisconnected"], json!(2.0));
+    }
+
+    #[test]
+    fn when_cluster_gauges_are_off_then_only_per_cluster_gauges_are_left_out() {
+        let mut tally = Tally::default();
+        tally.count(Some("prod"), Metric::AgentDisconnected);
+        tally.gauge("prod", Metric::DisconnectedAgents, 1);
+        tally.gauge("prod", Metric::OpenIncidents, 0);
+        tally.daemon_gauge("prod", "log-router", Metric::InstancesWithoutDaemon, 2);
+        tally.gauge_total(Metric::DisconnectedAgents, 1);
+        tally.count_impaired("ecs:ListDaemons");
+        let kept = without_cluster_gauges(&placed(&tally.data(), "111111111111", "eu-west-1"));
+        let gauge_per_cluster = |d: &&MetricDatum| {
+            GAUGES.iter().any(|g| g.name() == d.name) && d.dimensions.iter().any(|(k, _)| *k == CLUSTER_DIMENSION)
+        };
+        assert_eq!(kept.iter().filter(gauge_per_cluster).count(), 0);
+        let names: Vec<(&str, usize)> = kept.iter().map(|d| (d.name, d.dimensions.len())).collect();
+        assert!(
+            names.contains(&("AgentDisconnected", 3)),
+            "a count per cluster stays: {names:?}"
+        );
+        assert!(
+            names.contains(&("DisconnectedAgents", 2)),
+            "the place's aggregate gauge stays: {names:?}"
+        );
+        assert!(names.contains(&("MonitorImpaired", 3)), "{names:?}");
+        assert_eq!(kept.len(), tally.data().len() - 3);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum as CwDatum, StandardUnit};
 
-use crate::metrics::{MetricDatum, emf_lines};
+use crate::metrics::{MetricDatum, emf_lines, without_cluster_gauges};
 use crate::ports::{AwsError, MetricsSink};
 
 /// `PutMetricData` takes at most 1,000 data points a call.
@@ -41,6 +41,21 @@ impl MetricsSink for EmfMetrics {
             .lock()
             .write_all(text.as_bytes())
             .map_err(|e| AwsError::new("stdout", e))
+    }
+}
+
+/// Either sink without the per-cluster gauges (`CLUSTER_GAUGES=false`, the default): what the
+/// stack's cost does not grow with ([`without_cluster_gauges`]).
+pub struct WithoutClusterGauges(pub Box<dyn MetricsSink>);
+
+#[async_trait::async_trait]
+impl MetricsSink for WithoutClusterGauges {
+    async fn publish(&self, data: &[MetricDatum]) -> Result<(), AwsError> {
+        let kept = without_cluster_gauges(data);
+        if kept.is_empty() {
+            return Ok(());
+        }
+        self.0.publish(&kept).await
     }
 }
 

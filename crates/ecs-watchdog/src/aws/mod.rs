@@ -16,7 +16,7 @@ mod ssm;
 use std::time::Duration;
 
 pub use accounts::MemberAccounts;
-pub use cloudwatch::{CloudWatchMetrics, EmfMetrics};
+pub use cloudwatch::{CloudWatchMetrics, EmfMetrics, WithoutClusterGauges};
 pub use dynamodb::{CLUSTER_INDEX, DynamoLedger};
 pub use ec2::Ec2Inventory;
 pub use ecs::{EcsDaemons, EcsInventory};
@@ -99,13 +99,16 @@ pub fn hub_sweep(config: Config, sdk: &aws_config::SdkConfig) -> crate::pipeline
 
 /// The AWS adapters the configuration asks for: metrics sink, remediation steps, finding sinks.
 pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
-    let metrics: Box<dyn MetricsSink> = match config.metrics_sink {
+    let mut metrics: Box<dyn MetricsSink> = match config.metrics_sink {
         MetricsSinkKind::Emf => Box::new(EmfMetrics::new(&config.metric_namespace)),
         MetricsSinkKind::Api => Box::new(CloudWatchMetrics::new(
             aws_sdk_cloudwatch::Client::new(sdk),
             &config.metric_namespace,
         )),
     };
+    if !config.cluster_gauges {
+        metrics = Box::new(WithoutClusterGauges(metrics));
+    }
     let InPlace {
         inventory,
         daemons,

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 mod accounts;
+mod metrics;
 mod remediation;
 
 use accounts::accounts;
 pub use accounts::{Accounts, ChatFormat, DEFAULT_ACCOUNT_ROLE_NAME, Place};
+pub use metrics::lambda_sends_unlevelled_lines;
 use remediation::remediation;
 pub use remediation::{Remediation, RemediationAction};
 
@@ -18,6 +20,8 @@ pub struct Config {
     pub cluster_filter: ClusterFilter,
     pub metric_namespace: String,
     pub metrics_sink: MetricsSinkKind,
+    /// The gauges also per cluster (`CLUSTER_GAUGES`); off: only their sums, no dimension.
+    pub cluster_gauges: bool,
     /// How long a cluster's tags are trusted before they are looked up again.
     pub tag_cache_ttl: Duration,
     pub remediation: Remediation,
@@ -149,6 +153,8 @@ impl Config {
             Some("api") => MetricsSinkKind::Api,
             Some(other) => return Err(invalid("METRICS_SINK", other, "emf, api")),
         };
+        metrics::emf_reaches_cloudwatch(&get, metrics_sink)?;
+        let cluster_gauges = metrics::cluster_gauges(&get)?;
 
         let tag_cache_ttl = match get("TAG_CACHE_TTL_SECONDS") {
             None => Duration::from_secs(DEFAULT_TAG_CACHE_TTL_SECONDS),
@@ -257,6 +263,7 @@ impl Config {
             cluster_filter,
             metric_namespace,
             metrics_sink,
+            cluster_gauges,
             tag_cache_ttl,
             remediation,
             findings_event_bus,

@@ -100,6 +100,32 @@ fn when_running_in_lambda_then_metrics_default_to_emf() {
 }
 
 #[test]
+fn when_cluster_gauges_are_not_asked_for_then_they_are_off() {
+    assert!(!load(&[]).unwrap().cluster_gauges);
+    assert!(load(&[("CLUSTER_GAUGES", "true")]).unwrap().cluster_gauges);
+}
+
+/// A log level that drops EMF lines is refused with the EMF sink only: `PutMetricData` does not
+/// go through the logs.
+#[test]
+fn when_the_log_level_would_drop_metric_lines_then_only_the_emf_sink_refuses_it() {
+    let lambda = |sink: &'static str, level: &'static str| {
+        load(&[
+            ("METRICS_SINK", sink),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("AWS_LAMBDA_LOG_LEVEL", level),
+        ])
+    };
+    for level in ["TRACE", "DEBUG", "INFO"] {
+        assert!(lambda("emf", level).is_ok(), "{level}");
+    }
+    for level in ["WARN", "ERROR", "FATAL"] {
+        assert_eq!(lambda("emf", level).unwrap_err().variable, "AWS_LAMBDA_LOG_LEVEL");
+        assert!(lambda("api", level).is_ok(), "{level}");
+    }
+}
+
+#[test]
 fn when_not_all_clusters_then_the_tag_filter_uses_the_default_key() {
     let config = load(&[("MONITOR_ALL_CLUSTERS", "false"), ("MONITORING_TAG_VALUE", "enabled")]).unwrap();
     assert_eq!(
@@ -171,6 +197,16 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
         (&[("SWEEP_ACCOUNTS", "111111111111,prod")], "SWEEP_ACCOUNTS", "invalid"),
         (&[("SWEEP_REGIONS", "Ireland")], "SWEEP_REGIONS", "invalid"),
         (&[("CHAT_FORMAT", "slack")], "CHAT_FORMAT", "invalid"),
+        (&[("CLUSTER_GAUGES", "per-cluster")], "CLUSTER_GAUGES", "invalid"),
+        (
+            &[
+                ("METRICS_SINK", "emf"),
+                ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+                ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+            ],
+            "AWS_LAMBDA_LOG_LEVEL",
+            "EMF",
+        ),
         (
             &[("GROUP_INTERVAL_MINUTES", "1441")],
             "GROUP_INTERVAL_MINUTES",
