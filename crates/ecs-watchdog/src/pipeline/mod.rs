@@ -321,4 +321,6 @@ mod sim;
 #[cfg(test)]
 mod sweep_tests;
 #[cfg(test)]
+mod races_tests;
+#[cfg(test)]
 mod tests;
