@@ -77,12 +77,7 @@ async fn send_one(
     };
     if held.is_empty() {
         // The index may lag right after a hold: look again later; once settled, nothing waits.
-        let due = if s.now >= group.last_held + SETTLED_SECONDS {
-            0
-        } else {
-            group.digest_due
-        };
-        unlease(ledger, &leased, due).await;
+        unlease(ledger, &leased, later(&group, s)).await;
         return None;
     }
     let still_open = match ledger.open_incidents(&key.cluster_arn).await {
@@ -102,8 +97,16 @@ async fn send_one(
         all_told &= answer.is_ok_and(|a| a.iter().all(|ok| *ok));
     }
     // One not marked (it moved meanwhile) is told again by the next digest rather than never.
-    unlease(ledger, &leased, if all_told { 0 } else { s.now }).await;
+    unlease(ledger, &leased, if all_told { later(&group, s) } else { s.now }).await;
     Some(digest)
+}
+
+/// When to look again after a digest: a run that held an incident at `last_held` (its own
+/// `now`) writes it within its lease, and the held index shows it a little after; until then
+/// something may still join, so the digest stays due.
+fn later(group: &Group, s: &Settings) -> u64 {
+    let settled = group.last_held + s.lease + SETTLED_SECONDS;
+    if s.now < settled { settled } else { 0 }
 }
 
 /// Gives the group's lease back, its digest due at `due` (0: nothing waits).

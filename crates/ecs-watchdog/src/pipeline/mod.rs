@@ -317,10 +317,10 @@ mod cases;
 #[cfg(test)]
 mod fakes;
 #[cfg(test)]
+mod races_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod sweep_tests;
-#[cfg(test)]
-mod races_tests;
 #[cfg(test)]
 mod tests;

@@ -25,7 +25,12 @@ struct DigestBetween {
 
 impl DigestBetween {
     async fn sweep_digests(&self) {
-        let io = adapters(FakeInventory::default(), self.notifier, Some(self.inner), Some(self.clock));
+        let io = adapters(
+            FakeInventory::default(),
+            self.notifier,
+            Some(self.inner),
+            Some(self.clock),
+        );
         let now = self.clock.load(Ordering::SeqCst);
         let (_, groups) = (&self.inner).owed(now).await.unwrap_or_default();
         let s = plan::Settings {
@@ -130,14 +135,21 @@ async fn when_a_digest_is_sent_between_a_holds_group_write_and_its_incident_writ
         clock,
         armed: AtomicBool::new(true),
     }));
-    let failures = Monitor::new(config(), "eu-west-1", io).process(&[agent(A, 2)]).await.failures;
+    let failures = Monitor::new(config(), "eu-west-1", io)
+        .process(&[agent(A, 2)])
+        .await
+        .failures;
     assert!(failures.is_empty(), "the event was decided: {failures:?}");
     assert!(told(notifier, &arn(A, 1)), "the due digest went out");
 
     // Faults over; the problem lasts: sweeps every five minutes for an hour.
     for round in 1..=12 {
         clock.store(START + round * 300, Ordering::SeqCst);
-        let sweep = Sweep::new(config(), "eu-west-1", adapters(fleet(), notifier, Some(inner), Some(clock)));
+        let sweep = Sweep::new(
+            config(),
+            "eu-west-1",
+            adapters(fleet(), notifier, Some(inner), Some(clock)),
+        );
         sweep.run().await;
     }
     let second = IncidentKey::new(A, AlertKind::AgentDisconnected, &arn(A, 2), None);

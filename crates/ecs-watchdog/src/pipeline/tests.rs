@@ -193,7 +193,7 @@ async fn when_a_digest_finds_nothing_held_then_it_waits_for_the_index_before_it_
         last_held: 1_005,
         ..Group::none(key.clone())
     };
-    for (now, cleared) in [(1_010, false), (1_100, true)] {
+    for (now, cleared) in [(1_010, false), (1_100, false), (1_400, true)] {
         ledger.groups.lock().unwrap().insert(key.id(), stored.clone());
         let settings = plan::Settings {
             now,
