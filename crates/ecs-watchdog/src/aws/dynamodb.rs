@@ -215,30 +215,55 @@ fn put_action(item: HashMap<String, AttributeValue>, version: u64, table: &str) 
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Settling a lease: only its holder may, and a settled incident leaves the outbox unless a
-/// resolved notice is still owed (seen over while it was being alerted).
-fn settle_action(settle: &Settle, table: &str) -> Result<TransactWriteItem, AwsError> {
-    let (update, values) = match settle.state {
-        State::Notified => (
-            "SET #state = :state, notified_at = :at ADD version :one \
-             REMOVE lease_token, lease_until, lease_notice, held_group, outbox, due_at",
+/// Whether a settle finds the incident seen over while its notice went out (`ended_at` set by
+/// another run): an update expression cannot branch on an attribute, so settling to
+/// `notified` comes in two forms, each conditional on it, and the second is tried only when
+/// the first's condition failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    No,
+    Yes,
+}
+
+/// Settling a lease: only its holder may. The outbox index follows the record as
+/// [`Incident::due_at`] says: a settled alert leaves it, unless it was seen over meanwhile and
+/// its resolved notice is owed from `ended_at`; a lease given back is due again at once.
+fn settle_action(settle: &Settle, ended: Ended, table: &str) -> Result<TransactWriteItem, AwsError> {
+    const LEASE: &str = "lease_token, lease_until, lease_notice";
+    let (update, condition, values) = match (settle.state, ended) {
+        (State::Notified, Ended::No) => (
+            format!(
+                "SET #state = :state, notified_at = :at ADD version :one REMOVE {LEASE}, held_group, outbox, due_at"
+            ),
+            "lease_token = :token AND attribute_not_exists(ended_at)",
             vec![(":at", n(settle.at))],
         ),
-        State::Closed => (
-            "SET #state = :state, closed_at = :at, expires_at = :expires ADD version :one \
-             REMOVE lease_token, lease_until, lease_notice, outbox, due_at",
+        (State::Notified, Ended::Yes) => (
+            format!(
+                "SET #state = :state, notified_at = :at, outbox = :owed, due_at = ended_at ADD version :one \
+                 REMOVE {LEASE}, held_group"
+            ),
+            "lease_token = :token AND attribute_exists(ended_at)",
+            vec![(":at", n(settle.at)), (":owed", s(OWED))],
+        ),
+        (State::Closed, _) => (
+            format!(
+                "SET #state = :state, closed_at = :at, expires_at = :expires ADD version :one REMOVE {LEASE}, outbox, due_at"
+            ),
+            "lease_token = :token",
             vec![(":at", n(settle.at)), (":expires", n(settle.at + KEEP_CLOSED_SECONDS))],
         ),
         _ => (
-            "SET #state = :state, due_at = :at ADD version :one REMOVE lease_token, lease_until, lease_notice",
-            vec![(":at", n(settle.at.max(1)))],
+            format!("SET #state = :state, outbox = :owed, due_at = :at ADD version :one REMOVE {LEASE}"),
+            "lease_token = :token",
+            vec![(":at", n(settle.at.max(1))), (":owed", s(OWED))],
         ),
     };
     let mut builder = Update::builder()
         .table_name(table)
         .key("id", s(settle.key.id()))
         .update_expression(update)
-        .condition_expression("lease_token = :token")
+        .condition_expression(condition)
         .expression_attribute_names("#state", "state")
         .expression_attribute_values(":state", s(settle.state.as_str()))
         .expression_attribute_values(":one", n(1))
@@ -388,9 +413,24 @@ impl Ledger for DynamoLedger {
     async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
         let actions = settles
             .iter()
-            .map(|x| settle_action(x, &self.table))
+            .map(|x| settle_action(x, Ended::No, &self.table))
             .collect::<Result<Vec<_>, _>>()?;
-        self.transact(actions).await
+        let mut answers = self.transact(actions).await?;
+        // Settled to `notified` but its condition failed: seen over meanwhile, or not ours.
+        let again: Vec<usize> = (0..settles.len())
+            .filter(|i| !answers[*i] && settles[*i].state == State::Notified)
+            .collect();
+        if again.is_empty() {
+            return Ok(answers);
+        }
+        let actions = again
+            .iter()
+            .map(|i| settle_action(&settles[*i], Ended::Yes, &self.table))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, ok) in again.into_iter().zip(self.transact(actions).await?) {
+            answers[i] = ok;
+        }
+        Ok(answers)
     }
 
     async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError> {

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::*;
-use crate::incident::{Group, GroupKey, Incident, State};
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::incident::{Group, GroupKey, Incident, Lease, Notice, State};
 use crate::inventory::{
     ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, Ec2State, Ec2States, InstanceStatus,
     Task, TaskFilter,
@@ -424,4 +425,13 @@ pub(super) fn fleet() -> FakeInventory {
         .disconnected(A, 1)
         .disconnected(A, 2)
         .disconnected(B, 1)
+}
+
+/// The ledger's contract, shared with the emulator test of the DynamoDB adapter.
+#[path = "ledger_contract.rs"]
+mod contract;
+
+#[tokio::test]
+async fn when_the_contract_script_runs_over_the_fake_ledger_then_it_answers_as_dynamodb_does() {
+    contract::script(&leak(FakeLedger::default())).await;
 }
