@@ -4,12 +4,11 @@
 //! any run sends it: the monitor for the groups it read, the sweep for every group due in the
 //! table. A digest is sent under the group's lease, then its incidents are marked told.
 
-use futures_util::future::join_all;
 use tracing::{error, info, warn};
 
 use super::evidence::chunked;
 use super::plan::Settings;
-use super::report::place_of;
+use super::report::{self, place_of};
 use super::{Adapters, BatchReport};
 use crate::alert;
 use crate::config::Place;
@@ -35,14 +34,9 @@ pub async fn send_due(
             sent.push(alert);
         }
     }
+    // A digest has no message to give back: what a sink refused is logged there.
     if !sent.is_empty() {
-        for e in join_all(io.findings.iter().map(|sink| sink.send(&sent)))
-            .await
-            .into_iter()
-            .filter_map(Result::err)
-        {
-            error!(operation = e.operation, error = %error_chain(&e), "findings not sent");
-        }
+        report::findings(io, &sent).await;
     }
     report.alerts.extend(sent);
 }

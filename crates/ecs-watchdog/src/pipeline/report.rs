@@ -123,18 +123,35 @@ pub async fn publish(
         }
     }
     let firing: Vec<Alert> = out.iter().filter(|a| a.status == Status::Firing).cloned().collect();
-    if !firing.is_empty() {
-        for e in join_all(io.findings.iter().map(|sink| sink.send(&firing)))
-            .await
-            .into_iter()
-            .filter_map(Result::err)
-        {
-            // The alert is out; a retry would repeat it, so the failure is logged, not retried.
-            error!(operation = e.operation, error = %error_chain(&e), "findings not sent");
+    if !firing.is_empty() && !findings(io, &firing).await {
+        // What a sink still refused after its retries is not dropped: the messages that told it
+        // go back to the queue, and past its receive count to the dead-letter queue, where
+        // they are kept. The redelivery finds the incidents told and does not alert again.
+        let told = outgoing
+            .iter()
+            .zip(&accepted)
+            .filter(|(o, sent)| **sent && o.notice == Notice::Alert);
+        for message in told.flat_map(|(o, _)| &o.messages) {
+            report.tally.count(None, Metric::CheckErrors);
+            report.failures.push(message.id.clone());
         }
     }
     report.alerts.extend(out);
     accepted
+}
+
+/// Sends the findings of what went out to every sink; false if one refused some.
+pub async fn findings(io: &Adapters, firing: &[Alert]) -> bool {
+    let mut all = true;
+    for e in join_all(io.findings.iter().map(|sink| sink.send(firing)))
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+    {
+        error!(operation = e.operation, error = %error_chain(&e), "findings not sent");
+        all = false;
+    }
+    all
 }
 
 fn count_alerted(alert: &Alert, incidents: &[Incident], report: &mut BatchReport) {

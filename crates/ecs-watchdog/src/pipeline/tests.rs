@@ -210,3 +210,38 @@ async fn when_a_digest_finds_nothing_held_then_it_waits_for_the_index_before_it_
         assert_eq!(after.lease, None, "at {now}");
     }
 }
+
+/// A sink that refuses every finding, as PutEvents does past its retries.
+struct RefusingSink;
+
+#[async_trait::async_trait]
+impl crate::ports::FindingSink for RefusingSink {
+    async fn send(&self, _: &[crate::alert::Alert]) -> Result<(), crate::ports::AwsError> {
+        Err(crate::ports::AwsError::new(
+            "events:PutEvents",
+            "injected: entries still failed",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn when_the_findings_bus_refuses_after_its_retries_then_the_alerted_messages_go_back_and_do_not_alert_again() {
+    // Given a bus that refuses findings, and an incident ledger.
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    let mut io = adapters(fleet(), notifier, Some(ledger), None);
+    io.findings.push(Box::new(RefusingSink));
+    let monitor = Monitor::new(config(), "eu-west-1", io);
+
+    // When a batch alerts, then comes back.
+    let batch = [agent(A, 1), agent(B, 1)];
+    let first = monitor.process(&batch).await;
+    let again = monitor.process(&batch).await;
+
+    // Then the messages are not dropped (they go back, and past the receive count to the
+    // dead-letter queue), and the redelivery finds them told: no second alert.
+    let mut failures = first.failures.clone();
+    failures.sort();
+    assert_eq!(failures, ["agent-a-1", "agent-b-1"]);
+    assert_eq!(notifier.sent.lock().unwrap().len(), 2, "one alert per cluster, once");
+    assert_eq!((again.alerts.len(), again.failures.len()), (0, 0));
+}
