@@ -201,4 +201,10 @@ pub async fn script(ledger: &dyn Ledger) {
     };
     assert_eq!(ledger.put(&[told]).await.expect("put"), vec![true]);
     assert!(ledger.held(&group).await.expect("Query").is_empty());
+
+    // A transaction with one stale record is cancelled whole: the others are written again,
+    // the stale one answers false.
+    let answers = ledger.put(&[due(1), due(5), due(6)]).await.expect("put");
+    assert_eq!(answers, vec![false, true, true]);
+    assert_eq!(one(ledger, 6).await.version, 1);
 }
