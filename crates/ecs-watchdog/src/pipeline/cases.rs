@@ -262,3 +262,85 @@ async fn case_7_when_the_sweep_saw_a_storm_first_then_the_events_still_page_once
         .count();
     assert_eq!(firing, 1, "one page; the rest wait for the digest");
 }
+
+fn old_key() -> IncidentKey {
+    IncidentKey::new(A, crate::alert::AlertKind::AgentDisconnected, &arn(A, 1), None)
+}
+
+/// What the topic said of disconnected agents (the sweep also files monitor-impaired here).
+fn agent_statuses(notifier: &FakeNotifier) -> Vec<Status> {
+    let sent = notifier.sent.lock().unwrap();
+    sent.iter()
+        .filter(|a| a.kind == crate::alert::AlertKind::AgentDisconnected)
+        .map(|a| a.status)
+        .collect()
+}
+
+/// Promise 2's event-time rule (DESIGN §7): an event older than what the incident knows (the
+/// sweep closed it after the event happened) cannot reopen it nor alert again, even while the
+/// agent is disconnected once more; an event newer than the close does.
+#[tokio::test]
+async fn when_an_event_older_than_the_close_comes_again_then_it_does_not_reopen_and_a_newer_one_does() {
+    let clock = leak(AtomicU64::new(START));
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    let old = happened_at(&agent(A, 1), START - 200);
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(std::slice::from_ref(&old))
+        .await;
+    clock.store(START + 600, Ordering::SeqCst);
+    sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
+    assert_eq!(agent_statuses(notifier), [Status::Firing, Status::Resolved]);
+
+    // The agent disconnected again; the old event is redelivered first.
+    clock.store(START + 1_200, Ordering::SeqCst);
+    let again = monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(&[old])
+        .await;
+    assert!(again.failures.is_empty(), "the old event is done with");
+    assert_eq!(
+        agent_statuses(notifier),
+        [Status::Firing, Status::Resolved],
+        "no reopening"
+    );
+
+    let newer = happened_at(&agent(A, 1), START + 1_000);
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(&[newer])
+        .await;
+    assert_eq!(
+        agent_statuses(notifier),
+        [Status::Firing, Status::Resolved, Status::Firing]
+    );
+}
+
+/// The rule's other half: an old event cannot call back a resolved notice that is owed (the
+/// sweep saw the agent reconnected while the alert was out).
+#[tokio::test]
+async fn when_an_old_event_meets_an_owed_resolved_notice_then_the_notice_still_goes_out() {
+    let clock = leak(AtomicU64::new(START));
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    let old = happened_at(&agent(A, 1), START - 200);
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(std::slice::from_ref(&old))
+        .await;
+    // Seen over at START + 600, its resolved notice refused: it stays owed.
+    clock.store(START + 600, Ordering::SeqCst);
+    notifier.refuse_next.store(true, Ordering::SeqCst);
+    sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
+    assert_eq!(agent_statuses(notifier), [Status::Firing]);
+
+    clock.store(START + 700, Ordering::SeqCst);
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(&[old])
+        .await;
+    let stored = ledger.incidents.lock().unwrap().get(&old_key().id()).cloned();
+    let stored = stored.expect("the incident is kept");
+    assert_eq!(
+        (stored.state, stored.ended_at),
+        (crate::incident::State::ResolveDue, START + 600),
+        "still owed"
+    );
+    clock.store(START + 900, Ordering::SeqCst);
+    sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
+    assert_eq!(agent_statuses(notifier), [Status::Firing, Status::Resolved]);
+}

@@ -415,9 +415,28 @@ pub(super) fn daemon(cluster: &str, n: usize) -> Message {
 }
 
 pub(crate) fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> Message {
-    let body =
-        json!({"source": "aws.ecs", "detail-type": detail_type, "detail": detail, "time": "2026-12-01T10:00:00Z"});
+    message_at(id, detail_type, detail, 1_796_119_200)
+}
+
+/// An event that happened at `time` (UNIX seconds), as EventBridge's `time` says it.
+pub(crate) fn message_at(id: &str, detail_type: &str, detail: serde_json::Value, time: u64) -> Message {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let time = DateTime::from_secs(time as i64)
+        .fmt(Format::DateTime)
+        .unwrap_or_default();
+    let body = json!({"source": "aws.ecs", "detail-type": detail_type, "detail": detail, "time": time});
     Message::new(id, body.to_string())
+}
+
+/// The same event, as if it happened at `time`.
+pub(crate) fn happened_at(message: &Message, time: u64) -> Message {
+    let body: serde_json::Value = serde_json::from_str(&message.body).unwrap_or_default();
+    message_at(
+        &message.id,
+        body["detail-type"].as_str().unwrap_or_default(),
+        body["detail"].clone(),
+        time,
+    )
 }
 
 pub(super) fn fleet() -> FakeInventory {

@@ -70,6 +70,7 @@ pub async fn run(
     for x in &unreadable {
         undecided(report, &x.messages);
     }
+    let seen: Vec<Seen<'_>> = seen.into_iter().filter(|x| !stale(&stored, x)).collect();
     let groups = read_groups(ledger, &seen, s).await;
     let looks: Vec<(IncidentKey, Look)> = seen.iter().map(|x| (x.key.clone(), x.look.clone())).collect();
     let plan = plan::plan(&stored, &groups, &looks, s);
@@ -87,6 +88,17 @@ pub async fn run(
     reopen_windows(ledger, &opened, &groups, &failed).await;
     count_open(ledger, moved, report).await;
     groups
+}
+
+/// Whether the look comes from events older than what its incident knows: they are done with
+/// (acknowledged), as the redelivery of an event already told is.
+fn stale(stored: &HashMap<IncidentKey, Incident>, x: &Seen<'_>) -> bool {
+    let newest = x.messages.iter().filter_map(|m| m.event_time()).max();
+    let stale = plan::stale(stored.get(&x.key), &x.look, newest);
+    if stale {
+        info!(incident = %x.key.id(), "an event older than what the incident knows: it changes nothing");
+    }
+    stale
 }
 
 /// Incidents opened minus closed, per cluster: the open-incidents gauge moves by it.

@@ -249,6 +249,14 @@ fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings
     }
 }
 
+/// Promise 2's event-time rule (DESIGN §7): an event older than what the incident already
+/// knows (the end a look saw, its close) cannot reopen it, nor call back a resolved notice
+/// that is owed. A look without an event time (the sweep's, of now) is never stale.
+pub fn stale(stored: Option<&Incident>, look: &Look, event_time: Option<u64>) -> bool {
+    let known = stored.map_or(0, |i| i.closed_at.max(i.ended_at));
+    matches!(look, Look::Confirmed { .. }) && event_time.is_some_and(|t| t < known)
+}
+
 fn look_finding(look: &Look) -> Option<&InstanceFinding> {
     match look {
         Look::Confirmed { finding, .. } => Some(&**finding),

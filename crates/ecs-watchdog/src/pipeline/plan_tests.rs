@@ -251,3 +251,28 @@ fn when_incidents_become_due_in_a_quiet_group_then_they_page_and_in_its_window_t
             .all(|m| m.sends.is_none() && m.incident.held && m.incident.state == State::Due)
     );
 }
+
+#[test]
+fn when_an_event_is_older_than_what_the_incident_knows_then_it_is_stale() {
+    let closed = Incident {
+        closed_at: NOW,
+        ..stored(State::Closed)
+    };
+    let ended = Incident {
+        ended_at: NOW,
+        ..stored(State::Notified)
+    };
+    // (stored, look, event time) -> stale
+    let cases = [
+        (None, confirmed(0), Some(NOW - 999), false),
+        (Some(&closed), confirmed(0), Some(NOW - 1), true),
+        (Some(&closed), confirmed(0), Some(NOW), false),
+        (Some(&closed), confirmed(0), None, false),
+        (Some(&ended), confirmed(0), Some(NOW - 1), true),
+        (Some(&ended), over(), Some(NOW - 1), false),
+        (Some(&stored(State::Notified)), confirmed(0), Some(NOW - 999), false),
+    ];
+    for (i, (incident, look, time, expected)) in cases.into_iter().enumerate() {
+        assert_eq!(stale(incident, &look, time), expected, "case {i}");
+    }
+}

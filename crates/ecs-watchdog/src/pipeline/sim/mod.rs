@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use super::fakes::{Discard, FakeLedger, KeepAll, Moved, arn, config, leak, message};
+use super::fakes::{Discard, FakeLedger, KeepAll, Moved, arn, config, leak, message_at};
 use super::*;
 use world::{Door, Gate, NoDaemons, Rng, Shared, SimInventory, SimLedger, SimNotifier};
 
@@ -134,7 +134,7 @@ impl Sim {
             let detail = serde_json::json!({"clusterArn": cluster, "containerInstanceArn": arn(cluster, n),
                 "agentConnected": false, "status": "ACTIVE", "version": 2});
             self.queue.push(Queued {
-                message: message(&id, "ECS Container Instance State Change", detail),
+                message: message_at(&id, "ECS Container Instance State Change", detail, at),
                 visible_at: at + GRACE,
             });
         }
