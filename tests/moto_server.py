@@ -47,6 +47,7 @@ from collections import Counter
 from urllib.parse import parse_qs
 
 from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.ecs import models as ecs_models
 from moto.moto_api import state_manager
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -87,38 +88,54 @@ ecs_models.EC2ContainerServiceBackend.update_container_instances_state = _update
 
 # moto backs a transaction up by deep-copying each table it writes, once per item: a
 # TransactWriteItems of 100 items in a table of 1,500 took 3-7 s here (DynamoDB's time does not
-# grow with the table), past the SDK's 5 s attempt timeout. One copy per table per transaction
-# keeps moto's rollback whole and its time near DynamoDB's.
-_copies = threading.local()
-
-
-class _OneCopyPerTable:
+# grow with the table), past the SDK's 5 s attempt timeout, and a copy iterating a table while
+# another request wrote to it failed with a 500. Here a transaction backs up only the items it
+# names, and a cancelled one puts exactly those back.
+class _NoTableCopy:
     def __getattr__(self, name):
         return getattr(copy, name)
 
     @staticmethod
     def deepcopy(value, memo=None):
-        cache = getattr(_copies, "tables", None)
-        if cache is None or not isinstance(value, dynamodb_models.Table):
-            return copy.deepcopy(value, memo)
-        if id(value) not in cache:
-            cache[id(value)] = copy.deepcopy(value)
-        return cache[id(value)]
+        if isinstance(value, dynamodb_models.Table):
+            return value
+        return copy.deepcopy(value, memo)
 
 
-dynamodb_models.copy = _OneCopyPerTable()
+dynamodb_models.copy = _NoTableCopy()
 _original_transact = dynamodb_models.DynamoDBBackend.transact_write_items
 
 
-def _transact_copying_once(self, *args, **kwargs):
-    _copies.tables = {}
+def _item_key(table, op):
+    attributes = op.get("Item") or op.get("Key") or {}
+    hash_key = DynamoType(attributes[table.hash_key_attr])
+    range_key = DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+    return hash_key, range_key
+
+
+def _transact_backing_up_items(self, transact_items, *args, **kwargs):
+    backups = []
+    for entry in transact_items:
+        _, op = next(iter(entry.items()))
+        table = self.tables.get(op.get("TableName"))
+        if table is not None:
+            hash_key, range_key = _item_key(table, op)
+            backups.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
     try:
-        return _original_transact(self, *args, **kwargs)
-    finally:
-        _copies.tables = None
+        return _original_transact(self, transact_items, *args, **kwargs)
+    except Exception:
+        for table, hash_key, range_key, item in reversed(backups):
+            if item is None:
+                if table.get_item(hash_key, range_key) is not None:
+                    table.delete_item(hash_key, range_key)
+            elif range_key is not None:
+                table.items[hash_key][range_key] = item
+            else:
+                table.items[hash_key] = item
+        raise
 
 
-dynamodb_models.DynamoDBBackend.transact_write_items = _transact_copying_once
+dynamodb_models.DynamoDBBackend.transact_write_items = _transact_backing_up_items
 
 
 # ECS's Container shape has `cpu` and `memory` as strings; moto keeps the task definition's
@@ -150,7 +167,6 @@ class Watchdog:
         self.ssm_failing = False
         self.denied_roles = set()
         self.lock = threading.Lock()
-        self.dynamodb_lock = threading.Lock()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -180,11 +196,6 @@ class Watchdog:
                 body = json.dumps(error).encode()
                 start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
                 return [body]
-            if service == "dynamodb":
-                # DynamoDB applies each request atomically; moto's tables are plain dicts that
-                # a transaction's backup copy iterates while another thread writes.
-                with self.dynamodb_lock:
-                    return self.app(environ, start_response)
             # moto answers with a finished list, so the call is over when it returns.
             return self.app(environ, start_response)
         finally:

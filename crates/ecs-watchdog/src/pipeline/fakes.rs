@@ -207,6 +207,63 @@ pub(crate) struct FakeLedger {
 }
 
 impl FakeLedger {
+    /// A copy of what it holds now (the simulation's lagging index reads one).
+    pub(crate) fn snapshot(&self) -> FakeLedger {
+        FakeLedger {
+            incidents: Mutex::new(self.incidents.lock().unwrap().clone()),
+            groups: Mutex::new(self.groups.lock().unwrap().clone()),
+            unreadable: AtomicBool::new(false),
+        }
+    }
+
+    /// What the cluster index holds open of a cluster.
+    pub(crate) fn open_in(&self, cluster: &str) -> Vec<IncidentKey> {
+        let items = self.incidents.lock().unwrap();
+        let mut keys: Vec<IncidentKey> = items
+            .values()
+            .filter(|i| i.is_open() && i.key.cluster_arn == cluster)
+            .map(|i| i.key.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// What the held index holds of a group.
+    pub(crate) fn held_by(&self, key: &GroupKey) -> Vec<Incident> {
+        let items = self.incidents.lock().unwrap();
+        let mut held: Vec<Incident> = items
+            .values()
+            .filter(|i| i.held && i.key.cluster_arn == key.cluster_arn && i.key.kind == key.kind)
+            .cloned()
+            .collect();
+        held.sort_by(|a, b| a.key.cmp(&b.key));
+        held
+    }
+
+    /// What the outbox index holds due by `now`.
+    pub(crate) fn owed_by(&self, now: u64) -> (Vec<Incident>, Vec<Group>) {
+        let due = |at: u64| at > 0 && at <= now;
+        let mut incidents: Vec<Incident> = self
+            .incidents
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|i| due(i.due_at()))
+            .cloned()
+            .collect();
+        incidents.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut groups: Vec<Group> = self
+            .groups
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|g| due(g.due_at()))
+            .cloned()
+            .collect();
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        (incidents, groups)
+    }
+
     fn readable(&self, operation: &'static str) -> Result<(), AwsError> {
         match self.unreadable.load(Ordering::SeqCst) {
             true => Err(AwsError::new(operation, "injected")),
@@ -251,14 +308,7 @@ impl Ledger for &'static FakeLedger {
     }
     async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
         self.readable("dynamodb:Query")?;
-        let items = self.incidents.lock().unwrap();
-        let mut keys: Vec<IncidentKey> = items
-            .values()
-            .filter(|i| i.is_open() && i.key.cluster_arn == cluster)
-            .map(|i| i.key.clone())
-            .collect();
-        keys.sort();
-        Ok(keys)
+        Ok(self.open_in(cluster))
     }
     async fn count_open(&self, cluster: &str, _: i64) -> Result<i64, AwsError> {
         let items = self.incidents.lock().unwrap();
@@ -283,37 +333,11 @@ impl Ledger for &'static FakeLedger {
     }
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
         self.readable("dynamodb:Query")?;
-        let items = self.incidents.lock().unwrap();
-        let mut held: Vec<Incident> = items
-            .values()
-            .filter(|i| i.held && i.key.cluster_arn == key.cluster_arn && i.key.kind == key.kind)
-            .cloned()
-            .collect();
-        held.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(held)
+        Ok(self.held_by(key))
     }
     async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
         self.readable("dynamodb:Query")?;
-        let due = |at: u64| at > 0 && at <= now;
-        let mut incidents: Vec<Incident> = self
-            .incidents
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|i| due(i.due_at()))
-            .cloned()
-            .collect();
-        incidents.sort_by(|a, b| a.key.cmp(&b.key));
-        let mut groups: Vec<Group> = self
-            .groups
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|g| due(g.due_at()))
-            .cloned()
-            .collect();
-        groups.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok((incidents, groups))
+        Ok(self.owed_by(now))
     }
 }
 

@@ -12,8 +12,8 @@ use super::report::{self, place_of};
 use super::{Adapters, BatchReport};
 use crate::alert;
 use crate::config::Place;
-use crate::incident::{Group, Incident, State};
-use crate::ports::{Ledger, error_chain};
+use crate::incident::{Group, GroupKey, Incident, State};
+use crate::ports::{AwsError, Ledger, error_chain};
 
 /// How long after the last hold the held index surely shows it (a global secondary index
 /// lags its table by well under a second).
@@ -61,7 +61,7 @@ async fn send_one(
         info!(group = %key.id(), "another run sends this digest");
         return None;
     }
-    let held = match ledger.held(&key).await {
+    let held = match still_held(ledger, &key).await {
         Ok(held) => held,
         Err(e) => {
             warn!(error = %error_chain(&e), "held incidents unreadable: the next run sends the digest");
@@ -93,6 +93,19 @@ async fn send_one(
     // One not marked (it moved meanwhile) is told again by the next digest rather than never.
     unlease(ledger, &leased, if all_told { later(&group, s) } else { s.now }).await;
     Some(digest)
+}
+
+/// What the group holds: the held index names the candidates, a consistent read of each says
+/// whether it is still held (the index lags its table: one told by the last digest may still
+/// show there, and would be told twice).
+async fn still_held(ledger: &dyn Ledger, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
+    let listed: Vec<_> = ledger.held(key).await?.into_iter().map(|i| i.key).collect();
+    let mut held = Vec::new();
+    for (_, answer) in chunked(&listed, |chunk| ledger.get(chunk)).await {
+        held.extend(answer?.into_iter().filter(|i| i.held));
+    }
+    held.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(held)
 }
 
 /// When to look again after a digest: a run that held an incident at `last_held` (its own

@@ -234,14 +234,16 @@ fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings
             },
             Notice::Resolved,
         ),
-        // Back before its resolved notice went out: it lasts, nobody is told it ended.
-        (State::ResolveDue, Look::Confirmed { .. }) => Step::Write(Incident {
+        // Back before its resolved notice was tried: it lasts, nobody is told it ended. One
+        // tried already (given back, or its sender died) may have reached on-call: it goes out
+        // (again), and what is seen now is a new incident, told as one.
+        (State::ResolveDue, Look::Confirmed { .. }) if stored.state == State::Notified => Step::Write(Incident {
             state: State::Notified,
             ended_at: 0,
             resolution: None,
             ..next
         }),
-        (State::ResolveDue, Look::Over { .. } | Look::Owed) => Step::Send(next, Notice::Resolved),
+        (State::ResolveDue, _) => Step::Send(next, Notice::Resolved),
         // A settled alert the adapter left in the outbox index (it cannot tell there whether a
         // resolved notice is owed): written again, out of it.
         (State::Notified, Look::Owed) if stored.due_at() == 0 && stored.ended_at == 0 => Step::Write(next),

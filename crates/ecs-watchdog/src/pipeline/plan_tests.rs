@@ -152,15 +152,21 @@ fn when_a_look_meets_an_incident_then_it_moves_as_the_outbox_says() {
         ),
         (
             "notified, seen over while sending",
-            Some(ended),
+            Some(ended.clone()),
             Look::Owed,
             Some((State::Sending, Some(Notice::Resolved))),
         ),
         (
-            "resolve-due, back again",
-            Some(stored(State::ResolveDue)),
+            "seen over while sending, back again before its resolved notice was tried",
+            Some(ended),
             confirmed(0),
             Some((State::Notified, None)),
+        ),
+        (
+            "resolved notice tried (it may have reached on-call), back again: it goes out",
+            Some(stored(State::ResolveDue)),
+            confirmed(0),
+            Some((State::Sending, Some(Notice::Resolved))),
         ),
         ("closed, over", Some(stored(State::Closed)), over(), None),
         (

@@ -18,6 +18,10 @@ const CHECK_FITS: bool = true;
 const SNS_LIMIT: usize = 262_144;
 const GROUP_INTERVAL: u64 = 300;
 const TIMEOUT: u64 = super::TIMEOUT;
+/// Promise 1's time bound once nothing fails any more: a dead sender's lease ends, a sweep
+/// sees the problem first, the next confirms it past the grace period, its group's digest is
+/// due within the interval and the next sweep sends it.
+const TOLD_WITHIN: u64 = super::LEASE + 2 * super::SWEEP_EVERY + GROUP_INTERVAL + super::SWEEP_EVERY;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Said {
@@ -87,6 +91,9 @@ pub fn promises(gate: &Gate, now: u64, clusters: &[String], instances: usize) ->
             if disconnected && last != Some(Said::Alert) && !t.omitted.contains(cluster) {
                 return Err(format!("lost: {arn} is disconnected and was never told so ({said:?})"));
             }
+            if disconnected && !t.omitted.contains(cluster) {
+                late(gate, &arn, said)?;
+            }
             // An alert SNS took but the ledger never recorded ends silently: a resolved notice
             // for an alert the ledger cannot know was sent would break promise 3.
             if !disconnected && last == Some(Said::Alert) && repeats == 0 {
@@ -101,6 +108,25 @@ pub fn promises(gate: &Gate, now: u64, clusters: &[String], instances: usize) ->
         fits(&gate.topic)?;
     }
     Ok(())
+}
+
+/// Promise 1's bound: a problem that lasts to the end was told by the later of when it began
+/// and when the faults stopped, plus [`TOLD_WITHIN`].
+fn late(gate: &Gate, arn: &str, said: &[(u64, Said)]) -> Result<(), String> {
+    let began = gate
+        .timeline
+        .get(arn)
+        .and_then(|flips| flips.iter().rev().find(|at| **at <= gate.now()))
+        .copied()
+        .unwrap_or(0);
+    let by = began.max(gate.calm_from) + TOLD_WITHIN;
+    let told = said.iter().rev().find(|(_, s)| *s == Said::Alert).map(|(at, _)| *at);
+    match told {
+        Some(at) if at <= by => Ok(()),
+        other => Err(format!(
+            "late: {arn} disconnected at {began}, told at {other:?}, due by {by}"
+        )),
+    }
 }
 
 /// Promises 2 and 3 for one instance: alert, (reminders), resolved, alert… A repeat is allowed

@@ -29,6 +29,8 @@ const TIMEOUT: u64 = 120;
 /// The queue's visibility timeout: six times the function's.
 const VISIBILITY: u64 = 6 * TIMEOUT;
 const SWEEP_EVERY: u64 = 300;
+/// How long a send lease lasts (the monitor's).
+const LEASE: u64 = super::LEASE_SECONDS;
 const BATCH: usize = 500;
 /// How long faults and new problems go on; then the system settles.
 const STORMY: u64 = 3_600;
@@ -85,6 +87,8 @@ impl Sim {
                 crashed: Vec::new(),
                 ungrouped: Vec::new(),
                 topic: Vec::new(),
+                index: None,
+                calm_from: 0,
                 timeline: Default::default(),
             })),
             rng,
@@ -276,7 +280,10 @@ impl Sim {
 
     /// Faults off: what runs finishes, then sweeps and redeliveries until all is told.
     fn settle(&mut self) {
-        self.gate.lock().unwrap().faults = false;
+        let mut gate = self.gate.lock().unwrap();
+        gate.faults = false;
+        gate.calm_from = self.now();
+        drop(gate);
         while !self.runs.is_empty() {
             self.poll(0);
         }

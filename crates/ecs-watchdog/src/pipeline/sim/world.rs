@@ -82,6 +82,11 @@ pub struct Gate {
     /// Runs in which a group record could not be read (their pages are ungrouped on purpose).
     pub ungrouped: Vec<bool>,
     pub topic: Vec<Sent>,
+    /// What the table's indexes show: the table as it was at a moment, for a little while
+    /// (a global secondary index lags its table by well under a minute).
+    pub index: Option<(u64, FakeLedger)>,
+    /// When the faults stopped (0: not yet).
+    pub calm_from: u64,
     /// Per container instance ARN: the times its agent disconnects and reconnects, in order
     /// (even index: disconnect).
     pub timeline: HashMap<String, Vec<u64>>,
@@ -108,6 +113,32 @@ impl Gate {
             45..=344 => Turn::Wait,
             _ => Turn::Go,
         }
+    }
+
+    /// What happens after a write DynamoDB applied: the caller hears it, times out, or dies.
+    fn after_write(&mut self, run: usize) -> Turn {
+        if !self.faults {
+            return Turn::Go;
+        }
+        match self.rng.below(1000) {
+            0..=9 => {
+                self.crashed[run] = true;
+                Turn::Crash
+            }
+            10..=29 => Turn::Fail,
+            _ => Turn::Go,
+        }
+    }
+
+    /// Whether an index query sees the lagging copy; refreshes it when it is too old.
+    fn lagging(&mut self, table: &FakeLedger) -> bool {
+        const LAG: u64 = 30;
+        let now = self.now();
+        let fresh = self.index.as_ref().is_some_and(|(at, _)| now <= at + LAG);
+        if !fresh {
+            self.index = Some((now, table.snapshot()));
+        }
+        self.faults && self.rng.chance(40)
     }
 
     fn publish(&mut self) -> Publish {
@@ -288,6 +319,28 @@ pub struct SimLedger {
 }
 
 impl SimLedger {
+    /// A write the ledger applied; then the caller may time out or die before it hears so.
+    async fn applied<T>(&self, operation: &'static str, answer: T) -> Result<T, AwsError> {
+        let turn = self.door.gate.lock().unwrap().after_write(self.door.run);
+        match turn {
+            Turn::Fail => {
+                self.unheard();
+                Err(AwsError::new(operation, "injected: timed out after it was applied"))
+            }
+            Turn::Crash => std::future::pending().await,
+            Turn::Go | Turn::Wait => Ok(answer),
+        }
+    }
+
+    /// Reads an index: the table now, or as it was a little while ago.
+    fn index<T>(&self, read: impl Fn(&FakeLedger) -> T) -> T {
+        let mut gate = self.door.gate.lock().unwrap();
+        match gate.lagging(self.inner) {
+            true => read(gate.index.as_ref().map_or(self.inner, |(_, lagging)| lagging)),
+            false => read(self.inner),
+        }
+    }
+
     /// A write after a publish failed: SNS accepted, the ledger did not record it, so what
     /// this run sent may go out again.
     fn unheard(&self) {
@@ -310,18 +363,20 @@ impl Ledger for SimLedger {
             .pass("dynamodb:TransactWriteItems")
             .await
             .inspect_err(|_| self.unheard())?;
-        (&self.inner).put(incidents).await
+        let answer = (&self.inner).put(incidents).await?;
+        self.applied("dynamodb:TransactWriteItems", answer).await
     }
     async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
         self.door
             .pass("dynamodb:TransactWriteItems")
             .await
             .inspect_err(|_| self.unheard())?;
-        (&self.inner).settle(settles).await
+        let answer = (&self.inner).settle(settles).await?;
+        self.applied("dynamodb:TransactWriteItems", answer).await
     }
     async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
         self.door.pass("dynamodb:Query").await?;
-        (&self.inner).open_incidents(cluster).await
+        Ok(self.index(|table| table.open_in(cluster)))
     }
     async fn count_open(&self, cluster: &str, delta: i64) -> Result<i64, AwsError> {
         self.door.pass("dynamodb:UpdateItem").await?;
@@ -333,14 +388,15 @@ impl Ledger for SimLedger {
     }
     async fn put_group(&self, group: &Group) -> Result<bool, AwsError> {
         self.door.pass("dynamodb:PutItem").await?;
-        (&self.inner).put_group(group).await
+        let answer = (&self.inner).put_group(group).await?;
+        self.applied("dynamodb:PutItem", answer).await
     }
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
         self.door.pass("dynamodb:Query").await?;
-        (&self.inner).held(key).await
+        Ok(self.index(|table| table.held_by(key)))
     }
     async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
         self.door.pass("dynamodb:Query").await?;
-        (&self.inner).owed(now).await
+        Ok(self.index(|table| table.owed_by(now)))
     }
 }
