@@ -267,6 +267,16 @@ fn old_key() -> IncidentKey {
     IncidentKey::new(A, crate::alert::AlertKind::AgentDisconnected, &arn(A, 1), None)
 }
 
+/// A fresh ledger and topic where `event` alerted at START.
+async fn alerted_by(event: &Message) -> (&'static AtomicU64, &'static FakeNotifier, &'static FakeLedger) {
+    let clock = leak(AtomicU64::new(START));
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(std::slice::from_ref(event))
+        .await;
+    (clock, notifier, ledger)
+}
+
 /// What the topic said of disconnected agents (the sweep also files monitor-impaired here).
 fn agent_statuses(notifier: &FakeNotifier) -> Vec<Status> {
     let sent = notifier.sent.lock().unwrap();
@@ -281,12 +291,8 @@ fn agent_statuses(notifier: &FakeNotifier) -> Vec<Status> {
 /// agent is disconnected once more; an event newer than the close does.
 #[tokio::test]
 async fn when_an_event_older_than_the_close_comes_again_then_it_does_not_reopen_and_a_newer_one_does() {
-    let clock = leak(AtomicU64::new(START));
-    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
     let old = happened_at(&agent(A, 1), START - 200);
-    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
-        .process(std::slice::from_ref(&old))
-        .await;
+    let (clock, notifier, ledger) = alerted_by(&old).await;
     clock.store(START + 600, Ordering::SeqCst);
     sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
     assert_eq!(agent_statuses(notifier), [Status::Firing, Status::Resolved]);
@@ -317,12 +323,8 @@ async fn when_an_event_older_than_the_close_comes_again_then_it_does_not_reopen_
 /// sweep saw the agent reconnected while the alert was out).
 #[tokio::test]
 async fn when_an_old_event_meets_an_owed_resolved_notice_then_the_notice_still_goes_out() {
-    let clock = leak(AtomicU64::new(START));
-    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
     let old = happened_at(&agent(A, 1), START - 200);
-    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
-        .process(std::slice::from_ref(&old))
-        .await;
+    let (clock, notifier, ledger) = alerted_by(&old).await;
     // Seen over at START + 600, its resolved notice refused: it stays owed.
     clock.store(START + 600, Ordering::SeqCst);
     notifier.refuse_next.store(true, Ordering::SeqCst);

@@ -166,28 +166,52 @@ fn leased(incident: Incident, notice: Notice, group: Option<GroupKey>, opens: bo
 }
 
 fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings) -> Step {
-    let now = s.now;
     let Some(stored) = current.filter(|i| i.is_open()) else {
-        let version = current.map_or(0, |i| i.version) + 1;
-        let fresh = |state, finding: &InstanceFinding| Incident {
-            version,
-            ..Incident::new(key.clone(), state, finding.clone(), now)
-        };
-        return match look {
-            Look::Confirmed { finding, hold } if *hold > 0 => Step::Write(fresh(State::Pending, finding)),
-            Look::Confirmed { finding, .. } => Step::Due(fresh(State::Due, finding)),
-            Look::Over { .. } | Look::Owed => Step::Nothing,
-        };
+        return first(current, key, look, s.now);
     };
     // What is written next starts from the settled state: a dead sender's lease is gone.
-    let settled = stored.settled(now);
+    let settled = stored.settled(s.now);
     let next = Incident {
         version: stored.version + 1,
         state: settled,
         lease: None,
         ..stored.clone()
     };
-    match (settled, look) {
+    match settled {
+        State::Pending | State::Due => owed(stored, next, look, s.now),
+        State::Sending => match look {
+            Look::Over { how } if stored.ended_at == 0 => Step::Write(Incident {
+                ended_at: s.now,
+                resolution: Some(how.clone()),
+                lease: stored.lease.clone(),
+                ..next
+            }),
+            _ => Step::Nothing,
+        },
+        State::Notified => notified(stored, next, look, s),
+        State::ResolveDue => resolve_due(stored, next, look),
+        State::Closed => Step::Nothing,
+    }
+}
+
+/// A look at an incident the ledger has not open: it opens (pending while the sweep's grace
+/// period runs), or nothing happens.
+fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -> Step {
+    let version = current.map_or(0, |i| i.version) + 1;
+    let fresh = |state, finding: &InstanceFinding| Incident {
+        version,
+        ..Incident::new(key.clone(), state, finding.clone(), now)
+    };
+    match look {
+        Look::Confirmed { finding, hold } if *hold > 0 => Step::Write(fresh(State::Pending, finding)),
+        Look::Confirmed { finding, .. } => Step::Due(fresh(State::Due, finding)),
+        Look::Over { .. } | Look::Owed => Step::Nothing,
+    }
+}
+
+/// An incident whose alert has not gone out: confirmed past its grace, over, or still owed.
+fn owed(stored: &Incident, next: Incident, look: &Look, now: u64) -> Step {
+    match (next.state, look) {
         (State::Pending, Look::Confirmed { finding, hold }) if now.saturating_sub(stored.opened_at) >= *hold => {
             Step::Due(Incident {
                 state: State::Due,
@@ -195,7 +219,7 @@ fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings
                 ..next
             })
         }
-        (State::Pending | State::Due, Look::Over { how }) => Step::Write(closed(next, how, now)),
+        (_, Look::Over { how }) => Step::Write(closed(next, how, now)),
         (State::Due, Look::Owed) if stored.ended_at > 0 => {
             let how = stored.resolution.clone().unwrap_or_default();
             Step::Write(closed(next, &how, now))
@@ -211,43 +235,49 @@ fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings
                 ..next
             })
         }
-        (State::Sending, Look::Over { how }) if stored.ended_at == 0 => Step::Write(Incident {
-            ended_at: now,
-            resolution: Some(how.clone()),
-            lease: stored.lease.clone(),
-            ..next
-        }),
-        (State::Notified, Look::Confirmed { finding, .. }) => {
+        _ => Step::Nothing,
+    }
+}
+
+/// An alerted incident: a reminder when due, what remediation did since, or its resolved notice.
+fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Step {
+    match look {
+        Look::Confirmed { finding, .. } => {
             let (finding, changed) = merged(&stored.finding, finding);
-            let reminder = s.remind_after > 0 && now.saturating_sub(stored.notified_at) >= s.remind_after;
+            let reminder = s.remind_after > 0 && s.now.saturating_sub(stored.notified_at) >= s.remind_after;
             match (reminder, changed) {
                 (true, _) => Step::Send(Incident { finding, ..next }, Notice::Reminder),
                 (false, true) => Step::Write(Incident { finding, ..next }),
                 (false, false) => Step::Nothing,
             }
         }
-        (State::Notified, Look::Over { how }) => Step::Send(
+        Look::Over { how } => Step::Send(
             Incident {
-                ended_at: now,
+                ended_at: s.now,
                 resolution: Some(how.clone()),
                 ..next
             },
             Notice::Resolved,
         ),
-        // Back before its resolved notice was tried: it lasts, nobody is told it ended. One
-        // tried already (given back, or its sender died) may have reached on-call: it goes out
-        // (again), and what is seen now is a new incident, told as one.
-        (State::ResolveDue, Look::Confirmed { .. }) if stored.state == State::Notified => Step::Write(Incident {
+        // A settled alert the adapter left in the outbox index (it cannot tell there whether a
+        // resolved notice is owed): written again, out of it.
+        Look::Owed if stored.due_at() == 0 && stored.ended_at == 0 => Step::Write(next),
+        Look::Owed => Step::Nothing,
+    }
+}
+
+/// An incident over whose resolved notice is owed. Back before that notice was tried: it
+/// lasts, nobody is told it ended. One tried already (given back, or its sender died) may have
+/// reached on-call: it goes out (again), and what is seen now is a new incident, told as one.
+fn resolve_due(stored: &Incident, next: Incident, look: &Look) -> Step {
+    match look {
+        Look::Confirmed { .. } if stored.state == State::Notified => Step::Write(Incident {
             state: State::Notified,
             ended_at: 0,
             resolution: None,
             ..next
         }),
-        (State::ResolveDue, _) => Step::Send(next, Notice::Resolved),
-        // A settled alert the adapter left in the outbox index (it cannot tell there whether a
-        // resolved notice is owed): written again, out of it.
-        (State::Notified, Look::Owed) if stored.due_at() == 0 && stored.ended_at == 0 => Step::Write(next),
-        _ => Step::Nothing,
+        _ => Step::Send(next, Notice::Resolved),
     }
 }
 
