@@ -5,9 +5,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use ecs_watchdog::alert::Alert;
+use ecs_watchdog::alert::{Alert, AlertKind, InstanceFinding};
+use ecs_watchdog::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
 use ecs_watchdog::metrics::Metric;
-use ecs_watchdog::ports::{AwsError, Notifier};
+use ecs_watchdog::ports::{AwsError, Ledger, Notifier, Settle};
 use serde_json::{Value, json};
 use watchdog_tests::clock::TestClock;
 use watchdog_tests::emulator::{Emulator, Published};
@@ -257,6 +258,35 @@ impl FailsOnce {
         }
         Unused
     }
+}
+
+/// The ledger contract the in-memory fake is held to, run over the DynamoDB adapter here: the
+/// simulation's fake and the real ledger answer the same script alike (the outbox index above
+/// all: an alert settled after it was seen over stays owed its resolved notice).
+#[path = "../crates/ecs-watchdog/src/pipeline/ledger_contract.rs"]
+mod contract;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_contract_script_runs_over_dynamodb_then_it_answers_as_the_fake_ledger_does() {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let config = config(&pipeline.function_env(&emulator));
+    let io = ecs_watchdog::aws::adapters(&config, &emulator.sdk);
+    emulator.reset_calls().await;
+    contract::script(io.ledger.as_deref().expect("the incident table is configured")).await;
+
+    // Each transaction carries its own idempotency token, set once before the SDK's retries:
+    // a retry after a timeout is not applied twice nor refused as a conflict with itself.
+    // https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+    let requests = emulator.requests("dynamodb:TransactWriteItems").await;
+    let mut tokens: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r["ClientRequestToken"].as_str())
+        .collect();
+    assert!(requests.len() >= 8, "{} transactions", requests.len());
+    assert_eq!(tokens.len(), requests.len(), "every transaction has a token");
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), requests.len(), "no two transactions share one");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

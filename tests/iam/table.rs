@@ -168,7 +168,9 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::Never,
             sweep: None,
         },
-        // DynamoDB item calls take `table*`: the stack's incident table only.
+        // DynamoDB item calls take `table*`: the stack's incident table only. TransactWriteItems
+        // has no action of its own: each Put and Update in it is authorized as PutItem and
+        // UpdateItem (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
         Grant {
             action: "dynamodb:BatchGetItem",
             resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456").into(),
@@ -207,7 +209,8 @@ pub fn table() -> Vec<Grant> {
             sweep: Some(Needs::Always),
         },
         // Query on an index is authorized against `index*` (table/<name>/index/<index>): a
-        // cluster's open incidents, and the incidents a group holds for its digest.
+        // cluster's open incidents, the incidents a group holds for its digest, and what is
+        // owed in the whole table (the outbox).
         Grant {
             action: "dynamodb:Query",
             resource: json!([
@@ -219,6 +222,7 @@ pub fn table() -> Vec<Grant> {
                     "dynamodb",
                     "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-held-group"
                 ),
+                arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-due"),
             ]),
             condition: None,
             needs: Needs::Always,

@@ -2,7 +2,7 @@
 //! pages once, reminds while it lasts and says when it is over. Pure decisions over what the
 //! ledger holds; the ledger adapter only reads and writes them.
 
-use crate::alert::{AlertKind, InstanceFinding, Status};
+use crate::alert::{AlertKind, InstanceFinding};
 use crate::inventory::instance_key;
 
 /// What identifies an incident. The cluster ARN carries the account and the region.
@@ -49,67 +49,163 @@ impl IncidentKey {
     }
 }
 
-/// The incidents of one cluster and kind that notify together (DESIGN §7, grouping): one group
-/// for alerts, one for resolved notices.
+/// The incidents of one cluster and kind whose new alerts notify together (DESIGN §7,
+/// grouping): the first pages, what joins within the interval waits for one digest.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupKey {
     pub cluster_arn: String,
     pub kind: AlertKind,
-    pub status: Status,
 }
 
 impl GroupKey {
-    pub fn new(cluster_arn: &str, kind: AlertKind, status: Status) -> Self {
+    pub fn new(cluster_arn: &str, kind: AlertKind) -> Self {
         Self {
             cluster_arn: cluster_arn.to_owned(),
             kind,
-            status,
         }
     }
 
     /// The ledger's key of the group's record, and what its held incidents carry.
     pub fn id(&self) -> String {
-        format!(
-            "group|{}|{}|{}",
-            self.status.as_str(),
-            self.kind.as_str(),
-            self.cluster_arn
-        )
+        format!("group|firing|{}|{}", self.kind.as_str(), self.cluster_arn)
     }
 }
 
-/// A group as the ledger keeps it: the window a notification opened, and how many incidents
-/// wait for the digest that ends it.
+/// A run's claim on a message: only the run holding `token` may record it sent, until
+/// `until` (UNIX seconds); past that, the sender is taken for dead and any later look sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub token: String,
+    pub until: u64,
+}
+
+/// A group as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub key: GroupKey,
+    /// Every write adds one; every write is conditional on it (0: no record yet).
+    pub version: u64,
     /// Until when (UNIX seconds) new incidents of the group are held; 0: no window yet.
     pub window_end: u64,
-    /// How many incidents are held for the next digest.
-    pub held: u64,
-    /// When an incident was last counted held (UNIX seconds).
+    /// When its digest is due (UNIX seconds); 0: nothing held.
+    pub digest_due: u64,
+    /// When an incident was last held (the held index may lag just after).
     pub last_held: u64,
+    /// A run sending its digest.
+    pub lease: Option<Lease>,
 }
 
 impl Group {
     pub fn none(key: GroupKey) -> Self {
         Self {
             key,
+            version: 0,
             window_end: 0,
-            held: 0,
+            digest_due: 0,
             last_held: 0,
+            lease: None,
         }
     }
 
-    /// Whether what joins the group now is held for a digest: a window is open, or incidents
-    /// already wait (they go first, with the newcomers, in the digest).
+    /// Whether what becomes due now waits for the digest: a window is open, or others wait.
     pub fn holds(&self, now: u64) -> bool {
-        now < self.window_end || self.held > 0
+        now < self.window_end || self.digest_due > 0
     }
 
-    /// Whether its digest is due: incidents wait and the window is over.
+    /// Whether a run may send its digest now: due, and nobody alive is sending it.
     pub fn digest_due(&self, now: u64) -> bool {
-        self.held > 0 && now >= self.window_end
+        self.digest_due > 0 && now >= self.digest_due && self.lease.as_ref().is_none_or(|l| l.until <= now)
+    }
+
+    /// When the sweep must look at it next (the ledger's outbox index); 0: never.
+    pub fn due_at(&self) -> u64 {
+        match &self.lease {
+            Some(lease) => lease.until,
+            None => self.digest_due,
+        }
+    }
+}
+
+/// Where an incident is in its life (DESIGN §7): an outbox, moved only by conditional writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Seen first by the sweep: its grace period runs.
+    Pending,
+    /// Confirmed: an alert is owed (by itself, or by its group's digest when held).
+    Due,
+    /// A run holds the lease to send its next notice.
+    Sending,
+    /// Its alert went out.
+    Notified,
+    /// It is over and its alert went out: a resolved notice is owed.
+    ResolveDue,
+    Closed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Due => "due",
+            State::Sending => "sending",
+            State::Notified => "notified",
+            State::ResolveDue => "resolve-due",
+            State::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            State::Pending,
+            State::Due,
+            State::Sending,
+            State::Notified,
+            State::ResolveDue,
+            State::Closed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// What a lease sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Notice {
+    Alert,
+    Reminder,
+    Resolved,
+}
+
+impl Notice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::Alert => "alert",
+            Notice::Reminder => "reminder",
+            Notice::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Notice::Alert, Notice::Reminder, Notice::Resolved]
+            .into_iter()
+            .find(|n| n.as_str() == text)
+    }
+
+    /// The state a lease of this notice was taken from, and goes back to if it fails.
+    pub fn from(self) -> State {
+        match self {
+            Notice::Alert => State::Due,
+            Notice::Reminder => State::Notified,
+            Notice::Resolved => State::ResolveDue,
+        }
+    }
+
+    /// The state once SNS accepted it.
+    pub fn to(self) -> State {
+        match self {
+            Notice::Alert | Notice::Reminder => State::Notified,
+            Notice::Resolved => State::Closed,
+        }
     }
 }
 
@@ -117,113 +213,73 @@ impl Group {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
     pub key: IncidentKey,
-    pub open: bool,
+    pub state: State,
+    /// Every write adds one; every write but a lease's own record is conditional on it.
+    pub version: u64,
+    /// Set while `Sending`: who sends what, until when.
+    pub lease: Option<(Lease, Notice)>,
+    /// First sight.
     pub opened_at: u64,
-    /// When an alert naming it last went out; 0: none has yet (the first failed to publish).
+    /// When its last notice went out; 0: none yet.
     pub notified_at: u64,
-    /// The finding as first confirmed, with what remediation did: what a later alert, a
-    /// resolved notice or a reminder tells.
+    /// The finding as confirmed, with what remediation did: what every notice tells.
     pub finding: InstanceFinding,
-    /// Whether an alert carrying `finding.remediation` went out.
-    pub remediation_reported: bool,
-    /// The group whose digest will tell it (opened, or resolved, while the group's window was
-    /// open); none once told.
-    pub held: Option<Status>,
-    /// How a look found it over, when closed.
+    /// Held for its group's digest (due, or closed before the digest told it).
+    pub held: bool,
+    /// When a look found it over while a lease was out; 0: not seen over.
+    pub ended_at: u64,
+    /// How a look found it over.
     pub resolution: Option<String>,
     /// When it closed; 0 while open.
     pub closed_at: u64,
 }
 
 impl Incident {
-    /// A new open incident.
-    pub fn opened(key: IncidentKey, finding: InstanceFinding, now: u64, notified_at: u64) -> Self {
+    /// A new incident, first seen now.
+    pub fn new(key: IncidentKey, state: State, finding: InstanceFinding, now: u64) -> Self {
         Self {
             key,
-            open: true,
+            state,
+            version: 0,
+            lease: None,
             opened_at: now,
-            notified_at,
-            remediation_reported: notified_at > 0 && finding.remediation.is_some(),
+            notified_at: 0,
             finding,
-            held: None,
+            held: false,
+            ended_at: 0,
             resolution: None,
             closed_at: 0,
         }
     }
-}
 
-/// Why an incident is named in a firing alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notice {
-    /// Opened now.
-    New,
-    /// Open, but no alert naming it went out yet, or what remediation did was not reported.
-    Unreported,
-    /// Open for longer than the reminder interval since the last alert.
-    Reminder,
-}
-
-/// What the ledger must do for one confirmed problem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Create it (on condition that no open incident has the key) and alert.
-    Open,
-    /// Claim the next alert (on condition that `notified_at` is still `expected`) and send it.
-    Notify { notice: Notice, expected: u64 },
-    /// Already alerted and not yet due again, or first seen by the sweep less than its hold
-    /// ago: nothing to send.
-    Quiet,
-    /// First seen by the sweep: record it (open, nobody told yet) so a later look can confirm
-    /// that it lasted.
-    Watch,
-}
-
-/// What a confirmed problem means for its incident, given what the ledger holds. `hold` is how
-/// long the problem must have lasted before it alerts: 0 for an event (its queue delay was the
-/// grace period); for the sweep, which sees a state and not when it began, the grace period or
-/// how long a suppression may last, counted from the incident's first sight.
-pub fn on_confirmed(
-    current: Option<&Incident>,
-    remediation_now: bool,
-    now: u64,
-    remind_after_seconds: u64,
-    hold: u64,
-) -> Step {
-    let Some(incident) = current.filter(|i| i.open) else {
-        return if hold > 0 { Step::Watch } else { Step::Open };
-    };
-    if incident.held.is_some() {
-        // Its group's digest tells it.
-        return Step::Quiet;
+    pub fn is_open(&self) -> bool {
+        self.state != State::Closed
     }
-    let expected = incident.notified_at;
-    if incident.notified_at == 0 && now.saturating_sub(incident.opened_at) < hold {
-        return Step::Quiet;
-    }
-    let unreported_action =
-        remediation_now || (incident.finding.remediation.is_some() && !incident.remediation_reported);
-    if incident.notified_at == 0 || unreported_action {
-        return Step::Notify {
-            notice: Notice::Unreported,
-            expected,
+
+    /// The state a look acts on: a lease past its time is the state it was taken from (its
+    /// sender died), and an alerted incident seen over is owed its resolved notice.
+    pub fn settled(&self, now: u64) -> State {
+        let state = match &self.lease {
+            Some((lease, notice)) if self.state == State::Sending && lease.until <= now => notice.from(),
+            _ => self.state,
         };
+        match state {
+            State::Notified if self.ended_at > 0 => State::ResolveDue,
+            other => other,
+        }
     }
-    if remind_after_seconds > 0 && now.saturating_sub(incident.notified_at) >= remind_after_seconds {
-        return Step::Notify {
-            notice: Notice::Reminder,
-            expected,
-        };
-    }
-    Step::Quiet
-}
 
-/// Whether a look that finds the problem gone closes the incident with a resolved notice: only
-/// an open incident whose alert went out (nobody was told of the others).
-pub fn closes_with_notice(current: Option<&Incident>) -> Option<bool> {
-    // A held one is told by its group's digest, as opened and resolved.
-    current
-        .filter(|i| i.open)
-        .map(|i| i.notified_at > 0 && i.held.is_none())
+    /// When the sweep must look at it without a fresh sight (the ledger's outbox index): an
+    /// alert owed and not held, a resolved notice owed, a lease's end; 0: never.
+    pub fn due_at(&self) -> u64 {
+        match (self.state, &self.lease) {
+            (State::Sending, Some((lease, _))) => lease.until,
+            (State::Due, _) if !self.held => self.opened_at.max(1),
+            (State::ResolveDue, _) => self.ended_at.max(1),
+            (State::Notified, _) if self.ended_at > 0 => self.ended_at,
+            _ => 0,
+        }
+    }
 }
 
 /// How long an incident has lasted, for people: `4 h 10 min`, `25 min`, `40 s`.
@@ -239,198 +295,61 @@ pub fn lasted(seconds: u64) -> String {
 mod tests {
     use super::*;
 
-    fn incident(open: bool, notified_at: u64, remediation: Option<&str>, reported: bool) -> Incident {
-        Incident {
-            key: IncidentKey::new(
-                "arn:aws:ecs:eu-west-1:1:cluster/prod",
-                AlertKind::AgentDisconnected,
-                "ci/a",
-                None,
-            ),
-            open,
-            opened_at: 1_000,
-            notified_at,
-            finding: InstanceFinding {
-                remediation: remediation.map(str::to_owned),
-                ..Default::default()
-            },
-            remediation_reported: reported,
-            held: None,
-            resolution: None,
-            closed_at: 0,
-        }
-    }
-
     #[test]
-    fn when_a_problem_is_confirmed_then_the_incident_decides_whether_to_alert() {
-        let hour = 3_600;
-        let remind = 4 * hour;
-        let cases: Vec<(&str, Option<Incident>, bool, u64, Step)> = vec![
-            ("no incident yet", None, false, 5_000, Step::Open),
-            (
-                "closed before",
-                Some(incident(false, 2_000, None, false)),
-                false,
-                5_000,
-                Step::Open,
-            ),
-            (
-                "alerted a minute ago",
-                Some(incident(true, 5_000, None, false)),
-                false,
-                5_060,
-                Step::Quiet,
-            ),
-            (
-                "the first alert failed",
-                Some(incident(true, 0, None, false)),
-                false,
-                5_060,
-                Step::Notify {
-                    notice: Notice::Unreported,
-                    expected: 0,
+    fn when_a_lease_expired_then_the_incident_is_what_it_was_before_and_is_owed() {
+        let key = IncidentKey::new("c", AlertKind::AgentDisconnected, "arn/ci/x", None);
+        let leased = |notice| Incident {
+            state: State::Sending,
+            lease: Some((
+                Lease {
+                    token: "t".into(),
+                    until: 500,
                 },
-            ),
-            (
-                "a drain not yet reported",
-                Some(incident(true, 5_000, Some("drained"), false)),
-                false,
-                5_060,
-                Step::Notify {
-                    notice: Notice::Unreported,
-                    expected: 5_000,
-                },
-            ),
-            (
-                "a drain reported",
-                Some(incident(true, 5_000, Some("drained"), true)),
-                false,
-                5_060,
-                Step::Quiet,
-            ),
-            (
-                "remediation acted now",
-                Some(incident(true, 5_000, None, false)),
-                true,
-                5_060,
-                Step::Notify {
-                    notice: Notice::Unreported,
-                    expected: 5_000,
-                },
-            ),
-            (
-                "the reminder is due",
-                Some(incident(true, 5_000, None, false)),
-                false,
-                5_000 + remind,
-                Step::Notify {
-                    notice: Notice::Reminder,
-                    expected: 5_000,
-                },
-            ),
-            (
-                "not yet due",
-                Some(incident(true, 5_000, None, false)),
-                false,
-                5_000 + remind - 1,
-                Step::Quiet,
-            ),
-        ];
-        for (name, current, remediation_now, now, expected) in cases {
-            assert_eq!(
-                on_confirmed(current.as_ref(), remediation_now, now, remind, 0),
-                expected,
-                "{name}"
-            );
-        }
-        assert_eq!(
-            on_confirmed(
-                Some(&incident(true, 5_000, None, false)),
-                false,
-                5_000 + 100 * hour,
-                0,
-                0
-            ),
-            Step::Quiet,
-            "0 turns reminders off"
-        );
-    }
-
-    #[test]
-    fn when_the_sweep_sees_a_problem_then_it_alerts_only_once_it_lasted_the_hold() {
-        let grace = 180;
-        assert_eq!(on_confirmed(None, false, 1_000, 0, grace), Step::Watch, "first sight");
-        let watched = incident(true, 0, None, false);
-        assert_eq!(
-            on_confirmed(Some(&watched), false, 1_000 + grace - 1, 0, grace),
-            Step::Quiet,
-            "seen again within the grace period"
-        );
-        assert_eq!(
-            on_confirmed(Some(&watched), false, 1_000 + grace, 0, grace),
-            Step::Notify {
-                notice: Notice::Unreported,
-                expected: 0
-            },
-            "lasted the grace period"
-        );
-        assert_eq!(
-            on_confirmed(Some(&watched), false, 1_001, 0, 0),
-            Step::Notify {
-                notice: Notice::Unreported,
-                expected: 0
-            },
-            "an event confirms what the sweep saw first"
-        );
-    }
-
-    #[test]
-    fn when_a_problem_is_gone_then_only_an_alerted_open_incident_gets_a_resolved_notice() {
-        assert_eq!(closes_with_notice(None), None);
-        assert_eq!(closes_with_notice(Some(&incident(false, 5_000, None, false))), None);
-        assert_eq!(
-            closes_with_notice(Some(&incident(true, 5_000, None, false))),
-            Some(true)
-        );
-        assert_eq!(closes_with_notice(Some(&incident(true, 0, None, false))), Some(false));
-    }
-
-    #[test]
-    fn when_an_incident_is_held_for_its_groups_digest_then_it_alerts_and_resolves_only_there() {
-        let held = Incident {
-            held: Some(Status::Firing),
-            ..incident(true, 0, None, false)
+                notice,
+            )),
+            ..Incident::new(key.clone(), State::Due, InstanceFinding::default(), 100)
         };
-        // Not alerted on its own, however long it lasts: the digest tells it.
-        assert_eq!(on_confirmed(Some(&held), false, 1_000_000, 3_600, 0), Step::Quiet);
-        // Resolving before the digest: the digest says so, no resolved notice of its own.
-        assert_eq!(closes_with_notice(Some(&held)), Some(false));
+        assert_eq!(leased(Notice::Alert).settled(499), State::Sending);
+        assert_eq!(leased(Notice::Alert).settled(500), State::Due);
+        assert_eq!(leased(Notice::Reminder).settled(500), State::Notified);
+        assert_eq!(leased(Notice::Resolved).settled(500), State::ResolveDue);
+        assert_eq!(leased(Notice::Alert).due_at(), 500, "the sweep looks once it expired");
+        let seen_over = Incident {
+            ended_at: 450,
+            ..Incident::new(key.clone(), State::Notified, InstanceFinding::default(), 100)
+        };
+        assert_eq!(seen_over.settled(460), State::ResolveDue);
+        for state in [
+            State::Pending,
+            State::Due,
+            State::Sending,
+            State::Notified,
+            State::ResolveDue,
+            State::Closed,
+        ] {
+            assert_eq!(State::parse(state.as_str()), Some(state));
+        }
     }
 
     #[test]
     fn when_a_group_has_a_window_or_waiting_incidents_then_newcomers_wait_and_its_digest_is_due_after() {
-        let key = GroupKey::new(
-            "arn:aws:ecs:eu-west-1:1:cluster/prod",
-            AlertKind::AgentDisconnected,
-            Status::Firing,
-        );
+        let key = GroupKey::new("arn:aws:ecs:eu-west-1:1:cluster/prod", AlertKind::AgentDisconnected);
         assert_eq!(
             key.id(),
             "group|firing|agent-disconnected|arn:aws:ecs:eu-west-1:1:cluster/prod"
         );
-        let group = |window_end, held| Group {
-            key: key.clone(),
+        let group = |window_end, digest_due| Group {
             window_end,
-            held,
-            last_held: 0,
+            digest_due,
+            ..Group::none(key.clone())
         };
         // (group, now) -> (holds newcomers, digest due)
         let cases = [
             (group(0, 0), 100, false, false),
             (group(400, 0), 100, true, false),
             (group(400, 0), 400, false, false),
-            (group(400, 7), 100, true, false),
-            (group(400, 7), 400, true, true),
+            (group(400, 400), 100, true, false),
+            (group(400, 400), 400, true, true),
         ];
         for (group, now, holds, due) in cases {
             assert_eq!(

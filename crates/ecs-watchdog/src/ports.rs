@@ -137,39 +137,44 @@ pub trait FindingSink: Send + Sync {
     async fn send(&self, alerts: &[Alert]) -> Result<(), AwsError>;
 }
 
-/// The incident ledger (DESIGN §7). Writes are conditional, so two invocations that race on one
-/// incident cannot both alert: `Ok(false)` says the condition did not hold.
+/// Moving a leased incident on: only the run that still holds `token` may.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settle {
+    pub key: IncidentKey,
+    pub token: String,
+    /// `Notified` or `Closed` once SNS accepted the notice; the state the lease was taken from
+    /// when it did not (the lease is given back).
+    pub state: crate::incident::State,
+    /// When the notice went out (`notified_at`, or `closed_at` for a resolved notice).
+    pub at: u64,
+}
+
+/// The incident ledger (DESIGN §7). Every write is conditional: a record is written only if the
+/// stored version is still the one read, a lease is settled only by its holder. `false` says
+/// the condition did not hold (another run moved it).
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// The incidents of these keys that exist (`BatchGetItem`; the caller sends at most 100).
     async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError>;
-    /// Creates the incident, open, unless an open one has its key.
-    async fn open(&self, incident: &Incident) -> Result<bool, AwsError>;
-    /// Claims the next alert of an open incident: writes its `notified_at`, finding and
-    /// `remediation_reported`, if `notified_at` is still `expected`.
-    async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError>;
-    /// Gives a claim back after its alert failed: `notified_at` = `to`, if it is still `claimed`.
-    async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError>;
-    /// Closes an open incident at `now`, saying `how`; with `hold`, its resolved notice waits for
-    /// that group's digest.
-    async fn close(&self, key: &IncidentKey, now: u64, how: &str, hold: Option<&GroupKey>) -> Result<bool, AwsError>;
-    /// Opens again an incident closed at `closed_at`, after its resolved notice failed.
-    async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError>;
+    /// Writes each record if the stored version is still one less than its own (0: none yet);
+    /// one answer each, in order (`TransactWriteItems`; the caller sends at most 100).
+    async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError>;
+    /// Settles leases (the caller sends at most 100); one answer each, in order.
+    async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError>;
     /// The keys of a cluster's open incidents (a `Query` of the table's cluster index, every page).
     async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError>;
     /// Adds `delta` to the cluster's count of open incidents and returns the new count.
     async fn count_open(&self, cluster_arn: &str, delta: i64) -> Result<i64, AwsError>;
     /// The records of these groups that exist (`BatchGetItem`; the caller sends at most 100).
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError>;
-    /// Moves the group's window end from `expected` (0: none yet) to `to`, if it is still
-    /// `expected`: whoever wins pages, or sends the digest.
-    async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError>;
-    /// Adds `delta` to the count of incidents the group holds; a positive one at `now`.
-    async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError>;
+    /// Writes the group's record if the stored version is still one less than its own.
+    async fn put_group(&self, group: &Group) -> Result<bool, AwsError>;
     /// The incidents the group holds, open or closed since (a `Query` of the held index).
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError>;
-    /// Marks a held incident told by its group's digest at `now`.
-    async fn told(&self, key: &IncidentKey, group: &GroupKey, now: u64) -> Result<bool, AwsError>;
+    /// Everything owed by `now` in the whole table, whatever its place (a `Query` of the outbox
+    /// index, every page): incidents whose alert or resolved notice is owed or whose lease
+    /// expired, groups whose digest is due.
+    async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError>;
 }
 
 /// What time it is, in UNIX seconds; tests move it instead of sleeping.

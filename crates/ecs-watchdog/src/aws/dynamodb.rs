@@ -1,18 +1,21 @@
-//! DynamoDB: the incident ledger. One item per incident, keyed by [`IncidentKey::id`]; every
-//! write is conditional, so racing invocations cannot both alert. One counter item per cluster
-//! (`open-count|<cluster ARN>`) keeps the number of open incidents for the gauge.
+//! DynamoDB: the incident ledger. One item per incident, keyed by [`IncidentKey::id`], and one
+//! per group (`group|firing|<kind>|<cluster ARN>`); every write is conditional on the version
+//! read (or, settling a lease, on its token), so racing runs cannot both send. Writes go in
+//! `TransactWriteItems` of up to 100; a cancelled one is retried without the items whose
+//! condition failed. One counter item per cluster (`open-count|<cluster ARN>`) keeps the number
+//! of open incidents for the gauge.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 
 use super::shared::{OnFirstUse, Turns};
-use crate::alert::Status;
 use crate::alert::{AlertKind, InstanceFinding};
-use crate::incident::{Group, GroupKey, Incident, IncidentKey};
-use crate::ports::{AwsError, Ledger};
+use crate::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
+use crate::ports::{AwsError, Ledger, Settle};
 
 /// How long a closed incident stays before DynamoDB's TTL removes it.
 const KEEP_CLOSED_SECONDS: u64 = 30 * 24 * 3600;
@@ -22,8 +25,14 @@ pub const CLUSTER_INDEX: &str = "by-cluster";
 /// The index of held incidents by the group that holds them (sparse: only held items carry
 /// `held_group`): a digest's one query. The template creates it under this name.
 pub const HELD_INDEX: &str = "by-held-group";
-/// `BatchGetItem` answers what it could not read yet as unprocessed: asked again this often.
-const UNPROCESSED_RETRIES: usize = 3;
+/// The outbox index (sparse: only what is owed carries `outbox` and `due_at`): everything due
+/// by a time, in the whole table, in one `Query`. The template creates it under this name.
+pub const OUTBOX_INDEX: &str = "by-due";
+/// The one value of `outbox`: the index's partition.
+const OWED: &str = "owed";
+/// `BatchGetItem` answers what it could not read yet as unprocessed, and a cancelled
+/// transaction's untouched items are written again: this often, with a growing pause.
+const RETRIES: u32 = 4;
 
 pub struct DynamoLedger {
     client: OnFirstUse<Client>,
@@ -46,10 +55,11 @@ impl DynamoLedger {
         let mut wanted: Vec<HashMap<String, AttributeValue>> =
             ids.iter().map(|id| HashMap::from([("id".to_owned(), s(id))])).collect();
         let mut found = Vec::new();
-        for _ in 0..=UNPROCESSED_RETRIES {
+        for attempt in 0..=RETRIES {
             if wanted.is_empty() {
                 return Ok(found);
             }
+            backoff(attempt).await;
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut wanted)))
                 .consistent_read(true)
@@ -82,6 +92,7 @@ impl DynamoLedger {
         &self,
         index: &str,
         condition: &str,
+        filter: Option<&str>,
         values: &[(&str, AttributeValue)],
     ) -> Result<Vec<HashMap<String, AttributeValue>>, AwsError> {
         let mut items = Vec::new();
@@ -96,8 +107,11 @@ impl DynamoLedger {
                 .index_name(index)
                 .key_condition_expression(condition)
                 .set_exclusive_start_key(start);
-            if condition.contains("#state") {
+            if condition.contains("#state") || filter.is_some_and(|f| f.contains("#state")) {
                 request = request.expression_attribute_names("#state", "state");
+            }
+            if let Some(filter) = filter {
+                request = request.filter_expression(filter);
             }
             for (name, value) in values {
                 request = request.expression_attribute_values(*name, value.clone());
@@ -114,46 +128,67 @@ impl DynamoLedger {
         }
     }
 
-    /// An update of one item (an incident or a group record) under a condition; `Ok(false)`
-    /// when the condition failed. `#state` stands for `state`, a reserved word.
-    async fn update(
-        &self,
-        id: String,
-        update: &str,
-        condition: &str,
-        values: &[(&str, AttributeValue)],
-    ) -> Result<bool, AwsError> {
-        let _turn = self.turns.wait().await;
-        let mut request = self
-            .client
-            .get()
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(id))
-            .update_expression(update)
-            .condition_expression(condition);
-        if update.contains("#state") || condition.contains("#state") {
-            request = request.expression_attribute_names("#state", "state");
+    /// Writes each action (at most 100) in one `TransactWriteItems`; one answer each: `false`
+    /// when its condition failed. A cancelled transaction writes nothing: the actions whose
+    /// condition held are sent again (cancellation reasons, in request order: `None` for an
+    /// action that was fine, `ConditionalCheckFailed`, or a conflict or throttling, retried).
+    /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+    async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<Vec<bool>, AwsError> {
+        let mut answers: Vec<Option<bool>> = vec![None; actions.len()];
+        for attempt in 0..=RETRIES {
+            let pending: Vec<usize> = (0..actions.len()).filter(|i| answers[*i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            backoff(attempt).await;
+            let _turn = self.turns.wait().await;
+            let result = self
+                .client
+                .get()
+                .transact_write_items()
+                .set_transact_items(Some(pending.iter().map(|i| actions[*i].clone()).collect()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => pending.iter().for_each(|i| answers[*i] = Some(true)),
+                Err(e) => {
+                    let Some(reasons) = cancelled(&e) else {
+                        return Err(super::sdk_error("dynamodb:TransactWriteItems", e));
+                    };
+                    for (i, code) in pending.iter().zip(reasons) {
+                        if code == "ConditionalCheckFailed" {
+                            answers[*i] = Some(false);
+                        }
+                    }
+                }
+            }
         }
-        for (name, value) in values {
-            request = request.expression_attribute_values(*name, value.clone());
-        }
-        conditional("dynamodb:UpdateItem", request.send().await.map(|_| ()))
+        answers
+            .into_iter()
+            .map(|a| a.ok_or_else(|| AwsError::new("dynamodb:TransactWriteItems", "still cancelled after retries")))
+            .collect()
     }
 }
 
-fn conditional<E>(
-    operation: &'static str,
-    result: Result<(), SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>,
-) -> Result<bool, AwsError>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-    match result {
-        Ok(()) => Ok(true),
-        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-        Err(e) => Err(super::sdk_error(operation, e)),
+/// The cancellation reasons' codes of a cancelled transaction, in request order.
+fn cancelled(
+    e: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> Option<Vec<String>> {
+    match e.as_service_error()? {
+        TransactWriteItemsError::TransactionCanceledException(t) => Some(
+            t.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Before a retry: 0, 50, 100, 200 … ms.
+async fn backoff(attempt: u32) {
+    if attempt > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
     }
 }
 
@@ -165,11 +200,89 @@ fn n(number: u64) -> AttributeValue {
     AttributeValue::N(number.to_string())
 }
 
+/// A conditional put of a whole record, written only if the stored version is one less.
+fn put_action(item: HashMap<String, AttributeValue>, version: u64, table: &str) -> Result<TransactWriteItem, AwsError> {
+    let mut put = Put::builder().table_name(table).set_item(Some(item));
+    put = if version <= 1 {
+        put.condition_expression("attribute_not_exists(id)")
+    } else {
+        put.condition_expression("version = :previous")
+            .expression_attribute_values(":previous", n(version - 1))
+    };
+    let put = put
+        .build()
+        .map_err(|e| AwsError::new("dynamodb:TransactWriteItems", e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Whether a settle finds the incident seen over while its notice went out (`ended_at` set by
+/// another run): an update expression cannot branch on an attribute, so settling to
+/// `notified` comes in two forms, each conditional on it, and the second is tried only when
+/// the first's condition failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    No,
+    Yes,
+}
+
+/// Settling a lease: only its holder may. The outbox index follows the record as
+/// [`Incident::due_at`] says: a settled alert leaves it, unless it was seen over meanwhile and
+/// its resolved notice is owed from `ended_at`; a lease given back is due again at once.
+fn settle_action(settle: &Settle, ended: Ended, table: &str) -> Result<TransactWriteItem, AwsError> {
+    const LEASE: &str = "lease_token, lease_until, lease_notice";
+    let (update, condition, values) = match (settle.state, ended) {
+        (State::Notified, Ended::No) => (
+            format!(
+                "SET #state = :state, notified_at = :at ADD version :one REMOVE {LEASE}, held_group, outbox, due_at"
+            ),
+            "lease_token = :token AND attribute_not_exists(ended_at)",
+            vec![(":at", n(settle.at))],
+        ),
+        (State::Notified, Ended::Yes) => (
+            format!(
+                "SET #state = :state, notified_at = :at, outbox = :owed, due_at = ended_at ADD version :one \
+                 REMOVE {LEASE}, held_group"
+            ),
+            "lease_token = :token AND attribute_exists(ended_at)",
+            vec![(":at", n(settle.at)), (":owed", s(OWED))],
+        ),
+        (State::Closed, _) => (
+            format!(
+                "SET #state = :state, closed_at = :at, expires_at = :expires ADD version :one REMOVE {LEASE}, outbox, due_at"
+            ),
+            "lease_token = :token",
+            vec![(":at", n(settle.at)), (":expires", n(settle.at + KEEP_CLOSED_SECONDS))],
+        ),
+        _ => (
+            format!("SET #state = :state, outbox = :owed, due_at = :at ADD version :one REMOVE {LEASE}"),
+            "lease_token = :token",
+            vec![(":at", n(settle.at.max(1))), (":owed", s(OWED))],
+        ),
+    };
+    let mut builder = Update::builder()
+        .table_name(table)
+        .key("id", s(settle.key.id()))
+        .update_expression(update)
+        .condition_expression(condition)
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":state", s(settle.state.as_str()))
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":token", s(&settle.token));
+    for (name, value) in values {
+        builder = builder.expression_attribute_values(name, value);
+    }
+    let update = builder
+        .build()
+        .map_err(|e| AwsError::new("dynamodb:TransactWriteItems", e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
 fn item(incident: &Incident) -> HashMap<String, AttributeValue> {
     let key = &incident.key;
     let mut item = HashMap::from([
         ("id".to_owned(), s(key.id())),
-        ("state".to_owned(), s(if incident.open { "open" } else { "closed" })),
+        ("state".to_owned(), s(incident.state.as_str())),
+        ("version".to_owned(), n(incident.version)),
         ("cluster_arn".to_owned(), s(&key.cluster_arn)),
         ("kind".to_owned(), s(key.kind.as_str())),
         ("instance".to_owned(), s(&key.instance)),
@@ -179,27 +292,33 @@ fn item(incident: &Incident) -> HashMap<String, AttributeValue> {
             "finding".to_owned(),
             s(serde_json::to_string(&incident.finding).unwrap_or_default()),
         ),
-        (
-            "remediation_reported".to_owned(),
-            AttributeValue::Bool(incident.remediation_reported),
-        ),
     ]);
-    if let Some(daemon) = &key.daemon {
-        item.insert("daemon".to_owned(), s(daemon));
+    let mut optional = |name: &str, value: Option<AttributeValue>| {
+        if let Some(value) = value {
+            item.insert(name.to_owned(), value);
+        }
+    };
+    optional("daemon", key.daemon.as_ref().map(s));
+    optional(
+        "held_group",
+        incident.held.then(|| s(GroupKey::new(&key.cluster_arn, key.kind).id())),
+    );
+    optional("ended_at", (incident.ended_at > 0).then(|| n(incident.ended_at)));
+    optional("resolution", incident.resolution.as_ref().map(s));
+    optional("closed_at", (incident.closed_at > 0).then(|| n(incident.closed_at)));
+    optional(
+        "expires_at",
+        (incident.state == State::Closed).then(|| n(incident.closed_at + KEEP_CLOSED_SECONDS)),
+    );
+    if let Some((lease, notice)) = &incident.lease {
+        optional("lease_token", Some(s(&lease.token)));
+        optional("lease_until", Some(n(lease.until)));
+        optional("lease_notice", Some(s(notice.as_str())));
     }
-    if let Some(status) = incident.held {
-        let group = GroupKey::new(&key.cluster_arn, key.kind, status);
-        item.insert("held_group".to_owned(), s(group.id()));
-    }
+    let due = incident.due_at();
+    optional("outbox", (due > 0).then(|| s(OWED)));
+    optional("due_at", (due > 0).then(|| n(due)));
     item
-}
-
-fn held_status(group_id: &str) -> Option<Status> {
-    match group_id.split('|').nth(1)? {
-        "firing" => Some(Status::Firing),
-        "resolved" => Some(Status::Resolved),
-        _ => None,
-    }
 }
 
 /// Reads an item back; one this version did not write (or cannot read) is skipped.
@@ -208,6 +327,10 @@ fn incident(item: &HashMap<String, AttributeValue>) -> Option<Incident> {
     let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
     let kind = AlertKind::parse(&text("kind")?)?;
     let finding: InstanceFinding = serde_json::from_str(&text("finding")?).ok()?;
+    let lease = match (text("lease_token"), number("lease_until"), text("lease_notice")) {
+        (Some(token), Some(until), Some(notice)) => Some((Lease { token, until }, Notice::parse(&notice)?)),
+        _ => None,
+    };
     Some(Incident {
         key: IncidentKey {
             cluster_arn: text("cluster_arn")?,
@@ -215,19 +338,37 @@ fn incident(item: &HashMap<String, AttributeValue>) -> Option<Incident> {
             instance: text("instance")?,
             daemon: text("daemon"),
         },
-        open: text("state")? == "open",
+        state: State::parse(&text("state")?)?,
+        version: number("version").unwrap_or(0),
+        lease,
         opened_at: number("opened_at")?,
         notified_at: number("notified_at").unwrap_or(0),
         finding,
-        remediation_reported: item
-            .get("remediation_reported")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
-        held: text("held_group").as_deref().and_then(held_status),
+        held: text("held_group").is_some(),
+        ended_at: number("ended_at").unwrap_or(0),
         resolution: text("resolution"),
         closed_at: number("closed_at").unwrap_or(0),
     })
+}
+
+fn group_item(group: &Group) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        ("id".to_owned(), s(group.key.id())),
+        ("version".to_owned(), n(group.version)),
+        ("window_end".to_owned(), n(group.window_end)),
+        ("digest_due".to_owned(), n(group.digest_due)),
+        ("last_held".to_owned(), n(group.last_held)),
+    ]);
+    if let Some(lease) = &group.lease {
+        item.insert("lease_token".to_owned(), s(&lease.token));
+        item.insert("lease_until".to_owned(), n(lease.until));
+    }
+    let due = group.due_at();
+    if due > 0 {
+        item.insert("outbox".to_owned(), s(OWED));
+        item.insert("due_at".to_owned(), n(due));
+    }
+    item
 }
 
 fn group(item: &HashMap<String, AttributeValue>) -> Option<Group> {
@@ -235,17 +376,22 @@ fn group(item: &HashMap<String, AttributeValue>) -> Option<Group> {
     let number = |name: &str| {
         item.get(name)
             .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(|v| v.parse::<u64>().ok())
     };
     let id = text("id")?;
     let mut parts = id.splitn(4, '|');
-    let (_, status, kind, cluster) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let status = held_status(&format!("group|{status}"))?;
+    let (_, _, kind, cluster) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let lease = match (text("lease_token"), number("lease_until")) {
+        (Some(token), Some(until)) => Some(Lease { token, until }),
+        _ => None,
+    };
     Some(Group {
-        key: GroupKey::new(cluster, AlertKind::parse(kind)?, status),
-        window_end: number("window_end").unwrap_or(0).max(0) as u64,
-        held: number("held").unwrap_or(0).max(0) as u64,
-        last_held: number("last_held").unwrap_or(0).max(0) as u64,
+        key: GroupKey::new(cluster, AlertKind::parse(kind)?),
+        version: number("version").unwrap_or(0),
+        window_end: number("window_end").unwrap_or(0),
+        digest_due: number("digest_due").unwrap_or(0),
+        last_held: number("last_held").unwrap_or(0),
+        lease,
     })
 }
 
@@ -256,77 +402,44 @@ impl Ledger for DynamoLedger {
         Ok(self.batch_get(&ids).await?.iter().filter_map(incident).collect())
     }
 
-    async fn open(&self, incident: &Incident) -> Result<bool, AwsError> {
-        let _turn = self.turns.wait().await;
-        let result = self
-            .client
-            .get()
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(incident)))
-            .condition_expression("attribute_not_exists(id) OR #state = :closed")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":closed", s("closed"))
-            .send()
-            .await
-            .map(|_| ());
-        conditional("dynamodb:PutItem", result)
+    async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
+        let actions = incidents
+            .iter()
+            .map(|i| put_action(item(i), i.version, &self.table))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.transact(actions).await
     }
 
-    async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError> {
-        let finding = serde_json::to_string(&incident.finding).unwrap_or_default();
-        self.update(
-            incident.key.id(),
-            "SET notified_at = :now, finding = :finding, remediation_reported = :reported",
-            "#state = :open AND notified_at = :expected",
-            &[
-                (":now", n(incident.notified_at)),
-                (":finding", s(finding)),
-                (":reported", AttributeValue::Bool(incident.remediation_reported)),
-                (":open", s("open")),
-                (":expected", n(expected)),
-            ],
-        )
-        .await
-    }
-
-    async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError> {
-        self.update(
-            key.id(),
-            "SET notified_at = :to, remediation_reported = :no",
-            "#state = :open AND notified_at = :claimed",
-            &[
-                (":to", n(to)),
-                (":no", AttributeValue::Bool(false)),
-                (":open", s("open")),
-                (":claimed", n(claimed)),
-            ],
-        )
-        .await
-    }
-
-    async fn close(&self, key: &IncidentKey, now: u64, how: &str, hold: Option<&GroupKey>) -> Result<bool, AwsError> {
-        let mut values = vec![
-            (":closed", s("closed")),
-            (":now", n(now)),
-            (":expires", n(now + KEEP_CLOSED_SECONDS)),
-            (":open", s("open")),
-            (":how", s(how)),
-        ];
-        let mut update = "SET #state = :closed, closed_at = :now, expires_at = :expires, resolution = :how".to_owned();
-        if let Some(group) = hold {
-            update.push_str(", held_group = :group");
-            values.push((":group", s(group.id())));
+    async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
+        let actions = settles
+            .iter()
+            .map(|x| settle_action(x, Ended::No, &self.table))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut answers = self.transact(actions).await?;
+        // Settled to `notified` but its condition failed: seen over meanwhile, or not ours.
+        let again: Vec<usize> = (0..settles.len())
+            .filter(|i| !answers[*i] && settles[*i].state == State::Notified)
+            .collect();
+        if again.is_empty() {
+            return Ok(answers);
         }
-        self.update(key.id(), &update, "#state = :open", &values).await
+        let actions = again
+            .iter()
+            .map(|i| settle_action(&settles[*i], Ended::Yes, &self.table))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, ok) in again.into_iter().zip(self.transact(actions).await?) {
+            answers[i] = ok;
+        }
+        Ok(answers)
     }
 
     async fn open_incidents(&self, cluster_arn: &str) -> Result<Vec<IncidentKey>, AwsError> {
         let items = self
             .query(
                 CLUSTER_INDEX,
-                "cluster_arn = :cluster AND #state = :open",
-                &[(":cluster", s(cluster_arn)), (":open", s("open"))],
+                "cluster_arn = :cluster",
+                Some("#state <> :closed"),
+                &[(":cluster", s(cluster_arn)), (":closed", s(State::Closed.as_str()))],
             )
             .await?;
         Ok(items
@@ -370,73 +483,57 @@ impl Ledger for DynamoLedger {
         Ok(self.batch_get(&ids).await?.iter().filter_map(group).collect())
     }
 
-    async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError> {
-        let condition = if expected == 0 {
-            "attribute_not_exists(window_end) OR window_end = :expected"
-        } else {
-            "window_end = :expected"
-        };
-        self.update(
-            key.id(),
-            "SET window_end = :to",
-            condition,
-            &[(":to", n(to)), (":expected", n(expected))],
-        )
-        .await
-    }
-
-    async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError> {
+    async fn put_group(&self, record: &Group) -> Result<bool, AwsError> {
         let _turn = self.turns.wait().await;
         let mut request = self
             .client
             .get()
-            .update_item()
+            .put_item()
             .table_name(&self.table)
-            .key("id", s(key.id()))
-            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
-        request = if delta > 0 {
-            request
-                .update_expression("ADD held :delta SET last_held = :now")
-                .expression_attribute_values(":now", n(now))
+            .set_item(Some(group_item(record)));
+        request = if record.version <= 1 {
+            request.condition_expression("attribute_not_exists(id)")
         } else {
-            request.update_expression("ADD held :delta")
+            request
+                .condition_expression("version = :previous")
+                .expression_attribute_values(":previous", n(record.version - 1))
         };
-        request
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb:UpdateItem", e))?;
-        Ok(())
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&e)
+                    == Some("ConditionalCheckFailedException") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(super::sdk_error("dynamodb:PutItem", e)),
+        }
     }
 
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
         let items = self
-            .query(HELD_INDEX, "held_group = :group", &[(":group", s(key.id()))])
+            .query(HELD_INDEX, "held_group = :group", None, &[(":group", s(key.id()))])
             .await?;
         Ok(items.iter().filter_map(incident).collect())
     }
 
-    async fn told(&self, key: &IncidentKey, group: &GroupKey, now: u64) -> Result<bool, AwsError> {
-        self.update(
-            key.id(),
-            // The digest carried the finding, what remediation did included.
-            "SET notified_at = :now, remediation_reported = :reported REMOVE held_group",
-            "held_group = :group",
-            &[
-                (":now", n(now)),
-                (":reported", AttributeValue::Bool(true)),
-                (":group", s(group.id())),
-            ],
-        )
-        .await
-    }
-
-    async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError> {
-        self.update(
-            key.id(),
-            "SET #state = :open REMOVE closed_at, expires_at",
-            "#state = :closed AND closed_at = :at",
-            &[(":open", s("open")), (":closed", s("closed")), (":at", n(closed_at))],
-        )
-        .await
+    async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
+        let items = self
+            .query(
+                OUTBOX_INDEX,
+                "outbox = :owed AND due_at <= :now",
+                None,
+                &[(":owed", s(OWED)), (":now", n(now))],
+            )
+            .await?;
+        let (groups, incidents): (Vec<_>, Vec<_>) = items.iter().partition(|item| {
+            item.get("id")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|id| id.starts_with("group|"))
+        });
+        Ok((
+            incidents.into_iter().filter_map(incident).collect(),
+            groups.into_iter().filter_map(group).collect(),
+        ))
     }
 }

@@ -57,15 +57,12 @@ impl Decision<'_> {
         }
     }
 
-    /// Whether the instance is DRAINING now: an alert that failed after a drain is still owed.
+    /// Whether the instance is DRAINING now.
     pub fn draining(&self) -> bool {
         matches!(
             &self.outcome,
-            Outcome::Decided(Verdict::Suppressed(Suppression::Draining), _)
-        ) || matches!(
-            &self.outcome,
             Outcome::Decided(
-                Verdict::Suppressed(Suppression::Repairing(Some(InstanceStatus::Draining))),
+                Verdict::Suppressed(Suppression::Draining | Suppression::Repairing(Some(InstanceStatus::Draining))),
                 _
             )
         )

@@ -9,18 +9,19 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::*;
-use crate::incident::{Group, GroupKey, Incident};
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::incident::{Group, GroupKey, Incident, Lease, Notice, State};
 use crate::inventory::{
     ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, Ec2State, Ec2States, InstanceStatus,
     Task, TaskFilter,
 };
 use crate::metrics::MetricDatum;
-use crate::ports::{AwsError, Quarantined};
+use crate::ports::{AwsError, Quarantined, Settle};
 
 pub(super) const A: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/a";
 pub(super) const B: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/b";
 
-pub(super) fn arn(cluster: &str, n: usize) -> String {
+pub(crate) fn arn(cluster: &str, n: usize) -> String {
     format!(
         "arn:aws:ecs:eu-west-1:123456789012:container-instance/{}/{n:04}",
         cluster_name(cluster)
@@ -153,6 +154,9 @@ impl Daemons for NoDaemonApis {
 pub(super) struct FakeNotifier {
     pub(super) sent: Mutex<Vec<Alert>>,
     pub(super) refuse_next: AtomicBool,
+    /// The next publish never returns (a crash there), until `fail_hung`: then SNS refuses it.
+    pub(super) hang_next: AtomicBool,
+    pub(super) fail_hung: AtomicBool,
 }
 
 #[async_trait]
@@ -161,12 +165,20 @@ impl Notifier for &'static FakeNotifier {
         if self.refuse_next.swap(false, Ordering::SeqCst) {
             return Err(AwsError::new("sns:Publish", "injected"));
         }
+        if self.hang_next.swap(false, Ordering::SeqCst) {
+            std::future::poll_fn(|_| match self.fail_hung.load(Ordering::SeqCst) {
+                true => std::task::Poll::Ready(()),
+                false => std::task::Poll::Pending,
+            })
+            .await;
+            return Err(AwsError::new("sns:Publish", "timed out"));
+        }
         self.sent.lock().unwrap().push(alert.clone());
         Ok(())
     }
 }
 
-pub(super) struct KeepAll;
+pub(crate) struct KeepAll;
 
 #[async_trait]
 impl Quarantine for KeepAll {
@@ -175,7 +187,7 @@ impl Quarantine for KeepAll {
     }
 }
 
-pub(super) struct Discard;
+pub(crate) struct Discard;
 
 #[async_trait]
 impl MetricsSink for Discard {
@@ -184,134 +196,172 @@ impl MetricsSink for Discard {
     }
 }
 
-/// The ledger's conditional semantics, in memory; reads fail while `unreadable` is set.
+/// The ledger's conditional semantics, in memory: incidents and groups by id, each write
+/// checked against the stored version (or the lease token) as DynamoDB's conditions do.
+/// Reads fail while `unreadable` is set.
 #[derive(Default)]
-pub(super) struct FakeLedger(
-    pub(super) Mutex<HashMap<String, Incident>>,
-    pub(super) AtomicBool,
-    pub(super) Mutex<HashMap<String, Group>>,
-);
+pub(crate) struct FakeLedger {
+    pub(super) incidents: Mutex<HashMap<String, Incident>>,
+    pub(super) groups: Mutex<HashMap<String, Group>>,
+    pub(super) unreadable: AtomicBool,
+}
+
+impl FakeLedger {
+    /// A copy of what it holds now (the simulation's lagging index reads one).
+    pub(crate) fn snapshot(&self) -> FakeLedger {
+        FakeLedger {
+            incidents: Mutex::new(self.incidents.lock().unwrap().clone()),
+            groups: Mutex::new(self.groups.lock().unwrap().clone()),
+            unreadable: AtomicBool::new(false),
+        }
+    }
+
+    /// What the cluster index holds open of a cluster.
+    pub(crate) fn open_in(&self, cluster: &str) -> Vec<IncidentKey> {
+        let items = self.incidents.lock().unwrap();
+        let mut keys: Vec<IncidentKey> = items
+            .values()
+            .filter(|i| i.is_open() && i.key.cluster_arn == cluster)
+            .map(|i| i.key.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// What the held index holds of a group.
+    pub(crate) fn held_by(&self, key: &GroupKey) -> Vec<Incident> {
+        let items = self.incidents.lock().unwrap();
+        let mut held: Vec<Incident> = items
+            .values()
+            .filter(|i| i.held && i.key.cluster_arn == key.cluster_arn && i.key.kind == key.kind)
+            .cloned()
+            .collect();
+        held.sort_by(|a, b| a.key.cmp(&b.key));
+        held
+    }
+
+    /// What the outbox index holds due by `now`.
+    pub(crate) fn owed_by(&self, now: u64) -> (Vec<Incident>, Vec<Group>) {
+        let due = |at: u64| at > 0 && at <= now;
+        let mut incidents: Vec<Incident> = self
+            .incidents
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|i| due(i.due_at()))
+            .cloned()
+            .collect();
+        incidents.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut groups: Vec<Group> = self
+            .groups
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|g| due(g.due_at()))
+            .cloned()
+            .collect();
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        (incidents, groups)
+    }
+
+    fn readable(&self, operation: &'static str) -> Result<(), AwsError> {
+        match self.unreadable.load(Ordering::SeqCst) {
+            true => Err(AwsError::new(operation, "injected")),
+            false => Ok(()),
+        }
+    }
+}
 
 #[async_trait]
 impl Ledger for &'static FakeLedger {
     async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
-        if self.1.load(Ordering::SeqCst) {
-            return Err(AwsError::new("dynamodb:BatchGetItem", "injected"));
-        }
-        let items = self.0.lock().unwrap();
+        self.readable("dynamodb:BatchGetItem")?;
+        let items = self.incidents.lock().unwrap();
         Ok(keys.iter().filter_map(|k| items.get(&k.id()).cloned()).collect())
     }
-    async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
-        let items = self.0.lock().unwrap();
-        Ok(items
-            .values()
-            .filter(|i| i.open && i.key.cluster_arn == cluster)
-            .map(|i| i.key.clone())
+    async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
+        let mut items = self.incidents.lock().unwrap();
+        Ok(incidents
+            .iter()
+            .map(|incident| {
+                let stored = items.get(&incident.key.id()).map_or(0, |i| i.version);
+                let ok = stored + 1 == incident.version;
+                if ok {
+                    items.insert(incident.key.id(), incident.clone());
+                }
+                ok
+            })
             .collect())
     }
-    async fn open(&self, incident: &Incident) -> Result<bool, AwsError> {
-        let mut items = self.0.lock().unwrap();
-        if items.get(&incident.key.id()).is_some_and(|i| i.open) {
-            return Ok(false);
-        }
-        items.insert(incident.key.id(), incident.clone());
-        Ok(true)
-    }
-    async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError> {
-        let mut items = self.0.lock().unwrap();
-        match items.get_mut(&incident.key.id()) {
-            Some(i) if i.open && i.notified_at == expected => {
-                *i = incident.clone();
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-    async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError> {
-        let mut items = self.0.lock().unwrap();
-        match items.get_mut(&key.id()) {
-            Some(i) if i.open && i.notified_at == claimed => {
-                i.notified_at = to;
-                i.remediation_reported = false;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-    async fn close(&self, key: &IncidentKey, now: u64, how: &str, hold: Option<&GroupKey>) -> Result<bool, AwsError> {
-        let mut items = self.0.lock().unwrap();
-        Ok(items
-            .get_mut(&key.id())
-            .filter(|i| i.open)
-            .map(|i| {
-                i.open = false;
-                i.closed_at = now;
-                i.resolution = Some(how.to_owned());
-                if let Some(group) = hold {
-                    i.held = Some(group.status);
+    async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
+        let mut items = self.incidents.lock().unwrap();
+        Ok(settles
+            .iter()
+            .map(|s| match items.get_mut(&s.key.id()) {
+                Some(i) if i.lease.as_ref().is_some_and(|(l, _)| l.token == s.token) => {
+                    settled(i, s);
+                    true
                 }
+                _ => false,
             })
-            .is_some())
+            .collect())
     }
-    async fn reopen(&self, key: &IncidentKey, _: u64) -> Result<bool, AwsError> {
-        let mut items = self.0.lock().unwrap();
+    async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
+        self.readable("dynamodb:Query")?;
+        Ok(self.open_in(cluster))
+    }
+    async fn count_open(&self, cluster: &str, _: i64) -> Result<i64, AwsError> {
+        let items = self.incidents.lock().unwrap();
         Ok(items
-            .get_mut(&key.id())
-            .filter(|i| !i.open)
-            .map(|i| i.open = true)
-            .is_some())
-    }
-    async fn count_open(&self, _: &str, delta: i64) -> Result<i64, AwsError> {
-        let items = self.0.lock().unwrap();
-        let _ = delta;
-        Ok(items.values().filter(|i| i.open).count() as i64)
+            .values()
+            .filter(|i| i.is_open() && i.key.cluster_arn == cluster)
+            .count() as i64)
     }
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
-        let groups = self.2.lock().unwrap();
+        self.readable("dynamodb:BatchGetItem")?;
+        let groups = self.groups.lock().unwrap();
         Ok(keys.iter().filter_map(|k| groups.get(&k.id()).cloned()).collect())
     }
-    async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError> {
-        let mut groups = self.2.lock().unwrap();
-        let group = groups.entry(key.id()).or_insert_with(|| Group::none(key.clone()));
-        Ok((group.window_end == expected).then(|| group.window_end = to).is_some())
-    }
-    async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError> {
-        let mut groups = self.2.lock().unwrap();
-        let group = groups.entry(key.id()).or_insert_with(|| Group::none(key.clone()));
-        group.held = group.held.saturating_add_signed(delta);
-        if delta > 0 {
-            group.last_held = now;
+    async fn put_group(&self, group: &Group) -> Result<bool, AwsError> {
+        let mut groups = self.groups.lock().unwrap();
+        let stored = groups.get(&group.key.id()).map_or(0, |g| g.version);
+        let ok = stored + 1 == group.version;
+        if ok {
+            groups.insert(group.key.id(), group.clone());
         }
-        Ok(())
+        Ok(ok)
     }
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
-        let items = self.0.lock().unwrap();
-        Ok(items
-            .values()
-            .filter(|i| i.held == Some(key.status) && i.key.cluster_arn == key.cluster_arn && i.key.kind == key.kind)
-            .cloned()
-            .collect())
+        self.readable("dynamodb:Query")?;
+        Ok(self.held_by(key))
     }
-    async fn told(&self, key: &IncidentKey, _: &GroupKey, now: u64) -> Result<bool, AwsError> {
-        let mut items = self.0.lock().unwrap();
-        Ok(items
-            .get_mut(&key.id())
-            .filter(|i| i.held.is_some())
-            .map(|i| {
-                i.held = None;
-                i.notified_at = now;
-                i.remediation_reported = true;
-            })
-            .is_some())
+    async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
+        self.readable("dynamodb:Query")?;
+        Ok(self.owed_by(now))
     }
 }
 
-pub(super) fn leak<T>(value: T) -> &'static T {
+/// What the adapter's settling update does to the record.
+fn settled(i: &mut Incident, s: &Settle) {
+    i.version += 1;
+    i.lease = None;
+    i.state = s.state;
+    match s.state {
+        State::Notified => {
+            i.notified_at = s.at;
+            i.held = false;
+        }
+        State::Closed => i.closed_at = s.at,
+        _ => {}
+    }
+}
+
+pub(crate) fn leak<T>(value: T) -> &'static T {
     Box::leak(Box::new(value))
 }
 
 /// A clock the test moves.
-pub(super) struct Moved(pub(super) &'static std::sync::atomic::AtomicU64);
+pub(crate) struct Moved(pub(crate) &'static std::sync::atomic::AtomicU64);
 
 impl Clock for Moved {
     fn now(&self) -> u64 {
@@ -337,7 +387,7 @@ pub(super) fn monitor_at(
 }
 
 /// The configuration the fakes run with: the required variables and the incident table.
-pub(super) fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config::from_lookup(|name| match name {
         "ALERT_TOPIC_ARN" => Some("arn:aws:sns:eu-west-1:123456789012:alerts".into()),
         "DEAD_LETTER_QUEUE_URL" => Some("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq".into()),
@@ -388,10 +438,29 @@ pub(super) fn daemon(cluster: &str, n: usize) -> Message {
     )
 }
 
-pub(super) fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> Message {
-    let body =
-        json!({"source": "aws.ecs", "detail-type": detail_type, "detail": detail, "time": "2026-12-01T10:00:00Z"});
+pub(crate) fn message(id: &str, detail_type: &str, detail: serde_json::Value) -> Message {
+    message_at(id, detail_type, detail, 1_796_119_200)
+}
+
+/// An event that happened at `time` (UNIX seconds), as EventBridge's `time` says it.
+pub(crate) fn message_at(id: &str, detail_type: &str, detail: serde_json::Value, time: u64) -> Message {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let time = DateTime::from_secs(time as i64)
+        .fmt(Format::DateTime)
+        .unwrap_or_default();
+    let body = json!({"source": "aws.ecs", "detail-type": detail_type, "detail": detail, "time": time});
     Message::new(id, body.to_string())
+}
+
+/// The same event, as if it happened at `time`.
+pub(crate) fn happened_at(message: &Message, time: u64) -> Message {
+    let body: serde_json::Value = serde_json::from_str(&message.body).unwrap_or_default();
+    message_at(
+        &message.id,
+        body["detail-type"].as_str().unwrap_or_default(),
+        body["detail"].clone(),
+        time,
+    )
 }
 
 pub(super) fn fleet() -> FakeInventory {
@@ -399,4 +468,13 @@ pub(super) fn fleet() -> FakeInventory {
         .disconnected(A, 1)
         .disconnected(A, 2)
         .disconnected(B, 1)
+}
+
+/// The ledger's contract, shared with the emulator test of the DynamoDB adapter.
+#[path = "ledger_contract.rs"]
+mod contract;
+
+#[tokio::test]
+async fn when_the_contract_script_runs_over_the_fake_ledger_then_it_answers_as_dynamodb_does() {
+    contract::script(&leak(FakeLedger::default())).await;
 }

@@ -156,7 +156,11 @@ impl Hub {
         };
         let scope = alert::impaired::scope(place, false);
         let now = io.clock.now();
-        if let Some(alert) = self.impaired.alert(io, place, &scope, &[fault], now).await {
+        if let Some(alert) = self
+            .impaired
+            .alert(io, place, &scope, &[fault], &self.home.settings(now))
+            .await
+        {
             report.alerts.push(alert);
         }
         report.tally.add(None, Metric::CheckErrors, messages.len() as u64);

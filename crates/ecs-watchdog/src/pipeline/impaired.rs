@@ -8,11 +8,12 @@ use std::sync::Mutex;
 use tracing::{info, warn};
 
 use super::Adapters;
+use super::plan::{self, Look, Settings};
 use super::watched::Fault;
-use crate::alert::{self, Alert, AlertKind};
+use crate::alert::{self, Alert, AlertKind, InstanceFinding};
 use crate::config::Place;
-use crate::incident::{self, Incident, IncidentKey, Step};
-use crate::ports::{Ledger, error_chain};
+use crate::incident::{Incident, IncidentKey, State};
+use crate::ports::{Ledger, Settle, error_chain};
 
 /// A monitor-impaired alert goes out at most this often per operation.
 const EVERY_SECONDS: u64 = 24 * 3600;
@@ -21,102 +22,150 @@ const EVERY_SECONDS: u64 = 24 * 3600;
 /// the ledger itself cannot be read.
 #[derive(Debug, Default)]
 pub struct Impaired {
-    alerted: Mutex<HashMap<(String, &'static str), u64>>,
+    alerted: Mutex<HashMap<(String, String), u64>>,
 }
 
 impl Impaired {
-    /// Closes the scope's open incidents whose operation did not fail this run.
+    /// Closes the scope's open incidents whose operation did not fail this run (silently: the
+    /// monitor sees again).
     pub async fn close_recovered(ledger: &dyn Ledger, scope: &str, faults: &[Fault], now: u64) {
         let Ok(open) = ledger.open_incidents(scope).await else {
             return;
         };
-        for key in open
-            .iter()
+        let recovered: Vec<IncidentKey> = open
+            .into_iter()
             .filter(|k| !faults.iter().any(|f| f.operation == k.instance))
-        {
-            if ledger
-                .close(key, now, "the call works again", None)
-                .await
-                .unwrap_or(false)
-            {
-                info!(scope, operation = %key.instance, "the monitor can call it again");
+            .collect();
+        if recovered.is_empty() {
+            return;
+        }
+        let Ok(stored) = ledger.get(&recovered).await else {
+            return;
+        };
+        let closed: Vec<Incident> = stored
+            .into_iter()
+            .filter(|i| i.is_open() && i.lease.is_none())
+            .map(|i| Incident {
+                version: i.version + 1,
+                state: State::Closed,
+                closed_at: now,
+                resolution: Some("the call works again".to_owned()),
+                ..i
+            })
+            .collect();
+        if let Ok(written) = ledger.put(&closed).await {
+            for (i, _) in closed.iter().zip(written).filter(|(_, ok)| *ok) {
+                info!(scope, operation = %i.key.instance, "the monitor can call it again");
             }
         }
     }
 
-    /// One alert naming each failed operation of `place` that is due one: an incident opens (or
-    /// its daily reminder is claimed) in the ledger, and this instance's memory stands in when
-    /// the ledger is what fails.
-    pub async fn alert(&self, io: &Adapters, place: &Place, scope: &str, faults: &[Fault], now: u64) -> Option<Alert> {
+    /// One alert naming each failed operation of `place` that is due one: the ledger holds
+    /// when each was last told (at most once a day, whichever instance runs), leased and
+    /// settled like any notice; this instance's memory stands in only when the ledger cannot
+    /// be read.
+    pub async fn alert(
+        &self,
+        io: &Adapters,
+        place: &Place,
+        scope: &str,
+        faults: &[Fault],
+        s: &Settings,
+    ) -> Option<Alert> {
         let ledger = io.ledger.as_deref()?;
         let mut failing: BTreeMap<&'static str, &str> = BTreeMap::new();
         for fault in faults {
             failing.entry(fault.operation).or_insert(&fault.error);
         }
-        failing.retain(|operation, _| !self.recent(scope, operation, now));
-        if failing.is_empty() {
+        let looks: Vec<(IncidentKey, Look)> = failing
+            .iter()
+            .map(|(op, error)| {
+                let finding = alert::impaired::finding(op, error);
+                let finding = Box::new(finding);
+                (key(scope, op), Look::Confirmed { finding, hold: 0 })
+            })
+            .collect();
+        if looks.is_empty() {
             return None;
         }
-        let keys: Vec<IncidentKey> = failing.keys().map(|op| key(scope, op)).collect();
-        let stored: HashMap<IncidentKey, Incident> = ledger
-            .get(&keys)
-            .await
-            .map(|found| found.into_iter().map(|i| (i.key.clone(), i)).collect())
-            .unwrap_or_default();
-        let mut due = Vec::new();
-        for (operation, error) in &failing {
-            let key = key(scope, operation);
-            let finding = alert::impaired::finding(operation, error);
-            let current = stored.get(&key);
-            let claimed = match incident::on_confirmed(current, false, now, EVERY_SECONDS, 0) {
-                Step::Quiet | Step::Watch => continue,
-                Step::Open => {
-                    let opened = Incident::opened(key.clone(), finding.clone(), now, now);
-                    ledger.open(&opened).await.map(|ok| ok.then_some(0))
-                }
-                Step::Notify { expected, .. } => {
-                    let current = current.expect("an open incident");
-                    let claim = Incident {
-                        notified_at: now,
-                        finding: finding.clone(),
-                        ..current.clone()
-                    };
-                    ledger.claim(&claim, expected).await.map(|ok| ok.then_some(expected))
-                }
-            };
-            match claimed {
-                Ok(Some(previous)) => due.push((*operation, finding, Some(previous))),
-                Ok(None) => {}
-                // The ledger cannot say: this instance's memory keeps it to once a day.
-                Err(_) => due.push((*operation, finding, None)),
-            }
-        }
-        if due.is_empty() {
+        let keys: Vec<IncidentKey> = looks.iter().map(|(k, _)| k.clone()).collect();
+        let Ok(stored) = ledger.get(&keys).await else {
+            return self.unrecorded(io, place, scope, looks, s.now).await;
+        };
+        let stored: HashMap<IncidentKey, Incident> = stored.into_iter().map(|i| (i.key.clone(), i)).collect();
+        let daily = Settings {
+            remind_after: EVERY_SECONDS,
+            group_interval: 0,
+            ..s.clone()
+        };
+        let moves = plan::plan(&stored, &HashMap::new(), &looks, &daily).moves;
+        let records: Vec<Incident> = moves.iter().map(|m| m.incident.clone()).collect();
+        let written = ledger.put(&records).await.unwrap_or_default();
+        let leased: Vec<&Incident> = moves
+            .iter()
+            .zip(written)
+            .filter(|(m, ok)| *ok && m.sends.is_some())
+            .map(|(m, _)| &m.incident)
+            .collect();
+        if leased.is_empty() {
             return None;
         }
-        let alert = alert::impaired(place, scope, due.iter().map(|(_, f, _)| f.clone()).collect());
-        match io.notifier.publish(&alert).await {
-            Ok(()) => {
-                let mut alerted = self.alerted.lock().unwrap_or_else(|p| p.into_inner());
-                alerted.extend(due.iter().map(|(op, _, _)| ((scope.to_owned(), *op), now)));
-                Some(alert)
-            }
+        let alert = alert::impaired(place, scope, leased.iter().map(|i| i.finding.clone()).collect());
+        let sent = io.notifier.publish(&alert).await;
+        let settles: Vec<Settle> = moves
+            .iter()
+            .filter(|m| m.sends.is_some())
+            .filter_map(|m| m.incident.lease.as_ref().map(|(_, notice)| (m, *notice)))
+            .map(|(m, notice)| Settle {
+                key: m.incident.key.clone(),
+                token: s.token.clone(),
+                state: if sent.is_ok() { notice.to() } else { notice.from() },
+                at: s.now,
+            })
+            .collect();
+        if let Err(e) = ledger.settle(&settles).await {
+            warn!(error = %error_chain(&e), "monitor-impaired leases not settled: they expire");
+        }
+        match sent {
+            Ok(()) => Some(alert),
             Err(e) => {
                 warn!(error = %error_chain(&e), "monitor-impaired alert not sent: the next run tries again");
-                for (operation, _, previous) in &due {
-                    if let Some(previous) = previous {
-                        let _ = ledger.release(&key(scope, operation), now, *previous).await;
-                    }
-                }
                 None
             }
         }
     }
 
-    fn recent(&self, scope: &str, operation: &'static str, now: u64) -> bool {
+    /// The ledger cannot be read: this instance's memory keeps the alert to once a day.
+    async fn unrecorded(
+        &self,
+        io: &Adapters,
+        place: &Place,
+        scope: &str,
+        looks: Vec<(IncidentKey, Look)>,
+        now: u64,
+    ) -> Option<Alert> {
+        let due: Vec<(String, InstanceFinding)> = looks
+            .into_iter()
+            .filter(|(k, _)| !self.recent(scope, &k.instance, now))
+            .filter_map(|(k, look)| match look {
+                Look::Confirmed { finding, .. } => Some((k.instance, *finding)),
+                _ => None,
+            })
+            .collect();
+        if due.is_empty() {
+            return None;
+        }
+        let alert = alert::impaired(place, scope, due.iter().map(|(_, f)| f.clone()).collect());
+        io.notifier.publish(&alert).await.ok()?;
+        let mut alerted = self.alerted.lock().unwrap_or_else(|p| p.into_inner());
+        alerted.extend(due.into_iter().map(|(op, _)| ((scope.to_owned(), op), now)));
+        Some(alert)
+    }
+
+    fn recent(&self, scope: &str, operation: &str, now: u64) -> bool {
         let alerted = self.alerted.lock().unwrap_or_else(|p| p.into_inner());
         alerted
-            .get(&(scope.to_owned(), operation))
+            .get(&(scope.to_owned(), operation.to_owned()))
             .is_some_and(|at| now.saturating_sub(*at) < EVERY_SECONDS)
     }
 }

@@ -35,6 +35,15 @@ impl Message {
             receive_count: 1,
         }
     }
+
+    /// When the event happened, as EventBridge's `time` says (UNIX seconds); `None` for a body
+    /// without one (the sweep's looks, which are of now).
+    pub fn event_time(&self) -> Option<u64> {
+        use aws_smithy_types::date_time::{DateTime, Format};
+        let body: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        let time = DateTime::from_str(body.get("time")?.as_str()?, Format::DateTime).ok()?;
+        u64::try_from(time.secs()).ok()
+    }
 }
 
 /// `attributes.ApproximateReceiveCount`, a number in a string; 0 when missing or malformed.

@@ -1,5 +1,8 @@
-//! Ledger: which confirmed problems open, remind or report an incident, and which looks close
-//! one. Without a table (stateless) every confirmed problem alerts, as before incidents.
+//! Ledger: carries out the plan ([`super::plan`]) in a few short steps. Read what is stored,
+//! plan, write the group records, write the incidents (a notice is leased, never marked sent),
+//! publish, then settle each lease: `notified` or `closed` once SNS accepted it, given back when
+//! it did not. A run that dies anywhere leaves a lease that expires: any later look sends.
+//! Without a table (stateless) every confirmed problem alerts, as before incidents.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -7,362 +10,341 @@ use tracing::{error, info};
 
 use super::decide::{Decision, Outcome};
 use super::evidence::chunked;
-use super::group::{self, Groups};
 use super::intake::Message;
-use super::{BatchReport, Confirmed, Firing};
-use crate::alert::{AlertKind, InstanceFinding, Status};
-use crate::incident::{self, GroupKey, Incident, IncidentKey, Notice, Step};
+use super::plan::{self, Look, Move, Plan, Settings};
+use super::report::{self, Context, Outgoing};
+use super::{Adapters, BatchReport};
+use crate::alert::AlertKind;
+use crate::incident::{Group, GroupKey, Incident, IncidentKey, Notice, State};
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
-use crate::ports::{AwsError, Ledger, error_chain};
+use crate::ports::{AwsError, Ledger, Settle, error_chain};
 use crate::verdict::Verdict;
 
-/// What the ledger stage needs to know besides the batch.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    /// UNIX seconds.
-    pub now: u64,
-    /// Seconds; 0: never remind.
-    pub remind_after: u64,
-    /// Whether remediation drains instances (a DRAINING instance may then owe an alert).
-    pub drains: bool,
-    /// Seconds a notification groups what joins its cluster and kind; 0: no grouping.
-    pub group_interval: u64,
-}
-
-/// How an alert's incident was claimed, so a failed alert can give the claim back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// Stateless: nothing to give back.
-    None,
-    /// This invocation opened it at `at`.
-    Opened { at: u64 },
-    /// This invocation moved `notified_at` from `previous` to `at`.
-    Claimed { at: u64, previous: u64 },
-}
-
-/// An incident that closed, for the resolved notice.
+/// What a run saw of one incident, and the messages that said it.
 #[derive(Debug, Clone)]
-pub struct Resolution<'a> {
-    pub message: &'a Message,
+pub struct Seen<'a> {
     pub key: IncidentKey,
-    pub finding: InstanceFinding,
-    /// What the look found, in words.
-    pub how: String,
-    pub lasted: u64,
-    pub closed_at: u64,
+    pub look: Look,
+    pub messages: Vec<&'a Message>,
 }
 
-/// Resolutions by cluster and kind.
-pub type Resolved<'a> = BTreeMap<(&'a str, AlertKind), Vec<Resolution<'a>>>;
+/// Folds a run's looks into one per incident: a look that found it over outweighs a
+/// confirmation in the same batch (looks at an instance's current state agree; of a
+/// deployment's events, a success in the batch ends what a redelivered failure would keep open).
+pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
+    let mut folded: BTreeMap<IncidentKey, Seen<'_>> = BTreeMap::new();
+    for s in seen {
+        match folded.get_mut(&s.key) {
+            Some(kept) => {
+                kept.messages.extend(s.messages);
+                if !matches!(s.look, Look::Owed) {
+                    kept.look = s.look;
+                }
+            }
+            None => {
+                folded.insert(s.key.clone(), s);
+            }
+        }
+    }
+    folded.into_values().collect()
+}
 
-/// Decides, against the ledger, which confirmed problems alert and which incidents close.
-/// Messages whose incident could not be read or written go back to the queue.
-///
-/// Reads the ledger only for what may change an incident: problems confirmed, problems found
-/// over, and (when remediation drains) DRAINING instances whose alert may still be owed. A batch
-/// of anything else costs no DynamoDB call.
-pub async fn settle<'a>(
-    ledger: &dyn Ledger,
-    clock: Clock,
-    mut confirmed: Confirmed<'a>,
-    decisions: &[Decision<'a>],
+/// One run's ledger stage and its notices. `groups` are group records read already (the sweep's
+/// due ones); the groups of what is confirmed now are read here.
+pub async fn run(
+    io: &Adapters,
+    context: &Context<'_>,
+    seen: Vec<Seen<'_>>,
+    s: &Settings,
     report: &mut BatchReport,
-) -> (Confirmed<'a>, Resolved<'a>, Groups) {
-    let Clock {
-        now,
-        remind_after,
-        drains,
-        group_interval,
-    } = clock;
-    let mut keys: Vec<IncidentKey> = confirmed.values().flatten().map(|f| f.key.clone()).collect();
-    keys.extend(
-        decisions
-            .iter()
-            .filter(|d| may_change(d, drains))
-            .map(Decision::incident),
-    );
-    keys.sort();
-    keys.dedup();
-    let mut resolved = Resolved::new();
-    if keys.is_empty() {
-        return (confirmed, resolved, Groups::new());
-    }
-    let (current, unknown) = read(ledger, &keys).await;
-    let mut groups = if group_interval > 0 {
-        let firing = confirmed.keys().map(|(c, k)| GroupKey::new(c, *k, Status::Firing));
-        let ending = decisions
-            .iter()
-            .filter(|d| d.resolves())
-            .map(|d| GroupKey::new(d.cluster, d.kind(), Status::Resolved));
-        group::read(ledger, firing.chain(ending)).await
-    } else {
-        Groups::new()
+) -> HashMap<GroupKey, Group> {
+    let seen = by_incident(seen);
+    let Some(ledger) = io.ledger.as_deref() else {
+        stateless(io, context, seen, report).await;
+        return HashMap::new();
     };
-    let mut undecided: Vec<&Message> = Vec::new();
-    // Incidents opened minus closed, per cluster: the open-incidents gauge moves by it.
-    let mut moved: BTreeMap<&'a str, i64> = BTreeMap::new();
+    let keys: Vec<IncidentKey> = seen.iter().map(|s| s.key.clone()).collect();
+    let (stored, unknown) = read(ledger, &keys).await;
+    let (seen, unreadable): (Vec<Seen<'_>>, Vec<Seen<'_>>) = seen.into_iter().partition(|x| !unknown.contains(&x.key));
+    for x in &unreadable {
+        undecided(report, &x.messages);
+    }
+    let seen: Vec<Seen<'_>> = seen.into_iter().filter(|x| !stale(&stored, x)).collect();
+    let groups = read_groups(ledger, &seen, s).await;
+    let looks: Vec<(IncidentKey, Look)> = seen.iter().map(|x| (x.key.clone(), x.look.clone())).collect();
+    let plan = plan::plan(&stored, &groups, &looks, s);
+    let messages: HashMap<&IncidentKey, &Vec<&Message>> = seen.iter().map(|x| (&x.key, &x.messages)).collect();
+    let mut moved = Moved::new();
+    let opened: Vec<Group> = plan
+        .groups
+        .iter()
+        .filter(|g| g.window_end == s.now + s.group_interval)
+        .cloned()
+        .collect();
+    let written = write(ledger, plan, &messages, &mut moved, report).await;
+    let outgoing = outgoing(&written, &messages);
+    let failed = send(io, ledger, context, outgoing, s, &mut moved, report).await;
+    reopen_windows(ledger, &opened, &groups, &failed).await;
+    count_open(ledger, moved, report).await;
+    groups
+}
 
-    let mut firing = Confirmed::new();
-    for (group, firings) in std::mem::take(&mut confirmed) {
-        // New incidents of a group whose window is open wait for its digest.
-        let key = GroupKey::new(group.0, group.1, Status::Firing);
-        let opening = firings
-            .iter()
-            .filter(|f| !unknown.contains(&f.key))
-            .filter(|f| incident::on_confirmed(current.get(&f.key), false, now, remind_after, f.hold) == Step::Open)
-            .count() as u64;
-        let held = opening > 0 && group::hold(ledger, &mut groups, &key, opening, now, group_interval).await;
-        let mut written_held = 0;
-        for mut f in firings {
-            if unknown.contains(&f.key) {
-                undecided.extend(&f.messages);
-                continue;
-            }
-            let stored = current.get(&f.key);
-            let acted_now = f.finding.remediation.is_some()
-                && stored.is_none_or(|i| i.finding.remediation != f.finding.remediation);
-            let result = match incident::on_confirmed(stored, acted_now, now, remind_after, f.hold) {
-                Step::Quiet => {
-                    info!(incident = %f.key.id(), "already alerted, or not yet lasted its hold");
-                    continue;
-                }
-                Step::Watch => {
-                    let watched = Incident::opened(f.key.clone(), f.finding.clone(), now, 0);
-                    match ledger.open(&watched).await {
-                        Ok(true) => {
-                            info!(incident = %f.key.id(), "first sight: alerts if it lasts");
-                            report.tally.count(Some(cluster_name(group.0)), Metric::IncidentsOpened);
-                            *moved.entry(group.0).or_default() += 1;
-                        }
-                        Ok(false) => {}
-                        Err(e) => {
-                            log_ledger_error(&e);
-                            undecided.extend(&f.messages);
-                        }
-                    }
-                    continue;
-                }
-                Step::Open if held => {
-                    let mut opened = Incident::opened(f.key.clone(), f.finding.clone(), now, 0);
-                    opened.held = Some(Status::Firing);
-                    match ledger.open(&opened).await {
-                        Ok(true) => {
-                            info!(incident = %f.key.id(), "held for its group's digest");
-                            report.tally.count(Some(cluster_name(group.0)), Metric::IncidentsOpened);
-                            *moved.entry(group.0).or_default() += 1;
-                            written_held += 1;
-                        }
-                        Ok(false) => {}
-                        Err(e) => {
-                            log_ledger_error(&e);
-                            undecided.extend(&f.messages);
-                        }
-                    }
-                    continue;
-                }
-                Step::Open => {
-                    let opened = Incident::opened(f.key.clone(), f.finding.clone(), now, now);
-                    f.claim = Claim::Opened { at: now };
-                    f.notice = Notice::New;
-                    ledger.open(&opened).await
-                }
-                Step::Notify { notice, expected } => {
-                    let stored = stored.expect("an open incident");
-                    if f.finding.remediation.is_none() {
-                        f.finding.remediation = stored.finding.remediation.clone();
-                    }
-                    f.notice = notice;
-                    f.claim = Claim::Claimed {
-                        at: now,
-                        previous: expected,
-                    };
-                    // The ledger keeps the finding; how long it lasts belongs to this reminder only.
-                    let result = ledger.claim(&claimed(stored, &f.finding, now), expected).await;
-                    if notice == Notice::Reminder {
-                        f.finding.open_for = Some(incident::lasted(now.saturating_sub(stored.opened_at)));
-                    }
-                    result
-                }
-            };
-            match result {
-                Ok(true) => {
-                    if f.notice == Notice::New {
-                        report.tally.count(Some(cluster_name(group.0)), Metric::IncidentsOpened);
-                        *moved.entry(group.0).or_default() += 1;
-                    }
-                    firing.entry(group).or_default().push(f);
-                }
-                Ok(false) => info!(incident = %f.key.id(), "another invocation alerts for it"),
-                Err(e) => {
-                    log_ledger_error(&e);
-                    undecided.extend(&f.messages);
-                }
-            }
-        }
-        if held {
-            group::uncount(ledger, &mut groups, &key, opening - written_held).await;
-        }
+/// Whether the look comes from events older than what its incident knows: they are done with
+/// (acknowledged), as the redelivery of an event already told is.
+fn stale(stored: &HashMap<IncidentKey, Incident>, x: &Seen<'_>) -> bool {
+    let newest = x.messages.iter().filter_map(|m| m.event_time()).max();
+    let stale = plan::stale(stored.get(&x.key), &x.look, newest);
+    if stale {
+        info!(incident = %x.key.id(), "an event older than what the incident knows: it changes nothing");
     }
+    stale
+}
 
-    // Resolved notices group as alerts do: per cluster and kind, those due a notice.
-    let mut notices: BTreeMap<(&'a str, AlertKind), u64> = BTreeMap::new();
-    for decision in decisions.iter().filter(|d| d.resolves()) {
-        let key = decision.incident();
-        if !unknown.contains(&key) && incident::closes_with_notice(current.get(&key)) == Some(true) {
-            *notices.entry((decision.cluster, decision.kind())).or_default() += 1;
-        }
-    }
-    let mut holding: BTreeMap<(&'a str, AlertKind), (GroupKey, u64)> = BTreeMap::new();
-    for ((cluster, kind), n) in notices {
-        let key = GroupKey::new(cluster, kind, Status::Resolved);
-        if group::hold(ledger, &mut groups, &key, n, now, group_interval).await {
-            holding.insert((cluster, kind), (key, n));
-        }
-    }
+/// Incidents opened minus closed, per cluster: the open-incidents gauge moves by it.
+pub type Moved = BTreeMap<String, i64>;
 
-    for decision in decisions {
-        let Outcome::Decided(verdict, _) = &decision.outcome else {
-            continue;
-        };
-        let key = decision.incident();
-        if unknown.contains(&key) && may_change(decision, drains) {
-            // Its incident could not be read: closing it, or the alert it owes, waits for a retry.
-            undecided.push(decision.checked.message);
-            continue;
-        }
-        let Some(stored) = current.get(&key).filter(|i| i.open) else {
-            continue;
-        };
-        let owed = stored.held.is_none() && (stored.notified_at == 0 || !stored.remediation_reported);
-        if drains && decision.draining() && owed {
-            // The alert that carried what remediation did failed, and the instance is DRAINING
-            // now: the incident's finding still owes it.
-            let f = Firing {
-                messages: vec![decision.checked.message],
-                key: key.clone(),
-                finding: stored.finding.clone(),
-                notice: Notice::Unreported,
-                claim: Claim::Claimed {
-                    at: now,
-                    previous: stored.notified_at,
-                },
-                hold: 0,
-            };
-            match ledger
-                .claim(&claimed(stored, &stored.finding, now), stored.notified_at)
-                .await
-            {
-                Ok(true) => firing.entry((decision.cluster, decision.kind())).or_default().push(f),
-                Ok(false) => {}
-                Err(e) => {
-                    log_ledger_error(&e);
-                    undecided.push(decision.checked.message);
-                }
-            }
-        } else if decision.resolves() {
-            let how = how(decision.kind(), verdict);
-            let notice = incident::closes_with_notice(Some(stored)) == Some(true);
-            let hold = holding.get_mut(&(decision.cluster, decision.kind())).filter(|_| notice);
-            match ledger.close(&key, now, &how, hold.as_ref().map(|(g, _)| g)).await {
-                Ok(true) => {
-                    report
-                        .tally
-                        .count(Some(cluster_name(decision.cluster)), Metric::IncidentsResolved);
-                    *moved.entry(decision.cluster).or_default() -= 1;
-                    if let Some((_, waiting)) = hold {
-                        // Told by the group's resolved digest.
-                        *waiting -= 1;
-                    } else if notice {
-                        resolved
-                            .entry((decision.cluster, decision.kind()))
-                            .or_default()
-                            .push(Resolution {
-                                message: decision.checked.message,
-                                key,
-                                finding: stored.finding.clone(),
-                                how,
-                                lasted: now.saturating_sub(stored.opened_at),
-                                closed_at: now,
-                            });
-                    }
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    log_ledger_error(&e);
-                    undecided.push(decision.checked.message);
-                }
-            }
-        }
-    }
-    for (key, not_written) in holding.into_values() {
-        group::uncount(ledger, &mut groups, &key, not_written).await;
-    }
-    for message in undecided {
+/// Marks the messages undecided (they go back to the queue); false, for `filter`.
+fn undecided(report: &mut BatchReport, messages: &[&Message]) -> bool {
+    for message in messages {
         report.tally.count(None, Metric::CheckErrors);
         report.failures.push(message.id.clone());
     }
-    for (cluster, delta) in moved.into_iter().filter(|(_, d)| *d != 0) {
-        match ledger.count_open(cluster, delta).await {
-            Ok(open) => report
-                .tally
-                .gauge(cluster_name(cluster), Metric::OpenIncidents, open.max(0) as u64),
-            // A gauge is best effort: the alerts are decided.
-            Err(e) => error!(operation = e.operation, error = %error_chain(&e), "open incidents not counted"),
-        }
-    }
-    (firing, resolved, groups)
-}
-
-/// Gives back the claims of alerts that did not go out, and reopens the incidents whose
-/// resolved notice did not: the retried messages find them as they were.
-pub async fn roll_back(ledger: &dyn Ledger, firings: &[&Firing<'_>], resolutions: &[&Resolution<'_>]) {
-    for f in firings {
-        let result = match f.claim {
-            Claim::None => continue,
-            Claim::Opened { at } => ledger.release(&f.key, at, 0).await,
-            Claim::Claimed { at, previous } => ledger.release(&f.key, at, previous).await,
-        };
-        if let Err(e) = result {
-            // The reminder sends it again later; nothing better can be done now.
-            error!(incident = %f.key.id(), error = %error_chain(&e), "claim not given back");
-        }
-    }
-    for r in resolutions {
-        if let Err(e) = ledger.reopen(&r.key, r.closed_at).await {
-            error!(incident = %r.key.id(), error = %error_chain(&e), "incident not reopened");
-        }
-    }
+    false
 }
 
 async fn read(ledger: &dyn Ledger, keys: &[IncidentKey]) -> (HashMap<IncidentKey, Incident>, HashSet<IncidentKey>) {
-    let mut current = HashMap::new();
+    let mut stored = HashMap::new();
     let mut unknown = HashSet::new();
     for (chunk, answer) in chunked(keys, |chunk| ledger.get(chunk)).await {
         match answer {
-            Ok(found) => current.extend(found.into_iter().map(|i| (i.key.clone(), i))),
+            Ok(found) => stored.extend(found.into_iter().map(|i| (i.key.clone(), i))),
             Err(e) => {
                 log_ledger_error(&e);
                 unknown.extend(chunk.iter().cloned());
             }
         }
     }
-    (current, unknown)
+    (stored, unknown)
 }
 
-/// Whether a look that confirmed nothing may still change its incident: it finds the problem
-/// over, or (when remediation drains) the instance DRAINING with an alert perhaps still owed.
-fn may_change(decision: &Decision<'_>, drains: bool) -> bool {
-    decision.resolves() || (drains && decision.draining())
-}
-
-fn claimed(stored: &Incident, finding: &InstanceFinding, now: u64) -> Incident {
-    Incident {
-        notified_at: now,
-        remediation_reported: finding.remediation.is_some(),
-        finding: finding.clone(),
-        ..stored.clone()
+/// The groups of what is confirmed now; one that cannot be read is left out, so its incidents
+/// page at once: that may page twice, never not at all.
+async fn read_groups(ledger: &dyn Ledger, seen: &[Seen<'_>], s: &Settings) -> HashMap<GroupKey, Group> {
+    let mut keys: Vec<GroupKey> = seen
+        .iter()
+        .filter(|x| s.group_interval > 0 && matches!(x.look, Look::Confirmed { .. } | Look::Owed))
+        .map(|x| GroupKey::new(&x.key.cluster_arn, x.key.kind))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut groups = HashMap::new();
+    for (chunk, answer) in chunked(&keys, |chunk| ledger.groups(chunk)).await {
+        match answer {
+            Ok(found) => {
+                groups.extend(chunk.iter().map(|k| (k.clone(), Group::none(k.clone()))));
+                groups.extend(found.into_iter().map(|g| (g.key.clone(), g)));
+            }
+            Err(e) => error!(error = %error_chain(&e), "incident groups unreadable: their incidents page ungrouped"),
+        }
     }
+    groups
+}
+
+/// Writes the plan: the group records, then the incidents whose group record was written. A
+/// record another run moved meanwhile (or one that could not be written) leaves its messages
+/// undecided: the redelivery looks again. Returns the moves written.
+async fn write(
+    ledger: &dyn Ledger,
+    plan: Plan,
+    messages: &HashMap<&IncidentKey, &Vec<&Message>>,
+    moved: &mut Moved,
+    report: &mut BatchReport,
+) -> Vec<Move> {
+    let mut lost: HashSet<GroupKey> = HashSet::new();
+    for group in &plan.groups {
+        match ledger.put_group(group).await {
+            Ok(true) => {}
+            Ok(false) => {
+                info!(group = %group.key.id(), "another run moved the group: its incidents are looked at again");
+                lost.insert(group.key.clone());
+            }
+            Err(e) => {
+                log_ledger_error(&e);
+                lost.insert(group.key.clone());
+            }
+        }
+    }
+    let mut written = Vec::new();
+    let (moves, orphaned): (Vec<Move>, Vec<Move>) = plan
+        .moves
+        .into_iter()
+        .partition(|m| m.group.as_ref().is_none_or(|g| !lost.contains(g)));
+    for m in orphaned {
+        undecided(report, messages.get(&m.incident.key).map_or(&[][..], |v| v.as_slice()));
+    }
+    let records: Vec<Incident> = moves.iter().map(|m| m.incident.clone()).collect();
+    let answers = chunked(&records, |chunk| ledger.put(chunk)).await;
+    let mut moves = moves.into_iter();
+    for (chunk, answer) in answers {
+        let chunk_moves: Vec<Move> = moves.by_ref().take(chunk.len()).collect();
+        // A record another run moved meanwhile is that run's to tell; one not written at all
+        // (the call failed) leaves its messages for the redelivery.
+        let (answer, failed) = match answer {
+            Ok(answer) => (answer, false),
+            Err(e) => {
+                log_ledger_error(&e);
+                (vec![false; chunk.len()], true)
+            }
+        };
+        for (m, ok) in chunk_moves.into_iter().zip(answer) {
+            if ok {
+                tally_move(&m, moved, report);
+                written.push(m);
+            } else if failed {
+                undecided(report, messages.get(&m.incident.key).map_or(&[][..], |v| v.as_slice()));
+            }
+        }
+    }
+    written
+}
+
+fn tally_move(m: &Move, moved: &mut Moved, report: &mut BatchReport) {
+    let arn = &m.incident.key.cluster_arn;
+    if m.opens {
+        report.tally.count(Some(cluster_name(arn)), Metric::IncidentsOpened);
+        *moved.entry(arn.clone()).or_default() += 1;
+    }
+    if m.closes {
+        report.tally.count(Some(cluster_name(arn)), Metric::IncidentsResolved);
+        *moved.entry(arn.clone()).or_default() -= 1;
+    }
+}
+
+/// The leased incidents as notices: one per cluster, kind and notice.
+fn outgoing<'a>(written: &[Move], messages: &HashMap<&IncidentKey, &Vec<&'a Message>>) -> Vec<Outgoing<'a>> {
+    let mut out: BTreeMap<(String, AlertKind, Notice), Outgoing<'a>> = BTreeMap::new();
+    for m in written {
+        let Some(notice) = m.sends else { continue };
+        let key = &m.incident.key;
+        let o = out
+            .entry((key.cluster_arn.clone(), key.kind, notice))
+            .or_insert_with(|| Outgoing::new(&key.cluster_arn, key.kind, notice));
+        o.incidents.push(m.incident.clone());
+        o.messages.extend(messages.get(key).map_or(&[][..], |v| v.as_slice()));
+    }
+    out.into_values().collect()
+}
+
+/// Publishes each notice and settles its leases: sent, or given back (its messages go back to
+/// the queue). A lease that cannot be settled expires: a later look sends it again.
+pub async fn send(
+    io: &Adapters,
+    ledger: &dyn Ledger,
+    context: &Context<'_>,
+    outgoing: Vec<Outgoing<'_>>,
+    s: &Settings,
+    moved: &mut Moved,
+    report: &mut BatchReport,
+) -> Vec<GroupKey> {
+    let results = report::publish(io, context, &outgoing, s.now, report).await;
+    let mut settles = Vec::new();
+    let mut failed = Vec::new();
+    for (o, sent) in outgoing.iter().zip(results) {
+        if !sent {
+            undecided(report, &o.messages);
+            if o.notice == Notice::Alert {
+                failed.push(GroupKey::new(&o.cluster, o.kind));
+            }
+        }
+        for incident in &o.incidents {
+            let state = match sent {
+                true => o.notice.to(),
+                false => o.notice.from(),
+            };
+            if sent && state == State::Closed {
+                let arn = &incident.key.cluster_arn;
+                report.tally.count(Some(cluster_name(arn)), Metric::IncidentsResolved);
+                *moved.entry(arn.clone()).or_default() -= 1;
+            }
+            settles.push(Settle {
+                key: incident.key.clone(),
+                token: s.token.clone(),
+                state,
+                at: s.now,
+            });
+        }
+    }
+    for (_, answer) in chunked(&settles, |chunk| ledger.settle(chunk)).await {
+        if let Err(e) = answer {
+            error!(error = %error_chain(&e), "leases not settled: they expire, and a later look sends again");
+        }
+    }
+    failed
+}
+
+/// A page SNS refused opened its group's window for nothing: the window goes back to what it
+/// was, so the retry pages rather than wait for a digest (if no run moved the group since).
+async fn reopen_windows(ledger: &dyn Ledger, opened: &[Group], read: &HashMap<GroupKey, Group>, failed: &[GroupKey]) {
+    for group in opened.iter().filter(|g| failed.contains(&g.key)) {
+        let back = Group {
+            version: group.version + 1,
+            window_end: read.get(&group.key).map_or(0, |g| g.window_end),
+            ..group.clone()
+        };
+        if let Err(e) = ledger.put_group(&back).await {
+            error!(group = %back.key.id(), error = %error_chain(&e), "window not given back: the retry waits for the digest");
+        }
+    }
+}
+
+/// Stateless: every confirmed problem alerts.
+async fn stateless(io: &Adapters, context: &Context<'_>, seen: Vec<Seen<'_>>, report: &mut BatchReport) {
+    let mut out: BTreeMap<(String, AlertKind), Outgoing<'_>> = BTreeMap::new();
+    for x in seen {
+        let Look::Confirmed { finding, .. } = x.look else {
+            continue;
+        };
+        let o = out
+            .entry((x.key.cluster_arn.clone(), x.key.kind))
+            .or_insert_with(|| Outgoing::new(&x.key.cluster_arn, x.key.kind, Notice::Alert));
+        o.incidents.push(Incident::new(x.key, State::Due, *finding, 0));
+        o.messages.extend(x.messages);
+    }
+    let out: Vec<Outgoing<'_>> = out.into_values().collect();
+    let results = report::publish(io, context, &out, 0, report).await;
+    for (o, sent) in out.iter().zip(results) {
+        if !sent {
+            undecided(report, &o.messages);
+        }
+    }
+}
+
+/// Moves the open-incidents gauge of each cluster by what opened and closed this run.
+pub async fn count_open(ledger: &dyn Ledger, moved: Moved, report: &mut BatchReport) {
+    for (cluster, delta) in moved.into_iter().filter(|(_, d)| *d != 0) {
+        match ledger.count_open(&cluster, delta).await {
+            Ok(open) => report
+                .tally
+                .gauge(cluster_name(&cluster), Metric::OpenIncidents, open.max(0) as u64),
+            // A gauge is best effort: the notices are decided.
+            Err(e) => error!(operation = e.operation, error = %error_chain(&e), "open incidents not counted"),
+        }
+    }
+}
+
+/// A look that found its problem over, as the ledger takes it.
+pub fn over<'a>(decision: &Decision<'a>) -> Option<Seen<'a>> {
+    let Outcome::Decided(verdict, _) = &decision.outcome else {
+        return None;
+    };
+    decision.resolves().then(|| Seen {
+        key: decision.incident(),
+        look: Look::Over {
+            how: how(decision.kind(), verdict),
+        },
+        messages: vec![decision.checked.message],
+    })
 }
 
 fn how(kind: AlertKind, verdict: &Verdict) -> String {
@@ -380,6 +362,6 @@ fn how(kind: AlertKind, verdict: &Verdict) -> String {
     }
 }
 
-fn log_ledger_error(e: &AwsError) {
+pub fn log_ledger_error(e: &AwsError) {
     error!(operation = e.operation, error = %error_chain(e), "incident ledger unavailable: the message goes back to the queue");
 }

@@ -11,6 +11,7 @@ mod hub;
 mod impaired;
 mod intake;
 mod ledger;
+mod plan;
 mod replace;
 mod report;
 mod scope;
@@ -32,7 +33,7 @@ pub use watched::Fault;
 
 use crate::alert::{Alert, AlertKind, InstanceFinding};
 use crate::config::{Config, Place};
-use crate::incident::{IncidentKey, Notice};
+use crate::incident::IncidentKey;
 use crate::inventory::cluster_name;
 use crate::metrics::{Metric, Tally};
 use crate::ports::{
@@ -42,7 +43,6 @@ use crate::remediation::RemediationStep;
 use crate::verdict::{Deployment, Verdict};
 use decide::{Decision, Outcome};
 use intake::Checked;
-use ledger::Claim;
 use scope::{Scope, Scoping};
 
 /// What a batch came to.
@@ -94,16 +94,55 @@ impl Adapters {
     }
 }
 
-/// A confirmed problem that alerts: the messages that speak of it and its finding.
+/// A confirmed problem: the messages that speak of it and its finding.
 #[derive(Debug, Clone)]
 pub struct Firing<'a> {
     pub messages: Vec<&'a Message>,
     pub key: IncidentKey,
     pub finding: InstanceFinding,
-    pub notice: Notice,
-    claim: Claim,
-    /// Seconds the problem must have lasted before it alerts ([`crate::incident::on_confirmed`]).
+    /// Seconds the problem must have lasted since first sight before it alerts (the sweep's).
     hold: u64,
+}
+
+/// How long a lease lasts: longer than the functions' timeout (template: 120 s), shorter than
+/// the queue's visibility timeout (at least six times it), so a redelivery finds a dead
+/// sender's lease expired.
+const LEASE_SECONDS: u64 = 300;
+
+/// A lease token no other run holds.
+fn token(now: u64) -> String {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{now}-{}-{n}", std::process::id())
+}
+
+/// The looks of a run: what it confirmed, what it found over, and (when remediation drains)
+/// DRAINING instances, whose alert may still be owed after a drain and a refused publish.
+fn looks<'a>(confirmed: Confirmed<'a>, decisions: &[Decision<'a>], drains: bool) -> Vec<ledger::Seen<'a>> {
+    let mut seen: Vec<ledger::Seen<'a>> = confirmed
+        .into_values()
+        .flatten()
+        .map(|f| ledger::Seen {
+            key: f.key,
+            look: plan::Look::Confirmed {
+                finding: Box::new(f.finding),
+                hold: f.hold,
+            },
+            messages: f.messages,
+        })
+        .collect();
+    seen.extend(decisions.iter().filter_map(ledger::over));
+    seen.extend(
+        decisions
+            .iter()
+            .filter(|d| drains && d.draining())
+            .map(|d| ledger::Seen {
+                key: d.incident(),
+                look: plan::Look::Owed,
+                messages: vec![d.checked.message],
+            }),
+    );
+    seen
 }
 
 /// Confirmed problems by cluster and kind: one alert each.
@@ -147,39 +186,30 @@ impl Monitor {
         decide::tally(&decisions, &mut report.tally);
         let mut confirmed = confirmed(&decisions, &mut report);
         act::remediate(&self.io, &self.config.remediation, &mut confirmed, &mut report.tally).await;
-        let now = self.io.clock.now();
-        let interval = self.config.incidents.group_interval.as_secs();
-        let (firing, resolved, groups) = match &self.io.ledger {
-            Some(ledger) => {
-                let clock = ledger::Clock {
-                    now,
-                    remind_after: self.config.incidents.remind_after.as_secs(),
-                    drains: !self.io.steps.is_empty() && !self.config.remediation.dry_run,
-                    group_interval: interval,
-                };
-                ledger::settle(ledger.as_ref(), clock, confirmed, &decisions, &mut report).await
-            }
-            None => (confirmed, ledger::Resolved::new(), group::Groups::new()),
-        };
+        let s = self.settings(self.io.clock.now());
         let context = report::Context {
             place: &self.place,
             action: report::action(self.config.remediation.clone()),
             deployments_unknown: &deployments_unknown,
         };
-        report::send(&self.io, &context, firing, resolved, &mut report).await;
-        if let Some(ledger) = &self.io.ledger {
-            group::send_due(
-                &self.io,
-                ledger.as_ref(),
-                &self.place,
-                &groups,
-                now,
-                interval,
-                &mut report,
-            )
-            .await;
+        let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
+        let looks = looks(confirmed, &decisions, drains);
+        let groups = ledger::run(&self.io, &context, looks, &s, &mut report).await;
+        if let Some(ledger) = self.io.ledger.as_deref() {
+            group::send_due(&self.io, ledger, &self.place, groups.into_values(), &s, &mut report).await;
         }
+        report::metrics(&self.io, &report).await;
         report
+    }
+
+    fn settings(&self, now: u64) -> plan::Settings {
+        plan::Settings {
+            now,
+            remind_after: self.config.incidents.remind_after.as_secs(),
+            group_interval: self.config.incidents.group_interval.as_secs(),
+            lease: LEASE_SECONDS,
+            token: token(now),
+        }
     }
 
     /// Intake's rejects go to the dead-letter queue while the clusters' scope is looked up;
@@ -273,8 +303,6 @@ fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confir
                     messages: vec![decision.checked.message],
                     key,
                     finding: (**finding).clone(),
-                    notice: Notice::New,
-                    claim: Claim::None,
                     hold: 0,
                 });
             }
@@ -285,7 +313,13 @@ fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confir
 }
 
 #[cfg(test)]
+mod cases;
+#[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod races_tests;
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod sweep_tests;
 #[cfg(test)]

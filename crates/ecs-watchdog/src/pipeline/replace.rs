@@ -56,7 +56,7 @@ pub async fn finish(
     let mut done: HashMap<&str, StepOutcome> = HashMap::new();
     let mut acted = Vec::new();
     for (survey, key, instance) in candidates {
-        let Some(incident) = stored.get(key).filter(|i| i.open) else {
+        let Some(incident) = stored.get(key).filter(|i| i.is_open()) else {
             continue;
         };
         if !took(&incident.finding, "drain") || took(&incident.finding, REPLACE_STEP) {
@@ -88,10 +88,11 @@ pub async fn finish(
         acted.push(format!("{}/{}: {outcome:?}", survey.cluster, key.instance));
         let finding = with_action(&incident.finding, ActionTaken::of(step.name(), &outcome));
         let updated = Incident {
+            version: incident.version + 1,
             finding,
             ..incident.clone()
         };
-        if let Err(e) = ledger.claim(&updated, incident.notified_at).await {
+        if let Err(e) = ledger.put(&[updated]).await {
             error!(incident = %key.id(), error = %error_chain(&e), "replacement not written on the incident");
         }
     }

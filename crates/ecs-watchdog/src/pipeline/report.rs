@@ -1,17 +1,17 @@
-//! Report: one firing alert and one resolved notice per cluster and kind, the findings to the
-//! sinks, and the batch's metrics. A notice that SNS refused sends its messages back to the
-//! queue and gives its incidents' claims back.
+//! Report: renders each notice (one per cluster, kind and notice), publishes it, sends what went
+//! out to the finding sinks, and publishes the run's metrics. Says what SNS accepted; settling
+//! the leases is the ledger's.
 
 use std::collections::HashSet;
 
 use futures_util::future::join_all;
 use tracing::error;
 
-use super::ledger::{self, Resolution, Resolved};
-use super::{Adapters, BatchReport, Confirmed, Firing};
-use crate::alert::{self, Alert, AlertKind, DaemonChecks};
+use super::intake::Message;
+use super::{Adapters, BatchReport};
+use crate::alert::{self, Alert, AlertKind, DaemonChecks, InstanceFinding, Status};
 use crate::config::{Place, Remediation, RemediationAction};
-use crate::incident::Notice;
+use crate::incident::{self, Incident, Notice};
 use crate::metrics::Metric;
 use crate::ports::error_chain;
 
@@ -35,106 +35,159 @@ pub fn action(remediation: Remediation) -> String {
     }
 }
 
-pub async fn send(
-    io: &Adapters,
-    context: &Context<'_>,
-    firing: Confirmed<'_>,
-    resolved: Resolved<'_>,
-    report: &mut BatchReport,
-) {
-    let alerts: Vec<(Alert, &Vec<Firing<'_>>)> = firing
-        .iter()
-        .map(|((cluster, kind), firings)| {
-            let checks = DaemonChecks {
-                deployments: !context.deployments_unknown.contains(cluster),
-            };
-            let findings = firings.iter().map(|f| f.finding.clone()).collect();
-            let reminder = firings.iter().all(|f| f.notice == Notice::Reminder);
-            let alert = alert::alert(*kind, context.place, cluster, findings, checks, &context.action);
-            (if reminder { alert.as_reminder() } else { alert }, firings)
-        })
-        .collect();
-    let notices: Vec<(Alert, &Vec<Resolution<'_>>)> = resolved
-        .iter()
-        .map(|((cluster, kind), resolutions)| {
-            let closed = resolutions
-                .iter()
-                .map(|r| (r.finding.clone(), r.how.clone(), r.lasted))
-                .collect();
-            (alert::resolved(*kind, context.place, cluster, closed), resolutions)
-        })
-        .collect();
-    let (sent, sent_notices) = futures_util::future::join(
-        join_all(alerts.iter().map(|(alert, _)| io.notifier.publish(alert))),
-        join_all(notices.iter().map(|(alert, _)| io.notifier.publish(alert))),
-    )
-    .await;
+/// One notice to publish: the incidents of one cluster and kind it tells, leased (or, stateless,
+/// just confirmed), and the messages that spoke of them.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    pub cluster: String,
+    pub kind: AlertKind,
+    pub notice: Notice,
+    pub incidents: Vec<Incident>,
+    pub messages: Vec<&'a Message>,
+}
 
-    let mut failed_firings: Vec<&Firing<'_>> = Vec::new();
-    let mut out = Vec::new();
-    for ((alert, firings), result) in alerts.into_iter().zip(sent) {
-        match result {
-            Ok(()) => {
-                for f in firings.iter().filter(|f| f.notice != Notice::Reminder) {
-                    let cluster = Some(alert.cluster_name.as_str());
-                    match (alert.kind, &f.finding.daemon_name) {
-                        (AlertKind::DaemonLost, Some(daemon)) => {
-                            report.tally.count_daemon_lost(&alert.cluster_name, daemon)
-                        }
-                        (AlertKind::DaemonLost, None) => report.tally.count(cluster, Metric::DaemonLost),
-                        (AlertKind::InstanceImpaired, _) => report.tally.count(cluster, Metric::InstanceImpaired),
-                        (AlertKind::DaemonDeploymentFailed, _) => {
-                            report.tally.count(cluster, Metric::DaemonDeploymentFailed)
-                        }
-                        (AlertKind::AgentDisconnected | AlertKind::MonitorImpaired, _) => {
-                            report.tally.count(cluster, Metric::AgentDisconnected)
-                        }
+impl Outgoing<'_> {
+    pub fn new(cluster: &str, kind: AlertKind, notice: Notice) -> Self {
+        Self {
+            cluster: cluster.to_owned(),
+            kind,
+            notice,
+            incidents: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    /// The message, rendered by the alert module.
+    fn render(&self, context: &Context<'_>, now: u64) -> Alert {
+        let place = &place_of(&self.cluster).unwrap_or_else(|| context.place.clone());
+        let findings = || self.incidents.iter().map(|i| i.finding.clone());
+        match self.notice {
+            Notice::Alert | Notice::Reminder => {
+                let checks = DaemonChecks {
+                    deployments: !context.deployments_unknown.contains(self.cluster.as_str()),
+                };
+                let mut findings: Vec<InstanceFinding> = findings().collect();
+                if self.notice == Notice::Reminder {
+                    for (f, i) in findings.iter_mut().zip(&self.incidents) {
+                        f.open_for = Some(incident::lasted(now.saturating_sub(i.opened_at)));
                     }
                 }
-                out.push(alert);
+                let alert = alert::alert(self.kind, place, &self.cluster, findings, checks, &context.action);
+                match self.notice {
+                    Notice::Reminder => alert.as_reminder(),
+                    _ => alert,
+                }
             }
-            Err(e) => {
-                error!(cluster = %alert.cluster_name, kind = alert.kind.as_str(), error = %error_chain(&e), "alert not sent: its messages go back to the queue");
-                report
-                    .failures
-                    .extend(firings.iter().flat_map(|f| &f.messages).map(|m| m.id.clone()));
-                failed_firings.extend(firings.iter());
-            }
-        }
-    }
-    let mut failed_resolutions: Vec<&Resolution<'_>> = Vec::new();
-    let mut resolved_out = Vec::new();
-    for ((notice, resolutions), result) in notices.into_iter().zip(sent_notices) {
-        match result {
-            Ok(()) => resolved_out.push(notice),
-            Err(e) => {
-                error!(cluster = %notice.cluster_name, kind = notice.kind.as_str(), error = %error_chain(&e), "resolved notice not sent: its messages go back to the queue");
-                report.failures.extend(resolutions.iter().map(|r| r.message.id.clone()));
-                failed_resolutions.extend(resolutions.iter());
+            Notice::Resolved => {
+                let closed = self
+                    .incidents
+                    .iter()
+                    .map(|i| {
+                        let how = i.resolution.clone().unwrap_or_else(|| "resolved".to_owned());
+                        let ended = if i.ended_at > 0 { i.ended_at } else { now };
+                        (i.finding.clone(), how, ended.saturating_sub(i.opened_at))
+                    })
+                    .collect();
+                alert::resolved(self.kind, place, &self.cluster, closed)
             }
         }
     }
-    if let Some(ledger) = &io.ledger
-        && (!failed_firings.is_empty() || !failed_resolutions.is_empty())
-    {
-        ledger::roll_back(ledger.as_ref(), &failed_firings, &failed_resolutions).await;
-    }
+}
 
-    if !out.is_empty() {
-        let sent = join_all(io.findings.iter().map(|sink| sink.send(&out))).await;
-        for e in sent.into_iter().filter_map(Result::err) {
-            // The alert is out; a retry would repeat it, so the failure is logged, not retried.
-            error!(operation = e.operation, error = %error_chain(&e), "findings not sent");
+/// Publishes each notice; whether SNS accepted it, in order. What went out goes to the finding
+/// sinks and is counted.
+pub async fn publish(
+    io: &Adapters,
+    context: &Context<'_>,
+    outgoing: &[Outgoing<'_>],
+    now: u64,
+    report: &mut BatchReport,
+) -> Vec<bool> {
+    let alerts: Vec<Alert> = outgoing.iter().map(|o| o.render(context, now)).collect();
+    let results = join_all(alerts.iter().map(|a| io.notifier.publish(a))).await;
+    let mut out = Vec::new();
+    let mut accepted = Vec::new();
+    for ((alert, o), result) in alerts.into_iter().zip(outgoing).zip(results) {
+        match result {
+            Ok(()) => {
+                if o.notice == Notice::Alert {
+                    count_alerted(&alert, &o.incidents, report);
+                }
+                out.push(alert);
+                accepted.push(true);
+            }
+            Err(e) => {
+                error!(cluster = %alert.cluster_name, kind = alert.kind.as_str(), error = %error_chain(&e), "notice not sent: its lease is given back");
+                accepted.push(false);
+            }
+        }
+    }
+    let firing: Vec<Alert> = out.iter().filter(|a| a.status == Status::Firing).cloned().collect();
+    if !firing.is_empty() && !findings(io, &firing).await {
+        // What a sink still refused after its retries is not dropped: the messages that told it
+        // go back to the queue, and past its receive count to the dead-letter queue, where
+        // they are kept. The redelivery finds the incidents told and does not alert again.
+        let told = outgoing
+            .iter()
+            .zip(&accepted)
+            .filter(|(o, sent)| **sent && o.notice == Notice::Alert);
+        for message in told.flat_map(|(o, _)| &o.messages) {
+            report.tally.count(None, Metric::CheckErrors);
+            report.failures.push(message.id.clone());
         }
     }
     report.alerts.extend(out);
-    report.alerts.extend(resolved_out);
+    accepted
+}
 
+/// Sends the findings of what went out to every sink; false if one refused some.
+pub async fn findings(io: &Adapters, firing: &[Alert]) -> bool {
+    let mut all = true;
+    for e in join_all(io.findings.iter().map(|sink| sink.send(firing)))
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+    {
+        error!(operation = e.operation, error = %error_chain(&e), "findings not sent");
+        all = false;
+    }
+    all
+}
+
+fn count_alerted(alert: &Alert, incidents: &[Incident], report: &mut BatchReport) {
+    for i in incidents {
+        let cluster = Some(alert.cluster_name.as_str());
+        match (alert.kind, &i.finding.daemon_name) {
+            (AlertKind::DaemonLost, Some(daemon)) => report.tally.count_daemon_lost(&alert.cluster_name, daemon),
+            (AlertKind::DaemonLost, None) => report.tally.count(cluster, Metric::DaemonLost),
+            (AlertKind::InstanceImpaired, _) => report.tally.count(cluster, Metric::InstanceImpaired),
+            (AlertKind::DaemonDeploymentFailed, _) => report.tally.count(cluster, Metric::DaemonDeploymentFailed),
+            (AlertKind::AgentDisconnected | AlertKind::MonitorImpaired, _) => {
+                report.tally.count(cluster, Metric::AgentDisconnected)
+            }
+        }
+    }
+}
+
+/// Publishes the run's metrics; best effort: retrying the batch would repeat its alerts.
+pub async fn metrics(io: &Adapters, report: &BatchReport) {
     let data = report.tally.data();
     if !data.is_empty()
         && let Err(e) = io.metrics.publish(&data).await
     {
-        // Metrics are best effort: retrying the batch would repeat its alerts.
         error!(error = %error_chain(&e), "metrics not published");
     }
+}
+
+/// The account and region a cluster ARN names (`arn:aws:ecs:<region>:<account>:cluster/…`).
+pub fn place_of(cluster_arn: &str) -> Option<Place> {
+    let mut parts = cluster_arn.split(':');
+    let (_, _, _, region, account) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (!region.is_empty() && !account.is_empty()).then(|| Place::new(account, region))
 }

@@ -13,7 +13,8 @@ use super::evidence::{self, DaemonChecks, Described};
 use super::group;
 use super::impaired::Impaired;
 use super::intake::{Checked, Message};
-use super::ledger::{self, Claim};
+use super::ledger;
+use super::plan::Look;
 use super::scope::Scope;
 use super::survey::{self, Survey};
 use super::watched::{self, Fault, Faults};
@@ -21,10 +22,11 @@ use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, replace, report};
 use crate::alert;
 use crate::config::{Config, Place};
 use crate::event::Signal;
-use crate::incident::{GroupKey, IncidentKey, Notice};
+use crate::incident::Group;
+use crate::incident::IncidentKey;
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
-use crate::ports::{AwsError, Daemons, error_chain};
+use crate::ports::{AwsError, Daemons, Ledger, error_chain};
 use crate::verdict::{Repeat, Verdict};
 
 /// What one sweep came to.
@@ -84,7 +86,10 @@ impl Sweep {
         let now = io.clock.now();
         let times = m.config.sweep;
 
-        let clusters = io.inventory.list_clusters().await.unwrap_or_default();
+        // A run that cannot list the clusters saw nothing: no heartbeat (the watch is blind).
+        let listed = io.inventory.list_clusters().await;
+        let complete = listed.is_ok();
+        let clusters = listed.unwrap_or_default();
         let scopes = m.scoping.scopes(io.inventory.as_ref(), clusters.iter()).await;
         let monitored: Vec<&String> = clusters
             .iter()
@@ -172,31 +177,22 @@ impl Sweep {
                         messages: vec![decision.checked.message],
                         key: decision.incident(),
                         finding,
-                        notice: Notice::New,
-                        claim: Claim::None,
                         hold: hold.as_secs(),
                     });
                 decisions.push(decision);
             }
         }
-        let interval = m.config.incidents.group_interval.as_secs();
-        let clock = ledger::Clock {
-            now,
-            remind_after: m.config.incidents.remind_after.as_secs(),
-            drains: false,
-            group_interval: interval,
+        let s = m.settings(now);
+        let none = HashSet::new();
+        let context = report::Context {
+            place: &m.place,
+            action: "alerted only: the sweep does not remediate".to_owned(),
+            deployments_unknown: &none,
         };
-        let (firing, resolved, mut groups) = ledger::settle(ledger, clock, confirmed, &decisions, report).await;
-        if interval > 0 {
-            // Every group of every cluster seen: a digest nobody else sends is the sweep's.
-            let unread: Vec<GroupKey> = surveys
-                .iter()
-                .flat_map(|s| group::keys(&s.cluster))
-                .filter(|k| !groups.contains_key(k))
-                .collect();
-            groups.extend(group::read(ledger, unread).await);
-            group::send_due(io, ledger, &m.place, &groups, now, interval, &mut out.report).await;
-        }
+        let mut seen = super::looks(confirmed, &decisions, false);
+        let due_groups = owed(ledger, now, &mut seen).await;
+        ledger::run(io, &context, seen, &s, report).await;
+        group::send_due(io, ledger, &m.place, due_groups, &s, report).await;
 
         let replace_after = m.config.remediation.replace_after.as_secs();
         out.replaced = replace::finish(io, ledger, &surveys, now, replace_after).await;
@@ -210,17 +206,13 @@ impl Sweep {
             report.tally.count_impaired(fault.operation);
         }
         Impaired::close_recovered(ledger, &self.scope, &out.faults, now).await;
-        if let Some(alert) = self.impaired.alert(io, &m.place, &self.scope, &out.faults, now).await {
+        if let Some(alert) = self.impaired.alert(io, &m.place, &self.scope, &out.faults, &s).await {
             report.alerts.push(alert);
         }
-        report.tally.count(None, Metric::SweepCompleted);
-        let none = HashSet::new();
-        let context = report::Context {
-            place: &m.place,
-            action: "alerted only: the sweep does not remediate".to_owned(),
-            deployments_unknown: &none,
-        };
-        report::send(io, &context, firing, resolved, report).await;
+        if complete {
+            report.tally.count(None, Metric::SweepCompleted);
+        }
+        report::metrics(io, report).await;
         info!(
             clusters = out.clusters,
             unseen = out.unseen.len(),
@@ -250,7 +242,13 @@ impl Sweep {
         let now = io.clock.now();
         if let Some(alert) = self
             .impaired
-            .alert(io, &m.place, &self.scope, std::slice::from_ref(&fault), now)
+            .alert(
+                io,
+                &m.place,
+                &self.scope,
+                std::slice::from_ref(&fault),
+                &m.settings(now),
+            )
             .await
         {
             out.report.alerts.push(alert);
@@ -325,6 +323,31 @@ fn totals(surveys: &[Survey], report: &mut BatchReport) {
             tally.gauge_total(metric, total);
         }
     }
+}
+
+/// What the ledger says is owed by now, in the whole table: each incident not seen this run
+/// joins the looks (its alert or resolved notice is sent, or its dead lease taken over); the
+/// groups whose digest is due are returned.
+async fn owed<'a>(ledger: &dyn Ledger, now: u64, seen: &mut Vec<ledger::Seen<'a>>) -> Vec<Group> {
+    let (incidents, groups) = match ledger.owed(now).await {
+        Ok(owed) => owed,
+        Err(e) => {
+            warn!(error = %error_chain(&e), "the outbox could not be read: the next sweep sends what is owed");
+            return Vec::new();
+        }
+    };
+    let looked: HashSet<IncidentKey> = seen.iter().map(|x| x.key.clone()).collect();
+    seen.extend(
+        incidents
+            .into_iter()
+            .filter(|i| !looked.contains(&i.key))
+            .map(|i| ledger::Seen {
+                key: i.key,
+                look: Look::Owed,
+                messages: Vec::new(),
+            }),
+    );
+    groups
 }
 
 fn message(signal: &Signal) -> Message {

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use super::fakes::*;
 use super::*;
 use crate::alert::Status;
-use crate::incident::Incident;
+use crate::incident::{Incident, State};
 use crate::metrics::Metric;
 
 const START: u64 = 1_800_000_000;
@@ -26,21 +26,21 @@ fn sweep(
 
 fn open(ledger: &FakeLedger, cluster: &str, n: usize, notified_at: u64) {
     let key = IncidentKey::new(cluster, AlertKind::AgentDisconnected, &arn(cluster, n), None);
-    let incident = Incident {
-        key: key.clone(),
-        open: true,
-        opened_at: START - 3600,
-        notified_at,
-        finding: InstanceFinding {
-            container_instance_arn: arn(cluster, n),
-            ..Default::default()
-        },
-        remediation_reported: false,
-        held: None,
-        resolution: None,
-        closed_at: 0,
+    let finding = InstanceFinding {
+        container_instance_arn: arn(cluster, n),
+        ..Default::default()
     };
-    ledger.0.lock().unwrap().insert(key.id(), incident);
+    let state = if notified_at > 0 {
+        State::Notified
+    } else {
+        State::Pending
+    };
+    let incident = Incident {
+        version: 1,
+        notified_at,
+        ..Incident::new(key.clone(), state, finding, START - 3600)
+    };
+    ledger.incidents.lock().unwrap().insert(key.id(), incident);
 }
 
 #[tokio::test]
@@ -79,13 +79,13 @@ async fn when_one_cluster_cannot_be_listed_then_the_others_are_swept_and_it_is_r
         "A is within its grace period"
     );
     assert!(sent[0].email.contains("ecs:ListContainerInstances/b"));
-    let items = ledger.0.lock().unwrap();
+    let items = ledger.incidents.lock().unwrap();
     let b = IncidentKey::new(B, AlertKind::AgentDisconnected, &arn(B, 1), None);
-    assert!(items[&b.id()].open, "B's incident stays open");
+    assert!(items[&b.id()].is_open(), "B's incident stays open");
     let a = IncidentKey::new(A, AlertKind::AgentDisconnected, &arn(A, 1), None);
     assert_eq!(
-        items[&a.id()].notified_at,
-        0,
+        (items[&a.id()].state, items[&a.id()].notified_at),
+        (State::Pending, 0),
         "A's first sight is recorded, nobody told yet"
     );
 }

@@ -50,16 +50,20 @@ async fn when_each_look_up_fails_alone_then_only_the_messages_that_needed_it_go_
 async fn when_publish_fails_then_the_messages_go_back_and_the_retry_alerts_once() {
     let notifier = leak(FakeNotifier::default());
     let ledger = leak(FakeLedger::default());
-    let monitor = monitor(fleet(), notifier, Some(ledger));
+    let clock = leak(std::sync::atomic::AtomicU64::new(1_800_000_000));
+    let monitor = monitor_at(fleet(), notifier, Some(ledger), Some(clock));
     let batch = [agent(A, 1)];
     notifier.refuse_next.store(true, Ordering::SeqCst);
     let report = monitor.process(&batch).await;
     assert_eq!(report.failures, vec!["agent-a-1"]);
     assert!(notifier.sent.lock().unwrap().is_empty());
 
+    // The failed page opened its group's window: the retries tell it once, by the time the
+    // window ends (the alert is owed, never lost; a page that went out meanwhile is not repeated).
     for _ in 0..2 {
         let report = monitor.process(&batch).await;
         assert!(report.failures.is_empty());
+        clock.fetch_add(5 * 60, Ordering::SeqCst);
     }
     let sent = notifier.sent.lock().unwrap();
     assert_eq!(sent.len(), 1, "the retry alerts, the duplicate does not");
@@ -85,13 +89,13 @@ async fn when_the_ledger_cannot_be_read_then_a_look_that_would_resolve_goes_back
 
     // The agent reconnected, but the ledger cannot be read: the incident cannot be closed now.
     let after = monitor(fleet().reconnected(), notifier, Some(ledger));
-    ledger.1.store(true, Ordering::SeqCst);
+    ledger.unreadable.store(true, Ordering::SeqCst);
     let report = after.process(&[agent(A, 1)]).await;
     assert_eq!(report.failures, vec!["agent-a-1"], "kept for a retry, not acknowledged");
     assert_eq!(notifier.sent.lock().unwrap().len(), 1);
 
     // The retry closes it with its notice.
-    ledger.1.store(false, Ordering::SeqCst);
+    ledger.unreadable.store(false, Ordering::SeqCst);
     let report = after.process(&[agent(A, 1)]).await;
     assert!(report.failures.is_empty());
     let sent = notifier.sent.lock().unwrap();
@@ -116,7 +120,7 @@ async fn when_a_reminder_goes_out_then_the_ledger_keeps_the_finding_without_its_
         "{}",
         sent[1].email
     );
-    let stored = ledger.0.lock().unwrap();
+    let stored = ledger.incidents.lock().unwrap();
     let incident = stored.values().next().expect("the incident");
     assert_eq!(
         incident.notified_at,
@@ -172,30 +176,72 @@ async fn when_incidents_of_two_kinds_join_within_the_window_then_each_kind_pages
     );
 }
 
-/// A group whose count says incidents wait but whose index shows none: right after a hold the
-/// index may lag, so the count stays; once it has settled, the count was wrong and is cleared.
+/// A group whose record says a digest is due but whose index shows nothing held: right after a
+/// hold the index may lag, so it stays due; once it has settled, nothing waits.
 #[tokio::test]
-async fn when_a_digest_finds_nothing_held_then_it_waits_for_the_index_before_it_clears_the_count() {
+async fn when_a_digest_finds_nothing_held_then_it_waits_for_the_index_before_it_clears() {
     use crate::incident::{Group, GroupKey};
     let notifier = leak(FakeNotifier::default());
     let ledger = leak(FakeLedger::default());
     let io = adapters(fleet(), notifier, Some(ledger), None);
-    let key = GroupKey::new(A, AlertKind::AgentDisconnected, Status::Firing);
+    let key = GroupKey::new(A, AlertKind::AgentDisconnected);
     let place = crate::config::Place::new("123456789012", "eu-west-1");
-    let stored = |held, last_held| Group {
-        key: key.clone(),
+    let stored = Group {
+        version: 1,
         window_end: 1_000,
-        held,
-        last_held,
+        digest_due: 1_000,
+        last_held: 1_005,
+        ..Group::none(key.clone())
     };
-    for (now, cleared) in [(1_010, false), (1_100, true)] {
-        ledger.2.lock().unwrap().insert(key.id(), stored(3, 1_005));
-        let groups = group::Groups::from([(key.clone(), stored(3, 1_005))]);
+    for (now, cleared) in [(1_010, false), (1_100, false), (1_400, true)] {
+        ledger.groups.lock().unwrap().insert(key.id(), stored.clone());
+        let settings = plan::Settings {
+            now,
+            remind_after: 0,
+            group_interval: 300,
+            lease: 300,
+            token: "t".into(),
+        };
         let mut report = BatchReport::default();
-        group::send_due(&io, &ledger, &place, &groups, now, 300, &mut report).await;
-        let after = ledger.2.lock().unwrap()[&key.id()].clone();
+        group::send_due(&io, &ledger, &place, [stored.clone()], &settings, &mut report).await;
+        let after = ledger.groups.lock().unwrap()[&key.id()].clone();
         assert!(notifier.sent.lock().unwrap().is_empty());
-        assert_eq!(after.held == 0, cleared, "at {now}: {after:?}");
-        assert_eq!(after.window_end, if cleared { now + 300 } else { 1_000 }, "at {now}");
+        assert_eq!(after.digest_due == 0, cleared, "at {now}: {after:?}");
+        assert_eq!(after.lease, None, "at {now}");
     }
+}
+
+/// A sink that refuses every finding, as PutEvents does past its retries.
+struct RefusingSink;
+
+#[async_trait::async_trait]
+impl crate::ports::FindingSink for RefusingSink {
+    async fn send(&self, _: &[crate::alert::Alert]) -> Result<(), crate::ports::AwsError> {
+        Err(crate::ports::AwsError::new(
+            "events:PutEvents",
+            "injected: entries still failed",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn when_the_findings_bus_refuses_after_its_retries_then_the_alerted_messages_go_back_and_do_not_alert_again() {
+    // Given a bus that refuses findings, and an incident ledger.
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    let mut io = adapters(fleet(), notifier, Some(ledger), None);
+    io.findings.push(Box::new(RefusingSink));
+    let monitor = Monitor::new(config(), "eu-west-1", io);
+
+    // When a batch alerts, then comes back.
+    let batch = [agent(A, 1), agent(B, 1)];
+    let first = monitor.process(&batch).await;
+    let again = monitor.process(&batch).await;
+
+    // Then the messages are not dropped (they go back, and past the receive count to the
+    // dead-letter queue), and the redelivery finds them told: no second alert.
+    let mut failures = first.failures.clone();
+    failures.sort();
+    assert_eq!(failures, ["agent-a-1", "agent-b-1"]);
+    assert_eq!(notifier.sent.lock().unwrap().len(), 2, "one alert per cluster, once");
+    assert_eq!((again.alerts.len(), again.failures.len()), (0, 0));
 }

@@ -13,7 +13,7 @@ use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
     TaskFilter,
 };
-use crate::ports::{AwsError, Daemons, Inventory, Ledger, error_chain};
+use crate::ports::{AwsError, Daemons, Inventory, Ledger, Settle, error_chain};
 
 /// A call that could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,20 +122,11 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
         self.faults.note(self.inner.get(keys).await)
     }
-    async fn open(&self, incident: &Incident) -> Result<bool, AwsError> {
-        self.faults.note(self.inner.open(incident).await)
+    async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
+        self.faults.note(self.inner.put(incidents).await)
     }
-    async fn claim(&self, incident: &Incident, expected: u64) -> Result<bool, AwsError> {
-        self.faults.note(self.inner.claim(incident, expected).await)
-    }
-    async fn release(&self, key: &IncidentKey, claimed: u64, to: u64) -> Result<bool, AwsError> {
-        self.faults.note(self.inner.release(key, claimed, to).await)
-    }
-    async fn close(&self, key: &IncidentKey, now: u64, how: &str, hold: Option<&GroupKey>) -> Result<bool, AwsError> {
-        self.faults.note(self.inner.close(key, now, how, hold).await)
-    }
-    async fn reopen(&self, key: &IncidentKey, closed_at: u64) -> Result<bool, AwsError> {
-        self.faults.note(self.inner.reopen(key, closed_at).await)
+    async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
+        self.faults.note(self.inner.settle(settles).await)
     }
     async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
         self.faults.note(self.inner.open_incidents(cluster).await)
@@ -146,16 +137,13 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
         self.faults.note(self.inner.groups(keys).await)
     }
-    async fn set_window(&self, key: &GroupKey, expected: u64, to: u64) -> Result<bool, AwsError> {
-        self.faults.note(self.inner.set_window(key, expected, to).await)
-    }
-    async fn count_held(&self, key: &GroupKey, delta: i64, now: u64) -> Result<(), AwsError> {
-        self.faults.note(self.inner.count_held(key, delta, now).await)
+    async fn put_group(&self, group: &Group) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.put_group(group).await)
     }
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
         self.faults.note(self.inner.held(key).await)
     }
-    async fn told(&self, key: &IncidentKey, group: &GroupKey, now: u64) -> Result<bool, AwsError> {
-        self.faults.note(self.inner.told(key, group, now).await)
+    async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
+        self.faults.note(self.inner.owed(now).await)
     }
 }

@@ -1,0 +1,348 @@
+//! The seven ways issue 21 found to lose, repeat or misorder an alert, each as a schedule over
+//! the fakes: the real monitor and sweep, a crash where a port call never returns (the
+//! invocation's future is dropped there), interleavings by polling one run while another waits.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use async_trait::async_trait;
+
+use super::fakes::*;
+use super::*;
+use crate::alert::Status;
+use crate::remediation::{RemediationStep, StepOutcome, Target};
+
+const START: u64 = 1_800_000_000;
+/// Past the function's timeout and the queue's visibility timeout: a redelivery or a later look.
+const LATER: u64 = 15 * 60;
+
+/// Runs `run` until it waits on a port call that never returns: the invocation died there.
+fn crash_at_hang<F: Future>(run: F) {
+    let mut run = pin!(run);
+    assert!(
+        run.as_mut()
+            .poll(&mut TaskContext::from_waker(Waker::noop()))
+            .is_pending(),
+        "the run was meant to die in a call that hangs"
+    );
+}
+
+fn statuses(notifier: &FakeNotifier) -> Vec<Status> {
+    notifier.sent.lock().unwrap().iter().map(|a| a.status).collect()
+}
+
+fn sweep(
+    inventory: FakeInventory,
+    notifier: &'static FakeNotifier,
+    ledger: &'static FakeLedger,
+    clock: &'static AtomicU64,
+) -> Sweep {
+    Sweep::new(
+        config(),
+        "eu-west-1",
+        adapters(inventory, notifier, Some(ledger), Some(clock)),
+    )
+}
+
+/// A remediation step whose words carry a live count, as the guard's do ("N of M DRAINING").
+struct Counting(AtomicUsize);
+
+#[async_trait]
+impl RemediationStep for Counting {
+    fn name(&self) -> &str {
+        "drain"
+    }
+    async fn apply(&self, _: &str, targets: &[Target], _: bool) -> Vec<StepOutcome> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        targets
+            .iter()
+            .map(|_| StepOutcome::Done(format!("drained ({n} of 10 DRAINING)")))
+            .collect()
+    }
+}
+
+fn remediating(
+    inventory: FakeInventory,
+    notifier: &'static FakeNotifier,
+    ledger: &'static FakeLedger,
+    clock: &'static AtomicU64,
+) -> Monitor {
+    let mut io = adapters(inventory, notifier, Some(ledger), Some(clock));
+    io.steps.push(Box::new(Counting(AtomicUsize::new(0))));
+    Monitor::new(config(), "eu-west-1", io)
+}
+
+/// Case 1: the invocation dies while publishing; the redelivered event must still alert once,
+/// and the resolved notice follow that alert.
+#[tokio::test]
+async fn case_1_when_an_invocation_dies_while_publishing_then_the_redelivery_alerts_once() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START)),
+    );
+    notifier.hang_next.store(true, Ordering::SeqCst);
+    crash_at_hang(monitor_at(fleet(), notifier, Some(ledger), Some(clock)).process(&[agent(A, 1)]));
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(&[agent(A, 1)])
+        .await;
+    monitor_at(fleet().reconnected(), notifier, Some(ledger), Some(clock))
+        .process(&[agent(A, 1)])
+        .await;
+    assert_eq!(statuses(notifier), vec![Status::Firing, Status::Resolved]);
+}
+
+/// Case 2: a storm in a cluster the sweep never lists (a member account, another region, a
+/// cluster deleted or untagged since): its held incidents must still get their digest.
+#[tokio::test]
+async fn case_2_when_a_storm_is_held_in_a_cluster_the_sweep_does_not_list_then_the_next_sweep_sends_its_digest() {
+    const M: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/member";
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START)),
+    );
+    let storm = || (1..=3).fold(FakeInventory::default(), |f, n| f.disconnected(M, n));
+    let monitor = monitor_at(storm(), notifier, Some(ledger), Some(clock));
+    monitor.process(&[agent(M, 1)]).await;
+    clock.fetch_add(60, Ordering::SeqCst);
+    monitor.process(&[agent(M, 2), agent(M, 3)]).await;
+    assert_eq!(statuses(notifier).len(), 1, "the first pages, the others are held");
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    sweep(fleet(), notifier, ledger, clock).run().await;
+    let sent = notifier.sent.lock().unwrap();
+    let about_m: Vec<&Alert> = sent.iter().filter(|a| a.cluster_name == "member").collect();
+    assert_eq!(
+        about_m.len(),
+        2,
+        "the page and the digest of the 2 held: {:?}",
+        sent.iter().map(|a| &a.subject).collect::<Vec<_>>()
+    );
+}
+
+/// Case 4: a redelivered event whose remediation words changed (a live count) must not alert
+/// again: what was done is compared as steps, not as text.
+#[tokio::test]
+async fn case_4_when_an_event_is_redelivered_and_the_guard_words_changed_then_it_does_not_alert_again() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START)),
+    );
+    let monitor = remediating(fleet(), notifier, ledger, clock);
+    monitor.process(&[agent(A, 1)]).await;
+    clock.fetch_add(60, Ordering::SeqCst);
+    monitor.process(&[agent(A, 1)]).await;
+    assert_eq!(statuses(notifier), vec![Status::Firing]);
+}
+
+/// Case 5: remediation on, an incident the sweep alerted; a delayed event that finds the
+/// instance DRAINING must not alert it a second time.
+#[tokio::test]
+async fn case_5_when_a_delayed_event_finds_an_alerted_instance_draining_then_it_does_not_alert_again() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START)),
+    );
+    let lone = || FakeInventory::default().disconnected(A, 1);
+    sweep(lone(), notifier, ledger, clock).run().await;
+    clock.fetch_add(3_600, Ordering::SeqCst);
+    sweep(lone(), notifier, ledger, clock).run().await;
+    let firing = |n: &FakeNotifier| {
+        n.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.kind == AlertKind::AgentDisconnected)
+            .count()
+    };
+    assert_eq!(firing(notifier), 1, "the sweep alerted once it lasted");
+    let mut draining = lone();
+    for instance in draining.instances.values_mut() {
+        instance.status = crate::inventory::InstanceStatus::Draining;
+    }
+    clock.fetch_add(60, Ordering::SeqCst);
+    remediating(draining, notifier, ledger, clock)
+        .process(&[agent(A, 1)])
+        .await;
+    assert_eq!(firing(notifier), 1, "no second alert for the same incident");
+}
+
+/// Case 6: the event path claims and publishes; the sweep sees the agent back meanwhile; the
+/// event path's publish then fails. On-call must not get a "Resolved:" without its alert.
+#[tokio::test]
+async fn case_6_when_the_sweep_sees_recovery_while_the_alert_is_in_flight_and_it_fails_then_no_lone_resolved_notice() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START)),
+    );
+    let monitor = monitor_at(
+        FakeInventory::default().disconnected(A, 1),
+        notifier,
+        Some(ledger),
+        Some(clock),
+    );
+    let batch = [agent(A, 1)];
+    notifier.hang_next.store(true, Ordering::SeqCst);
+    let mut event = pin!(monitor.process(&batch));
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    assert!(event.as_mut().poll(&mut cx).is_pending(), "publishing");
+    let recovered = FakeInventory::default().disconnected(A, 1).reconnected();
+    sweep(
+        FakeInventory::default().disconnected(A, 1).reconnected(),
+        notifier,
+        ledger,
+        clock,
+    )
+    .run()
+    .await;
+    notifier.fail_hung.store(true, Ordering::SeqCst);
+    let Poll::Ready(report) = event.as_mut().poll(&mut cx) else {
+        panic!("the refused publish returns");
+    };
+    assert_eq!(
+        report.failures,
+        vec!["agent-a-1"],
+        "the refused alert goes back to the queue"
+    );
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    monitor_at(recovered, notifier, Some(ledger), Some(clock))
+        .process(&batch)
+        .await;
+    sweep(
+        FakeInventory::default().disconnected(A, 1).reconnected(),
+        notifier,
+        ledger,
+        clock,
+    )
+    .run()
+    .await;
+    let told: Vec<Status> = notifier
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.kind == AlertKind::AgentDisconnected)
+        .map(|a| a.status)
+        .collect();
+    assert!(
+        told.is_empty() || told == [Status::Firing, Status::Resolved],
+        "told: {told:?}"
+    );
+}
+
+/// Case 7: the sweep saw a storm first; the events that confirm it must still group: one page,
+/// then one digest, not one page per batch.
+#[tokio::test]
+async fn case_7_when_the_sweep_saw_a_storm_first_then_the_events_still_page_once() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START)),
+    );
+    let storm = || (1..=3).fold(FakeInventory::default(), |f, n| f.disconnected(A, n));
+    sweep(storm(), notifier, ledger, clock).run().await;
+    for n in 1..=3 {
+        clock.fetch_add(20, Ordering::SeqCst);
+        monitor_at(storm(), notifier, Some(ledger), Some(clock))
+            .process(&[agent(A, n)])
+            .await;
+    }
+    let firing = notifier
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.kind == AlertKind::AgentDisconnected)
+        .count();
+    assert_eq!(firing, 1, "one page; the rest wait for the digest");
+}
+
+fn old_key() -> IncidentKey {
+    IncidentKey::new(A, crate::alert::AlertKind::AgentDisconnected, &arn(A, 1), None)
+}
+
+/// A fresh ledger and topic where `event` alerted at START.
+async fn alerted_by(event: &Message) -> (&'static AtomicU64, &'static FakeNotifier, &'static FakeLedger) {
+    let clock = leak(AtomicU64::new(START));
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(std::slice::from_ref(event))
+        .await;
+    (clock, notifier, ledger)
+}
+
+/// What the topic said of disconnected agents (the sweep also files monitor-impaired here).
+fn agent_statuses(notifier: &FakeNotifier) -> Vec<Status> {
+    let sent = notifier.sent.lock().unwrap();
+    sent.iter()
+        .filter(|a| a.kind == crate::alert::AlertKind::AgentDisconnected)
+        .map(|a| a.status)
+        .collect()
+}
+
+/// Promise 2's event-time rule (DESIGN §7): an event older than what the incident knows (the
+/// sweep closed it after the event happened) cannot reopen it nor alert again, even while the
+/// agent is disconnected once more; an event newer than the close does.
+#[tokio::test]
+async fn when_an_event_older_than_the_close_comes_again_then_it_does_not_reopen_and_a_newer_one_does() {
+    let old = happened_at(&agent(A, 1), START - 200);
+    let (clock, notifier, ledger) = alerted_by(&old).await;
+    clock.store(START + 600, Ordering::SeqCst);
+    sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
+    assert_eq!(agent_statuses(notifier), [Status::Firing, Status::Resolved]);
+
+    // The agent disconnected again; the old event is redelivered first.
+    clock.store(START + 1_200, Ordering::SeqCst);
+    let again = monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(&[old])
+        .await;
+    assert!(again.failures.is_empty(), "the old event is done with");
+    assert_eq!(
+        agent_statuses(notifier),
+        [Status::Firing, Status::Resolved],
+        "no reopening"
+    );
+
+    let newer = happened_at(&agent(A, 1), START + 1_000);
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(&[newer])
+        .await;
+    assert_eq!(
+        agent_statuses(notifier),
+        [Status::Firing, Status::Resolved, Status::Firing]
+    );
+}
+
+/// The rule's other half: an old event cannot call back a resolved notice that is owed (the
+/// sweep saw the agent reconnected while the alert was out).
+#[tokio::test]
+async fn when_an_old_event_meets_an_owed_resolved_notice_then_the_notice_still_goes_out() {
+    let old = happened_at(&agent(A, 1), START - 200);
+    let (clock, notifier, ledger) = alerted_by(&old).await;
+    // Seen over at START + 600, its resolved notice refused: it stays owed.
+    clock.store(START + 600, Ordering::SeqCst);
+    notifier.refuse_next.store(true, Ordering::SeqCst);
+    sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
+    assert_eq!(agent_statuses(notifier), [Status::Firing]);
+
+    clock.store(START + 700, Ordering::SeqCst);
+    monitor_at(fleet(), notifier, Some(ledger), Some(clock))
+        .process(&[old])
+        .await;
+    let stored = ledger.incidents.lock().unwrap().get(&old_key().id()).cloned();
+    let stored = stored.expect("the incident is kept");
+    assert_eq!(
+        (stored.state, stored.ended_at),
+        (crate::incident::State::ResolveDue, START + 600),
+        "still owed"
+    );
+    clock.store(START + 900, Ordering::SeqCst);
+    sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
+    assert_eq!(agent_statuses(notifier), [Status::Firing, Status::Resolved]);
+}

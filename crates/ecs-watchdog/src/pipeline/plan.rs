@@ -1,0 +1,331 @@
+//! Plan: what the ledger must write and which notices go out, from what it holds and what a
+//! run saw (DESIGN §7). Pure: stored incidents and groups, looks, now and the settings in;
+//! records to write and leases to send out. The executor ([`super::ledger`]) carries it out.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::alert::InstanceFinding;
+use crate::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
+use crate::remediation::ActionOutcome;
+
+/// What a run plans with besides what it saw.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// UNIX seconds.
+    pub now: u64,
+    /// Seconds; 0: never remind.
+    pub remind_after: u64,
+    /// Seconds a page groups what joins its cluster and kind; 0: no grouping.
+    pub group_interval: u64,
+    /// How long a lease lasts: at least the function's timeout, less than the queue's
+    /// visibility timeout, so a redelivery finds a dead sender's lease expired.
+    pub lease: u64,
+    /// This run's lease token.
+    pub token: String,
+}
+
+impl Settings {
+    pub fn lease(&self) -> Lease {
+        Lease {
+            token: self.token.clone(),
+            until: self.now + self.lease,
+        }
+    }
+}
+
+/// What a run saw of one incident.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Look {
+    /// The problem is there; `hold`: how long it must have lasted since first sight before it
+    /// alerts (0 for an event, whose queue delay was the grace period).
+    Confirmed { finding: Box<InstanceFinding>, hold: u64 },
+    /// It is over, as `how` says.
+    Over { how: String },
+    /// Nothing seen, but the ledger says something is owed (the sweep's outbox query).
+    Owed,
+}
+
+/// One record to write, on condition that the stored version is still `version - 1` (0: none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Move {
+    pub incident: Incident,
+    /// Written only once this group's record was: it decided whether the incident pages or waits.
+    pub group: Option<GroupKey>,
+    /// Leased to send this notice.
+    pub sends: Option<Notice>,
+    /// A new incident (opened), or one closed now.
+    pub opens: bool,
+    pub closes: bool,
+}
+
+/// What a run writes: group records first, then the incidents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub groups: Vec<Group>,
+    pub moves: Vec<Move>,
+}
+
+/// What one look means for one incident.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Nothing,
+    Write(Incident),
+    Send(Incident, Notice),
+    /// Newly owed an alert: its group decides whether it pages now or waits.
+    Due(Incident),
+}
+
+/// The plan for these looks (one per incident) over what the ledger holds. A group missing
+/// from `groups` was not read: its incidents page at once rather than wait on nothing.
+pub fn plan(
+    stored: &HashMap<IncidentKey, Incident>,
+    groups: &HashMap<GroupKey, Group>,
+    looks: &[(IncidentKey, Look)],
+    s: &Settings,
+) -> Plan {
+    let mut plan = Plan::default();
+    let mut due: BTreeMap<GroupKey, Vec<(Incident, bool)>> = BTreeMap::new();
+    for (key, look) in looks {
+        let current = stored.get(key);
+        let opens = current.is_none_or(|i| !i.is_open());
+        match step(current, key, look, s) {
+            Step::Nothing => {}
+            Step::Write(incident) => plan.moves.push(Move {
+                closes: incident.state == State::Closed,
+                incident,
+                group: None,
+                sends: None,
+                opens,
+            }),
+            Step::Send(incident, notice) => plan.moves.push(leased(incident, notice, None, opens, s)),
+            Step::Due(incident) => due
+                .entry(GroupKey::new(&key.cluster_arn, key.kind))
+                .or_default()
+                .push((incident, opens)),
+        }
+    }
+    for (key, incidents) in due {
+        group(groups.get(&key), key, incidents, s, &mut plan);
+    }
+    plan
+}
+
+/// Incidents newly owed an alert, of one group: the first of a quiet group pages and opens its
+/// window; while the window is open, or others wait, they are held for the digest.
+fn group(stored: Option<&Group>, key: GroupKey, incidents: Vec<(Incident, bool)>, s: &Settings, plan: &mut Plan) {
+    let Some(current) = stored.filter(|_| s.group_interval > 0) else {
+        for (incident, opens) in incidents {
+            plan.moves.push(leased(incident, Notice::Alert, None, opens, s));
+        }
+        return;
+    };
+    let mut next = Group {
+        version: current.version + 1,
+        ..current.clone()
+    };
+    let holds = current.holds(s.now);
+    if holds {
+        next.digest_due = if current.digest_due > 0 {
+            current.digest_due
+        } else {
+            current.window_end.max(s.now)
+        };
+        next.last_held = s.now;
+    } else {
+        next.window_end = s.now + s.group_interval;
+    }
+    plan.groups.push(next);
+    for (incident, opens) in incidents {
+        if holds {
+            plan.moves.push(Move {
+                incident: Incident { held: true, ..incident },
+                group: Some(key.clone()),
+                sends: None,
+                opens,
+                closes: false,
+            });
+        } else {
+            plan.moves
+                .push(leased(incident, Notice::Alert, Some(key.clone()), opens, s));
+        }
+    }
+}
+
+fn leased(incident: Incident, notice: Notice, group: Option<GroupKey>, opens: bool, s: &Settings) -> Move {
+    Move {
+        incident: Incident {
+            state: State::Sending,
+            lease: Some((s.lease(), notice)),
+            ..incident
+        },
+        group,
+        sends: Some(notice),
+        opens,
+        closes: false,
+    }
+}
+
+fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings) -> Step {
+    let Some(stored) = current.filter(|i| i.is_open()) else {
+        return first(current, key, look, s.now);
+    };
+    // What is written next starts from the settled state: a dead sender's lease is gone.
+    let settled = stored.settled(s.now);
+    let next = Incident {
+        version: stored.version + 1,
+        state: settled,
+        lease: None,
+        ..stored.clone()
+    };
+    match settled {
+        State::Pending | State::Due => owed(stored, next, look, s.now),
+        State::Sending => match look {
+            Look::Over { how } if stored.ended_at == 0 => Step::Write(Incident {
+                ended_at: s.now,
+                resolution: Some(how.clone()),
+                lease: stored.lease.clone(),
+                ..next
+            }),
+            _ => Step::Nothing,
+        },
+        State::Notified => notified(stored, next, look, s),
+        State::ResolveDue => resolve_due(stored, next, look),
+        State::Closed => Step::Nothing,
+    }
+}
+
+/// A look at an incident the ledger has not open: it opens (pending while the sweep's grace
+/// period runs), or nothing happens.
+fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -> Step {
+    let version = current.map_or(0, |i| i.version) + 1;
+    let fresh = |state, finding: &InstanceFinding| Incident {
+        version,
+        ..Incident::new(key.clone(), state, finding.clone(), now)
+    };
+    match look {
+        Look::Confirmed { finding, hold } if *hold > 0 => Step::Write(fresh(State::Pending, finding)),
+        Look::Confirmed { finding, .. } => Step::Due(fresh(State::Due, finding)),
+        Look::Over { .. } | Look::Owed => Step::Nothing,
+    }
+}
+
+/// An incident whose alert has not gone out: confirmed past its grace, over, or still owed.
+fn owed(stored: &Incident, next: Incident, look: &Look, now: u64) -> Step {
+    match (next.state, look) {
+        (State::Pending, Look::Confirmed { finding, hold }) if now.saturating_sub(stored.opened_at) >= *hold => {
+            Step::Due(Incident {
+                state: State::Due,
+                finding: (**finding).clone(),
+                ..next
+            })
+        }
+        (_, Look::Over { how }) => Step::Write(closed(next, how, now)),
+        (State::Due, Look::Owed) if stored.ended_at > 0 => {
+            let how = stored.resolution.clone().unwrap_or_default();
+            Step::Write(closed(next, &how, now))
+        }
+        // Owed and not sent (its sender failed or died): it goes through its group again, so
+        // a page that went out meanwhile holds it for the digest rather than paging twice.
+        (State::Due, Look::Confirmed { .. } | Look::Owed) if !stored.held => {
+            let finding = look_finding(look).map_or(stored.finding.clone(), |f| merged(&stored.finding, f).0);
+            Step::Due(Incident {
+                ended_at: 0,
+                resolution: None,
+                finding,
+                ..next
+            })
+        }
+        _ => Step::Nothing,
+    }
+}
+
+/// An alerted incident: a reminder when due, what remediation did since, or its resolved notice.
+fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Step {
+    match look {
+        Look::Confirmed { finding, .. } => {
+            let (finding, changed) = merged(&stored.finding, finding);
+            let reminder = s.remind_after > 0 && s.now.saturating_sub(stored.notified_at) >= s.remind_after;
+            match (reminder, changed) {
+                (true, _) => Step::Send(Incident { finding, ..next }, Notice::Reminder),
+                (false, true) => Step::Write(Incident { finding, ..next }),
+                (false, false) => Step::Nothing,
+            }
+        }
+        Look::Over { how } => Step::Send(
+            Incident {
+                ended_at: s.now,
+                resolution: Some(how.clone()),
+                ..next
+            },
+            Notice::Resolved,
+        ),
+        // A settled alert the adapter left in the outbox index (it cannot tell there whether a
+        // resolved notice is owed): written again, out of it.
+        Look::Owed if stored.due_at() == 0 && stored.ended_at == 0 => Step::Write(next),
+        Look::Owed => Step::Nothing,
+    }
+}
+
+/// An incident over whose resolved notice is owed. Back before that notice was tried: it
+/// lasts, nobody is told it ended. One tried already (given back, or its sender died) may have
+/// reached on-call: it goes out (again), and what is seen now is a new incident, told as one.
+fn resolve_due(stored: &Incident, next: Incident, look: &Look) -> Step {
+    match look {
+        Look::Confirmed { .. } if stored.state == State::Notified => Step::Write(Incident {
+            state: State::Notified,
+            ended_at: 0,
+            resolution: None,
+            ..next
+        }),
+        _ => Step::Send(next, Notice::Resolved),
+    }
+}
+
+/// Promise 2's event-time rule (DESIGN §7): an event older than what the incident already
+/// knows (the end a look saw, its close) cannot reopen it, nor call back a resolved notice
+/// that is owed. A look without an event time (the sweep's, of now) is never stale.
+pub fn stale(stored: Option<&Incident>, look: &Look, event_time: Option<u64>) -> bool {
+    let known = stored.map_or(0, |i| i.closed_at.max(i.ended_at));
+    matches!(look, Look::Confirmed { .. }) && event_time.is_some_and(|t| t < known)
+}
+
+fn look_finding(look: &Look) -> Option<&InstanceFinding> {
+    match look {
+        Look::Confirmed { finding, .. } => Some(&**finding),
+        _ => None,
+    }
+}
+
+/// Closed now; a held one stays held, so its digest says it ended before it was told.
+fn closed(next: Incident, how: &str, now: u64) -> Incident {
+    Incident {
+        state: State::Closed,
+        closed_at: now,
+        resolution: Some(how.to_owned()),
+        ..next
+    }
+}
+
+/// The stored finding with what remediation did now, and whether that changed: compared as
+/// steps and outcomes, never as words (words carry live counts, "2 of 10 DRAINING").
+pub fn merged(stored: &InstanceFinding, seen: &InstanceFinding) -> (InstanceFinding, bool) {
+    let steps = |f: &InstanceFinding| -> Vec<(String, ActionOutcome)> {
+        f.remediation_actions
+            .iter()
+            .map(|a| (a.step.clone(), a.outcome))
+            .collect()
+    };
+    if seen.remediation_actions.is_empty() || steps(seen) == steps(stored) {
+        return (stored.clone(), false);
+    }
+    let finding = InstanceFinding {
+        remediation: seen.remediation.clone(),
+        remediation_actions: seen.remediation_actions.clone(),
+        ..stored.clone()
+    };
+    (finding, true)
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
