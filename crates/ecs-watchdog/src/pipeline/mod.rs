@@ -11,6 +11,7 @@ mod hub;
 mod impaired;
 mod intake;
 mod ledger;
+mod places;
 mod plan;
 mod replace;
 mod report;
@@ -27,7 +28,7 @@ use tracing::{info, warn};
 pub use evidence::{DESCRIBE_LIMIT, MANAGED_NODE_LIMIT};
 pub use hub::{Hub, HubSweep, PLACE_UNREACHABLE, Reach};
 pub use intake::{Message, SqsBatch};
-pub use replace::REPLACE_STEP;
+pub use replace::{REPLACE_STEP, keep_for_sweep};
 pub use sweep::{Sweep, SweepReport};
 pub use watched::Fault;
 
@@ -316,6 +317,8 @@ fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confir
 mod cases;
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod places_tests;
 #[cfg(test)]
 mod races_tests;
 #[cfg(test)]

@@ -15,10 +15,17 @@ use crate::alert::{AlertKind, InstanceFinding};
 use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, instance_key};
 use crate::ports::{Ledger, error_chain};
-use crate::remediation::{ActionOutcome, ActionTaken, StepOutcome, Target};
+use crate::remediation::{ActionOutcome, ActionTaken, RemediationStep, StepOutcome, Target};
 
 /// The name of the built-in step that replaces an instance in its Auto Scaling group.
 pub const REPLACE_STEP: &str = "replace";
+
+/// The sweep's remediation steps: it starts none; with drain-and-replace it keeps the replace
+/// step, to finish replacements the monitor started, except in a dry run, where nothing is
+/// replaced (the monitor only said what it would drain).
+pub fn keep_for_sweep(steps: &mut Vec<Box<dyn RemediationStep>>, dry_run: bool) {
+    steps.retain(|step| !dry_run && step.name() == REPLACE_STEP);
+}
 
 /// Replaces what is due; returns the instances it acted on, as `cluster/instance: outcome`.
 pub async fn finish(
@@ -99,12 +106,18 @@ pub async fn finish(
     acted
 }
 
-/// Whether the finding says `step` acted (or found it done) on the instance.
+/// Whether the finding says `step` is over for this incident: it acted, found it done, or
+/// skipped it. A skip (no Auto Scaling group, an untagged group, outside the remediation scope)
+/// does not change by asking again every five minutes: the incident's notices said why, and
+/// its next incident asks afresh. Only a failed step is tried again.
 fn took(finding: &InstanceFinding, step: &str) -> bool {
-    finding
-        .remediation_actions
-        .iter()
-        .any(|a| a.step == step && matches!(a.outcome, ActionOutcome::Done | ActionOutcome::AlreadyDone))
+    finding.remediation_actions.iter().any(|a| {
+        a.step == step
+            && matches!(
+                a.outcome,
+                ActionOutcome::Done | ActionOutcome::AlreadyDone | ActionOutcome::Skipped
+            )
+    })
 }
 
 fn with_action(finding: &InstanceFinding, action: ActionTaken) -> InstanceFinding {

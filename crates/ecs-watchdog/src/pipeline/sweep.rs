@@ -3,7 +3,7 @@
 //! sweep is level-triggered. What it sees first is recorded in the ledger and alerts only once
 //! it has lasted (the grace period, or `STUCK_AFTER_MINUTES` for a suppression gone stale).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use futures_util::future::join_all;
 use tracing::{info, warn};
@@ -17,6 +17,7 @@ use super::ledger;
 use super::plan::Look;
 use super::scope::Scope;
 use super::survey::{self, Survey};
+use super::places;
 use super::watched::{self, Fault, Faults};
 use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, replace, report};
 use crate::alert;
@@ -32,6 +33,8 @@ use crate::verdict::{Repeat, Verdict};
 /// What one sweep came to.
 #[derive(Debug, Default)]
 pub struct SweepReport {
+    /// Every place's clusters could be listed: the heartbeat may go out.
+    pub complete: bool,
     /// Monitored clusters seen whole enough to judge.
     pub clusters: usize,
     /// Monitored clusters whose instances could not be listed: nothing was judged there.
@@ -52,6 +55,8 @@ pub struct Sweep {
     /// Where its monitor-impaired incidents are filed ([`alert::impaired::scope`]).
     scope: String,
     impaired: Impaired,
+    /// The hub's own account and region: its sweep sends what the whole table owes.
+    home: bool,
 }
 
 impl Sweep {
@@ -70,15 +75,65 @@ impl Sweep {
             monitor: Monitor::at(config, place, io),
             faults,
             impaired: Impaired::default(),
+            home,
         }
     }
 
-    /// One sweep. Never fails as a whole: what could not be seen is reported and counted.
+    /// One sweep of this place alone, its heartbeat included (a hub sweeps every place with
+    /// [`super::HubSweep`]). Never fails as a whole: what could not be seen is reported and counted.
     pub async fn run(&self) -> SweepReport {
+        self.faults.take();
+        let open = self.open_everywhere().await;
+        let open = open.map(|open| places::of_place(&open, &self.monitor.place));
+        let mut out = self.pass(open).await;
+        if out.complete {
+            out.report.tally.count(None, Metric::SweepCompleted);
+        }
+        self.publish(&out).await;
+        out
+    }
+
+    /// Every open incident in the ledger, whatever its place; none when it cannot be read (then
+    /// nothing is closed for a missing cluster this run).
+    pub(super) async fn open_everywhere(&self) -> Option<Vec<IncidentKey>> {
+        let ledger = self.monitor.io.ledger.as_deref()?;
+        ledger
+            .open_everywhere()
+            .await
+            .inspect_err(|e| warn!(error = %error_chain(e), "open incidents not read: none closed for a missing cluster"))
+            .ok()
+    }
+
+    /// The places that sent an event in the last day.
+    pub(super) async fn places_seen(&self) -> Vec<Place> {
+        let io = &self.monitor.io;
+        let Some(ledger) = io.ledger.as_deref() else {
+            return Vec::new();
+        };
+        let since = io.clock.now().saturating_sub(places::SEEN_FOR_SECONDS);
+        ledger
+            .places_seen(since)
+            .await
+            .inspect_err(|e| warn!(error = %error_chain(e), "places seen not read: swept as configured"))
+            .unwrap_or_default()
+    }
+
+    /// Forgets the faults noted since the last pass (its own alert's calls).
+    pub(super) fn fresh(&self) {
+        self.faults.take();
+    }
+
+    /// Publishes what the pass counted.
+    pub(super) async fn publish(&self, out: &SweepReport) {
+        report::metrics(&self.monitor.io, &out.report).await;
+    }
+
+    /// One pass over this place, its metrics not yet published. `open`: the place's open
+    /// incidents, each closed when its cluster is gone from a complete listing.
+    pub(super) async fn pass(&self, open: Option<Vec<IncidentKey>>) -> SweepReport {
         let m = &self.monitor;
         let io = &m.io;
         let mut out = SweepReport::default();
-        self.faults.take();
         let Some(ledger) = io.ledger.as_deref() else {
             warn!("the sweep needs the incident ledger (INCIDENT_TABLE_NAME): nothing swept");
             return out;
@@ -88,7 +143,7 @@ impl Sweep {
 
         // A run that cannot list the clusters saw nothing: no heartbeat (the watch is blind).
         let listed = io.inventory.list_clusters().await;
-        let complete = listed.is_ok();
+        out.complete = listed.is_ok();
         let clusters = listed.unwrap_or_default();
         let scopes = m.scoping.scopes(io.inventory.as_ref(), clusters.iter()).await;
         let monitored: Vec<&String> = clusters
@@ -190,7 +245,20 @@ impl Sweep {
             deployments_unknown: &none,
         };
         let mut seen = super::looks(confirmed, &decisions, false);
-        let due_groups = owed(ledger, now, &mut seen).await;
+        let gone = match (&open, out.complete) {
+            (Some(open), true) => places::gone(open, &clusters, &scopes),
+            _ => Vec::new(),
+        };
+        seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
+            key: key.clone(),
+            look: Look::Over { how: (*how).to_owned() },
+            messages: Vec::new(),
+        }));
+        // What the whole table owes is the home sweep's to send: one query per sweep.
+        let due_groups = match self.home {
+            true => owed(ledger, now, &mut seen).await,
+            false => Vec::new(),
+        };
         ledger::run(io, &context, seen, &s, report).await;
         group::send_due(io, ledger, &m.place, due_groups, &s, report).await;
 
@@ -198,9 +266,14 @@ impl Sweep {
         out.replaced = replace::finish(io, ledger, &surveys, now, replace_after).await;
         let report = &mut out.report;
         for survey in &surveys {
-            gauges(survey, report);
+            gauges(&survey.cluster, survey, report);
         }
-        totals(&surveys, report);
+        let orphans = orphans(&gone);
+        for (cluster, open) in &orphans {
+            open_gauge(cluster, *open, report);
+        }
+        let names = surveys.iter().map(|s| s.cluster.as_str()).chain(orphans.keys().map(String::as_str));
+        totals(names, report);
         out.faults = self.faults.take();
         for fault in &out.faults {
             report.tally.count_impaired(fault.operation);
@@ -209,10 +282,6 @@ impl Sweep {
         if let Some(alert) = self.impaired.alert(io, &m.place, &self.scope, &out.faults, &s).await {
             report.alerts.push(alert);
         }
-        if complete {
-            report.tally.count(None, Metric::SweepCompleted);
-        }
-        report::metrics(io, report).await;
         info!(
             clusters = out.clusters,
             unseen = out.unseen.len(),
@@ -226,8 +295,9 @@ impl Sweep {
 }
 
 impl Sweep {
-    /// A run that could not start: the place cannot be reached (its role cannot be assumed).
-    /// Nothing is judged; the fault is counted and alerted as any other.
+    /// A pass that could not start: the place cannot be reached (its role cannot be assumed).
+    /// Nothing is judged, and the sweep is not complete; the fault is counted and alerted as
+    /// any other.
     pub async fn unreachable(&self, error: AwsError) -> SweepReport {
         let m = &self.monitor;
         let io = &m.io;
@@ -254,9 +324,6 @@ impl Sweep {
             out.report.alerts.push(alert);
         }
         out.faults.push(fault);
-        if let Err(e) = io.metrics.publish(&out.report.tally.data()).await {
-            warn!(error = %error_chain(&e), "metrics not published");
-        }
         out
     }
 }
@@ -281,8 +348,8 @@ async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal
 
 /// The sweep's gauges of one cluster it saw: published every run, zeros included, so an alarm
 /// reads "none now", not "no data".
-fn gauges(survey: &Survey, report: &mut BatchReport) {
-    let name = cluster_name(&survey.cluster);
+fn gauges(cluster: &str, survey: &Survey, report: &mut BatchReport) {
+    let name = cluster_name(cluster);
     let counts = survey.counts();
     let tally = &mut report.tally;
     tally.gauge(name, Metric::MonitoredInstances, counts.monitored_instances);
@@ -295,16 +362,33 @@ fn gauges(survey: &Survey, report: &mut BatchReport) {
         }
     }
     if let Some(open) = &survey.open {
-        let moved = tally.get(Some(name), Metric::IncidentsOpened) as i64
-            - tally.get(Some(name), Metric::IncidentsResolved) as i64;
-        let now_open = (open.len() as i64 + moved).max(0) as u64;
-        tally.gauge(name, Metric::OpenIncidents, now_open);
+        open_gauge(cluster, open.len(), report);
     }
 }
 
-/// The gauges summed over the clusters seen, with no dimension: what the stack's alarms watch
-/// (an alarm cannot know the cluster names in advance).
-fn totals(surveys: &[Survey], report: &mut BatchReport) {
+/// A cluster's open incidents after this run: those read before it, moved by what it opened
+/// and closed.
+fn open_gauge(cluster: &str, before: usize, report: &mut BatchReport) {
+    let name = cluster_name(cluster);
+    let tally = &mut report.tally;
+    let moved = tally.get(Some(name), Metric::IncidentsOpened) as i64 - tally.get(Some(name), Metric::IncidentsResolved) as i64;
+    let now_open = (before as i64 + moved).max(0) as u64;
+    tally.gauge(name, Metric::OpenIncidents, now_open);
+}
+
+/// The clusters gone or out of scope that still had open incidents, with how many.
+fn orphans(gone: &[(IncidentKey, &str)]) -> BTreeMap<String, usize> {
+    let mut orphans = BTreeMap::new();
+    for (key, _) in gone {
+        *orphans.entry(key.cluster_arn.clone()).or_default() += 1;
+    }
+    orphans
+}
+
+/// The gauges summed over the clusters counted, with no dimension: what the stack's alarms
+/// watch (an alarm cannot know the cluster names in advance).
+fn totals<'a>(clusters: impl Iterator<Item = &'a str>, report: &mut BatchReport) {
+    let names: Vec<&str> = clusters.map(cluster_name).collect();
     let tally = &mut report.tally;
     for metric in [
         Metric::MonitoredInstances,
@@ -312,11 +396,7 @@ fn totals(surveys: &[Survey], report: &mut BatchReport) {
         Metric::InstancesWithoutDaemon,
         Metric::OpenIncidents,
     ] {
-        let seen: Vec<&str> = surveys
-            .iter()
-            .map(|s| cluster_name(&s.cluster))
-            .filter(|name| tally.has(name, metric))
-            .collect();
+        let seen: Vec<&&str> = names.iter().filter(|name| tally.has(name, metric)).collect();
         // No cluster whose value is known: no data, rather than a zero nobody measured.
         if !seen.is_empty() {
             let total = seen.iter().map(|name| tally.get(Some(name), metric)).sum();
