@@ -345,7 +345,10 @@ async fn when_a_member_not_in_sweep_accounts_storms_then_the_next_sweep_after_th
     let monitor = Function::start(&pipeline.function_env(&emulator)).await;
     for part in [&events[..1], &events[1..]] {
         let records = batch(&pipeline, part).await;
-        let answer = monitor.invoke(&sqs_event(&records)).await.expect("the batch is handled");
+        let answer = monitor
+            .invoke(&sqs_event(&records))
+            .await
+            .expect("the batch is handled");
         settle(&pipeline, &records, &answer).await;
     }
     let agent_alerts = || async {
@@ -375,7 +378,11 @@ async fn when_a_member_not_in_sweep_accounts_storms_then_the_next_sweep_after_th
         if let Some(digest) = sent.iter().find(|p| finding(p)["digest"].is_object()) {
             break digest.clone();
         }
-        assert!(start.elapsed().as_secs() < 180, "no digest: {:?}", sent.iter().map(|p| &p.subject).collect::<Vec<_>>());
+        assert!(
+            start.elapsed().as_secs() < 180,
+            "no digest: {:?}",
+            sent.iter().map(|p| &p.subject).collect::<Vec<_>>()
+        );
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         sweep.invoke(&json!({})).await.expect("the sweep runs");
     };

@@ -355,7 +355,11 @@ impl Ledger for &'static FakeLedger {
     async fn places_seen(&self, since: u64) -> Result<Vec<crate::config::Place>, AwsError> {
         self.readable("dynamodb:BatchGetItem")?;
         let places = self.places.lock().unwrap();
-        let mut seen: Vec<_> = places.iter().filter(|(_, at)| **at >= since).map(|(p, _)| p.clone()).collect();
+        let mut seen: Vec<_> = places
+            .iter()
+            .filter(|(_, at)| **at >= since)
+            .map(|(p, _)| p.clone())
+            .collect();
         seen.sort();
         Ok(seen)
     }

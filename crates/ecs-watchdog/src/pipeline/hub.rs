@@ -130,7 +130,11 @@ impl Hub {
         let due: Vec<&Place> = {
             let noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
             places
-                .filter(|p| noted.get(*p).is_none_or(|at| now.saturating_sub(*at) >= places::NOTE_EVERY_SECONDS))
+                .filter(|p| {
+                    noted
+                        .get(*p)
+                        .is_none_or(|at| now.saturating_sub(*at) >= places::NOTE_EVERY_SECONDS)
+                })
                 .collect()
         };
         for place in due {
@@ -139,7 +143,9 @@ impl Hub {
                     let mut noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
                     noted.insert(place.clone(), now);
                 }
-                Err(e) => warn!(place = %place, error = %error_chain(&e), "place not noted: the next batch tries again"),
+                Err(e) => {
+                    warn!(place = %place, error = %error_chain(&e), "place not noted: the next batch tries again")
+                }
             }
         }
     }

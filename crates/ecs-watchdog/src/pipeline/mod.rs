@@ -28,6 +28,7 @@ use tracing::{info, warn};
 pub use evidence::{DESCRIBE_LIMIT, MANAGED_NODE_LIMIT};
 pub use hub::{Hub, HubSweep, PLACE_UNREACHABLE, Reach};
 pub use intake::{Message, SqsBatch};
+pub use places::{CLUSTER_DELETED, NOT_MONITORED};
 pub use replace::{REPLACE_STEP, keep_for_sweep};
 pub use sweep::{Sweep, SweepReport};
 pub use watched::Fault;

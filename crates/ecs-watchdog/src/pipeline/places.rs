@@ -25,7 +25,10 @@ pub const NOT_MONITORED: &str = "cluster no longer monitored (its tags or CLUSTE
 
 /// The places to sweep besides `home`, each once, in a stable order.
 pub fn to_sweep(home: &Place, configured: &[Place], open: &[IncidentKey], seen: &[Place]) -> Vec<Place> {
-    let of_incidents = open.iter().filter(|k| is_cluster(k)).filter_map(|k| place_of(&k.cluster_arn));
+    let of_incidents = open
+        .iter()
+        .filter(|k| is_cluster(k))
+        .filter_map(|k| place_of(&k.cluster_arn));
     let places: BTreeSet<Place> = configured
         .iter()
         .cloned()
@@ -46,8 +49,15 @@ pub fn of_place(open: &[IncidentKey], place: &Place) -> Vec<IncidentKey> {
 
 /// The open incidents whose cluster is gone from a complete listing (deleted) or is listed but
 /// out of scope, each with why it is over. A cluster whose scope could not be told keeps its
-/// incidents: the next sweep looks again.
-pub fn gone(open: &[IncidentKey], listed: &[String], scopes: &HashMap<String, Scope>) -> Vec<(IncidentKey, &'static str)> {
+/// incidents: the next sweep looks again. A deleted cluster may stay listed, INACTIVE, for a
+/// while; its instances were deregistered before (DeleteCluster, Amazon ECS API Reference:
+/// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteCluster.html), so the
+/// survey finds none there and closes its incidents as instances gone.
+pub fn gone(
+    open: &[IncidentKey],
+    listed: &[String],
+    scopes: &HashMap<String, Scope>,
+) -> Vec<(IncidentKey, &'static str)> {
     open.iter()
         .filter(|k| is_cluster(k))
         .filter_map(|k| {
@@ -90,7 +100,10 @@ mod tests {
             key(&arn(HOME, "eu-west-1", "prod"), AlertKind::AgentDisconnected),
             key("monitor/333333333333/eu-west-1", AlertKind::MonitorImpaired),
         ];
-        let seen = [Place::new("111111111111", "eu-west-1"), Place::new("444444444444", "eu-west-1")];
+        let seen = [
+            Place::new("111111111111", "eu-west-1"),
+            Place::new("444444444444", "eu-west-1"),
+        ];
 
         let places = to_sweep(&home, &configured, &open, &seen);
 
@@ -127,6 +140,9 @@ mod tests {
 
         let over = gone(&open, &listed, &scopes);
 
-        assert_eq!(over, [(open[0].clone(), CLUSTER_DELETED), (open[1].clone(), NOT_MONITORED)]);
+        assert_eq!(
+            over,
+            [(open[0].clone(), CLUSTER_DELETED), (open[1].clone(), NOT_MONITORED)]
+        );
     }
 }

@@ -106,7 +106,10 @@ impl Bed {
 
     fn impaired_alerts(&self) -> Vec<Alert> {
         let sent = self.notifier.sent.lock().unwrap();
-        sent.iter().filter(|a| a.kind == AlertKind::MonitorImpaired).cloned().collect()
+        sent.iter()
+            .filter(|a| a.kind == AlertKind::MonitorImpaired)
+            .cloned()
+            .collect()
     }
 }
 
@@ -115,7 +118,12 @@ async fn when_a_member_sent_an_event_then_the_hub_notes_it_once_an_hour_and_the_
     let bed = Bed::new();
     let members = bed.members(false);
     let hub = Hub::new(
-        monitor_at(FakeInventory::default(), bed.notifier, Some(bed.ledger), Some(bed.clock)),
+        monitor_at(
+            FakeInventory::default(),
+            bed.notifier,
+            Some(bed.ledger),
+            Some(bed.clock),
+        ),
         Box::new(members),
     );
     let mut event = agent(A, 1);
@@ -151,12 +159,22 @@ async fn when_a_members_clusters_cannot_be_listed_then_no_heartbeat_and_the_aler
     let blind = bed.sweep(FakeInventory::default(), bed.members(true)).run().await;
 
     assert!(!blind.complete);
-    assert_eq!(bed.published.heartbeats(), 0, "the home place alone is not the whole watch");
+    assert_eq!(
+        bed.published.heartbeats(),
+        0,
+        "the home place alone is not the whole watch"
+    );
     // The fakes have no Managed Daemons: the home place says so too; the member names itself.
     let alerts = bed.impaired_alerts();
-    let blind: Vec<&Alert> = alerts.iter().filter(|a| a.subject.contains("ecs:ListClusters")).collect();
+    let blind: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.subject.contains("ecs:ListClusters"))
+        .collect();
     assert_eq!(blind.len(), 1, "{alerts:?}");
-    assert_eq!(blind[0].subject, format!("ECS Watchdog cannot call ecs:ListClusters ({MEMBER}, eu-west-1)"));
+    assert_eq!(
+        blind[0].subject,
+        format!("ECS Watchdog cannot call ecs:ListClusters ({MEMBER}, eu-west-1)")
+    );
 
     // Once the member can be listed again, the heartbeat is back: one for the whole sweep.
     let seeing = bed.sweep(FakeInventory::default(), bed.members(false)).run().await;
@@ -245,7 +263,9 @@ async fn when_a_replacement_is_skipped_then_the_next_sweeps_do_not_ask_again() {
         container_instance_arn: arn(A, 1),
         ..Default::default()
     };
-    finding.remediation_actions.push(ActionTaken::of("drain", &StepOutcome::Done("drained".into())));
+    finding
+        .remediation_actions
+        .push(ActionTaken::of("drain", &StepOutcome::Done("drained".into())));
     let incident = Incident {
         version: 1,
         notified_at: START - 3000,
@@ -264,6 +284,13 @@ async fn when_a_replacement_is_skipped_then_the_next_sweeps_do_not_ask_again() {
     assert_eq!(asked.load(Ordering::SeqCst), 1);
     assert_eq!((first.replaced.len(), second.replaced.len()), (1, 0));
     let stored = bed.ledger.incidents.lock().unwrap()[&key.id()].clone();
-    let replace = stored.finding.remediation_actions.iter().find(|a| a.step == REPLACE_STEP);
-    assert_eq!(replace.map(|a| a.outcome), Some(crate::remediation::ActionOutcome::Skipped));
+    let replace = stored
+        .finding
+        .remediation_actions
+        .iter()
+        .find(|a| a.step == REPLACE_STEP);
+    assert_eq!(
+        replace.map(|a| a.outcome),
+        Some(crate::remediation::ActionOutcome::Skipped)
+    );
 }

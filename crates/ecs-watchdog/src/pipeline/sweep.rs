@@ -14,10 +14,10 @@ use super::group;
 use super::impaired::Impaired;
 use super::intake::{Checked, Message};
 use super::ledger;
+use super::places;
 use super::plan::Look;
 use super::scope::Scope;
 use super::survey::{self, Survey};
-use super::places;
 use super::watched::{self, Fault, Faults};
 use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, replace, report};
 use crate::alert;
@@ -100,7 +100,9 @@ impl Sweep {
         ledger
             .open_everywhere()
             .await
-            .inspect_err(|e| warn!(error = %error_chain(e), "open incidents not read: none closed for a missing cluster"))
+            .inspect_err(
+                |e| warn!(error = %error_chain(e), "open incidents not read: none closed for a missing cluster"),
+            )
             .ok()
     }
 
@@ -272,7 +274,10 @@ impl Sweep {
         for (cluster, open) in &orphans {
             open_gauge(cluster, *open, report);
         }
-        let names = surveys.iter().map(|s| s.cluster.as_str()).chain(orphans.keys().map(String::as_str));
+        let names = surveys
+            .iter()
+            .map(|s| s.cluster.as_str())
+            .chain(orphans.keys().map(String::as_str));
         totals(names, report);
         out.faults = self.faults.take();
         for fault in &out.faults {
@@ -371,7 +376,8 @@ fn gauges(cluster: &str, survey: &Survey, report: &mut BatchReport) {
 fn open_gauge(cluster: &str, before: usize, report: &mut BatchReport) {
     let name = cluster_name(cluster);
     let tally = &mut report.tally;
-    let moved = tally.get(Some(name), Metric::IncidentsOpened) as i64 - tally.get(Some(name), Metric::IncidentsResolved) as i64;
+    let moved =
+        tally.get(Some(name), Metric::IncidentsOpened) as i64 - tally.get(Some(name), Metric::IncidentsResolved) as i64;
     let now_open = (before as i64 + moved).max(0) as u64;
     tally.gauge(name, Metric::OpenIncidents, now_open);
 }
