@@ -6,6 +6,7 @@
 mod act;
 mod decide;
 mod evidence;
+mod gauges;
 mod group;
 mod hub;
 mod impaired;

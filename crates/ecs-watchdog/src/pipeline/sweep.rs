@@ -3,13 +3,14 @@
 //! sweep is level-triggered. What it sees first is recorded in the ledger and alerts only once
 //! it has lasted (the grace period, or `STUCK_AFTER_MINUTES` for a suppression gone stale).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use super::decide::{self, Decision, Outcome};
 use super::evidence::{self, DaemonChecks, Described};
+use super::gauges::{gauges, open_gauge, orphans, totals};
 use super::group;
 use super::impaired::Impaired;
 use super::intake::{Checked, Message};
@@ -268,7 +269,7 @@ impl Sweep {
         out.replaced = replace::finish(io, ledger, &surveys, now, replace_after).await;
         let report = &mut out.report;
         for survey in &surveys {
-            gauges(&survey.cluster, survey, report);
+            gauges(survey, report);
         }
         let orphans = orphans(&gone);
         for (cluster, open) in &orphans {
@@ -349,66 +350,6 @@ async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal
     checks.deployments = deployments;
     checks.unavailable = unavailable;
     checks
-}
-
-/// The sweep's gauges of one cluster it saw: published every run, zeros included, so an alarm
-/// reads "none now", not "no data".
-fn gauges(cluster: &str, survey: &Survey, report: &mut BatchReport) {
-    let name = cluster_name(cluster);
-    let counts = survey.counts();
-    let tally = &mut report.tally;
-    tally.gauge(name, Metric::MonitoredInstances, counts.monitored_instances);
-    tally.gauge(name, Metric::DisconnectedAgents, counts.disconnected_agents);
-    if survey.daemons.is_some() {
-        let total = counts.without_daemon.iter().map(|(_, n)| n).sum();
-        tally.gauge(name, Metric::InstancesWithoutDaemon, total);
-        for (daemon, n) in &counts.without_daemon {
-            tally.daemon_gauge(name, daemon, Metric::InstancesWithoutDaemon, *n);
-        }
-    }
-    if let Some(open) = &survey.open {
-        open_gauge(cluster, open.len(), report);
-    }
-}
-
-/// A cluster's open incidents after this run: those read before it, moved by what it opened
-/// and closed.
-fn open_gauge(cluster: &str, before: usize, report: &mut BatchReport) {
-    let name = cluster_name(cluster);
-    let tally = &mut report.tally;
-    let moved =
-        tally.get(Some(name), Metric::IncidentsOpened) as i64 - tally.get(Some(name), Metric::IncidentsResolved) as i64;
-    let now_open = (before as i64 + moved).max(0) as u64;
-    tally.gauge(name, Metric::OpenIncidents, now_open);
-}
-
-/// The clusters gone or out of scope that still had open incidents, with how many.
-fn orphans(gone: &[(IncidentKey, &str)]) -> BTreeMap<String, usize> {
-    let mut orphans = BTreeMap::new();
-    for (key, _) in gone {
-        *orphans.entry(key.cluster_arn.clone()).or_default() += 1;
-    }
-    orphans
-}
-
-/// The gauges summed over the clusters counted, with no dimension: what the stack's alarms
-/// watch (an alarm cannot know the cluster names in advance).
-fn totals<'a>(clusters: impl Iterator<Item = &'a str>, report: &mut BatchReport) {
-    let names: Vec<&str> = clusters.map(cluster_name).collect();
-    let tally = &mut report.tally;
-    for metric in [
-        Metric::MonitoredInstances,
-        Metric::DisconnectedAgents,
-        Metric::InstancesWithoutDaemon,
-        Metric::OpenIncidents,
-    ] {
-        let seen: Vec<&&str> = names.iter().filter(|name| tally.has(name, metric)).collect();
-        // No cluster whose value is known: no data, rather than a zero nobody measured.
-        if !seen.is_empty() {
-            let total = seen.iter().map(|name| tally.get(Some(name), metric)).sum();
-            tally.gauge_total(metric, total);
-        }
-    }
 }
 
 /// What the ledger says is owed by now, in the whole table: each incident not seen this run
