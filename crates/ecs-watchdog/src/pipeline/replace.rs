@@ -91,9 +91,14 @@ pub async fn finish(
                 outcome
             }
         };
+        let action = ActionTaken::of(step.name(), &outcome);
+        // The same answer as last time (a skip that still holds): told and written once.
+        if incident.finding.remediation_actions.contains(&action) {
+            continue;
+        }
         info!(incident = %key.id(), ?outcome, tasks_left, due, "replacement finished by the sweep");
         acted.push(format!("{}/{}: {outcome:?}", survey.cluster, key.instance));
-        let finding = with_action(&incident.finding, ActionTaken::of(step.name(), &outcome));
+        let finding = with_action(&incident.finding, action);
         let updated = Incident {
             version: incident.version + 1,
             finding,
@@ -106,18 +111,14 @@ pub async fn finish(
     acted
 }
 
-/// Whether the finding says `step` is over for this incident: it acted, found it done, or
-/// skipped it. A skip (no Auto Scaling group, an untagged group, outside the remediation scope)
-/// does not change by asking again every five minutes: the incident's notices said why, and
-/// its next incident asks afresh. Only a failed step is tried again.
+/// Whether the finding says `step` acted (or found it done) on the instance. A skip is asked
+/// again every sweep: the monitor's "replaced after 15 min" is a skip that waits, and a group
+/// tagged or a scope widened later should take effect; asking costs one free read.
 fn took(finding: &InstanceFinding, step: &str) -> bool {
-    finding.remediation_actions.iter().any(|a| {
-        a.step == step
-            && matches!(
-                a.outcome,
-                ActionOutcome::Done | ActionOutcome::AlreadyDone | ActionOutcome::Skipped
-            )
-    })
+    finding
+        .remediation_actions
+        .iter()
+        .any(|a| a.step == step && matches!(a.outcome, ActionOutcome::Done | ActionOutcome::AlreadyDone))
 }
 
 fn with_action(finding: &InstanceFinding, action: ActionTaken) -> InstanceFinding {
