@@ -215,6 +215,7 @@ impl FakeLedger {
             incidents: Mutex::new(self.incidents.lock().unwrap().clone()),
             groups: Mutex::new(self.groups.lock().unwrap().clone()),
             unreadable: AtomicBool::new(false),
+            places: Mutex::new(self.places.lock().unwrap().clone()),
         }
     }
 
