@@ -313,3 +313,82 @@ async fn when_an_unreachable_member_storms_then_the_hubs_own_alert_is_not_held_b
         .count();
     assert_eq!(impaired, 1, "the unreachable account is alerted once");
 }
+
+/// Issue 21: a storm in a member account not listed in `SWEEP_ACCOUNTS`. The monitor notes the
+/// place; the sweep covers it without configuration (its cluster is counted, its gauges carry its
+/// account), and the first sweep after the group interval sends the digest of what was held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_member_not_in_sweep_accounts_storms_then_the_next_sweep_after_the_interval_sends_its_digest() {
+    // Given a member whose six instances all lost their agent, and a hub that groups for 1 min.
+    let emulator = Emulator::start().await;
+    let mut parameters = HUB.to_vec();
+    parameters.push(("GroupIntervalMinutes", "1"));
+    let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
+    let fleet = Fleet::new(&emulator.member(MEMBER_A).await).await;
+    let cluster = fleet.cluster("prod", &[]).await;
+    let nodes = fleet.nodes(&cluster, 6).await;
+    for node in &nodes {
+        emulator
+            .set_container_instance(&cluster, &node.container_instance_arn, Some(false), None)
+            .await;
+    }
+    let events: Vec<Value> = nodes
+        .iter()
+        .map(|node| {
+            let mut event = agent_event(node, 2, false);
+            event["account"] = json!(MEMBER_A);
+            event
+        })
+        .collect();
+
+    // When the monitor sees the first, then the other five (held for the digest).
+    let monitor = Function::start(&pipeline.function_env(&emulator)).await;
+    for part in [&events[..1], &events[1..]] {
+        let records = batch(&pipeline, part).await;
+        let answer = monitor
+            .invoke(&sqs_event(&records))
+            .await
+            .expect("the batch is handled");
+        settle(&pipeline, &records, &answer).await;
+    }
+    let agent_alerts = || async {
+        let published = emulator.published().await;
+        published
+            .into_iter()
+            .filter(|p| p.attributes["kind"] == "agent-disconnected")
+            .collect::<Vec<Published>>()
+    };
+    assert_eq!(agent_alerts().await.len(), 1, "the first pages, the rest are held");
+
+    // Then the sweep, not configured for the member, covers it at once ...
+    let sweep = Function::start_binary(&sweep_binary(), &pipeline.sweep_env(&emulator)).await;
+    let first = sweep.invoke(&json!({})).await.expect("the sweep runs");
+    assert_eq!(first["clusters"], 1, "the member's prod: {first}");
+    assert!(
+        sweep
+            .emf()
+            .iter()
+            .any(|d| d["Account"] == MEMBER_A && d["ClusterName"] == "prod" && d["DisconnectedAgents"] == 6.0),
+        "the member's gauges"
+    );
+    // ... and the first sweep after the interval sends the digest, naming the five held.
+    let start = std::time::Instant::now();
+    let digest = loop {
+        let sent = agent_alerts().await;
+        if let Some(digest) = sent.iter().find(|p| finding(p)["digest"].is_object()) {
+            break digest.clone();
+        }
+        assert!(
+            start.elapsed().as_secs() < 180,
+            "no digest: {:?}",
+            sent.iter().map(|p| &p.subject).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        sweep.invoke(&json!({})).await.expect("the sweep runs");
+    };
+    let told = finding(&digest);
+    assert_eq!(told["account"], MEMBER_A);
+    assert_eq!(told["digest"]["joined"], 5, "{told}");
+    sweep.invoke(&json!({})).await.expect("the sweep runs");
+    assert_eq!(agent_alerts().await.len(), 2, "one page, one digest, nothing more");
+}

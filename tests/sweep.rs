@@ -431,3 +431,68 @@ async fn when_an_operation_is_denied_then_the_sweep_says_so_once_and_sweeps_the_
     assert_eq!(sns.len(), 1);
     assert_eq!(sns[0].attributes["status"], "firing");
 }
+
+/// Issue 21: the sweep read incidents only of the clusters it monitors, so a cluster untagged
+/// (or deleted) after its alert kept its incident open for good: no resolved notice, and an
+/// OpenIncidents of 0 while the ledger held it. The sweep now reads every open incident of its
+/// place (one Scan of the ledger's cluster index) and closes those whose cluster is gone,
+/// saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_cluster_is_untagged_after_its_alert_then_the_next_sweep_resolves_it_saying_why() {
+    let emulator = Emulator::start().await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let parameters = [
+        ("GracePeriodSeconds", "0"),
+        ("MonitorAllClusters", "false"),
+        ("MonitoringTagValue", "enabled"),
+    ];
+    let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
+    let cluster = fleet.cluster("prod", &[("ecs-agent-monitoring", "enabled")]).await;
+    let node = fleet.nodes(&cluster, 1).await.remove(0);
+    emulator
+        .set_container_instance(&cluster, &node.container_instance_arn, Some(false), None)
+        .await;
+    let env = pipeline.sweep_env(&emulator);
+    let alerting = Function::start_binary(&sweep_binary(), &env).await;
+    alerting.invoke(&json!({})).await.expect("the sweep runs");
+    let agent = |status: &'static str| {
+        let emulator = &emulator;
+        async move {
+            let all = emulator.published().await;
+            let mut of: Vec<Published> = all
+                .into_iter()
+                .filter(|p| p.attributes["kind"] == "agent-disconnected")
+                .collect();
+            of.retain(|p| p.attributes["status"] == status);
+            of
+        }
+    };
+    assert_eq!(agent("firing").await.len(), 1);
+
+    // When the cluster loses its tag (a new Lambda instance: its tag cache is empty).
+    fleet
+        .ecs
+        .untag_resource()
+        .resource_arn(&cluster)
+        .tag_keys("ecs-agent-monitoring")
+        .send()
+        .await
+        .unwrap();
+    let sweep = Function::start_binary(&sweep_binary(), &env).await;
+    let summary = sweep.invoke(&json!({})).await.expect("the sweep runs");
+
+    // Then its incident is resolved once, saying why, and the gauge agrees with the ledger.
+    assert_eq!(summary["clusters"], 0, "{summary}");
+    let resolved = agent("resolved").await;
+    assert_eq!(resolved.len(), 1);
+    let told = finding(&resolved[0]);
+    assert_eq!(
+        told["instances"][0]["resolution"],
+        ecs_watchdog::pipeline::NOT_MONITORED,
+        "{told}"
+    );
+    assert_eq!(total(&sweep, "OpenIncidents"), Some(0.0));
+    assert_eq!(total(&sweep, "SweepCompleted"), Some(1.0));
+    sweep.invoke(&json!({})).await.expect("the sweep runs");
+    assert_eq!(agent("resolved").await.len(), 1, "resolved once");
+}

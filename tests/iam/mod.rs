@@ -54,10 +54,21 @@ fn granting<'a>(statements: &'a [Value], action: &str) -> Vec<&'a Value> {
 /// The IAM actions the adapters call: every SDK call is labelled `service:Operation` where its
 /// error is mapped, so the labels in `crates/ecs-watchdog/src/aws` are the calls.
 fn actions_the_code_calls() -> BTreeSet<String> {
-    let dir = repo_root().join("crates/ecs-watchdog/src/aws");
+    let mut dirs = vec![repo_root().join("crates/ecs-watchdog/src/aws")];
+    let mut files = Vec::new();
+    // An adapter may keep part of itself in a submodule (aws/dynamodb/places.rs).
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            match path.is_dir() {
+                true => dirs.push(path),
+                false => files.push(path),
+            }
+        }
+    }
     let mut actions = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for file in files {
+        let source = std::fs::read_to_string(file).unwrap();
         for literal in source.split('"').skip(1).step_by(2) {
             let Some((service, operation)) = literal.split_once(':') else {
                 continue;

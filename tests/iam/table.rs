@@ -228,6 +228,19 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::Always,
             sweep: Some(Needs::Always),
         },
+        // Scan on an index is authorized against `index*`: the sweep's one read of every open
+        // incident, whatever its place (the places to sweep, the clusters gone).
+        Grant {
+            action: "dynamodb:Scan",
+            resource: arn(
+                "dynamodb",
+                "table/ecs-watchdog-IncidentTable-ABCDEF123456/index/by-cluster",
+            )
+            .into(),
+            condition: None,
+            needs: Needs::Never,
+            sweep: Some(Needs::Always),
+        },
         // `capacity-provider*`: whether a target is an ECS Managed Instance, never drained.
         Grant {
             action: "ecs:DescribeCapacityProviders",

@@ -26,8 +26,7 @@ pub fn monitor(emulator: &Emulator, config: Config, replace: impl FnOnce(&mut Ad
 /// The sweep as its binary builds it on the emulator, after `replace` changed its adapters.
 pub fn sweep(emulator: &Emulator, config: Config, replace: impl FnOnce(&mut Adapters)) -> Sweep {
     let mut io = aws::adapters(&config, &emulator.sdk);
-    io.steps
-        .retain(|step| step.name() == ecs_watchdog::pipeline::REPLACE_STEP);
+    ecs_watchdog::pipeline::keep_for_sweep(&mut io.steps, config.remediation.dry_run);
     replace(&mut io);
     Sweep::new(config, REGION, io)
 }

@@ -175,6 +175,20 @@ pub trait Ledger: Send + Sync {
     /// index, every page): incidents whose alert or resolved notice is owed or whose lease
     /// expired, groups whose digest is due.
     async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError>;
+    /// The keys of every open incident in the table, whatever its place or cluster (a `Scan` of
+    /// the cluster index, every page): what the sweep closes when its cluster is gone, and the
+    /// places it must look at. A ledger that cannot tell answers none.
+    async fn open_everywhere(&self) -> Result<Vec<IncidentKey>, AwsError> {
+        Ok(Vec::new())
+    }
+    /// Notes that an event of `place` was seen at `now` (one `UpdateItem`).
+    async fn note_place(&self, _place: &crate::config::Place, _now: u64) -> Result<(), AwsError> {
+        Ok(())
+    }
+    /// The places whose events were seen since `since` (one `BatchGetItem`).
+    async fn places_seen(&self, _since: u64) -> Result<Vec<crate::config::Place>, AwsError> {
+        Ok(Vec::new())
+    }
 }
 
 /// What time it is, in UNIX seconds; tests move it instead of sleeping.

@@ -17,6 +17,8 @@ use crate::alert::{AlertKind, InstanceFinding};
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
 use crate::ports::{AwsError, Ledger, Settle};
 
+mod places;
+
 /// How long a closed incident stays before DynamoDB's TTL removes it.
 const KEEP_CLOSED_SECONDS: u64 = 30 * 24 * 3600;
 /// The table's global secondary index by cluster ARN and state: the sweep's one query for a
@@ -442,18 +444,7 @@ impl Ledger for DynamoLedger {
                 &[(":cluster", s(cluster_arn)), (":closed", s(State::Closed.as_str()))],
             )
             .await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| {
-                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-                Some(IncidentKey {
-                    cluster_arn: text("cluster_arn")?,
-                    kind: AlertKind::parse(&text("kind")?)?,
-                    instance: text("instance")?,
-                    daemon: text("daemon"),
-                })
-            })
-            .collect())
+        Ok(items.iter().filter_map(places::key).collect())
     }
 
     async fn count_open(&self, cluster_arn: &str, delta: i64) -> Result<i64, AwsError> {
@@ -535,5 +526,17 @@ impl Ledger for DynamoLedger {
             incidents.into_iter().filter_map(incident).collect(),
             groups.into_iter().filter_map(group).collect(),
         ))
+    }
+
+    async fn open_everywhere(&self) -> Result<Vec<IncidentKey>, AwsError> {
+        self.scan_open().await
+    }
+
+    async fn note_place(&self, place: &crate::config::Place, now: u64) -> Result<(), AwsError> {
+        self.note(place, now).await
+    }
+
+    async fn places_seen(&self, since: u64) -> Result<Vec<crate::config::Place>, AwsError> {
+        self.seen(since).await
     }
 }

@@ -76,12 +76,12 @@ pub fn monitor(config: Config, sdk: &aws_config::SdkConfig) -> Monitor {
     Monitor::new(config, region, io)
 }
 
-/// The sweep with its AWS adapters. It starts no remediation; with drain-and-replace it keeps
-/// the replace step, to finish replacements the monitor started.
+/// The sweep with its AWS adapters, and only the remediation it may finish
+/// ([`crate::pipeline::keep_for_sweep`]).
 pub fn sweep(config: Config, sdk: &aws_config::SdkConfig) -> crate::Sweep {
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let mut io = adapters(&config, sdk);
-    io.steps.retain(|step| step.name() == crate::pipeline::REPLACE_STEP);
+    crate::pipeline::keep_for_sweep(&mut io.steps, config.remediation.dry_run);
     crate::Sweep::new(config, region, io)
 }
 

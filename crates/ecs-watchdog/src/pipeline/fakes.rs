@@ -204,6 +204,8 @@ pub(crate) struct FakeLedger {
     pub(super) incidents: Mutex<HashMap<String, Incident>>,
     pub(super) groups: Mutex<HashMap<String, Group>>,
     pub(super) unreadable: AtomicBool,
+    /// When an event of each place was last noted.
+    pub(super) places: Mutex<HashMap<crate::config::Place, u64>>,
 }
 
 impl FakeLedger {
@@ -213,6 +215,7 @@ impl FakeLedger {
             incidents: Mutex::new(self.incidents.lock().unwrap().clone()),
             groups: Mutex::new(self.groups.lock().unwrap().clone()),
             unreadable: AtomicBool::new(false),
+            places: Mutex::new(self.places.lock().unwrap().clone()),
         }
     }
 
@@ -338,6 +341,28 @@ impl Ledger for &'static FakeLedger {
     async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
         self.readable("dynamodb:Query")?;
         Ok(self.owed_by(now))
+    }
+    async fn open_everywhere(&self) -> Result<Vec<IncidentKey>, AwsError> {
+        self.readable("dynamodb:Scan")?;
+        let items = self.incidents.lock().unwrap();
+        let mut keys: Vec<IncidentKey> = items.values().filter(|i| i.is_open()).map(|i| i.key.clone()).collect();
+        keys.sort();
+        Ok(keys)
+    }
+    async fn note_place(&self, place: &crate::config::Place, now: u64) -> Result<(), AwsError> {
+        self.places.lock().unwrap().insert(place.clone(), now);
+        Ok(())
+    }
+    async fn places_seen(&self, since: u64) -> Result<Vec<crate::config::Place>, AwsError> {
+        self.readable("dynamodb:BatchGetItem")?;
+        let places = self.places.lock().unwrap();
+        let mut seen: Vec<_> = places
+            .iter()
+            .filter(|(_, at)| **at >= since)
+            .map(|(p, _)| p.clone())
+            .collect();
+        seen.sort();
+        Ok(seen)
     }
 }
 

@@ -14,9 +14,10 @@ use tracing::warn;
 
 use super::impaired::Impaired;
 use super::watched::Fault;
-use super::{Adapters, BatchReport, Message, Monitor, REPLACE_STEP, Sweep, SweepReport};
+use super::{Adapters, BatchReport, Message, Monitor, Sweep, SweepReport, places, replace};
 use crate::alert;
 use crate::config::{Config, Place};
+use crate::incident::IncidentKey;
 use crate::metrics::{self, Metric, MetricDatum};
 use crate::ports::{AwsError, ErrorKind, MetricsSink, Quarantined, error_chain};
 
@@ -75,6 +76,8 @@ pub struct Hub {
     home: Monitor,
     members: Places<Monitor>,
     impaired: Impaired,
+    /// When this Lambda instance last noted each member place in the ledger.
+    noted: Mutex<HashMap<Place, u64>>,
 }
 
 impl Hub {
@@ -83,6 +86,7 @@ impl Hub {
             members: Places::new(home.config.clone(), reach),
             home,
             impaired: Impaired::default(),
+            noted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -99,6 +103,7 @@ impl Hub {
         if by_place.is_empty() {
             return self.home.process(messages).await;
         }
+        self.note(by_place.keys()).await;
         let home: Vec<Message> = home.into_iter().cloned().collect();
         let (mut report, members) = join(
             self.home.process(&home),
@@ -111,6 +116,38 @@ impl Hub {
             report.tally.merge(&member.tally);
         }
         report
+    }
+
+    /// Notes in the ledger that these member places sent events, so the sweep covers them
+    /// (DESIGN §8 "Places"): at most once per [`places::NOTE_EVERY_SECONDS`] per place and
+    /// Lambda instance. A note that fails is tried with the next batch.
+    async fn note(&self, places: impl Iterator<Item = &Place>) {
+        let io = &self.home.io;
+        let Some(ledger) = io.ledger.as_deref() else {
+            return;
+        };
+        let now = io.clock.now();
+        let due: Vec<&Place> = {
+            let noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
+            places
+                .filter(|p| {
+                    noted
+                        .get(*p)
+                        .is_none_or(|at| now.saturating_sub(*at) >= places::NOTE_EVERY_SECONDS)
+                })
+                .collect()
+        };
+        for place in due {
+            match ledger.note_place(place, now).await {
+                Ok(()) => {
+                    let mut noted = self.noted.lock().unwrap_or_else(|p| p.into_inner());
+                    noted.insert(place.clone(), now);
+                }
+                Err(e) => {
+                    warn!(place = %place, error = %error_chain(&e), "place not noted: the next batch tries again")
+                }
+            }
+        }
     }
 
     async fn member(&self, place: &Place, messages: &[Message]) -> BatchReport {
@@ -173,7 +210,7 @@ impl Hub {
     }
 }
 
-/// The sweep of a hub: its own place and each place of `SWEEP_ACCOUNTS` × `SWEEP_REGIONS`.
+/// The sweep of a hub: its own place and every place the ledger knows (DESIGN §8 "Places").
 pub struct HubSweep {
     home: Sweep,
     members: Places<Sweep>,
@@ -187,12 +224,26 @@ impl HubSweep {
         }
     }
 
-    /// Sweeps every place at once; the report adds them up.
+    /// Sweeps every place at once; the report adds them up. The heartbeat goes out only when
+    /// every place's clusters could be listed.
     pub async fn run(&self) -> SweepReport {
         let home = &self.home.monitor.place;
-        let places = self.members.config.accounts.swept.iter().filter(|p| *p != home);
-        let (mut report, members) = join(self.home.run(), join_all(places.map(|p| self.member(p)))).await;
-        for member in members {
+        self.home.fresh();
+        let (open, seen) = join(self.home.open_everywhere(), self.home.places_seen()).await;
+        let open = open.unwrap_or_default();
+        let places = places::to_sweep(home, &self.members.config.accounts.swept, &open, &seen);
+        let (mut report, members) = join(
+            self.home.pass(Some(places::of_place(&open, home))),
+            join_all(places.iter().map(|p| self.member(p, places::of_place(&open, p)))),
+        )
+        .await;
+        let complete = report.complete && members.iter().all(|(_, m)| m.complete);
+        if complete {
+            report.report.tally.count(None, Metric::SweepCompleted);
+        }
+        self.home.publish(&report).await;
+        for (sweep, member) in members {
+            sweep.publish(&member).await;
             report.clusters += member.clusters;
             report.unseen.extend(member.unseen);
             report.undecided += member.undecided;
@@ -201,19 +252,22 @@ impl HubSweep {
             report.report.alerts.extend(member.report.alerts);
             report.report.tally.merge(&member.report.tally);
         }
+        report.complete = complete;
         report
     }
 
-    async fn member(&self, place: &Place) -> SweepReport {
+    async fn member(&self, place: &Place, open: Vec<IncidentKey>) -> (Arc<Sweep>, SweepReport) {
+        let dry_run = self.members.config.remediation.dry_run;
         let sweep = self.members.get(place, |config, place, mut io| {
-            // The sweep starts no remediation; it finishes the replacements the monitor started.
-            io.steps.retain(|step| step.name() == REPLACE_STEP);
+            replace::keep_for_sweep(&mut io.steps, dry_run);
             Sweep::at(config, place, false, io)
         });
-        match self.members.reach.ready(place).await {
-            Ok(()) => sweep.run().await,
+        sweep.fresh();
+        let report = match self.members.reach.ready(place).await {
+            Ok(()) => sweep.pass(Some(open)).await,
             Err(e) => sweep.unreachable(e).await,
-        }
+        };
+        (sweep, report)
     }
 }
 

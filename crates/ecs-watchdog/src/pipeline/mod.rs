@@ -6,11 +6,13 @@
 mod act;
 mod decide;
 mod evidence;
+mod gauges;
 mod group;
 mod hub;
 mod impaired;
 mod intake;
 mod ledger;
+mod places;
 mod plan;
 mod replace;
 mod report;
@@ -27,7 +29,8 @@ use tracing::{info, warn};
 pub use evidence::{DESCRIBE_LIMIT, MANAGED_NODE_LIMIT};
 pub use hub::{Hub, HubSweep, PLACE_UNREACHABLE, Reach};
 pub use intake::{Message, SqsBatch};
-pub use replace::REPLACE_STEP;
+pub use places::{CLUSTER_DELETED, NOT_MONITORED};
+pub use replace::{REPLACE_STEP, keep_for_sweep};
 pub use sweep::{Sweep, SweepReport};
 pub use watched::Fault;
 
@@ -316,6 +319,8 @@ fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confir
 mod cases;
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod places_tests;
 #[cfg(test)]
 mod races_tests;
 #[cfg(test)]

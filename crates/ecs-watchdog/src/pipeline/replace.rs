@@ -15,10 +15,17 @@ use crate::alert::{AlertKind, InstanceFinding};
 use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, instance_key};
 use crate::ports::{Ledger, error_chain};
-use crate::remediation::{ActionOutcome, ActionTaken, StepOutcome, Target};
+use crate::remediation::{ActionOutcome, ActionTaken, RemediationStep, StepOutcome, Target};
 
 /// The name of the built-in step that replaces an instance in its Auto Scaling group.
 pub const REPLACE_STEP: &str = "replace";
+
+/// The sweep's remediation steps: it starts none; with drain-and-replace it keeps the replace
+/// step, to finish replacements the monitor started, except in a dry run, where nothing is
+/// replaced (the monitor only said what it would drain).
+pub fn keep_for_sweep(steps: &mut Vec<Box<dyn RemediationStep>>, dry_run: bool) {
+    steps.retain(|step| !dry_run && step.name() == REPLACE_STEP);
+}
 
 /// Replaces what is due; returns the instances it acted on, as `cluster/instance: outcome`.
 pub async fn finish(
@@ -84,9 +91,14 @@ pub async fn finish(
                 outcome
             }
         };
+        let action = ActionTaken::of(step.name(), &outcome);
+        // The same answer as last time (a skip that still holds): told and written once.
+        if incident.finding.remediation_actions.contains(&action) {
+            continue;
+        }
         info!(incident = %key.id(), ?outcome, tasks_left, due, "replacement finished by the sweep");
         acted.push(format!("{}/{}: {outcome:?}", survey.cluster, key.instance));
-        let finding = with_action(&incident.finding, ActionTaken::of(step.name(), &outcome));
+        let finding = with_action(&incident.finding, action);
         let updated = Incident {
             version: incident.version + 1,
             finding,
@@ -99,7 +111,9 @@ pub async fn finish(
     acted
 }
 
-/// Whether the finding says `step` acted (or found it done) on the instance.
+/// Whether the finding says `step` acted (or found it done) on the instance. A skip is asked
+/// again every sweep: the monitor's "replaced after 15 min" is a skip that waits, and a group
+/// tagged or a scope widened later should take effect; asking costs one free read.
 fn took(finding: &InstanceFinding, step: &str) -> bool {
     finding
         .remediation_actions

@@ -10,10 +10,12 @@ use tracing::{info, warn};
 
 use super::decide::{self, Decision, Outcome};
 use super::evidence::{self, DaemonChecks, Described};
+use super::gauges::{gauges, open_gauge, orphans, totals};
 use super::group;
 use super::impaired::Impaired;
 use super::intake::{Checked, Message};
 use super::ledger;
+use super::places;
 use super::plan::Look;
 use super::scope::Scope;
 use super::survey::{self, Survey};
@@ -32,6 +34,8 @@ use crate::verdict::{Repeat, Verdict};
 /// What one sweep came to.
 #[derive(Debug, Default)]
 pub struct SweepReport {
+    /// Every place's clusters could be listed: the heartbeat may go out.
+    pub complete: bool,
     /// Monitored clusters seen whole enough to judge.
     pub clusters: usize,
     /// Monitored clusters whose instances could not be listed: nothing was judged there.
@@ -52,6 +56,8 @@ pub struct Sweep {
     /// Where its monitor-impaired incidents are filed ([`alert::impaired::scope`]).
     scope: String,
     impaired: Impaired,
+    /// The hub's own account and region: its sweep sends what the whole table owes.
+    home: bool,
 }
 
 impl Sweep {
@@ -70,15 +76,67 @@ impl Sweep {
             monitor: Monitor::at(config, place, io),
             faults,
             impaired: Impaired::default(),
+            home,
         }
     }
 
-    /// One sweep. Never fails as a whole: what could not be seen is reported and counted.
+    /// One sweep of this place alone, its heartbeat included (a hub sweeps every place with
+    /// [`super::HubSweep`]). Never fails as a whole: what could not be seen is reported and counted.
     pub async fn run(&self) -> SweepReport {
+        self.faults.take();
+        let open = self.open_everywhere().await;
+        let open = open.map(|open| places::of_place(&open, &self.monitor.place));
+        let mut out = self.pass(open).await;
+        if out.complete {
+            out.report.tally.count(None, Metric::SweepCompleted);
+        }
+        self.publish(&out).await;
+        out
+    }
+
+    /// Every open incident in the ledger, whatever its place; none when it cannot be read (then
+    /// nothing is closed for a missing cluster this run).
+    pub(super) async fn open_everywhere(&self) -> Option<Vec<IncidentKey>> {
+        let ledger = self.monitor.io.ledger.as_deref()?;
+        ledger
+            .open_everywhere()
+            .await
+            .inspect_err(
+                |e| warn!(error = %error_chain(e), "open incidents not read: none closed for a missing cluster"),
+            )
+            .ok()
+    }
+
+    /// The places that sent an event in the last day.
+    pub(super) async fn places_seen(&self) -> Vec<Place> {
+        let io = &self.monitor.io;
+        let Some(ledger) = io.ledger.as_deref() else {
+            return Vec::new();
+        };
+        let since = io.clock.now().saturating_sub(places::SEEN_FOR_SECONDS);
+        ledger
+            .places_seen(since)
+            .await
+            .inspect_err(|e| warn!(error = %error_chain(e), "places seen not read: swept as configured"))
+            .unwrap_or_default()
+    }
+
+    /// Forgets the faults noted since the last pass (its own alert's calls).
+    pub(super) fn fresh(&self) {
+        self.faults.take();
+    }
+
+    /// Publishes what the pass counted.
+    pub(super) async fn publish(&self, out: &SweepReport) {
+        report::metrics(&self.monitor.io, &out.report).await;
+    }
+
+    /// One pass over this place, its metrics not yet published. `open`: the place's open
+    /// incidents, each closed when its cluster is gone from a complete listing.
+    pub(super) async fn pass(&self, open: Option<Vec<IncidentKey>>) -> SweepReport {
         let m = &self.monitor;
         let io = &m.io;
         let mut out = SweepReport::default();
-        self.faults.take();
         let Some(ledger) = io.ledger.as_deref() else {
             warn!("the sweep needs the incident ledger (INCIDENT_TABLE_NAME): nothing swept");
             return out;
@@ -88,7 +146,7 @@ impl Sweep {
 
         // A run that cannot list the clusters saw nothing: no heartbeat (the watch is blind).
         let listed = io.inventory.list_clusters().await;
-        let complete = listed.is_ok();
+        out.complete = listed.is_ok();
         let clusters = listed.unwrap_or_default();
         let scopes = m.scoping.scopes(io.inventory.as_ref(), clusters.iter()).await;
         let monitored: Vec<&String> = clusters
@@ -190,7 +248,20 @@ impl Sweep {
             deployments_unknown: &none,
         };
         let mut seen = super::looks(confirmed, &decisions, false);
-        let due_groups = owed(ledger, now, &mut seen).await;
+        let gone = match (&open, out.complete) {
+            (Some(open), true) => places::gone(open, &clusters, &scopes),
+            _ => Vec::new(),
+        };
+        seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
+            key: key.clone(),
+            look: Look::Over { how: (*how).to_owned() },
+            messages: Vec::new(),
+        }));
+        // What the whole table owes is the home sweep's to send: one query per sweep.
+        let due_groups = match self.home {
+            true => owed(ledger, now, &mut seen).await,
+            false => Vec::new(),
+        };
         ledger::run(io, &context, seen, &s, report).await;
         group::send_due(io, ledger, &m.place, due_groups, &s, report).await;
 
@@ -200,7 +271,15 @@ impl Sweep {
         for survey in &surveys {
             gauges(survey, report);
         }
-        totals(&surveys, report);
+        let orphans = orphans(&gone);
+        for (cluster, open) in &orphans {
+            open_gauge(cluster, *open, report);
+        }
+        let names = surveys
+            .iter()
+            .map(|s| s.cluster.as_str())
+            .chain(orphans.keys().map(String::as_str));
+        totals(names, report);
         out.faults = self.faults.take();
         for fault in &out.faults {
             report.tally.count_impaired(fault.operation);
@@ -209,10 +288,6 @@ impl Sweep {
         if let Some(alert) = self.impaired.alert(io, &m.place, &self.scope, &out.faults, &s).await {
             report.alerts.push(alert);
         }
-        if complete {
-            report.tally.count(None, Metric::SweepCompleted);
-        }
-        report::metrics(io, report).await;
         info!(
             clusters = out.clusters,
             unseen = out.unseen.len(),
@@ -226,8 +301,9 @@ impl Sweep {
 }
 
 impl Sweep {
-    /// A run that could not start: the place cannot be reached (its role cannot be assumed).
-    /// Nothing is judged; the fault is counted and alerted as any other.
+    /// A pass that could not start: the place cannot be reached (its role cannot be assumed).
+    /// Nothing is judged, and the sweep is not complete; the fault is counted and alerted as
+    /// any other.
     pub async fn unreachable(&self, error: AwsError) -> SweepReport {
         let m = &self.monitor;
         let io = &m.io;
@@ -254,9 +330,6 @@ impl Sweep {
             out.report.alerts.push(alert);
         }
         out.faults.push(fault);
-        if let Err(e) = io.metrics.publish(&out.report.tally.data()).await {
-            warn!(error = %error_chain(&e), "metrics not published");
-        }
         out
     }
 }
@@ -277,52 +350,6 @@ async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal
     checks.deployments = deployments;
     checks.unavailable = unavailable;
     checks
-}
-
-/// The sweep's gauges of one cluster it saw: published every run, zeros included, so an alarm
-/// reads "none now", not "no data".
-fn gauges(survey: &Survey, report: &mut BatchReport) {
-    let name = cluster_name(&survey.cluster);
-    let counts = survey.counts();
-    let tally = &mut report.tally;
-    tally.gauge(name, Metric::MonitoredInstances, counts.monitored_instances);
-    tally.gauge(name, Metric::DisconnectedAgents, counts.disconnected_agents);
-    if survey.daemons.is_some() {
-        let total = counts.without_daemon.iter().map(|(_, n)| n).sum();
-        tally.gauge(name, Metric::InstancesWithoutDaemon, total);
-        for (daemon, n) in &counts.without_daemon {
-            tally.daemon_gauge(name, daemon, Metric::InstancesWithoutDaemon, *n);
-        }
-    }
-    if let Some(open) = &survey.open {
-        let moved = tally.get(Some(name), Metric::IncidentsOpened) as i64
-            - tally.get(Some(name), Metric::IncidentsResolved) as i64;
-        let now_open = (open.len() as i64 + moved).max(0) as u64;
-        tally.gauge(name, Metric::OpenIncidents, now_open);
-    }
-}
-
-/// The gauges summed over the clusters seen, with no dimension: what the stack's alarms watch
-/// (an alarm cannot know the cluster names in advance).
-fn totals(surveys: &[Survey], report: &mut BatchReport) {
-    let tally = &mut report.tally;
-    for metric in [
-        Metric::MonitoredInstances,
-        Metric::DisconnectedAgents,
-        Metric::InstancesWithoutDaemon,
-        Metric::OpenIncidents,
-    ] {
-        let seen: Vec<&str> = surveys
-            .iter()
-            .map(|s| cluster_name(&s.cluster))
-            .filter(|name| tally.has(name, metric))
-            .collect();
-        // No cluster whose value is known: no data, rather than a zero nobody measured.
-        if !seen.is_empty() {
-            let total = seen.iter().map(|name| tally.get(Some(name), metric)).sum();
-            tally.gauge_total(metric, total);
-        }
-    }
 }
 
 /// What the ledger says is owed by now, in the whole table: each incident not seen this run

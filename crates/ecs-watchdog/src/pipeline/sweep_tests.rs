@@ -114,3 +114,82 @@ async fn when_a_cluster_is_deleted_between_sweeps_then_its_incidents_close_with_
     assert_eq!(run.report.tally.get(Some("b"), Metric::OpenIncidents), 0);
     assert!(run.report.tally.has("b", Metric::OpenIncidents), "published as zero");
 }
+
+const C: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/c";
+
+/// Issue 21: the sweep read incidents only of the clusters it listed, so a deleted cluster's
+/// incidents stayed open for good (no resolved notice, no reminder, a gauge of 0 while the
+/// ledger held them).
+#[tokio::test]
+async fn when_a_cluster_is_gone_from_the_listing_then_a_told_incident_is_resolved_saying_why_and_an_untold_one_closes_silently()
+ {
+    // Given cluster C, no longer listed, with one incident told and one still in its grace.
+    let inventory = FakeInventory::default().disconnected(A, 1);
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    open(ledger, C, 1, START - 3000);
+    open(ledger, C, 2, 0);
+
+    let run = sweep(inventory, notifier, ledger, leak(AtomicU64::new(START)))
+        .run()
+        .await;
+
+    let sent = notifier.sent.lock().unwrap();
+    let resolved: Vec<&Alert> = sent.iter().filter(|a| a.status == Status::Resolved).collect();
+    assert_eq!(
+        resolved.len(),
+        1,
+        "{:?}",
+        sent.iter().map(|a| &a.subject).collect::<Vec<_>>()
+    );
+    assert!(
+        resolved[0]
+            .subject
+            .starts_with("Resolved: ECS agent disconnected on 1 instance in c")
+    );
+    let finding: serde_json::Value = serde_json::from_str(&resolved[0].default).unwrap();
+    assert_eq!(
+        finding["instances"][0]["resolution"],
+        places::CLUSTER_DELETED,
+        "{finding}"
+    );
+    let items = ledger.incidents.lock().unwrap();
+    let told = IncidentKey::new(C, AlertKind::AgentDisconnected, &arn(C, 1), None);
+    let untold = IncidentKey::new(C, AlertKind::AgentDisconnected, &arn(C, 2), None);
+    assert_eq!(items[&told.id()].state, State::Closed);
+    assert_eq!(
+        (items[&untold.id()].state, items[&untold.id()].notified_at),
+        (State::Closed, 0)
+    );
+    // The gauge agrees with the ledger: C's open incidents are counted until they close.
+    let open_now = items
+        .values()
+        .filter(|i| i.is_open() && i.key.kind != AlertKind::MonitorImpaired)
+        .count() as u64;
+    let tally = &run.report.tally;
+    assert_eq!(tally.get(Some("c"), Metric::OpenIncidents), 0);
+    assert_eq!(tally.get(None, Metric::OpenIncidents), open_now, "{:?}", tally.data());
+    assert_eq!(tally.get(None, Metric::SweepCompleted), 1);
+}
+
+#[tokio::test]
+async fn when_the_clusters_cannot_be_listed_then_no_incident_is_closed_and_no_heartbeat_goes_out() {
+    let mut inventory = FakeInventory::default().disconnected(A, 1);
+    inventory.failing.insert("ecs:ListClusters");
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    open(ledger, C, 1, START - 3000);
+
+    let run = sweep(inventory, notifier, ledger, leak(AtomicU64::new(START)))
+        .run()
+        .await;
+
+    assert!(!run.complete);
+    assert_eq!(run.report.tally.get(None, Metric::SweepCompleted), 0);
+    let key = IncidentKey::new(C, AlertKind::AgentDisconnected, &arn(C, 1), None);
+    assert!(
+        ledger.incidents.lock().unwrap()[&key.id()].is_open(),
+        "not seen is not gone"
+    );
+    let sent = notifier.sent.lock().unwrap();
+    assert_eq!(sent.len(), 1, "the monitor-impaired alert only");
+    assert!(sent[0].email.contains("ecs:ListClusters"), "{}", sent[0].email);
+}

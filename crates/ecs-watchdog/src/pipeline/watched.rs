@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::Adapters;
+use crate::config::Place;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey};
 use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
@@ -133,6 +134,15 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     }
     async fn count_open(&self, cluster: &str, delta: i64) -> Result<i64, AwsError> {
         self.faults.note(self.inner.count_open(cluster, delta).await)
+    }
+    async fn open_everywhere(&self) -> Result<Vec<IncidentKey>, AwsError> {
+        self.faults.note(self.inner.open_everywhere().await)
+    }
+    async fn note_place(&self, place: &Place, now: u64) -> Result<(), AwsError> {
+        self.faults.note(self.inner.note_place(place, now).await)
+    }
+    async fn places_seen(&self, since: u64) -> Result<Vec<Place>, AwsError> {
+        self.faults.note(self.inner.places_seen(since).await)
     }
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
         self.faults.note(self.inner.groups(keys).await)
