@@ -11,6 +11,8 @@ mod digest;
 mod fits;
 mod iam;
 mod incidents;
+mod outbox;
+mod records;
 mod redrive;
 mod remediation;
 mod signals;

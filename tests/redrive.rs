@@ -155,3 +155,50 @@ async fn when_dead_letters_are_redriven_then_they_are_checked_like_new_events() 
         assert!(email.contains(&node.ec2_instance_id), "{email}");
     }
 }
+
+/// `SendMessageBatch` takes at most 256 KiB of bodies in all (`scripts/redrive.py` cites the
+/// page). The old script sent what one receive gave, ten bodies of 110 KB in one request: SQS
+/// refuses that (the emulator refuses over its 1 MiB), the script stopped and nothing moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_ten_large_dead_letters_are_redriven_then_each_send_stays_within_256_kib_and_all_move() {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let bodies: Vec<String> = (0..10).map(|i| format!("{i} {}", "é".repeat(55_000))).collect();
+    for body in &bodies {
+        pipeline
+            .sqs
+            .send_message()
+            .queue_url(&pipeline.dead_letter_queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+
+    emulator.reset_calls().await;
+    let said = redrive(&emulator, &pipeline.dead_letter_queue_url, &pipeline.queue_url).await;
+
+    assert!(said.starts_with("moved 10 messages"), "{said}");
+    let sends = emulator.requests("sqs:SendMessageBatch").await;
+    assert!(sends.len() >= 5, "two 110 KB bodies a request at most: {}", sends.len());
+    for request in &sends {
+        let entries = request["Entries"].as_array().expect("entries");
+        let bytes: usize = entries.iter().map(|e| e["MessageBody"].as_str().unwrap().len()).sum();
+        assert!(
+            entries.len() <= 10 && bytes <= 262_144,
+            "{} entries, {bytes} bytes",
+            entries.len()
+        );
+    }
+    assert_eq!(pipeline.depth(&pipeline.dead_letter_queue_url).await, 0);
+    let mut moved: Vec<String> = pipeline
+        .receive(bodies.len())
+        .await
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_owned())
+        .collect();
+    moved.sort();
+    let mut sent = bodies.clone();
+    sent.sort();
+    assert_eq!(moved, sent);
+}

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod emulator;
 pub mod fleet;
 pub mod in_process;
+pub mod ledger;
 pub mod pipeline;
 pub mod runtime;
 pub mod samples;
