@@ -5,6 +5,7 @@ mod accounts;
 mod agent;
 mod anywhere;
 mod capacity;
+mod cost;
 mod daemon;
 mod deploy;
 mod digest;

@@ -3,6 +3,7 @@
 //! EventBridge → SQS path the events take in AWS.
 
 pub mod clock;
+pub mod cost;
 pub mod emulator;
 pub mod fleet;
 pub mod in_process;
