@@ -5,7 +5,7 @@ use ecs_watchdog::pipeline::PLACE_UNREACHABLE;
 use serde_json::json;
 use watchdog_tests::emulator::{Emulator, python};
 use watchdog_tests::fleet::Fleet;
-use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::pipeline::Pipeline;
 use watchdog_tests::repo_root;
 use watchdog_tests::runtime::Function;
 use watchdog_tests::samples::agent_event;
@@ -144,9 +144,8 @@ async fn when_dead_letters_are_redriven_then_they_are_checked_like_new_events() 
     // Then the dead-letter queues are empty and the monitor checks and alerts both.
     assert_eq!(pipeline.depth(&rules_dlq).await, 0);
     assert_eq!(pipeline.depth(&pipeline.dead_letter_queue_url).await, 0);
-    let records = pipeline.receive(2).await;
     let function = Function::start(&pipeline.function_env(&emulator)).await;
-    let response = function.invoke(&sqs_event(&records)).await.expect("handled");
+    let (_, response) = pipeline.deliver(&function, 2).await;
     assert_eq!(response, json!({"batchItemFailures": []}));
     let published = emulator.published().await;
     assert_eq!(published.len(), 1, "{published:#?}");
