@@ -103,9 +103,11 @@ test: setup fmt ## Run every check and test
 		$(CARGO) test --locked --workspace --no-fail-fast; \
 	fi
 
-bench: setup workspace ## Measure start-up, calls and memory per event, size; writes BENCHMARKS.md and target/bench/results.json
-	$(CARGO) build --release --locked -p monitor -p sweep
-	$(CARGO_TARGET_DIR)/debug/bench
+# BENCH_ONLY=calls and BENCH_ONLY=storm-messages count calls and messages, which do not depend on
+# the profile: they run the debug build of `make workspace`, without the (cold, long) release build.
+bench: setup workspace ## Measure start-up, calls and memory per event, size; writes BENCHMARKS.md and target/bench/results.json (BENCH_ONLY=calls: the ledger's AWS calls alone)
+	@case "$(BENCH_ONLY)" in calls|storm-messages) ;; *) $(CARGO) build --release --locked -p monitor -p sweep ;; esac
+	BENCH_ONLY=$(BENCH_ONLY) $(CARGO_TARGET_DIR)/debug/bench
 
 unit: ## Only the library's unit tests (seconds, no emulator)
 	$(CARGO) test --locked -p ecs-watchdog

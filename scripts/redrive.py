@@ -27,6 +27,12 @@ import sys
 import boto3
 
 OUTPUTS = {"rules": "RulesDeadLetterQueueUrl", "checks": "DeadLetterQueueUrl"}
+# SendMessageBatch takes at most ten entries and 256 KiB of message bodies in all: "The maximum
+# total payload size (the sum of all individual message lengths) is also 256 KiB"
+# (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html).
+# Ten dead letters of 100 KB each are one receive and must be three sends.
+BATCH_ENTRIES = 10
+BATCH_BYTES = 262_144
 
 
 def session():
@@ -55,6 +61,39 @@ def as_role(role_arn):
     )
 
 
+def batches(messages, entries=BATCH_ENTRIES, limit=BATCH_BYTES):
+    """Consecutive runs of `messages` within both limits of one SendMessageBatch (a body over
+    the byte limit alone goes alone, and SQS says why it refuses it)."""
+    run, size = [], 0
+    for message in messages:
+        length = len(message["Body"].encode("utf-8"))
+        if run and (len(run) == entries or size + length > limit):
+            yield run
+            run, size = [], 0
+        run.append(message)
+        size += length
+    if run:
+        yield run
+
+
+def move(sqs, source_url, target_url, messages):
+    """Sends one batch to the target and deletes from the source what the target took; returns
+    how many moved and whether every one did."""
+    sent = sqs.send_message_batch(
+        QueueUrl=target_url,
+        Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)],
+    )
+    for failure in sent.get("Failed", []):
+        print(f"not moved: {failure.get('Code')}: {failure.get('Message')}", file=sys.stderr)
+    done = [messages[int(s["Id"])] for s in sent.get("Successful", [])]
+    if done:
+        sqs.delete_message_batch(
+            QueueUrl=source_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+        )
+    return len(done), not sent.get("Failed")
+
+
 def redrive(sqs, source_url, target_url):
     moved = 0
     empty_receives = 0
@@ -67,21 +106,11 @@ def redrive(sqs, source_url, target_url):
             empty_receives += 1
             continue
         empty_receives = 0
-        sent = sqs.send_message_batch(
-            QueueUrl=target_url,
-            Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)],
-        )
-        for failure in sent.get("Failed", []):
-            print(f"not moved: {failure.get('Code')}: {failure.get('Message')}", file=sys.stderr)
-        done = [messages[int(s["Id"])] for s in sent.get("Successful", [])]
-        if done:
-            sqs.delete_message_batch(
-                QueueUrl=source_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
-        moved += len(done)
-        if sent.get("Failed"):
-            break
+        for batch in batches(messages):
+            count, complete = move(sqs, source_url, target_url, batch)
+            moved += count
+            if not complete:
+                return moved
     return moved
 
 

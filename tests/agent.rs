@@ -82,12 +82,8 @@ async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confi
     fleet.drain(i4).await;
 
     // When the queue delivers the batch to the real binary.
-    let records = pipeline.receive(7).await;
     let function = Function::start(&pipeline.function_env(&emulator)).await;
-    let response = function
-        .invoke(&sqs_event(&records))
-        .await
-        .expect("the batch is handled");
+    let (_, response) = pipeline.deliver(&function, 7).await;
 
     // Then: no failures, one alert for A naming i1 only, the metrics, the quarantined body.
     assert_eq!(response, json!({"batchItemFailures": []}));

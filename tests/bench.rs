@@ -14,10 +14,13 @@ use watchdog_tests::repo_root;
 use watchdog_tests::runtime::Function;
 use watchdog_tests::samples::{agent_event, daemon_stopped_event};
 
+#[path = "bench_calls.rs"]
+mod calls;
 #[path = "bench_digest.rs"]
 mod digest;
 #[path = "bench_fleets.rs"]
 mod fleets;
+use calls::{ledger_calls, ledger_rows};
 use digest::{disconnect, storm_message_rows, storm_messages};
 use fleets::{accounts_cost, accounts_rows, anywhere_cost, sweep_cost, sweep_rows};
 
@@ -92,10 +95,23 @@ async fn storm(emulator: &Emulator, binary: &Path, env: &[(String, String)], rec
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // One measure alone, while working on it: `BENCH_ONLY=storm-messages` or `BENCH_ONLY=startup`.
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("storm-messages") {
-        println!("{}", serde_json::to_string_pretty(&storm_messages().await).unwrap());
-        return;
+    // One measure alone, while working on it: `BENCH_ONLY=storm-messages`, `BENCH_ONLY=calls`
+    // (neither needs the release build) or `BENCH_ONLY=startup`.
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("storm-messages") => {
+            println!("{}", serde_json::to_string_pretty(&storm_messages().await).unwrap());
+            return;
+        }
+        Ok("calls") => {
+            let calls = ledger_calls().await;
+            println!(
+                "{}\n{}",
+                serde_json::to_string_pretty(&calls).unwrap(),
+                ledger_rows(&calls)
+            );
+            return;
+        }
+        _ => {}
     }
     let (monitor, bare) = (release_dir().join("monitor"), release_dir().join("bare"));
     assert!(
@@ -175,6 +191,7 @@ async fn main() {
     let anywhere = anywhere_cost(&monitor).await;
     let accounts = accounts_cost(&monitor).await;
     let digests = storm_messages().await;
+    let ledger = ledger_calls().await;
 
     let bootstrap = repo_root().join(".aws-sam/build/MonitorFunction/bootstrap");
     let size = bootstrap.exists().then(|| {
@@ -212,6 +229,7 @@ async fn main() {
         "anywhere": anywhere,
         "accounts": accounts,
         "storm_messages": digests,
+        "ledger_calls": ledger,
         "size_arm64": size,
     });
     let out = repo_root().join("target/bench");
@@ -288,6 +306,7 @@ fn report(r: &Value) -> String {
          | ECS Anywhere: {hosts} hosts disconnected in one batch, `DescribeInstanceInformation` calls | {ssm} | ≤ 3 |\n\
          {accounts}\
          {digests}\
+         {ledger}\
          | arm64 `bootstrap`, stripped / zip | {boot} / {zip} bytes | zip < 6 MB |\n\n\
          Commands: `make bench` (builds `cargo build --release -p monitor -p sweep`, the `bare` baseline in the same package and profile,\n\
          then runs the `bench` binary of `make workspace`); sizes come from `make build`'s `.aws-sam/build/MonitorFunction/bootstrap`.\n",
@@ -331,6 +350,7 @@ fn report(r: &Value) -> String {
         ssm = r["anywhere"]["ssm_calls"],
         accounts = accounts_rows(&r["accounts"]),
         digests = storm_message_rows(&r["storm_messages"]),
+        ledger = ledger_rows(&r["ledger_calls"]),
         boot = r["size_arm64"]["bootstrap_bytes"],
         zip = r["size_arm64"]["zip_bytes"],
     )

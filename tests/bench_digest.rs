@@ -5,15 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use aws_sdk_ecs::operation::list_daemons::ListDaemonsOutput;
-use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use ecs_watchdog::aws::EcsDaemons;
-use ecs_watchdog::metrics::MetricDatum;
-use ecs_watchdog::ports::{AwsError, MetricsSink};
 use ecs_watchdog::{Message, Monitor};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use watchdog_tests::clock::TestClock;
+use watchdog_tests::cost::{Unpublished, no_daemons};
 use watchdog_tests::emulator::Emulator;
 use watchdog_tests::fleet::{Fleet, Node};
 use watchdog_tests::in_process;
@@ -92,11 +88,9 @@ async fn measure(grouped: bool) -> BTreeMap<&'static str, (usize, usize)> {
         io.clock = Box::new(clock.clone());
         io.metrics = Box::new(Unpublished);
     });
-    let list = mock!(aws_sdk_ecs::Client::list_daemons).then_output(|| ListDaemonsOutput::builder().build());
-    let daemons = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list]);
     let sweep = in_process::sweep(&emulator, in_process::config(&pipeline.sweep_env(&emulator)), |io| {
         io.clock = Box::new(clock.clone());
-        io.daemons = Box::new(EcsDaemons::new(daemons));
+        io.daemons = no_daemons();
         io.metrics = Box::new(Unpublished);
     });
     let mut counts = BTreeMap::new();
@@ -139,16 +133,6 @@ pub async fn disconnect(emulator: &Emulator, nodes: &[Node]) {
                 .map(|n| emulator.set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(false), None)),
         )
         .await;
-    }
-}
-
-/// Metrics are not what this measures, and EMF would print them among the results.
-struct Unpublished;
-
-#[async_trait::async_trait]
-impl MetricsSink for Unpublished {
-    async fn publish(&self, _: &[MetricDatum]) -> Result<(), AwsError> {
-        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use watchdog_tests::emulator::{Emulator, Published};
 use watchdog_tests::fleet::{Fleet, Node};
-use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::pipeline::Pipeline;
 use watchdog_tests::runtime::{Function, sweep_binary};
 
 /// What SNS counts against its 262,144 bytes: the message (`MessageStructure=json`, the whole
@@ -117,13 +117,9 @@ async fn when_ten_large_bodies_are_rejected_then_the_dead_letter_queue_keeps_eac
     for body in &bodies {
         pipeline.send_raw(body).await;
     }
-    let records = pipeline.receive(bodies.len()).await;
     let function = Function::start(&pipeline.function_env(&emulator)).await;
 
-    let response = function
-        .invoke(&sqs_event(&records))
-        .await
-        .expect("the batch is handled");
+    let (_, response) = pipeline.deliver(&function, bodies.len()).await;
 
     assert_eq!(response, json!({"batchItemFailures": []}));
     let mut kept: Vec<String> = pipeline

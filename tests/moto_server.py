@@ -27,6 +27,10 @@ that dies takes the emulator with it. Besides every AWS API moto knows, it answe
     POST /_watchdog/assume-role          {"roleArn", "denied": true | false}: STS AssumeRole of that
         role answers 403 AccessDenied, as when the role's trust policy does not admit the caller
         (moto enforces no IAM).
+    POST /_watchdog/kill                 {"operation": "sns:Publish", "pid", "when": "before" | "after"}:
+        on the next call of that operation, kills the process `pid` (SIGKILL) and waits until it
+        is gone, either before moto sees the call or after moto took it and before the caller
+        reads the answer: a crash at exactly that point, with no sleep to time it. Once.
 
 A container instance is found in the account its ARN names: moto keeps a backend per account,
 and credentials from AssumeRole act in the role's account.
@@ -41,8 +45,10 @@ import copy
 import io
 import json
 import os
+import signal
 import sys
 import threading
+import time
 from collections import Counter
 from urllib.parse import parse_qs
 
@@ -166,6 +172,7 @@ class Watchdog:
         self.managed_nodes = {}
         self.ssm_failing = False
         self.denied_roles = set()
+        self.kill = None
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
@@ -183,7 +190,15 @@ class Watchdog:
                 self.requests.setdefault(called, []).append(body.decode("utf-8", "replace"))
             self.in_flight[service] += 1
             self.peak[service] = max(self.peak[service], self.in_flight[service])
+        with self.lock:
+            kill, self.kill = (self.kill, None) if self.kill and self.kill["operation"] == called else (None, self.kill)
         try:
+            if kill and kill["when"] == "before":
+                return killed(kill["pid"], start_response)
+            if kill:
+                answer = self.app(environ, start_response)
+                killed(kill["pid"], None)
+                return answer
             if called == "sts:AssumeRole" and self.denied(body):
                 return denied(start_response)
             if called == "ssm:DescribeInstanceInformation" and self.ssm_failing:
@@ -265,6 +280,10 @@ class Watchdog:
                     else:
                         self.denied_roles.discard(request["roleArn"])
                 answer = {}
+            elif path == "/_watchdog/kill" and method == "POST":
+                with self.lock:
+                    self.kill = {"operation": request["operation"], "pid": int(request["pid"]), "when": request["when"]}
+                answer = {}
             elif path == "/_watchdog/capacity-provider" and method == "POST":
                 backend = ecs_models.ecs_backends[ACCOUNT][region]
                 backend.capacity_providers[request["name"]].type = request["type"]
@@ -276,6 +295,24 @@ class Watchdog:
         except KeyError as e:
             return respond(start_response, "404 Not Found", {"error": f"unknown {e}"})
         return respond(start_response, "200 OK", answer)
+
+
+def killed(pid, start_response):
+    """SIGKILL to `pid`, then waits (bounded) until the kernel has taken it down: gone, or a
+    zombie its parent has not reaped yet. The caller gets a 500 it can no longer read."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.01)
+    if start_response:
+        return respond(start_response, "500 Internal Server Error", {"error": "the caller was killed"})
+    return None
 
 
 def denied(start_response):

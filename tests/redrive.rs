@@ -5,7 +5,7 @@ use ecs_watchdog::pipeline::PLACE_UNREACHABLE;
 use serde_json::json;
 use watchdog_tests::emulator::{Emulator, python};
 use watchdog_tests::fleet::Fleet;
-use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::pipeline::Pipeline;
 use watchdog_tests::repo_root;
 use watchdog_tests::runtime::Function;
 use watchdog_tests::samples::agent_event;
@@ -144,9 +144,8 @@ async fn when_dead_letters_are_redriven_then_they_are_checked_like_new_events() 
     // Then the dead-letter queues are empty and the monitor checks and alerts both.
     assert_eq!(pipeline.depth(&rules_dlq).await, 0);
     assert_eq!(pipeline.depth(&pipeline.dead_letter_queue_url).await, 0);
-    let records = pipeline.receive(2).await;
     let function = Function::start(&pipeline.function_env(&emulator)).await;
-    let response = function.invoke(&sqs_event(&records)).await.expect("handled");
+    let (_, response) = pipeline.deliver(&function, 2).await;
     assert_eq!(response, json!({"batchItemFailures": []}));
     let published = emulator.published().await;
     assert_eq!(published.len(), 1, "{published:#?}");
@@ -154,4 +153,51 @@ async fn when_dead_letters_are_redriven_then_they_are_checked_like_new_events() 
     for node in &nodes {
         assert!(email.contains(&node.ec2_instance_id), "{email}");
     }
+}
+
+/// `SendMessageBatch` takes at most 256 KiB of bodies in all (`scripts/redrive.py` cites the
+/// page). The old script sent what one receive gave, ten bodies of 110 KB in one request: SQS
+/// refuses that (the emulator refuses over its 1 MiB), the script stopped and nothing moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_ten_large_dead_letters_are_redriven_then_each_send_stays_within_256_kib_and_all_move() {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::create(&emulator.sdk, 0).await;
+    let bodies: Vec<String> = (0..10).map(|i| format!("{i} {}", "é".repeat(55_000))).collect();
+    for body in &bodies {
+        pipeline
+            .sqs
+            .send_message()
+            .queue_url(&pipeline.dead_letter_queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("SendMessage");
+    }
+
+    emulator.reset_calls().await;
+    let said = redrive(&emulator, &pipeline.dead_letter_queue_url, &pipeline.queue_url).await;
+
+    assert!(said.starts_with("moved 10 messages"), "{said}");
+    let sends = emulator.requests("sqs:SendMessageBatch").await;
+    assert!(sends.len() >= 5, "two 110 KB bodies a request at most: {}", sends.len());
+    for request in &sends {
+        let entries = request["Entries"].as_array().expect("entries");
+        let bytes: usize = entries.iter().map(|e| e["MessageBody"].as_str().unwrap().len()).sum();
+        assert!(
+            entries.len() <= 10 && bytes <= 262_144,
+            "{} entries, {bytes} bytes",
+            entries.len()
+        );
+    }
+    assert_eq!(pipeline.depth(&pipeline.dead_letter_queue_url).await, 0);
+    let mut moved: Vec<String> = pipeline
+        .receive(bodies.len())
+        .await
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_owned())
+        .collect();
+    moved.sort();
+    let mut sent = bodies.clone();
+    sent.sort();
+    assert_eq!(moved, sent);
 }

@@ -24,6 +24,14 @@ pub struct Emulator {
     pub sdk: SdkConfig,
 }
 
+/// When a call is interrupted: before the service took it, or after (it acted, the caller never
+/// heard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    Before,
+    After,
+}
+
 /// One message SNS published, as the emulator recorded it.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -165,6 +173,18 @@ impl Emulator {
     pub async fn deny_assume_role(&self, role_arn: &str, denied: bool) {
         let request = json!({"roleArn": role_arn, "denied": denied});
         self.control("POST", "/_watchdog/assume-role", Some(request)).await;
+    }
+
+    /// Kills the process `pid` on the next call of `operation` (`sns:Publish`): before the
+    /// emulator sees the call, or after it took it and before the caller reads the answer. The
+    /// emulator waits until the process is gone before it goes on.
+    pub async fn kill_on(&self, operation: &str, pid: u32, moment: Moment) {
+        let when = match moment {
+            Moment::Before => "before",
+            Moment::After => "after",
+        };
+        let request = json!({"operation": operation, "pid": pid, "when": when});
+        self.control("POST", "/_watchdog/kill", Some(request)).await;
     }
 
     /// Sets the agent's connection and/or the status, as ECS would (the version grows).

@@ -3,9 +3,11 @@
 //! EventBridge → SQS path the events take in AWS.
 
 pub mod clock;
+pub mod cost;
 pub mod emulator;
 pub mod fleet;
 pub mod in_process;
+pub mod ledger;
 pub mod pipeline;
 pub mod runtime;
 pub mod samples;

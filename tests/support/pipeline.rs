@@ -9,6 +9,7 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
 
 use crate::emulator::{ACCOUNT, REGION};
+use crate::runtime::Function;
 use crate::template::{self, Stack};
 
 pub struct Pipeline {
@@ -239,6 +240,59 @@ impl Pipeline {
             "eventSourceARN": self.queue_arn,
             "awsRegion": REGION,
         })
+    }
+
+    /// Receives `count` messages from the checks queue and hands them to `function` in one
+    /// invocation, as Lambda's event source mapping does: the records and the answer.
+    pub async fn deliver(&self, function: &Function, count: usize) -> (Vec<Value>, Value) {
+        let records = self.receive(count).await;
+        let answer = function
+            .invoke(&sqs_event(&records))
+            .await
+            .expect("the batch is handled");
+        (records, answer)
+    }
+
+    /// Makes received messages visible again at once, as SQS does when their visibility
+    /// timeout ends without a delete: the next receive hands them out again.
+    pub async fn redeliver(&self, records: &[Value]) {
+        for record in records {
+            self.sqs
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(record["receiptHandle"].as_str().expect("a receipt handle"))
+                .visibility_timeout(0)
+                .send()
+                .await
+                .expect("ChangeMessageVisibility");
+        }
+    }
+
+    /// The checks queue's visibility timeout, in seconds: how long a message handed out waits
+    /// before it is handed out again.
+    pub async fn visibility_timeout(&self) -> u64 {
+        let output = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        output
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+            .and_then(|n| n.parse().ok())
+            .expect("a visibility timeout")
+    }
+
+    /// The incident table's name as the functions get it (`INCIDENT_TABLE_NAME`).
+    pub fn incident_table(&self) -> String {
+        self.monitor_env()
+            .into_iter()
+            .find(|(name, _)| name == "INCIDENT_TABLE_NAME")
+            .map(|(_, table)| table)
+            .expect("the template sets INCIDENT_TABLE_NAME")
     }
 
     /// What the dead-letter queue holds, with the reason the monitor gave.

@@ -153,6 +153,36 @@ impl Function {
 
     /// Invokes the function once with `event` and returns its answer or its error.
     pub async fn invoke(&self, event: &Value) -> Answer {
+        let answer = self.submit(event);
+        match tokio::time::timeout(INVOKE_TIMEOUT, answer).await {
+            Ok(Ok(answer)) => answer,
+            _ => Err(self.no_answer()),
+        }
+    }
+
+    /// Invokes the function with `event` when something is to kill it meanwhile: its answer,
+    /// or (`None`) the process ended before it gave one.
+    pub async fn invoke_unless_killed(&mut self, event: &Value) -> Option<Answer> {
+        let answer = self.submit(event);
+        let ended = tokio::time::timeout(INVOKE_TIMEOUT, async {
+            tokio::select! {
+                answer = answer => answer.ok(),
+                _ = self.child.wait() => None,
+            }
+        });
+        match ended.await {
+            Ok(Some(answer)) => Some(answer),
+            Ok(None) => None,
+            Err(_) => Some(Err(self.no_answer())),
+        }
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    fn submit(&self, event: &Value) -> oneshot::Receiver<Answer> {
         let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = format!("req-{n:04}-{}", std::process::id());
         let (tx, rx) = oneshot::channel();
@@ -160,14 +190,15 @@ impl Function {
         self.invocations
             .send((id, Bytes::from(event.to_string())))
             .expect("runtime API is up");
-        match tokio::time::timeout(INVOKE_TIMEOUT, rx).await {
-            Ok(Ok(answer)) => answer,
-            _ => Err(format!(
-                "no answer (init error: {:?})\n{}",
-                self.shared.init_error.lock().unwrap(),
-                self.output().join("\n")
-            )),
-        }
+        rx
+    }
+
+    fn no_answer(&self) -> String {
+        format!(
+            "no answer (init error: {:?})\n{}",
+            self.shared.init_error.lock().unwrap(),
+            self.output().join("\n")
+        )
     }
 
     /// How long the process took from spawn to its first request for an invocation.

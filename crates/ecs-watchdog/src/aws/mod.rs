@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use accounts::MemberAccounts;
 pub use cloudwatch::{CloudWatchMetrics, EmfMetrics, WithoutClusterGauges};
-pub use dynamodb::{CLUSTER_INDEX, DynamoLedger};
+pub use dynamodb::{CLUSTER_INDEX, DynamoLedger, OUTBOX_INDEX};
 pub use ec2::Ec2Inventory;
 pub use ecs::{EcsDaemons, EcsInventory};
 pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};

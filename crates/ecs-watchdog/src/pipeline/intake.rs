@@ -15,14 +15,12 @@ use crate::verdict::{self, Repeat};
 /// event Lambda hands over, leaving out the receipt handle, attributes and the rest, which a
 /// batch of thousands would otherwise hold in memory for nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "Record")]
 pub struct Message {
-    #[serde(rename = "messageId", default)]
     pub id: String,
-    #[serde(default)]
     pub body: String,
     /// How often SQS has handed the message out, this time included (the record's
     /// `attributes.ApproximateReceiveCount`); 0 when unknown.
-    #[serde(rename = "attributes", default, deserialize_with = "receive_count")]
     pub receive_count: u32,
 }
 
@@ -46,15 +44,45 @@ impl Message {
     }
 }
 
-/// `attributes.ApproximateReceiveCount`, a number in a string; 0 when missing or malformed.
-fn receive_count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    #[derive(Deserialize)]
-    struct Attributes {
-        #[serde(rename = "ApproximateReceiveCount")]
-        receive_count: Option<String>,
+/// A record as Lambda hands it over. `attributes` is read as any JSON: a receive count of the
+/// wrong type is this record's problem, and failing to deserialize it would fail the whole
+/// `SqsBatch`, so every neighbour would go back to the queue with it.
+#[derive(Deserialize)]
+struct Record {
+    #[serde(rename = "messageId", default)]
+    id: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    attributes: serde_json::Value,
+}
+
+impl From<Record> for Message {
+    fn from(record: Record) -> Self {
+        let receive_count = receive_count(&record.attributes).unwrap_or_else(|| {
+            warn!(message_id = %record.id, attributes = %record.attributes, "ApproximateReceiveCount is not a count: checked with the count unknown (0)");
+            0
+        });
+        Self {
+            id: record.id,
+            body: record.body,
+            receive_count,
+        }
     }
-    let attributes = Option::<Attributes>::deserialize(deserializer)?;
-    Ok(attributes.and_then(|a| a.receive_count?.parse().ok()).unwrap_or(0))
+}
+
+/// `attributes.ApproximateReceiveCount`, a number in a string: 0 when absent (never parked on
+/// a guess), none when it is there but not a count.
+fn receive_count(attributes: &serde_json::Value) -> Option<u32> {
+    use serde_json::Value;
+    match attributes {
+        Value::Null => Some(0),
+        Value::Object(map) => match map.get("ApproximateReceiveCount") {
+            None => Some(0),
+            Some(count) => count.as_str()?.parse().ok(),
+        },
+        _ => None,
+    }
 }
 
 /// The SQS event Lambda hands over, as the monitor reads it.
@@ -227,5 +255,42 @@ mod tests {
         .unwrap();
         let counts: Vec<u32> = batch.records.iter().map(|m| m.receive_count).collect();
         assert_eq!(counts, [2, 0, 0], "unknown counts are 0: never parked on a guess");
+    }
+
+    /// On the old intake a count of the wrong type failed the deserialization of the whole
+    /// `SqsBatch`: Lambda's invocation errored and every neighbour went back to the queue.
+    #[test]
+    fn when_one_records_receive_count_has_the_wrong_type_then_only_that_count_is_unknown() {
+        let wrong = [
+            r#"3"#,
+            r#"-1"#,
+            r#""4294967296""#,
+            r#"null"#,
+            r#"{"n": 1}"#,
+            r#"["2"]"#,
+            r#"true"#,
+        ];
+        for count in wrong {
+            for attributes in [format!(r#"{{"ApproximateReceiveCount": {count}}}"#), count.to_owned()] {
+                let text = format!(
+                    r#"{{"Records": [
+                        {{"messageId": "before", "body": "x", "attributes": {{"ApproximateReceiveCount": "3"}}}},
+                        {{"messageId": "odd", "body": "y", "attributes": {attributes}}},
+                        {{"messageId": "after", "body": "z", "attributes": {{"ApproximateReceiveCount": "1"}}}}
+                    ]}}"#
+                );
+                let batch: SqsBatch = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{attributes}: {e}"));
+                let read: Vec<(&str, &str, u32)> = batch
+                    .records
+                    .iter()
+                    .map(|m| (m.id.as_str(), m.body.as_str(), m.receive_count))
+                    .collect();
+                assert_eq!(
+                    read,
+                    [("before", "x", 3), ("odd", "y", 0), ("after", "z", 1)],
+                    "{attributes}"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,79 @@
+//! `make bench`: what the incident ledger costs in AWS calls (issue 21's budgets), counted by
+//! the emulator. Counts do not depend on the build profile: the monitor is the debug binary of
+//! `make workspace` and the storm runs in this process, so `make bench BENCH_ONLY=calls` needs
+//! no release build. `make test` holds the same counts (tests/cost.rs).
+
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+use watchdog_tests::cost::{self, Calls, of, total};
+use watchdog_tests::runtime::monitor_binary;
+
+fn row(calls: &Calls) -> Value {
+    json!({"total": total(calls), "dynamodb": of(calls, "dynamodb"), "calls": calls})
+}
+
+pub async fn ledger_calls() -> Value {
+    let binary = monitor_binary();
+    eprintln!(
+        "calls: 300 new problems in one batch, then again ({})",
+        binary.display()
+    );
+    let (first, repeat) = cost::new_problems(&binary, 300).await;
+    eprintln!("calls: a batch that changes nothing");
+    let quiet = cost::quiet_batch(&binary).await;
+    eprintln!("calls: 500 disconnects in 25 invocations of 20, the digest's sweep, an idle sweep");
+    let storm = cost::storm_25_by_20().await;
+    json!({
+        "new_300": row(&first),
+        "repeat_300": row(&repeat),
+        "quiet": row(&quiet),
+        "storm_25x20": row(&storm.invocations),
+        "storm_messages": {"firing": storm.firing, "other": storm.other},
+        "digest_sweep": row(&storm.digest_sweep),
+        "idle_sweep": row(&storm.idle_sweep),
+        "due_queries": [storm.due_queries.0, storm.due_queries.1],
+    })
+}
+
+/// Calls by operation, as a table cell.
+fn operations(calls: &Value) -> String {
+    let ops = calls["calls"].as_object().into_iter().flatten();
+    ops.map(|(op, n)| format!("{op} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+pub fn ledger_rows(c: &Value) -> String {
+    let mut rows = String::new();
+    let measures = [
+        ("new_300", "300 new problems in one batch (1 cluster)", "≤ 15 in all"),
+        ("repeat_300", "… the same 300 again", "no write, no Publish"),
+        (
+            "quiet",
+            "a batch that changes nothing (draining instances, a repeat)",
+            "no DynamoDB call",
+        ),
+        (
+            "storm_25x20",
+            "500 disconnects in 25 invocations of 20, grouping on",
+            "≤ 150 in all",
+        ),
+        ("digest_sweep", "… the sweep after the interval (sends the digest)", ""),
+        ("idle_sweep", "… the sweep after it (nothing due)", ""),
+    ];
+    for (key, title, target) in measures {
+        let m = &c[key];
+        let _ = writeln!(
+            rows,
+            "| calls: {title} | {} in all, {} DynamoDB: {} | {target} |",
+            m["total"],
+            m["dynamodb"],
+            operations(m)
+        );
+    }
+    let _ = writeln!(
+        rows,
+        "| … the storm's SNS messages / `Query` calls of the outbox index per sweep | {} firing, {} other / {} and {} | 2 (page, digest) / 1 each |",
+        c["storm_messages"]["firing"], c["storm_messages"]["other"], c["due_queries"][0], c["due_queries"][1]
+    );
+    rows
+}
