@@ -13,6 +13,7 @@ mod iam;
 mod incidents;
 mod redrive;
 mod remediation;
+mod routing;
 mod signals;
 mod sweep;
 mod template;
