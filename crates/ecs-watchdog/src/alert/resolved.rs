@@ -60,12 +60,8 @@ pub fn resolved(
     let findings: Vec<InstanceFinding> = closed.iter().map(|(f, _, _)| f.clone()).collect();
     // Rated by its instances alone: the cluster's count is the alert's, not the notice's.
     let severity = route::severity(kind, &findings, Facts::at(0));
-    let incident = route::incident(
-        kind,
-        cluster_arn,
-        <[_]>::first(&findings).filter(|_| findings.len() == 1),
-        MessageStatus::Resolved,
-    );
+    let one = findings.first().filter(|_| findings.len() == 1);
+    let incident = route::incident(kind, cluster_arn, one, MessageStatus::Resolved);
     let notice = Notice {
         schema_version: "1",
         status: Status::Resolved,

@@ -16,8 +16,6 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 3] = [Severity::Warning, Severity::High, Severity::Critical];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Critical => "critical",
@@ -39,13 +37,6 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
-    pub const ALL: [MessageStatus; 4] = [
-        MessageStatus::Firing,
-        MessageStatus::Reminder,
-        MessageStatus::Digest,
-        MessageStatus::Resolved,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Firing => "firing",

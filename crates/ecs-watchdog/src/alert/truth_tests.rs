@@ -61,8 +61,11 @@ fn instances(rng: &mut Rng, kind: AlertKind, region: &str, cluster: &str) -> Vec
         .collect()
 }
 
-/// The messages of one case: (status, the instances it tells, the message).
-fn messages(rng: &mut Rng, kind: AlertKind) -> (Place, String, Vec<(MessageStatus, Vec<InstanceFinding>, Alert)>) {
+/// A message of a case: its status, the instances it tells, the message.
+type Told = (MessageStatus, Vec<InstanceFinding>, Alert);
+
+/// The messages of one case.
+fn messages(rng: &mut Rng, kind: AlertKind) -> (Place, String, Vec<Told>) {
     let region = REGIONS[rng.below(REGIONS.len())];
     let place = Place::new("123456789012", region);
     let cluster = rng.name(255);

@@ -245,6 +245,12 @@ fn when_a_subject_is_cut_then_it_is_under_100_characters_and_cut_between_words()
         let whole = split(&uncut);
         assert!(cut.chars().count() < 100, "seed {seed}: {cut}");
         assert!(!cut.chars().any(char::is_control), "seed {seed}: {cut:?}");
+        assert!(cut.ends_with(&suffix), "seed {seed}: the place is cut in {cut:?}");
+        let reminder = prefixed("Still open: ", &cut);
+        assert!(
+            reminder.chars().count() < 100 && reminder.ends_with(&suffix),
+            "seed {seed}: {reminder:?}"
+        );
         for piece in split(&cut) {
             assert!(
                 whole.contains(&piece),
