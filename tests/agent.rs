@@ -9,7 +9,9 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_types::config_bag::ConfigBag;
+use ecs_watchdog::alert::AlertKind;
 use ecs_watchdog::aws::{AwsInventory, Ec2Inventory, EcsInventory, IN_FLIGHT, OnFirstUse, SsmHosts};
+use ecs_watchdog::incident::IncidentKey;
 use ecs_watchdog::metrics::Metric;
 use serde_json::{Value, json};
 use watchdog_tests::emulator::{Emulator, instance_ids};
@@ -97,8 +99,15 @@ async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confi
     assert_eq!(
         alert.attributes,
         HashMap::from([
+            ("account".into(), "123456789012".into()),
             ("cluster".into(), "A".into()),
+            // The incident's id: the ledger's key, which a later resolved notice carries too.
+            (
+                "incident".into(),
+                IncidentKey::new(&a, AlertKind::AgentDisconnected, &i1.container_instance_arn, None).id()
+            ),
             ("kind".into(), "agent-disconnected".into()),
+            ("region".into(), "us-east-1".into()),
             ("severity".into(), "high".into()),
             ("status".into(), "firing".into())
         ])

@@ -16,6 +16,7 @@ mod outbox;
 mod records;
 mod redrive;
 mod remediation;
+mod routing;
 mod signals;
 mod sweep;
 mod template;

@@ -80,6 +80,7 @@ mod tests {
             vec![instance],
             DaemonChecks { deployments: true },
             "alerted only: remediation is off",
+            crate::alert::Facts::at(0),
         )
     }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::{Alert, AlertKind, DaemonChecks, InstanceFinding, finding, fit};
+use super::{Alert, AlertKind, DaemonChecks, Facts, InstanceFinding, finding, fit};
 use crate::config::Place;
 
 /// What a digest adds up, in its JSON as `digest`.
@@ -28,6 +28,7 @@ pub fn digest(
     cluster_arn: &str,
     joined: Vec<InstanceFinding>,
     still_open: Option<usize>,
+    facts: Facts,
 ) -> Alert {
     let counts = Counts {
         joined: joined.len(),
@@ -43,9 +44,10 @@ pub fn digest(
         joined,
         DaemonChecks { deployments: true },
         action,
+        facts,
     );
     finding.digest = Some(counts);
-    fit(finding)
+    fit(finding, facts)
 }
 
 pub(super) fn preface(email: &mut String, counts: &Counts, total: usize, noun: &str) {
@@ -81,6 +83,7 @@ mod tests {
             "arn:aws:ecs:eu-west-1:123456789012:cluster/prod",
             vec![instance(1, false), instance(2, true), instance(3, false)],
             Some(23),
+            Facts::at(0),
         );
         assert_eq!(
             alert.subject,

@@ -27,7 +27,7 @@ pub const ATTRIBUTE_TYPE: &str = "String";
 fn counted_bytes(alert: &Alert) -> usize {
     let attributes: usize = alert
         .attributes()
-        .iter()
+        .into_iter()
         .map(|(name, value)| name.len() + ATTRIBUTE_TYPE.len() + value.len())
         .sum();
     SUBJECT_BYTES + alert.message(ChatFormat::Chatbot).len() + attributes
@@ -114,18 +114,39 @@ pub(super) fn and_more(email: &mut String, total: usize, in_email: usize, in_jso
     };
 }
 
-/// A subject from its parts: the name (a cluster) is cut at a separator to leave room for the
-/// rest, then the whole at a word; neither is ever cut inside a word, so the place is whole or
-/// absent.
+/// A subject from its parts: the suffix (the place) stays whole; the name (a cluster) is cut
+/// at a separator to leave room for it, and where the prefix alone leaves too little room, the
+/// prefix and name are cut together at a word. Nothing is cut inside a word.
 pub(crate) fn subject(prefix: &str, name: &str, suffix: &str) -> String {
-    let room = MAX_SUBJECT_CHARS.saturating_sub(prefix.chars().count() + suffix.chars().count());
-    subject_line(&format!("{prefix}{}{suffix}", shorten_name(name, room)))
+    let (prefix, name, suffix) = (one_line(prefix), one_line(name), one_line(suffix));
+    let room = MAX_SUBJECT_CHARS.saturating_sub(suffix.chars().count());
+    let head = match room.checked_sub(prefix.chars().count()) {
+        Some(left) if left >= name.chars().count().min(MIN_NAME_CHARS) => {
+            format!("{prefix}{}", shorten_name(&name, left))
+        }
+        _ => shorten(&format!("{prefix}{name}"), room),
+    };
+    subject_line(&format!("{head}{suffix}"))
+}
+
+/// A subject with `prefix` before it (`Still open: `), the place at its end kept whole.
+pub(crate) fn prefixed(prefix: &str, subject: &str) -> String {
+    match subject.rfind(" (") {
+        Some(at) => self::subject(prefix, &subject[..at], &subject[at..]),
+        None => subject_line(&format!("{prefix}{subject}")),
+    }
+}
+
+/// Below this, a name says too little: the prefix is cut instead.
+const MIN_NAME_CHARS: usize = 12;
+
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 /// A subject SNS accepts: one line, under 100 characters, cut between words.
 pub(crate) fn subject_line(text: &str) -> String {
-    let line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    shorten(&line, MAX_SUBJECT_CHARS)
+    shorten(&one_line(text), MAX_SUBJECT_CHARS)
 }
 
 /// `text` in at most `max` characters, cut before the last space that leaves room for `…`.

@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use super::{EMAIL_LISTED, Finding, remediation_line};
+use super::text::{first, host, remediation_line, since};
+use super::{EMAIL_LISTED, Finding};
 
-pub(super) fn body(email: &mut String, finding: &Finding) {
+pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
     let (total, noun) = finding.counted();
     let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
@@ -33,22 +34,28 @@ pub(super) fn body(email: &mut String, finding: &Finding) {
             } else {
                 checks.join(", ")
             },
-            instance.since.as_deref().unwrap_or("an unknown time"),
+            since(instance.since.as_deref(), now),
             instance.container_instance_arn,
             remediation_line(instance),
         );
     }
 }
 
-pub(super) fn next_steps(email: &mut String, region: &str, cluster: &str, example: &str) {
+/// The steps by failing check, with the first instance's ids in the commands.
+pub(super) fn next_steps(email: &mut String, finding: &Finding) {
+    let (region, cluster) = (&finding.region, &finding.cluster_name);
+    let Some(instance) = first(finding) else {
+        return;
+    };
+    let (target, arn) = (host(instance), &instance.container_instance_arn);
     let _ = write!(
         email,
         "\nWhat to do next, by the failing check:\n\
-         - CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {example}, \
+         - CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {target}, \
            then sudo systemctl status docker; restart it, or drain and replace the instance\n\
          - DAEMON: a daemon task is unhealthy: see the daemon's alert and logs; ECS Managed Instances repair themselves\n\
          - ACCELERATED_COMPUTE: a GPU reports an error (the reason names it, e.g. an Xid): drain the instance and replace it\n\
          - AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance\n\
-         To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances <arn>\n"
+         To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}\n"
     );
 }

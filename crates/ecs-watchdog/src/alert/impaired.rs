@@ -1,9 +1,11 @@
 //! The monitor-impaired alert: the sweep could not make a call it needs, so part of the fleet
 //! is unwatched. It names the operation (the IAM action) and the error, once per operation a day.
 
+use std::fmt::Write;
+
 use crate::config::Place;
 
-use super::{Alert, AlertKind, DaemonChecks, InstanceFinding, alert, subject_line};
+use super::{Alert, AlertKind, DaemonChecks, Facts, Finding, InstanceFinding, alert, subject};
 
 /// Where the monitor's own problems are filed: they belong to no cluster.
 pub const MONITOR_SCOPE: &str = "monitor";
@@ -34,10 +36,26 @@ pub fn finding(operation: &str, error: &str) -> InstanceFinding {
     }
 }
 
-/// One alert naming every operation that failed and is due an alert.
+pub(super) fn body(email: &mut String, finding: &Finding) {
+    for instance in &finding.instances {
+        let _ = writeln!(
+            email,
+            "The monitor cannot call {}: {}",
+            instance.container_instance_arn,
+            instance.reason.as_deref().unwrap_or("no reason given")
+        );
+    }
+}
+
+/// One alert naming every operation that failed and is due an alert; the subject keeps the
+/// place whole however many operations it names.
 pub fn impaired(place: &Place, scope: &str, failed: Vec<InstanceFinding>) -> Alert {
     let operations: Vec<&str> = failed.iter().map(|f| f.container_instance_arn.as_str()).collect();
-    let subject = subject_line(&format!("ECS Watchdog cannot call {} ({place})", operations.join(", ")));
+    let subject = subject(
+        "ECS Watchdog cannot call ",
+        &operations.join(", "),
+        &format!(" ({place})"),
+    );
     let mut alert = alert(
         AlertKind::MonitorImpaired,
         place,
@@ -45,6 +63,8 @@ pub fn impaired(place: &Place, scope: &str, failed: Vec<InstanceFinding>) -> Ale
         failed,
         DaemonChecks { deployments: true },
         "went on with the rest of the sweep",
+        // Its findings carry no times, and its severity needs no cluster.
+        Facts::at(0),
     );
     alert.subject = subject;
     alert

@@ -1,9 +1,6 @@
 //! Alerts: one message per cluster and kind, readable for people (`email`) and exact for
 //! machines (`default`, the [`Finding`] as JSON). Pure rendering, no I/O.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ChatFormat, Place};
@@ -19,11 +16,14 @@ mod frame;
 mod health;
 pub mod impaired;
 mod resolved;
+mod route;
+mod text;
 pub use digest::digest;
 pub use frame::{ATTRIBUTE_TYPE, SNS_MAX_BYTES};
-pub(crate) use frame::{shorten, shorten_name, subject, subject_line};
+pub(crate) use frame::{shorten, shorten_name, subject};
 pub use impaired::impaired;
 pub use resolved::resolved;
+pub use route::{DEFAULT_CRITICAL_PERCENT, Facts, MessageStatus, Severity, dedup_key, severity};
 
 /// How many instances the e-mail lists one by one; the JSON lists all that fit.
 const EMAIL_LISTED: usize = 50;
@@ -62,20 +62,6 @@ impl AlertKind {
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    High,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::High => "high",
-        }
     }
 }
 
@@ -133,6 +119,14 @@ fn is_zero(n: &usize) -> bool {
 #[serde(rename_all = "camelCase", default)]
 pub struct InstanceFinding {
     pub container_instance_arn: String,
+    /// The id of this instance's incident (the `incident` attribute of a message about it alone),
+    /// for a receiver to fold repeats and pair the alert with its resolved notice. Set when
+    /// rendered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
+    /// The container instance is DRAINING (a drain that cannot finish, a repair that stalls).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ec2_instance_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +172,9 @@ pub struct InstanceFinding {
     /// For `daemon-deployment-failed`: the deployment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_arn: Option<String>,
+    /// For `daemon-deployment-failed`: the rollback failed too (`DAEMON_DEPLOYMENT_ROLLBACK_FAILED`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rollback_failed: bool,
     /// For an ECS Anywhere host: what Systems Manager said of it (`Systems Manager: Online`, or
     /// that it could not be checked).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,7 +187,7 @@ pub struct InstanceFinding {
     pub resolved: Option<String>,
 }
 
-/// Whether a message says a problem is there or over (message attribute `status`).
+/// Whether a message says a problem is there or over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -213,7 +210,13 @@ pub struct Alert {
     pub cluster_name: String,
     pub kind: AlertKind,
     pub status: Status,
+    /// What the message is (attribute `status`): firing, reminder, digest or resolved.
+    pub message_status: MessageStatus,
     pub severity: Severity,
+    pub account: String,
+    pub region: String,
+    /// Attribute `incident`: the incident's id, or the group's key for several (DESIGN §7).
+    pub incident: String,
     pub subject: String,
     pub email: String,
     /// The finding as JSON.
@@ -234,20 +237,29 @@ impl Alert {
         message.to_string()
     }
 
-    /// The same alert as a reminder of incidents already alerted: the subject says so.
+    /// The same alert as a reminder of incidents already alerted: the subject says so (and
+    /// keeps its place whole).
     pub fn as_reminder(mut self) -> Self {
-        self.subject = subject_line(&format!("Still open: {}", self.subject));
+        self.subject = frame::prefixed("Still open: ", &self.subject);
+        self.message_status = MessageStatus::Reminder;
         self
     }
 
-    /// The SNS message attributes (name, value), each a `String`, so subscribers can filter.
-    pub fn attributes(&self) -> [(&'static str, &str); 4] {
+    /// The SNS message attributes (name, value), each a `String`, so subscribers can filter;
+    /// SNS refuses an empty value, so an unknown account is left out.
+    pub fn attributes(&self) -> Vec<(&'static str, &str)> {
         [
+            ("account", self.account.as_str()),
             ("cluster", &self.cluster_name),
+            ("incident", &self.incident),
             ("kind", self.kind.as_str()),
+            ("region", &self.region),
             ("severity", self.severity.as_str()),
-            ("status", self.status.as_str()),
+            ("status", self.message_status.as_str()),
         ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect()
     }
 }
 
@@ -267,11 +279,16 @@ pub fn alert(
     instances: Vec<InstanceFinding>,
     checks: DaemonChecks,
     action: &str,
+    facts: Facts,
 ) -> Alert {
-    fit(finding(kind, place, cluster_arn, instances, checks, action))
+    fit(
+        finding(kind, place, cluster_arn, instances, checks, action, facts),
+        facts,
+    )
 }
 
-/// The finding of one kind for one cluster, its instances in a stable order.
+/// The finding of one kind for one cluster, its instances in a stable order, each with its
+/// incident's id; rated before the frame leaves any out.
 fn finding(
     kind: AlertKind,
     place: &Place,
@@ -279,21 +296,24 @@ fn finding(
     mut instances: Vec<InstanceFinding>,
     checks: DaemonChecks,
     action: &str,
+    facts: Facts,
 ) -> Finding {
     instances
         .sort_by(|a, b| (&a.daemon_name, &a.container_instance_arn).cmp(&(&b.daemon_name, &b.container_instance_arn)));
-    let checked = checked::checked(kind, checks);
+    for instance in &mut instances {
+        instance.dedup_key = Some(dedup_key(kind, cluster_arn, instance));
+    }
     Finding {
         schema_version: "1",
         kind,
-        severity: Severity::High,
+        severity: severity(kind, &instances, facts),
         account: place.account.clone(),
         region: place.region.clone(),
         cluster_name: crate::inventory::cluster_name(cluster_arn).to_owned(),
         cluster_arn: cluster_arn.to_owned(),
+        checked: checked::checked(kind, checks, &instances),
         instances,
         omitted_instances: 0,
-        checked,
         action: action.to_owned(),
         digest: None,
     }
@@ -301,127 +321,27 @@ fn finding(
 
 /// Renders the finding in the frame: as many instances as fit SNS's limit, the rest counted in
 /// `omitted`.
-fn fit(mut finding: Finding) -> Alert {
+fn fit(mut finding: Finding, facts: Facts) -> Alert {
     let instances = std::mem::take(&mut finding.instances);
+    let one = (instances.len() == 1).then(|| instances[0].clone());
+    let status = match finding.digest {
+        Some(_) => MessageStatus::Digest,
+        None => MessageStatus::Firing,
+    };
+    let incident = route::incident(finding.kind, &finding.cluster_arn, one.as_ref(), status);
     frame::fit(instances.len(), |listed| {
         let mut shown = finding.clone();
         shown.instances = instances[..listed].to_vec();
         shown.omitted_instances = instances.len() - listed;
-        render(&shown)
+        text::render(&shown, facts, status, &incident)
     })
-}
-
-fn render(finding: &Finding) -> Alert {
-    let (total, noun) = finding.counted();
-    let (cluster, region, place) = (&finding.cluster_name, &finding.region, finding.place());
-    let daemons: BTreeMap<&str, Vec<&InstanceFinding>> =
-        finding.instances.iter().fold(BTreeMap::new(), |mut map, i| {
-            map.entry(i.daemon_name.as_deref().unwrap_or("unknown"))
-                .or_insert_with(Vec::new)
-                .push(i);
-            map
-        });
-    let what = headline(finding.kind, &daemons.keys().copied().collect::<Vec<_>>());
-    let more = if finding.digest.is_some() { " more" } else { "" };
-    let on = match finding.kind {
-        AlertKind::DaemonDeploymentFailed => String::new(),
-        _ => format!(" on {total}{more} {noun}"),
-    };
-    let subject = subject(&format!("{what}{on} in "), cluster, &format!(" ({place})"));
-
-    let mut email = String::new();
-    if let Some(counts) = &finding.digest {
-        digest::preface(&mut email, counts, total, noun);
-    }
-    match finding.kind {
-        AlertKind::AgentDisconnected => agent::body(&mut email, finding),
-        AlertKind::DaemonLost => daemon::body(&mut email, finding, &daemons),
-        AlertKind::InstanceImpaired => health::body(&mut email, finding),
-        AlertKind::DaemonDeploymentFailed => deployment::body(&mut email, finding),
-        AlertKind::MonitorImpaired => {
-            for instance in &finding.instances {
-                let _ = writeln!(
-                    email,
-                    "The monitor cannot call {}: {}",
-                    instance.container_instance_arn,
-                    instance.reason.as_deref().unwrap_or("no reason given")
-                );
-            }
-        }
-    }
-    let listed = finding.instances.len();
-    frame::and_more(&mut email, total, listed.min(EMAIL_LISTED), listed);
-    email.push_str("\nWhat the monitor checked:\n");
-    for check in &finding.checked {
-        let _ = writeln!(email, "  - {check}");
-    }
-    let _ = writeln!(email, "\nWhat it did: {}", finding.action);
-    let example = finding
-        .instances
-        .first()
-        .and_then(|i| i.ec2_instance_id.as_deref())
-        .unwrap_or("<instance-id>");
-    match finding.kind {
-        AlertKind::AgentDisconnected => agent::next_steps(&mut email, region, cluster, example),
-        AlertKind::DaemonLost => daemon::next_steps(&mut email, region, cluster),
-        AlertKind::InstanceImpaired => health::next_steps(&mut email, region, cluster, example),
-        AlertKind::DaemonDeploymentFailed => deployment::next_steps(&mut email, region, cluster),
-        AlertKind::MonitorImpaired => email.push_str(impaired::NEXT_STEPS),
-    }
-
-    Alert {
-        cluster_name: finding.cluster_name.clone(),
-        kind: finding.kind,
-        status: Status::Firing,
-        severity: finding.severity,
-        subject,
-        email,
-        default: serde_json::to_string(finding).unwrap_or_default(),
-        thread: thread(&finding.account, &finding.region, &finding.cluster_name, finding.kind),
-    }
 }
 
 pub(crate) fn thread(account: &str, region: &str, cluster: &str, kind: AlertKind) -> String {
     format!("{account}/{region}/{cluster}/{}", kind.as_str())
 }
 
-/// What broke, in a subject: `ECS agent disconnected`, `ECS daemon log-router lost`.
-pub(crate) fn headline(kind: AlertKind, daemons: &[&str]) -> String {
-    match kind {
-        AlertKind::AgentDisconnected => "ECS agent disconnected".to_owned(),
-        AlertKind::DaemonLost => match daemons {
-            [one] => format!("ECS daemon {} lost", shorten_name(one, 40)),
-            _ => "ECS daemons lost".to_owned(),
-        },
-        AlertKind::InstanceImpaired => "ECS instance impaired".to_owned(),
-        AlertKind::DaemonDeploymentFailed => match daemons {
-            [one] => format!("ECS daemon {} deployment failed", shorten_name(one, 40)),
-            _ => "ECS daemon deployments failed".to_owned(),
-        },
-        AlertKind::MonitorImpaired => "ECS Watchdog cannot see".to_owned(),
-    }
-}
-
-/// What remediation did to the instance, and how long its incident lasts, as lines of their own.
-fn remediation_line(instance: &InstanceFinding) -> String {
-    let mut lines = String::new();
-    if instance.critical == Some(false) {
-        lines.push_str("\n    non-critical daemon: ECS keeps the instance in service without it, so nothing but this alert reports it");
-    }
-    if let Some(stuck) = &instance.stuck {
-        let _ = write!(lines, "\n    stuck: {stuck}");
-    }
-    if let Some(r) = &instance.remediation {
-        let _ = write!(lines, "\n    remediation: {r}");
-    }
-    if let Some(resolved) = &instance.resolved {
-        let _ = write!(lines, "\n    already resolved: {resolved}");
-    }
-    if let Some(open_for) = &instance.open_for {
-        let _ = write!(lines, "\n    still open after {open_for} (reminder)");
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod truth_tests;

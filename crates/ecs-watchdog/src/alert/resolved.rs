@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::{Alert, AlertKind, InstanceFinding, Severity, Status, frame, headline, subject};
+use super::route::{self, Facts, MessageStatus};
+use super::text::headline;
+use super::{Alert, AlertKind, InstanceFinding, Severity, Status, frame, subject};
 use crate::config::Place;
 use crate::incident::lasted;
 use crate::inventory::cluster_name;
@@ -32,6 +34,7 @@ struct Notice<'a> {
 #[serde(rename_all = "camelCase")]
 struct Closed<'a> {
     container_instance_arn: &'a str,
+    dedup_key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     ec2_instance_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,6 +57,11 @@ pub fn resolved(
     });
     let daemons: BTreeSet<&str> = closed.iter().filter_map(|(f, _, _)| f.daemon_name.as_deref()).collect();
     let what = headline(kind, &daemons.into_iter().collect::<Vec<_>>());
+    let findings: Vec<InstanceFinding> = closed.iter().map(|(f, _, _)| f.clone()).collect();
+    // Rated by its instances alone: the cluster's count is the alert's, not the notice's.
+    let severity = route::severity(kind, &findings, Facts::at(0));
+    let one = findings.first().filter(|_| findings.len() == 1);
+    let incident = route::incident(kind, cluster_arn, one, MessageStatus::Resolved);
     let notice = Notice {
         schema_version: "1",
         status: Status::Resolved,
@@ -66,6 +74,7 @@ pub fn resolved(
             .iter()
             .map(|(f, how, seconds)| Closed {
                 container_instance_arn: &f.container_instance_arn,
+                dedup_key: route::dedup_key(kind, cluster_arn, f),
                 ec2_instance_id: f.ec2_instance_id.as_deref(),
                 daemon_name: f.daemon_name.as_deref(),
                 resolution: how,
@@ -74,29 +83,44 @@ pub fn resolved(
             .collect(),
         omitted: 0,
     };
-    frame::fit(closed.len(), |listed| render(&what, place, &notice, listed))
+    frame::fit(closed.len(), |listed| {
+        let mut alert = render(&what, place, &notice, listed);
+        (alert.severity, alert.incident) = (severity, incident.clone());
+        alert
+    })
 }
 
 /// The notice listing its first `listed` instances.
 fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Alert {
     let (total, cluster) = (notice.instances.len(), notice.cluster_name);
     let noun = super::instances(total);
-    let subject = subject(
-        &format!("Resolved: {what} on {total} {noun} in "),
-        cluster,
-        &format!(" ({place})"),
-    );
+    // A deployment is of a daemon, not of instances.
+    let (on, of) = match notice.kind {
+        AlertKind::DaemonDeploymentFailed => (String::new(), "daemon"),
+        _ => (format!(" on {total} {noun}"), "container instance"),
+    };
+    let subject = subject(&format!("Resolved: {what}{on} in "), cluster, &format!(" ({place})"));
+    let on = match notice.kind {
+        AlertKind::DaemonDeploymentFailed => String::new(),
+        _ => format!(" on {total} container {noun}"),
+    };
     let mut email = format!(
-        "Resolved: {what} on {total} container {noun} in cluster {cluster} ({place}). The monitor looked again and \
-         found each problem over:\n\n"
+        "Resolved: {what}{on} in cluster {cluster} ({place}). The monitor looked again and found each problem \
+         over:\n\n"
     );
     let in_email = listed.min(super::EMAIL_LISTED);
     for closed in &notice.instances[..in_email] {
+        let who = match (notice.kind, closed.daemon_name) {
+            (AlertKind::DaemonDeploymentFailed, Some(d)) => format!("daemon {d}"),
+            (_, daemon) => format!(
+                "{}{}",
+                closed.ec2_instance_id.unwrap_or("unknown EC2 id"),
+                daemon.map(|d| format!(" (daemon {d})")).unwrap_or_default()
+            ),
+        };
         let _ = writeln!(
             email,
-            "  - {}{}: {}, after {}\n    container instance {}",
-            closed.ec2_instance_id.unwrap_or("unknown EC2 id"),
-            closed.daemon_name.map(|d| format!(" (daemon {d})")).unwrap_or_default(),
+            "  - {who}: {}, after {}\n    {of} {}",
             closed.resolution,
             lasted(closed.lasted_seconds),
             closed.container_instance_arn,
@@ -114,7 +138,11 @@ fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Aler
         cluster_name: cluster.to_owned(),
         kind: notice.kind,
         status: Status::Resolved,
+        message_status: MessageStatus::Resolved,
         severity: Severity::High,
+        account: place.account.clone(),
+        region: place.region.clone(),
+        incident: String::new(),
         subject,
         email,
         default: serde_json::to_string(&shown).unwrap_or_default(),

@@ -35,7 +35,7 @@ fn stopped(n: usize, daemon: &str) -> InstanceFinding {
 pub(super) fn sns_bytes(alert: &Alert, chat: ChatFormat) -> usize {
     let attributes: usize = alert
         .attributes()
-        .iter()
+        .into_iter()
         .map(|(name, value)| name.len() + "String".len() + value.len())
         .sum();
     alert.subject.len() + alert.message(chat).len() + attributes
@@ -58,6 +58,7 @@ fn when_one_instance_is_confirmed_then_the_alert_says_what_where_and_what_next()
         vec![instance(1)],
         CHECKED,
         ACTION,
+        Facts::at(0),
     );
     assert_eq!(
         alert.subject,
@@ -108,6 +109,7 @@ fn when_daemons_are_lost_then_the_alert_groups_them_by_daemon_with_their_causes(
         vec![impaired, stopped(3, "log-router")],
         CHECKED,
         ACTION,
+        Facts::at(0),
     );
     assert_eq!(
         alert.subject,
@@ -143,6 +145,7 @@ fn when_one_daemon_is_lost_and_deployments_unknown_then_the_subject_names_it_and
         vec![stopped(3, "log-router")],
         DaemonChecks { deployments: false },
         ACTION,
+        Facts::at(0),
     );
     assert_eq!(
         alert.subject,
@@ -160,6 +163,7 @@ fn when_a_zone_fails_then_one_alert_stays_within_sns_limits() {
         (0..5000).map(instance).collect(),
         CHECKED,
         ACTION,
+        Facts::at(0),
     );
     assert_eq!(
         alert.subject,
@@ -219,6 +223,7 @@ fn when_names_are_long_then_the_subject_stays_under_100_characters() {
         vec![instance(1)],
         CHECKED,
         ACTION,
+        Facts::at(0),
     );
     assert!(agent.subject.chars().count() < 100, "{}", agent.subject);
     // One word of 255 characters: left out whole, never cut inside.
@@ -233,6 +238,7 @@ fn when_names_are_long_then_the_subject_stays_under_100_characters() {
         vec![stopped(1, &"d".repeat(255))],
         CHECKED,
         ACTION,
+        Facts::at(0),
     );
     assert!(daemon.subject.chars().count() < 100, "{}", daemon.subject);
 }

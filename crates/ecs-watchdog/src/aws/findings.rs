@@ -140,7 +140,7 @@ mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
-    use crate::alert::{AlertKind, Severity, Status};
+    use crate::alert::{AlertKind, MessageStatus, Severity, Status};
 
     /// An alert whose finding is `bytes` long, marked `tag` so the fake bus can fail it.
     fn alert(tag: &str, bytes: usize) -> Alert {
@@ -148,7 +148,11 @@ mod tests {
             cluster_name: "prod".into(),
             kind: AlertKind::AgentDisconnected,
             status: Status::Firing,
+            message_status: MessageStatus::Firing,
             severity: Severity::High,
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            incident: format!("agent-disconnected|prod|{tag}|-"),
             subject: String::new(),
             email: String::new(),
             default: format!("{{\"tag\":\"{tag}\",\"pad\":\"{}\"}}", "x".repeat(bytes)),

@@ -34,6 +34,9 @@ pub struct Config {
     pub accounts: Accounts,
     /// How each message is rendered for chat (`CHAT_FORMAT`).
     pub chat: ChatFormat,
+    /// `CRITICAL_PERCENT`: an outage on at least this share of a cluster's instances is
+    /// `critical` (alert::severity).
+    pub critical_percent: u8,
 }
 
 /// How long the sweep lets a problem it found on its own last before it alerts (DESIGN §8).
@@ -256,6 +259,14 @@ impl Config {
             Some("chatbot") => ChatFormat::Chatbot,
             Some(other) => return Err(invalid("CHAT_FORMAT", other, "plain, chatbot")),
         };
+        let critical_percent = match get("CRITICAL_PERCENT") {
+            None => crate::alert::DEFAULT_CRITICAL_PERCENT,
+            Some(raw) => raw
+                .parse::<u8>()
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| invalid("CRITICAL_PERCENT", &raw, "a whole number from 1 to 100"))?,
+        };
 
         Ok(Self {
             alert_topic_arn,
@@ -276,6 +287,7 @@ impl Config {
             sweep: SweepTimes { grace, stuck_after },
             accounts,
             chat,
+            critical_percent,
         })
     }
 

@@ -263,6 +263,16 @@ fn when_a_hub_sweeps_member_accounts_then_every_account_is_swept_in_every_region
 }
 
 #[test]
+fn when_critical_percent_is_unset_or_set_then_it_is_read_and_a_bad_value_names_the_variable() {
+    assert_eq!(load(&[]).unwrap().critical_percent, 20);
+    assert_eq!(load(&[("CRITICAL_PERCENT", "35")]).unwrap().critical_percent, 35);
+    for bad in ["0", "101", "twenty", "-5"] {
+        let error = load(&[("CRITICAL_PERCENT", bad)]).unwrap_err();
+        assert_eq!(error.variable, "CRITICAL_PERCENT", "{bad}");
+    }
+}
+
+#[test]
 fn when_the_group_interval_is_set_then_it_is_read_in_minutes_and_zero_turns_grouping_off() {
     assert_eq!(load(&[]).unwrap().incidents.group_interval, Duration::from_secs(300));
     let off = load(&[("GROUP_INTERVAL_MINUTES", "0")]).unwrap();

@@ -175,6 +175,7 @@ fn deployment_outcome(deployment: &DaemonDeployment) -> Outcome {
                 deployment_arn: deployment.deployment_arn.clone(),
                 since: deployment.since.clone(),
                 reason: Some(reason.to_owned()),
+                rollback_failed: deployment.outcome == DeploymentOutcome::RollbackFailed,
                 ..Default::default()
             };
             Outcome::Decided(Verdict::Confirmed, Some(Box::new(finding)))
@@ -313,6 +314,7 @@ pub fn stale(described: &Described<'_>, daemons: &DaemonChecks, decision: &Decis
         _ => return None,
     };
     finding.stuck = Some(stuck.to_owned());
+    finding.draining = true;
     Some(finding)
 }
 

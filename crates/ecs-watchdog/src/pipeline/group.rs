@@ -79,7 +79,14 @@ async fn send_one(
         Err(_) => None,
     };
     let place = place_of(&key.cluster_arn).unwrap_or_else(|| home.clone());
-    let digest = alert::digest(key.kind, &place, &key.cluster_arn, joined(&held), still_open);
+    let digest = alert::digest(
+        key.kind,
+        &place,
+        &key.cluster_arn,
+        joined(&held),
+        still_open,
+        alert::Facts::at(s.now),
+    );
     if let Err(e) = io.notifier.publish(&digest).await {
         error!(group = %key.id(), error = %error_chain(&e), "digest not sent: the next run sends it");
         unlease(ledger, &leased, group.digest_due).await;

@@ -194,6 +194,7 @@ impl Monitor {
             place: &self.place,
             action: report::action(self.config.remediation.clone()),
             deployments_unknown: &deployments_unknown,
+            critical_percent: self.config.critical_percent,
         };
         let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
         let looks = looks(confirmed, &decisions, drains);

@@ -20,6 +20,8 @@ pub struct Context<'a> {
     pub place: &'a Place,
     pub action: String,
     pub deployments_unknown: &'a HashSet<&'a str>,
+    /// `CRITICAL_PERCENT`, for the severity rule.
+    pub critical_percent: u8,
 }
 
 /// What the monitor does about confirmed failures, as the finding says it.
@@ -72,7 +74,19 @@ impl Outgoing<'_> {
                         f.open_for = Some(incident::lasted(now.saturating_sub(i.opened_at)));
                     }
                 }
-                let alert = alert::alert(self.kind, place, &self.cluster, findings, checks, &context.action);
+                let facts = alert::Facts {
+                    critical_percent: context.critical_percent,
+                    ..alert::Facts::at(now)
+                };
+                let alert = alert::alert(
+                    self.kind,
+                    place,
+                    &self.cluster,
+                    findings,
+                    checks,
+                    &context.action,
+                    facts,
+                );
                 match self.notice {
                     Notice::Reminder => alert.as_reminder(),
                     _ => alert,

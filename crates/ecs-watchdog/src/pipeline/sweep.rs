@@ -246,6 +246,7 @@ impl Sweep {
             place: &m.place,
             action: "alerted only: the sweep does not remediate".to_owned(),
             deployments_unknown: &none,
+            critical_percent: m.config.critical_percent,
         };
         let mut seen = super::looks(confirmed, &decisions, false);
         let gone = match (&open, out.complete) {

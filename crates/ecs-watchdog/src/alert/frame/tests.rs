@@ -144,7 +144,15 @@ fn messages(rng: &mut Rng) -> Vec<(&'static str, usize, Alert)> {
         deployments: rng.below(2) == 0,
     };
     let action = rng.text(30);
-    let firing = alert(kind, &place, &cluster_arn, instances.clone(), checks, &action);
+    let firing = alert(
+        kind,
+        &place,
+        &cluster_arn,
+        instances.clone(),
+        checks,
+        &action,
+        crate::alert::Facts::at(0),
+    );
     let closed = instances
         .iter()
         .map(|i| (i.clone(), rng.text(30), rng.next() % 1_000_000))
@@ -155,7 +163,14 @@ fn messages(rng: &mut Rng) -> Vec<(&'static str, usize, Alert)> {
         (
             "digest",
             total,
-            digest(kind, &place, &cluster_arn, instances, Some(total + 7)),
+            digest(
+                kind,
+                &place,
+                &cluster_arn,
+                instances,
+                Some(total + 7),
+                crate::alert::Facts::at(0),
+            ),
         ),
         ("resolved", total, resolved(kind, &place, &cluster_arn, closed)),
     ]
@@ -230,6 +245,12 @@ fn when_a_subject_is_cut_then_it_is_under_100_characters_and_cut_between_words()
         let whole = split(&uncut);
         assert!(cut.chars().count() < 100, "seed {seed}: {cut}");
         assert!(!cut.chars().any(char::is_control), "seed {seed}: {cut:?}");
+        assert!(cut.ends_with(&suffix), "seed {seed}: the place is cut in {cut:?}");
+        let reminder = prefixed("Still open: ", &cut);
+        assert!(
+            reminder.chars().count() < 100 && reminder.ends_with(&suffix),
+            "seed {seed}: {reminder:?}"
+        );
         for piece in split(&cut) {
             assert!(
                 whole.contains(&piece),
