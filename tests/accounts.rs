@@ -323,6 +323,8 @@ async fn when_a_member_not_in_sweep_accounts_storms_then_the_next_sweep_after_th
     let emulator = Emulator::start().await;
     let mut parameters = HUB.to_vec();
     parameters.push(("GroupIntervalMinutes", "1"));
+    // Per-cluster gauges show which place and cluster the sweep counted.
+    parameters.push(("ClusterGauges", "true"));
     let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
     let fleet = Fleet::new(&emulator.member(MEMBER_A).await).await;
     let cluster = fleet.cluster("prod", &[]).await;

@@ -29,7 +29,7 @@ pub async fn ledger_calls() -> Value {
         "repeat_300": row(&repeat),
         "quiet": row(&quiet),
         "storm_25x20": row(&storm.invocations),
-        "storm_messages": {"firing": storm.firing, "other": storm.other},
+        "storm_messages": {"firing": storm.firing, "digests": storm.digests, "other": storm.other},
         "digest_sweep": row(&storm.digest_sweep),
         "idle_sweep": row(&storm.idle_sweep),
         "due_queries": [storm.due_queries.0, storm.due_queries.1],
@@ -72,8 +72,12 @@ pub fn ledger_rows(c: &Value) -> String {
     }
     let _ = writeln!(
         rows,
-        "| … the storm's SNS messages / `Query` calls of the outbox index per sweep | {} firing, {} other / {} and {} | 2 (page, digest) / 1 each |",
-        c["storm_messages"]["firing"], c["storm_messages"]["other"], c["due_queries"][0], c["due_queries"][1]
+        "| … the storm's SNS messages / `Query` calls of the outbox index per sweep | {} firing, {} digest, {} other / {} and {} | 2 (page, digest) / 1 each |",
+        c["storm_messages"]["firing"],
+        c["storm_messages"]["digests"],
+        c["storm_messages"]["other"],
+        c["due_queries"][0],
+        c["due_queries"][1]
     );
     rows
 }

@@ -139,8 +139,9 @@ pub struct StormCost {
     pub idle_sweep: Calls,
     /// `Query` calls of the outbox index, by the two sweeps.
     pub due_queries: (u64, u64),
-    /// SNS messages: firing, then the rest.
+    /// SNS messages by their `status` attribute: pages (`firing`), digests, and the rest.
     pub firing: usize,
+    pub digests: usize,
     pub other: usize,
 }
 
@@ -175,7 +176,8 @@ pub async fn storm_25_by_20() -> StormCost {
         sweeps.push((take(&storm.emulator).await, due));
     }
     let published = storm.emulator.published().await;
-    let firing = published.iter().filter(|p| p.attributes["status"] == "firing").count();
+    let status = |s: &str| published.iter().filter(|p| p.attributes["status"] == s).count();
+    let (firing, digests) = (status("firing"), status("digest"));
     let (idle, idle_due) = sweeps.pop().unwrap_or_default();
     let (digest, digest_due) = sweeps.pop().unwrap_or_default();
     StormCost {
@@ -184,7 +186,8 @@ pub async fn storm_25_by_20() -> StormCost {
         idle_sweep: idle,
         due_queries: (digest_due, idle_due),
         firing,
-        other: published.len() - firing,
+        digests,
+        other: published.len() - firing - digests,
     }
 }
 
