@@ -230,14 +230,17 @@ impl HubSweep {
         let home = &self.home.monitor.place;
         self.home.fresh();
         let (open, seen) = join(self.home.open_everywhere(), self.home.places_seen()).await;
-        let open = open.unwrap_or_default();
+        // A ledger that could not be read may hide places with open incidents or recent events:
+        // then this run did not see the whole watch, and sends no heartbeat.
+        let known = self.home.monitor.io.ledger.is_none() || (open.is_some() && seen.is_some());
+        let (open, seen) = (open.unwrap_or_default(), seen.unwrap_or_default());
         let places = places::to_sweep(home, &self.members.config.accounts.swept, &open, &seen);
         let (mut report, members) = join(
             self.home.pass(Some(places::of_place(&open, home))),
             join_all(places.iter().map(|p| self.member(p, places::of_place(&open, p)))),
         )
         .await;
-        let complete = report.complete && members.iter().all(|(_, m)| m.complete);
+        let complete = known && report.complete && members.iter().all(|(_, m)| m.complete);
         if complete {
             report.report.tally.count(None, Metric::SweepCompleted);
         }

@@ -297,3 +297,21 @@ async fn when_a_replacement_is_skipped_then_each_sweep_asks_again_and_the_same_a
         Some(crate::remediation::ActionOutcome::Skipped)
     );
 }
+
+/// A ledger that cannot be read may hide places with open incidents or recent events: the run
+/// did not see the whole watch, so no heartbeat (DESIGN §8), though every listing worked.
+#[tokio::test]
+async fn when_the_ledger_cannot_be_read_then_the_sweep_sends_no_heartbeat() {
+    let bed = Bed::new();
+    bed.ledger.unreadable.store(true, Ordering::SeqCst);
+
+    let unread = bed.sweep(FakeInventory::default(), bed.members(false)).run().await;
+
+    assert!(!unread.complete);
+    assert_eq!(bed.published.heartbeats(), 0);
+
+    bed.ledger.unreadable.store(false, Ordering::SeqCst);
+    let read = bed.sweep(FakeInventory::default(), bed.members(false)).run().await;
+    assert!(read.complete);
+    assert_eq!(bed.published.heartbeats(), 1);
+}

@@ -107,18 +107,18 @@ impl Sweep {
             .ok()
     }
 
-    /// The places that sent an event in the last day.
-    pub(super) async fn places_seen(&self) -> Vec<Place> {
+    /// The places that sent an event in the last day; none when they cannot be read.
+    pub(super) async fn places_seen(&self) -> Option<Vec<Place>> {
         let io = &self.monitor.io;
         let Some(ledger) = io.ledger.as_deref() else {
-            return Vec::new();
+            return Some(Vec::new());
         };
         let since = io.clock.now().saturating_sub(places::SEEN_FOR_SECONDS);
         ledger
             .places_seen(since)
             .await
             .inspect_err(|e| warn!(error = %error_chain(e), "places seen not read: swept as configured"))
-            .unwrap_or_default()
+            .ok()
     }
 
     /// Forgets the faults noted since the last pass (its own alert's calls).
