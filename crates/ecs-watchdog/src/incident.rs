@@ -143,6 +143,16 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order an incident moves through them.
+    pub const ALL: [State; 6] = [
+        State::Pending,
+        State::Due,
+        State::Sending,
+        State::Notified,
+        State::ResolveDue,
+        State::Closed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Pending => "pending",
@@ -155,16 +165,7 @@ impl State {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            State::Pending,
-            State::Due,
-            State::Sending,
-            State::Notified,
-            State::ResolveDue,
-            State::Closed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        State::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -319,14 +320,7 @@ mod tests {
             ..Incident::new(key.clone(), State::Notified, InstanceFinding::default(), 100)
         };
         assert_eq!(seen_over.settled(460), State::ResolveDue);
-        for state in [
-            State::Pending,
-            State::Due,
-            State::Sending,
-            State::Notified,
-            State::ResolveDue,
-            State::Closed,
-        ] {
+        for state in State::ALL {
             assert_eq!(State::parse(state.as_str()), Some(state));
         }
     }
