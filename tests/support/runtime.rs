@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +18,6 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
@@ -41,10 +42,57 @@ pub struct Function {
     child: Child,
     invocations: mpsc::UnboundedSender<(String, Bytes)>,
     shared: Arc<Shared>,
-    output: Arc<Mutex<Vec<String>>>,
-    /// The tasks that read stdout and stderr into `output`; they end when the process does.
-    readers: Vec<tokio::task::JoinHandle<()>>,
-    counter: std::sync::atomic::AtomicU64,
+    printed: Arc<Printed>,
+    /// The test's own ends of the stdout and stderr pipes, to write marks after each answer;
+    /// dropped once the process ended, so the readers see the end of their stream.
+    writers: Mutex<Vec<std::io::PipeWriter>>,
+    /// One per reader: says when it read the end of its stream.
+    readers: Vec<oneshot::Receiver<()>>,
+    counter: AtomicU64,
+    marks: AtomicU64,
+}
+
+/// What the process printed, stdout and stderr, as the reader threads read it.
+#[derive(Default)]
+struct Printed {
+    lines: Mutex<Vec<String>>,
+    /// The last mark each reader passed.
+    passed: Mutex<Vec<u64>>,
+    moved: tokio::sync::Notify,
+}
+
+/// Starts a mark line that the test writes into the process's own stdout and stderr pipes
+/// after each answer. The process printed what it printed for an invocation before it answered,
+/// so once a reader passed the mark, everything the invocation printed is in `lines`: a test
+/// reads its metrics right after the answer without polling or sleeping.
+const MARK: &str = "\u{1}ecs-watchdog-test-mark ";
+
+/// Reads one stream line by line into `printed`, taking marks out; a mark written while the
+/// process was in the middle of a long line (more than one write) is cut out of that line.
+fn read_lines(stream: std::io::PipeReader, index: usize, printed: Arc<Printed>, done: oneshot::Sender<()>) {
+    let mut reader = std::io::BufReader::new(stream);
+    let mut pending = String::new();
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches('\n');
+        match text.split_once(MARK) {
+            Some((before, mark)) => {
+                pending.push_str(before);
+                printed.passed.lock().unwrap()[index] = mark.parse().unwrap_or(0);
+                printed.moved.notify_waiters();
+            }
+            None => {
+                pending.push_str(text);
+                printed.lines.lock().unwrap().push(std::mem::take(&mut pending));
+            }
+        }
+        line.clear();
+    }
+    if !pending.is_empty() {
+        printed.lines.lock().unwrap().push(pending);
+    }
+    let _ = done.send(());
 }
 
 /// Where the `monitor` binary is: `MONITOR_BIN`, else beside the test's own target directory.
@@ -103,8 +151,11 @@ impl Function {
             }
         });
 
+        // The test keeps a writer of each pipe, for the marks (`read_up_to_now`).
+        let (stdout_reader, stdout) = std::io::pipe().expect("a stdout pipe");
+        let (stderr_reader, stderr) = std::io::pipe().expect("a stderr pipe");
         *shared.spawned.lock().unwrap() = Some(std::time::Instant::now());
-        let mut child = Command::new(binary)
+        let child = Command::new(binary)
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "ecs-watchdog-monitor")
@@ -115,47 +166,68 @@ impl Function {
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::from(stdout.try_clone().expect("a second stdout writer")))
+            .stderr(Stdio::from(stderr.try_clone().expect("a second stderr writer")))
             .kill_on_drop(true)
             .spawn()
             .expect("start the monitor binary");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(Box::new)
-                .map(|s| s as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child.stderr.take().map(|s| Box::new(s) as _),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = output.clone();
-            readers.push(tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    output.lock().unwrap().push(line);
-                }
-            }));
-        }
+        let printed = Arc::new(Printed::default());
+        *printed.passed.lock().unwrap() = vec![0; 2];
+        let readers = [stdout_reader, stderr_reader]
+            .into_iter()
+            .enumerate()
+            .map(|(index, stream)| {
+                let (done, ended) = oneshot::channel();
+                let printed = printed.clone();
+                std::thread::spawn(move || read_lines(stream, index, printed, done));
+                ended
+            })
+            .collect();
         Self {
             child,
             invocations,
             shared,
-            output,
+            printed,
+            writers: Mutex::new(vec![stdout, stderr]),
             readers,
             counter: Default::default(),
+            marks: Default::default(),
         }
+    }
+
+    /// Returns once everything the process printed before now has been read: writes a mark into
+    /// both pipes and waits for both readers to pass it.
+    async fn read_up_to_now(&self) {
+        let mark = self.marks.fetch_add(1, Ordering::Relaxed) + 1;
+        for writer in self.writers.lock().unwrap().iter_mut() {
+            writer
+                .write_all(format!("{MARK}{mark}\n").as_bytes())
+                .expect("the test's end of the pipe is open");
+        }
+        let passed = async {
+            loop {
+                let moved = self.printed.moved.notified();
+                tokio::pin!(moved);
+                moved.as_mut().enable();
+                if self.printed.passed.lock().unwrap().iter().all(|m| *m >= mark) {
+                    return;
+                }
+                moved.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), passed)
+            .await
+            .expect("the output readers pass the mark");
     }
 
     /// Invokes the function once with `event` and returns its answer or its error.
     pub async fn invoke(&self, event: &Value) -> Answer {
         let answer = self.submit(event);
         match tokio::time::timeout(INVOKE_TIMEOUT, answer).await {
-            Ok(Ok(answer)) => answer,
+            Ok(Ok(answer)) => {
+                self.read_up_to_now().await;
+                answer
+            }
             _ => Err(self.no_answer()),
         }
     }
@@ -171,7 +243,10 @@ impl Function {
             }
         });
         match ended.await {
-            Ok(Some(answer)) => Some(answer),
+            Ok(Some(answer)) => {
+                self.read_up_to_now().await;
+                Some(answer)
+            }
             Ok(None) => None,
             Err(_) => Some(Err(self.no_answer())),
         }
@@ -183,7 +258,7 @@ impl Function {
     }
 
     fn submit(&self, event: &Value) -> oneshot::Receiver<Answer> {
-        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!("req-{n:04}-{}", std::process::id());
         let (tx, rx) = oneshot::channel();
         self.shared.waiting.lock().unwrap().insert(id.clone(), tx);
@@ -230,6 +305,7 @@ impl Function {
             .await
             .expect("exits")
             .expect("exit status");
+        self.writers.lock().unwrap().clear();
         for reader in self.readers.drain(..) {
             reader.await.expect("the output reader ends with the process");
         }
@@ -238,7 +314,7 @@ impl Function {
 
     /// Everything the process printed, stdout and stderr.
     pub fn output(&self) -> Vec<String> {
-        self.output.lock().unwrap().clone()
+        self.printed.lines.lock().unwrap().clone()
     }
 
     /// The Embedded Metric Format documents it printed.
@@ -266,7 +342,7 @@ impl Function {
     }
 
     pub fn clear_output(&self) {
-        self.output.lock().unwrap().clear();
+        self.printed.lines.lock().unwrap().clear();
     }
 }
 
