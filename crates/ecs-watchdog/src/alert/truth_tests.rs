@@ -255,3 +255,60 @@ fn when_a_placeholder_is_left_then_the_check_finds_it() {
     assert_eq!(placeholder("--tasks <task-arn>"), Some("<task-arn>"));
     assert_eq!(placeholder("a < b and c > d, exit code 139"), None);
 }
+
+/// Every field path of a JSON document: `instances[].dedupKey`, `digest.joined`.
+fn paths(value: &Value, prefix: &str, into: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                into.insert(path.clone());
+                paths(field, &path, into);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| paths(item, &format!("{prefix}[]"), into)),
+        _ => {}
+    }
+}
+
+/// The README's finding schema names every field a finding of any kind and status carries:
+/// a field added to the finding without a row is a field subscribers cannot rely on.
+#[test]
+fn when_any_finding_is_serialised_then_the_readmes_schema_names_each_of_its_fields() {
+    let readme = include_str!("../../../../README.md");
+    let start = readme.find("Finding schema").expect("the README has a finding schema");
+    let section = &readme[start..];
+    let section = &section[..section.find("\n#").unwrap_or(section.len())];
+    let documented: std::collections::HashSet<&str> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .flat_map(|token| token.split(['.', '[', ']']))
+        .filter(|name| !name.is_empty())
+        .collect();
+    let mut fields = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let mut rng = Rng(seed);
+        for kind in AlertKind::ALL {
+            for (_, _, message) in messages(&mut rng, kind).2 {
+                paths(&serde_json::from_str(&message.default).expect("JSON"), "", &mut fields);
+            }
+        }
+    }
+    let missing: Vec<&String> = fields
+        .iter()
+        .filter(|path| {
+            path.split(['.', '[', ']'])
+                .filter(|name| !name.is_empty())
+                .any(|name| !documented.contains(name))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fields without a row in the README's finding schema: {missing:?}"
+    );
+}
