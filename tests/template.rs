@@ -547,3 +547,52 @@ fn when_cluster_gauges_and_the_dashboard_are_not_asked_for_then_neither_is_made(
         assert_eq!(resources.get("Dashboard").is_some(), dashboard);
     }
 }
+
+/// What every kind needs, enumerated from the kind list itself, so a new kind cannot ship
+/// without it: a sample event that parses to it (the sweep's own `monitor-impaired` excepted), an
+/// alarm on its count (count alarms notify nobody: `when_an_alarm_fires_or_clears_…`), and its name in the README's routing table and
+/// finding schema.
+#[test]
+fn when_a_kind_exists_then_it_has_a_sample_an_alarm_and_its_readme_rows() {
+    use ecs_watchdog::alert::AlertKind;
+    let sampled: BTreeSet<&str> = std::fs::read_dir(watchdog_tests::repo_root().join("events"))
+        .expect("events/")
+        .map(|entry| std::fs::read_to_string(entry.expect("a sample").path()).expect("a sample"))
+        .filter_map(|body| match event::parse(&body) {
+            Parsed::Signal(signal) => Some(signal.kind().as_str()),
+            _ => None,
+        })
+        .collect();
+    let alarms = watchdog_tests::template::resources_of_type("AWS::CloudWatch::Alarm");
+    let readme = std::fs::read_to_string(watchdog_tests::repo_root().join("README.md")).expect("README.md");
+    let row = |first_cell: &str| {
+        readme
+            .lines()
+            .find(|line| line.starts_with(first_cell))
+            .unwrap_or_else(|| panic!("no README row {first_cell}"))
+    };
+    let (routing, schema) = (row("| `kind` | `"), row("| `kind` | string |"));
+    for kind in AlertKind::ALL {
+        let name = kind.as_str();
+        assert!(
+            kind == AlertKind::MonitorImpaired || sampled.contains(name),
+            "no sample in events/ parses to {name}: {sampled:?}"
+        );
+        let metric: String = name
+            .split('-')
+            .map(|word| word[..1].to_uppercase() + &word[1..])
+            .collect();
+        assert!(
+            alarms
+                .iter()
+                .any(|alarm| properties(alarm)["MetricName"] == metric.as_str()),
+            "no alarm on {metric}"
+        );
+        for row in [routing, schema] {
+            assert!(
+                row.contains(&format!("`{name}`")),
+                "{name} missing from the README row {row}"
+            );
+        }
+    }
+}
