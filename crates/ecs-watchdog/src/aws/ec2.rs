@@ -23,32 +23,28 @@ impl Ec2Inventory {
     /// `DescribeInstances` filtered by `instance-id`: unlike `InstanceIds`, an id that no longer
     /// exists is left out instead of failing the whole call.
     pub async fn describe_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError> {
-        let mut states = Ec2States::new();
-        let mut next_token = None;
-        loop {
-            let _turn = self.turns.wait().await;
-            let output = self
-                .client
-                .describe_instances()
-                .filters(
-                    Filter::builder()
-                        .name("instance-id")
-                        .set_values(Some(instance_ids.to_vec()))
-                        .build(),
-                )
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(|e| super::sdk_error("ec2:DescribeInstances", e))?;
-            for instance in output.reservations().iter().flat_map(|r| r.instances()) {
-                if let (Some(id), Some(state)) = (instance.instance_id(), instance.state().and_then(|s| s.name())) {
-                    states.insert(id.to_owned(), Ec2State::parse(state.as_str()));
-                }
-            }
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(states),
-            }
-        }
+        let pages = self
+            .client
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(instance_ids.to_vec()))
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        let pages = super::shared::every_page(&self.turns, pages)
+            .await
+            .map_err(|e| super::sdk_error("ec2:DescribeInstances", e))?;
+        let instances = pages.iter().flat_map(|p| p.reservations()).flat_map(|r| r.instances());
+        Ok(instances
+            .filter_map(|i| {
+                Some((
+                    i.instance_id()?.to_owned(),
+                    Ec2State::parse(i.state()?.name()?.as_str()),
+                ))
+            })
+            .collect())
     }
 }

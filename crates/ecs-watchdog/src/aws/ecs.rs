@@ -8,7 +8,7 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{ClusterField, ContainerInstanceField, DaemonDeploymentStatus, DesiredStatus};
 
 use super::sdk_error;
-use super::shared::Turns;
+use super::shared::{Turns, every_page};
 use crate::event::HealthCheck;
 use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth,
@@ -34,24 +34,16 @@ impl EcsInventory {
 
     /// `ListClusters`, every page.
     pub async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
-        let mut arns = Vec::new();
-        let mut next_token = None;
-        loop {
-            let _turn = self.turns.wait().await;
-            let output = self
-                .client
-                .list_clusters()
-                .max_results(PAGE_SIZE)
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(|e| sdk_error("ecs:ListClusters", e))?;
-            arns.extend(output.cluster_arns().iter().cloned());
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(arns),
-            }
-        }
+        let pages = self
+            .client
+            .list_clusters()
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let pages = every_page(&self.turns, pages)
+            .await
+            .map_err(|e| sdk_error("ecs:ListClusters", e))?;
+        Ok(pages.iter().flat_map(|p| p.cluster_arns()).cloned().collect())
     }
 
     /// `DescribeClusters` with tags; clusters ECS does not know are simply absent.
@@ -152,59 +144,39 @@ impl EcsInventory {
     /// `ListContainerInstances` (every status but INACTIVE), every page; a cluster deleted
     /// meanwhile has none.
     pub async fn list_container_instances(&self, cluster_arn: &str) -> Result<Vec<String>, AwsError> {
-        let mut arns = Vec::new();
-        let mut next_token = None;
-        loop {
-            let _turn = self.turns.wait().await;
-            let result = self
-                .client
-                .list_container_instances()
-                .cluster(cluster_arn)
-                .max_results(PAGE_SIZE)
-                .set_next_token(next_token)
-                .send()
-                .await;
-            let output = match result {
-                Ok(output) => output,
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => {
-                    return Ok(Vec::new());
-                }
-                Err(e) => return Err(sdk_error("ecs:ListContainerInstances", e)),
-            };
-            arns.extend(output.container_instance_arns().iter().cloned());
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(arns),
-            }
+        let pages = self
+            .client
+            .list_container_instances()
+            .cluster(cluster_arn)
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        match every_page(&self.turns, pages).await {
+            Ok(pages) => Ok(pages
+                .iter()
+                .flat_map(|p| p.container_instance_arns())
+                .cloned()
+                .collect()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_cluster_not_found_exception()) => Ok(Vec::new()),
+            Err(e) => Err(sdk_error("ecs:ListContainerInstances", e)),
         }
     }
 
     /// `ListTasks` with desired status RUNNING (which includes PENDING tasks), every page.
     pub async fn list_tasks(&self, cluster_arn: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError> {
-        let mut arns = Vec::new();
-        let mut next_token = None;
-        loop {
-            let request = self
-                .client
-                .list_tasks()
-                .cluster(cluster_arn)
-                .desired_status(DesiredStatus::Running)
-                .max_results(PAGE_SIZE);
-            let request = match filter {
-                TaskFilter::Daemon(name) => request.daemon_name(name),
-            };
-            let _turn = self.turns.wait().await;
-            let output = request
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(|e| sdk_error("ecs:ListTasks", e))?;
-            arns.extend(output.task_arns().iter().cloned());
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(arns),
-            }
-        }
+        let request = self
+            .client
+            .list_tasks()
+            .cluster(cluster_arn)
+            .desired_status(DesiredStatus::Running)
+            .max_results(PAGE_SIZE);
+        let request = match filter {
+            TaskFilter::Daemon(name) => request.daemon_name(name),
+        };
+        let pages = every_page(&self.turns, request.into_paginator().send())
+            .await
+            .map_err(|e| sdk_error("ecs:ListTasks", e))?;
+        Ok(pages.iter().flat_map(|p| p.task_arns()).cloned().collect())
     }
 
     pub async fn describe_capacity_providers(
@@ -295,6 +267,7 @@ impl EcsDaemons {
 
 #[async_trait::async_trait]
 impl Daemons for EcsDaemons {
+    /// By hand: the SDK has no paginator for `ListDaemons` (its model does not mark it paginated).
     async fn list_daemons(&self, cluster_arn: &str) -> Result<Vec<Daemon>, AwsError> {
         let mut daemons = Vec::new();
         let mut next_token = None;

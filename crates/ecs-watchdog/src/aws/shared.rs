@@ -65,6 +65,22 @@ impl Turns {
     }
 }
 
+/// Every page of an SDK paginator, each fetched in a turn of its own: a long listing does not
+/// hold a turn while the caller is not asking for the next page.
+pub async fn every_page<Page, E>(
+    turns: &Turns,
+    mut pages: aws_smithy_async::future::pagination_stream::PaginationStream<Result<Page, E>>,
+) -> Result<Vec<Page>, E> {
+    let mut all = Vec::new();
+    loop {
+        let _turn = turns.wait().await;
+        match pages.next().await {
+            Some(page) => all.push(page?),
+            None => return Ok(all),
+        }
+    }
+}
+
 /// An SDK client built the first time it is needed, for the services only some batches call:
 /// SNS when something is confirmed, SQS when a message is malformed. Building a client parses
 /// its SDK crate's own copy of the endpoint partition table, 0.4 M instructions, a sixth of

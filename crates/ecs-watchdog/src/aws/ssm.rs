@@ -28,29 +28,25 @@ impl SsmHosts {
             .set_values(Some(node_ids.to_vec()))
             .build()
             .map_err(|e| AwsError::new("ssm:DescribeInstanceInformation", e))?;
-        let mut states = HostStates::new();
-        let mut next_token = None;
-        loop {
-            let _turn = self.turns.wait().await;
-            let output = self
-                .client
-                .get()
-                .describe_instance_information()
-                .filters(filter.clone())
-                .max_results(MANAGED_NODE_LIMIT as i32)
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(|e| super::sdk_error("ssm:DescribeInstanceInformation", e))?;
-            for node in output.instance_information_list() {
-                if let (Some(id), Some(status)) = (node.instance_id(), node.ping_status()) {
-                    states.insert(id.to_owned(), PingStatus::parse(status.as_str()));
-                }
-            }
-            match output.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(states),
-            }
-        }
+        let pages = self
+            .client
+            .get()
+            .describe_instance_information()
+            .filters(filter)
+            .max_results(MANAGED_NODE_LIMIT as i32)
+            .into_paginator()
+            .send();
+        let pages = super::shared::every_page(&self.turns, pages)
+            .await
+            .map_err(|e| super::sdk_error("ssm:DescribeInstanceInformation", e))?;
+        let nodes = pages.iter().flat_map(|p| p.instance_information_list());
+        Ok(nodes
+            .filter_map(|n| {
+                Some((
+                    n.instance_id()?.to_owned(),
+                    PingStatus::parse(n.ping_status()?.as_str()),
+                ))
+            })
+            .collect())
     }
 }
