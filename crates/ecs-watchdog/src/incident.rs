@@ -2,74 +2,9 @@
 //! pages once, reminds while it lasts and says when it is over. Pure decisions over what the
 //! ledger holds; the ledger adapter only reads and writes them.
 
-use crate::alert::{AlertKind, InstanceFinding};
-use crate::inventory::instance_key;
+use crate::alert::InstanceFinding;
 
-/// What identifies an incident. The cluster ARN carries the account and the region.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct IncidentKey {
-    pub cluster_arn: String,
-    pub kind: AlertKind,
-    /// The container instance id (the last part of its ARN, whatever the ARN format).
-    pub instance: String,
-    /// Set for daemon kinds only.
-    pub daemon: Option<String>,
-}
-
-impl IncidentKey {
-    pub fn new(cluster_arn: &str, kind: AlertKind, container_instance_arn: &str, daemon: Option<&str>) -> Self {
-        Self {
-            cluster_arn: cluster_arn.to_owned(),
-            kind,
-            instance: instance_key(container_instance_arn).to_owned(),
-            daemon: daemon.map(str::to_owned),
-        }
-    }
-
-    /// The incident a signal speaks of.
-    pub fn of(signal: &crate::event::Signal) -> Self {
-        Self::new(
-            signal.cluster_arn(),
-            signal.kind(),
-            signal.container_instance_arn(),
-            signal.daemon_name(),
-        )
-    }
-
-    /// The ledger's partition key: kind first, so a daemon's name can never collide with another
-    /// kind's key.
-    pub fn id(&self) -> String {
-        format!(
-            "{}|{}|{}|{}",
-            self.kind.as_str(),
-            self.cluster_arn,
-            self.instance,
-            self.daemon.as_deref().unwrap_or("-")
-        )
-    }
-}
-
-/// The incidents of one cluster and kind whose new alerts notify together (DESIGN §7,
-/// grouping): the first pages, what joins within the interval waits for one digest.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GroupKey {
-    pub cluster_arn: String,
-    pub kind: AlertKind,
-}
-
-impl GroupKey {
-    pub fn new(cluster_arn: &str, kind: AlertKind) -> Self {
-        Self {
-            cluster_arn: cluster_arn.to_owned(),
-            kind,
-        }
-    }
-
-    /// The ledger's key of the group's record, and what its held incidents carry.
-    pub fn id(&self) -> String {
-        format!("group|firing|{}|{}", self.kind.as_str(), self.cluster_arn)
-    }
-}
+pub use crate::key::{GroupKey, IncidentKey};
 
 /// A run's claim on a message: only the run holding `token` may record it sent, until
 /// `until` (UNIX seconds); past that, the sender is taken for dead and any later look sends.
@@ -283,18 +218,12 @@ impl Incident {
     }
 }
 
-/// How long an incident has lasted, for people: `4 h 10 min`, `25 min`, `40 s`.
-pub fn lasted(seconds: u64) -> String {
-    match seconds {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min", s / 60),
-        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
-}
+pub use crate::alert::lasted;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kind::AlertKind;
 
     #[test]
     fn when_a_lease_expired_then_the_incident_is_what_it_was_before_and_is_owed() {

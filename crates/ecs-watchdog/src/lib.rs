@@ -12,6 +12,8 @@ pub mod config;
 pub mod event;
 pub mod incident;
 pub mod inventory;
+pub mod key;
+pub mod kind;
 pub mod metrics;
 pub mod pipeline;
 pub mod ports;

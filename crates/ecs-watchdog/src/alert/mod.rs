@@ -18,52 +18,17 @@ pub mod impaired;
 mod resolved;
 mod route;
 mod text;
+pub use crate::kind::AlertKind;
 pub use digest::digest;
 pub use frame::{ATTRIBUTE_TYPE, SNS_MAX_BYTES};
 pub(crate) use frame::{shorten, shorten_name, subject};
 pub use impaired::impaired;
 pub use resolved::resolved;
 pub use route::{DEFAULT_CRITICAL_PERCENT, Facts, MessageStatus, Severity, dedup_key, severity};
+pub use text::lasted;
 
 /// How many instances the e-mail lists one by one; the JSON lists all that fit.
 const EMAIL_LISTED: usize = 50;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AlertKind {
-    AgentDisconnected,
-    DaemonLost,
-    /// A deployment of a daemon failed (it rolls back) or its rollback failed.
-    DaemonDeploymentFailed,
-    /// ECS reports the instance's health IMPAIRED.
-    InstanceImpaired,
-    /// The sweep cannot make a call it needs (DESIGN §8).
-    MonitorImpaired,
-}
-
-impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
-        AlertKind::AgentDisconnected,
-        AlertKind::DaemonLost,
-        AlertKind::DaemonDeploymentFailed,
-        AlertKind::InstanceImpaired,
-        AlertKind::MonitorImpaired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::AgentDisconnected => "agent-disconnected",
-            AlertKind::DaemonLost => "daemon-lost",
-            AlertKind::DaemonDeploymentFailed => "daemon-deployment-failed",
-            AlertKind::InstanceImpaired => "instance-impaired",
-            AlertKind::MonitorImpaired => "monitor-impaired",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-}
 
 /// A confirmed failure on one cluster, as machines read it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

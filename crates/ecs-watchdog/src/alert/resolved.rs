@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::route::{self, Facts, MessageStatus};
 use super::text::headline;
+use super::text::lasted;
 use super::{Alert, AlertKind, InstanceFinding, Severity, Status, frame, subject};
 use crate::config::Place;
-use crate::incident::lasted;
 use crate::inventory::cluster_name;
 
 /// A resolved notice as machines read it.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{AlertKind, InstanceFinding};
-use crate::incident::{GroupKey, IncidentKey};
+use crate::key::{GroupKey, IncidentKey};
 
 /// How urgent a message is (attribute `severity`), by the rule [`severity`] documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -59,7 +59,7 @@ pub struct Facts {
     pub cluster_instances: Option<usize>,
 }
 
-pub const DEFAULT_CRITICAL_PERCENT: u8 = 20;
+pub use crate::config::DEFAULT_CRITICAL_PERCENT;
 
 impl Facts {
     /// Facts with the time only: the cluster uncounted, the default percent.

@@ -10,7 +10,6 @@ use super::{
     Alert, AlertKind, EMAIL_LISTED, Facts, Finding, InstanceFinding, MessageStatus, Status, agent, daemon, deployment,
     digest, frame, health, impaired, subject,
 };
-use crate::incident::lasted;
 use crate::inventory::instance_key;
 
 pub(super) fn render(finding: &Finding, facts: Facts, status: MessageStatus, incident: &str) -> Alert {
@@ -165,5 +164,14 @@ fn links(email: &mut String, finding: &Finding) {
             email,
             "  - shell on {id} (Session Manager): {base}/systems-manager/session-manager/{id}?region={region}"
         );
+    }
+}
+
+/// How long an incident has lasted, for people: `4 h 10 min`, `25 min`, `40 s`.
+pub fn lasted(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
 }

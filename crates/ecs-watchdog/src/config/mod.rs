@@ -12,6 +12,9 @@ pub use metrics::lambda_sends_unlevelled_lines;
 use remediation::remediation;
 pub use remediation::{Remediation, RemediationAction};
 
+/// `CRITICAL_PERCENT` when unset: an outage on a fifth of a cluster's instances is critical.
+pub const DEFAULT_CRITICAL_PERCENT: u8 = 20;
+
 /// Everything the monitor can be told, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -260,7 +263,7 @@ impl Config {
             Some(other) => return Err(invalid("CHAT_FORMAT", other, "plain, chatbot")),
         };
         let critical_percent = match get("CRITICAL_PERCENT") {
-            None => crate::alert::DEFAULT_CRITICAL_PERCENT,
+            None => DEFAULT_CRITICAL_PERCENT,
             Some(raw) => raw
                 .parse::<u8>()
                 .ok()

@@ -67,8 +67,8 @@ impl Signal {
     }
 
     /// The kind of alert it can become.
-    pub fn kind(&self) -> crate::alert::AlertKind {
-        use crate::alert::AlertKind;
+    pub fn kind(&self) -> crate::kind::AlertKind {
+        use crate::kind::AlertKind;
         match self {
             Signal::AgentDisconnected(_) => AlertKind::AgentDisconnected,
             Signal::DaemonLost(_) => AlertKind::DaemonLost,

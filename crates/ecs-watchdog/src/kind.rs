@@ -1,0 +1,41 @@
+//! The kinds of problem the monitor tells: below events, incidents and alerts, which all name
+//! them, so none of those imports another for the kind alone.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertKind {
+    AgentDisconnected,
+    DaemonLost,
+    /// A deployment of a daemon failed (it rolls back) or its rollback failed.
+    DaemonDeploymentFailed,
+    /// ECS reports the instance's health IMPAIRED.
+    InstanceImpaired,
+    /// The sweep cannot make a call it needs (DESIGN §8).
+    MonitorImpaired,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 5] = [
+        AlertKind::AgentDisconnected,
+        AlertKind::DaemonLost,
+        AlertKind::DaemonDeploymentFailed,
+        AlertKind::InstanceImpaired,
+        AlertKind::MonitorImpaired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::AgentDisconnected => "agent-disconnected",
+            AlertKind::DaemonLost => "daemon-lost",
+            AlertKind::DaemonDeploymentFailed => "daemon-deployment-failed",
+            AlertKind::InstanceImpaired => "instance-impaired",
+            AlertKind::MonitorImpaired => "monitor-impaired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
