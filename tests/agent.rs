@@ -261,7 +261,11 @@ async fn when_500_agents_disconnect_then_each_batch_of_100_costs_one_call_per_ap
         // conditional puts and the count's move are 101 actions), one that records it sent.
         assert_eq!(count("dynamodb:BatchGetItem"), 1, "batch {n}: {calls:?}");
         assert_eq!(count("dynamodb:TransactWriteItems"), 3, "batch {n}: {calls:?}");
-        assert_eq!(count("dynamodb:UpdateItem"), 0, "the count moves in the transactions: {calls:?}");
+        assert_eq!(
+            count("dynamodb:UpdateItem"),
+            0,
+            "the count moves in the transactions: {calls:?}"
+        );
         assert_eq!(
             count("ecs:DescribeClusters"),
             if n == 0 { 1 } else { 0 },

@@ -27,8 +27,14 @@ impl DynamoLedger {
         if ids.is_empty() {
             return Ok(Stored::default());
         }
-        let items = self.batch_get(&ids).await?;
-        Ok(stored(&items))
+        let mut stored = stored(&self.batch_get(&ids).await?);
+        // No counter yet: nothing was ever open there.
+        for cluster in &keys.counts {
+            if !stored.counts.iter().any(|(c, _)| c == cluster) {
+                stored.counts.push((cluster.clone(), 0));
+            }
+        }
+        Ok(stored)
     }
 
     pub(super) async fn write_all(&self, batch: &Batch) -> Result<Written, AwsError> {
