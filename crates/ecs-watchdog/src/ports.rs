@@ -12,7 +12,7 @@ use crate::inventory::{
 };
 use crate::metrics::MetricDatum;
 
-mod one_by_one;
+pub(crate) mod one_by_one;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

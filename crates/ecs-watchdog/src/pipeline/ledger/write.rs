@@ -130,3 +130,74 @@ fn learn(known: &mut Known, batch: &Batch, written: Written, out: &mut Outcome, 
     }
     known.found((&moved, &moved_groups), written.found);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertKind, InstanceFinding};
+    use crate::incident::{Incident, State};
+
+    const A: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/a";
+    const B: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/b";
+
+    fn held(cluster: &str, n: usize) -> Move {
+        let key = IncidentKey::new(cluster, AlertKind::AgentDisconnected, &format!("{cluster}/{n}"), None);
+        Move {
+            incident: Incident::new(key, State::Due, InstanceFinding::default(), 0),
+            group: Some(GroupKey::new(cluster, AlertKind::AgentDisconnected)),
+            sends: None,
+            opens: true,
+            closes: false,
+        }
+    }
+
+    fn group(cluster: &str, version: u64) -> Group {
+        Group {
+            version,
+            ..Group::none(GroupKey::new(cluster, AlertKind::AgentDisconnected))
+        }
+    }
+
+    #[test]
+    fn when_300_incidents_of_one_group_are_packed_then_each_batch_carries_the_group_and_the_count() {
+        let plan = Plan {
+            groups: vec![group(A, 4)],
+            moves: (0..300).map(|n| held(A, n)).collect(),
+        };
+        let packed = pack(plan);
+        let sizes: Vec<usize> = packed.iter().map(Packed::actions).collect();
+        assert_eq!(sizes, vec![100, 100, 100, 8]);
+        let versions: Vec<u64> = packed.iter().map(|p| p.batch.groups[0].version).collect();
+        assert_eq!(versions, vec![4, 5, 6, 7], "each batch's group write follows the last");
+        for p in &packed {
+            assert_eq!(p.batch.incidents.len(), p.moves.len());
+            assert!(p.batch.opens.iter().all(|o| *o == 1));
+        }
+        assert_eq!(packed.iter().map(|p| p.moves.len()).sum::<usize>(), 300);
+    }
+
+    #[test]
+    fn when_incidents_of_two_clusters_are_packed_then_a_batch_never_exceeds_100_actions() {
+        let moves = (0..150).map(|n| held(if n % 2 == 0 { A } else { B }, n));
+        let plan = Plan {
+            groups: vec![group(A, 1), group(B, 1)],
+            moves: moves.collect(),
+        };
+        let packed = pack(plan);
+        assert!(packed.iter().all(|p| p.actions() <= TRANSACTION_LIMIT));
+        // Two groups and two counts a batch: 96 incidents in the first.
+        assert_eq!(packed[0].moves.len(), 96);
+        assert_eq!(packed.iter().map(|p| p.moves.len()).sum::<usize>(), 150);
+        // A move that changes no count costs no count action.
+        let quiet = Move {
+            opens: false,
+            group: None,
+            ..held(A, 0)
+        };
+        let packed = pack(Plan {
+            groups: vec![],
+            moves: vec![quiet; 100],
+        });
+        assert_eq!(packed.len(), 1);
+    }
+}
