@@ -1,9 +1,10 @@
 //! DynamoDB: the incident ledger. One item per incident, keyed by [`IncidentKey::id`], and one
 //! per group (`group|firing|<kind>|<cluster ARN>`); every write is conditional on the version
 //! read (or, settling a lease, on its token), so racing runs cannot both send. Writes go in
-//! `TransactWriteItems` of up to 100; a cancelled one is retried without the items whose
-//! condition failed. One counter item per cluster (`open-count|<cluster ARN>`) keeps the number
-//! of open incidents for the gauge.
+//! `TransactWriteItems` of up to 100: a plan's batch all or nothing, what moved coming back as
+//! stored (`batch.rs`); settles and the digest's marks retried without the items whose condition
+//! failed (`transact.rs`). One counter item per cluster (`open-count|<cluster ARN>`) keeps the
+//! number of open incidents for the gauge, moved in the same transactions.
 
 use std::collections::HashMap;
 

@@ -1,8 +1,10 @@
-//! Ledger: carries out the plan ([`super::plan`]) in a few short steps. Read what is stored,
-//! plan, write the group records, write the incidents (a notice is leased, never marked sent),
-//! publish, then settle each lease: `notified` or `closed` once SNS accepted it, given back when
-//! it did not. A run that dies anywhere leaves a lease that expires: any later look sends.
-//! Without a table (stateless) every confirmed problem alerts, as before incidents.
+//! Ledger: carries out the plan ([`super::plan`]) in a few short steps. Read what is stored
+//! (one `BatchGetItem` per 100 keys, `read.rs`), plan, write the plan in all-or-nothing batches
+//! (`write.rs`: the incidents with their group's record and count; a notice is leased, never
+//! marked sent), plan again what another run moved meanwhile, publish, then settle each lease:
+//! `notified` or `closed` once SNS accepted it, given back when it did not. A run that dies
+//! anywhere leaves a lease that expires: any later look sends. Without a table (stateless)
+//! every confirmed problem alerts, as before incidents.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
