@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use ecs_watchdog::alert::{Alert, AlertKind, InstanceFinding};
 use ecs_watchdog::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
 use ecs_watchdog::metrics::Metric;
-use ecs_watchdog::ports::{AwsError, Ledger, Notifier, Settle};
+use ecs_watchdog::ports::{Answer, AwsError, Batch, Keys, Ledger, Notifier, Settle, Stored};
 use serde_json::{Value, json};
 use watchdog_tests::clock::TestClock;
 use watchdog_tests::emulator::{Emulator, Published};

@@ -12,6 +12,8 @@ use crate::inventory::{
 };
 use crate::metrics::MetricDatum;
 
+pub(crate) mod one_by_one;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An AWS call that still failed after the SDK's retries. The SDK error is kept as the source.
@@ -149,6 +151,76 @@ pub struct Settle {
     pub at: u64,
 }
 
+/// Keys to read in one go: incidents, group records, and clusters whose open-incident count is
+/// wanted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keys {
+    pub incidents: Vec<IncidentKey>,
+    pub groups: Vec<GroupKey>,
+    pub counts: Vec<String>,
+}
+
+impl Keys {
+    pub fn len(&self) -> usize {
+        self.incidents.len() + self.groups.len() + self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the ledger holds of some keys: the records that exist, and each cluster's count of open
+/// incidents that could be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub incidents: Vec<Incident>,
+    pub groups: Vec<Group>,
+    pub counts: Vec<(String, i64)>,
+}
+
+/// Records written together, each on condition that the stored version is one less than its
+/// own (0: none stored): in DynamoDB one `TransactWriteItems`, all or nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub groups: Vec<Group>,
+    pub incidents: Vec<Incident>,
+    /// What each incident, once written, adds to its cluster's count of open incidents (1 opened,
+    /// -1 closed, 0), in order.
+    pub opens: Vec<i64>,
+}
+
+/// What a write did with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Written,
+    /// Its condition failed: another version is stored, the one in [`Written::found`] (none
+    /// there: no record is stored).
+    Moved,
+    /// Not written, its condition unknown or met: the batch was cancelled by another record.
+    Untouched,
+}
+
+/// What a [`Ledger::write`] did: one answer per group and per incident, in order, and what is
+/// stored in place of each record that moved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Written {
+    pub groups: Vec<Answer>,
+    pub incidents: Vec<Answer>,
+    pub found: Stored,
+}
+
+impl Written {
+    /// Nothing written yet.
+    pub fn untouched(batch: &Batch) -> Self {
+        Self {
+            groups: vec![Answer::Untouched; batch.groups.len()],
+            incidents: vec![Answer::Untouched; batch.incidents.len()],
+            found: Stored::default(),
+        }
+    }
+}
+
 /// The incident ledger (DESIGN §7). Every write is conditional: a record is written only if the
 /// stored version is still the one read, a lease is settled only by its holder. `false` says
 /// the condition did not hold (another run moved it).
@@ -156,6 +228,19 @@ pub struct Settle {
 pub trait Ledger: Send + Sync {
     /// The incidents of these keys that exist (`BatchGetItem`; the caller sends at most 100).
     async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError>;
+    /// Incidents, group records and open-incident counts in one `BatchGetItem` (the caller
+    /// sends at most 100 keys in all). A ledger without counts answers none.
+    async fn read(&self, keys: &Keys) -> Result<Stored, AwsError> {
+        one_by_one::read(self, keys).await
+    }
+    /// Writes the batch in one `TransactWriteItems`, all or nothing, with the counts' moves and,
+    /// for each record whose condition failed, the record stored instead (the caller sends at
+    /// most 100 records and counted clusters in all, each key once). A ledger that cannot write
+    /// them together writes the groups first, then the incidents of the groups written (as
+    /// the executor did before transactions): some may be written and others not.
+    async fn write(&self, batch: &Batch) -> Result<Written, AwsError> {
+        one_by_one::write(self, batch).await
+    }
     /// Writes each record if the stored version is still one less than its own (0: none yet);
     /// one answer each, in order (`TransactWriteItems`; the caller sends at most 100).
     async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError>;

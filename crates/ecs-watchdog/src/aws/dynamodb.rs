@@ -1,25 +1,34 @@
 //! DynamoDB: the incident ledger. One item per incident, keyed by [`IncidentKey::id`], and one
 //! per group (`group|firing|<kind>|<cluster ARN>`); every write is conditional on the version
 //! read (or, settling a lease, on its token), so racing runs cannot both send. Writes go in
-//! `TransactWriteItems` of up to 100; a cancelled one is retried without the items whose
-//! condition failed. One counter item per cluster (`open-count|<cluster ARN>`) keeps the number
-//! of open incidents for the gauge.
+//! `TransactWriteItems` of up to 100: a plan's batch all or nothing, what moved coming back as
+//! stored (`batch.rs`); settles and the digest's marks retried without the items whose condition
+//! failed (`transact.rs`). One counter item per cluster (`open-count|<cluster ARN>`) keeps the
+//! number of open incidents for the gauge, moved in the same transactions.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 
 use super::shared::{OnFirstUse, Turns};
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, State};
-use crate::ports::{AwsError, Ledger, Settle};
+use crate::ports::{AwsError, Batch, Keys, Ledger, Settle, Stored, Written};
 
+mod batch;
 mod places;
 mod record;
+mod transact;
 
 use record::{group, group_item, incident, item, n, s};
+use transact::{backoff, put_action};
+
+/// What a cluster's count of open incidents is keyed by, before its ARN.
+const COUNT_PREFIX: &str = "open-count|";
+
+fn count_id(cluster_arn: &str) -> String {
+    format!("{COUNT_PREFIX}{cluster_arn}")
+}
 
 /// How long a closed incident stays before DynamoDB's TTL removes it.
 const KEEP_CLOSED_SECONDS: u64 = 30 * 24 * 3600;
@@ -131,84 +140,6 @@ impl DynamoLedger {
             }
         }
     }
-
-    /// Writes each action (at most 100) in one `TransactWriteItems`; one answer each: `false`
-    /// when its condition failed. A cancelled transaction writes nothing: the actions whose
-    /// condition held are sent again (cancellation reasons, in request order: `None` for an
-    /// action that was fine, `ConditionalCheckFailed`, or a conflict or throttling, retried).
-    /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
-    async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<Vec<bool>, AwsError> {
-        let mut answers: Vec<Option<bool>> = vec![None; actions.len()];
-        for attempt in 0..=RETRIES {
-            let pending: Vec<usize> = (0..actions.len()).filter(|i| answers[*i].is_none()).collect();
-            if pending.is_empty() {
-                break;
-            }
-            backoff(attempt).await;
-            let _turn = self.turns.wait().await;
-            let result = self
-                .client
-                .get()
-                .transact_write_items()
-                .set_transact_items(Some(pending.iter().map(|i| actions[*i].clone()).collect()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => pending.iter().for_each(|i| answers[*i] = Some(true)),
-                Err(e) => {
-                    let Some(reasons) = cancelled(&e) else {
-                        return Err(super::sdk_error("dynamodb:TransactWriteItems", e));
-                    };
-                    for (i, code) in pending.iter().zip(reasons) {
-                        if code == "ConditionalCheckFailed" {
-                            answers[*i] = Some(false);
-                        }
-                    }
-                }
-            }
-        }
-        answers
-            .into_iter()
-            .map(|a| a.ok_or_else(|| AwsError::new("dynamodb:TransactWriteItems", "still cancelled after retries")))
-            .collect()
-    }
-}
-
-/// The cancellation reasons' codes of a cancelled transaction, in request order.
-fn cancelled(
-    e: &SdkError<TransactWriteItemsError, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> Option<Vec<String>> {
-    match e.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(t) => Some(
-            t.cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// Before a retry: 0, 50, 100, 200 … ms.
-async fn backoff(attempt: u32) {
-    if attempt > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-    }
-}
-
-/// A conditional put of a whole record, written only if the stored version is one less.
-fn put_action(item: HashMap<String, AttributeValue>, version: u64, table: &str) -> Result<TransactWriteItem, AwsError> {
-    let mut put = Put::builder().table_name(table).set_item(Some(item));
-    put = if version <= 1 {
-        put.condition_expression("attribute_not_exists(id)")
-    } else {
-        put.condition_expression("version = :previous")
-            .expression_attribute_values(":previous", n(version - 1))
-    };
-    let put = put
-        .build()
-        .map_err(|e| AwsError::new("dynamodb:TransactWriteItems", e))?;
-    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 /// Whether a settle finds the incident seen over while its notice went out (`ended_at` set by
@@ -280,6 +211,14 @@ impl Ledger for DynamoLedger {
         Ok(self.batch_get(&ids).await?.iter().filter_map(incident).collect())
     }
 
+    async fn read(&self, keys: &Keys) -> Result<Stored, AwsError> {
+        self.read_all(keys).await
+    }
+
+    async fn write(&self, batch: &Batch) -> Result<Written, AwsError> {
+        self.write_all(batch).await
+    }
+
     async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
         let actions = incidents
             .iter()
@@ -330,7 +269,7 @@ impl Ledger for DynamoLedger {
             .get()
             .update_item()
             .table_name(&self.table)
-            .key("id", s(format!("open-count|{cluster_arn}")))
+            .key("id", s(count_id(cluster_arn)))
             .update_expression("ADD open_count :delta")
             .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)

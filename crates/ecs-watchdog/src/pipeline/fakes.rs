@@ -16,7 +16,7 @@ use crate::inventory::{
     Task, TaskFilter,
 };
 use crate::metrics::MetricDatum;
-use crate::ports::{AwsError, Quarantined, Settle};
+use crate::ports::{Answer, AwsError, Batch, Keys, Quarantined, Settle, Stored, Written};
 
 pub(super) const A: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/a";
 pub(super) const B: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/b";
@@ -267,6 +267,45 @@ impl FakeLedger {
         (incidents, groups)
     }
 
+    /// What a transaction does: every condition checked, then everything written or nothing,
+    /// with what is stored in place of each record whose condition failed.
+    pub(crate) fn write_all(&self, batch: &Batch) -> Written {
+        let mut incidents = self.incidents.lock().unwrap();
+        let mut groups = self.groups.lock().unwrap();
+        let mut written = Written::untouched(batch);
+        for (g, answer) in batch.groups.iter().zip(&mut written.groups) {
+            let stored = groups.get(&g.key.id());
+            if stored.map_or(0, |x| x.version) + 1 != g.version {
+                *answer = Answer::Moved;
+                written.found.groups.extend(stored.cloned());
+            }
+        }
+        for (i, answer) in batch.incidents.iter().zip(&mut written.incidents) {
+            let stored = incidents.get(&i.key.id());
+            if stored.map_or(0, |x| x.version) + 1 != i.version {
+                *answer = Answer::Moved;
+                written.found.incidents.extend(stored.cloned());
+            }
+        }
+        if written
+            .groups
+            .iter()
+            .chain(&written.incidents)
+            .any(|a| *a == Answer::Moved)
+        {
+            return written;
+        }
+        for g in &batch.groups {
+            groups.insert(g.key.id(), g.clone());
+        }
+        for i in &batch.incidents {
+            incidents.insert(i.key.id(), i.clone());
+        }
+        written.groups.fill(Answer::Written);
+        written.incidents.fill(Answer::Written);
+        written
+    }
+
     fn readable(&self, operation: &'static str) -> Result<(), AwsError> {
         match self.unreadable.load(Ordering::SeqCst) {
             true => Err(AwsError::new(operation, "injected")),
@@ -281,6 +320,32 @@ impl Ledger for &'static FakeLedger {
         self.readable("dynamodb:BatchGetItem")?;
         let items = self.incidents.lock().unwrap();
         Ok(keys.iter().filter_map(|k| items.get(&k.id()).cloned()).collect())
+    }
+    /// The counts are the open incidents themselves: a fake moves no counter.
+    async fn read(&self, keys: &Keys) -> Result<Stored, AwsError> {
+        self.readable("dynamodb:BatchGetItem")?;
+        let incidents = self.incidents.lock().unwrap();
+        let groups = self.groups.lock().unwrap();
+        let open = |c: &str| {
+            let open = incidents.values().filter(|i| i.is_open() && i.key.cluster_arn == c);
+            open.count() as i64
+        };
+        Ok(Stored {
+            incidents: keys
+                .incidents
+                .iter()
+                .filter_map(|k| incidents.get(&k.id()).cloned())
+                .collect(),
+            groups: keys
+                .groups
+                .iter()
+                .filter_map(|k| groups.get(&k.id()).cloned())
+                .collect(),
+            counts: keys.counts.iter().map(|c| (c.clone(), open(c))).collect(),
+        })
+    }
+    async fn write(&self, batch: &Batch) -> Result<Written, AwsError> {
+        Ok(self.write_all(batch))
     }
     async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
         let mut items = self.incidents.lock().unwrap();

@@ -1,8 +1,10 @@
-//! Ledger: carries out the plan ([`super::plan`]) in a few short steps. Read what is stored,
-//! plan, write the group records, write the incidents (a notice is leased, never marked sent),
-//! publish, then settle each lease: `notified` or `closed` once SNS accepted it, given back when
-//! it did not. A run that dies anywhere leaves a lease that expires: any later look sends.
-//! Without a table (stateless) every confirmed problem alerts, as before incidents.
+//! Ledger: carries out the plan ([`super::plan`]) in a few short steps. Read what is stored
+//! (one `BatchGetItem` per 100 keys, `read.rs`), plan, write the plan in all-or-nothing batches
+//! (`write.rs`: the incidents with their group's record and count; a notice is leased, never
+//! marked sent), plan again what another run moved meanwhile, publish, then settle each lease:
+//! `notified` or `closed` once SNS accepted it, given back when it did not. A run that dies
+//! anywhere leaves a lease that expires: any later look sends. Without a table (stateless)
+//! every confirmed problem alerts, as before incidents.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -11,7 +13,7 @@ use tracing::{error, info};
 use super::decide::{Decision, Outcome};
 use super::evidence::chunked;
 use super::intake::Message;
-use super::plan::{self, Look, Move, Plan, Settings};
+use super::plan::{self, Look, Move, Settings};
 use super::report::{self, Context, Outgoing};
 use super::{Adapters, BatchReport};
 use crate::alert::AlertKind;
@@ -20,6 +22,9 @@ use crate::inventory::cluster_name;
 use crate::metrics::Metric;
 use crate::ports::{AwsError, Ledger, Settle, error_chain};
 use crate::verdict::Verdict;
+
+mod read;
+mod write;
 
 /// What a run saw of one incident, and the messages that said it.
 #[derive(Debug, Clone)]
@@ -50,8 +55,12 @@ pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
     folded.into_values().collect()
 }
 
-/// One run's ledger stage and its notices. `groups` are group records read already (the sweep's
-/// due ones); the groups of what is confirmed now are read here.
+/// How often a run plans again what another run moved meanwhile (or what a batch cancelled
+/// with it) before it leaves the messages to the queue's redelivery.
+const ROUNDS: usize = 3;
+
+/// One run's ledger stage and its notices. Returns the group records as read (the monitor
+/// sends the digests due among them).
 pub async fn run(
     io: &Adapters,
     context: &Context<'_>,
@@ -64,30 +73,64 @@ pub async fn run(
         stateless(io, context, seen, report).await;
         return HashMap::new();
     };
-    let keys: Vec<IncidentKey> = seen.iter().map(|s| s.key.clone()).collect();
-    let (stored, unknown) = read(ledger, &keys).await;
-    let (seen, unreadable): (Vec<Seen<'_>>, Vec<Seen<'_>>) = seen.into_iter().partition(|x| !unknown.contains(&x.key));
-    for x in &unreadable {
+    let (mut known, unknown) = read::first(ledger, &seen, s).await;
+    let as_read = known.groups.clone();
+    let messages: HashMap<&IncidentKey, &Vec<&Message>> = seen.iter().map(|x| (&x.key, &x.messages)).collect();
+    let mut pending: Vec<&Seen<'_>> = Vec::new();
+    for x in &seen {
+        match unknown.contains(&x.key) {
+            true => _ = undecided(report, &x.messages),
+            false => pending.push(x),
+        }
+    }
+    let mut written = Vec::new();
+    for _ in 0..ROUNDS {
+        pending.retain(|x| !stale(&known.incidents, x));
+        if pending.is_empty() {
+            break;
+        }
+        let looks: Vec<(IncidentKey, Look)> = pending.iter().map(|x| (x.key.clone(), x.look.clone())).collect();
+        let plan = plan::plan(&known.incidents, &known.groups, &looks, s);
+        let out = write::carry_out(ledger, plan, &mut known).await;
+        written.extend(out.written);
+        let failed: HashSet<IncidentKey> = out.failed.into_iter().collect();
+        let again: HashSet<IncidentKey> = out.again.into_iter().collect();
+        pending.retain(|x| match failed.contains(&x.key) {
+            true => undecided(report, &x.messages),
+            false => again.contains(&x.key),
+        });
+    }
+    for x in pending {
+        info!(incident = %x.key.id(), "moved by other runs at every look: the redelivery looks again");
         undecided(report, &x.messages);
     }
-    let seen: Vec<Seen<'_>> = seen.into_iter().filter(|x| !stale(&stored, x)).collect();
-    let groups = read_groups(ledger, &seen, s).await;
-    let looks: Vec<(IncidentKey, Look)> = seen.iter().map(|x| (x.key.clone(), x.look.clone())).collect();
-    let plan = plan::plan(&stored, &groups, &looks, s);
-    let messages: HashMap<&IncidentKey, &Vec<&Message>> = seen.iter().map(|x| (&x.key, &x.messages)).collect();
     let mut moved = Moved::new();
-    let opened: Vec<Group> = plan
-        .groups
-        .iter()
-        .filter(|g| g.window_end == s.now + s.group_interval)
-        .cloned()
-        .collect();
-    let written = write(ledger, plan, &messages, &mut moved, report).await;
+    for m in &written {
+        tally_move(m, &mut moved, report);
+    }
+    gauge(&known.counts, &moved, report);
     let outgoing = outgoing(&written, &messages);
-    let failed = send(io, ledger, context, outgoing, s, &mut moved, report).await;
-    reopen_windows(ledger, &opened, &groups, &failed).await;
-    count_open(ledger, moved, report).await;
-    groups
+    let mut closed = Moved::new();
+    let failed = send(io, ledger, context, outgoing, s, &mut closed, report).await;
+    let opened: Vec<&Group> = known
+        .wrote
+        .values()
+        .filter(|g| g.window_end == s.now + s.group_interval)
+        .collect();
+    reopen_windows(ledger, &opened, &as_read, &failed).await;
+    count_open(ledger, closed, report).await;
+    as_read
+}
+
+/// The open-incidents gauge of each cluster whose count was read, moved by what this run wrote
+/// (the count itself moved in the same transactions).
+fn gauge(counts: &HashMap<String, i64>, moved: &Moved, report: &mut BatchReport) {
+    for (cluster, delta) in moved.iter().filter(|(_, d)| **d != 0) {
+        if let Some(before) = counts.get(cluster) {
+            let open = (before + delta).max(0) as u64;
+            report.tally.gauge(cluster_name(cluster), Metric::OpenIncidents, open);
+        }
+    }
 }
 
 /// Whether the look comes from events older than what its incident knows: they are done with
@@ -111,102 +154,6 @@ fn undecided(report: &mut BatchReport, messages: &[&Message]) -> bool {
         report.failures.push(message.id.clone());
     }
     false
-}
-
-async fn read(ledger: &dyn Ledger, keys: &[IncidentKey]) -> (HashMap<IncidentKey, Incident>, HashSet<IncidentKey>) {
-    let mut stored = HashMap::new();
-    let mut unknown = HashSet::new();
-    for (chunk, answer) in chunked(keys, |chunk| ledger.get(chunk)).await {
-        match answer {
-            Ok(found) => stored.extend(found.into_iter().map(|i| (i.key.clone(), i))),
-            Err(e) => {
-                log_ledger_error(&e);
-                unknown.extend(chunk.iter().cloned());
-            }
-        }
-    }
-    (stored, unknown)
-}
-
-/// The groups of what is confirmed now; one that cannot be read is left out, so its incidents
-/// page at once: that may page twice, never not at all.
-async fn read_groups(ledger: &dyn Ledger, seen: &[Seen<'_>], s: &Settings) -> HashMap<GroupKey, Group> {
-    let mut keys: Vec<GroupKey> = seen
-        .iter()
-        .filter(|x| s.group_interval > 0 && matches!(x.look, Look::Confirmed { .. } | Look::Owed))
-        .map(|x| GroupKey::new(&x.key.cluster_arn, x.key.kind))
-        .collect();
-    keys.sort();
-    keys.dedup();
-    let mut groups = HashMap::new();
-    for (chunk, answer) in chunked(&keys, |chunk| ledger.groups(chunk)).await {
-        match answer {
-            Ok(found) => {
-                groups.extend(chunk.iter().map(|k| (k.clone(), Group::none(k.clone()))));
-                groups.extend(found.into_iter().map(|g| (g.key.clone(), g)));
-            }
-            Err(e) => error!(error = %error_chain(&e), "incident groups unreadable: their incidents page ungrouped"),
-        }
-    }
-    groups
-}
-
-/// Writes the plan: the group records, then the incidents whose group record was written. A
-/// record another run moved meanwhile (or one that could not be written) leaves its messages
-/// undecided: the redelivery looks again. Returns the moves written.
-async fn write(
-    ledger: &dyn Ledger,
-    plan: Plan,
-    messages: &HashMap<&IncidentKey, &Vec<&Message>>,
-    moved: &mut Moved,
-    report: &mut BatchReport,
-) -> Vec<Move> {
-    let mut lost: HashSet<GroupKey> = HashSet::new();
-    for group in &plan.groups {
-        match ledger.put_group(group).await {
-            Ok(true) => {}
-            Ok(false) => {
-                info!(group = %group.key.id(), "another run moved the group: its incidents are looked at again");
-                lost.insert(group.key.clone());
-            }
-            Err(e) => {
-                log_ledger_error(&e);
-                lost.insert(group.key.clone());
-            }
-        }
-    }
-    let mut written = Vec::new();
-    let (moves, orphaned): (Vec<Move>, Vec<Move>) = plan
-        .moves
-        .into_iter()
-        .partition(|m| m.group.as_ref().is_none_or(|g| !lost.contains(g)));
-    for m in orphaned {
-        undecided(report, messages.get(&m.incident.key).map_or(&[][..], |v| v.as_slice()));
-    }
-    let records: Vec<Incident> = moves.iter().map(|m| m.incident.clone()).collect();
-    let answers = chunked(&records, |chunk| ledger.put(chunk)).await;
-    let mut moves = moves.into_iter();
-    for (chunk, answer) in answers {
-        let chunk_moves: Vec<Move> = moves.by_ref().take(chunk.len()).collect();
-        // A record another run moved meanwhile is that run's to tell; one not written at all
-        // (the call failed) leaves its messages for the redelivery.
-        let (answer, failed) = match answer {
-            Ok(answer) => (answer, false),
-            Err(e) => {
-                log_ledger_error(&e);
-                (vec![false; chunk.len()], true)
-            }
-        };
-        for (m, ok) in chunk_moves.into_iter().zip(answer) {
-            if ok {
-                tally_move(&m, moved, report);
-                written.push(m);
-            } else if failed {
-                undecided(report, messages.get(&m.incident.key).map_or(&[][..], |v| v.as_slice()));
-            }
-        }
-    }
-    written
 }
 
 fn tally_move(m: &Move, moved: &mut Moved, report: &mut BatchReport) {
@@ -285,12 +232,12 @@ pub async fn send(
 
 /// A page SNS refused opened its group's window for nothing: the window goes back to what it
 /// was, so the retry pages rather than wait for a digest (if no run moved the group since).
-async fn reopen_windows(ledger: &dyn Ledger, opened: &[Group], read: &HashMap<GroupKey, Group>, failed: &[GroupKey]) {
+async fn reopen_windows(ledger: &dyn Ledger, opened: &[&Group], read: &HashMap<GroupKey, Group>, failed: &[GroupKey]) {
     for group in opened.iter().filter(|g| failed.contains(&g.key)) {
         let back = Group {
             version: group.version + 1,
             window_end: read.get(&group.key).map_or(0, |g| g.window_end),
-            ..group.clone()
+            ..(*group).clone()
         };
         if let Err(e) = ledger.put_group(&back).await {
             error!(group = %back.key.id(), error = %error_chain(&e), "window not given back: the retry waits for the digest");

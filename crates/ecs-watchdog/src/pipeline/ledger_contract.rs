@@ -3,7 +3,10 @@
 //! emulator (`tests/incidents.rs`): where the two disagree, the simulation proves nothing about
 //! the real ledger. Its including module brings the ledger's types into scope.
 
-use super::{AlertKind, Group, GroupKey, Incident, IncidentKey, InstanceFinding, Lease, Ledger, Notice, Settle, State};
+use super::{
+    AlertKind, Answer, Batch, Group, GroupKey, Incident, IncidentKey, InstanceFinding, Keys, Lease, Ledger, Notice,
+    Settle, State, Stored,
+};
 
 const NOW: u64 = 1_800_000_000;
 const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/contract";
@@ -207,4 +210,95 @@ pub async fn script(ledger: &dyn Ledger) {
     let answers = ledger.put(&[due(1), due(5), due(6)]).await.expect("put");
     assert_eq!(answers, vec![false, true, true]);
     assert_eq!(one(ledger, 6).await.version, 1);
+
+    batches(ledger, &record).await;
+}
+
+/// What is stored of incidents 6 to 9, the group and the cluster's count, in one read.
+async fn read_back(ledger: &dyn Ledger, group: &GroupKey) -> (Vec<usize>, Vec<Group>, i64) {
+    let keys = Keys {
+        incidents: (6..=9).map(key).collect(),
+        groups: vec![group.clone()],
+        counts: vec![CLUSTER.to_owned()],
+    };
+    let stored = ledger.read(&keys).await.expect("BatchGetItem");
+    let mut numbers: Vec<usize> = stored
+        .incidents
+        .iter()
+        .filter_map(|i| i.key.instance.parse().ok())
+        .collect();
+    numbers.sort();
+    let count = count(&stored);
+    (numbers, stored.groups, count)
+}
+
+fn count(stored: &Stored) -> i64 {
+    let counts = stored.counts.iter().filter(|(c, _)| c == CLUSTER);
+    counts.map(|(_, n)| *n).sum()
+}
+
+/// Batches: a group record, incidents and the count's move, written all together or not at
+/// all; what moved comes back as stored.
+async fn batches(ledger: &dyn Ledger, record: &Group) {
+    let (stored, groups, before) = read_back(ledger, &record.key).await;
+    assert_eq!((stored, groups), (vec![6], vec![record.clone()]));
+
+    // Written together: the group, two new incidents, the count moved by the two opened.
+    let next = Group {
+        version: 2,
+        last_held: NOW + 5,
+        ..record.clone()
+    };
+    let batch = Batch {
+        groups: vec![next.clone()],
+        incidents: vec![due(7), due(8)],
+        opens: vec![1, 1],
+    };
+    let written = ledger.write(&batch).await.expect("TransactWriteItems");
+    assert_eq!(written.groups, vec![Answer::Written]);
+    assert_eq!(written.incidents, vec![Answer::Written; 2]);
+    assert_eq!(
+        read_back(ledger, &record.key).await,
+        (vec![6, 7, 8], vec![next.clone()], before + 2)
+    );
+
+    // A new incident put without reading it first, which was not new: nothing in the batch is
+    // written, and the incident stored comes back in the answer.
+    let batch = Batch {
+        groups: vec![Group {
+            version: 3,
+            ..next.clone()
+        }],
+        incidents: vec![due(9), due(7)],
+        opens: vec![1, 1],
+    };
+    let written = ledger.write(&batch).await.expect("TransactWriteItems");
+    assert_eq!(written.groups, vec![Answer::Untouched]);
+    assert_eq!(written.incidents, vec![Answer::Untouched, Answer::Moved]);
+    assert_eq!(written.found.incidents, vec![one(ledger, 7).await]);
+    assert!(written.found.groups.is_empty());
+    assert_eq!(
+        read_back(ledger, &record.key).await,
+        (vec![6, 7, 8], vec![next.clone()], before + 2)
+    );
+
+    // A group another run moved comes back as stored; an incident no longer stored, with none.
+    let batch = Batch {
+        groups: vec![next.clone()],
+        incidents: vec![Incident { version: 3, ..due(9) }],
+        opens: vec![0],
+    };
+    let written = ledger.write(&batch).await.expect("TransactWriteItems");
+    assert_eq!(
+        (written.groups, written.incidents),
+        (vec![Answer::Moved], vec![Answer::Moved])
+    );
+    assert_eq!(
+        (written.found.groups, written.found.incidents),
+        (vec![next.clone()], vec![])
+    );
+    assert_eq!(
+        read_back(ledger, &record.key).await,
+        (vec![6, 7, 8], vec![next], before + 2)
+    );
 }

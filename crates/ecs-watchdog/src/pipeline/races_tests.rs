@@ -9,18 +9,21 @@ use serde_json::Value;
 use super::fakes::*;
 use super::*;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, State};
-use crate::ports::{AwsError, Settle};
+use crate::ports::{AwsError, Batch, Settle, Written};
 
 const START: u64 = 1_800_000_000;
 
 /// The fake ledger, with a sweep's digest step (owed groups, then `send_due`, exactly as
-/// `Sweep::run` does it) let in just before the run's first incident write: the await point
-/// between `put_group` and `put` in `ledger::write`.
+/// `Sweep::run` does it) let in just before the run's first incident write. `atomic`: the run
+/// writes the group record and its incidents in one transaction, as DynamoDB does, and the
+/// digest comes just before it; otherwise one after the other (the fallback of a ledger without
+/// transactions, which the simulation's ledger runs), and the digest comes between them.
 struct DigestBetween {
     inner: &'static FakeLedger,
     notifier: &'static FakeNotifier,
     clock: &'static AtomicU64,
     armed: AtomicBool,
+    atomic: bool,
 }
 
 impl DigestBetween {
@@ -56,6 +59,15 @@ impl Ledger for DigestBetween {
             self.sweep_digests().await;
         }
         (&self.inner).put(incidents).await
+    }
+    async fn write(&self, batch: &Batch) -> Result<Written, AwsError> {
+        if !self.atomic {
+            return crate::ports::one_by_one::write(self, batch).await;
+        }
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.sweep_digests().await;
+        }
+        (&self.inner).write(batch).await
     }
     async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
         (&self.inner).settle(settles).await
@@ -93,14 +105,28 @@ fn told(notifier: &FakeNotifier, instance: &str) -> bool {
 }
 
 /// Schedule: cluster A's group has a digest due (A/1 held). Monitor run M confirms A/2: it
-/// reads the group (digest due: hold), writes the group record (version 4), and before its
-/// incident write a sweep sends the due digest: it leases the group, reads what is held (A/1
-/// only: A/2 is not written yet), publishes, marks A/1 told and gives the lease back with
-/// nothing due. M then writes A/2 held. A/2 is held by a group with no digest due, outside the
-/// outbox index: no later sweep, event or digest ever tells it (promise 1, never lost).
+/// reads the group (digest due: hold) and writes the group record (version 4) and A/2 held.
+/// A sweep sends the due digest at the worst moment: it leases the group, reads what is held
+/// (A/1 only: A/2 is not written yet), publishes, marks A/1 told and gives the lease back. Were
+/// A/2 then written held by a group with no digest due, outside the outbox index, no later
+/// sweep, event or digest would ever tell it (promise 1, never lost).
+///
+/// Written one after the other, the digest comes between M's group write and its incident
+/// write; written together (one transaction), the digest comes before it, M's group condition
+/// fails, and M plans A/2 again on the group as the digest left it.
 #[tokio::test]
 async fn when_a_digest_is_sent_between_a_holds_group_write_and_its_incident_write_then_the_held_incident_is_still_told()
 {
+    held_incident_told_after_a_digest_race(false).await;
+}
+
+#[tokio::test]
+async fn when_a_digest_is_sent_just_before_a_hold_and_its_group_are_written_together_then_the_held_incident_is_still_told()
+ {
+    held_incident_told_after_a_digest_race(true).await;
+}
+
+async fn held_incident_told_after_a_digest_race(atomic: bool) {
     let clock = leak(AtomicU64::new(START));
     let (notifier, inner) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
     let group = GroupKey::new(A, AlertKind::AgentDisconnected);
@@ -134,6 +160,7 @@ async fn when_a_digest_is_sent_between_a_holds_group_write_and_its_incident_writ
         notifier,
         clock,
         armed: AtomicBool::new(true),
+        atomic,
     }));
     let failures = Monitor::new(config(), "eu-west-1", io)
         .process(&[agent(A, 2)])

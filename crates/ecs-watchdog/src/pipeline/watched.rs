@@ -14,7 +14,7 @@ use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
     TaskFilter,
 };
-use crate::ports::{AwsError, Daemons, Inventory, Ledger, Settle, error_chain};
+use crate::ports::{AwsError, Batch, Daemons, Inventory, Keys, Ledger, Settle, Stored, Written, error_chain};
 
 /// A call that could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +122,12 @@ impl Daemons for Watched<Box<dyn Daemons>> {
 impl Ledger for Watched<Box<dyn Ledger>> {
     async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
         self.faults.note(self.inner.get(keys).await)
+    }
+    async fn read(&self, keys: &Keys) -> Result<Stored, AwsError> {
+        self.faults.note(self.inner.read(keys).await)
+    }
+    async fn write(&self, batch: &Batch) -> Result<Written, AwsError> {
+        self.faults.note(self.inner.write(batch).await)
     }
     async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
         self.faults.note(self.inner.put(incidents).await)
