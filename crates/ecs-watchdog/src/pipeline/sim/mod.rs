@@ -74,7 +74,11 @@ impl Sim {
             true => vec![A.to_owned()],
             false => vec![A.to_owned(), B.to_owned()],
         };
-        let instances = if storm {
+        let forced = std::env::var("SIM_STORM").ok().and_then(|v| v.parse::<usize>().ok());
+        let storm = storm || forced.is_some();
+        let instances = if let Some(n) = forced {
+            n
+        } else if storm {
             1_000 + rng.below(501) as usize
         } else {
             1 + rng.below(12) as usize

@@ -180,9 +180,15 @@ impl Door {
         match turn {
             Turn::Go => Ok(()),
             Turn::Wait => {
+                // Pending once, and woken at once, as a call in flight is: without the wake, a
+                // `join_all` of more than 30 calls (a `FuturesUnordered` inside) never polls
+                // this call again (a 4,000-instance sweep hung for good).
                 let mut waited = false;
-                std::future::poll_fn(|_| match std::mem::replace(&mut waited, true) {
-                    false => Poll::Pending,
+                std::future::poll_fn(|cx| match std::mem::replace(&mut waited, true) {
+                    false => {
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
                     true => Poll::Ready(()),
                 })
                 .await;
