@@ -8,6 +8,7 @@
 //! `SIM_SEED=S` replays one, exactly.
 
 mod check;
+mod ports;
 mod world;
 
 use std::future::Future;
@@ -16,9 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use super::fakes::{Discard, FakeLedger, KeepAll, Moved, arn, config, leak, message_at};
+use super::fakes::{Discard, FakeLedger, KeepAll, arn, config, leak, message_at};
 use super::*;
-use world::{Door, Gate, NoDaemons, Rng, Shared, SimInventory, SimLedger, SimNotifier};
+use crate::alert::AlertKind;
+use ports::{SimDaemons, SimInventory, SimLedger, SimNotifier};
+use world::{Door, Gate, Rng, RunClock, Shared};
 
 const A: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/a";
 const B: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/b";
@@ -37,6 +40,7 @@ const STORMY: u64 = 3_600;
 const SETTLE_ROUNDS: u64 = 12;
 const START: u64 = 1_800_000_000;
 const DEFAULT_SEEDS: u64 = 2_000;
+const STORM_MAX: usize = 5_000;
 
 type Running = Pin<Box<dyn Future<Output = Vec<String>>>>;
 
@@ -66,22 +70,22 @@ struct Sim {
 }
 
 impl Sim {
-    fn new(seed: u64) -> Self {
+    /// The schedule of `seed`; `broken` runs the mutant that marks an alert sent before it is.
+    fn new(seed: u64, broken: bool) -> Self {
         let mut rng = Rng::new(seed);
         let now = leak(AtomicU64::new(START));
-        let storm = seed % 250 == 7;
+        let forced = std::env::var("SIM_STORM").ok().and_then(|v| v.parse::<usize>().ok());
+        let storm = seed % 250 == 7 || forced.is_some();
         let clusters: Vec<String> = match storm || rng.chance(50) {
             true => vec![A.to_owned()],
             false => vec![A.to_owned(), B.to_owned()],
         };
-        let forced = std::env::var("SIM_STORM").ok().and_then(|v| v.parse::<usize>().ok());
-        let storm = storm || forced.is_some();
-        let instances = if let Some(n) = forced {
-            n
-        } else if storm {
-            1_000 + rng.below(501) as usize
-        } else {
-            1 + rng.below(12) as usize
+        let instances = match (forced, storm) {
+            (Some(n), _) => n,
+            // Every other storm seed is the largest storm, the others between 1,000 and 5,000.
+            (None, true) if seed % 500 == 7 => STORM_MAX,
+            (None, true) => 1_000 + rng.below(STORM_MAX as u64 - 999) as usize,
+            (None, false) => 1 + rng.below(12) as usize,
         };
         let mut sim = Sim {
             gate: Arc::new(Mutex::new(Gate {
@@ -94,6 +98,9 @@ impl Sim {
                 index: None,
                 calm_from: 0,
                 timeline: Default::default(),
+                skew: Vec::new(),
+                stepped_back: 0,
+                broken,
             })),
             rng,
             now,
@@ -108,12 +115,18 @@ impl Sim {
         sim
     }
 
-    /// When each agent disconnects and reconnects; each disconnect is an event, delivered
-    /// after the grace period (sometimes twice).
+    /// When each instance's trouble begins and ends (of one kind: half of them an agent that
+    /// disconnects, a quarter the daemon's task gone, a quarter IMPAIRED); each beginning is an
+    /// event, delivered after the grace period (sometimes twice).
     fn timelines(&mut self, storm: bool) {
         for cluster in self.clusters.clone() {
             for n in 1..=self.instances {
                 let arn = arn(&cluster, n);
+                let kind = match self.rng.below(4) {
+                    0 => AlertKind::DaemonLost,
+                    1 => AlertKind::InstanceImpaired,
+                    _ => AlertKind::AgentDisconnected,
+                };
                 let mut flips = Vec::new();
                 let mut at = if storm {
                     self.rng.below(120)
@@ -122,7 +135,7 @@ impl Sim {
                 };
                 while at < STORMY && (storm || self.rng.chance(60)) {
                     flips.push(START + at);
-                    self.event(&cluster, n, START + at);
+                    self.event(kind, &cluster, n, START + at);
                     let lasts = [30, 400, 2_000, 100_000][self.rng.below(4) as usize];
                     flips.push(START + at + lasts);
                     at += lasts + self.rng.below(STORMY);
@@ -130,19 +143,38 @@ impl Sim {
                         break;
                     }
                 }
-                self.gate.lock().unwrap().timeline.insert(arn, flips);
+                self.gate.lock().unwrap().timeline.insert((kind, arn), flips);
             }
         }
     }
 
-    fn event(&mut self, cluster: &str, n: usize, at: u64) {
+    /// The event ECS sends when the trouble begins, as the developer guide shows it.
+    fn event(&mut self, kind: AlertKind, cluster: &str, n: usize, at: u64) {
+        let instance = arn(cluster, n);
+        let (detail_type, detail) = match kind {
+            AlertKind::DaemonLost => (
+                crate::event::TASK_STATE_CHANGE,
+                serde_json::json!({"clusterArn": cluster, "containerInstanceArn": instance,
+                    "group": format!("daemon:{}", ports::DAEMON), "lastStatus": "STOPPED",
+                    "taskArn": format!("{instance}/task-{at}"), "version": 3}),
+            ),
+            AlertKind::InstanceImpaired => (
+                crate::event::CONTAINER_INSTANCE_HEALTH_CHANGE,
+                serde_json::json!({"clusterArn": cluster, "containerInstanceArn": instance,
+                    "overallStatus": "IMPAIRED",
+                    "healthChecks": [{"type": "CONTAINER_RUNTIME", "status": "IMPAIRED"}]}),
+            ),
+            _ => (
+                crate::event::CONTAINER_INSTANCE_STATE_CHANGE,
+                serde_json::json!({"clusterArn": cluster, "containerInstanceArn": instance,
+                    "agentConnected": false, "status": "ACTIVE", "version": 2}),
+            ),
+        };
         let copies = if self.rng.chance(15) { 2 } else { 1 };
         for _ in 0..copies {
             let id = format!("m{}", self.queue.len());
-            let detail = serde_json::json!({"clusterArn": cluster, "containerInstanceArn": arn(cluster, n),
-                "agentConnected": false, "status": "ACTIVE", "version": 2});
             self.queue.push(Queued {
-                message: message_at(&id, "ECS Container Instance State Change", detail, at),
+                message: message_at(&id, detail_type, detail.clone(), at),
                 visible_at: at + GRACE,
             });
         }
@@ -164,16 +196,16 @@ impl Sim {
         };
         let mut io = Adapters::new(
             Box::new(inventory),
-            Box::new(NoDaemons),
+            Box::new(SimDaemons(door.clone())),
             Box::new(SimNotifier(door.clone())),
             Box::new(KeepAll),
             Box::new(Discard),
         );
         io.ledger = Some(Box::new(SimLedger {
-            door,
+            door: door.clone(),
             inner: self.ledger,
         }));
-        io.clock = Box::new(Moved(self.now));
+        io.clock = Box::new(RunClock(door));
         io
     }
 
@@ -183,6 +215,9 @@ impl Sim {
         let mut gate = self.gate.lock().unwrap();
         gate.crashed.push(false);
         gate.ungrouped.push(false);
+        // A run starts up to ten seconds behind the world while faults are on.
+        let skew = if gate.faults { -(gate.rng.below(11) as i64) } else { 0 };
+        gate.skew.push(skew);
         drop(gate);
         let io = self.adapters(id);
         let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
@@ -313,13 +348,27 @@ impl Sim {
     }
 }
 
+/// What the seeds went through, so the test knows they exercised what it claims.
+#[derive(Debug, Default)]
+struct Covered {
+    /// The kinds of alert the topic received.
+    kinds: std::collections::BTreeSet<AlertKind>,
+    /// How many times a run's clock stepped back.
+    stepped_back: usize,
+    /// The largest fleet (instances per cluster).
+    largest: usize,
+}
+
 /// Runs one seed; the promises it broke, if any.
-fn run(seed: u64) -> Result<(), String> {
-    let mut sim = Sim::new(seed);
+fn run(seed: u64, broken: bool, covered: &mut Covered) -> Result<(), String> {
+    let mut sim = Sim::new(seed, broken);
     sim.storm();
     sim.settle();
     let gate = sim.gate.lock().unwrap();
-    let checked = check::promises(&gate, sim.now(), &sim.clusters, sim.instances);
+    covered.kinds.extend(gate.topic.iter().map(|s| s.alert.kind));
+    covered.stepped_back += gate.stepped_back;
+    covered.largest = covered.largest.max(sim.instances);
+    let checked = check::promises(&gate, sim.now(), &sim.clusters);
     if checked.is_err() && std::env::var("SIM_TRACE").is_ok() {
         for i in sim.ledger.incidents.lock().unwrap().values().filter(|i| i.is_open()) {
             eprintln!("  open at the end: {i:?}");
@@ -340,8 +389,10 @@ fn seeds() -> Vec<u64> {
 #[test]
 fn when_runs_interleave_crash_and_fail_at_any_call_then_every_promise_holds() {
     let mut broken = Vec::new();
-    for seed in seeds() {
-        if let Err(why) = run(seed) {
+    let mut covered = Covered::default();
+    let seeds = seeds();
+    for &seed in &seeds {
+        if let Err(why) = run(seed, false, &mut covered) {
             eprintln!(
                 "seed {seed} broke a promise: {why}\n  replay: SIM_SEED={seed} cargo test -p ecs-watchdog --lib sim"
             );
@@ -352,4 +403,26 @@ fn when_runs_interleave_crash_and_fail_at_any_call_then_every_promise_holds() {
         }
     }
     assert!(broken.is_empty(), "seeds that broke a promise: {broken:?}");
+    if seeds.len() >= DEFAULT_SEEDS as usize {
+        let kinds = [
+            AlertKind::AgentDisconnected,
+            AlertKind::DaemonLost,
+            AlertKind::InstanceImpaired,
+        ];
+        assert!(kinds.iter().all(|k| covered.kinds.contains(k)), "{covered:?}");
+        assert!(covered.stepped_back > 0 && covered.largest == STORM_MAX, "{covered:?}");
+    }
+}
+
+/// The simulation's own test: a mutant executor that marks an alert sent before SNS took it
+/// (DESIGN §7, promise 1) breaks a promise within the default seeds, and the seed says which.
+#[test]
+fn when_an_alert_is_marked_sent_before_it_is_published_then_a_default_seed_catches_it() {
+    let caught = (0..DEFAULT_SEEDS).find_map(|seed| {
+        let broke = run(seed, true, &mut Covered::default()).err()?;
+        Some((seed, broke))
+    });
+    let (seed, broke) = caught.expect("the mutant went through every default seed unnoticed");
+    eprintln!("the mutant is caught by seed {seed}: {broke}");
+    assert!(broke.starts_with("lost") || broke.contains("after"), "{broke}");
 }
