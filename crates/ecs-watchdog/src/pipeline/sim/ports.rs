@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 
 use super::super::fakes::{FakeLedger, arn};
 use super::super::*;
@@ -15,6 +16,9 @@ use crate::inventory::{
     Ec2States, HostStates, InstanceHealth, InstanceStatus, PingStatus, Task, TaskFilter, TaskStatus,
 };
 use crate::ports::{AwsError, Settle};
+
+/// How many times the DynamoDB adapter sends a cancelled transaction again.
+const RETRIES: usize = 4;
 
 pub struct SimInventory {
     pub door: Door,
@@ -208,6 +212,48 @@ impl SimLedger {
         }
     }
 
+    /// `TransactWriteItems` as DynamoDB answers it and the adapter retries it
+    /// (aws/dynamodb.rs): one action whose condition fails, or that conflicts with another
+    /// transaction in flight, cancels the whole transaction and nothing is written; the adapter
+    /// answers the failed conditions `false` and sends the rest again, at most [`RETRIES`]
+    /// times, while other runs go on. `holds` reads an action's condition on the table now;
+    /// `write` applies actions that all hold (the fake answers at once).
+    async fn transact<T: Clone>(
+        &self,
+        actions: &[T],
+        holds: impl Fn(&T) -> bool,
+        write: impl Fn(&[T]) -> Option<Result<Vec<bool>, AwsError>>,
+    ) -> Result<Vec<bool>, AwsError> {
+        const OPERATION: &str = "dynamodb:TransactWriteItems";
+        let mut answers: Vec<Option<bool>> = vec![None; actions.len()];
+        for _ in 0..=RETRIES {
+            let pending: Vec<usize> = (0..actions.len()).filter(|i| answers[*i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            // A digest's incidents are marked told after SNS took it: a write that fails may
+            // leave what this run sent to go out again.
+            self.door.pass(OPERATION).await.inspect_err(|_| self.unheard())?;
+            let failed: Vec<usize> = pending.iter().copied().filter(|i| !holds(&actions[*i])).collect();
+            let conflict = self.door.gate.lock().unwrap().conflict();
+            if failed.is_empty() && !conflict {
+                let chosen: Vec<T> = pending.iter().map(|i| actions[*i].clone()).collect();
+                let written = write(&chosen).expect("the fake ledger answers at once")?;
+                for (i, ok) in pending.iter().zip(written) {
+                    answers[*i] = Some(ok);
+                }
+            }
+            for i in failed {
+                answers[i] = Some(false);
+            }
+        }
+        let answered: Option<Vec<bool>> = answers.into_iter().collect();
+        answered.ok_or_else(|| {
+            self.unheard();
+            AwsError::new(OPERATION, "still cancelled after retries")
+        })
+    }
+
     /// The mutant's writes: an alert's lease written as the alert sent, as an executor that
     /// marks before it publishes would write it.
     fn marked_before_publish(&self, incidents: &[Incident]) -> Vec<Incident> {
@@ -253,24 +299,27 @@ impl Ledger for SimLedger {
         (&self.inner).get(keys).await
     }
     async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
-        // A digest's incidents are marked told after SNS took it.
-        self.door
-            .pass("dynamodb:TransactWriteItems")
-            .await
-            .inspect_err(|_| self.unheard())?;
         let broken = self.door.gate.lock().unwrap().broken;
-        let answer = match broken {
-            true => (&self.inner).put(&self.marked_before_publish(incidents)).await?,
-            false => (&self.inner).put(incidents).await?,
+        let incidents = match broken {
+            true => self.marked_before_publish(incidents),
+            false => incidents.to_vec(),
         };
+        let holds = |i: &Incident| {
+            let items = self.inner.incidents.lock().unwrap();
+            items.get(&i.key.id()).map_or(0, |stored| stored.version) + 1 == i.version
+        };
+        let write = |chosen: &[Incident]| (&self.inner).put(chosen).now_or_never();
+        let answer = self.transact(&incidents, holds, write).await?;
         self.applied("dynamodb:TransactWriteItems", answer).await
     }
     async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
-        self.door
-            .pass("dynamodb:TransactWriteItems")
-            .await
-            .inspect_err(|_| self.unheard())?;
-        let answer = (&self.inner).settle(settles).await?;
+        let holds = |s: &Settle| {
+            let items = self.inner.incidents.lock().unwrap();
+            let lease = items.get(&s.key.id()).and_then(|i| i.lease.as_ref());
+            lease.is_some_and(|(l, _)| l.token == s.token)
+        };
+        let write = |chosen: &[Settle]| (&self.inner).settle(chosen).now_or_never();
+        let answer = self.transact(settles, holds, write).await?;
         self.applied("dynamodb:TransactWriteItems", answer).await
     }
     async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {

@@ -149,6 +149,12 @@ impl Gate {
         self.faults && self.rng.chance(40)
     }
 
+    /// Whether a transaction conflicts with another one in flight on one of its items
+    /// (`TransactionConflict`): DynamoDB cancels it, the adapter sends it again.
+    pub(super) fn conflict(&mut self) -> bool {
+        self.faults && self.rng.chance(5)
+    }
+
     pub(super) fn publish(&mut self) -> Publish {
         if !self.faults {
             return Publish::Accept;
