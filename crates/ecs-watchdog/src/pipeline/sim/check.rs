@@ -143,6 +143,8 @@ pub fn promises(gate: &Gate, now: u64, clusters: &[String]) -> Result<(), String
 /// With `SIM_TRACE` set: every message that named the instance.
 fn trace(gate: &Gate, arn: &str) {
     if std::env::var("SIM_TRACE").is_ok() {
+        let timeline: Vec<_> = gate.timeline.iter().filter(|((_, a), _)| a == arn).collect();
+        eprintln!("  {arn}: {timeline:?}, gone at {:?}", gate.gone.get(arn));
         for s in gate.topic.iter().filter(|s| s.alert.default.contains(arn)) {
             let (kind, run, unheard) = (s.alert.kind.as_str(), s.run, s.unheard);
             eprintln!("  {} {kind} run {run} unheard {unheard} {}", s.at, s.alert.subject);

@@ -98,6 +98,7 @@ impl Sim {
                 index: None,
                 calm_from: 0,
                 timeline: Default::default(),
+                gone: Default::default(),
                 skew: Vec::new(),
                 stepped_back: 0,
                 broken,
@@ -143,7 +144,12 @@ impl Sim {
                         break;
                     }
                 }
-                self.gate.lock().unwrap().timeline.insert((kind, arn), flips);
+                let mut gate = self.gate.lock().unwrap();
+                // One in twenty is deregistered at some point (scaled in, replaced).
+                if self.rng.chance(5) {
+                    gate.gone.insert(arn.clone(), START + self.rng.below(STORMY + 1_800));
+                }
+                gate.timeline.insert((kind, arn), flips);
             }
         }
     }

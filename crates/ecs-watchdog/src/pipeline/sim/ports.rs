@@ -82,8 +82,10 @@ impl Inventory for SimInventory {
         self.door.pass("ecs:DescribeContainerInstances").await?;
         let gate = self.door.gate.lock().unwrap();
         let now = gate.now();
+        // A deregistered instance is left out of the answer (a failure, reason MISSING).
         Ok(ClusterInstances::Found(
             arns.iter()
+                .filter(|a| !gate.gone(a, now))
                 .map(|a| {
                     (
                         crate::inventory::instance_key(a).to_owned(),
@@ -102,7 +104,12 @@ impl Inventory for SimInventory {
     }
     async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
         self.door.pass("ecs:ListContainerInstances").await?;
-        Ok((1..=self.instances).map(|n| arn(cluster, n)).collect())
+        let gate = self.door.gate.lock().unwrap();
+        let now = gate.now();
+        Ok((1..=self.instances)
+            .map(|n| arn(cluster, n))
+            .filter(|a| !gate.gone(a, now))
+            .collect())
     }
     /// The daemon's tasks: one on every instance but those whose task is gone now.
     async fn list_tasks(&self, cluster: &str, _: &TaskFilter) -> Result<Vec<String>, AwsError> {
@@ -111,7 +118,7 @@ impl Inventory for SimInventory {
         let now = gate.now();
         Ok((1..=self.instances)
             .map(|n| arn(cluster, n))
-            .filter(|a| !gate.troubled(AlertKind::DaemonLost, a, now))
+            .filter(|a| !gate.gone(a, now) && !gate.troubled(AlertKind::DaemonLost, a, now))
             .map(|a| format!("{a}/task"))
             .collect())
     }
@@ -254,6 +261,17 @@ impl SimLedger {
         })
     }
 
+    /// With `SIM_TRACE=<instance id>` (`0005`): the writes to that instance's incidents.
+    fn trace<'a>(&self, writes: impl Iterator<Item = (&'a IncidentKey, String)>) {
+        let Ok(traced) = std::env::var("SIM_TRACE") else {
+            return;
+        };
+        let (now, run) = (self.door.gate.lock().unwrap().now(), self.door.run);
+        for (_, write) in writes.filter(|(k, _)| k.instance == traced) {
+            eprintln!("  {now} run {run} {write}");
+        }
+    }
+
     /// The mutant's writes: an alert's lease written as the alert sent, as an executor that
     /// marks before it publishes would write it.
     fn marked_before_publish(&self, incidents: &[Incident]) -> Vec<Incident> {
@@ -310,6 +328,12 @@ impl Ledger for SimLedger {
         };
         let write = |chosen: &[Incident]| (&self.inner).put(chosen).now_or_never();
         let answer = self.transact(&incidents, holds, write).await?;
+        self.trace(
+            incidents
+                .iter()
+                .zip(&answer)
+                .map(|(i, ok)| (&i.key, format!("put {ok}: {i:?}"))),
+        );
         self.applied("dynamodb:TransactWriteItems", answer).await
     }
     async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
@@ -320,6 +344,12 @@ impl Ledger for SimLedger {
         };
         let write = |chosen: &[Settle]| (&self.inner).settle(chosen).now_or_never();
         let answer = self.transact(settles, holds, write).await?;
+        self.trace(
+            settles
+                .iter()
+                .zip(&answer)
+                .map(|(s, ok)| (&s.key, format!("settle {ok}: {s:?}"))),
+        );
         self.applied("dynamodb:TransactWriteItems", answer).await
     }
     async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {

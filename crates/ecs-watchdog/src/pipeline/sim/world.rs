@@ -85,6 +85,9 @@ pub struct Gate {
     /// Per kind and container instance ARN: the times its trouble begins and ends, in order
     /// (even index: begins). An instance has trouble of one kind only.
     pub timeline: HashMap<(AlertKind, String), Vec<u64>>,
+    /// Per container instance ARN: when it was deregistered (ECS lists it no more and answers
+    /// it `MISSING`), if it was.
+    pub gone: HashMap<String, u64>,
     /// Per run: how far its clock is from the world's (Lambda hosts' clocks differ, and NTP
     /// steps one back now and then).
     pub skew: Vec<i64>,
@@ -171,8 +174,16 @@ impl Gate {
         self.now.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Whether the instance has trouble of this kind at `now`.
+    /// Whether the instance was deregistered by `now`.
+    pub fn gone(&self, instance: &str, now: u64) -> bool {
+        self.gone.get(instance).is_some_and(|at| *at <= now)
+    }
+
+    /// Whether the instance has trouble of this kind at `now` (none once it is gone).
     pub fn troubled(&self, kind: AlertKind, instance: &str, now: u64) -> bool {
+        if self.gone(instance, now) {
+            return false;
+        }
         let flips = self
             .timeline
             .get(&(kind, instance.to_owned()))
