@@ -348,3 +348,88 @@ async fn when_an_old_event_meets_an_owed_resolved_notice_then_the_notice_still_g
     sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
     assert_eq!(agent_statuses(notifier), [Status::Firing, Status::Resolved]);
 }
+
+/// SNS that holds each digest until `go`, then takes it: a digest in flight that another run
+/// races.
+struct SlowDigests {
+    inner: &'static FakeNotifier,
+    go: &'static std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Notifier for SlowDigests {
+    async fn publish(&self, alert: &Alert) -> Result<(), crate::ports::AwsError> {
+        if alert.message_status == crate::alert::MessageStatus::Digest {
+            std::future::poll_fn(|_| match self.go.load(Ordering::SeqCst) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            })
+            .await;
+        }
+        self.inner.publish(alert).await
+    }
+}
+
+/// What the topic said of one instance, in order.
+fn told_of(notifier: &FakeNotifier, instance: &str) -> Vec<Status> {
+    let sent = notifier.sent.lock().unwrap();
+    sent.iter()
+        .filter(|a| a.default.contains(instance))
+        .map(|a| a.status)
+        .collect()
+}
+
+/// Found by the simulation (seed 1255 once the fleet had three kinds): a digest read a held
+/// incident, and before SNS took the digest a sweep saw the problem end and closed it
+/// silently (never told). The digest then named it firing, and its "told" write failed; when
+/// the problem came back before the next digest, the reopen wiped the held line that would
+/// have said it ended, and it alerted a second time with no resolved notice between (and with
+/// no comeback, no resolved notice ever). Fixed: the digest writes what it named but found
+/// closed silently as told and ended, so its resolved notice is owed.
+/// Failed before the fix: `left: [Firing, Firing, Resolved]`, `right: [Firing, Resolved]`.
+#[tokio::test]
+async fn when_a_held_incident_closes_while_its_digest_is_in_flight_then_a_resolved_notice_follows_it() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START)),
+    );
+    let both = || FakeInventory::default().disconnected(A, 1).disconnected(A, 2);
+    let first_back = || {
+        let mut fleet = both();
+        fleet.instances.get_mut(&arn(A, 2)).unwrap().agent_connected = true;
+        fleet
+    };
+    let monitor = monitor_at(both(), notifier, Some(ledger), Some(clock));
+    monitor.process(&[agent(A, 1)]).await;
+    clock.fetch_add(60, Ordering::SeqCst);
+    monitor.process(&[agent(A, 2)]).await;
+    assert_eq!(
+        told_of(notifier, &arn(A, 2)),
+        vec![],
+        "the second is held for the digest"
+    );
+
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    let go = leak(std::sync::atomic::AtomicBool::new(false));
+    let mut io = adapters(both(), notifier, Some(ledger), Some(clock));
+    io.notifier = Box::new(SlowDigests { inner: notifier, go });
+    let digesting = Sweep::new(config(), "eu-west-1", io);
+    let mut digesting = pin!(digesting.run());
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    assert!(digesting.as_mut().poll(&mut cx).is_pending(), "the digest waits on SNS");
+    sweep(first_back(), notifier, ledger, clock).run().await;
+    go.store(true, Ordering::SeqCst);
+    digesting.await;
+
+    clock.fetch_add(60, Ordering::SeqCst);
+    let back = happened_at(&agent(A, 2), clock.load(Ordering::SeqCst));
+    monitor_at(both(), notifier, Some(ledger), Some(clock))
+        .process(&[back])
+        .await;
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    sweep(both(), notifier, ledger, clock).run().await;
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    sweep(first_back(), notifier, ledger, clock).run().await;
+    assert_eq!(told_of(notifier, &arn(A, 2)), vec![Status::Firing, Status::Resolved]);
+}
