@@ -33,10 +33,11 @@ enum Said {
 }
 
 /// The kinds of trouble the simulated fleet has.
-const SIMULATED: [AlertKind; 3] = [
+const SIMULATED: [AlertKind; 4] = [
     AlertKind::AgentDisconnected,
     AlertKind::DaemonLost,
     AlertKind::InstanceImpaired,
+    AlertKind::DaemonDeploymentFailed,
 ];
 
 /// A kind of trouble of one container instance (ARN).

