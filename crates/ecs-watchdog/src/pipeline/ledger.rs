@@ -29,18 +29,27 @@ pub struct Seen<'a> {
     pub messages: Vec<&'a Message>,
 }
 
-/// Folds a run's looks into one per incident: a look that found it over outweighs a
-/// confirmation in the same batch (looks at an instance's current state agree; of a
-/// deployment's events, a success in the batch ends what a redelivered failure would keep open).
+/// Folds a run's looks into one per incident: the look of the newest event wins, and of events
+/// as new, one that found it over (looks at an instance's current state agree; of a
+/// deployment's events, a success in the batch ends what a redelivered failure would keep open,
+/// and a later deployment's failure opens again what a success ended).
 pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
+    let rank = |s: &Seen<'_>| {
+        let newest = s.messages.iter().filter_map(|m| m.event_time()).max();
+        (
+            !matches!(s.look, Look::Owed),
+            newest,
+            matches!(s.look, Look::Over { .. }),
+        )
+    };
     let mut folded: BTreeMap<IncidentKey, Seen<'_>> = BTreeMap::new();
     for s in seen {
         match folded.get_mut(&s.key) {
             Some(kept) => {
-                kept.messages.extend(s.messages);
-                if !matches!(s.look, Look::Owed) {
+                if rank(&s) >= rank(kept) {
                     kept.look = s.look;
                 }
+                kept.messages.extend(s.messages);
             }
             None => {
                 folded.insert(s.key.clone(), s);
@@ -188,8 +197,10 @@ async fn write(
     let mut moves = moves.into_iter();
     for (chunk, answer) in answers {
         let chunk_moves: Vec<Move> = moves.by_ref().take(chunk.len()).collect();
-        // A record another run moved meanwhile is that run's to tell; one not written at all
-        // (the call failed) leaves its messages for the redelivery.
+        // A record another run moved meanwhile is that run's to tell (a later look sees the
+        // instance again), but a deployment only events tell: its event is looked at again,
+        // after that run. One not written at all (the call failed) leaves its messages for the
+        // redelivery.
         let (answer, failed) = match answer {
             Ok(answer) => (answer, false),
             Err(e) => {
@@ -201,7 +212,7 @@ async fn write(
             if ok {
                 tally_move(&m, moved, report);
                 written.push(m);
-            } else if failed {
+            } else if failed || m.incident.key.kind == AlertKind::DaemonDeploymentFailed {
                 undecided(report, messages.get(&m.incident.key).map_or(&[][..], |v| v.as_slice()));
             }
         }
