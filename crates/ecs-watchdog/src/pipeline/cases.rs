@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use super::fakes::*;
 use super::*;
 use crate::alert::Status;
+use crate::incident::{Group, GroupKey, Incident};
+use crate::ports::AwsError;
 use crate::remediation::{RemediationStep, StepOutcome, Target};
 
 const START: u64 = 1_800_000_000;
@@ -347,4 +349,240 @@ async fn when_an_old_event_meets_an_owed_resolved_notice_then_the_notice_still_g
     clock.store(START + 900, Ordering::SeqCst);
     sweep(fleet().reconnected(), notifier, ledger, clock).run().await;
     assert_eq!(agent_statuses(notifier), [Status::Firing, Status::Resolved]);
+}
+
+/// SNS that holds each digest until `go`, then takes it: a digest in flight that another run
+/// races.
+struct SlowDigests {
+    inner: &'static FakeNotifier,
+    go: &'static std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Notifier for SlowDigests {
+    async fn publish(&self, alert: &Alert) -> Result<(), AwsError> {
+        if alert.message_status == crate::alert::MessageStatus::Digest {
+            std::future::poll_fn(|_| match self.go.load(Ordering::SeqCst) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            })
+            .await;
+        }
+        self.inner.publish(alert).await
+    }
+}
+
+/// What the topic said of one instance, in order.
+fn told_of(notifier: &FakeNotifier, instance: &str) -> Vec<Status> {
+    let sent = notifier.sent.lock().unwrap();
+    sent.iter()
+        .filter(|a| a.default.contains(instance))
+        .map(|a| a.status)
+        .collect()
+}
+
+/// Found by the simulation (seed 1255 once the fleet had three kinds): a digest read a held
+/// incident, and before SNS took the digest a sweep saw the problem end and closed it
+/// silently (never told). The digest then named it firing, and its "told" write failed; when
+/// the problem came back before the next digest, the reopen wiped the held line that would
+/// have said it ended, and it alerted a second time with no resolved notice between (and with
+/// no comeback, no resolved notice ever). Fixed: the digest writes what it named but found
+/// closed silently as told and ended, so its resolved notice is owed.
+/// Failed before the fix: `left: [Firing, Firing, Resolved]`, `right: [Firing, Resolved]`.
+#[tokio::test]
+async fn when_a_held_incident_closes_while_its_digest_is_in_flight_then_a_resolved_notice_follows_it() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START)),
+    );
+    let both = || FakeInventory::default().disconnected(A, 1).disconnected(A, 2);
+    let first_back = || {
+        let mut fleet = both();
+        fleet.instances.get_mut(&arn(A, 2)).unwrap().agent_connected = true;
+        fleet
+    };
+    let monitor = monitor_at(both(), notifier, Some(ledger), Some(clock));
+    monitor.process(&[agent(A, 1)]).await;
+    clock.fetch_add(60, Ordering::SeqCst);
+    monitor.process(&[agent(A, 2)]).await;
+    assert_eq!(
+        told_of(notifier, &arn(A, 2)),
+        vec![],
+        "the second is held for the digest"
+    );
+
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    let go = leak(std::sync::atomic::AtomicBool::new(false));
+    let mut io = adapters(both(), notifier, Some(ledger), Some(clock));
+    io.notifier = Box::new(SlowDigests { inner: notifier, go });
+    let digesting = Sweep::new(config(), "eu-west-1", io);
+    let mut digesting = pin!(digesting.run());
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    assert!(digesting.as_mut().poll(&mut cx).is_pending(), "the digest waits on SNS");
+    sweep(first_back(), notifier, ledger, clock).run().await;
+    go.store(true, Ordering::SeqCst);
+    digesting.await;
+
+    clock.fetch_add(60, Ordering::SeqCst);
+    let back = happened_at(&agent(A, 2), clock.load(Ordering::SeqCst));
+    monitor_at(both(), notifier, Some(ledger), Some(clock))
+        .process(&[back])
+        .await;
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    sweep(both(), notifier, ledger, clock).run().await;
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    sweep(first_back(), notifier, ledger, clock).run().await;
+    assert_eq!(told_of(notifier, &arn(A, 2)), vec![Status::Firing, Status::Resolved]);
+}
+
+/// A Managed Daemons deployment event of cluster A's daemon, as EventBridge delivers it at `at`.
+fn deployment(name: &str, deployment: &str, at: u64) -> Message {
+    let daemon = "arn:aws:ecs:eu-west-1:123456789012:daemon/a/log-router";
+    let detail = serde_json::json!({"eventType": "INFO", "eventName": name, "clusterArn": A, "daemonArn": daemon,
+        "daemonDeploymentArn": format!("{daemon}/{deployment}")});
+    message_at(
+        &format!("{deployment}-{name}"),
+        crate::event::DAEMON_DEPLOYMENT_STATE_CHANGE,
+        detail,
+        at,
+    )
+}
+
+const ROLLING_BACK: &str = "DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS";
+const SUCCEEDED: &str = "DAEMON_DEPLOYMENT_SUCCESSFUL";
+
+/// Found by the simulation (seed 203 once deployments were simulated): a batch held a
+/// redelivered failure, the success that ended it, and a later deployment's failure. The later
+/// failure was taken for a repeat of the first (deployment events carry no version) and dropped,
+/// and the fold let whichever look came last win: nothing was told of a daemon whose last
+/// deployment failed. Failed before the fix: `left: []`, `right: [Firing]`.
+#[tokio::test]
+async fn when_a_batch_holds_a_failure_its_success_and_a_later_failure_then_the_later_failure_alerts() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START + 1_000)),
+    );
+    let batch = [
+        deployment(ROLLING_BACK, "d1", START),
+        deployment(SUCCEEDED, "d2", START + 400),
+        deployment(ROLLING_BACK, "d3", START + 700),
+    ];
+    monitor_at(FakeInventory::default(), notifier, Some(ledger), Some(clock))
+        .process(&batch)
+        .await;
+    assert_eq!(statuses(notifier), vec![Status::Firing]);
+}
+
+/// Found by the simulation (seed 111): the success of a deployment came before the failure it
+/// ended (the failure's invocation died, SQS redelivered it later). With nothing open, the
+/// success left no trace, and the late failure opened an incident that no event would close:
+/// alerted, never resolved. The success is now remembered (a closed record, opened and closed
+/// by nobody), so the older failure is stale. Failed before the fix: `left: [Firing]`,
+/// `right: []`.
+#[tokio::test]
+async fn when_a_deployments_success_comes_before_its_failure_then_nothing_is_told() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START + 600)),
+    );
+    let monitor = monitor_at(FakeInventory::default(), notifier, Some(ledger), Some(clock));
+    monitor.process(&[deployment(SUCCEEDED, "d2", START + 400)]).await;
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    monitor.process(&[deployment(ROLLING_BACK, "d1", START)]).await;
+    assert_eq!(statuses(notifier), vec![]);
+    let open = ledger.open_in(A);
+    assert!(open.is_empty(), "nothing open: {open:?}");
+}
+
+/// The fake ledger whose first incident write waits until `go`: another run goes meanwhile.
+struct SlowFirstPut {
+    inner: &'static FakeLedger,
+    go: &'static std::sync::atomic::AtomicBool,
+    waited: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Ledger for SlowFirstPut {
+    async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
+        self.inner.get(keys).await
+    }
+    async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
+        if !self.waited.swap(true, Ordering::SeqCst) {
+            std::future::poll_fn(|_| match self.go.load(Ordering::SeqCst) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            })
+            .await;
+        }
+        self.inner.put(incidents).await
+    }
+    async fn settle(&self, settles: &[crate::ports::Settle]) -> Result<Vec<bool>, AwsError> {
+        self.inner.settle(settles).await
+    }
+    async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
+        self.inner.open_incidents(cluster).await
+    }
+    async fn count_open(&self, cluster: &str, delta: i64) -> Result<i64, AwsError> {
+        self.inner.count_open(cluster, delta).await
+    }
+    async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
+        self.inner.groups(keys).await
+    }
+    async fn put_group(&self, group: &Group) -> Result<bool, AwsError> {
+        self.inner.put_group(group).await
+    }
+    async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
+        self.inner.held(key).await
+    }
+    async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
+        self.inner.owed(now).await
+    }
+}
+
+/// Found by the simulation (seed 691): a deployment's failure and its success were handled by
+/// two invocations at once. The success's write lost the race to the failure's (the record
+/// moved meanwhile), and its event was acknowledged as "that run's to tell"; but only events
+/// tell a deployment, so the failure stayed open, alerted and never resolved. The success now
+/// goes back to the queue and its redelivery closes what the failure opened. Failed before the
+/// fix: `left: [Firing]`, `right: [Firing, Resolved]`.
+#[tokio::test]
+async fn when_a_deployments_success_races_its_failure_then_its_redelivery_resolves_it() {
+    let (notifier, ledger, clock) = (
+        leak(FakeNotifier::default()),
+        leak(FakeLedger::default()),
+        leak(AtomicU64::new(START + 600)),
+    );
+    let go = leak(std::sync::atomic::AtomicBool::new(false));
+    let mut io = adapters(FakeInventory::default(), notifier, None, Some(clock));
+    io.ledger = Some(Box::new(SlowFirstPut {
+        inner: ledger,
+        go,
+        waited: Default::default(),
+    }));
+    let success = [deployment(SUCCEEDED, "d2", START + 30)];
+    let succeeding = Monitor::new(config(), "eu-west-1", io);
+    let mut succeeding = pin!(succeeding.process(&success));
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    assert!(
+        succeeding.as_mut().poll(&mut cx).is_pending(),
+        "the success's write waits"
+    );
+    monitor_at(FakeInventory::default(), notifier, Some(ledger), Some(clock))
+        .process(&[deployment(ROLLING_BACK, "d1", START)])
+        .await;
+    go.store(true, Ordering::SeqCst);
+    let report = succeeding.await;
+    clock.fetch_add(LATER, Ordering::SeqCst);
+    let redelivered: Vec<Message> = success
+        .iter()
+        .filter(|m| report.failures.contains(&m.id))
+        .cloned()
+        .collect();
+    monitor_at(FakeInventory::default(), notifier, Some(ledger), Some(clock))
+        .process(&redelivered)
+        .await;
+    assert_eq!(statuses(notifier), vec![Status::Firing, Status::Resolved]);
 }

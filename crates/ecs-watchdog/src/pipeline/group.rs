@@ -94,12 +94,53 @@ async fn send_one(
     }
     let told: Vec<Incident> = held.iter().map(|i| told(i, s.now)).collect();
     let mut all_told = true;
-    for (_, answer) in chunked(&told, |chunk| ledger.put(chunk)).await {
-        all_told &= answer.is_ok_and(|a| a.iter().all(|ok| *ok));
+    let mut moved = Vec::new();
+    for (chunk, answer) in chunked(&told, |chunk| ledger.put(chunk)).await {
+        all_told &= answer.as_ref().is_ok_and(|a| a.iter().all(|ok| *ok));
+        let answer = answer.unwrap_or_default();
+        moved.extend(
+            chunk
+                .iter()
+                .zip(answer)
+                .filter(|(_, ok)| !ok)
+                .map(|(i, _)| i.key.clone()),
+        );
     }
+    told_ended(ledger, &moved, s.now).await;
     // One not marked (it moved meanwhile) is told again by the next digest rather than never.
     unlease(ledger, &leased, if all_told { later(&group, s) } else { s.now }).await;
     Some(digest)
+}
+
+/// The incidents a digest named firing that a look closed meanwhile as never told (it read
+/// them before the close, SNS took it after): they were told, so they are written as alerted
+/// and ended, and their resolved notice is owed. Otherwise a comeback before the next digest
+/// reopens them as new and alerts again, and without one no resolved notice follows.
+async fn told_ended(ledger: &dyn Ledger, moved: &[crate::incident::IncidentKey], now: u64) {
+    let mut ended = Vec::new();
+    for (_, answer) in chunked(moved, |chunk| ledger.get(chunk)).await {
+        let closed_untold = |i: &Incident| i.state == State::Closed && i.notified_at == 0 && i.held;
+        ended.extend(
+            answer
+                .unwrap_or_default()
+                .into_iter()
+                .filter(closed_untold)
+                .map(|i| Incident {
+                    version: i.version + 1,
+                    state: State::Notified,
+                    notified_at: now,
+                    ended_at: i.closed_at,
+                    closed_at: 0,
+                    held: false,
+                    ..i
+                }),
+        );
+    }
+    for (_, answer) in chunked(&ended, |chunk| ledger.put(chunk)).await {
+        if let Err(e) = answer {
+            error!(error = %error_chain(&e), "a digest's ended incidents not marked told: no resolved notice follows");
+        }
+    }
 }
 
 /// What the group holds: the held index names the candidates, a consistent read of each says

@@ -130,10 +130,12 @@ pub enum RepeatKey<'a> {
     Impaired {
         instance: &'a str,
     },
-    /// A failure and the success that ends it are different events of one daemon.
+    /// A failure and the success that ends it are different events of one daemon, and so
+    /// are two deployments' failures (they carry no version: one is not a repeat of the other).
     Deployment {
         daemon: &'a str,
         event: &'static str,
+        deployment: Option<&'a str>,
     },
 }
 
@@ -153,6 +155,7 @@ impl<'a> RepeatKey<'a> {
             Signal::DaemonDeployment(s) => RepeatKey::Deployment {
                 daemon: &s.daemon_arn,
                 event: s.outcome.event_name(),
+                deployment: s.deployment_arn.as_deref(),
             },
         }
     }

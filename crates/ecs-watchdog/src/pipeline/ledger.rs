@@ -34,18 +34,27 @@ pub struct Seen<'a> {
     pub messages: Vec<&'a Message>,
 }
 
-/// Folds a run's looks into one per incident: a look that found it over outweighs a
-/// confirmation in the same batch (looks at an instance's current state agree; of a
-/// deployment's events, a success in the batch ends what a redelivered failure would keep open).
+/// Folds a run's looks into one per incident: the look of the newest event wins, and of events
+/// as new, one that found it over (looks at an instance's current state agree; of a
+/// deployment's events, a success in the batch ends what a redelivered failure would keep open,
+/// and a later deployment's failure opens again what a success ended).
 pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
+    let rank = |s: &Seen<'_>| {
+        let newest = s.messages.iter().filter_map(|m| m.event_time()).max();
+        (
+            !matches!(s.look, Look::Owed),
+            newest,
+            matches!(s.look, Look::Over { .. }),
+        )
+    };
     let mut folded: BTreeMap<IncidentKey, Seen<'_>> = BTreeMap::new();
     for s in seen {
         match folded.get_mut(&s.key) {
             Some(kept) => {
-                kept.messages.extend(s.messages);
-                if !matches!(s.look, Look::Owed) {
+                if rank(&s) >= rank(kept) {
                     kept.look = s.look;
                 }
+                kept.messages.extend(s.messages);
             }
             None => {
                 folded.insert(s.key.clone(), s);

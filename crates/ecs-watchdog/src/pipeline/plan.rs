@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::alert::InstanceFinding;
+use crate::alert::{AlertKind, InstanceFinding};
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
 use crate::remediation::ActionOutcome;
 
@@ -70,6 +70,8 @@ pub struct Plan {
 enum Step {
     Nothing,
     Write(Incident),
+    /// A record that neither opens nor closes an incident (what the ledger remembers).
+    Mark(Incident),
     Send(Incident, Notice),
     /// Newly owed an alert: its group decides whether it pages now or waits.
     Due(Incident),
@@ -96,6 +98,13 @@ pub fn plan(
                 group: None,
                 sends: None,
                 opens,
+            }),
+            Step::Mark(incident) => plan.moves.push(Move {
+                incident,
+                group: None,
+                sends: None,
+                opens: false,
+                closes: false,
             }),
             Step::Send(incident, notice) => plan.moves.push(leased(incident, notice, None, opens, s)),
             Step::Due(incident) => due
@@ -205,6 +214,18 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
     match look {
         Look::Confirmed { finding, hold } if *hold > 0 => Step::Write(fresh(State::Pending, finding)),
         Look::Confirmed { finding, .. } => Step::Due(fresh(State::Due, finding)),
+        // A deployment's success is remembered with nothing open: a failure older than it,
+        // redelivered late, is then stale rather than opening what no event would end.
+        Look::Over { how } if key.kind == AlertKind::DaemonDeploymentFailed => Step::Mark(closed(
+            Incident {
+                version,
+                ..current
+                    .cloned()
+                    .unwrap_or_else(|| fresh(State::Closed, &InstanceFinding::default()))
+            },
+            how,
+            now,
+        )),
         Look::Over { .. } | Look::Owed => Step::Nothing,
     }
 }

@@ -1,17 +1,18 @@
-//! The promises of DESIGN §7, checked against what the topic received, per container instance:
-//! 1 never lost (an agent still disconnected at the end was told, one reconnected was told it
-//! ended), 2 once (no second alert without a resolved notice between, but for a repeat of a
-//! message whose sender never heard SNS accept it), 3 in order (a resolved notice or a reminder
-//! only after an alert), 4 grouped (a second page of a cluster within the interval names only
-//! repeats), 5 fits (behind [`CHECK_FITS`]).
+//! The promises of DESIGN §7, checked against what the topic received, per kind and container
+//! instance: 1 never lost (trouble that lasts to the end was told, in time; trouble that ended
+//! was told it ended), 2 once (no second alert without a resolved notice between, but for a
+//! repeat of a message whose sender never heard SNS accept it), 3 in order (a resolved notice or
+//! a reminder only after an alert), 4 grouped (a second page of a cluster and kind within the
+//! interval names only repeats), 5 fits (behind [`CHECK_FITS`]); and no alert of a kind of
+//! trouble the instance never had.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::fakes::arn;
 use super::world::{Gate, Sent};
 use crate::alert::{AlertKind, Status};
+use crate::inventory::cluster_name;
 
 /// Promise 5: the rendering's size caps (the `fits` work) keep every message under the limit.
 const CHECK_FITS: bool = true;
@@ -31,13 +32,33 @@ enum Said {
     Resolved,
 }
 
-/// What each instance was told, in order, and which messages may repeat.
+/// The kinds of trouble the simulated fleet has.
+const SIMULATED: [AlertKind; 4] = [
+    AlertKind::AgentDisconnected,
+    AlertKind::DaemonLost,
+    AlertKind::InstanceImpaired,
+    AlertKind::DaemonDeploymentFailed,
+];
+
+/// A kind of trouble of one container instance (ARN).
+type Trouble = (AlertKind, String);
+
+/// What each instance was told of each kind, in order, and which messages may repeat.
 struct Told {
-    said: HashMap<String, Vec<(u64, Said)>>,
+    said: HashMap<Trouble, Vec<(u64, Said)>>,
     /// Instances named in a message whose sender never heard SNS accept it.
-    repeats: HashMap<String, usize>,
-    /// Clusters with a page whose JSON left instances out (too many to fit).
-    omitted: Vec<String>,
+    repeats: HashMap<Trouble, usize>,
+    /// Firing messages whose JSON counted instances it left out (too many to fit SNS): the
+    /// cluster's ARN, the kind, when.
+    omitted: Vec<(String, AlertKind, u64)>,
+}
+
+impl Told {
+    /// Whether a firing message of the cluster and kind sent in `from..=to` left instances out:
+    /// an instance not named may be among them.
+    fn counted(&self, cluster: &str, kind: AlertKind, from: u64, to: u64) -> bool {
+        (self.omitted.iter()).any(|(c, k, at)| c == cluster && *k == kind && (from..=to).contains(at))
+    }
 }
 
 fn told(topic: &[Sent]) -> Told {
@@ -46,11 +67,12 @@ fn told(topic: &[Sent]) -> Told {
         repeats: HashMap::new(),
         omitted: Vec::new(),
     };
-    for sent in topic.iter().filter(|s| s.alert.kind == AlertKind::AgentDisconnected) {
+    for sent in topic.iter().filter(|s| SIMULATED.contains(&s.alert.kind)) {
+        let kind = sent.alert.kind;
         let finding: Value = serde_json::from_str(&sent.alert.default).unwrap_or_default();
-        if finding["omittedInstances"].as_u64().unwrap_or(0) > 0 {
-            t.omitted
-                .push(finding["clusterArn"].as_str().unwrap_or_default().to_owned());
+        if finding["omitted"].as_u64().unwrap_or(0) > 0 && sent.alert.status == Status::Firing {
+            let cluster = finding["clusterArn"].as_str().unwrap_or_default().to_owned();
+            t.omitted.push((cluster, kind, sent.at));
         }
         let reminder = sent.alert.subject.starts_with("Still open");
         for instance in finding["instances"].as_array().into_iter().flatten() {
@@ -64,43 +86,52 @@ fn told(topic: &[Sent]) -> Told {
                 Status::Firing => Said::Alert,
             };
             if sent.unheard {
-                *t.repeats.entry(arn.clone()).or_default() += 1;
+                *t.repeats.entry((kind, arn.clone())).or_default() += 1;
             }
-            t.said.entry(arn).or_default().push((sent.at, said));
+            t.said.entry((kind, arn)).or_default().push((sent.at, said));
         }
     }
     t
 }
 
 /// Every promise, over everything the topic received; the first broken one, in words.
-pub fn promises(gate: &Gate, now: u64, clusters: &[String], instances: usize) -> Result<(), String> {
+pub fn promises(gate: &Gate, now: u64, clusters: &[String]) -> Result<(), String> {
     let t = told(&gate.topic);
-    for cluster in clusters {
-        for n in 1..=instances {
-            let arn = arn(cluster, n);
-            let said = t.said.get(&arn).map(Vec::as_slice).unwrap_or_default();
-            let repeats = t.repeats.get(&arn).copied().unwrap_or(0);
-            let last = in_order(&arn, said, repeats).inspect_err(|_| {
-                if std::env::var("SIM_TRACE").is_ok() {
-                    for s in gate.topic.iter().filter(|s| s.alert.default.contains(&arn)) {
-                        eprintln!("  {} run {} unheard {} {}", s.at, s.run, s.unheard, s.alert.subject);
-                    }
-                }
-            })?;
-            let disconnected = !gate.connected(&arn, now);
-            if disconnected && last != Some(Said::Alert) && !t.omitted.contains(cluster) {
-                return Err(format!("lost: {arn} is disconnected and was never told so ({said:?})"));
-            }
-            if disconnected && !t.omitted.contains(cluster) {
-                late(gate, &arn, said)?;
-            }
-            // An alert SNS took but the ledger never recorded ends silently: a resolved notice
-            // for an alert the ledger cannot know was sent would break promise 3.
-            if !disconnected && last == Some(Said::Alert) && repeats == 0 {
-                return Err(format!(
-                    "lost: {arn} reconnected long ago and its resolved notice never went out ({said:?})"
-                ));
-            }
+    if let Some(((kind, arn), _)) = t.said.iter().find(|(trouble, _)| !gate.timeline.contains_key(*trouble)) {
+        return Err(format!(
+            "false alarm: {} for {arn}, which never had that trouble",
+            kind.as_str()
+        ));
+    }
+    for ((kind, arn), flips) in &gate.timeline {
+        let (kind, trouble) = (*kind, (*kind, arn.clone()));
+        let said = t.said.get(&trouble).map(Vec::as_slice).unwrap_or_default();
+        let repeats = t.repeats.get(&trouble).copied().unwrap_or(0);
+        let last = in_order(arn, said, repeats).inspect_err(|_| trace(gate, arn))?;
+        let cluster = clusters
+            .iter()
+            .find(|c| arn.contains(&format!("/{}/", cluster_name(c))));
+        let began = flips.iter().rev().find(|at| **at <= now).copied().unwrap_or(0);
+        let by = began.max(gate.calm_from) + TOLD_WITHIN;
+        let counted = cluster.is_some_and(|c| t.counted(c, kind, began, by));
+        let troubled = gate.troubled(kind, arn, now);
+        let what = kind.as_str();
+        if troubled && last != Some(Said::Alert) && !counted {
+            trace(gate, arn);
+            return Err(format!(
+                "lost: {arn} has {what} since {began} and was never told so ({said:?})"
+            ));
+        }
+        if troubled && !counted {
+            late(arn, said, began, by)?;
+        }
+        // An alert SNS took but the ledger never recorded ends silently: a resolved notice
+        // for an alert the ledger cannot know was sent would break promise 3.
+        if !troubled && last == Some(Said::Alert) && repeats == 0 {
+            trace(gate, arn);
+            return Err(format!(
+                "lost: {arn}'s {what} ended long ago and its resolved notice never went out ({said:?})"
+            ));
         }
     }
     grouped(&gate.topic, &gate.ungrouped, &t)?;
@@ -110,16 +141,21 @@ pub fn promises(gate: &Gate, now: u64, clusters: &[String], instances: usize) ->
     Ok(())
 }
 
-/// Promise 1's bound: a problem that lasts to the end was told by the later of when it began
-/// and when the faults stopped, plus [`TOLD_WITHIN`].
-fn late(gate: &Gate, arn: &str, said: &[(u64, Said)]) -> Result<(), String> {
-    let began = gate
-        .timeline
-        .get(arn)
-        .and_then(|flips| flips.iter().rev().find(|at| **at <= gate.now()))
-        .copied()
-        .unwrap_or(0);
-    let by = began.max(gate.calm_from) + TOLD_WITHIN;
+/// With `SIM_TRACE` set: every message that named the instance.
+fn trace(gate: &Gate, arn: &str) {
+    if std::env::var("SIM_TRACE").is_ok() {
+        let timeline: Vec<_> = gate.timeline.iter().filter(|((_, a), _)| a == arn).collect();
+        eprintln!("  {arn}: {timeline:?}, gone at {:?}", gate.gone.get(arn));
+        for s in gate.topic.iter().filter(|s| s.alert.default.contains(arn)) {
+            let (kind, run, unheard) = (s.alert.kind.as_str(), s.run, s.unheard);
+            eprintln!("  {} {kind} run {run} unheard {unheard} {}", s.at, s.alert.subject);
+        }
+    }
+}
+
+/// Promise 1's bound: a problem that lasts to the end was told by `by`: the later of when it
+/// began and when the faults stopped, plus [`TOLD_WITHIN`].
+fn late(arn: &str, said: &[(u64, Said)], began: u64, by: u64) -> Result<(), String> {
     let told = said.iter().rev().find(|(_, s)| *s == Said::Alert).map(|(at, _)| *at);
     match told {
         Some(at) if at <= by => Ok(()),
@@ -157,18 +193,20 @@ fn in_order(arn: &str, said: &[(u64, Said)], mut repeats: usize) -> Result<Optio
 }
 
 /// Promise 4: a page (an alert, not a digest nor a reminder) that names an instance not told
-/// before comes at least the group interval after the previous such page of its cluster, unless
-/// its run could not read the group record (it pages ungrouped rather than not at all).
+/// before comes at least the group interval after the previous such page of its cluster and
+/// kind, unless its run could not read the group record (it pages ungrouped rather than not at
+/// all) or a message before it left instances out (one it names may have been told there).
 fn grouped(topic: &[Sent], ungrouped: &[bool], t: &Told) -> Result<(), String> {
-    let mut last_page: HashMap<String, u64> = HashMap::new();
-    let mut named: std::collections::HashSet<String> = Default::default();
-    for sent in topic.iter().filter(|s| s.alert.kind == AlertKind::AgentDisconnected) {
+    let mut last_page: HashMap<(String, AlertKind), u64> = HashMap::new();
+    let mut named: std::collections::HashSet<Trouble> = Default::default();
+    for sent in topic.iter().filter(|s| SIMULATED.contains(&s.alert.kind)) {
+        let kind = sent.alert.kind;
         let finding: Value = serde_json::from_str(&sent.alert.default).unwrap_or_default();
-        let instances: Vec<String> = finding["instances"]
+        let instances: Vec<Trouble> = finding["instances"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|i| i["containerInstanceArn"].as_str().map(str::to_owned))
+            .filter_map(|i| i["containerInstanceArn"].as_str().map(|arn| (kind, arn.to_owned())))
             .collect();
         let page = sent.alert.status == Status::Firing
             && finding.get("digest").is_none_or(Value::is_null)
@@ -180,18 +218,19 @@ fn grouped(topic: &[Sent], ungrouped: &[bool], t: &Told) -> Result<(), String> {
         }
         let cluster = finding["clusterArn"].as_str().unwrap_or_default().to_owned();
         // The window opens when a run decides to page, which publishes within its timeout.
-        if let Some(previous) = last_page.get(&cluster)
+        if let Some(previous) = last_page.get(&(cluster.clone(), kind))
             && sent.at + TIMEOUT < previous + GROUP_INTERVAL
-            && !t.omitted.contains(&cluster)
+            && !t.counted(&cluster, kind, 0, sent.at)
         {
             return Err(format!(
-                "paged {cluster} at {} and again at {}: not grouped",
-                previous, sent.at
+                "paged {cluster} ({}) at {previous} and again at {}: not grouped",
+                kind.as_str(),
+                sent.at
             ));
         }
         // A page whose sender never heard SNS take it gives its window back: not an opener.
         if !sent.unheard {
-            last_page.insert(cluster, sent.at);
+            last_page.insert((cluster, kind), sent.at);
         }
     }
     Ok(())

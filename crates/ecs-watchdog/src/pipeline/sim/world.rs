@@ -1,21 +1,16 @@
-//! The simulated outside: a fleet whose agents disconnect and reconnect on a timeline, and the
-//! ports over it. Every port call first passes the scheduler's gate, which may let it through,
-//! make it wait (another run goes meanwhile), fail it (throttling), or kill the run there.
+//! The simulated outside: a fleet whose instances get into trouble (an agent disconnects, the
+//! daemon's task is gone, ECS reports the instance IMPAIRED) and out of it on a timeline, and the
+//! scheduler's gate. Every port call ([`super::ports`]) first passes the gate, which may let it
+//! through, make it wait (another run goes meanwhile), fail it (throttling), or kill the run
+//! there; each run reads its own clock, which may step back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
-use async_trait::async_trait;
-
-use super::super::fakes::{FakeLedger, arn};
-use super::super::*;
-use crate::incident::{Group, GroupKey, Incident};
-use crate::inventory::{
-    CapacityProviderType, ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, Ec2State,
-    Ec2States, HostStates, InstanceStatus, PingStatus, Task, TaskFilter,
-};
-use crate::ports::{AwsError, Settle};
+use super::super::fakes::FakeLedger;
+use crate::alert::{Alert, AlertKind};
+use crate::ports::{AwsError, Clock};
 
 /// splitmix64: small, seeded, the same sequence on every machine.
 pub struct Rng(u64);
@@ -43,7 +38,7 @@ impl Rng {
 
 /// What the gate does with one port call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Turn {
+pub(super) enum Turn {
     Go,
     Wait,
     Fail,
@@ -52,7 +47,7 @@ enum Turn {
 
 /// What SNS does with one publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Publish {
+pub(super) enum Publish {
     Accept,
     Refuse,
     /// Accepted, but the caller sees a timeout.
@@ -87,9 +82,20 @@ pub struct Gate {
     pub index: Option<(u64, FakeLedger)>,
     /// When the faults stopped (0: not yet).
     pub calm_from: u64,
-    /// Per container instance ARN: the times its agent disconnects and reconnects, in order
-    /// (even index: disconnect).
-    pub timeline: HashMap<String, Vec<u64>>,
+    /// Per kind and container instance ARN: the times its trouble begins and ends, in order
+    /// (even index: begins). An instance has trouble of one kind only.
+    pub timeline: HashMap<(AlertKind, String), Vec<u64>>,
+    /// Per container instance ARN: when it was deregistered (ECS lists it no more and answers
+    /// it `MISSING`), if it was.
+    pub gone: HashMap<String, u64>,
+    /// Per run: how far its clock is from the world's (Lambda hosts' clocks differ, and NTP
+    /// steps one back now and then).
+    pub skew: Vec<i64>,
+    /// How many times a run's clock stepped back.
+    pub stepped_back: usize,
+    /// The mutant: an alert's lease is written as sent, before the publish (the simulation
+    /// must catch it).
+    pub broken: bool,
 }
 
 pub type Shared = Arc<Mutex<Gate>>;
@@ -98,6 +104,11 @@ impl Gate {
     fn turn(&mut self, run: usize, operation: &str) -> Turn {
         if !self.faults {
             return if self.rng.chance(20) { Turn::Wait } else { Turn::Go };
+        }
+        if self.rng.chance(2) {
+            // NTP steps the run's clock back by up to half a minute.
+            self.skew[run] -= 1 + self.rng.below(30) as i64;
+            self.stepped_back += 1;
         }
         match self.rng.below(1000) {
             0..=14 => {
@@ -116,7 +127,7 @@ impl Gate {
     }
 
     /// What happens after a write DynamoDB applied: the caller hears it, times out, or dies.
-    fn after_write(&mut self, run: usize) -> Turn {
+    pub(super) fn after_write(&mut self, run: usize) -> Turn {
         if !self.faults {
             return Turn::Go;
         }
@@ -131,7 +142,7 @@ impl Gate {
     }
 
     /// Whether an index query sees the lagging copy; refreshes it when it is too old.
-    fn lagging(&mut self, table: &FakeLedger) -> bool {
+    pub(super) fn lagging(&mut self, table: &FakeLedger) -> bool {
         const LAG: u64 = 30;
         let now = self.now();
         let fresh = self.index.as_ref().is_some_and(|(at, _)| now <= at + LAG);
@@ -141,7 +152,13 @@ impl Gate {
         self.faults && self.rng.chance(40)
     }
 
-    fn publish(&mut self) -> Publish {
+    /// Whether a transaction conflicts with another one in flight on one of its items
+    /// (`TransactionConflict`): DynamoDB cancels it, the adapter sends it again.
+    pub(super) fn conflict(&mut self) -> bool {
+        self.faults && self.rng.chance(5)
+    }
+
+    pub(super) fn publish(&mut self) -> Publish {
         if !self.faults {
             return Publish::Accept;
         }
@@ -157,13 +174,21 @@ impl Gate {
         self.now.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Whether the instance's agent is connected at `now`.
-    pub fn connected(&self, instance: &str, now: u64) -> bool {
+    /// Whether the instance was deregistered by `now`.
+    pub fn gone(&self, instance: &str, now: u64) -> bool {
+        self.gone.get(instance).is_some_and(|at| *at <= now)
+    }
+
+    /// Whether the instance has trouble of this kind at `now` (none once it is gone).
+    pub fn troubled(&self, kind: AlertKind, instance: &str, now: u64) -> bool {
+        if self.gone(instance, now) {
+            return false;
+        }
         let flips = self
             .timeline
-            .get(instance)
+            .get(&(kind, instance.to_owned()))
             .map_or(0, |t| t.iter().filter(|at| **at <= now).count());
-        flips.is_multiple_of(2)
+        !flips.is_multiple_of(2)
     }
 }
 
@@ -175,14 +200,20 @@ pub struct Door {
 }
 
 impl Door {
-    async fn pass(&self, operation: &'static str) -> Result<(), AwsError> {
+    pub(super) async fn pass(&self, operation: &'static str) -> Result<(), AwsError> {
         let turn = self.gate.lock().unwrap().turn(self.run, operation);
         match turn {
             Turn::Go => Ok(()),
             Turn::Wait => {
+                // Pending once, and woken at once, as a call in flight is: without the wake, a
+                // `join_all` of more than 30 calls (a `FuturesUnordered` inside) never polls
+                // this call again (a 4,000-instance sweep hung for good).
                 let mut waited = false;
-                std::future::poll_fn(|_| match std::mem::replace(&mut waited, true) {
-                    false => Poll::Pending,
+                std::future::poll_fn(|cx| match std::mem::replace(&mut waited, true) {
+                    false => {
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
                     true => Poll::Ready(()),
                 })
                 .await;
@@ -194,209 +225,12 @@ impl Door {
     }
 }
 
-pub struct SimInventory {
-    pub door: Door,
-    pub clusters: Vec<String>,
-    pub instances: usize,
-}
+/// A run's clock: the world's, moved by the run's skew.
+pub struct RunClock(pub Door);
 
-impl SimInventory {
-    fn instance(&self, arn: &str, connected: bool) -> ContainerInstance {
-        ContainerInstance {
-            arn: arn.to_owned(),
-            status: InstanceStatus::Active,
-            agent_connected: connected,
-            version: 2,
-            ec2_instance_id: Some(format!("i-{}", crate::inventory::instance_key(arn))),
-            running_tasks_count: 1,
-            agent_version: None,
-            availability_zone: None,
-            capacity_provider_name: None,
-            health: None,
-        }
-    }
-}
-
-#[async_trait]
-impl Inventory for SimInventory {
-    async fn list_clusters(&self) -> Result<Vec<String>, AwsError> {
-        self.door.pass("ecs:ListClusters").await?;
-        Ok(self.clusters.clone())
-    }
-    async fn describe_clusters(&self, _: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
-        Ok(Vec::new())
-    }
-    async fn describe_container_instances(&self, _: &str, arns: &[String]) -> Result<ClusterInstances, AwsError> {
-        self.door.pass("ecs:DescribeContainerInstances").await?;
-        let gate = self.door.gate.lock().unwrap();
-        let now = gate.now();
-        Ok(ClusterInstances::Found(
-            arns.iter()
-                .map(|a| {
-                    let key = crate::inventory::instance_key(a).to_owned();
-                    (key, self.instance(a, gate.connected(a, now)))
-                })
-                .collect(),
-        ))
-    }
-    async fn describe_ec2_instances(&self, ids: &[String]) -> Result<Ec2States, AwsError> {
-        self.door.pass("ec2:DescribeInstances").await?;
-        Ok(ids.iter().map(|id| (id.clone(), Ec2State::Running)).collect())
-    }
-    async fn describe_managed_nodes(&self, ids: &[String]) -> Result<HostStates, AwsError> {
-        Ok(ids.iter().map(|id| (id.clone(), PingStatus::Online)).collect())
-    }
-    async fn list_container_instances(&self, cluster: &str) -> Result<Vec<String>, AwsError> {
-        self.door.pass("ecs:ListContainerInstances").await?;
-        Ok((1..=self.instances).map(|n| arn(cluster, n)).collect())
-    }
-    async fn list_tasks(&self, _: &str, _: &TaskFilter) -> Result<Vec<String>, AwsError> {
-        Ok(Vec::new())
-    }
-    async fn describe_tasks(&self, _: &str, _: &[String]) -> Result<Vec<Task>, AwsError> {
-        Ok(Vec::new())
-    }
-    async fn describe_capacity_providers(
-        &self,
-        _: &[String],
-    ) -> Result<HashMap<String, CapacityProviderType>, AwsError> {
-        Ok(HashMap::new())
-    }
-}
-
-/// A region with Managed Daemons and none deployed.
-pub struct NoDaemons;
-
-#[async_trait]
-impl Daemons for NoDaemons {
-    async fn list_daemons(&self, _: &str) -> Result<Vec<Daemon>, AwsError> {
-        Ok(Vec::new())
-    }
-    async fn describe_daemon(&self, _: &str) -> Result<DaemonPlacement, AwsError> {
-        Err(AwsError::unavailable("ecs:DescribeDaemon", "none deployed"))
-    }
-    async fn deployment_in_progress(&self, _: &str) -> Result<bool, AwsError> {
-        Ok(false)
-    }
-}
-
-pub struct SimNotifier(pub Door);
-
-#[async_trait]
-impl Notifier for SimNotifier {
-    async fn publish(&self, alert: &Alert) -> Result<(), AwsError> {
-        self.0.pass("sns:Publish").await?;
-        let what = {
-            let mut gate = self.0.gate.lock().unwrap();
-            let what = gate.publish();
-            if what != Publish::Refuse {
-                let at = gate.now();
-                gate.topic.push(Sent {
-                    at,
-                    alert: alert.clone(),
-                    run: self.0.run,
-                    unheard: what != Publish::Accept,
-                });
-            }
-            if what == Publish::CrashAfterAccept {
-                gate.crashed[self.0.run] = true;
-            }
-            what
-        };
-        match what {
-            Publish::Accept => Ok(()),
-            Publish::Refuse => Err(AwsError::new("sns:Publish", "injected: refused")),
-            Publish::TimeoutAfterAccept => Err(AwsError::new("sns:Publish", "injected: timed out")),
-            Publish::CrashAfterAccept => std::future::pending().await,
-        }
-    }
-}
-
-/// The fake ledger behind the gate.
-pub struct SimLedger {
-    pub door: Door,
-    pub inner: &'static FakeLedger,
-}
-
-impl SimLedger {
-    /// A write the ledger applied; then the caller may time out or die before it hears so.
-    async fn applied<T>(&self, operation: &'static str, answer: T) -> Result<T, AwsError> {
-        let turn = self.door.gate.lock().unwrap().after_write(self.door.run);
-        match turn {
-            Turn::Fail => {
-                self.unheard();
-                Err(AwsError::new(operation, "injected: timed out after it was applied"))
-            }
-            Turn::Crash => std::future::pending().await,
-            Turn::Go | Turn::Wait => Ok(answer),
-        }
-    }
-
-    /// Reads an index: the table now, or as it was a little while ago.
-    fn index<T>(&self, read: impl Fn(&FakeLedger) -> T) -> T {
-        let mut gate = self.door.gate.lock().unwrap();
-        match gate.lagging(self.inner) {
-            true => read(gate.index.as_ref().map_or(self.inner, |(_, lagging)| lagging)),
-            false => read(self.inner),
-        }
-    }
-
-    /// A write after a publish failed: SNS accepted, the ledger did not record it, so what
-    /// this run sent may go out again.
-    fn unheard(&self) {
-        let mut gate = self.door.gate.lock().unwrap();
-        for sent in gate.topic.iter_mut().filter(|s| s.run == self.door.run) {
-            sent.unheard = true;
-        }
-    }
-}
-
-#[async_trait]
-impl Ledger for SimLedger {
-    async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
-        self.door.pass("dynamodb:BatchGetItem").await?;
-        (&self.inner).get(keys).await
-    }
-    async fn put(&self, incidents: &[Incident]) -> Result<Vec<bool>, AwsError> {
-        // A digest's incidents are marked told after SNS took it.
-        self.door
-            .pass("dynamodb:TransactWriteItems")
-            .await
-            .inspect_err(|_| self.unheard())?;
-        let answer = (&self.inner).put(incidents).await?;
-        self.applied("dynamodb:TransactWriteItems", answer).await
-    }
-    async fn settle(&self, settles: &[Settle]) -> Result<Vec<bool>, AwsError> {
-        self.door
-            .pass("dynamodb:TransactWriteItems")
-            .await
-            .inspect_err(|_| self.unheard())?;
-        let answer = (&self.inner).settle(settles).await?;
-        self.applied("dynamodb:TransactWriteItems", answer).await
-    }
-    async fn open_incidents(&self, cluster: &str) -> Result<Vec<IncidentKey>, AwsError> {
-        self.door.pass("dynamodb:Query").await?;
-        Ok(self.index(|table| table.open_in(cluster)))
-    }
-    async fn count_open(&self, cluster: &str, delta: i64) -> Result<i64, AwsError> {
-        self.door.pass("dynamodb:UpdateItem").await?;
-        (&self.inner).count_open(cluster, delta).await
-    }
-    async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
-        self.door.pass("dynamodb:groups").await?;
-        (&self.inner).groups(keys).await
-    }
-    async fn put_group(&self, group: &Group) -> Result<bool, AwsError> {
-        self.door.pass("dynamodb:PutItem").await?;
-        let answer = (&self.inner).put_group(group).await?;
-        self.applied("dynamodb:PutItem", answer).await
-    }
-    async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
-        self.door.pass("dynamodb:Query").await?;
-        Ok(self.index(|table| table.held_by(key)))
-    }
-    async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
-        self.door.pass("dynamodb:Query").await?;
-        Ok(self.index(|table| table.owed_by(now)))
+impl Clock for RunClock {
+    fn now(&self) -> u64 {
+        let gate = self.0.gate.lock().unwrap();
+        gate.now().saturating_add_signed(gate.skew[self.0.run])
     }
 }
