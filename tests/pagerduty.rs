@@ -7,10 +7,14 @@
 
 use aws_sdk_ecs::operation::list_daemons::ListDaemonsOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use ecs_watchdog::alert::{self, Alert, AlertKind, DaemonChecks, Facts, InstanceFinding, pagerduty};
 use ecs_watchdog::aws;
-use ecs_watchdog::aws::EcsDaemons;
+use ecs_watchdog::aws::{EcsDaemons, EventsApi, PagerDutyThenSns, REJECTED_METRIC, Retry, Sent};
 use ecs_watchdog::config::{PAGERDUTY_ROUTING_KEY_PARAMETER, PagerDutyConfig};
+use ecs_watchdog::config::{Place, RoutingKey};
 use ecs_watchdog::incident::GroupKey;
+use ecs_watchdog::metrics::MetricDatum;
+use ecs_watchdog::ports::{AwsError, MetricsSink, Notifier};
 use ecs_watchdog::{Monitor, Sweep};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -95,7 +99,7 @@ async fn when_an_agent_disconnects_then_reconnects_then_pagerduty_gets_a_trigger
     assert_eq!(firing.len(), 1);
 
     let trigger = &requests[2]["event"];
-    let group = GroupKey::new(&node.cluster_arn, ecs_watchdog::alert::AlertKind::AgentDisconnected).id();
+    let group = GroupKey::new(&node.cluster_arn, AlertKind::AgentDisconnected).id();
     assert_eq!(trigger["event_action"], "trigger");
     assert_eq!(trigger["dedup_key"], group.as_str());
     assert_eq!(trigger["routing_key"], ROUTING_KEY);
@@ -382,4 +386,93 @@ fn when_the_key_is_a_parameter_then_both_roles_read_exactly_it_and_decrypt_only_
             "{role}"
         );
     }
+}
+
+/// What the notifier behind PagerDuty published, and the metrics it counted.
+#[derive(Clone, Default)]
+struct Recorded(std::sync::Arc<std::sync::Mutex<(Vec<String>, Vec<&'static str>)>>);
+
+#[async_trait::async_trait]
+impl Notifier for Recorded {
+    async fn publish(&self, alert: &Alert) -> Result<(), AwsError> {
+        self.0.lock().unwrap().0.push(alert.subject.clone());
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl MetricsSink for Recorded {
+    async fn publish(&self, data: &[MetricDatum]) -> Result<(), AwsError> {
+        self.0.lock().unwrap().1.extend(data.iter().map(|d| d.name));
+        Ok(())
+    }
+}
+
+fn quick() -> Retry {
+    Retry {
+        first_backoff: std::time::Duration::from_millis(10),
+        ..Retry::default()
+    }
+}
+
+fn page() -> Alert {
+    let place = Place::new("123456789012", "us-east-1");
+    let instance = InstanceFinding {
+        container_instance_arn: "arn:aws:ecs:us-east-1:123456789012:container-instance/prod/0abc".into(),
+        ec2_instance_id: Some("i-0abc".into()),
+        ..Default::default()
+    };
+    alert::alert(
+        AlertKind::AgentDisconnected,
+        &place,
+        "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+        vec![instance],
+        DaemonChecks { deployments: true },
+        "alerted only",
+        Facts::at(START),
+    )
+}
+
+#[tokio::test]
+async fn when_pagerduty_answers_429_and_5xx_then_the_event_is_sent_again_with_backoff_until_taken() {
+    let receiver = Receiver::start().await;
+    let key = RoutingKey::parse(ROUTING_KEY).unwrap();
+    let api = EventsApi::new(receiver.url(), key, quick());
+    receiver.fail_next(&[429, 502, 503]).await;
+    let sent = api.send(&pagerduty::event(&page(), START)).await.expect("taken");
+    assert!(matches!(sent, Sent::Accepted), "{sent:?}");
+    let statuses: Vec<Value> = receiver.requests().await.iter().map(|r| r["status"].clone()).collect();
+    assert_eq!(statuses, [json!(429), json!(502), json!(503), json!(202)]);
+}
+
+#[tokio::test]
+async fn when_pagerduty_rejects_an_event_then_it_is_not_retried_it_is_counted_and_sns_still_tells_it() {
+    let receiver = Receiver::start().await;
+    let recorded = Recorded::default();
+    let notifier = PagerDutyThenSns {
+        events: EventsApi::new(receiver.url(), RoutingKey::parse(ROUTING_KEY).unwrap(), quick()),
+        sns: Box::new(recorded.clone()),
+        ledger: None,
+        metrics: Box::new(recorded.clone()),
+        clock: Box::new(TestClock::at(START)),
+    };
+    // The receiver checks the routing key: one PagerDuty does not know is a 400.
+    let stranger = EventsApi::new(receiver.url(), RoutingKey::parse("Rsomeoneelse").unwrap(), quick());
+    let answer = stranger
+        .send(&pagerduty::event(&page(), START))
+        .await
+        .expect("an answer");
+    let Sent::Rejected(rejected) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(rejected.status, 400);
+    assert!(rejected.body.contains("routing_key"), "{}", rejected.body);
+    assert_eq!(receiver.requests().await.len(), 1, "a 400 is not retried");
+
+    receiver.fail_next(&[400]).await;
+    notifier.publish(&page()).await.expect("SNS still tells it");
+    let (published, metrics) = recorded.0.lock().unwrap().clone();
+    assert_eq!(published, [page().subject]);
+    assert_eq!(metrics, [REJECTED_METRIC]);
+    assert_eq!(receiver.requests().await.len(), 2);
 }
