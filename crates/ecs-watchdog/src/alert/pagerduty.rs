@@ -95,6 +95,12 @@ pub fn event(alert: &Alert, now: u64) -> Event {
         ),
         text: "ECS console: the cluster",
     }];
+    // A resolve is the routing key, the key and the action, as the guide's example.
+    let links = if event_action == Action::Trigger {
+        links
+    } else {
+        Vec::new()
+    };
     let payload = (event_action == Action::Trigger).then(|| Payload {
         summary: cut(&alert.subject, SUMMARY_MAX),
         source: cluster_arn.unwrap_or_else(|| alert.thread.clone()),
