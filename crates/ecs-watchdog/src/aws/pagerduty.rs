@@ -138,13 +138,17 @@ impl EventsApi {
         request.headers_mut().insert("content-type", "application/json");
         let connector = self.connector.get_or_init(connector);
         let _turn = self.turns.wait().await;
-        let response = tokio::time::timeout(self.retry.attempt_timeout, connector.call(request)).await??;
-        let status = response.status().as_u16();
-        let body = ByteStream::new(response.into_body()).collect().await?.to_vec();
-        Ok(Answer {
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        })
+        // The timeout covers the whole exchange: connecting, the answer's head and its body.
+        let exchange = async {
+            let response = connector.call(request).await?;
+            let status = response.status().as_u16();
+            let body = ByteStream::new(response.into_body()).collect().await?.to_vec();
+            Ok::<_, BoxError>(Answer {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            })
+        };
+        tokio::time::timeout(self.retry.attempt_timeout, exchange).await?
     }
 }
 
