@@ -446,6 +446,23 @@ async fn when_pagerduty_answers_429_and_5xx_then_the_event_is_sent_again_with_ba
 }
 
 #[tokio::test]
+async fn when_pagerduty_does_not_answer_within_the_attempt_timeout_then_the_event_is_sent_again() {
+    let receiver = Receiver::start().await;
+    let retry = Retry {
+        attempt_timeout: std::time::Duration::from_millis(500),
+        ..quick()
+    };
+    let api = EventsApi::new(receiver.url(), RoutingKey::parse(ROUTING_KEY).unwrap(), retry);
+    receiver.hang_next(1).await;
+    let sent = api.send(&pagerduty::event(&page(), START)).await.expect("taken");
+    assert!(matches!(sent, Sent::Accepted), "{sent:?}");
+    // The first is answered 5 s late: without the timeout the client would have waited for it.
+    let requests = receiver.requests().await;
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_eq!(requests[0]["event"], requests[1]["event"]);
+}
+
+#[tokio::test]
 async fn when_pagerduty_rejects_an_event_then_it_is_not_retried_it_is_counted_and_sns_still_tells_it() {
     let receiver = Receiver::start().await;
     let recorded = Recorded::default();

@@ -8,6 +8,7 @@ valid event is answered 202 as PagerDuty answers it, an invalid one 400 with the
 Control, for failure tests:
   POST /control {"fail": [429, 500]}  the next answers, in order, before 202 again
   POST /control {"always": 503}       every answer, until {"always": null}
+  POST /control {"hang": 1}           the next request is recorded, then answered 5 s late
   GET  /events                        every request so far: {"status", "event", "errors"}
 
 Prints `READY <port>` once it listens on a free loopback port. Usage:
@@ -18,6 +19,7 @@ import json
 import re
 import sys
 import threading
+import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -93,6 +95,7 @@ class State:
         self.lock = threading.Lock()
         self.fail = []
         self.always = None
+        self.hang = 0
         self.events = []
 
     def answer(self, raw):
@@ -143,12 +146,18 @@ def handler(state):
                 if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
                     state.events.append({"status": 400, "event": None, "errors": ["Content-Type"]})
                     return self.reply(400, {"status": "invalid event", "errors": ["Content-Type"]})
-                return self.reply(*state.answer(self.read()))
+                status, body = state.answer(self.read())
+                with state.lock:
+                    hang, state.hang = state.hang > 0, max(state.hang - 1, 0)
+                if hang:
+                    time.sleep(5)
+                return self.reply(status, body)
             if self.path == "/control":
                 plan = json.loads(self.read() or b"{}")
                 with state.lock:
                     state.fail = list(plan.get("fail", state.fail))
                     state.always = plan.get("always", state.always)
+                    state.hang = plan.get("hang", state.hang)
                 return self.reply(200, {})
             self.reply(404, {})
 

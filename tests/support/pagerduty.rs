@@ -81,6 +81,11 @@ impl Receiver {
         self.call("POST", "/control", Some(json!({ "always": status }))).await;
     }
 
+    /// The next `n` requests are recorded, then answered only after 5 s.
+    pub async fn hang_next(&self, n: u32) {
+        self.call("POST", "/control", Some(json!({ "hang": n }))).await;
+    }
+
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let mut stream = TcpStream::connect(&self.address)
             .await
