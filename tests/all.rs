@@ -13,6 +13,7 @@ mod fits;
 mod iam;
 mod incidents;
 mod outbox;
+mod pagerduty;
 mod records;
 mod redrive;
 mod remediation;

@@ -37,6 +37,61 @@ fn print_alert(alert: &Published) {
     println!("{}", serde_json::to_string_pretty(&finding).unwrap_or_default());
 }
 
+/// PagerDuty beside SNS: a monitor with a routing key in Systems Manager sends its events to a
+/// local Events API v2 receiver (which checks the schema) before SNS; prints what it received.
+async fn pagerduty(emulator: &Emulator, pipeline: &Pipeline) {
+    use watchdog_tests::pagerduty::{ROUTING_KEY, Receiver};
+    heading("PagerDuty (Events API v2) beside SNS, to a local receiver");
+    let receiver = Receiver::start().await;
+    aws_sdk_ssm::Client::new(&emulator.sdk)
+        .put_parameter()
+        .name("/ecs-watchdog/pagerduty")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(ROUTING_KEY)
+        .send()
+        .await
+        .expect("PutParameter");
+    let mut env = pipeline.function_env(emulator);
+    env.push((
+        "PAGERDUTY_ROUTING_KEY_PARAMETER".into(),
+        "/ecs-watchdog/pagerduty".into(),
+    ));
+    env.push(("PAGERDUTY_EVENTS_URL".into(), receiver.url()));
+    let function = Function::start(&env).await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let payments = fleet.cluster("payments", &[("ecs-agent-monitoring", "enabled")]).await;
+    let node = fleet.nodes(&payments, 1).await.remove(0);
+    println!("  routing key in SSM SecureString /ecs-watchdog/pagerduty; PagerDuty answers 429 first");
+    receiver.fail_next(&[429]).await;
+    for connected in [false, true] {
+        emulator
+            .set_container_instance(&payments, &node.container_instance_arn, Some(connected), None)
+            .await;
+        pipeline.put_events(&[agent_event(&node, 2, false)]).await;
+        let records = pipeline.receive(1).await;
+        function
+            .invoke(&sqs_event(&records))
+            .await
+            .expect("the batch is handled");
+    }
+    for request in receiver.requests().await {
+        if request["status"] != 202 {
+            println!(
+                "\nPagerDuty answered {}: the same event is sent again after a backoff",
+                request["status"]
+            );
+            continue;
+        }
+        let mut event = request["event"].clone();
+        event["routing_key"] = "(the key from SSM)".into();
+        if let Some(finding) = event.pointer_mut("/payload/custom_details/finding") {
+            *finding = "(the finding, as in the `default` key)".into();
+        }
+        println!("\nPagerDuty answered 202 to:");
+        println!("{}", serde_json::to_string_pretty(&event).unwrap_or_default());
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     heading("Starting the local AWS emulator (moto on a free loopback port)");
@@ -234,6 +289,8 @@ async fn main() {
     for (operation, count) in calls {
         println!("{count:>3}  {operation}");
     }
+
+    pagerduty(&emulator, &pipeline).await;
 
     heading("Stopping the function and the emulator");
     drop(function);

@@ -28,7 +28,10 @@ PARAMETER_SETS = [
         "FindingsEventBusName=findings",
         "HookFunctionArn=arn:aws:lambda:us-east-1:123456789012:function:hook",
         "OrganizationId=o-abc123def4",
+        "PagerDutyRoutingKeySecret=ecs-watchdog/pagerduty",
+        "PagerDutyKmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     ],
+    ["PagerDutyRoutingKeyParameter=/ecs-watchdog/pagerduty"],
 ]
 
 # spoke.yaml, with a hub in another account (so it forwards) and each remediation setting.

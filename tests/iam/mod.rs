@@ -20,6 +20,7 @@ const EVERYTHING_ON: &[(&str, &str)] = &[
     ("FindingsEventBusName", "findings"),
     ("OrganizationId", table::ORGANIZATION),
     ("HookFunctionArn", "arn:aws:lambda:us-east-1:123456789012:function:hook"),
+    ("PagerDutyRoutingKeySecret", "ecs-watchdog/pagerduty"),
     (
         "KmsKeyArn",
         "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
@@ -197,7 +198,7 @@ fn when_a_role_grants_an_action_then_its_function_or_lambda_needs_it() {
     );
 }
 
-const ALL_NEEDS: [Needs; 8] = [
+const ALL_NEEDS: [Needs; 9] = [
     Needs::Always,
     Needs::Remediation,
     Needs::RemediationWrite,
@@ -206,6 +207,7 @@ const ALL_NEEDS: [Needs; 8] = [
     Needs::FindingsBus,
     Needs::Hook,
     Needs::Members,
+    Needs::PagerDutySecret,
 ];
 
 #[test]

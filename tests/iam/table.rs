@@ -22,6 +22,8 @@ pub enum Needs {
     Hook,
     /// The stack serves an organization's accounts (`OrganizationId`).
     Members,
+    /// PagerDuty's routing key is kept in Secrets Manager (`PagerDutyRoutingKeySecret`).
+    PagerDutySecret,
 }
 
 /// One row: how IAM authorizes an action the way the code calls it.
@@ -144,6 +146,25 @@ pub fn table() -> Vec<Grant> {
             condition: Some(json!({"StringEquals": {"aws:ResourceOrgID": ORGANIZATION}})),
             needs: Needs::Members,
             sweep: Some(Needs::Members),
+        },
+        // PagerDuty's routing key, read at init through Parameter Store: GetParameter takes
+        // `parameter*` (list_awssystemsmanager.html), here the reference path of a Secrets
+        // Manager secret, which needs GetSecretValue on the secret (`Secret*`,
+        // list_awssecretsmanager.html; the systems-manager user guide's
+        // integration-ps-secretsmanager.html). The ARN of a secret ends in six random characters.
+        Grant {
+            action: "ssm:GetParameter",
+            resource: arn("ssm", "parameter/aws/reference/secretsmanager/ecs-watchdog/pagerduty").into(),
+            condition: None,
+            needs: Needs::PagerDutySecret,
+            sweep: Some(Needs::PagerDutySecret),
+        },
+        Grant {
+            action: "secretsmanager:GetSecretValue",
+            resource: arn("secretsmanager", "secret:ecs-watchdog/pagerduty-??????").into(),
+            condition: None,
+            needs: Needs::PagerDutySecret,
+            sweep: Some(Needs::PagerDutySecret),
         },
         Grant {
             action: "sns:Publish",

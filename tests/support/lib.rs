@@ -8,6 +8,7 @@ pub mod emulator;
 pub mod fleet;
 pub mod in_process;
 pub mod ledger;
+pub mod pagerduty;
 pub mod pipeline;
 pub mod runtime;
 pub mod samples;

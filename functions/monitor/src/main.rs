@@ -9,8 +9,12 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // A bad configuration stops the function here, at init, naming the variable.
-    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let mut config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let sdk = aws::load_sdk_config().await;
+    // PagerDuty's routing key, read once from Systems Manager; unreadable stops init too.
+    aws::load_routing_key(&mut config.pagerduty, &sdk)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let monitor = aws::hub(config, &sdk);
     let monitor = &monitor;
     run(service_fn(move |event: LambdaEvent<SqsBatch>| async move {

@@ -10,10 +10,14 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // A bad configuration stops the function here, at init, naming the variable; the sweep
     // cannot keep first sights or alert once without the ledger.
-    let config = Config::from_env()
+    let mut config = Config::from_env()
         .and_then(|c| c.require_ledger().map(|()| c))
         .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let sdk = aws::load_sdk_config().await;
+    // PagerDuty's routing key, read once from Systems Manager; unreadable stops init too.
+    aws::load_routing_key(&mut config.pagerduty, &sdk)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let sweep = aws::hub_sweep(config, &sdk);
     let sweep = &sweep;
     // The schedule's payload carries nothing the sweep needs: it looks at the current state.

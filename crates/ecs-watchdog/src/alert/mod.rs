@@ -15,6 +15,7 @@ mod digest;
 mod frame;
 mod health;
 pub mod impaired;
+pub mod pagerduty;
 mod resolved;
 mod route;
 mod text;

@@ -7,6 +7,7 @@ mod dynamodb;
 mod ec2;
 mod ecs;
 mod findings;
+mod pagerduty;
 mod remediate;
 mod shared;
 mod sns;
@@ -21,6 +22,7 @@ pub use dynamodb::{CLUSTER_INDEX, DynamoLedger, OUTBOX_INDEX};
 pub use ec2::Ec2Inventory;
 pub use ecs::{EcsDaemons, EcsInventory};
 pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};
+pub use pagerduty::{EventsApi, PagerDutyThenSns, REJECTED_METRIC, Retry, Sent, load_routing_key};
 pub use remediate::{Drain, ReplaceInAutoScalingGroup};
 pub use shared::{FirstUseTls, IN_FLIGHT, OnFirstUse};
 pub use sns::SnsNotifier;
@@ -34,7 +36,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::config::{Config, MetricsSinkKind, RemediationAction};
 use crate::inventory::{CapacityProviderType, ClusterInfo, ClusterInstances, Ec2States, HostStates, Task, TaskFilter};
 use crate::pipeline::{Adapters, Monitor};
-use crate::ports::{AwsError, Daemons, FindingSink, Inventory, Ledger, MetricsSink, SystemClock};
+use crate::ports::{AwsError, Daemons, FindingSink, Inventory, Ledger, MetricsSink, Notifier, SystemClock};
 use crate::remediation::RemediationStep;
 
 /// How long one attempt and one whole call (all retries) may take, from when the call gets its
@@ -99,16 +101,7 @@ pub fn hub_sweep(config: Config, sdk: &aws_config::SdkConfig) -> crate::pipeline
 
 /// The AWS adapters the configuration asks for: metrics sink, remediation steps, finding sinks.
 pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
-    let mut metrics: Box<dyn MetricsSink> = match config.metrics_sink {
-        MetricsSinkKind::Emf => Box::new(EmfMetrics::new(&config.metric_namespace)),
-        MetricsSinkKind::Api => Box::new(CloudWatchMetrics::new(
-            aws_sdk_cloudwatch::Client::new(sdk),
-            &config.metric_namespace,
-        )),
-    };
-    if !config.cluster_gauges {
-        metrics = Box::new(WithoutClusterGauges(metrics));
-    }
+    let metrics = metrics_sink(config, sdk);
     let InPlace {
         inventory,
         daemons,
@@ -127,11 +120,7 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
     Adapters {
         inventory,
         daemons,
-        notifier: Box::new(SnsNotifier::new(
-            OnFirstUse::new(sdk, aws_sdk_sns::Client::new),
-            &config.alert_topic_arn,
-            config.chat,
-        )),
+        notifier: notifier(config, sdk),
         quarantine: Box::new(DeadLetterQueue::new(
             OnFirstUse::new(sdk, aws_sdk_sqs::Client::new),
             &config.dead_letter_queue_url,
@@ -139,14 +128,55 @@ pub fn adapters(config: &Config, sdk: &aws_config::SdkConfig) -> Adapters {
         metrics,
         steps,
         findings,
-        ledger: config.incidents.table_name.as_ref().map(|table| {
-            Box::new(DynamoLedger::new(
-                OnFirstUse::new(sdk, aws_sdk_dynamodb::Client::new),
-                table,
-            )) as Box<dyn Ledger>
-        }),
+        ledger: ledger(config, sdk),
         clock: Box::new(SystemClock),
     }
+}
+
+fn metrics_sink(config: &Config, sdk: &aws_config::SdkConfig) -> Box<dyn MetricsSink> {
+    let metrics: Box<dyn MetricsSink> = match config.metrics_sink {
+        MetricsSinkKind::Emf => Box::new(EmfMetrics::new(&config.metric_namespace)),
+        MetricsSinkKind::Api => Box::new(CloudWatchMetrics::new(
+            aws_sdk_cloudwatch::Client::new(sdk),
+            &config.metric_namespace,
+        )),
+    };
+    match config.cluster_gauges {
+        true => metrics,
+        false => Box::new(WithoutClusterGauges(metrics)),
+    }
+}
+
+fn ledger(config: &Config, sdk: &aws_config::SdkConfig) -> Option<Box<dyn Ledger>> {
+    config.incidents.table_name.as_ref().map(|table| {
+        Box::new(DynamoLedger::new(
+            OnFirstUse::new(sdk, aws_sdk_dynamodb::Client::new),
+            table,
+        )) as Box<dyn Ledger>
+    })
+}
+
+/// SNS; with a PagerDuty routing key read ([`load_routing_key`]), PagerDuty first, then SNS.
+fn notifier(config: &Config, sdk: &aws_config::SdkConfig) -> Box<dyn Notifier> {
+    let sns = Box::new(SnsNotifier::new(
+        OnFirstUse::new(sdk, aws_sdk_sns::Client::new),
+        &config.alert_topic_arn,
+        config.chat,
+    ));
+    let Some((pagerduty, key)) = config
+        .pagerduty
+        .as_ref()
+        .and_then(|p| p.routing_key.clone().map(|k| (p, k)))
+    else {
+        return sns;
+    };
+    Box::new(PagerDutyThenSns {
+        events: EventsApi::new(&pagerduty.events_url, key, Retry::default()),
+        sns,
+        ledger: ledger(config, sdk),
+        metrics: metrics_sink(config, sdk),
+        clock: Box::new(SystemClock),
+    })
 }
 
 /// What acts in one account and region: the look-ups and the remediation steps.

@@ -4,11 +4,15 @@ use std::time::Duration;
 
 mod accounts;
 mod metrics;
+mod pagerduty;
 mod remediation;
 
 use accounts::accounts;
 pub use accounts::{Accounts, ChatFormat, DEFAULT_ACCOUNT_ROLE_NAME, Place};
 pub use metrics::lambda_sends_unlevelled_lines;
+pub use pagerduty::{
+    DEFAULT_EVENTS_URL, PAGERDUTY_PARAMETER_ACCEPTED, PAGERDUTY_ROUTING_KEY_PARAMETER, PagerDutyConfig, RoutingKey,
+};
 use remediation::remediation;
 pub use remediation::{Remediation, RemediationAction};
 
@@ -40,6 +44,8 @@ pub struct Config {
     /// `CRITICAL_PERCENT`: an outage on at least this share of a cluster's instances is
     /// `critical` (alert::severity).
     pub critical_percent: u8,
+    /// PagerDuty beside SNS (`PAGERDUTY_ROUTING_KEY_PARAMETER`); none: SNS only.
+    pub pagerduty: Option<PagerDutyConfig>,
 }
 
 /// How long the sweep lets a problem it found on its own last before it alerts (DESIGN §8).
@@ -271,6 +277,8 @@ impl Config {
                 .ok_or_else(|| invalid("CRITICAL_PERCENT", &raw, "a whole number from 1 to 100"))?,
         };
 
+        let pagerduty = pagerduty::pagerduty(&get)?;
+
         Ok(Self {
             alert_topic_arn,
             dead_letter_queue_url,
@@ -291,6 +299,7 @@ impl Config {
             accounts,
             chat,
             critical_percent,
+            pagerduty,
         })
     }
 
