@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod ports;
 pub mod remediation;
+pub mod silence;
 pub mod verdict;
 
 pub use config::{Config, ConfigError};

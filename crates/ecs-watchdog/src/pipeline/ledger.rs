@@ -38,7 +38,8 @@ pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
         match folded.get_mut(&s.key) {
             Some(kept) => {
                 kept.messages.extend(s.messages);
-                if !matches!(s.look, Look::Owed) {
+                // A companion (read for another incident's rule) gives way to any look.
+                if !matches!(s.look, Look::Owed | Look::Companion) || kept.look == Look::Companion {
                     kept.look = s.look;
                 }
             }
@@ -74,6 +75,9 @@ pub async fn run(
     let groups = read_groups(ledger, &seen, s).await;
     let looks: Vec<(IncidentKey, Look)> = seen.iter().map(|x| (x.key.clone(), x.look.clone())).collect();
     let plan = plan::plan(&stored, &groups, &looks, s);
+    for key in &plan.folded {
+        report.tally.count(Some(cluster_name(&key.cluster_arn)), Metric::Folded);
+    }
     let messages: HashMap<&IncidentKey, &Vec<&Message>> = seen.iter().map(|x| (&x.key, &x.messages)).collect();
     let mut moved = Moved::new();
     let opened: Vec<Group> = plan
@@ -214,6 +218,9 @@ fn tally_move(m: &Move, moved: &mut Moved, report: &mut BatchReport) {
     if m.opens {
         report.tally.count(Some(cluster_name(arn)), Metric::IncidentsOpened);
         *moved.entry(arn.clone()).or_default() += 1;
+    }
+    if m.silenced {
+        report.tally.count(Some(cluster_name(arn)), Metric::Silenced);
     }
     if m.closes {
         report.tally.count(Some(cluster_name(arn)), Metric::IncidentsResolved);

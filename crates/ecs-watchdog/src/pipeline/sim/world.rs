@@ -213,6 +213,7 @@ impl SimInventory {
             availability_zone: None,
             capacity_provider_name: None,
             health: None,
+            tags: Vec::new(),
         }
     }
 }
