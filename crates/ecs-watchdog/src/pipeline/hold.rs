@@ -189,3 +189,7 @@ pub fn silences(scoping: &super::scope::Scoping, surveys: &[super::survey::Surve
     }
     silences
 }
+
+#[cfg(test)]
+#[path = "hold_tests.rs"]
+mod tests;
