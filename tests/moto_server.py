@@ -91,6 +91,27 @@ def _update_state_with_version(self, *args, **kwargs):
 
 ecs_models.EC2ContainerServiceBackend.update_container_instances_state = _update_state_with_version
 
+# ECS tags container instances (TagResource on a container instance ARN, DescribeContainerInstances
+# with include=TAGS); moto raises NotImplementedError for that ARN. Here it finds the instance,
+# whose `tags` it then serializes as the shape's member.
+_original_get_resource = ecs_models.EC2ContainerServiceBackend._get_resource
+
+
+def _get_resource_with_instances(self, resource_arn, parsed_arn):
+    if parsed_arn["service"] == "container-instance":
+        instance_id = parsed_arn["id"].rsplit("/", 1)[-1]
+        for instances in self.container_instances.values():
+            if instance_id in instances:
+                instance = instances[instance_id]
+                if getattr(instance, "tags", None) is None:
+                    instance.tags = []
+                return instance
+        raise ecs_models.EcsClientException("Container instance not found.")
+    return _original_get_resource(self, resource_arn, parsed_arn)
+
+
+ecs_models.EC2ContainerServiceBackend._get_resource = _get_resource_with_instances
+
 
 # moto backs a transaction up by deep-copying each table it writes, once per item: a
 # TransactWriteItems of 100 items in a table of 1,500 took 3-7 s here (DynamoDB's time does not
