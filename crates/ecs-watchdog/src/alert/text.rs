@@ -121,7 +121,7 @@ pub(super) fn silence_line(instance: &InstanceFinding) -> String {
     let on = instance.silenced_on.as_deref().unwrap_or("it");
     match (&instance.silenced_until, &instance.silence_refused) {
         (Some(until), _) => format!(
-            "\n    silenced until {until} ({} on {on}): this alert waited for the silence to end",
+            "\n    silenced until {until} ({} on {on}): this alert was held while the silence lasted",
             crate::silence::TAG_KEY
         ),
         (None, Some(why)) => format!("\n    not silenced: {why}"),
