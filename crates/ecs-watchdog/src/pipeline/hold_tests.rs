@@ -78,19 +78,19 @@ fn when_a_cluster_is_silenced_then_a_new_incident_opens_held_until_the_end_and_c
         ..m.incident.clone()
     };
     let again = run(
-        &[stored.clone()],
+        std::slice::from_ref(&stored),
         &[(agent.clone(), confirmed(InstanceFinding::default()))],
         &s,
     );
     assert!(again.moves.is_empty(), "{again:?}");
     let after = settings(end, Silences::default());
-    let sent = run(&[stored.clone()], &[(agent.clone(), Look::Owed)], &after);
+    let sent = run(std::slice::from_ref(&stored), &[(agent.clone(), Look::Owed)], &after);
     assert_eq!(sent.moves[0].sends, Some(Notice::Alert));
     assert!(!sent.moves[0].silenced, "counted when held, not again");
 
     // Extended meanwhile: held further, not counted again.
     let extended = run(
-        &[stored.clone()],
+        std::slice::from_ref(&stored),
         &[(agent.clone(), Look::Owed)],
         &settings(end, cluster_silenced(end + 600)),
     );
@@ -127,11 +127,19 @@ fn when_an_alerted_incident_is_silenced_then_reminders_wait_and_its_resolved_not
     };
     let look = [(agent.clone(), confirmed(InstanceFinding::default()))];
     assert!(
-        run(&[alerted.clone()], &look, &settings(NOW, cluster_silenced(end)))
-            .moves
-            .is_empty()
+        run(
+            std::slice::from_ref(&alerted),
+            &look,
+            &settings(NOW, cluster_silenced(end))
+        )
+        .moves
+        .is_empty()
     );
-    let reminded = run(&[alerted.clone()], &look, &settings(end, Silences::default()));
+    let reminded = run(
+        std::slice::from_ref(&alerted),
+        &look,
+        &settings(end, Silences::default()),
+    );
     assert_eq!(
         reminded.moves[0].sends,
         Some(Notice::Reminder),
