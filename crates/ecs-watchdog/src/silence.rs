@@ -119,15 +119,22 @@ impl Silences {
         self.clusters.is_empty() && self.instances.is_empty()
     }
 
-    /// Whether the container instance (or its cluster) is silenced now.
-    pub fn holds_instance(&self, cluster_arn: &str, container_instance_arn: &str, now: u64) -> bool {
-        let key = IncidentKey {
-            cluster_arn: cluster_arn.to_owned(),
-            kind: crate::alert::AlertKind::AgentDisconnected,
-            instance: instance_key(container_instance_arn).to_owned(),
-            daemon: None,
-        };
-        matches!(self.of(&key, now), Hold::Until { .. })
+    /// Logs each tag that is there but not honoured, once a run: the alerts it does not hold say
+    /// so too.
+    pub fn warn_refused(&self, now: u64) {
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|(arn, v)| (v, format!("cluster {}", cluster_name(arn))));
+        let instances = self
+            .instances
+            .iter()
+            .map(|((_, id), v)| (v, format!("container instance {id}")));
+        for (value, on) in clusters.chain(instances) {
+            if let Reading::Refused(why) = read(value, now) {
+                warn!(tag = TAG_KEY, resource = %on, "silence not honoured: {why}");
+            }
+        }
     }
 
     /// What holds the incident now: the later of the cluster's and the instance's silences; a
@@ -147,7 +154,6 @@ impl Silences {
                 (Reading::Until(end), Hold::Until { end: held, .. }) if end <= *held => {}
                 (Reading::Until(end), _) => hold = Hold::Until { end, on },
                 (Reading::Refused(why), Hold::None) => {
-                    warn!(tag = TAG_KEY, resource = %on, "silence not honoured: {why}");
                     hold = Hold::Refused(format!("the tag {TAG_KEY} on {on} is not honoured: {why}"));
                 }
                 (Reading::Refused(_) | Reading::Past, _) => {}

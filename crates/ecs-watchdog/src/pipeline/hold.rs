@@ -181,12 +181,13 @@ pub fn companions<'a>(seen: &[Seen<'a>]) -> Vec<Seen<'a>> {
 }
 
 /// The silence tags a sweep saw: its clusters' (cached with the scope) and their instances'.
-pub fn silences(scoping: &super::scope::Scoping, surveys: &[super::survey::Survey]) -> Silences {
+pub fn silences(scoping: &super::scope::Scoping, surveys: &[super::survey::Survey], now: u64) -> Silences {
     let mut silences = Silences::default();
     scoping.silences(surveys.iter().map(|s| s.cluster.as_str()), &mut silences);
     for survey in surveys {
         instance_silences(&survey.cluster, &survey.instances, &mut silences);
     }
+    silences.warn_refused(now);
     silences
 }
 

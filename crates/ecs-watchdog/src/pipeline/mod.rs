@@ -193,6 +193,7 @@ impl Monitor {
         let mut confirmed = confirmed(&decisions, &mut report);
         let now = self.io.clock.now();
         self.scoping.silences(monitored.iter().map(|(c, _)| *c), &mut silences);
+        silences.warn_refused(now);
         // Someone is working on a silenced instance: no drain or replacement under them.
         let silenced = hold::silenced(&mut confirmed, &silences, now);
         act::remediate(&self.io, &self.config.remediation, &mut confirmed, &mut report.tally).await;

@@ -242,7 +242,7 @@ impl Sweep {
             }
         }
         let s = plan::Settings {
-            silences: hold::silences(&m.scoping, &surveys),
+            silences: hold::silences(&m.scoping, &surveys, now),
             ..m.settings(now)
         };
         let none = HashSet::new();
