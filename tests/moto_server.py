@@ -33,7 +33,9 @@ that dies takes the emulator with it. Besides every AWS API moto knows, it answe
         reads the answer: a crash at exactly that point, with no sleep to time it. Once.
 
 A container instance is found in the account its ARN names: moto keeps a backend per account,
-and credentials from AssumeRole act in the role's account.
+and credentials from AssumeRole act in the role's account. TagResource and ListTagsForResource
+take a container instance ARN (moto raises NotImplementedError there), and
+DescribeContainerInstances returns its tags, as ECS does with `include: TAGS`.
 
 moto does not know the ECS Managed Daemons APIs; they answer as in a region without them
 (400 UnknownOperationException). Tasks keep the status they were started with: moto would

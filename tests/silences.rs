@@ -232,8 +232,12 @@ async fn when_an_instance_is_impaired_only_on_agent_connectivity_while_its_agent
 
     // Together in one batch, and the impaired one again later: the agent's alert only.
     for batch in [vec![disconnected, impaired.clone()], vec![impaired]] {
+        bed.emulator.reset_calls().await;
         let answer = monitor.invoke(&sqs_event(&batch)).await.expect("handled");
         assert_eq!(answer, json!({"batchItemFailures": []}));
+        // The agent incident is read in the same BatchGetItem as the impaired one.
+        let calls = bed.emulator.calls().await;
+        assert_eq!(calls.get("dynamodb:BatchGetItem"), Some(&1), "{calls:?}");
     }
 
     let all = bed.emulator.published().await;
