@@ -131,3 +131,53 @@ fn scope(monitored: bool) -> Scope {
 fn same_cluster(info: &ClusterInfo, cluster: &str) -> bool {
     info.arn == cluster || cluster_name(&info.arn) == cluster_name(cluster)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fakes::{A, B, FakeInventory};
+    use super::*;
+    use crate::silence::{Hold, iso};
+
+    const NOW: u64 = 1_796_464_800;
+
+    fn silenced_a() -> FakeInventory {
+        let tag = (silence::TAG_KEY.to_owned(), iso(NOW + 600));
+        FakeInventory {
+            cluster_tags: HashMap::from([(A.to_owned(), vec![tag])]),
+            ..FakeInventory::default()
+        }
+    }
+
+    fn hold(scoping: &Scoping, cluster: &str) -> Hold {
+        let mut silences = Silences::default();
+        scoping.silences([cluster].into_iter(), &mut silences);
+        let key = crate::incident::IncidentKey::new(cluster, crate::alert::AlertKind::AgentDisconnected, "ci/1", None);
+        silences.of(&key, NOW)
+    }
+
+    #[tokio::test]
+    async fn when_every_cluster_is_monitored_then_the_silence_tag_is_read_and_cached_and_a_failed_read_holds_nothing_back()
+     {
+        let clusters = [A.to_owned(), B.to_owned()];
+        let scoping = Scoping::new(ClusterFilter::All, Duration::from_secs(300));
+
+        let scopes = scoping.scopes(&silenced_a(), clusters.iter()).await;
+
+        assert!(scopes.values().all(|s| *s == Scope::Monitored));
+        assert!(matches!(hold(&scoping, A), Hold::Until { end, .. } if end == NOW + 600));
+        assert_eq!(hold(&scoping, B), Hold::None);
+        // Cached: an inventory that would fail is not asked again within the TTL.
+        let failing = FakeInventory {
+            failing: ["ecs:DescribeClusters"].into(),
+            ..FakeInventory::default()
+        };
+        scoping.scopes(&failing, clusters.iter()).await;
+        assert!(matches!(hold(&scoping, A), Hold::Until { .. }));
+
+        // Not cached and not readable: still monitored, silenced by nothing.
+        let cold = Scoping::new(ClusterFilter::All, Duration::from_secs(300));
+        let scopes = cold.scopes(&failing, clusters.iter()).await;
+        assert!(scopes.values().all(|s| *s == Scope::Monitored), "{scopes:?}");
+        assert_eq!(hold(&cold, A), Hold::None);
+    }
+}
