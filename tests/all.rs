@@ -19,5 +19,6 @@ mod redrive;
 mod remediation;
 mod routing;
 mod signals;
+mod silences;
 mod sweep;
 mod template;

@@ -6,16 +6,19 @@
 use watchdog_tests::cost::{self, of, total};
 use watchdog_tests::runtime::monitor_binary;
 
-/// Before the ledger: 3 `DescribeContainerInstances`, 3 `DescribeInstances`, 1 `Publish` (7).
+/// Before the ledger: 3 `DescribeContainerInstances`, 3 `DescribeInstances`, 1 `Publish`, and
+/// 1 `DescribeClusters` (the cluster's silence tag, cached for `TAG_CACHE_TTL_SECONDS`) (8).
 /// The ledger: 1 `BatchGetItem` (the group record and the cluster's open-incident count: an
 /// event's incidents are put without reading them first), 4 + 3 `TransactWriteItems` (each
 /// incident leased, with the group record and the count's move: 302 actions, 100 a call; then
-/// settled once SNS took the alert). Before the outbox: 313; before these batches: 19.
+/// settled once SNS took the alert). Before the outbox: 313; before these batches: 19 (+1).
+/// Issue 21's budget of 15 was set before silences: the ledger's part is 8 (was 12).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_300_new_problems_come_in_one_batch_then_they_cost_15_calls_at_most() {
+async fn when_300_new_problems_come_in_one_batch_then_they_cost_16_calls_at_most() {
     let (first, repeat) = cost::new_problems(&monitor_binary(), 300).await;
-    assert!(total(&first) <= 15, "{first:?}");
-    assert_eq!(total(&first) - of(&first, "dynamodb"), 7, "{first:?}");
+    assert!(total(&first) <= 16, "{first:?}");
+    assert!(of(&first, "dynamodb") <= 8, "{first:?}");
+    assert_eq!(total(&first) - of(&first, "dynamodb"), 8, "{first:?}");
     assert_eq!(first.get("sns:Publish"), Some(&1), "{first:?}");
     assert_eq!(first.get("dynamodb:BatchGetItem"), Some(&1), "{first:?}");
     // The same 300 again: the group record read, the blind puts cancelled, each with the item
@@ -32,8 +35,9 @@ async fn when_300_new_problems_come_in_one_batch_then_they_cost_15_calls_at_most
 
 /// Each invocation of 20: 1 `DescribeContainerInstances`, 1 `DescribeInstances`, 1
 /// `BatchGetItem` (the group record and the count), 1 `TransactWriteItems` (20 held, the group
-/// record: last held, digest due; the count's move): 4 × 25, and the first page's `Publish` and
-/// settling. Before the outbox: 1,162; before these batches: 177.
+/// record: last held, digest due; the count's move): 4 × 25, the first page's `Publish` and
+/// settling, and 1 `DescribeClusters` (the silence tag, cached across the warm invocations).
+/// Before the outbox: 1,162; before these batches: 177.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_500_agents_disconnect_in_25_invocations_of_20_then_the_storm_costs_150_calls_at_most() {
     let storm = cost::storm_25_by_20().await;

@@ -92,6 +92,52 @@ async fn pagerduty(emulator: &Emulator, pipeline: &Pipeline) {
     }
 }
 
+/// Planned work on one container instance: its tag `ecs-watchdog-silence-until` holds the alert;
+/// once the work is over (the tag moved to a time past) the next look alerts, saying it waited.
+async fn silenced_instance(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeline, function: &Function) {
+    use ecs_watchdog::silence::{TAG_KEY, iso};
+    let now = || ecs_watchdog::ports::Clock::now(&ecs_watchdog::ports::SystemClock);
+    let tag = |value: String, node: String| async move {
+        let tag = aws_sdk_ecs::types::Tag::builder().key(TAG_KEY).value(&value).build();
+        let tagged = fleet.ecs.tag_resource().resource_arn(node).tags(tag).send().await;
+        tagged.expect("TagResource");
+        value
+    };
+    heading("Planned work: a silenced container instance (cluster staging, monitored too)");
+    // A cluster of its own: prod's agent page opened a 5-minute group window there, which
+    // would hold this alert for the digest.
+    let staging = fleet.cluster("staging", &[("ecs-agent-monitoring", "enabled")]).await;
+    let node = fleet.nodes(&staging, 1).await.remove(0);
+    let until = tag(iso(now() + 3600), node.container_instance_arn.clone()).await;
+    println!(
+        "  {} tagged {TAG_KEY}={until}; its agent is stopped for an upgrade",
+        node.ec2_instance_id
+    );
+    emulator
+        .set_container_instance(&staging, &node.container_instance_arn, Some(false), None)
+        .await;
+    pipeline.put_events(&[agent_event(&node, 2, false)]).await;
+    let record = pipeline.receive(1).await;
+    let before = emulator.published().await.len();
+    function
+        .invoke(&sqs_event(&record))
+        .await
+        .expect("the batch is handled");
+    println!(
+        "  {} messages sent: the incident is open, its alert held until {until} (counted Silenced)",
+        emulator.published().await.len() - before
+    );
+    let ended = tag(iso(now() - 60), node.container_instance_arn.clone()).await;
+    println!("  the upgrade fails and the work is called off: the tag moves to {ended}; the event comes again");
+    function
+        .invoke(&sqs_event(&record))
+        .await
+        .expect("the batch is handled");
+    for alert in emulator.published().await.iter().skip(before) {
+        print_alert(alert);
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     heading("Starting the local AWS emulator (moto on a free loopback port)");
@@ -262,6 +308,8 @@ async fn main() {
     for alert in emulator.published().await.iter().skip(after) {
         print_alert(alert);
     }
+
+    silenced_instance(&emulator, &fleet, &pipeline, &function).await;
 
     heading("Metrics (Embedded Metric Format lines the function printed)");
     println!("{:<20} {:<10} {:>5}", "metric", "cluster", "value");

@@ -33,7 +33,9 @@ that dies takes the emulator with it. Besides every AWS API moto knows, it answe
         reads the answer: a crash at exactly that point, with no sleep to time it. Once.
 
 A container instance is found in the account its ARN names: moto keeps a backend per account,
-and credentials from AssumeRole act in the role's account.
+and credentials from AssumeRole act in the role's account. TagResource and ListTagsForResource
+take a container instance ARN (moto raises NotImplementedError there), and
+DescribeContainerInstances returns its tags, as ECS does with `include: TAGS`.
 
 moto does not know the ECS Managed Daemons APIs; they answer as in a region without them
 (400 UnknownOperationException). Tasks keep the status they were started with: moto would
@@ -90,6 +92,27 @@ def _update_state_with_version(self, *args, **kwargs):
 
 
 ecs_models.EC2ContainerServiceBackend.update_container_instances_state = _update_state_with_version
+
+# ECS tags container instances (TagResource on a container instance ARN, DescribeContainerInstances
+# with include=TAGS); moto raises NotImplementedError for that ARN. Here it finds the instance,
+# whose `tags` it then serializes as the shape's member.
+_original_get_resource = ecs_models.EC2ContainerServiceBackend._get_resource
+
+
+def _get_resource_with_instances(self, resource_arn, parsed_arn):
+    if parsed_arn["service"] == "container-instance":
+        instance_id = parsed_arn["id"].rsplit("/", 1)[-1]
+        for instances in self.container_instances.values():
+            if instance_id in instances:
+                instance = instances[instance_id]
+                if getattr(instance, "tags", None) is None:
+                    instance.tags = []
+                return instance
+        raise ecs_models.EcsClientException("Container instance not found.")
+    return _original_get_resource(self, resource_arn, parsed_arn)
+
+
+ecs_models.EC2ContainerServiceBackend._get_resource = _get_resource_with_instances
 
 
 # moto backs a transaction up by deep-copying each table it writes, once per item: a

@@ -205,12 +205,22 @@ impl Incident {
         }
     }
 
+    /// When the silence that held its alert ends (UNIX seconds); 0: none held it.
+    pub fn silence_end(&self) -> u64 {
+        self.finding
+            .silenced_until
+            .as_deref()
+            .and_then(crate::silence::secs)
+            .unwrap_or(0)
+    }
+
     /// When the sweep must look at it without a fresh sight (the ledger's outbox index): an
-    /// alert owed and not held, a resolved notice owed, a lease's end; 0: never.
+    /// alert owed and not held (at the end of the silence that holds it), a resolved notice
+    /// owed, a lease's end; 0: never.
     pub fn due_at(&self) -> u64 {
         match (self.state, &self.lease) {
             (State::Sending, Some((lease, _))) => lease.until,
-            (State::Due, _) if !self.held => self.opened_at.max(1),
+            (State::Due, _) if !self.held => self.opened_at.max(self.silence_end()).max(1),
             (State::ResolveDue, _) => self.ended_at.max(1),
             (State::Notified, _) if self.ended_at > 0 => self.ended_at,
             _ => 0,

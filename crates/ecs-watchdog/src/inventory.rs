@@ -120,6 +120,15 @@ pub struct ContainerInstance {
     pub capacity_provider_name: Option<String>,
     /// `healthStatus` (`include: CONTAINER_INSTANCE_HEALTH`); `None` when ECS returned none.
     pub health: Option<InstanceHealth>,
+    /// Its tags (`include: TAGS`, in the same call): a silence is one.
+    pub tags: Vec<(String, String)>,
+}
+
+impl ContainerInstance {
+    /// The value of its tag `key`, if it has one.
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A container instance's health as `DescribeContainerInstances` reports it.

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod ports;
 pub mod remediation;
+pub mod silence;
 pub mod verdict;
 
 pub use config::{Config, ConfigError};

@@ -21,6 +21,10 @@ pub enum Metric {
     RemediationHeldBack,
     IncidentsOpened,
     IncidentsResolved,
+    /// Incidents whose alert a silence held (`ecs-watchdog-silence-until`).
+    Silenced,
+    /// Instance-impaired incidents folded into their instance's agent-disconnected incident.
+    Folded,
     /// Gauges, per cluster only: what a look at the cluster found now.
     OpenIncidents,
     DisconnectedAgents,
@@ -50,6 +54,8 @@ impl Metric {
             Metric::RemediationHeldBack => "RemediationHeldBack",
             Metric::IncidentsOpened => "IncidentsOpened",
             Metric::IncidentsResolved => "IncidentsResolved",
+            Metric::Silenced => "Silenced",
+            Metric::Folded => "Folded",
             Metric::OpenIncidents => "OpenIncidents",
             Metric::DisconnectedAgents => "DisconnectedAgents",
             Metric::InstancesWithoutDaemon => "InstancesWithoutDaemon",

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::text::{first, since};
+use super::text::{first, silence_line, since};
 use super::{EMAIL_LISTED, Finding};
 
 pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
@@ -15,11 +15,12 @@ pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
     for instance in finding.instances.iter().take(EMAIL_LISTED) {
         let _ = writeln!(
             email,
-            "  - daemon {}: {} (at {})\n    deployment {}",
+            "  - daemon {}: {} (at {})\n    deployment {}{}",
             instance.daemon_name.as_deref().unwrap_or("unknown"),
             instance.reason.as_deref().unwrap_or("failed"),
             since(instance.since.as_deref(), now),
             instance.deployment_arn.as_deref().unwrap_or("unknown"),
+            silence_line(instance),
         );
     }
 }

@@ -151,6 +151,16 @@ pub struct InstanceFinding {
     /// In a digest: how it ended, for an incident that resolved before the digest went out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<String>,
+    /// Until when (ISO-8601) a silence held its alerts (`ecs-watchdog-silence-until`); its
+    /// alert waits for that time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silenced_until: Option<String>,
+    /// What carries that silence: `cluster prod`, `container instance 0b4a…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silenced_on: Option<String>,
+    /// A silence tag that is there but not honoured, and why: the alert goes out and says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silence_refused: Option<String>,
 }
 
 /// Whether a message says a problem is there or over.

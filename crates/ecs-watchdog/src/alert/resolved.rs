@@ -41,6 +41,11 @@ struct Closed<'a> {
     daemon_name: Option<&'a str>,
     resolution: &'a str,
     lasted_seconds: u64,
+    /// A silence holds the place now (`ecs-watchdog-silence-until`): until then, and on what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    silenced_until: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    silenced_on: Option<&'a str>,
 }
 
 /// Renders the notice for incidents of one kind on one cluster that closed: each with its
@@ -79,6 +84,8 @@ pub fn resolved(
                 daemon_name: f.daemon_name.as_deref(),
                 resolution: how,
                 lasted_seconds: *seconds,
+                silenced_until: f.silenced_until.as_deref(),
+                silenced_on: f.silenced_on.as_deref(),
             })
             .collect(),
         omitted: 0,
@@ -125,6 +132,10 @@ fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Aler
             lasted(closed.lasted_seconds),
             closed.container_instance_arn,
         );
+        if let Some(until) = closed.silenced_until {
+            let on = closed.silenced_on.unwrap_or("it");
+            let _ = writeln!(email, "    silenced until {until} (on {on}): planned work there");
+        }
     }
     frame::and_more(&mut email, total, in_email, listed);
     email

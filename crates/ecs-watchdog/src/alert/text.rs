@@ -111,7 +111,21 @@ pub(super) fn remediation_line(instance: &InstanceFinding) -> String {
     if let Some(open_for) = &instance.open_for {
         let _ = write!(lines, "\n    still open after {open_for} (reminder)");
     }
+    lines.push_str(&silence_line(instance));
     lines
+}
+
+/// What a silence did to the incident's alert: held it until its end, or was not honoured.
+pub(super) fn silence_line(instance: &InstanceFinding) -> String {
+    let on = instance.silenced_on.as_deref().unwrap_or("it");
+    match (&instance.silenced_until, &instance.silence_refused) {
+        (Some(until), _) => format!(
+            "\n    silenced until {until} ({} on {on}): this alert was held while the silence lasted",
+            crate::silence::TAG_KEY
+        ),
+        (None, Some(why)) => format!("\n    not silenced: {why}"),
+        (None, None) => String::new(),
+    }
 }
 
 /// A time as the event said it, and how long ago: `2026-12-04T09:58:00Z (14 min ago)`.

@@ -56,6 +56,11 @@ fn instances(rng: &mut Rng, kind: AlertKind, region: &str, cluster: &str) -> Vec
                 reason: None,
             }],
             reason: Some("ecs:ListClusters denied".into()),
+            silenced_until: (rng.below(3) == 0).then(|| "2025-12-05T11:00:00Z".into()),
+            silenced_on: Some(format!("cluster {cluster}")),
+            silence_refused: (rng.below(3) == 0).then(|| {
+                format!("the tag ecs-watchdog-silence-until on cluster {cluster} is not honoured: \"soon\" is no time")
+            }),
             ..Default::default()
         })
         .collect()
@@ -195,6 +200,7 @@ fn true_for_its_kind(at: &str, kind: AlertKind, status: MessageStatus, found: &[
         assert!(!message.subject.contains(" instance"), "{at}: {}", message.subject);
         assert!(!message.email.contains("1 instance"), "{at}: {}", message.email);
     }
+    silence_told(at, kind, status, found, message);
     if status == MessageStatus::Resolved {
         return;
     }
@@ -238,6 +244,29 @@ fn true_for_its_kind(at: &str, kind: AlertKind, status: MessageStatus, found: &[
         assert!(
             message.email.contains(&format!("session-manager/{id}")),
             "{at}: no Session Manager link"
+        );
+    }
+}
+
+/// A silence that held the first instance's alert (or one not honoured) is said in its text.
+fn silence_told(at: &str, kind: AlertKind, status: MessageStatus, found: &[InstanceFinding], message: &Alert) {
+    let first = &found_sorted(found)[0];
+    if kind == AlertKind::MonitorImpaired {
+        return;
+    }
+    if let Some(until) = &first.silenced_until {
+        let told = format!("silenced until {until}");
+        assert!(
+            message.email.contains(&told),
+            "{at}: {told:?} not said:\n{}",
+            message.email
+        );
+    } else if let (Some(why), true) = (&first.silence_refused, status != MessageStatus::Resolved) {
+        let told = format!("not silenced: {why}");
+        assert!(
+            message.email.contains(&told),
+            "{at}: {told:?} not said:\n{}",
+            message.email
         );
     }
 }

@@ -90,6 +90,7 @@ impl EcsInventory {
             .cluster(cluster_arn)
             .set_container_instances(Some(arns.to_vec()))
             .include(ContainerInstanceField::ContainerInstanceHealth)
+            .include(ContainerInstanceField::Tags)
             .send()
             .await;
         let output = match result {
@@ -133,6 +134,16 @@ impl EcsInventory {
                             })
                             .collect(),
                     }),
+                    tags: ci
+                        .tags()
+                        .iter()
+                        .map(|t| {
+                            (
+                                t.key().unwrap_or_default().to_owned(),
+                                t.value().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect(),
                     arn,
                 };
                 Some((instance_key(&instance.arn).to_owned(), instance))

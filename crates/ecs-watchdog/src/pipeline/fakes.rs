@@ -33,6 +33,8 @@ pub(crate) fn arn(cluster: &str, n: usize) -> String {
 pub(super) struct FakeInventory {
     pub(super) instances: HashMap<String, ContainerInstance>,
     pub(super) failing: HashSet<&'static str>,
+    /// Tags by cluster ARN (`DescribeClusters`).
+    pub(super) cluster_tags: HashMap<String, Vec<(String, String)>>,
 }
 
 impl FakeInventory {
@@ -51,6 +53,7 @@ impl FakeInventory {
                 availability_zone: None,
                 capacity_provider_name: None,
                 health: None,
+                tags: Vec::new(),
             },
         );
         self
@@ -77,8 +80,16 @@ impl Inventory for FakeInventory {
         self.fail("ecs:ListClusters")?;
         Ok(vec![A.to_owned(), B.to_owned()])
     }
-    async fn describe_clusters(&self, _: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
-        unreachable!("every cluster is monitored here")
+    async fn describe_clusters(&self, arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
+        self.fail("ecs:DescribeClusters")?;
+        Ok(arns
+            .iter()
+            .map(|arn| ClusterInfo {
+                arn: arn.clone(),
+                status: "ACTIVE".to_owned(),
+                tags: self.cluster_tags.get(arn).cloned().unwrap_or_default(),
+            })
+            .collect())
     }
     async fn describe_container_instances(&self, cluster: &str, arns: &[String]) -> Result<ClusterInstances, AwsError> {
         self.fail(if cluster == B {

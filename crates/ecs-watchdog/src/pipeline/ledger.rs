@@ -39,13 +39,16 @@ pub struct Seen<'a> {
 /// deployment's events, a success in the batch ends what a redelivered failure would keep open,
 /// and a later deployment's failure opens again what a success ended).
 pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
+    // A companion (read for another incident's rule) gives way to any look, the outbox's to
+    // any look of this run's.
     let rank = |s: &Seen<'_>| {
         let newest = s.messages.iter().filter_map(|m| m.event_time()).max();
-        (
-            !matches!(s.look, Look::Owed),
-            newest,
-            matches!(s.look, Look::Over { .. }),
-        )
+        let level = match s.look {
+            Look::Companion => 0,
+            Look::Owed => 1,
+            _ => 2,
+        };
+        (level, newest, matches!(s.look, Look::Over { .. }))
     };
     let mut folded: BTreeMap<IncidentKey, Seen<'_>> = BTreeMap::new();
     for s in seen {
@@ -100,6 +103,9 @@ pub async fn run(
         }
         let looks: Vec<(IncidentKey, Look)> = pending.iter().map(|x| (x.key.clone(), x.look.clone())).collect();
         let plan = plan::plan(&known.incidents, &known.groups, &looks, s);
+        for key in &plan.folded {
+            report.tally.count(Some(cluster_name(&key.cluster_arn)), Metric::Folded);
+        }
         let out = write::carry_out(ledger, plan, &mut known).await;
         written.extend(out.written);
         let failed: HashSet<IncidentKey> = out.failed.into_iter().collect();
@@ -170,6 +176,9 @@ fn tally_move(m: &Move, moved: &mut Moved, report: &mut BatchReport) {
     if m.opens {
         report.tally.count(Some(cluster_name(arn)), Metric::IncidentsOpened);
         *moved.entry(arn.clone()).or_default() += 1;
+    }
+    if m.silenced {
+        report.tally.count(Some(cluster_name(arn)), Metric::Silenced);
     }
     if m.closes {
         report.tally.count(Some(cluster_name(arn)), Metric::IncidentsResolved);

@@ -8,6 +8,7 @@ mod decide;
 mod evidence;
 mod gauges;
 mod group;
+mod hold;
 mod hub;
 mod impaired;
 mod intake;
@@ -43,6 +44,7 @@ use crate::ports::{
     Clock, Daemons, FindingSink, Inventory, Ledger, MetricsSink, Notifier, Quarantine, SystemClock, error_chain,
 };
 use crate::remediation::RemediationStep;
+use crate::silence::Silences;
 use crate::verdict::{Deployment, Verdict};
 use decide::{Decision, Outcome};
 use intake::Checked;
@@ -185,11 +187,21 @@ impl Monitor {
         let mut report = BatchReport::default();
         let intake = intake::read(messages);
         let monitored = self.scope(&intake, &mut report).await;
-        let (decisions, deployments_unknown) = self.evidence(&monitored, &mut report.tally).await;
+        let mut silences = Silences::default();
+        let (decisions, deployments_unknown) = self.evidence(&monitored, &mut silences, &mut report.tally).await;
         decide::tally(&decisions, &mut report.tally);
         let mut confirmed = confirmed(&decisions, &mut report);
+        let now = self.io.clock.now();
+        self.scoping.silences(monitored.iter().map(|(c, _)| *c), &mut silences);
+        silences.warn_refused(now);
+        // Someone is working on a silenced instance: no drain or replacement under them.
+        let silenced = hold::silenced(&mut confirmed, &silences, now);
         act::remediate(&self.io, &self.config.remediation, &mut confirmed, &mut report.tally).await;
-        let s = self.settings(self.io.clock.now());
+        hold::restore(&mut confirmed, silenced);
+        let s = plan::Settings {
+            silences,
+            ..self.settings(now)
+        };
         let context = report::Context {
             place: &self.place,
             action: report::action(self.config.remediation.clone()),
@@ -197,7 +209,8 @@ impl Monitor {
             critical_percent: self.config.critical_percent,
         };
         let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
-        let looks = looks(confirmed, &decisions, drains);
+        let mut looks = looks(confirmed, &decisions, drains);
+        looks.extend(hold::companions(&looks));
         let groups = ledger::run(&self.io, &context, looks, &s, &mut report).await;
         if let Some(ledger) = self.io.ledger.as_deref() {
             group::send_due(&self.io, ledger, &self.place, groups.into_values(), &s, &mut report).await;
@@ -213,6 +226,7 @@ impl Monitor {
             group_interval: self.config.incidents.group_interval.as_secs(),
             lease: LEASE_SECONDS,
             token: token(now),
+            silences: Default::default(),
         }
     }
 
@@ -260,6 +274,7 @@ impl Monitor {
     async fn evidence<'a>(
         &self,
         monitored: &[(&'a str, &'a [Checked<'a>])],
+        silences: &mut Silences,
         tally: &mut Tally,
     ) -> (Vec<Decision<'a>>, HashSet<&'a str>) {
         let inventory = self.io.inventory.as_ref();
@@ -278,6 +293,7 @@ impl Monitor {
         let mut decisions = Vec::new();
         let mut deployments_unknown = HashSet::new();
         for (described, checks) in described.iter().zip(checks) {
+            hold::instance_silences(described.cluster, &described.instances, silences);
             if let Some(e) = &checks.unavailable {
                 tally.count(Some(cluster_name(described.cluster)), Metric::DaemonApiUnavailable);
                 if deployments_unknown.is_empty() {

@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use crate::alert::{AlertKind, InstanceFinding};
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
 use crate::remediation::ActionOutcome;
+use crate::silence::Silences;
+
+use super::hold;
 
 /// What a run plans with besides what it saw.
 #[derive(Debug, Clone)]
@@ -22,6 +25,8 @@ pub struct Settings {
     pub lease: u64,
     /// This run's lease token.
     pub token: String,
+    /// The silence tags this run read (`ecs-watchdog-silence-until`).
+    pub silences: Silences,
 }
 
 impl Settings {
@@ -43,6 +48,9 @@ pub enum Look {
     Over { how: String },
     /// Nothing seen, but the ledger says something is owed (the sweep's outbox query).
     Owed,
+    /// Read for another incident's rule only (the agent incident an impaired one may fold
+    /// into): batched with the others, it changes nothing.
+    Companion,
 }
 
 /// One record to write, on condition that the stored version is still `version - 1` (0: none).
@@ -56,6 +64,8 @@ pub struct Move {
     /// A new incident (opened), or one closed now.
     pub opens: bool,
     pub closes: bool,
+    /// A silence holds its alert now for the first time (counted `Silenced`).
+    pub silenced: bool,
 }
 
 /// What a run writes: group records first, then the incidents.
@@ -63,6 +73,9 @@ pub struct Move {
 pub struct Plan {
     pub groups: Vec<Group>,
     pub moves: Vec<Move>,
+    /// Instance-impaired incidents folded into their instance's agent-disconnected incident:
+    /// nothing written, no alert (counted `Folded`).
+    pub folded: Vec<IncidentKey>,
 }
 
 /// What one look means for one incident.
@@ -87,7 +100,7 @@ pub fn plan(
 ) -> Plan {
     let mut plan = Plan::default();
     let mut due: BTreeMap<GroupKey, Vec<(Incident, bool)>> = BTreeMap::new();
-    for (key, look) in looks {
+    for (key, look) in looks.iter().filter(|(_, look)| *look != Look::Companion) {
         let current = stored.get(key);
         let opens = current.is_none_or(|i| !i.is_open());
         match step(current, key, look, s) {
@@ -98,6 +111,7 @@ pub fn plan(
                 group: None,
                 sends: None,
                 opens,
+                silenced: false,
             }),
             Step::Mark(incident) => plan.moves.push(Move {
                 incident,
@@ -105,12 +119,16 @@ pub fn plan(
                 sends: None,
                 opens: false,
                 closes: false,
+                silenced: false,
             }),
             Step::Send(incident, notice) => plan.moves.push(leased(incident, notice, None, opens, s)),
-            Step::Due(incident) => due
-                .entry(GroupKey::new(&key.cluster_arn, key.kind))
-                .or_default()
-                .push((incident, opens)),
+            Step::Due(incident) => {
+                if let Some(incident) = hold::owed_alert(stored, looks, incident, opens, s, &mut plan) {
+                    due.entry(GroupKey::new(&key.cluster_arn, key.kind))
+                        .or_default()
+                        .push((incident, opens));
+                }
+            }
         }
     }
     for (key, incidents) in due {
@@ -152,6 +170,7 @@ fn group(stored: Option<&Group>, key: GroupKey, incidents: Vec<(Incident, bool)>
                 sends: None,
                 opens,
                 closes: false,
+                silenced: false,
             });
         } else {
             plan.moves
@@ -171,6 +190,7 @@ fn leased(incident: Incident, notice: Notice, group: Option<GroupKey>, opens: bo
         sends: Some(notice),
         opens,
         closes: false,
+        silenced: false,
     }
 }
 
@@ -226,7 +246,7 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
             how,
             now,
         )),
-        Look::Over { .. } | Look::Owed => Step::Nothing,
+        Look::Over { .. } | Look::Owed | Look::Companion => Step::Nothing,
     }
 }
 
@@ -265,25 +285,36 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Ste
     match look {
         Look::Confirmed { finding, .. } => {
             let (finding, changed) = merged(&stored.finding, finding);
-            let reminder = s.remind_after > 0 && s.now.saturating_sub(stored.notified_at) >= s.remind_after;
+            // A silence holds reminders; the first look after it reminds if one is due by then.
+            let reminder = s.remind_after > 0
+                && s.now.saturating_sub(stored.notified_at) >= s.remind_after
+                && !hold::reminders_held(&stored.key, s);
             match (reminder, changed) {
                 (true, _) => Step::Send(Incident { finding, ..next }, Notice::Reminder),
                 (false, true) => Step::Write(Incident { finding, ..next }),
                 (false, false) => Step::Nothing,
             }
         }
-        Look::Over { how } => Step::Send(
-            Incident {
-                ended_at: s.now,
-                resolution: Some(how.clone()),
-                ..next
-            },
-            Notice::Resolved,
-        ),
+        Look::Over { how } => {
+            let mut finding = next.finding.clone();
+            if let Some((until, on)) = hold::told_silence(&stored.key, s) {
+                finding.silenced_until = Some(until);
+                finding.silenced_on = Some(on);
+            }
+            Step::Send(
+                Incident {
+                    ended_at: s.now,
+                    resolution: Some(how.clone()),
+                    finding,
+                    ..next
+                },
+                Notice::Resolved,
+            )
+        }
         // A settled alert the adapter left in the outbox index (it cannot tell there whether a
         // resolved notice is owed): written again, out of it.
         Look::Owed if stored.due_at() == 0 && stored.ended_at == 0 => Step::Write(next),
-        Look::Owed => Step::Nothing,
+        Look::Owed | Look::Companion => Step::Nothing,
     }
 }
 

@@ -11,6 +11,7 @@ fn settings() -> Settings {
         group_interval: 300,
         lease: 300,
         token: "run-1".to_owned(),
+        silences: Default::default(),
     }
 }
 

@@ -42,6 +42,7 @@ impl DigestBetween {
             group_interval: 300,
             lease: 300,
             token: "sweep".into(),
+            silences: Default::default(),
         };
         let mut report = BatchReport::default();
         let home = crate::config::Place::new("123456789012", "eu-west-1");

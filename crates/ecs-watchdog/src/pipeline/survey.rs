@@ -312,6 +312,7 @@ mod tests {
             availability_zone: None,
             capacity_provider_name: Some(capacity_provider.to_owned()),
             health: None,
+            tags: Vec::new(),
         }
     }
 

@@ -12,11 +12,12 @@ use super::decide::{self, Decision, Outcome};
 use super::evidence::{self, DaemonChecks, Described};
 use super::gauges::{gauges, open_gauge, orphans, totals};
 use super::group;
+use super::hold;
 use super::impaired::Impaired;
 use super::intake::{Checked, Message};
 use super::ledger;
 use super::places;
-use super::plan::Look;
+use super::plan::{self, Look};
 use super::scope::Scope;
 use super::survey::{self, Survey};
 use super::watched::{self, Fault, Faults};
@@ -240,7 +241,10 @@ impl Sweep {
                 decisions.push(decision);
             }
         }
-        let s = m.settings(now);
+        let s = plan::Settings {
+            silences: hold::silences(&m.scoping, &surveys, now),
+            ..m.settings(now)
+        };
         let none = HashSet::new();
         let context = report::Context {
             place: &m.place,
@@ -263,6 +267,7 @@ impl Sweep {
             true => owed(ledger, now, &mut seen).await,
             false => Vec::new(),
         };
+        seen.extend(hold::companions(&seen));
         ledger::run(io, &context, seen, &s, report).await;
         group::send_due(io, ledger, &m.place, due_groups, &s, report).await;
 

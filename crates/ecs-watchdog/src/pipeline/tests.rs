@@ -201,6 +201,7 @@ async fn when_a_digest_finds_nothing_held_then_it_waits_for_the_index_before_it_
             group_interval: 300,
             lease: 300,
             token: "t".into(),
+            silences: Default::default(),
         };
         let mut report = BatchReport::default();
         group::send_due(&io, &ledger, &place, [stored.clone()], &settings, &mut report).await;

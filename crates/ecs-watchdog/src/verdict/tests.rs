@@ -23,6 +23,7 @@ fn instance(status: &str, connected: bool, version: i64, ec2: Option<&str>) -> C
         availability_zone: Some("eu-west-1a".into()),
         capacity_provider_name: None,
         health: None,
+        tags: Vec::new(),
     }
 }
 

@@ -148,6 +148,7 @@ mod tests {
             sends: None,
             opens: true,
             closes: false,
+            silenced: false,
         }
     }
 
@@ -163,6 +164,7 @@ mod tests {
         let plan = Plan {
             groups: vec![group(A, 4)],
             moves: (0..300).map(|n| held(A, n)).collect(),
+            ..Plan::default()
         };
         let packed = pack(plan);
         let sizes: Vec<usize> = packed.iter().map(Packed::actions).collect();
@@ -182,6 +184,7 @@ mod tests {
         let plan = Plan {
             groups: vec![group(A, 1), group(B, 1)],
             moves: moves.collect(),
+            ..Plan::default()
         };
         let packed = pack(plan);
         assert!(packed.iter().all(|p| p.actions() <= TRANSACTION_LIMIT));
@@ -197,6 +200,7 @@ mod tests {
         let packed = pack(Plan {
             groups: vec![],
             moves: vec![quiet; 100],
+            ..Plan::default()
         });
         assert_eq!(packed.len(), 1);
     }

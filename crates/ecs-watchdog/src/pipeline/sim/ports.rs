@@ -65,6 +65,7 @@ impl SimInventory {
                     failing: Vec::new(),
                 },
             }),
+            tags: Vec::new(),
         }
     }
 }

@@ -1,0 +1,196 @@
+//! What may hold a newly owed alert before its group decides (issue 24, item 6): a silence on
+//! its cluster or container instance, and the fold of an instance-impaired that only repeats an
+//! agent-disconnected incident of the same instance. Pure, part of [`super::plan`].
+
+use std::collections::HashMap;
+
+use super::ledger::Seen;
+use super::plan::{Look, Move, Plan, Settings};
+use super::{Confirmed, Firing};
+use crate::alert::AlertKind;
+use crate::incident::{Incident, IncidentKey, State};
+use crate::inventory::ClusterInstances;
+use crate::silence::{self, Hold, Silences, iso};
+
+/// The health check an agent-disconnected incident already tells.
+const AGENT_CONNECTIVITY: &str = "AGENT_CONNECTIVITY";
+
+/// A newly owed alert, through the silences and the fold rule: returns it when its group
+/// decides next; otherwise what it comes to is in `plan` (a held write, a fold, or nothing).
+pub fn owed_alert(
+    stored: &HashMap<IncidentKey, Incident>,
+    looks: &[(IncidentKey, Look)],
+    incident: Incident,
+    opens: bool,
+    s: &Settings,
+    plan: &mut Plan,
+) -> Option<Incident> {
+    let current = stored.get(&incident.key).filter(|i| i.is_open());
+    // Only what was never owed before folds: an alert owed already goes out as owed.
+    let never_owed = current.is_none_or(|i| i.state == State::Pending);
+    if never_owed && folds(stored, looks, &incident.key, &incident) {
+        plan.folded.push(incident.key.clone());
+        return None;
+    }
+    let mut incident = incident;
+    match s.silences.of(&incident.key, s.now) {
+        Hold::Until { end, on } => {
+            let until = iso(end);
+            // Held already until then (the sweep's look at a silenced problem): nothing to write.
+            let unchanged = current.is_some_and(|i| {
+                i.settled(s.now) == State::Due && i.finding.silenced_until.as_deref() == Some(until.as_str())
+            });
+            if !unchanged {
+                // Counted once, when a silence first holds it (an extension is not a new hold).
+                let silenced = incident.finding.silenced_until.is_none();
+                incident.finding.silenced_until = Some(until);
+                incident.finding.silenced_on = Some(on);
+                incident.finding.silence_refused = None;
+                plan.moves.push(Move {
+                    incident: Incident {
+                        state: State::Due,
+                        held: false,
+                        lease: None,
+                        ..incident
+                    },
+                    group: None,
+                    sends: None,
+                    opens,
+                    closes: false,
+                    silenced,
+                });
+            }
+            None
+        }
+        Hold::Refused(why) => {
+            incident.finding.silence_refused = Some(why);
+            Some(incident)
+        }
+        Hold::None => {
+            incident.finding.silence_refused = None;
+            Some(incident)
+        }
+    }
+}
+
+/// Whether an instance-impaired incident only repeats an agent-disconnected incident of the same
+/// container instance: its only failing check is AGENT_CONNECTIVITY, and that incident is open
+/// (stored, and not ending) or opens in this plan. The agent incident's notices tell it; once
+/// that incident closes, an impaired still there opens and alerts as any other.
+pub fn folds(
+    stored: &HashMap<IncidentKey, Incident>,
+    looks: &[(IncidentKey, Look)],
+    key: &IncidentKey,
+    incident: &Incident,
+) -> bool {
+    let checks = &incident.finding.health_checks;
+    if key.kind != AlertKind::InstanceImpaired
+        || checks.is_empty()
+        || checks.iter().any(|c| c.check != AGENT_CONNECTIVITY)
+    {
+        return false;
+    }
+    let agent = agent_key(key);
+    let open = stored
+        .get(&agent)
+        .is_some_and(|i| i.is_open() && i.ended_at == 0 && i.state != State::ResolveDue);
+    let opening = looks
+        .iter()
+        .any(|(k, look)| *k == agent && matches!(look, Look::Confirmed { .. }));
+    open || opening
+}
+
+/// The agent-disconnected incident of the instance an incident is about.
+pub fn agent_key(key: &IncidentKey) -> IncidentKey {
+    IncidentKey {
+        kind: AlertKind::AgentDisconnected,
+        daemon: None,
+        ..key.clone()
+    }
+}
+
+/// Whether a silence holds the incident's reminders now.
+pub fn reminders_held(key: &IncidentKey, s: &Settings) -> bool {
+    matches!(s.silences.of(key, s.now), Hold::Until { .. })
+}
+
+/// The silence a resolved notice tells, when one holds the incident now: on-call learns it
+/// ended, and that the place is under planned work.
+pub fn told_silence(key: &IncidentKey, s: &Settings) -> Option<(String, String)> {
+    match s.silences.of(key, s.now) {
+        Hold::Until { end, on } => Some((iso(end), on)),
+        _ => None,
+    }
+}
+
+/// The silence tags of a cluster's container instances, as `DescribeContainerInstances` told.
+pub fn instance_silences(cluster: &str, instances: &ClusterInstances, silences: &mut Silences) {
+    if let ClusterInstances::Found(found) = instances {
+        for instance in found.values() {
+            if let Some(value) = instance.tag(silence::TAG_KEY) {
+                silences.instance(cluster, &instance.arn, value);
+            }
+        }
+    }
+}
+
+/// Takes the silenced instances' firings out of `confirmed`, so remediation leaves them be.
+pub fn silenced<'a>(confirmed: &mut Confirmed<'a>, silences: &Silences, now: u64) -> Confirmed<'a> {
+    let mut held = Confirmed::new();
+    if silences.is_empty() {
+        return held;
+    }
+    for (group, firings) in confirmed.iter_mut() {
+        let (out, kept): (Vec<Firing<'a>>, Vec<Firing<'a>>) = std::mem::take(firings)
+            .into_iter()
+            .partition(|f| matches!(silences.of(&f.key, now), Hold::Until { .. }));
+        *firings = kept;
+        if !out.is_empty() {
+            held.insert(*group, out);
+        }
+    }
+    confirmed.retain(|_, firings| !firings.is_empty());
+    held
+}
+
+/// Puts the held firings back, for the ledger.
+pub fn restore<'a>(confirmed: &mut Confirmed<'a>, held: Confirmed<'a>) {
+    for (group, firings) in held {
+        confirmed.entry(group).or_default().extend(firings);
+    }
+}
+
+/// The agent-disconnected incidents to read beside the impaired ones that may fold into them
+/// (same `BatchGetItem` as the others: no call of their own).
+pub fn companions<'a>(seen: &[Seen<'a>]) -> Vec<Seen<'a>> {
+    seen.iter()
+        .filter(|x| match &x.look {
+            Look::Confirmed { finding, .. } => {
+                x.key.kind == AlertKind::InstanceImpaired
+                    && !finding.health_checks.is_empty()
+                    && finding.health_checks.iter().all(|c| c.check == AGENT_CONNECTIVITY)
+            }
+            _ => false,
+        })
+        .map(|x| Seen {
+            key: agent_key(&x.key),
+            look: Look::Companion,
+            messages: Vec::new(),
+        })
+        .collect()
+}
+
+/// The silence tags a sweep saw: its clusters' (cached with the scope) and their instances'.
+pub fn silences(scoping: &super::scope::Scoping, surveys: &[super::survey::Survey], now: u64) -> Silences {
+    let mut silences = Silences::default();
+    scoping.silences(surveys.iter().map(|s| s.cluster.as_str()), &mut silences);
+    for survey in surveys {
+        instance_silences(&survey.cluster, &survey.instances, &mut silences);
+    }
+    silences.warn_refused(now);
+    silences
+}
+
+#[cfg(test)]
+#[path = "hold_tests.rs"]
+mod tests;
