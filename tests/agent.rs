@@ -384,3 +384,42 @@ async fn when_the_configuration_is_bad_then_the_function_stops_at_init_naming_th
         "{output}"
     );
 }
+
+/// The severity rule on the cluster's own size: `CRITICAL_PERCENT` (20) of a cluster's
+/// registered instances is `critical`, fewer is `high`. The monitor counts them from the
+/// `DescribeClusters` it makes for the scope and the silence tags (`registeredContainerInstancesCount`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_outage_takes_a_fifth_of_a_cluster_then_its_alert_is_critical_and_one_instance_is_high() {
+    // Given two tagged clusters of ten instances: three agents lost in big, one in small.
+    let emulator = Emulator::start().await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, &TAGGED_ONLY).await;
+    let big = fleet.cluster("big", &[TAG]).await;
+    let small = fleet.cluster("small", &[TAG]).await;
+    let mut events = Vec::new();
+    for node in fleet.nodes(&big, 10).await.iter().take(3) {
+        events.push(disconnect(&emulator, node).await);
+    }
+    events.push(disconnect(&emulator, &fleet.nodes(&small, 10).await[0]).await);
+    pipeline.put_events(&events).await;
+
+    // When the batch is checked.
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
+    let (_, response) = pipeline.deliver(&function, 4).await;
+    assert_eq!(response, json!({"batchItemFailures": []}));
+
+    // Then 3 of 10 (30%) pages as critical, 1 of 10 as high, in the attribute and the finding.
+    let published = emulator.published().await;
+    let severity = |cluster: &str| {
+        let alert = published
+            .iter()
+            .find(|p| p.attributes.get("cluster").map(String::as_str) == Some(cluster))
+            .unwrap_or_else(|| panic!("no alert for {cluster}: {published:#?}"));
+        let finding: Value =
+            serde_json::from_str(alert.message["default"].as_str().unwrap_or_default()).expect("the finding");
+        assert_eq!(finding["severity"], alert.attributes["severity"], "{cluster}");
+        alert.attributes["severity"].clone()
+    };
+    assert_eq!(severity("big"), "critical");
+    assert_eq!(severity("small"), "high");
+}

@@ -181,6 +181,9 @@ pub struct ClusterInfo {
     pub arn: String,
     pub status: String,
     pub tags: Vec<(String, String)>,
+    /// `registeredContainerInstancesCount`: ACTIVE and DRAINING instances, for the severity's
+    /// share of the cluster.
+    pub registered_instances: usize,
 }
 
 /// The key that identifies a container instance whatever the ARN format: the id after the last

@@ -63,6 +63,7 @@ impl EcsInventory {
             .map(|c| ClusterInfo {
                 arn: c.cluster_arn().unwrap_or_default().to_owned(),
                 status: c.status().unwrap_or_default().to_owned(),
+                registered_instances: usize::try_from(c.registered_container_instances_count()).unwrap_or(0),
                 tags: c
                     .tags()
                     .iter()

@@ -88,6 +88,7 @@ impl Inventory for FakeInventory {
                 arn: arn.clone(),
                 status: "ACTIVE".to_owned(),
                 tags: self.cluster_tags.get(arn).cloned().unwrap_or_default(),
+                registered_instances: self.instances.len(),
             })
             .collect())
     }

@@ -85,7 +85,7 @@ async fn send_one(
         &key.cluster_arn,
         joined(&held),
         still_open,
-        alert::Facts::at(s.now),
+        s.facts(&key.cluster_arn),
     );
     if let Err(e) = io.notifier.publish(&digest).await {
         error!(group = %key.id(), error = %error_chain(&e), "digest not sent: the next run sends it");

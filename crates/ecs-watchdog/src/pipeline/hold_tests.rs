@@ -22,6 +22,8 @@ fn settings(now: u64, silences: Silences) -> Settings {
         lease: 300,
         token: format!("run-{now}"),
         silences,
+        critical_percent: 20,
+        cluster_sizes: Default::default(),
     }
 }
 

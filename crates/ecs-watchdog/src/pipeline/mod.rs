@@ -200,13 +200,14 @@ impl Monitor {
         hold::restore(&mut confirmed, silenced);
         let s = plan::Settings {
             silences,
+            cluster_sizes: self.scoping.sizes(monitored.iter().map(|(c, _)| *c)),
             ..self.settings(now)
         };
         let context = report::Context {
             place: &self.place,
             action: report::action(self.config.remediation.clone()),
             deployments_unknown: &deployments_unknown,
-            critical_percent: self.config.critical_percent,
+            settings: &s,
         };
         let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
         let mut looks = looks(confirmed, &decisions, drains);
@@ -227,6 +228,8 @@ impl Monitor {
             lease: LEASE_SECONDS,
             token: token(now),
             silences: Default::default(),
+            critical_percent: self.config.critical_percent,
+            cluster_sizes: Default::default(),
         }
     }
 

@@ -27,6 +27,21 @@ pub struct Settings {
     pub token: String,
     /// The silence tags this run read (`ecs-watchdog-silence-until`).
     pub silences: Silences,
+    /// `CRITICAL_PERCENT`, and the registered container instances of the clusters this run
+    /// counted (by cluster ARN): an outage's share of its cluster, for its severity.
+    pub critical_percent: u8,
+    pub cluster_sizes: HashMap<String, usize>,
+}
+
+impl Settings {
+    /// What the severity rule knows of a cluster now.
+    pub fn facts(&self, cluster_arn: &str) -> crate::alert::Facts {
+        crate::alert::Facts {
+            critical_percent: self.critical_percent,
+            cluster_instances: self.cluster_sizes.get(cluster_arn).copied(),
+            ..crate::alert::Facts::at(self.now)
+        }
+    }
 }
 
 impl Settings {

@@ -12,6 +12,8 @@ fn settings() -> Settings {
         lease: 300,
         token: "run-1".to_owned(),
         silences: Default::default(),
+        critical_percent: 20,
+        cluster_sizes: Default::default(),
     }
 }
 

@@ -43,6 +43,8 @@ impl DigestBetween {
             lease: 300,
             token: "sweep".into(),
             silences: Default::default(),
+            critical_percent: 20,
+            cluster_sizes: Default::default(),
         };
         let mut report = BatchReport::default();
         let home = crate::config::Place::new("123456789012", "eu-west-1");

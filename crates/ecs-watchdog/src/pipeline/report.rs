@@ -20,8 +20,8 @@ pub struct Context<'a> {
     pub place: &'a Place,
     pub action: String,
     pub deployments_unknown: &'a HashSet<&'a str>,
-    /// `CRITICAL_PERCENT`, for the severity rule.
-    pub critical_percent: u8,
+    /// What the run knows for the severity rule: `CRITICAL_PERCENT`, its clusters' sizes.
+    pub settings: &'a super::plan::Settings,
 }
 
 /// What the monitor does about confirmed failures, as the finding says it.
@@ -75,8 +75,8 @@ impl Outgoing<'_> {
                     }
                 }
                 let facts = alert::Facts {
-                    critical_percent: context.critical_percent,
-                    ..alert::Facts::at(now)
+                    now,
+                    ..context.settings.facts(&self.cluster)
                 };
                 let alert = alert::alert(
                     self.kind,

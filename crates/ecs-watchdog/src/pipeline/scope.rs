@@ -27,6 +27,8 @@ pub enum Scope {
 struct Tags {
     monitored: bool,
     silence: Option<String>,
+    /// Its registered container instances, when DescribeClusters answered for it.
+    registered: Option<usize>,
     at: Instant,
 }
 
@@ -88,6 +90,7 @@ impl Scoping {
                             Tags {
                                 monitored,
                                 silence,
+                                registered: info.map(|i| i.registered_instances),
                                 at: Instant::now(),
                             },
                         );
@@ -109,6 +112,15 @@ impl Scoping {
 }
 
 impl Scoping {
+    /// How many container instances these clusters have registered, as the last look-up
+    /// (within its TTL) counted them: the share an outage takes, for its severity.
+    pub fn sizes<'a>(&self, clusters: impl Iterator<Item = &'a str>) -> HashMap<String, usize> {
+        let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        clusters
+            .filter_map(|c| Some((c.to_owned(), cache.get(c)?.registered?)))
+            .collect()
+    }
+
     /// The silence tags of these clusters, as the last look-up (within its TTL) found them.
     pub fn silences<'a>(&self, clusters: impl Iterator<Item = &'a str>, silences: &mut Silences) {
         let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

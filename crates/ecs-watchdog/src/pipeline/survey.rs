@@ -139,6 +139,12 @@ pub struct Counts {
 }
 
 impl Survey {
+    /// How many instances the cluster has registered (ACTIVE and DRAINING): the share an
+    /// outage takes, for its severity.
+    pub fn registered(&self) -> usize {
+        self.watched().count()
+    }
+
     /// The registered instances the sweep watches: ACTIVE and DRAINING.
     fn watched(&self) -> impl Iterator<Item = &ContainerInstance> {
         let found = match &self.instances {

@@ -243,6 +243,7 @@ impl Sweep {
         }
         let s = plan::Settings {
             silences: hold::silences(&m.scoping, &surveys, now),
+            cluster_sizes: surveys.iter().map(|s| (s.cluster.clone(), s.registered())).collect(),
             ..m.settings(now)
         };
         let none = HashSet::new();
@@ -250,7 +251,7 @@ impl Sweep {
             place: &m.place,
             action: "alerted only: the sweep does not remediate".to_owned(),
             deployments_unknown: &none,
-            critical_percent: m.config.critical_percent,
+            settings: &s,
         };
         let mut seen = super::looks(confirmed, &decisions, false);
         let gone = match (&open, out.complete) {

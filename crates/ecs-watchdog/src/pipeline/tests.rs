@@ -202,6 +202,8 @@ async fn when_a_digest_finds_nothing_held_then_it_waits_for_the_index_before_it_
             lease: 300,
             token: "t".into(),
             silences: Default::default(),
+            critical_percent: 20,
+            cluster_sizes: Default::default(),
         };
         let mut report = BatchReport::default();
         group::send_due(&io, &ledger, &place, [stored.clone()], &settings, &mut report).await;
