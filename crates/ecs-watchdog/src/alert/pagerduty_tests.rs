@@ -45,6 +45,7 @@ fn messages(rng: &mut Rng, kind: AlertKind) -> Vec<Alert> {
         now: NOW,
         critical_percent: 20,
         cluster_instances: Some(1 + rng.below(100)),
+        dashboard: None,
     };
     let checks = DaemonChecks { deployments: true };
     let firing = alert(kind, &place, &cluster_arn, found.clone(), checks, "alerted only", facts);

@@ -57,6 +57,8 @@ pub struct Facts {
     pub critical_percent: u8,
     /// The cluster's registered (ACTIVE and DRAINING) instances, when the run counted them.
     pub cluster_instances: Option<usize>,
+    /// The stack's CloudWatch dashboard, to link (`DASHBOARD_NAME`).
+    pub dashboard: Option<&'static str>,
 }
 
 pub use crate::config::DEFAULT_CRITICAL_PERCENT;
@@ -68,6 +70,7 @@ impl Facts {
             now,
             critical_percent: DEFAULT_CRITICAL_PERCENT,
             cluster_instances: None,
+            dashboard: None,
         }
     }
 }

@@ -50,7 +50,7 @@ pub(super) fn render(finding: &Finding, facts: Facts, status: MessageStatus, inc
     }
     let _ = writeln!(email, "\nWhat it did: {}", finding.action);
     if finding.kind != AlertKind::MonitorImpaired {
-        links(&mut email, finding);
+        links(&mut email, finding, facts.dashboard);
     }
     match finding.kind {
         AlertKind::AgentDisconnected => agent::next_steps(&mut email, finding),
@@ -156,15 +156,22 @@ pub(super) fn host(instance: &InstanceFinding) -> &str {
         .unwrap_or(&instance.container_instance_arn)
 }
 
-/// The console's pages for the cluster, the first instance, and a shell on its host.
-/// ECS console v2 and Session Manager URLs; the region picks the console's partition-wide page.
-fn links(email: &mut String, finding: &Finding) {
+/// The console's pages for the cluster, the first instance, a shell on its host, and the
+/// stack's dashboard. ECS console v2, Session Manager and CloudWatch dashboard URLs; the region
+/// picks the console's partition-wide page.
+fn links(email: &mut String, finding: &Finding, dashboard: Option<&str>) {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
     let base = format!("https://{region}.console.aws.amazon.com");
     let _ = write!(
         email,
         "\nLinks:\n  - cluster: {base}/ecs/v2/clusters/{cluster}/infrastructure?region={region}\n"
     );
+    if let Some(name) = dashboard {
+        let _ = writeln!(
+            email,
+            "  - dashboard: {base}/cloudwatch/home?region={region}#dashboards:name={name}"
+        );
+    }
     let Some(instance) = first(finding).filter(|_| finding.kind != AlertKind::DaemonDeploymentFailed) else {
         return;
     };

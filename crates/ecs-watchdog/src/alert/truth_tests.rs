@@ -30,6 +30,8 @@ impl Rng {
 }
 
 const REGIONS: [&str; 4] = ["eu-west-1", "ap-southeast-2", "us-gov-west-1", "ap-northeast-3"];
+/// The stack's dashboard, as the template names it (`<stack>-<region>`).
+const DASHBOARD: &str = "ecs-watchdog-eu-west-1";
 /// 2025-12-05T10:21:00Z: 23 min after the findings' `since`.
 const NOW: u64 = 1_764_930_060;
 
@@ -80,6 +82,7 @@ fn messages(rng: &mut Rng, kind: AlertKind) -> (Place, String, Vec<Told>) {
         now: NOW,
         critical_percent: 20,
         cluster_instances: Some(1 + rng.below(200)),
+        dashboard: Some(DASHBOARD),
     };
     let checks = DaemonChecks { deployments: true };
     let firing = alert(kind, &place, &cluster_arn, found.clone(), checks, "alerted only", facts);
@@ -195,6 +198,14 @@ fn true_for_its_kind(at: &str, kind: AlertKind, status: MessageStatus, found: &[
     let chat = message.message(ChatFormat::Chatbot);
     for text in [&message.email, &chat] {
         assert_eq!(placeholder(text), None, "{at}: a placeholder is left:\n{text}");
+    }
+    let firing = matches!(status, MessageStatus::Firing | MessageStatus::Reminder);
+    if firing && kind != AlertKind::MonitorImpaired {
+        assert!(
+            message.email.contains(&format!("#dashboards:name={DASHBOARD}")),
+            "{at}: no dashboard link:\n{}",
+            message.email
+        );
     }
     if kind == AlertKind::DaemonDeploymentFailed {
         assert!(!message.subject.contains(" instance"), "{at}: {}", message.subject);

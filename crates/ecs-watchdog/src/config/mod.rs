@@ -46,6 +46,9 @@ pub struct Config {
     pub critical_percent: u8,
     /// PagerDuty beside SNS (`PAGERDUTY_ROUTING_KEY_PARAMETER`); none: SNS only.
     pub pagerduty: Option<PagerDutyConfig>,
+    /// `DASHBOARD_NAME`: the stack's CloudWatch dashboard, linked from every alert; none: no
+    /// link. Read once per process, and kept for its life (every rendering names it).
+    pub dashboard: Option<&'static str>,
 }
 
 /// How long the sweep lets a problem it found on its own last before it alerts (DESIGN §8).
@@ -278,6 +281,7 @@ impl Config {
         };
 
         let pagerduty = pagerduty::pagerduty(&get)?;
+        let dashboard = get("DASHBOARD_NAME").map(|name| &*Box::leak(name.into_boxed_str()));
 
         Ok(Self {
             alert_topic_arn,
@@ -300,6 +304,7 @@ impl Config {
             chat,
             critical_percent,
             pagerduty,
+            dashboard,
         })
     }
 

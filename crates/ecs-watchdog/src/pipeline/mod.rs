@@ -230,6 +230,7 @@ impl Monitor {
             silences: Default::default(),
             critical_percent: self.config.critical_percent,
             cluster_sizes: Default::default(),
+            dashboard: self.config.dashboard,
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Settings {
     /// counted (by cluster ARN): an outage's share of its cluster, for its severity.
     pub critical_percent: u8,
     pub cluster_sizes: HashMap<String, usize>,
+    /// The stack's dashboard, linked from alerts.
+    pub dashboard: Option<&'static str>,
 }
 
 impl Settings {
@@ -39,6 +41,7 @@ impl Settings {
         crate::alert::Facts {
             critical_percent: self.critical_percent,
             cluster_instances: self.cluster_sizes.get(cluster_arn).copied(),
+            dashboard: self.dashboard,
             ..crate::alert::Facts::at(self.now)
         }
     }

@@ -14,6 +14,7 @@ fn settings() -> Settings {
         silences: Default::default(),
         critical_percent: 20,
         cluster_sizes: Default::default(),
+        dashboard: None,
     }
 }
 

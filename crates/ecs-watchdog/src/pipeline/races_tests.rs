@@ -45,6 +45,7 @@ impl DigestBetween {
             silences: Default::default(),
             critical_percent: 20,
             cluster_sizes: Default::default(),
+            dashboard: None,
         };
         let mut report = BatchReport::default();
         let home = crate::config::Place::new("123456789012", "eu-west-1");
