@@ -45,6 +45,7 @@ fn confirmed(finding: InstanceFinding) -> Look {
 fn over() -> Look {
     Look::Over {
         how: "recovered: the agent reconnected".to_owned(),
+        at: None,
     }
 }
 

@@ -96,6 +96,7 @@ pub async fn run(
         }
     }
     let mut written = Vec::new();
+    let mut later: HashSet<&IncidentKey> = HashSet::new();
     for _ in 0..ROUNDS {
         pending.retain(|x| !stale(&known.incidents, x));
         if pending.is_empty() {
@@ -105,6 +106,13 @@ pub async fn run(
         let plan = plan::plan(&known.incidents, &known.groups, &looks, s);
         for key in &plan.folded {
             report.tally.count(Some(cluster_name(&key.cluster_arn)), Metric::Folded);
+        }
+        for x in pending
+            .iter()
+            .filter(|x| plan.later.contains(&x.key) && later.insert(&x.key))
+        {
+            info!(incident = %x.key.id(), "a failure met the resolved notice it follows: taken again after it");
+            undecided(report, &x.messages);
         }
         let out = write::carry_out(ledger, plan, &mut known).await;
         written.extend(out.written);
@@ -307,6 +315,11 @@ pub fn over<'a>(decision: &Decision<'a>) -> Option<Seen<'a>> {
         key: decision.incident(),
         look: Look::Over {
             how: how(decision.kind(), verdict),
+            // A deployment's success decides by itself, as of its event; the other kinds'
+            // verdicts are of the current state, now.
+            at: (decision.kind() == AlertKind::DaemonDeploymentFailed)
+                .then(|| decision.checked.message.event_time())
+                .flatten(),
         },
         messages: vec![decision.checked.message],
     })

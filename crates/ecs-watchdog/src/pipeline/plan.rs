@@ -62,8 +62,9 @@ pub enum Look {
     /// The problem is there; `hold`: how long it must have lasted since first sight before it
     /// alerts (0 for an event, whose queue delay was the grace period).
     Confirmed { finding: Box<InstanceFinding>, hold: u64 },
-    /// It is over, as `how` says.
-    Over { how: String },
+    /// It is over, as `how` says; `at`: since when, where an event decides it by itself (a
+    /// deployment's success, by its EventBridge time); none: a look at the current state, of now.
+    Over { how: String, at: Option<u64> },
     /// Nothing seen, but the ledger says something is owed (the sweep's outbox query).
     Owed,
     /// Read for another incident's rule only (the agent incident an impaired one may fold
@@ -94,6 +95,10 @@ pub struct Plan {
     /// Instance-impaired incidents folded into their instance's agent-disconnected incident:
     /// nothing written, no alert (counted `Folded`).
     pub folded: Vec<IncidentKey>,
+    /// Looks to take again after this run: a deployment's failure that came while the
+    /// incident's resolved notice is owed (its messages go back to the queue, and the
+    /// redelivery opens it anew once the notice went out: no look but its event would).
+    pub later: Vec<IncidentKey>,
 }
 
 /// What one look means for one incident.
@@ -121,6 +126,9 @@ pub fn plan(
     for (key, look) in looks.iter().filter(|(_, look)| *look != Look::Companion) {
         let current = stored.get(key);
         let opens = current.is_none_or(|i| !i.is_open());
+        if comes_back_later(current, key, look) {
+            plan.later.push(key.clone());
+        }
         match step(current, key, look, s) {
             Step::Nothing => {}
             Step::Write(incident) => plan.moves.push(Move {
@@ -227,8 +235,8 @@ fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings
     match settled {
         State::Pending | State::Due => owed(stored, next, look, s.now),
         State::Sending => match look {
-            Look::Over { how } if stored.ended_at == 0 => Step::Write(Incident {
-                ended_at: s.now,
+            Look::Over { how, at } if stored.ended_at == 0 => Step::Write(Incident {
+                ended_at: at.unwrap_or(s.now),
                 resolution: Some(how.clone()),
                 lease: stored.lease.clone(),
                 ..next
@@ -254,7 +262,7 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
         Look::Confirmed { finding, .. } => Step::Due(fresh(State::Due, finding)),
         // A deployment's success is remembered with nothing open: a failure older than it,
         // redelivered late, is then stale rather than opening what no event would end.
-        Look::Over { how } if key.kind == AlertKind::DaemonDeploymentFailed => Step::Mark(closed(
+        Look::Over { how, at } if key.kind == AlertKind::DaemonDeploymentFailed => Step::Mark(closed(
             Incident {
                 version,
                 ..current
@@ -262,7 +270,7 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
                     .unwrap_or_else(|| fresh(State::Closed, &InstanceFinding::default()))
             },
             how,
-            now,
+            at.unwrap_or(now),
         )),
         Look::Over { .. } | Look::Owed | Look::Companion => Step::Nothing,
     }
@@ -278,7 +286,7 @@ fn owed(stored: &Incident, next: Incident, look: &Look, now: u64) -> Step {
                 ..next
             })
         }
-        (_, Look::Over { how }) => Step::Write(closed(next, how, now)),
+        (_, Look::Over { how, at }) => Step::Write(closed(next, how, at.unwrap_or(now))),
         (State::Due, Look::Owed) if stored.ended_at > 0 => {
             let how = stored.resolution.clone().unwrap_or_default();
             Step::Write(closed(next, &how, now))
@@ -313,7 +321,7 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Ste
                 (false, false) => Step::Nothing,
             }
         }
-        Look::Over { how } => {
+        Look::Over { how, at } => {
             let mut finding = next.finding.clone();
             if let Some((until, on)) = hold::told_silence(&stored.key, s) {
                 finding.silenced_until = Some(until);
@@ -321,7 +329,7 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Ste
             }
             Step::Send(
                 Incident {
-                    ended_at: s.now,
+                    ended_at: at.unwrap_or(s.now),
                     resolution: Some(how.clone()),
                     finding,
                     ..next
@@ -354,9 +362,35 @@ fn resolve_due(stored: &Incident, next: Incident, look: &Look) -> Step {
 /// Promise 2's event-time rule (DESIGN §7): an event older than what the incident already
 /// knows (the end a look saw, its close) cannot reopen it, nor call back a resolved notice
 /// that is owed. A look without an event time (the sweep's, of now) is never stale.
+///
+/// A deployment's end is its success event's time (`Look::Over::at`), so a failure after that
+/// success opens anew however late it is processed; and a success older than the failure the
+/// incident tells (`since`) cannot end it.
 pub fn stale(stored: Option<&Incident>, look: &Look, event_time: Option<u64>) -> bool {
-    let known = stored.map_or(0, |i| i.closed_at.max(i.ended_at));
-    matches!(look, Look::Confirmed { .. }) && event_time.is_some_and(|t| t < known)
+    // The end a look saw, rather than when its notice went out after it.
+    let known = stored.map_or(0, |i| if i.ended_at > 0 { i.ended_at } else { i.closed_at });
+    match look {
+        Look::Confirmed { .. } => event_time.is_some_and(|t| t < known),
+        Look::Over { at: Some(at), .. } => stored
+            .filter(|i| i.is_open())
+            .and_then(|i| seconds(i.finding.since.as_deref()?))
+            .is_some_and(|since| *at < since),
+        _ => false,
+    }
+}
+
+/// Whether a look must be taken again after this run: a deployment's failure, newer than the
+/// end its open incident knows, meeting the resolved notice that end owes.
+fn comes_back_later(current: Option<&Incident>, key: &IncidentKey, look: &Look) -> bool {
+    key.kind == AlertKind::DaemonDeploymentFailed
+        && matches!(look, Look::Confirmed { .. })
+        && current.is_some_and(|i| i.is_open() && i.ended_at > 0)
+}
+
+/// An ISO-8601 time (`2026-12-05T10:21:00Z`, as ECS writes them) in UNIX seconds.
+fn seconds(text: &str) -> Option<u64> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    u64::try_from(DateTime::from_str(text, Format::DateTime).ok()?.secs()).ok()
 }
 
 fn look_finding(look: &Look) -> Option<&InstanceFinding> {

@@ -49,6 +49,7 @@ fn confirmed(hold: u64) -> Look {
 fn over() -> Look {
     Look::Over {
         how: "recovered".to_owned(),
+        at: None,
     }
 }
 
@@ -285,4 +286,61 @@ fn when_an_event_is_older_than_what_the_incident_knows_then_it_is_stale() {
     for (i, (incident, look, time, expected)) in cases.into_iter().enumerate() {
         assert_eq!(stale(incident, &look, time), expected, "case {i}");
     }
+}
+
+/// A daemon's deployments, told only by their events (the simulation with deployments close
+/// together found both, `SIM_DEPLOYMENTS_APART=0`, seeds 607, 851, 1259): a deployment's end is
+/// its success event's time, not when it was processed or its notice went out, so a later
+/// deployment's failure processed after both still opens; a success older than the failure an
+/// incident tells cannot end it; a failure that meets the resolved notice its incident owes is
+/// taken again after it (no sweep would see it).
+#[test]
+fn when_deployments_follow_each_other_then_each_failure_is_judged_by_event_time() {
+    let deployment = IncidentKey::new(
+        "arn:aws:ecs:eu-west-1:1:cluster/prod",
+        AlertKind::DaemonDeploymentFailed,
+        "arn:aws:ecs:eu-west-1:1:daemon/prod/log-router",
+        Some("log-router"),
+    );
+    let succeeded_at = NOW - 600;
+    let told = Incident {
+        key: deployment.clone(),
+        ended_at: succeeded_at,
+        closed_at: NOW,
+        ..stored(State::Closed)
+    };
+    // A failure after the success, processed after the resolved notice went out: not stale.
+    assert!(!stale(Some(&told), &confirmed(0), Some(succeeded_at + 60)));
+    // The failure the success ended, redelivered: stale.
+    assert!(stale(Some(&told), &confirmed(0), Some(succeeded_at - 60)));
+    // A success older than the failure an open incident tells does not end it.
+    let failing = Incident {
+        key: deployment.clone(),
+        finding: InstanceFinding {
+            since: Some("1970-01-02T03:46:40Z".to_owned()), // NOW
+            ..Default::default()
+        },
+        ..stored(State::Notified)
+    };
+    let success = |at| Look::Over {
+        how: "recovered: a later deployment of the daemon succeeded".to_owned(),
+        at: Some(at),
+    };
+    assert!(stale(Some(&failing), &success(NOW - 1), None));
+    assert!(!stale(Some(&failing), &success(NOW + 1), None));
+    // A failure meeting the resolved notice still owed: the notice goes, the failure comes back.
+    let resolving = Incident {
+        key: deployment.clone(),
+        ended_at: NOW - 5,
+        ..stored(State::ResolveDue)
+    };
+    let stored = HashMap::from([(deployment.clone(), resolving)]);
+    let plan = plan(
+        &stored,
+        &HashMap::new(),
+        &[(deployment.clone(), confirmed(0))],
+        &settings(),
+    );
+    assert_eq!(plan.later, vec![deployment]);
+    assert_eq!(plan.moves.first().and_then(|m| m.sends), Some(Notice::Resolved));
 }

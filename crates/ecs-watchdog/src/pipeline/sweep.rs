@@ -260,7 +260,10 @@ impl Sweep {
         };
         seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
             key: key.clone(),
-            look: Look::Over { how: (*how).to_owned() },
+            look: Look::Over {
+                how: (*how).to_owned(),
+                at: None,
+            },
             messages: Vec::new(),
         }));
         // What the whole table owes is the home sweep's to send: one query per sweep.
