@@ -149,6 +149,8 @@ pub fn dedup_key(cluster_arn: &str, kind: super::AlertKind) -> String {
 pub fn holds_page(incidents: &[Incident], now: u64) -> bool {
     incidents.iter().any(|i| match i.settled(now) {
         State::Notified => true,
+        // Held for the group's digest: its page is the group's, still open.
+        State::Due => i.held,
         State::Sending => i.lease.as_ref().is_some_and(|(_, n)| *n != Notice::Resolved),
         _ => false,
     })

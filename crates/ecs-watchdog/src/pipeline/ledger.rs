@@ -114,6 +114,8 @@ pub async fn run(
             info!(incident = %x.key.id(), "a failure met the resolved notice it follows: taken again after it");
             undecided(report, &x.messages);
         }
+        // Taken again by the redelivery: not looked at again in this run.
+        pending.retain(|x| !later.contains(&x.key));
         let out = write::carry_out(ledger, plan, &mut known).await;
         written.extend(out.written);
         let failed: HashSet<IncidentKey> = out.failed.into_iter().collect();

@@ -262,16 +262,23 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
         Look::Confirmed { finding, .. } => Step::Due(fresh(State::Due, finding)),
         // A deployment's success is remembered with nothing open: a failure older than it,
         // redelivered late, is then stale rather than opening what no event would end.
-        Look::Over { how, at } if key.kind == AlertKind::DaemonDeploymentFailed => Step::Mark(closed(
-            Incident {
-                version,
-                ..current
-                    .cloned()
-                    .unwrap_or_else(|| fresh(State::Closed, &InstanceFinding::default()))
-            },
-            how,
-            at.unwrap_or(now),
-        )),
+        // Over an older closed record, the newer end wins: a failure between the two would
+        // otherwise be judged by the old end, and open what no event would end.
+        Look::Over { how, at } if key.kind == AlertKind::DaemonDeploymentFailed => {
+            let record = current
+                .cloned()
+                .unwrap_or_else(|| fresh(State::Closed, &InstanceFinding::default()));
+            let end = at.unwrap_or(now).max(record.ended_at).max(record.closed_at);
+            Step::Mark(closed(
+                Incident {
+                    version,
+                    ended_at: end,
+                    ..record
+                },
+                how,
+                end,
+            ))
+        }
         Look::Over { .. } | Look::Owed | Look::Companion => Step::Nothing,
     }
 }
@@ -347,9 +354,12 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Ste
 /// An incident over whose resolved notice is owed. Back before that notice was tried: it
 /// lasts, nobody is told it ended. One tried already (given back, or its sender died) may have
 /// reached on-call: it goes out (again), and what is seen now is a new incident, told as one.
+/// A deployment's end is told whatever follows: its events alone tell it, and a later failure is
+/// taken again after the notice (`comes_back_later`).
 fn resolve_due(stored: &Incident, next: Incident, look: &Look) -> Step {
+    let deployment = stored.key.kind == AlertKind::DaemonDeploymentFailed;
     match look {
-        Look::Confirmed { .. } if stored.state == State::Notified => Step::Write(Incident {
+        Look::Confirmed { .. } if stored.state == State::Notified && !deployment => Step::Write(Incident {
             state: State::Notified,
             ended_at: 0,
             resolution: None,
