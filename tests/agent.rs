@@ -108,7 +108,8 @@ async fn when_a_batch_holds_every_agent_case_then_one_alert_names_only_the_confi
             ),
             ("kind".into(), "agent-disconnected".into()),
             ("region".into(), "us-east-1".into()),
-            ("severity".into(), "high".into()),
+            // One agent of A's four registered instances: 25%, over CRITICAL_PERCENT (20).
+            ("severity".into(), "critical".into()),
             ("status".into(), "firing".into())
         ])
     );
