@@ -492,6 +492,7 @@ fn when_runs_interleave_crash_and_fail_at_any_call_then_every_promise_holds() {
         }
     }
     assert!(broken.is_empty(), "seeds that broke a promise: {broken:?}");
+    eprintln!("{} seeds: {covered:?}", seeds.len());
     if seeds.len() >= DEFAULT_SEEDS as usize {
         let kinds = [
             AlertKind::AgentDisconnected,
@@ -511,14 +512,18 @@ fn when_runs_interleave_crash_and_fail_at_any_call_then_every_promise_holds() {
 }
 
 /// The simulation's own test: a mutant executor that marks an alert sent before SNS took it
-/// (DESIGN §7, promise 1) breaks a promise within the default seeds, and the seed says which.
+/// (DESIGN §7, promise 1) breaks a promise within the default seeds of each ledger flavour
+/// (written together, or one call at a time), and the seed says which.
 #[test]
 fn when_an_alert_is_marked_sent_before_it_is_published_then_a_default_seed_catches_it() {
-    let caught = (0..DEFAULT_SEEDS).find_map(|seed| {
-        let broke = run(seed, true, &mut Covered::default()).err()?;
-        Some((seed, broke))
-    });
-    let (seed, broke) = caught.expect("the mutant went through every default seed unnoticed");
-    eprintln!("the mutant is caught by seed {seed}: {broke}");
-    assert!(broke.starts_with("lost") || broke.contains("after"), "{broke}");
+    for atomic in [true, false] {
+        let seeds = (0..DEFAULT_SEEDS).filter(|seed| ledger_flavour(*seed) == atomic);
+        let caught = seeds.into_iter().find_map(|seed| {
+            let broke = run(seed, true, &mut Covered::default()).err()?;
+            Some((seed, broke))
+        });
+        let (seed, broke) = caught.expect("the mutant went through every default seed of a flavour unnoticed");
+        eprintln!("the mutant (atomic ledger: {atomic}) is caught by seed {seed}: {broke}");
+        assert!(broke.starts_with("lost") || broke.contains("after"), "{broke}");
+    }
 }
