@@ -114,6 +114,7 @@ impl Sim {
                 stepped_back: 0,
                 broken,
                 together: Together::default(),
+                refused: None,
             })),
             rng,
             now,
@@ -442,6 +443,9 @@ fn run(seed: u64, broken: bool, covered: &mut Covered) -> Result<(), String> {
     covered.together.written += gate.together.written;
     covered.together.moved += gate.together.moved;
     covered.together.conflicted += gate.together.conflicted;
+    if let Some(why) = &gate.refused {
+        return Err(format!("refused: {why}"));
+    }
     let checked = check::promises(&gate, sim.now(), &sim.clusters);
     if checked.is_err() && std::env::var("SIM_TRACE").is_ok() {
         for i in sim.ledger.incidents.lock().unwrap().values().filter(|i| i.is_open()) {

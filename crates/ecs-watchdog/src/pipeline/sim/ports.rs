@@ -275,6 +275,7 @@ impl SimLedger {
         if self.door.gate.lock().unwrap().broken {
             batch.incidents = self.marked_before_publish(&batch.incidents);
         }
+        self.valid(super::check::refused_write(&batch))?;
         for _ in 0..=RETRIES {
             self.door.pass(OPERATION).await.inspect_err(|_| self.unheard())?;
             let Some(written) = self.transaction(&batch) else {
@@ -291,6 +292,15 @@ impl SimLedger {
         }
         self.unheard();
         Err(AwsError::new(OPERATION, "still cancelled after retries"))
+    }
+
+    /// A request DynamoDB would refuse is noted (a broken promise) and fails, as it would.
+    fn valid(&self, refused: Option<String>) -> Result<(), AwsError> {
+        let Some(why) = refused else {
+            return Ok(());
+        };
+        self.door.gate.lock().unwrap().refused.get_or_insert(why.clone());
+        Err(AwsError::new("dynamodb", why))
     }
 
     /// One attempt: none when a conflict cancelled it whole; the table's answer otherwise.
@@ -375,6 +385,7 @@ impl Ledger for SimLedger {
             true => "dynamodb:BatchGetItem",
             false => "dynamodb:groups",
         };
+        self.valid(super::check::refused_read(keys))?;
         self.door.pass(operation).await?;
         (&self.inner).read(keys).await
     }

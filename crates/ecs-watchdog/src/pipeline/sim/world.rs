@@ -98,6 +98,8 @@ pub struct Gate {
     pub broken: bool,
     /// What the atomic writes came to, so the test knows it exercised them.
     pub together: Together,
+    /// The first read or write DynamoDB would refuse outright (too many items, one twice).
+    pub refused: Option<String>,
 }
 
 /// How many `TransactWriteItems` of whole batches were written, cancelled by a failed
