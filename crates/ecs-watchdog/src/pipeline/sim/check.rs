@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::world::{Gate, Sent};
 use crate::alert::{AlertKind, Status};
 use crate::inventory::cluster_name;
+use crate::ports::{Batch, Keys};
 
 /// Promise 5: the rendering's size caps (the `fits` work) keep every message under the limit.
 const CHECK_FITS: bool = true;
@@ -245,4 +246,73 @@ fn fits(topic: &[Sent]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Why DynamoDB would refuse a `TransactWriteItems` of the batch (`ValidationException`): more
+/// than 100 actions, or an item twice (a record, or a count moved by an incident put again).
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+pub fn refused_write(batch: &Batch) -> Option<String> {
+    let mut counts: Vec<&str> = (batch.incidents.iter().zip(&batch.opens))
+        .filter(|(_, o)| **o != 0)
+        .map(|(i, _)| i.key.cluster_arn.as_str())
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let mut ids: Vec<String> = batch.groups.iter().map(|g| g.key.id()).collect();
+    ids.extend(batch.incidents.iter().map(|i| i.key.id()));
+    let actions = ids.len() + counts.len();
+    refused("TransactWriteItems", ids, actions)
+}
+
+/// Why DynamoDB would refuse a `BatchGetItem` of the keys: more than 100, or a key twice.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+pub fn refused_read(keys: &Keys) -> Option<String> {
+    let mut ids: Vec<String> = keys.incidents.iter().map(|k| k.id()).collect();
+    ids.extend(keys.groups.iter().map(|k| k.id()));
+    ids.extend(keys.counts.iter().map(|c| format!("count|{c}")));
+    refused("BatchGetItem", ids, keys.len())
+}
+
+fn refused(operation: &str, mut ids: Vec<String>, items: usize) -> Option<String> {
+    if items > 100 {
+        return Some(format!("{operation} of {items} items (DynamoDB takes 100)"));
+    }
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    (ids.len() < all).then(|| format!("{operation} names an item twice (DynamoDB refuses it)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::InstanceFinding;
+    use crate::incident::{Incident, IncidentKey, State};
+
+    fn incident(n: usize) -> Incident {
+        let cluster = super::super::A;
+        let key = IncidentKey::new(cluster, AlertKind::AgentDisconnected, &format!("{cluster}/{n}"), None);
+        Incident::new(key, State::Due, InstanceFinding::default(), 0)
+    }
+
+    #[test]
+    fn when_a_batch_names_an_item_twice_or_exceeds_100_actions_then_dynamodb_would_refuse_it() {
+        let batch = |incidents: Vec<Incident>| Batch {
+            opens: vec![1; incidents.len()],
+            incidents,
+            groups: Vec::new(),
+        };
+        assert_eq!(refused_write(&batch((0..99).map(incident).collect())), None);
+        assert!(
+            refused_write(&batch((0..100).map(incident).collect())).is_some(),
+            "100 and a count"
+        );
+        assert!(refused_write(&batch(vec![incident(1), incident(1)])).is_some());
+        let keys = |n: usize| Keys {
+            incidents: (0..n).map(|i| incident(i).key).collect(),
+            ..Keys::default()
+        };
+        assert_eq!(refused_read(&keys(100)), None);
+        assert!(refused_read(&keys(101)).is_some());
+    }
 }

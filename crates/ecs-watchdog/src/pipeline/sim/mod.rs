@@ -2,10 +2,13 @@
 //! interleaved at their port calls by a seeded schedule, with crashes between any two calls,
 //! throttling, SNS refusing or timing out after accepting, clock jumps, SQS redelivery after
 //! the visibility timeout, and storms up to 5,000 instances. After each schedule the promises
-//! are checked against everything the topic received ([`check`]).
+//! are checked against everything the topic received ([`check`]). Odd seeds (every storm
+//! among them) read and write the ledger as DynamoDB does, several kinds of record in one call,
+//! all or nothing; even seeds one call at a time, the ports' fallback ([`ledger_flavour`]).
 //!
 //! `cargo test -p ecs-watchdog --lib sim`: the default seeds; `SIM_SEEDS=N` runs N;
-//! `SIM_SEED=S` replays one, exactly.
+//! `SIM_SEED=S` replays one, exactly; `SIM_LEDGER=atomic|one_by_one` makes every seed use one
+//! flavour.
 
 mod check;
 mod ports;
@@ -21,7 +24,7 @@ use super::fakes::{Discard, FakeLedger, KeepAll, arn, config, leak, message_at};
 use super::*;
 use crate::alert::AlertKind;
 use ports::{SimDaemons, SimInventory, SimLedger, SimNotifier};
-use world::{Door, Gate, Rng, RunClock, Shared};
+use world::{Door, Gate, Rng, RunClock, Shared, Together};
 
 const A: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/a";
 const B: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/b";
@@ -68,6 +71,8 @@ struct Sim {
     gate: Shared,
     now: &'static AtomicU64,
     ledger: &'static FakeLedger,
+    /// Whether the ledger reads and writes batches at once ([`ledger_flavour`]).
+    atomic: bool,
     clusters: Vec<String>,
     instances: usize,
     queue: Vec<Queued>,
@@ -108,10 +113,13 @@ impl Sim {
                 skew: Vec::new(),
                 stepped_back: 0,
                 broken,
+                together: Together::default(),
+                refused: None,
             })),
             rng,
             now,
             ledger: leak(FakeLedger::default()),
+            atomic: ledger_flavour(seed),
             clusters,
             instances,
             queue: Vec::new(),
@@ -257,6 +265,7 @@ impl Sim {
         io.ledger = Some(Box::new(SimLedger {
             door: door.clone(),
             inner: self.ledger,
+            atomic: self.atomic,
         }));
         io.clock = Box::new(RunClock(door));
         io
@@ -415,6 +424,10 @@ struct Covered {
     stepped_back: usize,
     /// The largest fleet (instances per cluster).
     largest: usize,
+    /// Seeds whose ledger wrote one call at a time.
+    one_by_one: usize,
+    /// What the atomic writes came to.
+    together: Together,
 }
 
 /// Runs one seed; the promises it broke, if any.
@@ -426,6 +439,13 @@ fn run(seed: u64, broken: bool, covered: &mut Covered) -> Result<(), String> {
     covered.kinds.extend(gate.topic.iter().map(|s| s.alert.kind));
     covered.stepped_back += gate.stepped_back;
     covered.largest = covered.largest.max(sim.instances);
+    covered.one_by_one += usize::from(!sim.atomic);
+    covered.together.written += gate.together.written;
+    covered.together.moved += gate.together.moved;
+    covered.together.conflicted += gate.together.conflicted;
+    if let Some(why) = &gate.refused {
+        return Err(format!("refused: {why}"));
+    }
     let checked = check::promises(&gate, sim.now(), &sim.clusters);
     if checked.is_err() && std::env::var("SIM_TRACE").is_ok() {
         for i in sim.ledger.incidents.lock().unwrap().values().filter(|i| i.is_open()) {
@@ -433,6 +453,16 @@ fn run(seed: u64, broken: bool, covered: &mut Covered) -> Result<(), String> {
         }
     }
     checked
+}
+
+/// Whether the seed's ledger reads and writes several kinds of record at once (production's
+/// path) or one call at a time (the documented fallback, which may crash between the calls).
+fn ledger_flavour(seed: u64) -> bool {
+    match std::env::var("SIM_LEDGER").as_deref() {
+        Ok("atomic") => true,
+        Ok("one_by_one") => false,
+        _ => seed % 2 == 1,
+    }
 }
 
 fn deployments_apart() -> u64 {
@@ -466,6 +496,7 @@ fn when_runs_interleave_crash_and_fail_at_any_call_then_every_promise_holds() {
         }
     }
     assert!(broken.is_empty(), "seeds that broke a promise: {broken:?}");
+    eprintln!("{} seeds: {covered:?}", seeds.len());
     if seeds.len() >= DEFAULT_SEEDS as usize {
         let kinds = [
             AlertKind::AgentDisconnected,
@@ -475,18 +506,27 @@ fn when_runs_interleave_crash_and_fail_at_any_call_then_every_promise_holds() {
         ];
         assert!(kinds.iter().all(|k| covered.kinds.contains(k)), "{covered:?}");
         assert!(covered.stepped_back > 0 && covered.largest == STORM_MAX, "{covered:?}");
+        let t = covered.together;
+        assert!(t.written > 0 && t.moved > 0 && t.conflicted > 0, "{covered:?}");
+        // Each flavour, unless `SIM_LEDGER` chose one.
+        let flavours = covered.one_by_one > 0 && covered.one_by_one < seeds.len();
+        assert!(flavours || std::env::var("SIM_LEDGER").is_ok(), "{covered:?}");
     }
 }
 
 /// The simulation's own test: a mutant executor that marks an alert sent before SNS took it
-/// (DESIGN §7, promise 1) breaks a promise within the default seeds, and the seed says which.
+/// (DESIGN §7, promise 1) breaks a promise within the default seeds of each ledger flavour
+/// (written together, or one call at a time), and the seed says which.
 #[test]
 fn when_an_alert_is_marked_sent_before_it_is_published_then_a_default_seed_catches_it() {
-    let caught = (0..DEFAULT_SEEDS).find_map(|seed| {
-        let broke = run(seed, true, &mut Covered::default()).err()?;
-        Some((seed, broke))
-    });
-    let (seed, broke) = caught.expect("the mutant went through every default seed unnoticed");
-    eprintln!("the mutant is caught by seed {seed}: {broke}");
-    assert!(broke.starts_with("lost") || broke.contains("after"), "{broke}");
+    for atomic in [true, false] {
+        let seeds = (0..DEFAULT_SEEDS).filter(|seed| ledger_flavour(*seed) == atomic);
+        let caught = seeds.into_iter().find_map(|seed| {
+            let broke = run(seed, true, &mut Covered::default()).err()?;
+            Some((seed, broke))
+        });
+        let (seed, broke) = caught.expect("the mutant went through every default seed of a flavour unnoticed");
+        eprintln!("the mutant (atomic ledger: {atomic}) is caught by seed {seed}: {broke}");
+        assert!(broke.starts_with("lost") || broke.contains("after"), "{broke}");
+    }
 }

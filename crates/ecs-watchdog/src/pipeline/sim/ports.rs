@@ -15,7 +15,7 @@ use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, Ec2State,
     Ec2States, HostStates, InstanceHealth, InstanceStatus, PingStatus, Task, TaskFilter, TaskStatus,
 };
-use crate::ports::{AwsError, Settle};
+use crate::ports::{Answer, AwsError, Batch, Keys, Settle, Stored, Written, one_by_one};
 
 /// How many times the DynamoDB adapter sends a cancelled transaction again.
 const RETRIES: usize = 4;
@@ -204,6 +204,9 @@ impl Notifier for SimNotifier {
 pub struct SimLedger {
     pub door: Door,
     pub inner: &'static FakeLedger,
+    /// Reads and writes several kinds of record at once, as DynamoDB does (`BatchGetItem`,
+    /// `TransactWriteItems`); otherwise one call at a time, the ports' documented fallback.
+    pub atomic: bool,
 }
 
 impl SimLedger {
@@ -262,6 +265,65 @@ impl SimLedger {
         })
     }
 
+    /// [`Ledger::write`] as DynamoDB answers it and the adapter retries it
+    /// (aws/dynamodb/transact.rs `transact_all`): every condition holds and all is written, or
+    /// one fails and nothing is, the records stored in place of the failed ones coming back
+    /// (`ALL_OLD`); a conflict with another transaction in flight or throttling cancels it
+    /// whole, and the adapter sends it again, at most [`RETRIES`] times, while other runs go on.
+    async fn write_together(&self, batch: &Batch) -> Result<Written, AwsError> {
+        const OPERATION: &str = "dynamodb:TransactWriteItems";
+        let mut batch = batch.clone();
+        if self.door.gate.lock().unwrap().broken {
+            batch.incidents = self.marked_before_publish(&batch.incidents);
+        }
+        self.valid(super::check::refused_write(&batch))?;
+        for _ in 0..=RETRIES {
+            self.door.pass(OPERATION).await.inspect_err(|_| self.unheard())?;
+            let Some(written) = self.transaction(&batch) else {
+                continue;
+            };
+            self.trace(
+                batch
+                    .incidents
+                    .iter()
+                    .zip(&written.incidents)
+                    .map(|(i, a)| (&i.key, format!("write {a:?}: {i:?}"))),
+            );
+            return self.applied(OPERATION, written).await;
+        }
+        self.unheard();
+        Err(AwsError::new(OPERATION, "still cancelled after retries"))
+    }
+
+    /// A request DynamoDB would refuse is noted (a broken promise) and fails, as it would.
+    fn valid(&self, refused: Option<String>) -> Result<(), AwsError> {
+        let Some(why) = refused else {
+            return Ok(());
+        };
+        self.door.gate.lock().unwrap().refused.get_or_insert(why.clone());
+        Err(AwsError::new("dynamodb", why))
+    }
+
+    /// One attempt: none when a conflict cancelled it whole; the table's answer otherwise.
+    fn transaction(&self, batch: &Batch) -> Option<Written> {
+        let mut gate = self.door.gate.lock().unwrap();
+        if gate.conflict() {
+            gate.together.conflicted += 1;
+            return None;
+        }
+        let written = self.inner.write_all(batch);
+        match written
+            .incidents
+            .iter()
+            .chain(&written.groups)
+            .any(|a| *a == Answer::Moved)
+        {
+            true => gate.together.moved += 1,
+            false => gate.together.written += 1,
+        }
+        Some(written)
+    }
+
     /// With `SIM_TRACE=<instance id>` (`0005`): the writes to that instance's incidents.
     fn trace<'a>(&self, writes: impl Iterator<Item = (&'a IncidentKey, String)>) {
         let Ok(traced) = std::env::var("SIM_TRACE") else {
@@ -313,6 +375,27 @@ impl SimLedger {
 
 #[async_trait]
 impl Ledger for SimLedger {
+    /// One strongly consistent `BatchGetItem` of every kind of key (the counts are the fake's
+    /// open incidents).
+    async fn read(&self, keys: &Keys) -> Result<Stored, AwsError> {
+        if !self.atomic {
+            return one_by_one::read(self, keys).await;
+        }
+        // A run that could not read a group record may page ungrouped (the gate notes it).
+        let operation = match keys.groups.is_empty() {
+            true => "dynamodb:BatchGetItem",
+            false => "dynamodb:groups",
+        };
+        self.valid(super::check::refused_read(keys))?;
+        self.door.pass(operation).await?;
+        (&self.inner).read(keys).await
+    }
+    async fn write(&self, batch: &Batch) -> Result<Written, AwsError> {
+        match self.atomic {
+            true => self.write_together(batch).await,
+            false => one_by_one::write(self, batch).await,
+        }
+    }
     async fn get(&self, keys: &[IncidentKey]) -> Result<Vec<Incident>, AwsError> {
         self.door.pass("dynamodb:BatchGetItem").await?;
         (&self.inner).get(keys).await

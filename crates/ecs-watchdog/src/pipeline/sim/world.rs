@@ -96,6 +96,19 @@ pub struct Gate {
     /// The mutant: an alert's lease is written as sent, before the publish (the simulation
     /// must catch it).
     pub broken: bool,
+    /// What the atomic writes came to, so the test knows it exercised them.
+    pub together: Together,
+    /// The first read or write DynamoDB would refuse outright (too many items, one twice).
+    pub refused: Option<String>,
+}
+
+/// How many `TransactWriteItems` of whole batches were written, cancelled by a failed
+/// condition, cancelled by a conflict or throttling.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Together {
+    pub written: usize,
+    pub moved: usize,
+    pub conflicted: usize,
 }
 
 pub type Shared = Arc<Mutex<Gate>>;
