@@ -317,7 +317,10 @@ fn owed(stored: &Incident, next: Incident, look: &Look, now: u64) -> Step {
 fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Step {
     match look {
         Look::Confirmed { finding, .. } => {
-            let (finding, changed) = merged(&stored.finding, finding);
+            let (finding, changed) = match later_failure(stored, finding) {
+                Some(newer) => (newer, true),
+                None => merged(&stored.finding, finding),
+            };
             // A silence holds reminders; the first look after it reminds if one is due by then.
             let reminder = s.remind_after > 0
                 && s.now.saturating_sub(stored.notified_at) >= s.remind_after
@@ -387,6 +390,18 @@ pub fn stale(stored: Option<&Incident>, look: &Look, event_time: Option<u64>) ->
             .is_some_and(|since| *at < since),
         _ => false,
     }
+}
+
+/// A later deployment's failure while the incident is alerted: the incident tells it from now
+/// on (its `since` is the newest failure's), so a success older than it cannot end it.
+fn later_failure(stored: &Incident, seen: &InstanceFinding) -> Option<InstanceFinding> {
+    let at = |f: &InstanceFinding| f.since.as_deref().and_then(seconds);
+    let newer = stored.key.kind == AlertKind::DaemonDeploymentFailed && at(seen) > at(&stored.finding);
+    newer.then(|| InstanceFinding {
+        remediation: stored.finding.remediation.clone(),
+        remediation_actions: stored.finding.remediation_actions.clone(),
+        ..seen.clone()
+    })
 }
 
 /// Whether a look must be taken again after this run: a deployment's failure, newer than the
