@@ -64,16 +64,7 @@ impl EcsInventory {
                 arn: c.cluster_arn().unwrap_or_default().to_owned(),
                 status: c.status().unwrap_or_default().to_owned(),
                 registered_instances: usize::try_from(c.registered_container_instances_count()).unwrap_or(0),
-                tags: c
-                    .tags()
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.key().unwrap_or_default().to_owned(),
-                            t.value().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect(),
+                tags: tags(c.tags()),
             })
             .collect())
     }
@@ -135,16 +126,7 @@ impl EcsInventory {
                             })
                             .collect(),
                     }),
-                    tags: ci
-                        .tags()
-                        .iter()
-                        .map(|t| {
-                            (
-                                t.key().unwrap_or_default().to_owned(),
-                                t.value().unwrap_or_default().to_owned(),
-                            )
-                        })
-                        .collect(),
+                    tags: tags(ci.tags()),
                     arn,
                 };
                 Some((instance_key(&instance.arn).to_owned(), instance))
@@ -370,4 +352,16 @@ impl Daemons for EcsDaemons {
             .map_err(|e| sdk_error("ecs:ListDaemonDeployments", e))?;
         Ok(!output.daemon_deployments().is_empty())
     }
+}
+
+/// Tags as (key, value) pairs.
+fn tags(tags: &[aws_sdk_ecs::types::Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }
