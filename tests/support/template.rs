@@ -140,7 +140,7 @@ impl Stack {
         panic!("the test bed cannot resolve {value}")
     }
 
-    /// Evaluates one of the template's `Conditions` (`Fn::Equals`, `Fn::Not`).
+    /// Evaluates one of the template's `Conditions` (`Fn::Equals`, `Fn::Not`, `Fn::Or`, `Fn::And`).
     pub fn condition(&self, name: &str) -> bool {
         self.evaluate(&template()["Conditions"][name])
     }
@@ -154,6 +154,12 @@ impl Stack {
         }
         if let Some(name) = condition.get("Condition").and_then(Value::as_str) {
             return self.condition(name);
+        }
+        if let Some(any) = condition.get("Fn::Or").and_then(Value::as_array) {
+            return any.iter().any(|c| self.evaluate(c));
+        }
+        if let Some(all) = condition.get("Fn::And").and_then(Value::as_array) {
+            return all.iter().all(|c| self.evaluate(c));
         }
         panic!("the test bed cannot evaluate the condition {condition}")
     }
