@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod pipeline;
 pub mod ports;
 pub mod remediation;
+#[cfg(test)]
+pub(crate) mod seeded;
 pub mod silence;
 pub mod verdict;
 
