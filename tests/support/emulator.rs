@@ -51,6 +51,27 @@ pub fn instance_ids(finding: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The port a helper process on loopback prints as `READY <port>` once it listens (moto, the
+/// PagerDuty receiver), within `within`.
+pub async fn ready_port(child: &mut Child, what: &str, within: Duration) -> u16 {
+    let stdout = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("{what}'s stdout is piped"));
+    let mut lines = BufReader::new(stdout).lines();
+    let port = async {
+        while let Some(line) = lines.next_line().await.expect("read the helper's stdout") {
+            if let Some(port) = line.strip_prefix("READY ") {
+                return port.trim().parse::<u16>().expect("a port");
+            }
+        }
+        panic!("{what} exited before it was ready")
+    };
+    tokio::time::timeout(within, port)
+        .await
+        .unwrap_or_else(|_| panic!("{what} not ready within {within:?}"))
+}
+
 /// The Python with moto: `WATCHDOG_PYTHON`, else the project's `.venv` (made by `make`).
 pub fn python() -> PathBuf {
     venv_python("WATCHDOG_PYTHON", ".venv")
@@ -81,18 +102,7 @@ impl Emulator {
             .kill_on_drop(true)
             .spawn()
             .expect("start moto");
-        let stdout = child.stdout.take().expect("moto stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.expect("read moto stdout") {
-                if let Some(port) = line.strip_prefix("READY ") {
-                    return port.trim().parse::<u16>().expect("moto port");
-                }
-            }
-            panic!("moto exited before it was ready")
-        })
-        .await
-        .expect("moto ready within 60 s");
+        let ready = ready_port(&mut child, "moto", Duration::from_secs(60)).await;
         let endpoint = format!("http://127.0.0.1:{ready}");
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(ecs_watchdog::aws::FirstUseTls::shared())

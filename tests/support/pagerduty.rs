@@ -6,11 +6,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::emulator::python;
+use crate::emulator::{python, ready_port};
 use crate::repo_root;
 
 /// A routing key of the Events API's 32 characters.
@@ -32,18 +32,7 @@ impl Receiver {
             .kill_on_drop(true)
             .spawn()
             .expect("start the PagerDuty receiver");
-        let stdout = child.stdout.take().expect("receiver stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let port = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.expect("read receiver stdout") {
-                if let Some(port) = line.strip_prefix("READY ") {
-                    return port.trim().parse::<u16>().expect("receiver port");
-                }
-            }
-            panic!("the receiver exited before it was ready")
-        })
-        .await
-        .expect("receiver ready within 30 s");
+        let port = ready_port(&mut child, "the PagerDuty receiver", Duration::from_secs(30)).await;
         Self {
             _child: child,
             address: format!("127.0.0.1:{port}"),
