@@ -16,9 +16,12 @@ pub mod template;
 
 use std::path::PathBuf;
 
-/// The repository's root directory.
+/// The repository's root directory: from the variable cargo and nextest set when they run a test,
+/// before the path compiled in, which a target directory reused from another checkout (a cache
+/// restored in CI) would point elsewhere.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
         .expect("tests/ sits in the repository")
         .to_path_buf()
