@@ -151,18 +151,19 @@ pub struct Settle {
     pub at: u64,
 }
 
-/// Keys to read in one go: incidents, group records, and clusters whose open-incident count is
-/// wanted.
+/// Keys to read in one go: incidents, group records, clusters whose open-incident count is
+/// wanted, and clusters whose record (what the sweep last saw of them) is wanted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Keys {
     pub incidents: Vec<IncidentKey>,
     pub groups: Vec<GroupKey>,
     pub counts: Vec<String>,
+    pub clusters: Vec<String>,
 }
 
 impl Keys {
     pub fn len(&self) -> usize {
-        self.incidents.len() + self.groups.len() + self.counts.len()
+        self.incidents.len() + self.groups.len() + self.counts.len() + self.clusters.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,7 +178,29 @@ pub struct Stored {
     pub incidents: Vec<Incident>,
     pub groups: Vec<Group>,
     pub counts: Vec<(String, i64)>,
+    pub clusters: Vec<ClusterRecord>,
 }
+
+/// What the sweep saw of a cluster with `DescribeClusters`, kept in the ledger so the monitor
+/// need not ask again while it is fresh (`TAG_CACHE_TTL_SECONDS`): the tags the monitor reads
+/// (silence; monitoring tag, as the filter judged it) and the cluster's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRecord {
+    pub cluster_arn: String,
+    /// The filter it was judged by (`all`, or `<key>=<value>`): a monitor configured otherwise
+    /// does not take the record's word.
+    pub filter: String,
+    pub monitored: bool,
+    /// The value of `ecs-watchdog-silence-until`, when the cluster carries it.
+    pub silence: Option<String>,
+    /// `registeredContainerInstancesCount`, when ECS described the cluster.
+    pub registered: Option<usize>,
+    /// When `DescribeClusters` answered (UNIX seconds).
+    pub seen_at: u64,
+}
+
+/// How many cluster records one write takes (`BatchWriteItem`'s limit).
+pub const CLUSTER_RECORDS_PER_WRITE: usize = 25;
 
 /// Records written together, each on condition that the stored version is one less than its
 /// own (0: none stored): in DynamoDB one `TransactWriteItems`, all or nothing.
@@ -273,6 +296,12 @@ pub trait Ledger: Send + Sync {
     /// The places whose events were seen since `since` (one `BatchGetItem`).
     async fn places_seen(&self, _since: u64) -> Result<Vec<crate::config::Place>, AwsError> {
         Ok(Vec::new())
+    }
+    /// Keeps what the sweep saw of these clusters, each replacing the record before it (one
+    /// `BatchWriteItem`; the caller sends at most [`CLUSTER_RECORDS_PER_WRITE`]). A ledger
+    /// that keeps none answers none when read: the monitor asks ECS, as without a sweep.
+    async fn note_clusters(&self, _records: &[ClusterRecord]) -> Result<(), AwsError> {
+        Ok(())
     }
 }
 

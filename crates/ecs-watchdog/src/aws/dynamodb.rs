@@ -4,7 +4,8 @@
 //! `TransactWriteItems` of up to 100: a plan's batch all or nothing, what moved coming back as
 //! stored (`batch.rs`); settles and the digest's marks retried without the items whose condition
 //! failed (`transact.rs`). One counter item per cluster (`open-count|<cluster ARN>`) keeps the
-//! number of open incidents for the gauge, moved in the same transactions.
+//! number of open incidents for the gauge, moved in the same transactions; one record per
+//! cluster (`cluster|<cluster ARN>`) keeps what the sweep last saw of it (`clusters.rs`).
 
 use std::collections::HashMap;
 
@@ -13,9 +14,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteIt
 
 use super::shared::{OnFirstUse, Turns};
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, State};
-use crate::ports::{AwsError, Batch, Keys, Ledger, Settle, Stored, Written};
+use crate::ports::{AwsError, Batch, ClusterRecord, Keys, Ledger, Settle, Stored, Written};
 
 mod batch;
+mod clusters;
 mod places;
 mod record;
 mod transact;
@@ -353,5 +355,9 @@ impl Ledger for DynamoLedger {
 
     async fn places_seen(&self, since: u64) -> Result<Vec<crate::config::Place>, AwsError> {
         self.seen(since).await
+    }
+
+    async fn note_clusters(&self, records: &[ClusterRecord]) -> Result<(), AwsError> {
+        self.write_clusters(records).await
     }
 }

@@ -16,7 +16,7 @@ use crate::inventory::{
     Task, TaskFilter,
 };
 use crate::metrics::MetricDatum;
-use crate::ports::{Answer, AwsError, Batch, Keys, Quarantined, Settle, Stored, Written};
+use crate::ports::{Answer, AwsError, Batch, ClusterRecord, Keys, Quarantined, Settle, Stored, Written};
 
 pub(super) const A: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/a";
 pub(super) const B: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/b";
@@ -35,6 +35,8 @@ pub(super) struct FakeInventory {
     pub(super) failing: HashSet<&'static str>,
     /// Tags by cluster ARN (`DescribeClusters`).
     pub(super) cluster_tags: HashMap<String, Vec<(String, String)>>,
+    /// How many `DescribeClusters` calls it answered.
+    pub(super) described_clusters: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeInventory {
@@ -82,6 +84,7 @@ impl Inventory for FakeInventory {
     }
     async fn describe_clusters(&self, arns: &[String]) -> Result<Vec<ClusterInfo>, AwsError> {
         self.fail("ecs:DescribeClusters")?;
+        self.described_clusters.fetch_add(1, Ordering::SeqCst);
         Ok(arns
             .iter()
             .map(|arn| ClusterInfo {
@@ -218,6 +221,8 @@ pub(crate) struct FakeLedger {
     pub(super) unreadable: AtomicBool,
     /// When an event of each place was last noted.
     pub(super) places: Mutex<HashMap<crate::config::Place, u64>>,
+    /// What the sweep last saw of each cluster, by ARN.
+    pub(super) clusters: Mutex<HashMap<String, ClusterRecord>>,
 }
 
 impl FakeLedger {
@@ -228,6 +233,7 @@ impl FakeLedger {
             groups: Mutex::new(self.groups.lock().unwrap().clone()),
             unreadable: AtomicBool::new(false),
             places: Mutex::new(self.places.lock().unwrap().clone()),
+            clusters: Mutex::new(self.clusters.lock().unwrap().clone()),
         }
     }
 
@@ -338,6 +344,7 @@ impl Ledger for &'static FakeLedger {
         self.readable("dynamodb:BatchGetItem")?;
         let incidents = self.incidents.lock().unwrap();
         let groups = self.groups.lock().unwrap();
+        let clusters = self.clusters.lock().unwrap();
         let open = |c: &str| {
             let open = incidents.values().filter(|i| i.is_open() && i.key.cluster_arn == c);
             open.count() as i64
@@ -354,6 +361,7 @@ impl Ledger for &'static FakeLedger {
                 .filter_map(|k| groups.get(&k.id()).cloned())
                 .collect(),
             counts: keys.counts.iter().map(|c| (c.clone(), open(c))).collect(),
+            clusters: keys.clusters.iter().filter_map(|c| clusters.get(c).cloned()).collect(),
         })
     }
     async fn write(&self, batch: &Batch) -> Result<Written, AwsError> {
@@ -428,6 +436,11 @@ impl Ledger for &'static FakeLedger {
     }
     async fn note_place(&self, place: &crate::config::Place, now: u64) -> Result<(), AwsError> {
         self.places.lock().unwrap().insert(place.clone(), now);
+        Ok(())
+    }
+    async fn note_clusters(&self, records: &[ClusterRecord]) -> Result<(), AwsError> {
+        let mut clusters = self.clusters.lock().unwrap();
+        clusters.extend(records.iter().map(|r| (r.cluster_arn.clone(), r.clone())));
         Ok(())
     }
     async fn places_seen(&self, since: u64) -> Result<Vec<crate::config::Place>, AwsError> {

@@ -23,7 +23,7 @@ use crate::metrics::Metric;
 use crate::ports::{AwsError, Ledger, Settle, error_chain};
 use crate::verdict::Verdict;
 
-mod read;
+pub(super) mod read;
 mod write;
 
 /// What a run saw of one incident, and the messages that said it.
@@ -71,21 +71,22 @@ pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
 /// with it) before it leaves the messages to the queue's redelivery.
 const ROUNDS: usize = 3;
 
-/// One run's ledger stage and its notices. Returns the group records as read (the monitor
-/// sends the digests due among them).
+/// One run's ledger stage and its notices, `known` what was read ahead. Returns the group
+/// records as read (the monitor sends the digests due among them).
 pub async fn run(
     io: &Adapters,
     context: &Context<'_>,
     seen: Vec<Seen<'_>>,
     s: &Settings,
     report: &mut BatchReport,
+    known: read::Known,
 ) -> HashMap<GroupKey, Group> {
     let seen = by_incident(seen);
     let Some(ledger) = io.ledger.as_deref() else {
         stateless(io, context, seen, report).await;
         return HashMap::new();
     };
-    let (mut known, unknown) = read::first(ledger, &seen, s).await;
+    let (mut known, unknown) = read::first(ledger, &seen, s, known).await;
     let as_read = known.groups.clone();
     let messages: HashMap<&IncidentKey, &Vec<&Message>> = seen.iter().map(|x| (&x.key, &x.messages)).collect();
     let mut pending: Vec<&Seen<'_>> = Vec::new();

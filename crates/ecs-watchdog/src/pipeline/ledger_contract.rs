@@ -220,6 +220,7 @@ async fn read_back(ledger: &dyn Ledger, group: &GroupKey) -> (Vec<usize>, Vec<Gr
         incidents: (6..=9).map(key).collect(),
         groups: vec![group.clone()],
         counts: vec![CLUSTER.to_owned()],
+        ..Keys::default()
     };
     let stored = ledger.read(&keys).await.expect("BatchGetItem");
     let mut numbers: Vec<usize> = stored

@@ -186,12 +186,18 @@ impl Monitor {
     pub async fn process(&self, messages: &[Message]) -> BatchReport {
         let mut report = BatchReport::default();
         let intake = intake::read(messages);
-        let monitored = self.scope(&intake, &mut report).await;
+        let now = self.io.clock.now();
+        let mut known = ledger::read::Known::default();
+        let monitored = self.scope(&intake, &mut known, now, &mut report).await;
         let mut silences = Silences::default();
         let (decisions, deployments_unknown) = self.evidence(&monitored, &mut silences, &mut report.tally).await;
         decide::tally(&decisions, &mut report.tally);
         let mut confirmed = confirmed(&decisions, &mut report);
-        let now = self.io.clock.now();
+        let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
+        let grouping = !self.config.incidents.group_interval.is_zero();
+        let (looked, keys) = ledger::read::ahead_keys(&confirmed, &decisions, drains, grouping);
+        let (inventory, ledger) = (self.io.inventory.as_ref(), self.io.ledger.as_deref());
+        (self.scoping.facts(inventory, ledger, &looked, keys, &mut known, now)).await;
         self.scoping.silences(monitored.iter().map(|(c, _)| *c), &mut silences);
         silences.warn_refused(now);
         // Someone is working on a silenced instance: no drain or replacement under them.
@@ -209,10 +215,9 @@ impl Monitor {
             deployments_unknown: &deployments_unknown,
             settings: &s,
         };
-        let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
         let mut looks = looks(confirmed, &decisions, drains);
         looks.extend(hold::companions(&looks));
-        let groups = ledger::run(&self.io, &context, looks, &s, &mut report).await;
+        let groups = ledger::run(&self.io, &context, looks, &s, &mut report, known).await;
         if let Some(ledger) = self.io.ledger.as_deref() {
             group::send_due(&self.io, ledger, &self.place, groups.into_values(), &s, &mut report).await;
         }
@@ -234,18 +239,23 @@ impl Monitor {
         }
     }
 
-    /// Intake's rejects go to the dead-letter queue while the clusters' scope is looked up;
-    /// returns the monitored clusters with their signals.
+    /// Intake's rejects go to the dead-letter queue while the clusters' scope is looked up
+    /// (tagged: with what the ledger stage reads of them, into `known`); returns the monitored
+    /// clusters with their signals.
     async fn scope<'a>(
         &self,
         intake: &'a intake::Intake<'a>,
+        known: &mut ledger::read::Known,
+        now: u64,
         report: &mut BatchReport,
     ) -> Vec<(&'a str, &'a [Checked<'a>])> {
         report.tally.add(None, Metric::EventsIgnored, intake.ignored);
-        let clusters = intake.by_cluster.keys();
+        let clusters: Vec<String> = intake.by_cluster.keys().cloned().collect();
+        let keys = ledger::read::batch_keys(intake, !self.config.incidents.group_interval.is_zero());
+        let (inventory, ledger) = (self.io.inventory.as_ref(), self.io.ledger.as_deref());
         let (unkept, scopes) = join(
             self.io.quarantine.quarantine(&intake.rejected),
-            self.scoping.scopes(self.io.inventory.as_ref(), clusters),
+            self.scoping.of_batch(inventory, ledger, &clusters, keys, known, now),
         )
         .await;
         let kept = (intake.rejected.len() - unkept.len()) as u64;

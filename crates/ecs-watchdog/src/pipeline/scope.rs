@@ -1,5 +1,7 @@
 //! Scope: which clusters are monitored (all, or those carrying the tag), and which carry a
-//! silence (`ecs-watchdog-silence-until`). Tag look-ups are cached across warm invocations.
+//! silence (`ecs-watchdog-silence-until`). Tag look-ups are cached across warm invocations; the
+//! sweep records what it saw of each cluster in the ledger, and the monitor takes a record seen
+//! within the same TTL in place of asking ECS (`DescribeClusters`) again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -7,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, warn};
 
-use super::evidence::chunked;
+use super::evidence::{chunked, chunked_by};
+use super::ledger::read::{self, Known};
 use crate::config::ClusterFilter;
 use crate::inventory::{ClusterInfo, cluster_name};
-use crate::ports::{Inventory, error_chain};
+use crate::ports::{CLUSTER_RECORDS_PER_WRITE, ClusterRecord, Inventory, Keys, Ledger, error_chain};
 use crate::silence::{self, Silences};
 
 /// Where a cluster stands with the filter.
@@ -37,6 +40,8 @@ pub struct Scoping {
     filter: ClusterFilter,
     ttl: Duration,
     cache: Mutex<HashMap<String, Tags>>,
+    /// The sweep's: the look each cluster's record was last written from (its `at`).
+    recorded: Mutex<HashMap<String, Instant>>,
 }
 
 impl Scoping {
@@ -45,6 +50,7 @@ impl Scoping {
             filter,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            recorded: Mutex::new(HashMap::new()),
         }
     }
 
@@ -129,6 +135,148 @@ impl Scoping {
                 silences.cluster(cluster, value);
             }
         }
+    }
+}
+
+/// Where the cluster records come from and go: the monitor reads them, the sweep writes them.
+impl Scoping {
+    /// The monitor's scope of a batch's clusters. With every cluster monitored nothing needs
+    /// asking yet: the facts of the clusters a run looks at come later ([`Scoping::facts`]).
+    /// Tagged: the warm cache, then the ledger's records (read with `keys`, the batch's counts
+    /// and groups, into `known`), then `DescribeClusters` for the rest.
+    pub async fn of_batch(
+        &self,
+        inventory: &dyn Inventory,
+        ledger: Option<&dyn Ledger>,
+        clusters: &[String],
+        keys: Keys,
+        known: &mut Known,
+        now: u64,
+    ) -> HashMap<String, Scope> {
+        if self.filter == ClusterFilter::All {
+            return clusters.iter().map(|c| (c.clone(), Scope::Monitored)).collect();
+        }
+        self.look_up(inventory, ledger, clusters, keys, known, now).await
+    }
+
+    /// The tags and sizes of the clusters a run looks at (its silences, its alerts' share): as
+    /// [`Scoping::of_batch`] finds them, `keys` being what the ledger stage reads of them.
+    pub async fn facts(
+        &self,
+        inventory: &dyn Inventory,
+        ledger: Option<&dyn Ledger>,
+        clusters: &[String],
+        keys: Keys,
+        known: &mut Known,
+        now: u64,
+    ) {
+        self.look_up(inventory, ledger, clusters, keys, known, now).await;
+    }
+
+    async fn look_up(
+        &self,
+        inventory: &dyn Inventory,
+        ledger: Option<&dyn Ledger>,
+        clusters: &[String],
+        keys: Keys,
+        known: &mut Known,
+        now: u64,
+    ) -> HashMap<String, Scope> {
+        let missing = self.missing(clusters);
+        if let (Some(ledger), false) = (ledger, missing.is_empty()) {
+            read::ahead(
+                ledger,
+                known,
+                Keys {
+                    clusters: missing,
+                    ..keys
+                },
+            )
+            .await;
+            self.take(known.clusters.values(), now);
+        }
+        self.scopes(inventory, clusters.iter()).await
+    }
+
+    /// The clusters whose tags are not cached, or not fresh.
+    fn missing(&self, clusters: &[String]) -> Vec<String> {
+        let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        clusters
+            .iter()
+            .filter(|c| cache.get(*c).is_none_or(|t| t.at.elapsed() >= self.ttl))
+            .cloned()
+            .collect()
+    }
+
+    /// Takes records in place of asking ECS: those judged by this filter, seen within the TTL,
+    /// and newer than what is cached.
+    pub fn take<'a>(&self, records: impl Iterator<Item = &'a ClusterRecord>, now: u64) {
+        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for r in records.filter(|r| r.filter == filter_id(&self.filter)) {
+            let age = Duration::from_secs(now.saturating_sub(r.seen_at));
+            let Some(at) = Instant::now().checked_sub(age).filter(|_| age < self.ttl) else {
+                continue;
+            };
+            if cache.get(&r.cluster_arn).is_some_and(|t| t.at >= at) {
+                continue;
+            }
+            let tags = Tags {
+                monitored: r.monitored,
+                silence: r.silence.clone(),
+                registered: r.registered,
+                at,
+            };
+            cache.insert(r.cluster_arn.clone(), tags);
+        }
+    }
+
+    /// The sweep's: writes what it saw of these clusters (one `BatchWriteItem` per 25), each
+    /// only when its look is newer than the one last written; with the cache's TTL that is once
+    /// per TTL, so a record is rewritten as it goes stale and whenever the tags are read again.
+    pub async fn record(&self, ledger: &dyn Ledger, clusters: &[String], now: u64) {
+        let (records, looks): (Vec<ClusterRecord>, HashMap<String, Instant>) = {
+            let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let recorded = self.recorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let fresh = clusters
+                .iter()
+                .filter_map(|c| Some((c, cache.get(c)?)))
+                .filter(|(c, tags)| recorded.get(*c) != Some(&tags.at));
+            fresh
+                .map(|(c, tags)| (self.record_of(c, tags, now), (c.clone(), tags.at)))
+                .unzip()
+        };
+        let written = chunked_by(&records, CLUSTER_RECORDS_PER_WRITE, |chunk| ledger.note_clusters(chunk)).await;
+        let mut recorded = self.recorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (chunk, answer) in written {
+            match answer {
+                Ok(()) => recorded.extend(chunk.iter().filter_map(|r| {
+                    let at = looks.get(&r.cluster_arn)?;
+                    Some((r.cluster_arn.clone(), *at))
+                })),
+                Err(e) => {
+                    warn!(error = %error_chain(&e), clusters = chunk.len(), "cluster records not written: the monitor asks ECS")
+                }
+            }
+        }
+    }
+
+    fn record_of(&self, cluster: &str, tags: &Tags, now: u64) -> ClusterRecord {
+        ClusterRecord {
+            cluster_arn: cluster.to_owned(),
+            filter: filter_id(&self.filter),
+            monitored: tags.monitored,
+            silence: tags.silence.clone(),
+            registered: tags.registered,
+            seen_at: now.saturating_sub(tags.at.elapsed().as_secs()),
+        }
+    }
+}
+
+/// How a record names the filter it was judged by.
+fn filter_id(filter: &ClusterFilter) -> String {
+    match filter {
+        ClusterFilter::All => "all".to_owned(),
+        ClusterFilter::Tagged { key, value } => format!("{key}={value}"),
     }
 }
 

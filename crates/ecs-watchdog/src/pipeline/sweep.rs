@@ -150,6 +150,7 @@ impl Sweep {
         out.complete = listed.is_ok();
         let clusters = listed.unwrap_or_default();
         let scopes = m.scoping.scopes(io.inventory.as_ref(), clusters.iter()).await;
+        m.scoping.record(ledger, &clusters, now).await;
         let monitored: Vec<&String> = clusters
             .iter()
             .filter(|c| scopes.get(*c) == Some(&Scope::Monitored))
@@ -272,7 +273,7 @@ impl Sweep {
             false => Vec::new(),
         };
         seen.extend(hold::companions(&seen));
-        ledger::run(io, &context, seen, &s, report).await;
+        ledger::run(io, &context, seen, &s, report, Default::default()).await;
         group::send_due(io, ledger, &m.place, due_groups, &s, report).await;
 
         let replace_after = m.config.remediation.replace_after.as_secs();

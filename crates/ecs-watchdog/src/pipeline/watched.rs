@@ -150,6 +150,9 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     async fn places_seen(&self, since: u64) -> Result<Vec<Place>, AwsError> {
         self.faults.note(self.inner.places_seen(since).await)
     }
+    async fn note_clusters(&self, records: &[crate::ports::ClusterRecord]) -> Result<(), AwsError> {
+        self.faults.note(self.inner.note_clusters(records).await)
+    }
     async fn groups(&self, keys: &[GroupKey]) -> Result<Vec<Group>, AwsError> {
         self.faults.note(self.inner.groups(keys).await)
     }

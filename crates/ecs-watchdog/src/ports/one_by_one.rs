@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::{Answer, AwsError, Batch, Keys, Ledger, Stored, Written};
 use crate::incident::{GroupKey, IncidentKey};
 
-/// The incidents, then the groups; no counts.
+/// The incidents, then the groups; no counts, no cluster records.
 pub async fn read<L: Ledger + ?Sized>(ledger: &L, keys: &Keys) -> Result<Stored, AwsError> {
     let mut stored = Stored::default();
     if !keys.incidents.is_empty() {
@@ -70,7 +70,7 @@ async fn found<L: Ledger + ?Sized>(ledger: &L, batch: &Batch, written: &mut Writ
             .filter(|i| moved(&written.groups, *i))
             .map(|i| batch.groups[i].key.clone())
             .collect(),
-        counts: Vec::new(),
+        ..Keys::default()
     };
     if keys.is_empty() {
         return;

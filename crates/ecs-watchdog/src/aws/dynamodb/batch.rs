@@ -1,5 +1,5 @@
 //! Reading and writing records of several kinds together: one `BatchGetItem` for a run's
-//! incidents, group records and counts; one `TransactWriteItems` for a batch of the plan, its
+//! incidents, group records, counts and cluster records; one `TransactWriteItems` for a batch of the plan, its
 //! group records and its count moves, all or nothing. A record whose condition failed comes
 //! back with the item stored (`ReturnValuesOnConditionCheckFailure` `ALL_OLD`): a new incident
 //! is put without reading it first, and read only when it was not new.
@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::clusters::{CLUSTER_PREFIX, cluster_id, record};
 use super::record::{group, group_item, incident, item};
 use super::transact::{count_action, put_action};
 use super::{COUNT_PREFIX, DynamoLedger, count_id};
@@ -23,6 +24,7 @@ impl DynamoLedger {
             .map(IncidentKey::id)
             .chain(keys.groups.iter().map(GroupKey::id))
             .chain(keys.counts.iter().map(|c| count_id(c)))
+            .chain(keys.clusters.iter().map(|c| cluster_id(c)))
             .collect();
         if ids.is_empty() {
             return Ok(Stored::default());
@@ -86,6 +88,8 @@ fn stored(items: &[HashMap<String, AttributeValue>]) -> Stored {
             let count = item.get("open_count").and_then(|v| v.as_n().ok());
             out.counts
                 .push((cluster.to_owned(), count.and_then(|c| c.parse().ok()).unwrap_or(0)));
+        } else if let Some(cluster) = id.strip_prefix(CLUSTER_PREFIX) {
+            out.clusters.extend(record(cluster, item));
         } else if id.starts_with("group|") {
             out.groups.extend(group(item));
         } else {

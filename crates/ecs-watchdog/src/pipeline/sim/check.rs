@@ -270,6 +270,7 @@ pub fn refused_read(keys: &Keys) -> Option<String> {
     let mut ids: Vec<String> = keys.incidents.iter().map(|k| k.id()).collect();
     ids.extend(keys.groups.iter().map(|k| k.id()));
     ids.extend(keys.counts.iter().map(|c| format!("count|{c}")));
+    ids.extend(keys.clusters.iter().map(|c| format!("cluster|{c}")));
     refused("BatchGetItem", ids, keys.len())
 }
 
