@@ -213,6 +213,15 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::Always,
             sweep: Some(Needs::Always),
         },
+        // The sweep's record of each cluster (its tags and size), 25 items a call: the monitor
+        // only reads them.
+        Grant {
+            action: "dynamodb:BatchWriteItem",
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456").into(),
+            condition: None,
+            needs: Needs::Never,
+            sweep: Some(Needs::Always),
+        },
         // ListContainerInstances takes `cluster*` (the sweep lists every cluster's instances; the
         // remediation guard counts them); ListClusters has no resource type.
         Grant {

@@ -294,7 +294,9 @@ fn same_cluster(info: &ClusterInfo, cluster: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fakes::{A, B, FakeInventory};
+    use std::sync::atomic::Ordering;
+
+    use super::super::fakes::{A, B, FakeInventory, FakeLedger, leak};
     use super::*;
     use crate::silence::{Hold, iso};
 
@@ -339,5 +341,110 @@ mod tests {
         let scopes = cold.scopes(&failing, clusters.iter()).await;
         assert!(scopes.values().all(|s| *s == Scope::Monitored), "{scopes:?}");
         assert_eq!(hold(&cold, A), Hold::None);
+    }
+
+    fn tagged() -> ClusterFilter {
+        ClusterFilter::Tagged {
+            key: "team".into(),
+            value: "platform".into(),
+        }
+    }
+
+    /// What the sweep writes of A (silenced, monitored) and B (not monitored) at `at`, with `filter`.
+    async fn swept(filter: ClusterFilter, at: u64) -> &'static FakeLedger {
+        let ledger = leak(FakeLedger::default());
+        let mut inventory = silenced_a();
+        inventory.cluster_tags.get_mut(A).into_iter().for_each(|t| t.push(("team".into(), "platform".into())));
+        let sweep = Scoping::new(filter, Duration::from_secs(300));
+        let clusters = [A.to_owned(), B.to_owned()];
+        sweep.scopes(&inventory, clusters.iter()).await;
+        sweep.record(&ledger, &clusters, at).await;
+        ledger
+    }
+
+    async fn monitor_scopes(
+        scoping: &Scoping,
+        inventory: &FakeInventory,
+        ledger: &'static FakeLedger,
+        now: u64,
+    ) -> HashMap<String, Scope> {
+        let clusters = [A.to_owned(), B.to_owned()];
+        let mut known = Known::default();
+        let keys = Keys {
+            counts: clusters.to_vec(),
+            ..Keys::default()
+        };
+        let scopes = scoping
+            .of_batch(inventory, Some(&ledger), &clusters, keys.clone(), &mut known, now)
+            .await;
+        scoping.facts(inventory, Some(&ledger), &clusters, keys, &mut known, now).await;
+        assert!(known.counts.contains_key(A), "the counts come with the records");
+        scopes
+    }
+
+    #[tokio::test]
+    async fn when_the_sweep_recorded_a_cluster_within_the_ttl_then_the_monitor_takes_its_scope_silence_and_size_without_asking_ecs()
+     {
+        for filter in [ClusterFilter::All, tagged()] {
+            let ledger = swept(filter.clone(), NOW - 200).await;
+            let scoping = Scoping::new(filter.clone(), Duration::from_secs(300));
+            // ECS would say nothing is silenced: the record's word is taken.
+            let inventory = FakeInventory::default();
+
+            let scopes = monitor_scopes(&scoping, &inventory, ledger, NOW).await;
+
+            assert_eq!(inventory.described_clusters.load(Ordering::SeqCst), 0, "{filter:?}");
+            assert!(matches!(hold(&scoping, A), Hold::Until { end, .. } if end == NOW + 600));
+            assert_eq!(scoping.sizes([A].into_iter()).get(A), Some(&0));
+            let b = match filter {
+                ClusterFilter::All => Scope::Monitored,
+                _ => Scope::NotMonitored,
+            };
+            assert_eq!((scopes[A], scopes[B]), (Scope::Monitored, b), "{filter:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn when_a_record_is_older_than_the_ttl_or_of_another_filter_then_ecs_is_asked_and_its_answer_holds() {
+        for (recorded_with, at) in [(ClusterFilter::All, NOW - 300), (tagged(), NOW - 10)] {
+            let ledger = swept(recorded_with, at).await;
+            let scoping = Scoping::new(ClusterFilter::All, Duration::from_secs(300));
+            // The silence was lifted since: ECS no longer shows the tag.
+            let inventory = FakeInventory::default();
+
+            monitor_scopes(&scoping, &inventory, ledger, NOW).await;
+
+            assert_eq!(inventory.described_clusters.load(Ordering::SeqCst), 1);
+            assert_eq!(hold(&scoping, A), Hold::None);
+        }
+    }
+
+    #[tokio::test]
+    async fn when_the_sweep_looks_again_within_the_ttl_then_it_writes_no_record_and_after_it_writes_each_once() {
+        let ledger = leak(FakeLedger::default());
+        let clusters = [A.to_owned(), B.to_owned()];
+        let inventory = silenced_a();
+        let sweep = Scoping::new(ClusterFilter::All, Duration::from_secs(300));
+        sweep.scopes(&inventory, clusters.iter()).await;
+        sweep.record(&ledger, &clusters, NOW).await;
+        assert_eq!(ledger.clusters.lock().unwrap()[A].seen_at, NOW);
+        ledger.clusters.lock().unwrap().clear();
+
+        // Cached: the same look, not written again.
+        sweep.scopes(&inventory, clusters.iter()).await;
+        sweep.record(&ledger, &clusters, NOW + 60).await;
+        assert!(ledger.clusters.lock().unwrap().is_empty());
+
+        // A new look (TTL 0: every sweep reads the tags) is written, each cluster once.
+        let every_time = Scoping::new(ClusterFilter::All, Duration::ZERO);
+        for now in [NOW, NOW + 60] {
+            every_time.scopes(&inventory, clusters.iter()).await;
+            every_time.record(&ledger, &clusters, now).await;
+            let records = ledger.clusters.lock().unwrap();
+            assert_eq!(records.len(), 2);
+            assert_eq!(records[A].seen_at, now);
+            assert_eq!(records[A].silence, Some(iso(NOW + 600)));
+            assert_eq!((records[A].filter.as_str(), records[B].silence.clone()), ("all", None));
+        }
     }
 }
