@@ -3,22 +3,28 @@
 //! measures down (and a batch that changes nothing, which tests/incidents.rs holds: no DynamoDB
 //! call). Issue 21's budgets: 15 calls for 300 new problems, 150 for the 25×20 storm.
 
+use serde_json::{Value, json};
 use watchdog_tests::cost::{self, of, total};
-use watchdog_tests::runtime::monitor_binary;
+use watchdog_tests::emulator::Emulator;
+use watchdog_tests::fleet::Fleet;
+use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::runtime::{Function, monitor_binary, sweep_binary};
+use watchdog_tests::samples::agent_event;
 
-/// Before the ledger: 3 `DescribeContainerInstances`, 3 `DescribeInstances`, 1 `Publish`, and
-/// 1 `DescribeClusters` (the cluster's silence tag, cached for `TAG_CACHE_TTL_SECONDS`) (8).
-/// The ledger: 1 `BatchGetItem` (the group record and the cluster's open-incident count: an
-/// event's incidents are put without reading them first), 4 + 3 `TransactWriteItems` (each
-/// incident leased, with the group record and the count's move: 302 actions, 100 a call; then
-/// settled once SNS took the alert). Before the outbox: 313; before these batches: 19 (+1).
-/// Issue 21's budget of 15 was set before silences: the ledger's part is 8 (was 12).
+/// Before the ledger: 3 `DescribeContainerInstances`, 3 `DescribeInstances`, 1 `Publish`, and,
+/// with no sweep yet to have recorded the cluster, 1 `DescribeClusters` (the cluster's silence
+/// tag and size, cached for `TAG_CACHE_TTL_SECONDS`) (8). The ledger: 1 `BatchGetItem` (the
+/// cluster's record, none yet, its open-incident count and the group record: an event's
+/// incidents are put without reading them first), 4 + 3 `TransactWriteItems` (each incident
+/// leased, with the group record and the count's move: 302 actions, 100 a call; then settled
+/// once SNS took the alert). Before the outbox: 313; before these batches: 19 (+1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_300_new_problems_come_in_one_batch_then_they_cost_16_calls_at_most() {
+async fn when_300_new_problems_come_in_one_batch_before_any_sweep_then_they_cost_16_calls_at_most() {
     let (first, repeat) = cost::new_problems(&monitor_binary(), 300).await;
     assert!(total(&first) <= 16, "{first:?}");
     assert!(of(&first, "dynamodb") <= 8, "{first:?}");
     assert_eq!(total(&first) - of(&first, "dynamodb"), 8, "{first:?}");
+    assert_eq!(first.get("ecs:DescribeClusters"), Some(&1), "{first:?}");
     assert_eq!(first.get("sns:Publish"), Some(&1), "{first:?}");
     assert_eq!(first.get("dynamodb:BatchGetItem"), Some(&1), "{first:?}");
     // The same 300 again: the group record read, the blind puts cancelled, each with the item
@@ -33,11 +39,64 @@ async fn when_300_new_problems_come_in_one_batch_then_they_cost_16_calls_at_most
     );
 }
 
-/// Each invocation of 20: 1 `DescribeContainerInstances`, 1 `DescribeInstances`, 1
-/// `BatchGetItem` (the group record and the count), 1 `TransactWriteItems` (20 held, the group
-/// record: last held, digest due; the count's move): 4 × 25, the first page's `Publish` and
-/// settling, and 1 `DescribeClusters` (the silence tag, cached across the warm invocations).
-/// Before the outbox: 1,162; before these batches: 177.
+/// Issue 21's budget: once the sweep has recorded the cluster (its tags and size, in the item
+/// the monitor reads beside the cluster's count), the monitor does not ask ECS for them: the 7
+/// calls of the look and the ledger's 8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_300_new_problems_come_in_one_batch_after_a_sweep_then_they_cost_15_calls_at_most_and_no_describe_clusters()
+ {
+    let calls = cost::new_problems_after_a_sweep(&monitor_binary(), 300).await;
+    assert!(total(&calls) <= 15, "{calls:?}");
+    assert_eq!(calls.get("ecs:DescribeClusters"), None, "{calls:?}");
+    assert_eq!(total(&calls) - of(&calls, "dynamodb"), 7, "{calls:?}");
+    assert_eq!(calls.get("dynamodb:BatchGetItem"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("sns:Publish"), Some(&1), "{calls:?}");
+}
+
+/// Tagged mode: the sweep's record says the untagged cluster is not monitored, so a batch over
+/// both clusters describes only the tagged one's instances, alerts only there, and asks ECS for
+/// no cluster's tags (the record is read with the counts, in the one `BatchGetItem`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_clusters_are_monitored_by_tag_after_a_sweep_then_the_record_keeps_an_untagged_cluster_out_without_describe_clusters()
+ {
+    let emulator = Emulator::start().await;
+    let parameters = [
+        ("MonitorAllClusters", "false"),
+        ("MonitoringTagValue", "enabled"),
+        ("GracePeriodSeconds", "0"),
+    ];
+    let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let watched = fleet.cluster("watched", &[("ecs-agent-monitoring", "enabled")]).await;
+    let other = fleet.cluster("other", &[]).await;
+    let nodes = [fleet.nodes(&watched, 2).await, fleet.nodes(&other, 2).await].concat();
+    let sweep = Function::start_binary(&sweep_binary(), &pipeline.sweep_env(&emulator)).await;
+    sweep.invoke(&json!({})).await.expect("the sweep runs");
+    let mut records: Vec<Value> = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        emulator
+            .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(false), None)
+            .await;
+        let body = agent_event(node, 2, false).to_string();
+        records.push(json!({"messageId": format!("tagged-{n}"), "body": body}));
+    }
+    let before = emulator.published().await.len();
+    let monitor = Function::start_binary(&monitor_binary(), &pipeline.function_env(&emulator)).await;
+    emulator.reset_calls().await;
+
+    let answer = monitor.invoke(&sqs_event(&records)).await.expect("handled");
+
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let calls = emulator.calls().await;
+    assert_eq!(calls.get("ecs:DescribeClusters"), None, "{calls:?}");
+    assert_eq!(calls.get("ecs:DescribeContainerInstances"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("dynamodb:BatchGetItem"), Some(&1), "{calls:?}");
+    let mut published = emulator.published().await.split_off(before);
+    published.retain(|p| p.attributes["kind"] == "agent-disconnected");
+    assert_eq!(published.len(), 1, "{published:#?}");
+    assert!(published[0].subject.contains("watched"), "{}", published[0].subject);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_500_agents_disconnect_in_25_invocations_of_20_then_the_storm_costs_150_calls_at_most() {
     let storm = cost::storm_25_by_20().await;

@@ -275,3 +275,74 @@ async fn when_a_silence_tag_cannot_be_read_then_the_alert_goes_out_saying_so_and
         "a warning names the tag and the resource"
     );
 }
+
+/// The sweep records the cluster's silence in the ledger: a storm after it is held by the record,
+/// the monitor asking ECS for no cluster's tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_cluster_is_silenced_and_swept_then_a_storm_is_held_by_the_sweeps_record_without_describe_clusters() {
+    let bed = Bed::new(3).await;
+    bed.silence(&bed.cluster, &iso(now() + 3600)).await;
+    let sweep = Function::start_binary(&sweep_binary(), &bed.sweep_env()).await;
+    sweep.invoke(&json!({})).await.expect("the sweep runs");
+    let mut storm = Vec::new();
+    for node in &bed.nodes {
+        storm.push(bed.disconnect(node).await);
+    }
+    let monitor = Function::start(&bed.pipeline.function_env(&bed.emulator)).await;
+    bed.emulator.reset_calls().await;
+
+    let answer = monitor.invoke(&sqs_event(&storm)).await.expect("handled");
+
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let calls = bed.emulator.calls().await;
+    assert_eq!(calls.get("ecs:DescribeClusters"), None, "{calls:?}");
+    assert_eq!(monitor.metric("Silenced", Some("prod")), 3.0);
+    assert!(bed.published("agent-disconnected").await.is_empty());
+}
+
+/// A record older than `TAG_CACHE_TTL_SECONDS` is not taken: the monitor asks ECS, and a silence
+/// lifted since the sweep holds nothing. Within the TTL the record's word stands, as the warm
+/// cache's does (the staleness README states).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_sweeps_record_is_older_than_the_ttl_then_the_monitor_asks_ecs_and_a_silence_lifted_since_is_honoured()
+{
+    let bed = Bed::new(2).await;
+    let clock = TestClock::at(START);
+    let set = clock.clone();
+    let sweep = in_process::sweep(&bed.emulator, config(&bed.sweep_env()), move |io| {
+        io.clock = Box::new(set);
+        io.daemons = Box::new(EcsDaemons::new(no_daemons()));
+    });
+    let env = bed.pipeline.function_env(&bed.emulator);
+    let monitor = || {
+        let set = clock.clone();
+        in_process::monitor(&bed.emulator, config(&env), move |io| io.clock = Box::new(set))
+    };
+    bed.silence(&bed.cluster, &iso(START + 3600)).await;
+    sweep.run().await;
+    // The maintenance ends early: the tag moves to a time past.
+    bed.silence(&bed.cluster, &iso(START - 1)).await;
+
+    clock.set(START + 200);
+    let held = bed.disconnect(&bed.nodes[0]).await;
+    bed.emulator.reset_calls().await;
+    let report = monitor().process(&messages(&[held])).await;
+    assert!(report.failures.is_empty() && report.alerts.is_empty(), "{report:?}");
+    assert_eq!(report.tally.get(Some("prod"), Metric::Silenced), 1);
+    let calls = bed.emulator.calls().await;
+    assert_eq!(calls.get("ecs:DescribeClusters"), None, "{calls:?}");
+
+    clock.set(START + 301);
+    let lost = bed.disconnect(&bed.nodes[1]).await;
+    bed.emulator.reset_calls().await;
+    let report = monitor().process(&messages(&[lost])).await;
+    assert!(report.failures.is_empty(), "{report:?}");
+    let calls = bed.emulator.calls().await;
+    assert_eq!(calls.get("ecs:DescribeClusters"), Some(&1), "{calls:?}");
+    assert_eq!(report.alerts.len(), 1, "{report:?}");
+    let alerts = bed.published("agent-disconnected").await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let instance = &finding(&alerts[0])["instances"][0];
+    assert_eq!(instance["ec2InstanceId"], bed.nodes[1].ec2_instance_id.as_str());
+    assert!(instance.get("silencedUntil").is_none_or(Value::is_null), "{instance}");
+}

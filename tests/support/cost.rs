@@ -21,7 +21,7 @@ use crate::emulator::Emulator;
 use crate::fleet::{Fleet, Node};
 use crate::in_process;
 use crate::pipeline::{Pipeline, sqs_event};
-use crate::runtime::Function;
+use crate::runtime::{Function, sweep_binary};
 use crate::samples::agent_event;
 
 /// Calls by `service:Operation`.
@@ -63,22 +63,38 @@ pub struct Storm {
 
 impl Storm {
     pub async fn new(instances: usize) -> Self {
+        let storm = Self::connected(instances).await;
+        storm.disconnect_all().await;
+        storm
+    }
+
+    /// The fleet with every agent still connected.
+    pub async fn connected(instances: usize) -> Self {
         let emulator = Emulator::start().await;
         let pipeline = Pipeline::from_template(&emulator.sdk, &[("GracePeriodSeconds", "0")]).await;
         let fleet = Fleet::new(&emulator.sdk).await;
         let cluster = fleet.cluster("storm", &[]).await;
         let nodes = fleet.nodes(&cluster, instances).await;
-        for chunk in nodes.chunks(50) {
-            join_all(chunk.iter().map(|n| {
-                emulator.set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(false), None)
-            }))
-            .await;
-        }
         Self {
             emulator,
             pipeline,
             nodes,
         }
+    }
+
+    pub async fn disconnect_all(&self) {
+        for chunk in self.nodes.chunks(50) {
+            join_all(chunk.iter().map(|n| {
+                (self.emulator).set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(false), None)
+            }))
+            .await;
+        }
+    }
+
+    /// One run of the real `sweep` binary: it records what it sees of the cluster.
+    pub async fn sweep(&self) {
+        let sweep = Function::start_binary(&sweep_binary(), &self.pipeline.sweep_env(&self.emulator)).await;
+        sweep.invoke(&json!({})).await.expect("the sweep runs");
     }
 
     /// One agent event per instance, as the SQS records Lambda hands over.
@@ -104,6 +120,16 @@ pub async fn new_problems(binary: &std::path::Path, instances: usize) -> (Calls,
     let event = sqs_event(&storm.records());
     let first = counted(&storm.emulator, &function, &event).await;
     (first, counted(&storm.emulator, &function, &event).await)
+}
+
+/// The same, the sweep having run once before the agents disconnect (it recorded the cluster's
+/// tags and size in the ledger): the calls of the batch.
+pub async fn new_problems_after_a_sweep(binary: &std::path::Path, instances: usize) -> Calls {
+    let storm = Storm::connected(instances).await;
+    storm.sweep().await;
+    storm.disconnect_all().await;
+    let function = Function::start_binary(binary, &storm.pipeline.function_env(&storm.emulator)).await;
+    counted(&storm.emulator, &function, &sqs_event(&storm.records())).await
 }
 
 /// The real `monitor` binary given a batch that confirms nothing and finds nothing over: agents

@@ -354,7 +354,11 @@ mod tests {
     async fn swept(filter: ClusterFilter, at: u64) -> &'static FakeLedger {
         let ledger = leak(FakeLedger::default());
         let mut inventory = silenced_a();
-        inventory.cluster_tags.get_mut(A).into_iter().for_each(|t| t.push(("team".into(), "platform".into())));
+        inventory
+            .cluster_tags
+            .get_mut(A)
+            .into_iter()
+            .for_each(|t| t.push(("team".into(), "platform".into())));
         let sweep = Scoping::new(filter, Duration::from_secs(300));
         let clusters = [A.to_owned(), B.to_owned()];
         sweep.scopes(&inventory, clusters.iter()).await;
@@ -377,7 +381,9 @@ mod tests {
         let scopes = scoping
             .of_batch(inventory, Some(&ledger), &clusters, keys.clone(), &mut known, now)
             .await;
-        scoping.facts(inventory, Some(&ledger), &clusters, keys, &mut known, now).await;
+        scoping
+            .facts(inventory, Some(&ledger), &clusters, keys, &mut known, now)
+            .await;
         assert!(known.counts.contains_key(A), "the counts come with the records");
         scopes
     }
