@@ -20,12 +20,20 @@ pub async fn ledger_calls() -> Value {
         binary.display()
     );
     let (first, repeat) = cost::new_problems(&binary, 300).await;
+    eprintln!("calls: 300 new problems in one batch after a sweep");
+    let after_sweep = cost::new_problems_after_a_sweep(&binary, 300).await;
+    eprintln!("calls: a sweep of 60 clusters, twice (the cluster records)");
+    let (records, records_again) = cost::sweep_of_clusters(60).await;
     eprintln!("calls: a batch that changes nothing");
     let quiet = cost::quiet_batch(&binary).await;
     eprintln!("calls: 500 disconnects in 25 invocations of 20, the digest's sweep, an idle sweep");
     let storm = cost::storm_25_by_20().await;
     json!({
         "new_300": row(&first),
+        "new_300_after_sweep": row(&after_sweep),
+        "sweep_before_storm": row(&storm.sweep_before),
+        "sweep_60": row(&records),
+        "sweep_60_again": row(&records_again),
         "repeat_300": row(&repeat),
         "quiet": row(&quiet),
         "storm_25x20": row(&storm.invocations),
@@ -45,7 +53,16 @@ fn operations(calls: &Value) -> String {
 pub fn ledger_rows(c: &Value) -> String {
     let mut rows = String::new();
     let measures = [
-        ("new_300", "300 new problems in one batch (1 cluster)", "≤ 15 in all"),
+        (
+            "new_300",
+            "300 new problems in one batch (1 cluster), no sweep yet",
+            "≤ 15 in all",
+        ),
+        (
+            "new_300_after_sweep",
+            "300 new problems in one batch (1 cluster), after a sweep",
+            "≤ 15 in all",
+        ),
         ("repeat_300", "… the same 300 again", "no write, no Publish"),
         (
             "quiet",
@@ -57,8 +74,23 @@ pub fn ledger_rows(c: &Value) -> String {
             "500 disconnects in 25 invocations of 20, grouping on",
             "≤ 150 in all",
         ),
+        (
+            "sweep_before_storm",
+            "… the sweep before it (500 instances, records the cluster)",
+            "",
+        ),
         ("digest_sweep", "… the sweep after the interval (sends the digest)", ""),
         ("idle_sweep", "… the sweep after it (nothing due)", ""),
+        (
+            "sweep_60",
+            "a sweep of 60 clusters (no instances): the cluster records",
+            "1 `BatchWriteItem` per 25",
+        ),
+        (
+            "sweep_60_again",
+            "… the same warm sweep again, its tag cache fresh",
+            "no record written",
+        ),
     ];
     for (key, title, target) in measures {
         let m = &c[key];

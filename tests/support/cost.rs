@@ -160,6 +160,8 @@ async fn counted(emulator: &Emulator, function: &Function, event: &Value) -> Cal
 /// digest), and the sweep after it (nothing due).
 #[derive(Debug)]
 pub struct StormCost {
+    /// The sweep before the storm (all agents connected): it writes the cluster's record.
+    pub sweep_before: Calls,
     pub invocations: Calls,
     pub digest_sweep: Calls,
     pub idle_sweep: Calls,
@@ -173,9 +175,15 @@ pub struct StormCost {
 
 pub async fn storm_25_by_20() -> StormCost {
     const START: u64 = 1_800_000_000;
-    let storm = Storm::new(500).await;
+    let storm = Storm::connected(500).await;
     let clock = TestClock::at(START);
     let (monitor, sweep) = in_process_pair(&storm, &clock);
+    // The sweep of five minutes before, as deployed: it records the cluster's tags and size.
+    clock.set(START - 60);
+    storm.emulator.reset_calls().await;
+    sweep.run().await;
+    let sweep_before = take(&storm.emulator).await;
+    storm.disconnect_all().await;
     let messages: Vec<Message> = storm
         .records()
         .iter()
@@ -207,6 +215,7 @@ pub async fn storm_25_by_20() -> StormCost {
     let (idle, idle_due) = sweeps.pop().unwrap_or_default();
     let (digest, digest_due) = sweeps.pop().unwrap_or_default();
     StormCost {
+        sweep_before,
         invocations,
         digest_sweep: digest,
         idle_sweep: idle,
@@ -215,6 +224,25 @@ pub async fn storm_25_by_20() -> StormCost {
         digests,
         other: published.len() - firing - digests,
     }
+}
+
+/// The real `sweep` binary over `clusters` clusters without instances, run twice by one warm
+/// process: what the cluster records cost it (one `BatchWriteItem` per 25 clusters when it read
+/// the tags; none while its tag cache is fresh, the records written then being fresh as well).
+pub async fn sweep_of_clusters(clusters: usize) -> (Calls, Calls) {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, &[]).await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let names: Vec<String> = (0..clusters).map(|n| format!("c{n:03}")).collect();
+    for chunk in names.chunks(20) {
+        join_all(chunk.iter().map(|name| fleet.cluster(name, &[]))).await;
+    }
+    let sweep = Function::start_binary(&sweep_binary(), &pipeline.sweep_env(&emulator)).await;
+    emulator.reset_calls().await;
+    sweep.invoke(&json!({})).await.expect("the sweep runs");
+    let first = take(&emulator).await;
+    sweep.invoke(&json!({})).await.expect("the sweep runs");
+    (first, take(&emulator).await)
 }
 
 /// How many `Query` calls since the last reset asked the outbox index.
