@@ -32,7 +32,17 @@ struct Tags {
     silence: Option<String>,
     /// Its registered container instances, when DescribeClusters answered for it.
     registered: Option<usize>,
+    /// When this process learnt it, and how old it was then (a record's age; none for an answer
+    /// of ECS). Not an `Instant` of the look: a new Lambda sandbox's clock starts at its boot.
     at: Instant,
+    age: Duration,
+}
+
+impl Tags {
+    /// How long ago ECS answered.
+    fn age(&self) -> Duration {
+        self.at.elapsed() + self.age
+    }
 }
 
 /// The cluster filter with its cache of tag look-ups.
@@ -68,7 +78,7 @@ impl Scoping {
             let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for cluster in clusters {
                 match cache.get(cluster) {
-                    Some(tags) if tags.at.elapsed() < self.ttl => {
+                    Some(tags) if tags.age() < self.ttl => {
                         scopes.insert(cluster.clone(), scope(tags.monitored));
                     }
                     _ => unknown.push(cluster.clone()),
@@ -98,6 +108,7 @@ impl Scoping {
                                 silence,
                                 registered: info.map(|i| i.registered_instances),
                                 at: Instant::now(),
+                                age: Duration::ZERO,
                             },
                         );
                         scopes.insert(cluster.clone(), scope(monitored));
@@ -203,7 +214,7 @@ impl Scoping {
         let cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         clusters
             .iter()
-            .filter(|c| cache.get(*c).is_none_or(|t| t.at.elapsed() >= self.ttl))
+            .filter(|c| cache.get(*c).is_none_or(|t| t.age() >= self.ttl))
             .cloned()
             .collect()
     }
@@ -214,17 +225,15 @@ impl Scoping {
         let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         for r in records.filter(|r| r.filter == filter_id(&self.filter)) {
             let age = Duration::from_secs(now.saturating_sub(r.seen_at));
-            let Some(at) = Instant::now().checked_sub(age).filter(|_| age < self.ttl) else {
-                continue;
-            };
-            if cache.get(&r.cluster_arn).is_some_and(|t| t.at >= at) {
+            if age >= self.ttl || cache.get(&r.cluster_arn).is_some_and(|t| t.age() <= age) {
                 continue;
             }
             let tags = Tags {
                 monitored: r.monitored,
                 silence: r.silence.clone(),
                 registered: r.registered,
-                at,
+                at: Instant::now(),
+                age,
             };
             cache.insert(r.cluster_arn.clone(), tags);
         }
@@ -267,7 +276,7 @@ impl Scoping {
             monitored: tags.monitored,
             silence: tags.silence.clone(),
             registered: tags.registered,
-            seen_at: now.saturating_sub(tags.at.elapsed().as_secs()),
+            seen_at: now.saturating_sub(tags.age().as_secs()),
         }
     }
 }

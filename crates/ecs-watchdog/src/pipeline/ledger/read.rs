@@ -180,7 +180,16 @@ pub async fn first(
         }
     }
     let grouped = seen.iter().filter(|x| needs_group(x, s));
-    unknown.extend(grouped.filter(|x| unread.contains(&group_of(x))).map(|x| x.key.clone()));
+    unknown.extend(
+        grouped
+            .clone()
+            .filter(|x| unread.contains(&group_of(x)))
+            .map(|x| x.key.clone()),
+    );
+    // Read ahead for kinds that confirmed nothing: not this run's groups (their digests are
+    // the sweep's or a later run's to send).
+    let needed: HashSet<GroupKey> = grouped.map(group_of).collect();
+    known.groups.retain(|k, _| needed.contains(k));
     (known, unknown)
 }
 
