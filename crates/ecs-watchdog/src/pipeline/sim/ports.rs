@@ -15,7 +15,7 @@ use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, Ec2State,
     Ec2States, HostStates, InstanceHealth, InstanceStatus, PingStatus, Task, TaskFilter, TaskStatus,
 };
-use crate::ports::{Answer, AwsError, Batch, Keys, Settle, Stored, Written, one_by_one};
+use crate::ports::{Answer, AwsError, Batch, ClusterRecord, Keys, Settle, Stored, Written, one_by_one};
 
 /// How many times the DynamoDB adapter sends a cancelled transaction again.
 const RETRIES: usize = 4;
@@ -460,5 +460,10 @@ impl Ledger for SimLedger {
     async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
         self.door.pass("dynamodb:Query").await?;
         Ok(self.index(|table| table.owed_by(now)))
+    }
+    /// The sweep's cluster records, which the monitors then read in place of `DescribeClusters`.
+    async fn note_clusters(&self, records: &[ClusterRecord]) -> Result<(), AwsError> {
+        self.door.pass("dynamodb:BatchWriteItem").await?;
+        (&self.inner).note_clusters(records).await
     }
 }
