@@ -186,18 +186,19 @@ impl Monitor {
     pub async fn process(&self, messages: &[Message]) -> BatchReport {
         let mut report = BatchReport::default();
         let intake = intake::read(messages);
-        let now = self.io.clock.now();
         let mut known = ledger::read::Known::default();
-        let monitored = self.scope(&intake, &mut known, now, &mut report).await;
+        let monitored = self.scope(&intake, &mut known, &mut report).await;
         let mut silences = Silences::default();
         let (decisions, deployments_unknown) = self.evidence(&monitored, &mut silences, &mut report.tally).await;
         decide::tally(&decisions, &mut report.tally);
         let mut confirmed = confirmed(&decisions, &mut report);
+        let now = self.io.clock.now();
         let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
         let grouping = !self.config.incidents.group_interval.is_zero();
         let (looked, keys) = ledger::read::ahead_keys(&confirmed, &decisions, drains, grouping);
         let (inventory, ledger) = (self.io.inventory.as_ref(), self.io.ledger.as_deref());
-        (self.scoping.facts(inventory, ledger, &looked, keys, &mut known, now)).await;
+        let facts = self.scoping.facts(inventory, ledger, &looked, keys, &mut known, now);
+        facts.await;
         self.scoping.silences(monitored.iter().map(|(c, _)| *c), &mut silences);
         silences.warn_refused(now);
         // Someone is working on a silenced instance: no drain or replacement under them.
@@ -246,13 +247,16 @@ impl Monitor {
         &self,
         intake: &'a intake::Intake<'a>,
         known: &mut ledger::read::Known,
-        now: u64,
         report: &mut BatchReport,
     ) -> Vec<(&'a str, &'a [Checked<'a>])> {
         report.tally.add(None, Metric::EventsIgnored, intake.ignored);
         let clusters: Vec<String> = intake.by_cluster.keys().cloned().collect();
         let keys = ledger::read::batch_keys(intake, !self.config.incidents.group_interval.is_zero());
-        let (inventory, ledger) = (self.io.inventory.as_ref(), self.io.ledger.as_deref());
+        let (inventory, ledger, now) = (
+            self.io.inventory.as_ref(),
+            self.io.ledger.as_deref(),
+            self.io.clock.now(),
+        );
         let (unkept, scopes) = join(
             self.io.quarantine.quarantine(&intake.rejected),
             self.scoping.of_batch(inventory, ledger, &clusters, keys, known, now),
