@@ -1,8 +1,7 @@
 //! Where alerts and findings go, and how they are told: the topic, the dead-letter queue, the
 //! findings bus, the hook, the chat format, the critical share and the dashboard.
 
-use super::{ConfigError, DEFAULT_CRITICAL_PERCENT, invalid, is_arn_of, required};
-use crate::config::ChatFormat;
+use super::{ChatFormat, ConfigError, DEFAULT_CRITICAL_PERCENT, invalid, is_arn_of, required};
 
 const TOPIC_ACCEPTED: &str = "an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<name>)";
 const QUEUE_ACCEPTED: &str = "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)";
