@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use serde_json::{Value, json};
+use serde_json::json;
+use watchdog_tests::bed::{Bed, NO_GRACE, finding};
 use watchdog_tests::emulator::{Emulator, Published};
-use watchdog_tests::fleet::{Fleet, Node};
 use watchdog_tests::pipeline::Pipeline;
 use watchdog_tests::runtime::{Function, sweep_binary};
 
@@ -22,34 +22,20 @@ fn sns_bytes(published: &Published) -> usize {
     published.subject.len() + published.message.to_string().len() + attributes
 }
 
-fn finding(published: &Published) -> Value {
-    serde_json::from_str(published.message["default"].as_str().expect("a default key")).expect("JSON")
-}
-
-async fn set_agents(emulator: &Emulator, nodes: &[Node], connected: bool) {
-    for chunk in nodes.chunks(50) {
-        join_all(chunk.iter().map(|n| {
-            emulator.set_container_instance(&n.cluster_arn, &n.container_instance_arn, Some(connected), None)
-        }))
-        .await;
+/// Every agent of the bed's cluster connects or disconnects, fifty at a time.
+async fn set_agents(bed: &Bed, connected: bool) {
+    for chunk in bed.nodes.chunks(50) {
+        join_all(chunk.iter().map(|n| bed.set_agent(n, connected))).await;
     }
 }
 
-/// What SNS holds about disconnected agents (the emulator lacks the Managed Daemons APIs, so
-/// the sweep also says it cannot call them).
-async fn agent_messages(emulator: &Emulator) -> Vec<Published> {
-    let all = emulator.published().await;
-    all.into_iter()
-        .filter(|p| p.attributes["kind"] == "agent-disconnected")
-        .collect()
-}
-
-/// Sweeps with the binary until SNS holds an agent message of `status`, or the deadline passes.
-async fn sweep_until(emulator: &Emulator, function: &Function, status: &str) -> Vec<Published> {
+/// Sweeps with the binary until SNS holds an agent message of `status`, or the deadline passes
+/// (the emulator lacks the Managed Daemons APIs, so the sweep also says it cannot call them).
+async fn sweep_until(bed: &Bed, function: &Function, status: &str) -> Vec<Published> {
     let start = Instant::now();
     loop {
         function.invoke(&json!({})).await.expect("the sweep runs");
-        let mut published = agent_messages(emulator).await;
+        let mut published = bed.published("agent-disconnected").await;
         published.retain(|p| p.attributes["status"] == status);
         if !published.is_empty() || start.elapsed() > Duration::from_secs(120) {
             return published;
@@ -64,25 +50,17 @@ async fn sweep_until(emulator: &Emulator, function: &Function, status: &str) -> 
 async fn when_1500_instances_recover_at_once_then_one_resolved_notice_fits_and_says_how_many_more() {
     // Given 1,500 disconnected agents the sweep alerted.
     const FLEET: usize = 1_500;
-    let emulator = Emulator::start().await;
-    let fleet = Fleet::new(&emulator.sdk).await;
-    let pipeline = Pipeline::from_template(
-        &emulator.sdk,
-        &[("GracePeriodSeconds", "0"), ("GroupIntervalMinutes", "0")],
-    )
-    .await;
-    let cluster = fleet.cluster("payments-production-blue", &[]).await;
-    let nodes = fleet.nodes(&cluster, FLEET).await;
-    set_agents(&emulator, &nodes, false).await;
-    let function = Function::start_binary(&sweep_binary(), &pipeline.sweep_env(&emulator)).await;
-    let alerts = sweep_until(&emulator, &function, "firing").await;
+    let bed = Bed::named("payments-production-blue", &NO_GRACE, FLEET).await;
+    set_agents(&bed, false).await;
+    let function = Function::start_binary(&sweep_binary(), &bed.pipeline.sweep_env(&bed.emulator)).await;
+    let alerts = sweep_until(&bed, &function, "firing").await;
     let subjects: Vec<&str> = alerts.iter().map(|a| a.subject.as_str()).collect();
     assert_eq!(subjects.len(), 1, "one alert for the whole fleet: {subjects:?}");
     assert!(sns_bytes(&alerts[0]) <= 262_144, "{} bytes", sns_bytes(&alerts[0]));
 
     // When every agent reconnects.
-    set_agents(&emulator, &nodes, true).await;
-    let notices = sweep_until(&emulator, &function, "resolved").await;
+    set_agents(&bed, true).await;
+    let notices = sweep_until(&bed, &function, "resolved").await;
 
     // Then one resolved notice, within SNS's limit, that lists what fits and counts the rest.
     assert_eq!(notices.len(), 1, "one resolved notice");
@@ -102,7 +80,7 @@ async fn when_1500_instances_recover_at_once_then_one_resolved_notice_fits_and_s
     );
     // Resolved once: a later sweep sends nothing more.
     function.invoke(&json!({})).await.expect("the sweep runs");
-    assert_eq!(agent_messages(&emulator).await.len(), 2);
+    assert_eq!(bed.published("agent-disconnected").await.len(), 2);
 }
 
 /// On the old main the ten bodies went in one `SendMessageBatch` of over 1 MiB, which the

@@ -9,10 +9,10 @@ use ecs_watchdog::alert::{Alert, AlertKind, InstanceFinding};
 use ecs_watchdog::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
 use ecs_watchdog::metrics::Metric;
 use ecs_watchdog::ports::{Answer, AwsError, Batch, Keys, Ledger, Notifier, Settle, Stored};
-use serde_json::{Value, json};
+use serde_json::json;
+use watchdog_tests::bed::{Bed, NO_GRACE, finding, record};
 use watchdog_tests::clock::TestClock;
-use watchdog_tests::emulator::{Emulator, Published};
-use watchdog_tests::fleet::{Fleet, Node};
+use watchdog_tests::emulator::Emulator;
 use watchdog_tests::in_process::{self, config, messages};
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
 use watchdog_tests::runtime::Function;
@@ -35,53 +35,6 @@ impl Notifier for FailsOnce {
         self.real.publish(alert).await
     }
 }
-
-struct Bed {
-    emulator: Emulator,
-    fleet: Fleet,
-    pipeline: Pipeline,
-    nodes: Vec<Node>,
-}
-
-impl Bed {
-    async fn new(parameters: &[(&str, &str)], instances: usize) -> Self {
-        let emulator = Emulator::start().await;
-        let fleet = Fleet::new(&emulator.sdk).await;
-        let pipeline = Pipeline::from_template(&emulator.sdk, parameters).await;
-        let cluster = fleet.cluster("prod", &[]).await;
-        let nodes = fleet.nodes(&cluster, instances).await;
-        Self {
-            emulator,
-            fleet,
-            pipeline,
-            nodes,
-        }
-    }
-
-    async fn disconnect(&self, node: &Node) -> Value {
-        self.emulator
-            .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(false), None)
-            .await;
-        record(&agent_event(node, 2, false))
-    }
-
-    async fn reconnect(&self, node: &Node) {
-        self.emulator
-            .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(true), None)
-            .await;
-    }
-}
-
-fn record(event: &Value) -> Value {
-    json!({"messageId": format!("m-{}", event["id"].as_str().unwrap()), "body": event.to_string()})
-}
-
-fn finding(alert: &Published) -> Value {
-    serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap()
-}
-
-/// One incident's life, each notification on its own: grouping has tests/digest.rs.
-const NO_GRACE: [(&str, &str); 2] = [("GracePeriodSeconds", "0"), ("GroupIntervalMinutes", "0")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_same_disconnect_comes_again_in_turn_or_at_once_then_it_alerts_once() {
@@ -158,7 +111,7 @@ async fn when_an_incident_lasts_then_it_reminds_once_per_interval_and_resolves_o
 
     // The agent reconnects; the next look at it (and at an instance that never had an incident)
     // closes the incident with one notice.
-    bed.reconnect(&bed.nodes[0]).await;
+    bed.set_agent(&bed.nodes[0], true).await;
     clock.advance_minutes(10);
     let never_broken = record(&agent_event(&bed.nodes[1], 2, false));
     let report = monitor.process(&messages(&[broken.clone(), never_broken])).await;

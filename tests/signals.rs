@@ -3,61 +3,24 @@
 //! and daemon deployments that fail.
 
 use serde_json::{Value, json};
-use watchdog_tests::emulator::{Emulator, Published};
-use watchdog_tests::fleet::{Fleet, Node};
-use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::bed::{Bed, NO_GRACE, finding};
+use watchdog_tests::pipeline::sqs_event;
 use watchdog_tests::runtime::Function;
 use watchdog_tests::samples::{deployment_event, health_impaired_event};
 
-struct Bed {
-    emulator: Emulator,
-    pipeline: Pipeline,
-    nodes: Vec<Node>,
-    _fleet: Fleet,
-}
-
-impl Bed {
-    async fn new(instances: usize) -> Self {
-        let emulator = Emulator::start().await;
-        let fleet = Fleet::new(&emulator.sdk).await;
-        let pipeline = Pipeline::from_template(
-            &emulator.sdk,
-            &[("GracePeriodSeconds", "0"), ("GroupIntervalMinutes", "0")],
-        )
-        .await;
-        let cluster = fleet.cluster("prod", &[]).await;
-        let nodes = fleet.nodes(&cluster, instances).await;
-        Self {
-            emulator,
-            pipeline,
-            nodes,
-            _fleet: fleet,
-        }
-    }
-
-    /// Puts `events` on the bus and hands what the rules queued to a fresh `monitor`.
-    async fn run(&self, events: &[Value], expect_queued: usize) -> (Function, Value) {
-        self.pipeline.put_events(events).await;
-        let records = self.pipeline.receive(expect_queued).await;
-        assert_eq!(records.len(), expect_queued, "the rules queued {records:?}");
-        let function = Function::start(&self.pipeline.function_env(&self.emulator)).await;
-        let answer = function.invoke(&sqs_event(&records)).await.expect("handled");
-        (function, answer)
-    }
-
-    async fn published(&self, kind: &str) -> Vec<Published> {
-        let all = self.emulator.published().await;
-        all.into_iter().filter(|p| p.attributes["kind"] == kind).collect()
-    }
-}
-
-fn finding(alert: &Published) -> Value {
-    serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap()
+/// Puts `events` on the bus and hands what the rules queued to a fresh `monitor`.
+async fn run(bed: &Bed, events: &[Value], expect_queued: usize) -> (Function, Value) {
+    bed.pipeline.put_events(events).await;
+    let records = bed.pipeline.receive(expect_queued).await;
+    assert_eq!(records.len(), expect_queued, "the rules queued {records:?}");
+    let function = Function::start(&bed.pipeline.function_env(&bed.emulator)).await;
+    let answer = function.invoke(&sqs_event(&records)).await.expect("handled");
+    (function, answer)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_an_instance_is_still_impaired_at_the_recheck_then_one_alert_names_the_failing_check() {
-    let bed = Bed::new(2).await;
+    let bed = Bed::new(&NO_GRACE, 2).await;
     let [sick, healed] = [&bed.nodes[0], &bed.nodes[1]];
     bed.emulator
         .set_health(
@@ -79,9 +42,7 @@ async fn when_an_instance_is_still_impaired_at_the_recheck_then_one_alert_names_
         )
         .await;
 
-    let (function, answer) = bed
-        .run(&[health_impaired_event(sick), health_impaired_event(healed)], 2)
-        .await;
+    let (function, answer) = run(&bed, &[health_impaired_event(sick), health_impaired_event(healed)], 2).await;
 
     assert_eq!(answer, json!({"batchItemFailures": []}));
     let alerts = bed.published("instance-impaired").await;
@@ -108,7 +69,7 @@ async fn when_an_instance_is_still_impaired_at_the_recheck_then_one_alert_names_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_daemon_deployment_fails_then_each_failure_alerts_once_and_a_success_resolves_it() {
-    let bed = Bed::new(1).await;
+    let bed = Bed::new(&NO_GRACE, 1).await;
     let cluster = &bed.nodes[0].cluster_arn;
     let rolling_back = deployment_event("daemon-deployment-rollback-in-progress.json", cluster, "log-router");
     let rollback_failed = deployment_event("daemon-deployment-rollback-failed.json", cluster, "security-agent");
@@ -116,9 +77,9 @@ async fn when_a_daemon_deployment_fails_then_each_failure_alerts_once_and_a_succ
 
     // A failed deployment: one alert. A failed rollback (and a pending deployment, which the
     // rule keeps out): one more.
-    let (function, answer) = bed.run(std::slice::from_ref(&rolling_back), 1).await;
+    let (function, answer) = run(&bed, std::slice::from_ref(&rolling_back), 1).await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
-    let (_, answer) = bed.run(&[rollback_failed, pending], 1).await;
+    let (_, answer) = run(&bed, &[rollback_failed, pending], 1).await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
     let alerts = bed.published("daemon-deployment-failed").await;
     let subjects: Vec<&str> = alerts.iter().map(|a| a.subject.as_str()).collect();
@@ -138,7 +99,7 @@ async fn when_a_daemon_deployment_fails_then_each_failure_alerts_once_and_a_succ
 
     // The same failure delivered again: nothing new. A success of log-router: resolved.
     let succeeded = deployment_event("daemon-deployment-successful.json", cluster, "log-router");
-    let (_, answer) = bed.run(&[rolling_back, succeeded], 2).await;
+    let (_, answer) = run(&bed, &[rolling_back, succeeded], 2).await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
     let all = bed.published("daemon-deployment-failed").await;
     let statuses: Vec<&str> = all.iter().map(|p| p.attributes["status"].as_str()).collect();

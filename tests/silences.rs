@@ -3,99 +3,45 @@
 //! incident's alert until the silence ends, then the sweep sends it once; an instance-impaired
 //! on AGENT_CONNECTIVITY alone folds into the agent-disconnected incident.
 
-use aws_sdk_ecs::operation::list_daemons::ListDaemonsOutput;
 use aws_sdk_ecs::types::Tag;
-use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use ecs_watchdog::aws::EcsDaemons;
 use ecs_watchdog::metrics::Metric;
 use ecs_watchdog::ports::Clock;
 use ecs_watchdog::silence::{TAG_KEY, iso};
-use serde_json::{Value, json};
+use serde_json::json;
+use watchdog_tests::bed::{Bed, NO_GRACE, finding, no_daemons, record};
 use watchdog_tests::clock::TestClock;
-use watchdog_tests::emulator::{Emulator, Published};
-use watchdog_tests::fleet::{Fleet, Node};
+use watchdog_tests::emulator::Published;
 use watchdog_tests::in_process::{self, config, messages};
-use watchdog_tests::pipeline::{Pipeline, sqs_event};
+use watchdog_tests::pipeline::sqs_event;
 use watchdog_tests::runtime::{Function, sweep_binary};
-use watchdog_tests::samples::{agent_event, health_impaired_event};
+use watchdog_tests::samples::health_impaired_event;
 
 const START: u64 = 1_800_000_000;
-const NO_GRACE: [(&str, &str); 2] = [("GracePeriodSeconds", "0"), ("GroupIntervalMinutes", "0")];
 
-struct Bed {
-    emulator: Emulator,
-    fleet: Fleet,
-    pipeline: Pipeline,
-    cluster: String,
-    nodes: Vec<Node>,
+/// Tags a cluster or a container instance with `ecs-watchdog-silence-until=value`, as an
+/// engineer would (`aws ecs tag-resource`).
+async fn silence(bed: &Bed, arn: &str, value: &str) {
+    bed.fleet
+        .ecs
+        .tag_resource()
+        .resource_arn(arn)
+        .tags(Tag::builder().key(TAG_KEY).value(value).build())
+        .send()
+        .await
+        .expect("TagResource");
 }
 
-impl Bed {
-    async fn new(instances: usize) -> Self {
-        let emulator = Emulator::start().await;
-        let fleet = Fleet::new(&emulator.sdk).await;
-        let pipeline = Pipeline::from_template(&emulator.sdk, &NO_GRACE).await;
-        let cluster = fleet.cluster("prod", &[]).await;
-        let nodes = fleet.nodes(&cluster, instances).await;
-        Self {
-            emulator,
-            fleet,
-            pipeline,
-            cluster,
-            nodes,
-        }
-    }
-
-    /// Tags a cluster or a container instance with `ecs-watchdog-silence-until=value`, as an
-    /// engineer would (`aws ecs tag-resource`).
-    async fn silence(&self, arn: &str, value: &str) {
-        self.fleet
-            .ecs
-            .tag_resource()
-            .resource_arn(arn)
-            .tags(Tag::builder().key(TAG_KEY).value(value).build())
-            .send()
-            .await
-            .expect("TagResource");
-    }
-
-    async fn disconnect(&self, node: &Node) -> Value {
-        self.emulator
-            .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(false), None)
-            .await;
-        record(&agent_event(node, 2, false))
-    }
-
-    async fn published(&self, kind: &str) -> Vec<Published> {
-        let all = self.emulator.published().await;
-        all.into_iter().filter(|p| p.attributes["kind"] == kind).collect()
-    }
-
-    /// The sweep binary's environment, reading tags at every run (TAG_CACHE_TTL_SECONDS=0), so
-    /// a silence lifted shows at the next sweep rather than after the cache's five minutes.
-    fn sweep_env(&self) -> Vec<(String, String)> {
-        let mut env = self.pipeline.sweep_env(&self.emulator);
-        env.push(("TAG_CACHE_TTL_SECONDS".into(), "0".into()));
-        env
-    }
-}
-
-fn record(event: &Value) -> Value {
-    json!({"messageId": format!("m-{}", event["id"].as_str().unwrap()), "body": event.to_string()})
-}
-
-fn finding(alert: &Published) -> Value {
-    serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap()
+/// The sweep binary's environment, reading tags at every run (TAG_CACHE_TTL_SECONDS=0), so
+/// a silence lifted shows at the next sweep rather than after the cache's five minutes.
+fn sweep_env(bed: &Bed) -> Vec<(String, String)> {
+    let mut env = bed.pipeline.sweep_env(&bed.emulator);
+    env.push(("TAG_CACHE_TTL_SECONDS".into(), "0".into()));
+    env
 }
 
 fn email(alert: &Published) -> &str {
     alert.message["email"].as_str().unwrap()
-}
-
-/// A cluster without Managed Daemons (the emulator has none of their APIs).
-fn no_daemons() -> aws_sdk_ecs::Client {
-    let list = mock!(aws_sdk_ecs::Client::list_daemons).then_output(|| ListDaemonsOutput::builder().build());
-    mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list])
 }
 
 fn now() -> u64 {
@@ -105,9 +51,9 @@ fn now() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_silenced_clusters_agent_disconnects_then_nothing_alerts_until_the_silence_ends_and_then_the_sweep_alerts_once()
  {
-    let bed = Bed::new(2).await;
+    let bed = Bed::new(&NO_GRACE, 2).await;
     let until = iso(now() + 3600);
-    bed.silence(&bed.cluster, &until).await;
+    silence(&bed, &bed.cluster, &until).await;
     let lost = bed.disconnect(&bed.nodes[0]).await;
 
     // The event: the incident opens, its alert held, counted.
@@ -120,7 +66,7 @@ async fn when_a_silenced_clusters_agent_disconnects_then_nothing_alerts_until_th
     assert_eq!(monitor.metric("Silenced", Some("prod")), 1.0);
     assert_eq!(monitor.metric("IncidentsOpened", Some("prod")), 1.0);
     // The sweep sees the disconnect too, and holds it as well.
-    let sweep = Function::start_binary(&sweep_binary(), &bed.sweep_env()).await;
+    let sweep = Function::start_binary(&sweep_binary(), &sweep_env(&bed)).await;
     sweep.invoke(&json!({})).await.expect("the sweep runs");
     // (The binary's own monitor-impaired alert says the emulator lacks the Managed Daemons APIs.)
     assert!(
@@ -129,7 +75,7 @@ async fn when_a_silenced_clusters_agent_disconnects_then_nothing_alerts_until_th
     );
 
     // The maintenance ends early: the tag moves to a time past. The next sweep alerts, once.
-    bed.silence(&bed.cluster, &iso(now() - 1)).await;
+    silence(&bed, &bed.cluster, &iso(now() - 1)).await;
     for _ in 0..3 {
         sweep.invoke(&json!({})).await.expect("the sweep runs");
     }
@@ -149,17 +95,17 @@ async fn when_a_silenced_clusters_agent_disconnects_then_nothing_alerts_until_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_silence_ends_with_the_problem_there_then_the_sweep_sends_it_at_its_due_time_and_one_that_ended_inside_sends_nothing()
  {
-    let bed = Bed::new(2).await;
+    let bed = Bed::new(&NO_GRACE, 2).await;
     let clock = TestClock::at(START);
     let env = bed.pipeline.function_env(&bed.emulator);
     let set = clock.clone();
     let monitor = in_process::monitor(&bed.emulator, config(&env), move |io| io.clock = Box::new(set));
     let set = clock.clone();
-    let sweep = in_process::sweep(&bed.emulator, config(&bed.sweep_env()), move |io| {
+    let sweep = in_process::sweep(&bed.emulator, config(&sweep_env(&bed)), move |io| {
         io.clock = Box::new(set);
         io.daemons = Box::new(EcsDaemons::new(no_daemons()));
     });
-    bed.silence(&bed.cluster, &iso(START + 3600)).await;
+    silence(&bed, &bed.cluster, &iso(START + 3600)).await;
     let lasting = bed.disconnect(&bed.nodes[0]).await;
     let brief = bed.disconnect(&bed.nodes[1]).await;
 
@@ -191,9 +137,9 @@ async fn when_a_silence_ends_with_the_problem_there_then_the_sweep_sends_it_at_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_one_container_instance_is_silenced_then_only_its_alert_waits_and_it_is_not_drained() {
-    let bed = Bed::new(2).await;
+    let bed = Bed::new(&NO_GRACE, 2).await;
     let (quiet, loud) = (&bed.nodes[0], &bed.nodes[1]);
-    bed.silence(&quiet.container_instance_arn, &iso(now() + 3600)).await;
+    silence(&bed, &quiet.container_instance_arn, &iso(now() + 3600)).await;
     let events = [bed.disconnect(quiet).await, bed.disconnect(loud).await];
     let mut env = bed.pipeline.function_env(&bed.emulator);
     env.push(("REMEDIATION_ACTION".into(), "drain".into()));
@@ -216,7 +162,7 @@ async fn when_one_container_instance_is_silenced_then_only_its_alert_waits_and_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_an_instance_is_impaired_only_on_agent_connectivity_while_its_agent_incident_is_open_then_one_alert() {
-    let bed = Bed::new(1).await;
+    let bed = Bed::new(&NO_GRACE, 1).await;
     let node = &bed.nodes[0];
     let disconnected = bed.disconnect(node).await;
     bed.emulator
@@ -248,8 +194,8 @@ async fn when_an_instance_is_impaired_only_on_agent_connectivity_while_its_agent
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_silence_tag_cannot_be_read_then_the_alert_goes_out_saying_so_and_a_warning_names_tag_and_cluster() {
-    let bed = Bed::new(1).await;
-    bed.silence(&bed.cluster, "after the upgrade").await;
+    let bed = Bed::new(&NO_GRACE, 1).await;
+    silence(&bed, &bed.cluster, "after the upgrade").await;
     let lost = bed.disconnect(&bed.nodes[0]).await;
     let monitor = Function::start(&bed.pipeline.function_env(&bed.emulator)).await;
 

@@ -13,14 +13,13 @@ use aws_sdk_ecs::types::{DaemonDeploymentStatus, DaemonDeploymentSummary, Daemon
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
-use ecs_watchdog::aws::EcsDaemons;
+use ecs_watchdog::SweepReport;
 use ecs_watchdog::metrics::Metric;
-use ecs_watchdog::{Sweep, SweepReport};
 use serde_json::{Value, json};
+use watchdog_tests::bed::{Bed, finding, no_daemons};
 use watchdog_tests::clock::TestClock;
 use watchdog_tests::emulator::{Emulator, Published};
-use watchdog_tests::fleet::{Fleet, Node};
-use watchdog_tests::in_process;
+use watchdog_tests::fleet::Fleet;
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
 use watchdog_tests::runtime::{Function, sweep_binary};
 use watchdog_tests::samples::agent_event;
@@ -28,63 +27,8 @@ use watchdog_tests::samples::agent_event;
 const START: u64 = 1_800_000_000;
 const DAEMON_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:daemon/prod/log-router";
 
-struct Bed {
-    emulator: Emulator,
-    fleet: Fleet,
-    pipeline: Pipeline,
-    nodes: Vec<Node>,
-}
-
-impl Bed {
-    async fn new(parameters: &[(&str, &str)], instances: usize) -> Self {
-        let emulator = Emulator::start().await;
-        let fleet = Fleet::new(&emulator.sdk).await;
-        let pipeline = Pipeline::from_template(&emulator.sdk, parameters).await;
-        let cluster = fleet.cluster("prod", &[]).await;
-        let nodes = fleet.nodes(&cluster, instances).await;
-        Self {
-            emulator,
-            fleet,
-            pipeline,
-            nodes,
-        }
-    }
-
-    async fn set_agent(&self, node: &Node, connected: bool) {
-        self.emulator
-            .set_container_instance(&node.cluster_arn, &node.container_instance_arn, Some(connected), None)
-            .await;
-    }
-
-    /// What SNS published of one kind.
-    async fn published(&self, kind: &str) -> Vec<Published> {
-        let all = self.emulator.published().await;
-        all.into_iter().filter(|p| p.attributes["kind"] == kind).collect()
-    }
-
-    /// The sweep in this process on a clock the test moves, its Managed Daemons APIs answered
-    /// by `daemons`.
-    fn sweep(&self, clock: &TestClock, daemons: aws_sdk_ecs::Client) -> Sweep {
-        let config = in_process::config(&self.pipeline.sweep_env(&self.emulator));
-        in_process::sweep(&self.emulator, config, |io| {
-            io.clock = Box::new(clock.clone());
-            io.daemons = Box::new(EcsDaemons::new(daemons));
-        })
-    }
-}
-
 fn clock() -> TestClock {
     TestClock::at(START)
-}
-
-/// A cluster without Managed Daemons, as `ListDaemons` answers for it.
-fn no_daemons() -> aws_sdk_ecs::Client {
-    let list = mock!(aws_sdk_ecs::Client::list_daemons).then_output(|| ListDaemonsOutput::builder().build());
-    mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&list])
-}
-
-fn finding(alert: &Published) -> Value {
-    serde_json::from_str(alert.message["default"].as_str().unwrap()).unwrap()
 }
 
 /// The last value of a gauge the binary printed as EMF for `cluster`; `None` if never printed.

@@ -2,6 +2,7 @@
 //! `monitor` binary, an ECS fleet seeded through the real SDK clients, and the
 //! EventBridge → SQS path the events take in AWS.
 
+pub mod bed;
 pub mod clock;
 pub mod cost;
 pub mod emulator;

@@ -95,42 +95,8 @@ impl EcsInventory {
         let found: HashMap<String, ContainerInstance> = output
             .container_instances()
             .iter()
-            .filter_map(|ci| {
-                let arn = ci.container_instance_arn()?.to_owned();
-                let attribute = |name: &str| {
-                    ci.attributes()
-                        .iter()
-                        .find(|a| a.name() == name)
-                        .and_then(|a| a.value())
-                        .map(str::to_owned)
-                };
-                let instance = ContainerInstance {
-                    status: InstanceStatus::parse(ci.status().unwrap_or_default()),
-                    agent_connected: ci.agent_connected(),
-                    version: ci.version(),
-                    ec2_instance_id: ci.ec2_instance_id().map(str::to_owned),
-                    running_tasks_count: ci.running_tasks_count(),
-                    agent_version: ci.version_info().and_then(|v| v.agent_version()).map(str::to_owned),
-                    availability_zone: attribute("ecs.availability-zone"),
-                    capacity_provider_name: ci.capacity_provider_name().map(str::to_owned),
-                    health: ci.health_status().map(|h| InstanceHealth {
-                        overall: h.overall_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                        failing: h
-                            .details()
-                            .iter()
-                            .filter(|d| d.status().is_some_and(|s| s.as_str() != "OK"))
-                            .map(|d| HealthCheck {
-                                check: d.r#type().map_or("unknown", |t| t.as_str()).to_owned(),
-                                status: d.status().map_or("unknown", |s| s.as_str()).to_owned(),
-                                reason: d.status_reason().map(str::to_owned),
-                            })
-                            .collect(),
-                    }),
-                    tags: tags(ci.tags()),
-                    arn,
-                };
-                Some((instance_key(&instance.arn).to_owned(), instance))
-            })
+            .filter_map(container_instance)
+            .map(|instance| (instance_key(&instance.arn).to_owned(), instance))
             .collect();
         Ok(ClusterInstances::Found(found))
     }
@@ -351,6 +317,47 @@ impl Daemons for EcsDaemons {
             .await
             .map_err(|e| sdk_error("ecs:ListDaemonDeployments", e))?;
         Ok(!output.daemon_deployments().is_empty())
+    }
+}
+
+/// A described container instance; none without an ARN.
+fn container_instance(ci: &aws_sdk_ecs::types::ContainerInstance) -> Option<ContainerInstance> {
+    let attribute = |name: &str| {
+        ci.attributes()
+            .iter()
+            .find(|a| a.name() == name)
+            .and_then(|a| a.value())
+            .map(str::to_owned)
+    };
+    Some(ContainerInstance {
+        arn: ci.container_instance_arn()?.to_owned(),
+        status: InstanceStatus::parse(ci.status().unwrap_or_default()),
+        agent_connected: ci.agent_connected(),
+        version: ci.version(),
+        ec2_instance_id: ci.ec2_instance_id().map(str::to_owned),
+        running_tasks_count: ci.running_tasks_count(),
+        agent_version: ci.version_info().and_then(|v| v.agent_version()).map(str::to_owned),
+        availability_zone: attribute("ecs.availability-zone"),
+        capacity_provider_name: ci.capacity_provider_name().map(str::to_owned),
+        health: ci.health_status().map(health),
+        tags: tags(ci.tags()),
+    })
+}
+
+/// The instance's overall health and the checks that are not OK.
+fn health(h: &aws_sdk_ecs::types::ContainerInstanceHealthStatus) -> InstanceHealth {
+    InstanceHealth {
+        overall: h.overall_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        failing: h
+            .details()
+            .iter()
+            .filter(|d| d.status().is_some_and(|s| s.as_str() != "OK"))
+            .map(|d| HealthCheck {
+                check: d.r#type().map_or("unknown", |t| t.as_str()).to_owned(),
+                status: d.status().map_or("unknown", |s| s.as_str()).to_owned(),
+                reason: d.status_reason().map(str::to_owned),
+            })
+            .collect(),
     }
 }
 

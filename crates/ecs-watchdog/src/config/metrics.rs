@@ -1,6 +1,34 @@
 //! What the metrics cost, and whether they reach CloudWatch at all.
 
-use super::{ConfigError, MetricsSinkKind, boolean};
+use super::{ConfigError, DEFAULT_NAMESPACE, MetricsSinkKind, boolean, invalid};
+
+/// `METRIC_NAMESPACE`, as CloudWatch accepts it.
+pub(super) fn namespace(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let namespace = get("METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    if namespace.len() > 255 || namespace.starts_with(':') || namespace.starts_with("AWS/") {
+        return Err(invalid(
+            "METRIC_NAMESPACE",
+            &namespace,
+            "up to 255 characters, not starting with ':' or 'AWS/'",
+        ));
+    }
+    Ok(namespace)
+}
+
+/// `METRICS_SINK`: EMF by default in Lambda, the API elsewhere; refused where Lambda would drop
+/// the EMF lines.
+pub(super) fn sink(get: &impl Fn(&str) -> Option<String>) -> Result<MetricsSinkKind, ConfigError> {
+    let in_lambda = get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let sink = match get("METRICS_SINK").as_deref() {
+        None if in_lambda => MetricsSinkKind::Emf,
+        None => MetricsSinkKind::Api,
+        Some("emf") => MetricsSinkKind::Emf,
+        Some("api") => MetricsSinkKind::Api,
+        Some(other) => return Err(invalid("METRICS_SINK", other, "emf, api")),
+    };
+    emf_reaches_cloudwatch(get, sink)?;
+    Ok(sink)
+}
 
 /// `CLUSTER_GAUGES`: the gauges also per cluster (`ClusterName`). Off by default: a gauge is
 /// published every run, so per cluster it is a CloudWatch metric per cluster and gauge, billed
@@ -32,10 +60,7 @@ pub fn lambda_sends_unlevelled_lines(format: Option<&str>, level: Option<&str>) 
 
 /// With the EMF sink, metrics are log lines: a log level that drops them silences every count
 /// alarm and pages the sweep's heartbeat alarm forever. Refused at init instead.
-pub(super) fn emf_reaches_cloudwatch(
-    get: &impl Fn(&str) -> Option<String>,
-    sink: MetricsSinkKind,
-) -> Result<(), ConfigError> {
+fn emf_reaches_cloudwatch(get: &impl Fn(&str) -> Option<String>, sink: MetricsSinkKind) -> Result<(), ConfigError> {
     let level = get("AWS_LAMBDA_LOG_LEVEL");
     if sink == MetricsSinkKind::Emf
         && !lambda_sends_unlevelled_lines(get("AWS_LAMBDA_LOG_FORMAT").as_deref(), level.as_deref())

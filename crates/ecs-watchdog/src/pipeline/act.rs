@@ -14,6 +14,9 @@ use crate::metrics::{Metric, Tally};
 use crate::ports::{Inventory, error_chain};
 use crate::remediation::{self, ActionOutcome, ActionTaken, ClusterState, Scope, StepOutcome, Target};
 
+/// What is said of each instance (its container instance ARN), step by step.
+type Said = HashMap<String, Vec<ActionTaken>>;
+
 pub async fn remediate(io: &Adapters, config: &Remediation, confirmed: &mut Confirmed<'_>, tally: &mut Tally) {
     if io.steps.is_empty() {
         return;
@@ -24,125 +27,162 @@ pub async fn remediate(io: &Adapters, config: &Remediation, confirmed: &mut Conf
             leave_out_of_scope(confirmed, cluster);
             continue;
         }
-        let name = cluster_name(cluster);
-        let mut mine: Vec<Target> = Vec::new();
-        let mut left: Vec<&str> = Vec::new();
-        for (kind, firing) in confirmed
-            .iter()
-            .filter(|((c, _), _)| *c == cluster)
-            .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
-        {
-            let arn = &firing.finding.container_instance_arn;
-            if !remediable(kind, &firing.finding, config) {
-                left.push(arn);
-            } else if !mine.iter().any(|t| &t.container_instance_arn == arn) {
-                mine.push(Target {
-                    container_instance_arn: arn.clone(),
-                    ec2_instance_id: firing.finding.ec2_instance_id.clone(),
-                    // Drained just now: only an instance that runs no task can go at once; the
-                    // sweep replaces the others once their tasks left or the time is up.
-                    replace_now: firing.finding.running_tasks_count == 0,
-                });
-            }
-        }
-        let mut said: HashMap<String, Vec<ActionTaken>> = HashMap::new();
-        for arn in left
-            .into_iter()
-            .filter(|a| !mine.iter().any(|t| t.container_instance_arn == *a))
-        {
-            let detail = "not drained: only a disconnected agent or a lost critical daemon is; a non-critical \
-                          daemon's instance stays in service on purpose (REMEDIATE_NON_CRITICAL_DAEMONS=true drains \
-                          anyway), and ECS repairs its Managed Instances itself";
-            said.entry(arn.to_owned())
-                .or_default()
-                .push(guard(ActionOutcome::Skipped, detail.to_owned()));
-        }
-        if mine.is_empty() {
-            write_down(confirmed, cluster, &said);
-            continue;
-        }
-        match cluster_state(io.inventory.as_ref(), cluster).await {
-            Err(e) => {
-                log_check_error(cluster, &e, mine.len());
-                for target in &mine {
-                    let detail = format!("not attempted: the cluster could not be counted ({})", e.operation);
-                    said.entry(target.container_instance_arn.clone())
-                        .or_default()
-                        .push(guard(ActionOutcome::NotAttempted, detail));
-                }
-            }
-            Ok(state) => {
-                // ECS drains only ACTIVE instances: one still REGISTERING (its critical daemon
-                // never started) or already DRAINING is reported, not acted on.
-                let (mine_active, not_active): (Vec<Target>, Vec<Target>) = mine
-                    .into_iter()
-                    .partition(|t| state.active.contains(instance_key(&t.container_instance_arn)));
-                mine = mine_active;
-                let managed = managed_instances(io.inventory.as_ref(), &state, &mine).await;
-                let (repairs_itself, others): (Vec<Target>, Vec<Target>) = mine
-                    .into_iter()
-                    .partition(|t| managed.contains(instance_key(&t.container_instance_arn)));
-                mine = others;
-                for target in repairs_itself {
-                    let detail =
-                        "not drained: an ECS Managed Instance, which ECS drains and replaces itself (auto repair); \
-                                  the sweep alerts if the repair stalls"
-                            .to_owned();
-                    said.entry(target.container_instance_arn)
-                        .or_default()
-                        .push(guard(ActionOutcome::Skipped, detail));
-                }
-                for target in not_active {
-                    let detail =
-                        "not drained: the instance is not ACTIVE, and ECS drains only ACTIVE instances".to_owned();
-                    said.entry(target.container_instance_arn)
-                        .or_default()
-                        .push(guard(ActionOutcome::Skipped, detail));
-                }
-                let max_percent = config.max_percent;
-                let arns: Vec<String> = mine.iter().map(|t| t.container_instance_arn.clone()).collect();
-                let (act, held) = remediation::guard(&state, max_percent, &arns);
-                let limit = remediation::drain_limit(state.total, max_percent);
-                for arn in &held {
-                    tally.count(Some(name), Metric::RemediationHeldBack);
-                    let text = format!(
-                        "held back by the guard: {} of {} instances DRAINING, at most {limit} ({max_percent}%)",
-                        state.draining, state.total
-                    );
-                    said.entry(arn.clone())
-                        .or_default()
-                        .push(guard(ActionOutcome::HeldBack, text));
-                }
-                let mut targets: Vec<Target> = mine
-                    .into_iter()
-                    .filter(|t| act.contains(&t.container_instance_arn))
-                    .collect();
-                for (n, step) in io.steps.iter().enumerate() {
-                    if targets.is_empty() {
-                        break;
-                    }
-                    let outcomes = step.apply(cluster, &targets, config.dry_run).await;
-                    let mut next = Vec::new();
-                    for (target, outcome) in targets.into_iter().zip(outcomes) {
-                        info!(cluster = name, instance = %target.container_instance_arn, step = step.name(), ?outcome, "remediation");
-                        if n == 0 && matches!(outcome, StepOutcome::Done(_)) {
-                            tally.count(Some(name), Metric::RemediationStarted);
-                        }
-                        said.entry(target.container_instance_arn.clone())
-                            .or_default()
-                            .push(ActionTaken::of(step.name(), &outcome));
-                        if matches!(
-                            outcome,
-                            StepOutcome::Done(_) | StepOutcome::AlreadyDone(_) | StepOutcome::WouldDo(_)
-                        ) {
-                            next.push(target);
-                        }
-                    }
-                    targets = next;
-                }
-            }
+        let (mine, mut said) = targets(confirmed, cluster, config);
+        if !mine.is_empty() {
+            act_on_cluster(io, config, cluster, mine, &mut said, tally).await;
         }
         write_down(confirmed, cluster, &said);
+    }
+}
+
+/// A cluster's remediable instances, each once, and a word for each instance that is not.
+fn targets(confirmed: &Confirmed<'_>, cluster: &str, config: &Remediation) -> (Vec<Target>, Said) {
+    let mut mine: Vec<Target> = Vec::new();
+    let mut left: Vec<&str> = Vec::new();
+    for (kind, firing) in confirmed
+        .iter()
+        .filter(|((c, _), _)| *c == cluster)
+        .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
+    {
+        let arn = &firing.finding.container_instance_arn;
+        if !remediable(kind, &firing.finding, config) {
+            left.push(arn);
+        } else if !mine.iter().any(|t| &t.container_instance_arn == arn) {
+            mine.push(Target {
+                container_instance_arn: arn.clone(),
+                ec2_instance_id: firing.finding.ec2_instance_id.clone(),
+                // Drained just now: only an instance that runs no task can go at once; the
+                // sweep replaces the others once their tasks left or the time is up.
+                replace_now: firing.finding.running_tasks_count == 0,
+            });
+        }
+    }
+    let mut said = Said::new();
+    for arn in left
+        .into_iter()
+        .filter(|a| !mine.iter().any(|t| t.container_instance_arn == *a))
+    {
+        let detail = "not drained: only a disconnected agent or a lost critical daemon is; a non-critical \
+                      daemon's instance stays in service on purpose (REMEDIATE_NON_CRITICAL_DAEMONS=true drains \
+                      anyway), and ECS repairs its Managed Instances itself";
+        said.entry(arn.to_owned())
+            .or_default()
+            .push(guard(ActionOutcome::Skipped, detail.to_owned()));
+    }
+    (mine, said)
+}
+
+/// Counts the cluster, lets the guard choose, and runs the steps on what it let through.
+async fn act_on_cluster(
+    io: &Adapters,
+    config: &Remediation,
+    cluster: &str,
+    mine: Vec<Target>,
+    said: &mut Said,
+    tally: &mut Tally,
+) {
+    match cluster_state(io.inventory.as_ref(), cluster).await {
+        Err(e) => {
+            log_check_error(cluster, &e, mine.len());
+            for target in &mine {
+                let detail = format!("not attempted: the cluster could not be counted ({})", e.operation);
+                said.entry(target.container_instance_arn.clone())
+                    .or_default()
+                    .push(guard(ActionOutcome::NotAttempted, detail));
+            }
+        }
+        Ok(state) => {
+            let targets = guarded(io, config, cluster, &state, mine, said, tally).await;
+            run_steps(io, config, cluster, targets, said, tally).await;
+        }
+    }
+}
+
+/// The targets the guard lets through: ACTIVE, not an ECS Managed Instance, and within the
+/// share of the cluster that may drain at once; the others are told why not.
+async fn guarded(
+    io: &Adapters,
+    config: &Remediation,
+    cluster: &str,
+    state: &ClusterState,
+    mine: Vec<Target>,
+    said: &mut Said,
+    tally: &mut Tally,
+) -> Vec<Target> {
+    // ECS drains only ACTIVE instances: one still REGISTERING (its critical daemon
+    // never started) or already DRAINING is reported, not acted on.
+    let (mine, not_active): (Vec<Target>, Vec<Target>) = mine
+        .into_iter()
+        .partition(|t| state.active.contains(instance_key(&t.container_instance_arn)));
+    let managed = managed_instances(io.inventory.as_ref(), state, &mine).await;
+    let (repairs_itself, mine): (Vec<Target>, Vec<Target>) = mine
+        .into_iter()
+        .partition(|t| managed.contains(instance_key(&t.container_instance_arn)));
+    for target in repairs_itself {
+        let detail = "not drained: an ECS Managed Instance, which ECS drains and replaces itself (auto repair); \
+                      the sweep alerts if the repair stalls"
+            .to_owned();
+        said.entry(target.container_instance_arn)
+            .or_default()
+            .push(guard(ActionOutcome::Skipped, detail));
+    }
+    for target in not_active {
+        let detail = "not drained: the instance is not ACTIVE, and ECS drains only ACTIVE instances".to_owned();
+        said.entry(target.container_instance_arn)
+            .or_default()
+            .push(guard(ActionOutcome::Skipped, detail));
+    }
+    let max_percent = config.max_percent;
+    let arns: Vec<String> = mine.iter().map(|t| t.container_instance_arn.clone()).collect();
+    let (act, held) = remediation::guard(state, max_percent, &arns);
+    let limit = remediation::drain_limit(state.total, max_percent);
+    for arn in &held {
+        tally.count(Some(cluster_name(cluster)), Metric::RemediationHeldBack);
+        let text = format!(
+            "held back by the guard: {} of {} instances DRAINING, at most {limit} ({max_percent}%)",
+            state.draining, state.total
+        );
+        said.entry(arn.clone())
+            .or_default()
+            .push(guard(ActionOutcome::HeldBack, text));
+    }
+    mine.into_iter()
+        .filter(|t| act.contains(&t.container_instance_arn))
+        .collect()
+}
+
+/// Each step in turn on the targets the one before did (or would do) its part for.
+async fn run_steps(
+    io: &Adapters,
+    config: &Remediation,
+    cluster: &str,
+    mut targets: Vec<Target>,
+    said: &mut Said,
+    tally: &mut Tally,
+) {
+    let name = cluster_name(cluster);
+    for (n, step) in io.steps.iter().enumerate() {
+        if targets.is_empty() {
+            break;
+        }
+        let outcomes = step.apply(cluster, &targets, config.dry_run).await;
+        let mut next = Vec::new();
+        for (target, outcome) in targets.into_iter().zip(outcomes) {
+            info!(cluster = name, instance = %target.container_instance_arn, step = step.name(), ?outcome, "remediation");
+            if n == 0 && matches!(outcome, StepOutcome::Done(_)) {
+                tally.count(Some(name), Metric::RemediationStarted);
+            }
+            said.entry(target.container_instance_arn.clone())
+                .or_default()
+                .push(ActionTaken::of(step.name(), &outcome));
+            if matches!(
+                outcome,
+                StepOutcome::Done(_) | StepOutcome::AlreadyDone(_) | StepOutcome::WouldDo(_)
+            ) {
+                next.push(target);
+            }
+        }
+        targets = next;
     }
 }
 
@@ -180,7 +220,7 @@ fn leave_out_of_scope(confirmed: &mut Confirmed<'_>, cluster: &str) {
         cluster = cluster_name(cluster),
         "outside the remediation scope: not drained"
     );
-    let said: HashMap<String, Vec<ActionTaken>> = confirmed
+    let said: Said = confirmed
         .iter()
         .filter(|((c, _), _)| *c == cluster)
         .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
@@ -194,7 +234,7 @@ fn leave_out_of_scope(confirmed: &mut Confirmed<'_>, cluster: &str) {
 }
 
 /// Writes what was done to each instance into its findings.
-fn write_down(confirmed: &mut Confirmed<'_>, cluster: &str, said: &HashMap<String, Vec<ActionTaken>>) {
+fn write_down(confirmed: &mut Confirmed<'_>, cluster: &str, said: &Said) {
     for firing in confirmed
         .iter_mut()
         .filter(|((c, _), _)| *c == cluster)

@@ -74,25 +74,39 @@ async fn send_one(
         unlease(ledger, &leased, later(&group, s)).await;
         return None;
     }
-    let still_open = match ledger.open_incidents(&key.cluster_arn).await {
-        Ok(open) => Some(open.iter().filter(|k| k.kind == key.kind).count()),
-        Err(_) => None,
-    };
-    let place = place_of(&key.cluster_arn).unwrap_or_else(|| home.clone());
-    let digest = alert::digest(
-        key.kind,
-        &place,
-        &key.cluster_arn,
-        joined(&held),
-        still_open,
-        s.facts(&key.cluster_arn),
-    );
+    let digest = render(ledger, home, &key, &held, s).await;
     if let Err(e) = io.notifier.publish(&digest).await {
         error!(group = %key.id(), error = %error_chain(&e), "digest not sent: the next run sends it");
         unlease(ledger, &leased, group.digest_due).await;
         return None;
     }
-    let told: Vec<Incident> = held.iter().map(|i| told(i, s.now)).collect();
+    let all_told = mark_told(ledger, &held, s.now).await;
+    // One not marked (it moved meanwhile) is told again by the next digest rather than never.
+    unlease(ledger, &leased, if all_told { later(&group, s) } else { s.now }).await;
+    Some(digest)
+}
+
+/// The digest of what the group holds, with how many of its kind are still open in the cluster
+/// (none said when that cannot be read).
+async fn render(ledger: &dyn Ledger, home: &Place, key: &GroupKey, held: &[Incident], s: &Settings) -> alert::Alert {
+    let still_open = match ledger.open_incidents(&key.cluster_arn).await {
+        Ok(open) => Some(open.iter().filter(|k| k.kind == key.kind).count()),
+        Err(_) => None,
+    };
+    let place = place_of(&key.cluster_arn).unwrap_or_else(|| home.clone());
+    alert::digest(
+        key.kind,
+        &place,
+        &key.cluster_arn,
+        joined(held),
+        still_open,
+        s.facts(&key.cluster_arn),
+    )
+}
+
+/// Marks each held incident told; whether every one was (one that moved meanwhile was not).
+async fn mark_told(ledger: &dyn Ledger, held: &[Incident], now: u64) -> bool {
+    let told: Vec<Incident> = held.iter().map(|i| told(i, now)).collect();
     let mut all_told = true;
     let mut moved = Vec::new();
     for (chunk, answer) in chunked(&told, |chunk| ledger.put(chunk)).await {
@@ -106,10 +120,8 @@ async fn send_one(
                 .map(|(i, _)| i.key.clone()),
         );
     }
-    told_ended(ledger, &moved, s.now).await;
-    // One not marked (it moved meanwhile) is told again by the next digest rather than never.
-    unlease(ledger, &leased, if all_told { later(&group, s) } else { s.now }).await;
-    Some(digest)
+    told_ended(ledger, &moved, now).await;
+    all_told
 }
 
 /// The incidents a digest named firing that a look closed meanwhile as never told (it read

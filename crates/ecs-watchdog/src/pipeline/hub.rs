@@ -5,71 +5,25 @@
 //! leaves only its messages undecided and files a `monitor-impaired` incident for itself.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use async_trait::async_trait;
 use futures_util::future::{join, join_all};
 use serde::Deserialize;
 use tracing::warn;
 
 use super::impaired::Impaired;
-use super::watched::Fault;
-use super::{Adapters, BatchReport, Message, Monitor, Sweep, SweepReport, places, replace};
-use crate::alert;
-use crate::config::{Config, Place};
-use crate::incident::IncidentKey;
-use crate::metrics::{self, Metric, MetricDatum};
-use crate::ports::{AwsError, ErrorKind, MetricsSink, Quarantined, error_chain};
+use super::{BatchReport, Message, Monitor, places};
+use crate::config::Place;
+use crate::ports::error_chain;
 
-/// The dead-letter reason of a message whose place could not be reached.
-pub const PLACE_UNREACHABLE: &str = "place-unreachable";
-/// A message of an unreachable place is parked on its second receive: one retry, in case the
-/// role came back, and no more.
-const TRIES_BEFORE_PARKING: u32 = 2;
+mod reach;
+mod sweep;
+mod unreachable;
 
-/// How the hub reaches a place other than its own.
-#[async_trait]
-pub trait Reach: Send + Sync {
-    /// Makes sure the place's account can be reached: assumes its role when no credentials are
-    /// held or they are about to expire; nothing for the hub's own account.
-    async fn ready(&self, place: &Place) -> Result<(), AwsError>;
-    /// Adapters whose look-ups and remediation act in `place`, the rest the hub's. Built once
-    /// per place and Lambda instance.
-    fn adapters(&self, place: &Place) -> Adapters;
-}
-
-/// The places met so far, each with what checks it, kept across warm invocations.
-struct Places<T> {
-    config: Config,
-    reach: Box<dyn Reach>,
-    built: Mutex<HashMap<Place, Arc<T>>>,
-}
-
-impl<T> Places<T> {
-    fn new(config: Config, reach: Box<dyn Reach>) -> Self {
-        Self {
-            config,
-            reach,
-            built: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// What checks `place`, built on first need; the place's data carry its account and region.
-    fn get(&self, place: &Place, build: impl FnOnce(Config, Place, Adapters) -> T) -> Arc<T> {
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        built
-            .entry(place.clone())
-            .or_insert_with(|| {
-                let mut io = self.reach.adapters(place);
-                io.metrics = Box::new(Placed {
-                    inner: io.metrics,
-                    place: place.clone(),
-                });
-                Arc::new(build(self.config.clone(), place.clone(), io))
-            })
-            .clone()
-    }
-}
+use reach::Places;
+pub use reach::Reach;
+pub use sweep::HubSweep;
+pub use unreachable::PLACE_UNREACHABLE;
 
 /// The monitor of a hub: its own place, and every member place an event comes from.
 pub struct Hub {
@@ -156,121 +110,8 @@ impl Hub {
                 let monitor = self.members.get(place, Monitor::at);
                 monitor.process(messages).await
             }
-            Err(e) => self.unreachable(place, messages, e).await,
+            Err(e) => unreachable::unreachable(&self.home, &self.impaired, place, messages, e).await,
         }
-    }
-
-    /// A place whose role cannot be assumed. A message's first try goes back to the queue (the
-    /// role may be back by then); from its second on, it is parked in the dead-letter queue with
-    /// the reason [`PLACE_UNREACHABLE`], so an unreachable member never holds the pollers its
-    /// five tries long: its storm passes at most twice, beside everyone else's messages. Once
-    /// the role is fixed, `make redrive FROM=checks` brings the parked messages back.
-    async fn unreachable(&self, place: &Place, messages: &[Message], e: AwsError) -> BatchReport {
-        warn!(account = %place.account, region = %place.region, error = %error_chain(&e), "member account not reachable: its messages are retried once, then parked");
-        let io = &self.home.io;
-        // Only a refusal (AccessDenied, no such role) parks: throttling or a timeout of STS is
-        // no broken role, and its messages keep SQS's own tries rather than wait for a redrive.
-        let refused = e.kind == ErrorKind::Unavailable;
-        let (parked, retried): (Vec<&Message>, Vec<&Message>) = messages
-            .iter()
-            .partition(|m| refused && m.receive_count >= TRIES_BEFORE_PARKING);
-        let parked: Vec<Quarantined> = parked
-            .into_iter()
-            .map(|m| Quarantined {
-                message_id: m.id.clone(),
-                body: m.body.clone(),
-                reason: PLACE_UNREACHABLE.to_owned(),
-            })
-            .collect();
-        let mut report = BatchReport {
-            failures: retried.iter().map(|m| m.id.clone()).collect(),
-            ..BatchReport::default()
-        };
-        report.failures.extend(io.quarantine.quarantine(&parked).await);
-        let fault = Fault {
-            operation: e.operation,
-            error: error_chain(&e),
-        };
-        let scope = alert::impaired::scope(place, false);
-        let now = io.clock.now();
-        if let Some(alert) = self
-            .impaired
-            .alert(io, place, &scope, &[fault], &self.home.settings(now))
-            .await
-        {
-            report.alerts.push(alert);
-        }
-        report.tally.add(None, Metric::CheckErrors, messages.len() as u64);
-        report.tally.count_impaired(e.operation);
-        let data = metrics::placed(&report.tally.data(), &place.account, &place.region);
-        if let Err(e) = io.metrics.publish(&data).await {
-            warn!(error = %error_chain(&e), "metrics not published");
-        }
-        report
-    }
-}
-
-/// The sweep of a hub: its own place and every place the ledger knows (DESIGN §8 "Places").
-pub struct HubSweep {
-    home: Sweep,
-    members: Places<Sweep>,
-}
-
-impl HubSweep {
-    pub fn new(home: Sweep, reach: Box<dyn Reach>) -> Self {
-        Self {
-            members: Places::new(home.monitor.config.clone(), reach),
-            home,
-        }
-    }
-
-    /// Sweeps every place at once; the report adds them up. The heartbeat goes out only when
-    /// every place's clusters could be listed.
-    pub async fn run(&self) -> SweepReport {
-        let home = &self.home.monitor.place;
-        self.home.fresh();
-        let (open, seen) = join(self.home.open_everywhere(), self.home.places_seen()).await;
-        // A ledger that could not be read may hide places with open incidents or recent events:
-        // then this run did not see the whole watch, and sends no heartbeat.
-        let known = self.home.monitor.io.ledger.is_none() || (open.is_some() && seen.is_some());
-        let (open, seen) = (open.unwrap_or_default(), seen.unwrap_or_default());
-        let places = places::to_sweep(home, &self.members.config.accounts.swept, &open, &seen);
-        let (mut report, members) = join(
-            self.home.pass(Some(places::of_place(&open, home))),
-            join_all(places.iter().map(|p| self.member(p, places::of_place(&open, p)))),
-        )
-        .await;
-        let complete = known && report.complete && members.iter().all(|(_, m)| m.complete);
-        if complete {
-            report.report.tally.count(None, Metric::SweepCompleted);
-        }
-        self.home.publish(&report).await;
-        for (sweep, member) in members {
-            sweep.publish(&member).await;
-            report.clusters += member.clusters;
-            report.unseen.extend(member.unseen);
-            report.undecided += member.undecided;
-            report.faults.extend(member.faults);
-            report.replaced.extend(member.replaced);
-            report.report.alerts.extend(member.report.alerts);
-            report.report.tally.merge(&member.report.tally);
-        }
-        report.complete = complete;
-        report
-    }
-
-    async fn member(&self, place: &Place, open: Vec<IncidentKey>) -> (Arc<Sweep>, SweepReport) {
-        let dry_run = self.members.config.remediation.dry_run;
-        let sweep = self.members.get(place, |config, place, mut io| {
-            replace::keep_for_sweep(&mut io.steps, dry_run);
-            Sweep::at(config, place, false, io)
-        });
-        sweep.fresh();
-        let report = match self.members.reach.ready(place).await {
-            Ok(()) => sweep.pass(Some(open)).await,
-            Err(e) => sweep.unreachable(e).await,
-        };
-        (sweep, report)
     }
 }
 
@@ -286,28 +127,17 @@ fn place_of(message: &Message) -> Option<Place> {
     Some(Place::new(envelope.account, envelope.region))
 }
 
-/// A member place's metrics sink: its data carry `Account` and `Region` ([`metrics::placed`]).
-struct Placed {
-    inner: Box<dyn MetricsSink>,
-    place: Place,
-}
-
-#[async_trait]
-impl MetricsSink for Placed {
-    async fn publish(&self, data: &[MetricDatum]) -> Result<(), AwsError> {
-        let placed = metrics::placed(data, &self.place.account, &self.place.region);
-        self.inner.publish(&placed).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
+    use async_trait::async_trait;
+
     use super::super::fakes::*;
     use super::*;
     use crate::alert::AlertKind;
-    use crate::ports::Quarantine;
+    use crate::pipeline::Adapters;
+    use crate::ports::{AwsError, Quarantine, Quarantined};
 
     const DENIED: &str = "333333333333";
 

@@ -73,18 +73,7 @@ impl Impaired {
         s: &Settings,
     ) -> Option<Alert> {
         let ledger = io.ledger.as_deref()?;
-        let mut failing: BTreeMap<&'static str, &str> = BTreeMap::new();
-        for fault in faults {
-            failing.entry(fault.operation).or_insert(&fault.error);
-        }
-        let looks: Vec<(IncidentKey, Look)> = failing
-            .iter()
-            .map(|(op, error)| {
-                let finding = alert::impaired::finding(op, error);
-                let finding = Box::new(finding);
-                (key(scope, op), Look::Confirmed { finding, hold: 0 })
-            })
-            .collect();
+        let looks = looks(scope, faults);
         if looks.is_empty() {
             return None;
         }
@@ -92,40 +81,13 @@ impl Impaired {
         let Ok(stored) = ledger.get(&keys).await else {
             return self.unrecorded(io, place, scope, looks, s.now).await;
         };
-        let stored: HashMap<IncidentKey, Incident> = stored.into_iter().map(|i| (i.key.clone(), i)).collect();
-        let daily = Settings {
-            remind_after: EVERY_SECONDS,
-            group_interval: 0,
-            ..s.clone()
-        };
-        let moves = plan::plan(&stored, &HashMap::new(), &looks, &daily).moves;
-        let records: Vec<Incident> = moves.iter().map(|m| m.incident.clone()).collect();
-        let written = ledger.put(&records).await.unwrap_or_default();
-        let leased: Vec<&Incident> = moves
-            .iter()
-            .zip(written)
-            .filter(|(m, ok)| *ok && m.sends.is_some())
-            .map(|(m, _)| &m.incident)
-            .collect();
+        let (moves, leased) = leased(ledger, stored, &looks, s).await;
         if leased.is_empty() {
             return None;
         }
-        let alert = alert::impaired(place, scope, leased.iter().map(|i| i.finding.clone()).collect());
+        let alert = alert::impaired(place, scope, leased);
         let sent = io.notifier.publish(&alert).await;
-        let settles: Vec<Settle> = moves
-            .iter()
-            .filter(|m| m.sends.is_some())
-            .filter_map(|m| m.incident.lease.as_ref().map(|(_, notice)| (m, *notice)))
-            .map(|(m, notice)| Settle {
-                key: m.incident.key.clone(),
-                token: s.token.clone(),
-                state: if sent.is_ok() { notice.to() } else { notice.from() },
-                at: s.now,
-            })
-            .collect();
-        if let Err(e) = ledger.settle(&settles).await {
-            warn!(error = %error_chain(&e), "monitor-impaired leases not settled: they expire");
-        }
+        settle(ledger, &moves, sent.is_ok(), s).await;
         match sent {
             Ok(()) => Some(alert),
             Err(e) => {
@@ -176,5 +138,65 @@ fn key(scope: &str, operation: &str) -> IncidentKey {
         kind: AlertKind::MonitorImpaired,
         instance: operation.to_owned(),
         daemon: None,
+    }
+}
+
+/// A look per failed operation of the scope (the first error said of it).
+fn looks(scope: &str, faults: &[Fault]) -> Vec<(IncidentKey, Look)> {
+    let mut failing: BTreeMap<&'static str, &str> = BTreeMap::new();
+    for fault in faults {
+        failing.entry(fault.operation).or_insert(&fault.error);
+    }
+    failing
+        .iter()
+        .map(|(op, error)| {
+            let finding = alert::impaired::finding(op, error);
+            let finding = Box::new(finding);
+            (key(scope, op), Look::Confirmed { finding, hold: 0 })
+        })
+        .collect()
+}
+
+/// Plans the looks at most once a day against what is stored and writes the plan; returns the
+/// moves and the findings whose notice this run leased.
+async fn leased(
+    ledger: &dyn Ledger,
+    stored: Vec<Incident>,
+    looks: &[(IncidentKey, Look)],
+    s: &Settings,
+) -> (Vec<plan::Move>, Vec<InstanceFinding>) {
+    let stored: HashMap<IncidentKey, Incident> = stored.into_iter().map(|i| (i.key.clone(), i)).collect();
+    let daily = Settings {
+        remind_after: EVERY_SECONDS,
+        group_interval: 0,
+        ..s.clone()
+    };
+    let moves = plan::plan(&stored, &HashMap::new(), looks, &daily).moves;
+    let records: Vec<Incident> = moves.iter().map(|m| m.incident.clone()).collect();
+    let written = ledger.put(&records).await.unwrap_or_default();
+    let leased: Vec<InstanceFinding> = moves
+        .iter()
+        .zip(written)
+        .filter(|(m, ok)| *ok && m.sends.is_some())
+        .map(|(m, _)| m.incident.finding.clone())
+        .collect();
+    (moves, leased)
+}
+
+/// Settles each lease: told once SNS accepted the alert, given back when it did not.
+async fn settle(ledger: &dyn Ledger, moves: &[plan::Move], sent: bool, s: &Settings) {
+    let settles: Vec<Settle> = moves
+        .iter()
+        .filter(|m| m.sends.is_some())
+        .filter_map(|m| m.incident.lease.as_ref().map(|(_, notice)| (m, *notice)))
+        .map(|(m, notice)| Settle {
+            key: m.incident.key.clone(),
+            token: s.token.clone(),
+            state: if sent { notice.to() } else { notice.from() },
+            at: s.now,
+        })
+        .collect();
+    if let Err(e) = ledger.settle(&settles).await {
+        warn!(error = %error_chain(&e), "monitor-impaired leases not settled: they expire");
     }
 }

@@ -96,6 +96,35 @@ pub async fn run(
             false => pending.push(x),
         }
     }
+    let written = rounds(ledger, pending, &mut known, s, report).await;
+    let mut moved = Moved::new();
+    for m in &written {
+        tally_move(m, &mut moved, report);
+    }
+    gauge(&known.counts, &moved, report);
+    let outgoing = outgoing(&written, &messages);
+    let mut closed = Moved::new();
+    let failed = send(io, ledger, context, outgoing, s, &mut closed, report).await;
+    let opened: Vec<&Group> = known
+        .wrote
+        .values()
+        .filter(|g| g.window_end == s.now + s.group_interval)
+        .collect();
+    reopen_windows(ledger, &opened, &as_read, &failed).await;
+    count_open(ledger, closed, report).await;
+    as_read
+}
+
+/// Plans and writes the pending looks, again for those another run moved meanwhile, at most
+/// [`ROUNDS`] times; returns what was written. What fails, waits for the resolved notice or is
+/// still moving at the end is left to the queue's redelivery.
+async fn rounds(
+    ledger: &dyn Ledger,
+    mut pending: Vec<&Seen<'_>>,
+    known: &mut read::Known,
+    s: &Settings,
+    report: &mut BatchReport,
+) -> Vec<Move> {
     let mut written = Vec::new();
     let mut later: HashSet<&IncidentKey> = HashSet::new();
     for _ in 0..ROUNDS {
@@ -117,7 +146,7 @@ pub async fn run(
         }
         // Taken again by the redelivery: not looked at again in this run.
         pending.retain(|x| !later.contains(&x.key));
-        let out = write::carry_out(ledger, plan, &mut known).await;
+        let out = write::carry_out(ledger, plan, known).await;
         written.extend(out.written);
         let failed: HashSet<IncidentKey> = out.failed.into_iter().collect();
         let again: HashSet<IncidentKey> = out.again.into_iter().collect();
@@ -130,22 +159,7 @@ pub async fn run(
         info!(incident = %x.key.id(), "moved by other runs at every look: the redelivery looks again");
         undecided(report, &x.messages);
     }
-    let mut moved = Moved::new();
-    for m in &written {
-        tally_move(m, &mut moved, report);
-    }
-    gauge(&known.counts, &moved, report);
-    let outgoing = outgoing(&written, &messages);
-    let mut closed = Moved::new();
-    let failed = send(io, ledger, context, outgoing, s, &mut closed, report).await;
-    let opened: Vec<&Group> = known
-        .wrote
-        .values()
-        .filter(|g| g.window_end == s.now + s.group_interval)
-        .collect();
-    reopen_windows(ledger, &opened, &as_read, &failed).await;
-    count_open(ledger, closed, report).await;
-    as_read
+    written
 }
 
 /// The open-incidents gauge of each cluster whose count was read, moved by what this run wrote

@@ -80,6 +80,21 @@ pub async fn script(ledger: &dyn Ledger) {
     // Owed: every alert due and not held.
     assert_eq!(owed(ledger, NOW).await, (vec![1, 2, 3], vec![]));
 
+    let second = leased_and_settled(ledger, [a, b, c]).await;
+    resolved(ledger, second).await;
+    let record = held_for_the_digest(ledger).await;
+    // A transaction with one stale record is cancelled whole: the others are written again,
+    // the stale one answers false.
+    let answers = ledger.put(&[due(1), due(5), due(6)]).await.expect("put");
+    assert_eq!(answers, vec![false, true, true]);
+    assert_eq!(one(ledger, 6).await.version, 1);
+
+    batches(ledger, &record).await;
+}
+
+/// Leases, an end seen meanwhile, and settles by the lease holder; returns incident 2 as
+/// settled (owed its resolved notice).
+async fn leased_and_settled(ledger: &dyn Ledger, [a, b, c]: [Incident; 3]) -> Incident {
     // Leased: owed again only once the lease is over.
     let leases = [&a, &b, &c].map(|i| leased(i, "t1", Notice::Alert));
     assert_eq!(ledger.put(&leases).await.expect("put"), vec![true; 3]);
@@ -116,6 +131,11 @@ pub async fn script(ledger: &dyn Ledger) {
     // 1 is told and leaves the outbox; 2 is owed its resolved notice; 3 its alert.
     assert_eq!(owed(ledger, NOW + 20).await.0, vec![2, 3]);
 
+    second
+}
+
+/// A resolved notice leased, given back, leased again and settled: the incident is closed.
+async fn resolved(ledger: &dyn Ledger, second: Incident) {
     // A resolved notice leased, refused (given back: owed), leased again and sent: closed.
     let resolving = leased(
         &Incident {
@@ -165,7 +185,10 @@ pub async fn script(ledger: &dyn Ledger) {
         .collect();
     open.sort();
     assert_eq!(open, vec!["0001", "0003", "0004"]);
+}
 
+/// A held incident waits for its group's digest; returns the group record written.
+async fn held_for_the_digest(ledger: &dyn Ledger) -> Group {
     // The held one waits for its group's digest: in the held index, not owed by itself.
     let group = GroupKey::new(CLUSTER, AlertKind::AgentDisconnected);
     let holding: Vec<String> = ledger
@@ -205,13 +228,7 @@ pub async fn script(ledger: &dyn Ledger) {
     assert_eq!(ledger.put(&[told]).await.expect("put"), vec![true]);
     assert!(ledger.held(&group).await.expect("Query").is_empty());
 
-    // A transaction with one stale record is cancelled whole: the others are written again,
-    // the stale one answers false.
-    let answers = ledger.put(&[due(1), due(5), due(6)]).await.expect("put");
-    assert_eq!(answers, vec![false, true, true]);
-    assert_eq!(one(ledger, 6).await.version, 1);
-
-    batches(ledger, &record).await;
+    record
 }
 
 /// What is stored of incidents 6 to 9, the group and the cluster's count, in one read.
@@ -263,8 +280,13 @@ async fn batches(ledger: &dyn Ledger, record: &Group) {
         (vec![6, 7, 8], vec![next.clone()], before + 2)
     );
 
-    // A new incident put without reading it first, which was not new: nothing in the batch is
-    // written, and the incident stored comes back in the answer.
+    not_new(ledger, &next, before).await;
+    moved(ledger, &next, before).await;
+}
+
+/// A new incident put without reading it first, which was not new: nothing in the batch is
+/// written, and the incident stored comes back in the answer.
+async fn not_new(ledger: &dyn Ledger, next: &Group, before: i64) {
     let batch = Batch {
         groups: vec![Group {
             version: 3,
@@ -279,11 +301,13 @@ async fn batches(ledger: &dyn Ledger, record: &Group) {
     assert_eq!(written.found.incidents, vec![one(ledger, 7).await]);
     assert!(written.found.groups.is_empty());
     assert_eq!(
-        read_back(ledger, &record.key).await,
+        read_back(ledger, &next.key).await,
         (vec![6, 7, 8], vec![next.clone()], before + 2)
     );
+}
 
-    // A group another run moved comes back as stored; an incident no longer stored, with none.
+/// A group another run moved comes back as stored; an incident no longer stored, with none.
+async fn moved(ledger: &dyn Ledger, next: &Group, before: i64) {
     let batch = Batch {
         groups: vec![next.clone()],
         incidents: vec![Incident { version: 3, ..due(9) }],
@@ -299,7 +323,7 @@ async fn batches(ledger: &dyn Ledger, record: &Group) {
         (vec![next.clone()], vec![])
     );
     assert_eq!(
-        read_back(ledger, &record.key).await,
-        (vec![6, 7, 8], vec![next], before + 2)
+        read_back(ledger, &next.key).await,
+        (vec![6, 7, 8], vec![next.clone()], before + 2)
     );
 }

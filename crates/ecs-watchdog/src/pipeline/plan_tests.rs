@@ -1,6 +1,8 @@
+use super::outbox::merged;
 use super::*;
-use crate::alert::AlertKind;
-use crate::remediation::ActionTaken;
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::incident::{Lease, Notice};
+use crate::remediation::{ActionOutcome, ActionTaken};
 
 const NOW: u64 = 100_000;
 

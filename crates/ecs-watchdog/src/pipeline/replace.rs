@@ -38,28 +38,11 @@ pub async fn finish(
     let Some(step) = io.steps.iter().find(|s| s.name() == REPLACE_STEP) else {
         return Vec::new();
     };
-    let candidates: Vec<(&Survey, &IncidentKey, &ContainerInstance)> = surveys
-        .iter()
-        .flat_map(|survey| survey.open.iter().flatten().map(move |key| (survey, key)))
-        .filter(|(_, key)| matches!(key.kind, AlertKind::AgentDisconnected | AlertKind::DaemonLost))
-        .filter_map(|(survey, key)| match survey.instances.lookup(&key.instance) {
-            InstanceView::Found(instance) if instance.status == InstanceStatus::Draining => {
-                Some((survey, key, instance))
-            }
-            _ => None,
-        })
-        .collect();
+    let candidates = draining(surveys);
     if candidates.is_empty() {
         return Vec::new();
     }
-    let keys: Vec<IncidentKey> = candidates.iter().map(|(_, key, _)| (*key).clone()).collect();
-    let mut stored: HashMap<IncidentKey, Incident> = HashMap::new();
-    for (_, answer) in chunked(&keys, |chunk| ledger.get(chunk)).await {
-        match answer {
-            Ok(found) => stored.extend(found.into_iter().map(|i| (i.key.clone(), i))),
-            Err(e) => error!(error = %error_chain(&e), "replacements wait: the ledger could not be read"),
-        }
-    }
+    let stored = stored(ledger, &candidates).await;
     let mut done: HashMap<&str, StepOutcome> = HashMap::new();
     let mut acted = Vec::new();
     for (survey, key, instance) in candidates {
@@ -74,23 +57,7 @@ pub async fn finish(
         if !(tasks_left || due) {
             continue;
         }
-        let outcome = match done.get(instance_key(&instance.arn)) {
-            Some(outcome) => outcome.clone(),
-            None => {
-                let target = Target {
-                    container_instance_arn: instance.arn.clone(),
-                    ec2_instance_id: instance.ec2_instance_id.clone(),
-                    replace_now: true,
-                };
-                let outcome = step
-                    .apply(&survey.cluster, &[target], false)
-                    .await
-                    .pop()
-                    .unwrap_or(StepOutcome::Failed("no outcome".into()));
-                done.insert(instance_key(&instance.arn), outcome.clone());
-                outcome
-            }
-        };
+        let outcome = replace_once(step.as_ref(), survey, instance, &mut done).await;
         let action = ActionTaken::of(step.name(), &outcome);
         // The same answer as last time (a skip that still holds): told and written once.
         if incident.finding.remediation_actions.contains(&action) {
@@ -98,17 +65,77 @@ pub async fn finish(
         }
         info!(incident = %key.id(), ?outcome, tasks_left, due, "replacement finished by the sweep");
         acted.push(format!("{}/{}: {outcome:?}", survey.cluster, key.instance));
-        let finding = with_action(&incident.finding, action);
-        let updated = Incident {
-            version: incident.version + 1,
-            finding,
-            ..incident.clone()
-        };
-        if let Err(e) = ledger.put(&[updated]).await {
-            error!(incident = %key.id(), error = %error_chain(&e), "replacement not written on the incident");
-        }
+        write_down(ledger, incident, action).await;
     }
     acted
+}
+
+/// The open incidents (of the kinds the monitor drains) whose instance is still DRAINING.
+fn draining(surveys: &[Survey]) -> Vec<(&Survey, &IncidentKey, &ContainerInstance)> {
+    surveys
+        .iter()
+        .flat_map(|survey| survey.open.iter().flatten().map(move |key| (survey, key)))
+        .filter(|(_, key)| matches!(key.kind, AlertKind::AgentDisconnected | AlertKind::DaemonLost))
+        .filter_map(|(survey, key)| match survey.instances.lookup(&key.instance) {
+            InstanceView::Found(instance) if instance.status == InstanceStatus::Draining => {
+                Some((survey, key, instance))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The candidates' stored incidents; a chunk that cannot be read waits for the next sweep.
+async fn stored(
+    ledger: &dyn Ledger,
+    candidates: &[(&Survey, &IncidentKey, &ContainerInstance)],
+) -> HashMap<IncidentKey, Incident> {
+    let keys: Vec<IncidentKey> = candidates.iter().map(|(_, key, _)| (*key).clone()).collect();
+    let mut stored: HashMap<IncidentKey, Incident> = HashMap::new();
+    for (_, answer) in chunked(&keys, |chunk| ledger.get(chunk)).await {
+        match answer {
+            Ok(found) => stored.extend(found.into_iter().map(|i| (i.key.clone(), i))),
+            Err(e) => error!(error = %error_chain(&e), "replacements wait: the ledger could not be read"),
+        }
+    }
+    stored
+}
+
+/// Replaces the instance, once a sweep however many of its incidents ask.
+async fn replace_once<'a>(
+    step: &dyn RemediationStep,
+    survey: &Survey,
+    instance: &'a ContainerInstance,
+    done: &mut HashMap<&'a str, StepOutcome>,
+) -> StepOutcome {
+    if let Some(outcome) = done.get(instance_key(&instance.arn)) {
+        return outcome.clone();
+    }
+    let target = Target {
+        container_instance_arn: instance.arn.clone(),
+        ec2_instance_id: instance.ec2_instance_id.clone(),
+        replace_now: true,
+    };
+    let outcome = step
+        .apply(&survey.cluster, &[target], false)
+        .await
+        .pop()
+        .unwrap_or(StepOutcome::Failed("no outcome".into()));
+    done.insert(instance_key(&instance.arn), outcome.clone());
+    outcome
+}
+
+/// Writes the replacement's action on its incident.
+async fn write_down(ledger: &dyn Ledger, incident: &Incident, action: ActionTaken) {
+    let finding = with_action(&incident.finding, action);
+    let updated = Incident {
+        version: incident.version + 1,
+        finding,
+        ..incident.clone()
+    };
+    if let Err(e) = ledger.put(&[updated]).await {
+        error!(incident = %incident.key.id(), error = %error_chain(&e), "replacement not written on the incident");
+    }
 }
 
 /// Whether the finding says `step` acted (or found it done) on the instance. A skip is asked
