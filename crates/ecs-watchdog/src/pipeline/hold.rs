@@ -84,7 +84,7 @@ pub fn folds(
     incident: &Incident,
 ) -> bool {
     let checks = &incident.finding.health_checks;
-    if key.kind != AlertKind::InstanceImpaired
+    if !crate::kinds::of(key.kind).may_repeat_agent()
         || checks.is_empty()
         || checks.iter().any(|c| c.check != AGENT_CONNECTIVITY)
     {

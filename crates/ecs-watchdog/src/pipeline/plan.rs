@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::alert::{AlertKind, InstanceFinding};
+use crate::alert::InstanceFinding;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, Lease, Notice, State};
 use crate::remediation::ActionOutcome;
 use crate::silence::Silences;
@@ -264,7 +264,7 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
         // redelivered late, is then stale rather than opening what no event would end.
         // Over an older closed record, the newer end wins: a failure between the two would
         // otherwise be judged by the old end, and open what no event would end.
-        Look::Over { how, at } if key.kind == AlertKind::DaemonDeploymentFailed => {
+        Look::Over { how, at } if ended_by_its_events(key) => {
             let record = current
                 .cloned()
                 .unwrap_or_else(|| fresh(State::Closed, &InstanceFinding::default()));
@@ -360,7 +360,7 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Ste
 /// A deployment's end is told whatever follows: its events alone tell it, and a later failure is
 /// taken again after the notice (`comes_back_later`).
 fn resolve_due(stored: &Incident, next: Incident, look: &Look) -> Step {
-    let deployment = stored.key.kind == AlertKind::DaemonDeploymentFailed;
+    let deployment = ended_by_its_events(&stored.key);
     match look {
         Look::Confirmed { .. } if stored.state == State::Notified && !deployment => Step::Write(Incident {
             state: State::Notified,
@@ -396,7 +396,7 @@ pub fn stale(stored: Option<&Incident>, look: &Look, event_time: Option<u64>) ->
 /// on (its `since` is the newest failure's), so a success older than it cannot end it.
 fn later_failure(stored: &Incident, seen: &InstanceFinding) -> Option<InstanceFinding> {
     let at = |f: &InstanceFinding| f.since.as_deref().and_then(seconds);
-    let newer = stored.key.kind == AlertKind::DaemonDeploymentFailed && at(seen) > at(&stored.finding);
+    let newer = ended_by_its_events(&stored.key) && at(seen) > at(&stored.finding);
     newer.then(|| InstanceFinding {
         remediation: stored.finding.remediation.clone(),
         remediation_actions: stored.finding.remediation_actions.clone(),
@@ -407,9 +407,14 @@ fn later_failure(stored: &Incident, seen: &InstanceFinding) -> Option<InstanceFi
 /// Whether a look must be taken again after this run: a deployment's failure, newer than the
 /// end its open incident knows, meeting the resolved notice that end owes.
 fn comes_back_later(current: Option<&Incident>, key: &IncidentKey, look: &Look) -> bool {
-    key.kind == AlertKind::DaemonDeploymentFailed
+    ended_by_its_events(key)
         && matches!(look, Look::Confirmed { .. })
         && current.is_some_and(|i| i.is_open() && i.ended_at > 0)
+}
+
+/// A kind that only its own events end, as of their time (a daemon deployment's success).
+fn ended_by_its_events(key: &IncidentKey) -> bool {
+    crate::kinds::of(key.kind).ended_by_its_events()
 }
 
 /// An ISO-8601 time (`2026-12-05T10:21:00Z`, as ECS writes them) in UNIX seconds.
