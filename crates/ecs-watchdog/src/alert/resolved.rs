@@ -123,25 +123,7 @@ fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Aler
     );
     let in_email = listed.min(EMAIL_LISTED);
     for closed in &notice.instances[..in_email] {
-        let who = match closed.daemon_name {
-            Some(d) if !of_instances => format!("daemon {d}"),
-            daemon => format!(
-                "{}{}",
-                closed.ec2_instance_id.unwrap_or("unknown EC2 id"),
-                daemon.map(|d| format!(" (daemon {d})")).unwrap_or_default()
-            ),
-        };
-        let _ = writeln!(
-            email,
-            "  - {who}: {}, after {}\n    {of} {}",
-            closed.resolution,
-            lasted(closed.lasted_seconds),
-            closed.container_instance_arn,
-        );
-        if let Some(until) = closed.silenced_until {
-            let on = closed.silenced_on.unwrap_or("it");
-            let _ = writeln!(email, "    silenced until {until} (on {on}): planned work there");
-        }
+        closed_lines(&mut email, closed, of_instances, of);
     }
     frame::and_more(&mut email, total, in_email, listed);
     email
@@ -164,6 +146,30 @@ fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Aler
         email,
         default: serde_json::to_string(&shown).unwrap_or_default(),
         thread: thread(&place.account, &place.region, cluster, notice.kind),
+    }
+}
+
+/// One closed incident in the e-mail: what it was, how and after how long it ended, and the
+/// silence that held it.
+fn closed_lines(email: &mut String, closed: &Closed<'_>, of_instances: bool, of: &str) {
+    let who = match closed.daemon_name {
+        Some(d) if !of_instances => format!("daemon {d}"),
+        daemon => format!(
+            "{}{}",
+            closed.ec2_instance_id.unwrap_or("unknown EC2 id"),
+            daemon.map(|d| format!(" (daemon {d})")).unwrap_or_default()
+        ),
+    };
+    let _ = writeln!(
+        email,
+        "  - {who}: {}, after {}\n    {of} {}",
+        closed.resolution,
+        lasted(closed.lasted_seconds),
+        closed.container_instance_arn,
+    );
+    if let Some(until) = closed.silenced_until {
+        let on = closed.silenced_on.unwrap_or("it");
+        let _ = writeln!(email, "    silenced until {until} (on {on}): planned work there");
     }
 }
 

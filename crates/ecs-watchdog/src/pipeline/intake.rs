@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn};
 
 use crate::event::{self, Parsed, Signal};
 use crate::inventory::instance_key;
@@ -166,6 +166,8 @@ pub fn read(messages: &[Message]) -> Intake<'_> {
     let mut intake = Intake::default();
     let mut signals: BTreeMap<String, Vec<(&Message, Signal)>> = BTreeMap::new();
     for message in messages {
+        // What is logged of a message (its parse, a reject) names it.
+        let _span = info_span!("message", message_id = %message.id).entered();
         match event::parse(&message.body) {
             Parsed::Signal(signal) => signals
                 .entry(signal.cluster_arn().to_owned())

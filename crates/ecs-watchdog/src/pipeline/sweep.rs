@@ -135,21 +135,65 @@ impl Sweep {
     /// One pass over this place, its metrics not yet published. `open`: the place's open
     /// incidents, each closed when its cluster is gone from a complete listing.
     pub(super) async fn pass(&self, open: Option<Vec<IncidentKey>>) -> SweepReport {
-        let m = &self.monitor;
-        let io = &m.io;
+        let io = &self.monitor.io;
         let mut out = SweepReport::default();
         let Some(ledger) = io.ledger.as_deref() else {
             warn!("the sweep needs the incident ledger (INCIDENT_TABLE_NAME): nothing swept");
             return out;
         };
         let now = io.clock.now();
-        let times = m.config.sweep;
+        let listing = self.survey(ledger, &mut out).await;
+        let surveys = &listing.surveys;
 
+        // Signals, each with a message that names its incident, as the event path has them.
+        let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
+        let messages: Vec<Vec<Message>> = signals.iter().map(|s| s.iter().map(message).collect()).collect();
+        let checks = join_all(
+            surveys
+                .iter()
+                .zip(&signals)
+                .map(|(survey, signals)| daemon_checks(io.daemons.as_ref(), survey, signals)),
+        )
+        .await;
+        let checked = checked(signals, &messages);
+        let (confirmed, decisions) = self.judge(surveys, &checked, &checks, &mut out).await;
+
+        let s = plan::Settings {
+            silences: hold::silences(&self.monitor.scoping, surveys, now),
+            cluster_sizes: surveys.iter().map(|s| (s.cluster.clone(), s.registered())).collect(),
+            ..self.monitor.settings(now)
+        };
+        let gone = match (&open, out.complete) {
+            (Some(open), true) => places::gone(open, &listing.clusters, &listing.scopes),
+            _ => Vec::new(),
+        };
+        let mut seen = super::looks(confirmed, &decisions, false);
+        seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
+            key: key.clone(),
+            look: Look::Over {
+                how: (*how).to_owned(),
+                at: None,
+            },
+            messages: Vec::new(),
+        }));
+        self.record(ledger, seen, &s, &mut out.report).await;
+        self.finish(ledger, surveys, &gone, &s, &mut out).await;
+        out
+    }
+
+    /// The place's clusters listed, their scope looked up, each monitored one surveyed; a
+    /// cluster that could not be surveyed is unseen. No listing: the pass is not complete.
+    async fn survey(&self, ledger: &dyn Ledger, out: &mut SweepReport) -> Listing {
+        let io = &self.monitor.io;
         // A run that cannot list the clusters saw nothing: no heartbeat (the watch is blind).
         let listed = io.inventory.list_clusters().await;
         out.complete = listed.is_ok();
         let clusters = listed.unwrap_or_default();
-        let scopes = m.scoping.scopes(io.inventory.as_ref(), clusters.iter()).await;
+        let scopes = self
+            .monitor
+            .scoping
+            .scopes(io.inventory.as_ref(), clusters.iter())
+            .await;
         let monitored: Vec<&String> = clusters
             .iter()
             .filter(|c| scopes.get(*c) == Some(&Scope::Monitored))
@@ -168,35 +212,27 @@ impl Sweep {
             }
         }
         out.clusters = surveys.len();
+        Listing {
+            clusters,
+            scopes,
+            surveys,
+        }
+    }
 
-        // Signals, each with a message that names its incident, as the event path has them.
-        let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
-        let messages: Vec<Vec<Message>> = signals.iter().map(|s| s.iter().map(message).collect()).collect();
-        let checks = join_all(
-            surveys
-                .iter()
-                .zip(&signals)
-                .map(|(survey, signals)| daemon_checks(io.daemons.as_ref(), survey, signals)),
-        )
-        .await;
-        let checked: Vec<Vec<Checked<'_>>> = signals
-            .into_iter()
-            .zip(&messages)
-            .map(|(signals, messages)| {
-                signals
-                    .into_iter()
-                    .zip(messages)
-                    .map(|(signal, message)| Checked {
-                        message,
-                        signal,
-                        repeat: Repeat::Kept,
-                    })
-                    .collect()
-            })
-            .collect();
+    /// The verdict on each look, with the hosts' evidence (EC2 once for every cluster): what is
+    /// confirmed (held for the grace period), or suppressed for longer than `STUCK_AFTER_MINUTES`
+    /// (held that long), joins the confirmed; an undecided look is counted.
+    async fn judge<'a>(
+        &self,
+        surveys: &'a [Survey],
+        checked: &'a [Vec<Checked<'a>>],
+        checks: &[DaemonChecks],
+        out: &mut SweepReport,
+    ) -> (Confirmed<'a>, Vec<Decision<'a>>) {
+        let times = self.monitor.config.sweep;
         let described: Vec<Described<'_>> = surveys
             .iter()
-            .zip(&checked)
+            .zip(checked)
             .map(|(survey, checked)| Described {
                 cluster: &survey.cluster,
                 checked,
@@ -204,84 +240,82 @@ impl Sweep {
                 failed_instances: survey.failed_instances.clone(),
             })
             .collect();
-        let ec2 = evidence::hosts(io.inventory.as_ref(), &described).await;
-
-        let report = &mut out.report;
+        let ec2 = evidence::hosts(self.monitor.io.inventory.as_ref(), &described).await;
         let mut decisions: Vec<Decision<'_>> = Vec::new();
         let mut confirmed = Confirmed::new();
-        for (described, checks) in described.iter().zip(&checks) {
+        for (described, checks) in described.iter().zip(checks) {
             for decision in decide::decide(described, checks, &ec2) {
-                let (finding, hold) = match &decision.outcome {
-                    Outcome::Decided(Verdict::Confirmed, Some(finding)) => ((**finding).clone(), times.grace),
+                let held = match &decision.outcome {
+                    Outcome::Decided(Verdict::Confirmed, Some(finding)) => Some(((**finding).clone(), times.grace)),
                     Outcome::Undecided => {
-                        report
-                            .tally
-                            .count(Some(cluster_name(described.cluster)), Metric::CheckErrors);
+                        let cluster = Some(cluster_name(described.cluster));
+                        out.report.tally.count(cluster, Metric::CheckErrors);
                         out.undecided += 1;
-                        decisions.push(decision);
-                        continue;
+                        None
                     }
-                    _ => match decide::stale(described, checks, &decision) {
-                        Some(finding) => (finding, times.stuck_after),
-                        None => {
-                            decisions.push(decision);
-                            continue;
-                        }
-                    },
+                    _ => decide::stale(described, checks, &decision).map(|f| (f, times.stuck_after)),
                 };
-                confirmed
-                    .entry((decision.cluster, decision.kind()))
-                    .or_default()
-                    .push(Firing {
-                        messages: vec![decision.checked.message],
-                        key: decision.incident(),
-                        finding,
-                        hold: hold.as_secs(),
-                    });
+                if let Some((finding, hold)) = held {
+                    confirmed
+                        .entry((decision.cluster, decision.kind()))
+                        .or_default()
+                        .push(Firing {
+                            messages: vec![decision.checked.message],
+                            key: decision.incident(),
+                            finding,
+                            hold: hold.as_secs(),
+                        });
+                }
                 decisions.push(decision);
             }
         }
-        let s = plan::Settings {
-            silences: hold::silences(&m.scoping, &surveys, now),
-            cluster_sizes: surveys.iter().map(|s| (s.cluster.clone(), s.registered())).collect(),
-            ..m.settings(now)
-        };
+        (confirmed, decisions)
+    }
+
+    /// The looks through the ledger, with what the whole table owes (the home sweep's to send:
+    /// one query per sweep), and the digests due.
+    async fn record(
+        &self,
+        ledger: &dyn Ledger,
+        mut seen: Vec<ledger::Seen<'_>>,
+        s: &plan::Settings,
+        report: &mut BatchReport,
+    ) {
+        let m = &self.monitor;
         let none = HashSet::new();
         let context = report::Context {
             place: &m.place,
             action: "alerted only: the sweep does not remediate".to_owned(),
             deployments_unknown: &none,
-            settings: &s,
+            settings: s,
         };
-        let mut seen = super::looks(confirmed, &decisions, false);
-        let gone = match (&open, out.complete) {
-            (Some(open), true) => places::gone(open, &clusters, &scopes),
-            _ => Vec::new(),
-        };
-        seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
-            key: key.clone(),
-            look: Look::Over {
-                how: (*how).to_owned(),
-                at: None,
-            },
-            messages: Vec::new(),
-        }));
-        // What the whole table owes is the home sweep's to send: one query per sweep.
         let due_groups = match self.home {
-            true => owed(ledger, now, &mut seen).await,
+            true => owed(ledger, s.now, &mut seen).await,
             false => Vec::new(),
         };
         seen.extend(hold::companions(&seen));
-        ledger::run(io, &context, seen, &s, report).await;
-        group::send_due(io, ledger, &m.place, due_groups, &s, report).await;
+        ledger::run(&m.io, &context, seen, s, report).await;
+        group::send_due(&m.io, ledger, &m.place, due_groups, s, report).await;
+    }
 
+    /// Replacements finished, the gauges, and the sweep's own faults counted, closed when
+    /// recovered and alerted.
+    async fn finish(
+        &self,
+        ledger: &dyn Ledger,
+        surveys: &[Survey],
+        gone: &[(IncidentKey, &'static str)],
+        s: &plan::Settings,
+        out: &mut SweepReport,
+    ) {
+        let m = &self.monitor;
         let replace_after = m.config.remediation.replace_after.as_secs();
-        out.replaced = replace::finish(io, ledger, &surveys, now, replace_after).await;
+        out.replaced = replace::finish(&m.io, ledger, surveys, s.now, replace_after).await;
         let report = &mut out.report;
-        for survey in &surveys {
+        for survey in surveys {
             gauges(survey, report);
         }
-        let orphans = orphans(&gone);
+        let orphans = orphans(gone);
         for (cluster, open) in &orphans {
             open_gauge(cluster, *open, report);
         }
@@ -294,8 +328,8 @@ impl Sweep {
         for fault in &out.faults {
             report.tally.count_impaired(fault.operation);
         }
-        Impaired::close_recovered(ledger, &self.scope, &out.faults, now).await;
-        if let Some(alert) = self.impaired.alert(io, &m.place, &self.scope, &out.faults, &s).await {
+        Impaired::close_recovered(ledger, &self.scope, &out.faults, s.now).await;
+        if let Some(alert) = self.impaired.alert(&m.io, &m.place, &self.scope, &out.faults, s).await {
             report.alerts.push(alert);
         }
         info!(
@@ -306,8 +340,33 @@ impl Sweep {
             alerts = report.alerts.len(),
             "sweep done"
         );
-        out
     }
+}
+
+/// What a pass listed: every cluster of the place, their scopes, and the monitored ones surveyed.
+struct Listing {
+    clusters: Vec<String>,
+    scopes: std::collections::HashMap<String, Scope>,
+    surveys: Vec<Survey>,
+}
+
+/// Each signal with its message, kept (a survey's looks are never repeats).
+fn checked<'a>(signals: Vec<Vec<Signal>>, messages: &'a [Vec<Message>]) -> Vec<Vec<Checked<'a>>> {
+    signals
+        .into_iter()
+        .zip(messages)
+        .map(|(signals, messages)| {
+            signals
+                .into_iter()
+                .zip(messages)
+                .map(|(signal, message)| Checked {
+                    message,
+                    signal,
+                    repeat: Repeat::Kept,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 impl Sweep {
