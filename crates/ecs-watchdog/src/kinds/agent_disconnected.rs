@@ -7,6 +7,7 @@ use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::lines::{distinct, draining_active, first, host, remediation_line, since, those_true};
 use crate::config::Remediation;
+use crate::event;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -80,6 +81,10 @@ pub struct AgentDisconnected;
 impl Kind for AgentDisconnected {
     fn kind(&self) -> AlertKind {
         AlertKind::AgentDisconnected
+    }
+
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[event::CONTAINER_INSTANCE_STATE_CHANGE]
     }
 
     fn headline(&self, _daemons: &[&str]) -> String {

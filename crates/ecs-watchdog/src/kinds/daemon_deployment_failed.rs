@@ -7,6 +7,7 @@ use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{first, silence_line, since};
+use crate::event;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -74,6 +75,10 @@ pub struct DaemonDeploymentFailed;
 impl Kind for DaemonDeploymentFailed {
     fn kind(&self) -> AlertKind {
         AlertKind::DaemonDeploymentFailed
+    }
+
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[event::DAEMON_DEPLOYMENT_STATE_CHANGE]
     }
 
     fn headline(&self, daemons: &[&str]) -> String {

@@ -9,6 +9,7 @@ use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{distinct, draining_active, first, remediation_line, since, those_true};
 use crate::config::Remediation;
+use crate::event;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -119,6 +120,10 @@ pub struct DaemonLost;
 impl Kind for DaemonLost {
     fn kind(&self) -> AlertKind {
         AlertKind::DaemonLost
+    }
+
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[event::TASK_STATE_CHANGE, event::DAEMON_SERVICE_ACTION]
     }
 
     fn headline(&self, daemons: &[&str]) -> String {

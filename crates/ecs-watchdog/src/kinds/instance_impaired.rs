@@ -6,6 +6,7 @@ use std::fmt::Write;
 use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::lines::{first, host, remediation_line, since};
+use crate::event;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -68,6 +69,10 @@ pub struct InstanceImpaired;
 impl Kind for InstanceImpaired {
     fn kind(&self) -> AlertKind {
         AlertKind::InstanceImpaired
+    }
+
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[event::CONTAINER_INSTANCE_HEALTH_CHANGE]
     }
 
     fn headline(&self, _daemons: &[&str]) -> String {

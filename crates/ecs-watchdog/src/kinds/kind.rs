@@ -10,6 +10,10 @@ use crate::metrics::Metric;
 pub trait Kind: Sync {
     fn kind(&self) -> AlertKind;
 
+    /// The EventBridge `detail-type`s whose events can tell it (the template's rules and the
+    /// spoke's forward each one); none for a kind only the sweep finds.
+    fn detail_types(&self) -> &'static [&'static str];
+
     /// What broke, in a subject: `ECS agent disconnected`, `ECS daemon log-router lost`. The
     /// names of the daemons the message tells, in order, for the kinds about daemons.
     fn headline(&self, daemons: &[&str]) -> String;
@@ -42,6 +46,12 @@ pub trait Kind: Sync {
     /// The count a sent alert adds to, one per incident it tells; none for a kind counted
     /// otherwise (counting it under another kind's name would set off that kind's alarm).
     fn metric(&self) -> Option<Metric>;
+
+    /// The metric its CloudWatch alarm watches: its count, or for a kind counted otherwise
+    /// that other count.
+    fn alarm(&self) -> Option<Metric> {
+        self.metric()
+    }
 
     /// Whether that count is by daemon as well (dimension `DaemonName`).
     fn counted_by_daemon(&self) -> bool {

@@ -33,6 +33,10 @@ impl Kind for MonitorImpaired {
         AlertKind::MonitorImpaired
     }
 
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     fn headline(&self, _daemons: &[&str]) -> String {
         "ECS Watchdog cannot see".to_owned()
     }
@@ -61,5 +65,9 @@ impl Kind for MonitorImpaired {
     /// None: it is counted by operation when the call fails (`Tally::impaired`).
     fn metric(&self) -> Option<Metric> {
         None
+    }
+
+    fn alarm(&self) -> Option<Metric> {
+        Some(Metric::MonitorImpaired)
     }
 }
