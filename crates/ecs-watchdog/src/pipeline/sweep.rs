@@ -8,29 +8,25 @@ use std::collections::HashSet;
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
-use super::decide::{self, Decision, Outcome};
-use super::evidence::{self, DaemonChecks, Described};
 use super::gauges::{gauges, open_gauge, orphans, totals};
 use super::group;
 use super::hold;
 use super::impaired::Impaired;
-use super::intake::{Checked, Message};
 use super::ledger;
 use super::places;
 use super::plan::{self, Look};
 use super::scope::Scope;
 use super::survey::{self, Survey};
 use super::watched::{self, Fault, Faults};
-use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, replace, report};
+use super::{Adapters, BatchReport, Monitor, replace, report};
+
+mod judge;
 use crate::alert;
 use crate::config::{Config, Place};
-use crate::event::Signal;
 use crate::incident::Group;
 use crate::incident::IncidentKey;
-use crate::inventory::cluster_name;
 use crate::metrics::Metric;
-use crate::ports::{AwsError, Daemons, Ledger, error_chain};
-use crate::verdict::{Repeat, Verdict};
+use crate::ports::{AwsError, Ledger, error_chain};
 
 /// What one sweep came to.
 #[derive(Debug, Default)]
@@ -145,18 +141,9 @@ impl Sweep {
         let listing = self.survey(ledger, &mut out).await;
         let surveys = &listing.surveys;
 
-        // Signals, each with a message that names its incident, as the event path has them.
-        let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
-        let messages: Vec<Vec<Message>> = signals.iter().map(|s| s.iter().map(message).collect()).collect();
-        let checks = join_all(
-            surveys
-                .iter()
-                .zip(&signals)
-                .map(|(survey, signals)| daemon_checks(io.daemons.as_ref(), survey, signals)),
-        )
-        .await;
-        let checked = checked(signals, &messages);
-        let (confirmed, decisions) = self.judge(surveys, &checked, &checks, &mut out).await;
+        let (signals, messages, checks) = judge::looks(io.daemons.as_ref(), surveys).await;
+        let checked = judge::checked(signals, &messages);
+        let (confirmed, decisions) = judge::judge(&self.monitor, surveys, &checked, &checks, &mut out).await;
 
         let s = plan::Settings {
             silences: hold::silences(&self.monitor.scoping, surveys, now),
@@ -217,59 +204,6 @@ impl Sweep {
             scopes,
             surveys,
         }
-    }
-
-    /// The verdict on each look, with the hosts' evidence (EC2 once for every cluster): what is
-    /// confirmed (held for the grace period), or suppressed for longer than `STUCK_AFTER_MINUTES`
-    /// (held that long), joins the confirmed; an undecided look is counted.
-    async fn judge<'a>(
-        &self,
-        surveys: &'a [Survey],
-        checked: &'a [Vec<Checked<'a>>],
-        checks: &[DaemonChecks],
-        out: &mut SweepReport,
-    ) -> (Confirmed<'a>, Vec<Decision<'a>>) {
-        let times = self.monitor.config.sweep;
-        let described: Vec<Described<'_>> = surveys
-            .iter()
-            .zip(checked)
-            .map(|(survey, checked)| Described {
-                cluster: &survey.cluster,
-                checked,
-                instances: survey.instances.clone(),
-                failed_instances: survey.failed_instances.clone(),
-            })
-            .collect();
-        let ec2 = evidence::hosts(self.monitor.io.inventory.as_ref(), &described).await;
-        let mut decisions: Vec<Decision<'_>> = Vec::new();
-        let mut confirmed = Confirmed::new();
-        for (described, checks) in described.iter().zip(checks) {
-            for decision in decide::decide(described, checks, &ec2) {
-                let held = match &decision.outcome {
-                    Outcome::Decided(Verdict::Confirmed, Some(finding)) => Some(((**finding).clone(), times.grace)),
-                    Outcome::Undecided => {
-                        let cluster = Some(cluster_name(described.cluster));
-                        out.report.tally.count(cluster, Metric::CheckErrors);
-                        out.undecided += 1;
-                        None
-                    }
-                    _ => decide::stale(described, checks, &decision).map(|f| (f, times.stuck_after)),
-                };
-                if let Some((finding, hold)) = held {
-                    confirmed
-                        .entry((decision.cluster, decision.kind()))
-                        .or_default()
-                        .push(Firing {
-                            messages: vec![decision.checked.message],
-                            key: decision.incident(),
-                            finding,
-                            hold: hold.as_secs(),
-                        });
-                }
-                decisions.push(decision);
-            }
-        }
-        (confirmed, decisions)
     }
 
     /// The looks through the ledger, with what the whole table owes (the home sweep's to send:
@@ -350,25 +284,6 @@ struct Listing {
     surveys: Vec<Survey>,
 }
 
-/// Each signal with its message, kept (a survey's looks are never repeats).
-fn checked<'a>(signals: Vec<Vec<Signal>>, messages: &'a [Vec<Message>]) -> Vec<Vec<Checked<'a>>> {
-    signals
-        .into_iter()
-        .zip(messages)
-        .map(|(signals, messages)| {
-            signals
-                .into_iter()
-                .zip(messages)
-                .map(|(signal, message)| Checked {
-                    message,
-                    signal,
-                    repeat: Repeat::Kept,
-                })
-                .collect()
-        })
-        .collect()
-}
-
 impl Sweep {
     /// A pass that could not start: the place cannot be reached (its role cannot be assumed).
     /// Nothing is judged, and the sweep is not complete; the fault is counted and alerted as
@@ -403,24 +318,6 @@ impl Sweep {
     }
 }
 
-/// What the survey says of the daemons, with whether a deployment of each missing one is under
-/// way (one `ListDaemonDeployments` per daemon with an instance missing it).
-async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal]) -> DaemonChecks {
-    let mut checks = survey.daemon_checks(signals);
-    let lost: Vec<_> = signals
-        .iter()
-        .filter_map(|s| match s {
-            Signal::DaemonLost(d) => Some(&**d),
-            _ => None,
-        })
-        .filter(|d| !checks.failed.contains(&d.daemon_name) && !checks.live.contains(&evidence::live_key(d)))
-        .collect();
-    let (deployments, unavailable, _) = evidence::deployments(daemons, &survey.cluster, &lost).await;
-    checks.deployments = deployments;
-    checks.unavailable = unavailable;
-    checks
-}
-
 /// What the ledger says is owed by now, in the whole table: each incident not seen this run
 /// joins the looks (its alert or resolved notice is sent, or its dead lease taken over); the
 /// groups whose digest is due are returned.
@@ -444,8 +341,4 @@ async fn owed<'a>(ledger: &dyn Ledger, now: u64, seen: &mut Vec<ledger::Seen<'a>
             }),
     );
     groups
-}
-
-fn message(signal: &Signal) -> Message {
-    Message::new(format!("sweep|{}", IncidentKey::of(signal).id()), String::new())
 }
