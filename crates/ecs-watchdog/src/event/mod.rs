@@ -77,6 +77,43 @@ impl Signal {
         }
     }
 
+    /// A look at a container instance's agent now (the sweep's): no event, so no version or time.
+    pub fn agent_now(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Self {
+        Signal::AgentDisconnected(AgentDisconnected {
+            cluster_arn: cluster.to_owned(),
+            container_instance_arn: container_instance.to_owned(),
+            ec2_instance_id,
+            version: None,
+            since: None,
+        })
+    }
+
+    /// A look at a container instance's health now.
+    pub fn impaired_now(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Self {
+        Signal::InstanceImpaired(Box::new(InstanceImpaired {
+            cluster_arn: cluster.to_owned(),
+            container_instance_arn: container_instance.to_owned(),
+            ec2_instance_id,
+            failing: Vec::new(),
+            since: None,
+        }))
+    }
+
+    /// A look at a daemon on a container instance now: absent, as far as the look knows.
+    pub fn daemon_lost_now(cluster: &str, container_instance: &str, name: &str, arn: Option<&str>) -> Self {
+        Signal::DaemonLost(Box::new(DaemonLost {
+            cluster_arn: cluster.to_owned(),
+            container_instance_arn: container_instance.to_owned(),
+            daemon_name: name.to_owned(),
+            daemon_arn: arn.map(str::to_owned),
+            task_arn: None,
+            task_definition_arn: None,
+            version: None,
+            since: None,
+            cause: DaemonCause::Absent,
+        }))
+    }
+
     /// Whether deciding it needs the container instance's current state.
     pub fn names_an_instance(&self) -> bool {
         !matches!(self, Signal::DaemonDeployment(_))

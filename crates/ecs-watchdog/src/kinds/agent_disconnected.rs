@@ -7,7 +7,8 @@ use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::lines::{distinct, draining_active, first, host, remediation_line, since, those_true};
 use crate::config::Remediation;
-use crate::event;
+use crate::event::{self, Signal};
+use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -137,6 +138,10 @@ impl Kind for AgentDisconnected {
     /// Always: an instance whose agent is gone runs its tasks unmanaged.
     fn remediable(&self, _finding: &InstanceFinding, _config: &Remediation) -> bool {
         true
+    }
+
+    fn look_again(&self, cluster: &str, key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
+        Some(Signal::agent_now(cluster, &key.instance, None))
     }
 
     fn recovered(&self) -> Option<&'static str> {

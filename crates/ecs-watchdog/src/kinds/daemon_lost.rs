@@ -9,7 +9,8 @@ use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{distinct, draining_active, first, remediation_line, since, those_true};
 use crate::config::Remediation;
-use crate::event;
+use crate::event::{self, Signal};
+use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -192,6 +193,11 @@ impl Kind for DaemonLost {
     /// for the others.
     fn remediable(&self, finding: &InstanceFinding, config: &Remediation) -> bool {
         finding.critical == Some(true) || config.non_critical_daemons
+    }
+
+    fn look_again(&self, cluster: &str, key: &IncidentKey, daemon_arn: Option<&str>) -> Option<Signal> {
+        let name = key.daemon.as_deref()?;
+        Some(Signal::daemon_lost_now(cluster, &key.instance, name, daemon_arn))
     }
 
     fn recovered(&self) -> Option<&'static str> {

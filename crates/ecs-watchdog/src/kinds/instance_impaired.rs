@@ -6,7 +6,8 @@ use std::fmt::Write;
 use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::lines::{first, host, remediation_line, since};
-use crate::event;
+use crate::event::{self, Signal};
+use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -105,6 +106,10 @@ impl Kind for InstanceImpaired {
 
     fn metric(&self) -> Option<Metric> {
         Some(Metric::InstanceImpaired)
+    }
+
+    fn look_again(&self, cluster: &str, key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
+        Some(Signal::impaired_now(cluster, &key.instance, None))
     }
 
     fn recovered(&self) -> Option<&'static str> {

@@ -4,6 +4,8 @@
 
 use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::config::Remediation;
+use crate::event::Signal;
+use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -70,6 +72,14 @@ pub trait Kind: Sync {
 
     /// How a look that found it over says so, in the resolved notice.
     fn recovered(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The look the sweep takes again at an open incident of this kind it saw nothing of this
+    /// run, so a look can close it (`daemon_arn`: the daemon's, when the survey knows it); none
+    /// where the sweep cannot look (a deployment ends by its events, the monitor's own problems
+    /// by its calls).
+    fn look_again(&self, _cluster: &str, _key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
         None
     }
 

@@ -8,13 +8,13 @@ use std::collections::{HashMap, HashSet};
 use futures_util::future::{join, join_all};
 
 use super::evidence::{DaemonChecks, chunked, log_check_error};
-use crate::alert::AlertKind;
-use crate::event::{AgentDisconnected, DAEMON_GROUP_PREFIX, DaemonCause, DaemonLost, InstanceImpaired, Signal};
+use crate::event::{DAEMON_GROUP_PREFIX, Signal};
 use crate::incident::IncidentKey;
 use crate::inventory::{
     ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth, InstanceStatus, TaskFilter,
     instance_key,
 };
+use crate::kinds;
 use crate::ports::{AwsError, Daemons, Inventory, Ledger};
 
 /// One cluster as the sweep found it.
@@ -189,30 +189,27 @@ impl Survey {
         let mut signals: Vec<Signal> = self
             .watched()
             .filter(|i| !i.agent_connected)
-            .map(|i| agent(cluster, &i.arn, i.ec2_instance_id.clone()))
+            .map(|i| Signal::agent_now(cluster, &i.arn, i.ec2_instance_id.clone()))
             .collect();
         for d in self.daemons.iter().flatten() {
             signals.extend(
                 self.without(d)
-                    .map(|i| daemon_lost(cluster, &i.arn, &d.daemon.name, Some(&d.daemon.arn))),
+                    .map(|i| Signal::daemon_lost_now(cluster, &i.arn, &d.daemon.name, Some(&d.daemon.arn))),
             );
         }
         signals.extend(
             self.watched()
                 .filter(|i| i.health.as_ref().is_some_and(InstanceHealth::impaired))
-                .map(|i| impaired(cluster, &i.arn, i.ec2_instance_id.clone())),
+                .map(|i| Signal::impaired_now(cluster, &i.arn, i.ec2_instance_id.clone())),
         );
         let seen: HashSet<IncidentKey> = signals.iter().map(IncidentKey::of).collect();
         for open in self.open.iter().flatten().filter(|k| !seen.contains(*k)) {
-            match (open.kind, &open.daemon) {
-                (AlertKind::AgentDisconnected, _) => signals.push(agent(cluster, &open.instance, None)),
-                (AlertKind::InstanceImpaired, _) => signals.push(impaired(cluster, &open.instance, None)),
-                (AlertKind::DaemonLost, Some(name)) => {
-                    let arn = self.daemon(name).map(|d| d.daemon.arn.as_str());
-                    signals.push(daemon_lost(cluster, &open.instance, name, arn));
-                }
-                _ => {}
-            }
+            let arn = open
+                .daemon
+                .as_deref()
+                .and_then(|name| self.daemon(name))
+                .map(|d| d.daemon.arn.as_str());
+            signals.extend(kinds::of(open.kind).look_again(cluster, open, arn));
         }
         signals
     }
@@ -264,40 +261,6 @@ impl Survey {
         }
         checks
     }
-}
-
-fn agent(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Signal {
-    Signal::AgentDisconnected(AgentDisconnected {
-        cluster_arn: cluster.to_owned(),
-        container_instance_arn: container_instance.to_owned(),
-        ec2_instance_id,
-        version: None,
-        since: None,
-    })
-}
-
-fn impaired(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Signal {
-    Signal::InstanceImpaired(Box::new(InstanceImpaired {
-        cluster_arn: cluster.to_owned(),
-        container_instance_arn: container_instance.to_owned(),
-        ec2_instance_id,
-        failing: Vec::new(),
-        since: None,
-    }))
-}
-
-fn daemon_lost(cluster: &str, container_instance: &str, name: &str, arn: Option<&str>) -> Signal {
-    Signal::DaemonLost(Box::new(DaemonLost {
-        cluster_arn: cluster.to_owned(),
-        container_instance_arn: container_instance.to_owned(),
-        daemon_name: name.to_owned(),
-        daemon_arn: arn.map(str::to_owned),
-        task_arn: None,
-        task_definition_arn: None,
-        version: None,
-        since: None,
-        cause: DaemonCause::Absent,
-    }))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::alert::AlertKind;
 
 const CLUSTER: &str = "arn:aws:ecs:eu-west-1:1:cluster/prod";
 
