@@ -226,9 +226,9 @@ async fn when_a_silence_tag_cannot_be_read_then_the_alert_goes_out_saying_so_and
 /// the monitor asking ECS for no cluster's tags.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_cluster_is_silenced_and_swept_then_a_storm_is_held_by_the_sweeps_record_without_describe_clusters() {
-    let bed = Bed::new(3).await;
-    bed.silence(&bed.cluster, &iso(now() + 3600)).await;
-    let sweep = Function::start_binary(&sweep_binary(), &bed.sweep_env()).await;
+    let bed = Bed::new(&NO_GRACE, 3).await;
+    silence(&bed, &bed.cluster, &iso(now() + 3600)).await;
+    let sweep = Function::start_binary(&sweep_binary(), &sweep_env(&bed)).await;
     sweep.invoke(&json!({})).await.expect("the sweep runs");
     let mut storm = Vec::new();
     for node in &bed.nodes {
@@ -252,10 +252,10 @@ async fn when_a_cluster_is_silenced_and_swept_then_a_storm_is_held_by_the_sweeps
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_sweeps_record_is_older_than_the_ttl_then_the_monitor_asks_ecs_and_a_silence_lifted_since_is_honoured()
 {
-    let bed = Bed::new(2).await;
+    let bed = Bed::new(&NO_GRACE, 2).await;
     let clock = TestClock::at(START);
     let set = clock.clone();
-    let sweep = in_process::sweep(&bed.emulator, config(&bed.sweep_env()), move |io| {
+    let sweep = in_process::sweep(&bed.emulator, config(&sweep_env(&bed)), move |io| {
         io.clock = Box::new(set);
         io.daemons = Box::new(EcsDaemons::new(no_daemons()));
     });
@@ -264,10 +264,10 @@ async fn when_the_sweeps_record_is_older_than_the_ttl_then_the_monitor_asks_ecs_
         let set = clock.clone();
         in_process::monitor(&bed.emulator, config(&env), move |io| io.clock = Box::new(set))
     };
-    bed.silence(&bed.cluster, &iso(START + 3600)).await;
+    silence(&bed, &bed.cluster, &iso(START + 3600)).await;
     sweep.run().await;
     // The maintenance ends early: the tag moves to a time past.
-    bed.silence(&bed.cluster, &iso(START - 1)).await;
+    silence(&bed, &bed.cluster, &iso(START - 1)).await;
 
     clock.set(START + 200);
     let held = bed.disconnect(&bed.nodes[0]).await;
@@ -290,5 +290,5 @@ async fn when_the_sweeps_record_is_older_than_the_ttl_then_the_monitor_asks_ecs_
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let instance = &finding(&alerts[0])["instances"][0];
     assert_eq!(instance["ec2InstanceId"], bed.nodes[1].ec2_instance_id.as_str());
-    assert!(instance.get("silencedUntil").is_none_or(Value::is_null), "{instance}");
+    assert!(instance.get("silencedUntil").is_none_or(serde_json::Value::is_null), "{instance}");
 }

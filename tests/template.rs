@@ -554,7 +554,7 @@ fn when_cluster_gauges_and_the_dashboard_are_not_asked_for_then_neither_is_made(
 /// finding schema.
 #[test]
 fn when_a_kind_exists_then_it_has_a_sample_an_alarm_and_its_readme_rows() {
-    use ecs_watchdog::alert::AlertKind;
+    use ecs_watchdog::kinds::KINDS;
     let sampled: BTreeSet<&str> = std::fs::read_dir(watchdog_tests::repo_root().join("events"))
         .expect("events/")
         .map(|entry| std::fs::read_to_string(entry.expect("a sample").path()).expect("a sample"))
@@ -572,20 +572,15 @@ fn when_a_kind_exists_then_it_has_a_sample_an_alarm_and_its_readme_rows() {
             .unwrap_or_else(|| panic!("no README row {first_cell}"))
     };
     let (routing, schema) = (row("| `kind` | `"), row("| `kind` | string |"));
-    for kind in AlertKind::ALL {
-        let name = kind.as_str();
+    for kind in KINDS {
+        let name = kind.kind().as_str();
         assert!(
-            kind == AlertKind::MonitorImpaired || sampled.contains(name),
+            kind.detail_types().is_empty() || sampled.contains(name),
             "no sample in events/ parses to {name}: {sampled:?}"
         );
-        let metric: String = name
-            .split('-')
-            .map(|word| word[..1].to_uppercase() + &word[1..])
-            .collect();
+        let metric = kind.alarm().unwrap_or_else(|| panic!("{name} has no alarm")).name();
         assert!(
-            alarms
-                .iter()
-                .any(|alarm| properties(alarm)["MetricName"] == metric.as_str()),
+            alarms.iter().any(|alarm| properties(alarm)["MetricName"] == metric),
             "no alarm on {metric}"
         );
         for row in [routing, schema] {
@@ -593,6 +588,37 @@ fn when_a_kind_exists_then_it_has_a_sample_an_alarm_and_its_readme_rows() {
                 row.contains(&format!("`{name}`")),
                 "{name} missing from the README row {row}"
             );
+        }
+    }
+}
+
+/// Each kind's events reach the monitor: for every `detail-type` a kind parses, the hub's
+/// template and the spoke each have an `aws.ecs` rule that matches it.
+#[test]
+fn when_a_kind_parses_events_then_the_hub_and_the_spoke_have_a_rule_for_each() {
+    use ecs_watchdog::kinds::KINDS;
+    for (file, template) in [
+        ("template.yaml", watchdog_tests::template::template()),
+        ("spoke.yaml", watchdog_tests::template::spoke()),
+    ] {
+        let patterns: Vec<&serde_json::Value> = template["Resources"]
+            .as_object()
+            .expect("Resources")
+            .values()
+            .filter(|r| r["Type"] == "AWS::Events::Rule")
+            .map(|r| &r["Properties"]["EventPattern"])
+            .filter(|p| p["source"] == serde_json::json!(["aws.ecs"]))
+            .collect();
+        for kind in KINDS {
+            for detail_type in kind.detail_types() {
+                assert!(
+                    patterns.iter().any(|p| p["detail-type"]
+                        .as_array()
+                        .is_some_and(|types| types.iter().any(|t| t == detail_type))),
+                    "{file}: no rule takes {detail_type} ({})",
+                    kind.kind().as_str()
+                );
+            }
         }
     }
 }

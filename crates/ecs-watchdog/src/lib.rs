@@ -14,6 +14,7 @@ pub mod incident;
 pub mod inventory;
 pub mod key;
 pub mod kind;
+pub mod kinds;
 pub mod metrics;
 pub mod pipeline;
 pub mod ports;

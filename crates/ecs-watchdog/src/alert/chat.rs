@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Alert, Status};
+use super::finding::{Alert, Status};
 
 /// The description stays short: a chat message is read at a glance, and the whole SNS message
 /// (with this key) must stay within 256 KiB, where the alert leaves 16 KiB of room.

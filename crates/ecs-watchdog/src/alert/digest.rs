@@ -1,25 +1,9 @@
 //! The digest (DESIGN §7, grouping): one message for the incidents that joined a cluster and
 //! kind already alerted while its window was open, those that resolved since included.
 
-use std::fmt::Write;
-
-use serde::Serialize;
-
+use super::finding::Counts;
 use super::{Alert, AlertKind, DaemonChecks, Facts, InstanceFinding, finding, fit};
 use crate::config::Place;
-
-/// What a digest adds up, in its JSON as `digest`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Counts {
-    /// Incidents that joined since the group's last notification.
-    pub joined: usize,
-    /// Of which this many resolved before the digest went out.
-    pub resolved: usize,
-    /// Open incidents of the cluster and kind now, all told; absent when unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub still_open: Option<usize>,
-}
 
 /// The digest of one group: `ECS agent disconnected on 480 more instances in prod (…)`.
 pub fn digest(
@@ -48,21 +32,6 @@ pub fn digest(
     );
     finding.digest = Some(counts);
     fit(finding, facts)
-}
-
-pub(super) fn preface(email: &mut String, counts: &Counts, total: usize, noun: &str) {
-    let _ = write!(
-        email,
-        "Digest: {total} more {noun} joined since the last alert of this cluster and kind, told together so a \
-         storm pages once."
-    );
-    if counts.resolved > 0 {
-        let _ = write!(email, " {} of them already resolved (marked below).", counts.resolved);
-    }
-    if let Some(open) = counts.still_open {
-        let _ = write!(email, " Open now, all told: {open}.");
-    }
-    email.push_str("\n\n");
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use super::Alert;
+use super::finding::Alert;
 use crate::config::ChatFormat;
 
 /// What SNS accepts at most in one publish, message and attributes together.

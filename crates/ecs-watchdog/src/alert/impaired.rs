@@ -1,21 +1,12 @@
 //! The monitor-impaired alert: the sweep could not make a call it needs, so part of the fleet
 //! is unwatched. It names the operation (the IAM action) and the error, once per operation a day.
 
-use std::fmt::Write;
-
 use crate::config::Place;
 
-use super::{Alert, AlertKind, DaemonChecks, Facts, Finding, InstanceFinding, alert, subject};
+use super::{Alert, AlertKind, DaemonChecks, Facts, InstanceFinding, alert, subject};
 
 /// Where the monitor's own problems are filed: they belong to no cluster.
 pub const MONITOR_SCOPE: &str = "monitor";
-
-pub(super) const NEXT_STEPS: &str = "\nWhat to do next:\n\
-    1. AccessDenied: the function's role lacks the IAM action named above; update the stack (the template grants \
-       every action the monitor calls) or add the action to a role you manage.\n\
-    2. An unknown operation: the API is not offered in this region or partition; the checks that need it are skipped.\n\
-    3. Throttling or server errors past the retries: look at the service's health and the account's API limits.\n\
-    Until then the sweep goes on with what it can see; the metric MonitorImpaired (dimension Operation) counts each failure.\n";
 
 /// Where a place's own problems are filed (`monitor`, or `monitor/<account>/<region>` for a
 /// member account's), so each place's sweep closes only its own.
@@ -33,17 +24,6 @@ pub fn finding(operation: &str, error: &str) -> InstanceFinding {
         container_instance_arn: operation.to_owned(),
         reason: Some(error.to_owned()),
         ..Default::default()
-    }
-}
-
-pub(super) fn body(email: &mut String, finding: &Finding) {
-    for instance in &finding.instances {
-        let _ = writeln!(
-            email,
-            "The monitor cannot call {}: {}",
-            instance.container_instance_arn,
-            instance.reason.as_deref().unwrap_or("no reason given")
-        );
     }
 }
 

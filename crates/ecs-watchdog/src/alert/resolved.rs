@@ -6,12 +6,15 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::route::{self, Facts, MessageStatus};
-use super::text::headline;
-use super::text::lasted;
-use super::{Alert, AlertKind, InstanceFinding, Severity, Status, frame, subject};
+use super::finding::{
+    Alert, AlertKind, EMAIL_LISTED, InstanceFinding, MessageStatus, Severity, Status, instances, thread,
+};
+use super::frame::{self, subject};
+use super::lines::lasted;
+use super::route::{self, Facts};
 use crate::config::Place;
 use crate::inventory::cluster_name;
+use crate::kinds;
 
 /// A resolved notice as machines read it.
 #[derive(Debug, Serialize)]
@@ -26,7 +29,7 @@ struct Notice<'a> {
     cluster_arn: &'a str,
     instances: Vec<Closed<'a>>,
     /// Instances closed but left out of `instances` to keep the message within SNS's limit.
-    #[serde(skip_serializing_if = "super::is_zero")]
+    #[serde(skip_serializing_if = "super::finding::is_zero")]
     omitted: usize,
 }
 
@@ -61,7 +64,7 @@ pub fn resolved(
         (&a.0.daemon_name, &a.0.container_instance_arn).cmp(&(&b.0.daemon_name, &b.0.container_instance_arn))
     });
     let daemons: BTreeSet<&str> = closed.iter().filter_map(|(f, _, _)| f.daemon_name.as_deref()).collect();
-    let what = headline(kind, &daemons.into_iter().collect::<Vec<_>>());
+    let what = kinds::of(kind).headline(&daemons.into_iter().collect::<Vec<_>>());
     let findings: Vec<InstanceFinding> = closed.iter().map(|(f, _, _)| f.clone()).collect();
     // Rated by its instances alone: the cluster's count is the alert's, not the notice's.
     let severity = route::severity(kind, &findings, Facts::at(0));
@@ -100,42 +103,27 @@ pub fn resolved(
 /// The notice listing its first `listed` instances.
 fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Alert {
     let (total, cluster) = (notice.instances.len(), notice.cluster_name);
-    let noun = super::instances(total);
+    let noun = instances(total);
     // A deployment is of a daemon, not of instances.
-    let (on, of) = match notice.kind {
-        AlertKind::DaemonDeploymentFailed => (String::new(), "daemon"),
-        _ => (format!(" on {total} {noun}"), "container instance"),
+    let of_instances = kinds::of(notice.kind).of_instances();
+    let (on, of) = if of_instances {
+        (format!(" on {total} {noun}"), "container instance")
+    } else {
+        (String::new(), "daemon")
     };
     let subject = subject(&format!("Resolved: {what}{on} in "), cluster, &format!(" ({place})"));
-    let on = match notice.kind {
-        AlertKind::DaemonDeploymentFailed => String::new(),
-        _ => format!(" on {total} container {noun}"),
+    let on = if of_instances {
+        format!(" on {total} container {noun}")
+    } else {
+        String::new()
     };
     let mut email = format!(
         "Resolved: {what}{on} in cluster {cluster} ({place}). The monitor looked again and found each problem \
          over:\n\n"
     );
-    let in_email = listed.min(super::EMAIL_LISTED);
+    let in_email = listed.min(EMAIL_LISTED);
     for closed in &notice.instances[..in_email] {
-        let who = match (notice.kind, closed.daemon_name) {
-            (AlertKind::DaemonDeploymentFailed, Some(d)) => format!("daemon {d}"),
-            (_, daemon) => format!(
-                "{}{}",
-                closed.ec2_instance_id.unwrap_or("unknown EC2 id"),
-                daemon.map(|d| format!(" (daemon {d})")).unwrap_or_default()
-            ),
-        };
-        let _ = writeln!(
-            email,
-            "  - {who}: {}, after {}\n    {of} {}",
-            closed.resolution,
-            lasted(closed.lasted_seconds),
-            closed.container_instance_arn,
-        );
-        if let Some(until) = closed.silenced_until {
-            let on = closed.silenced_on.unwrap_or("it");
-            let _ = writeln!(email, "    silenced until {until} (on {on}): planned work there");
-        }
+        closed_lines(&mut email, closed, of_instances, of);
     }
     frame::and_more(&mut email, total, in_email, listed);
     email
@@ -157,7 +145,31 @@ fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Aler
         subject,
         email,
         default: serde_json::to_string(&shown).unwrap_or_default(),
-        thread: super::thread(&place.account, &place.region, cluster, notice.kind),
+        thread: thread(&place.account, &place.region, cluster, notice.kind),
+    }
+}
+
+/// One closed incident in the e-mail: what it was, how and after how long it ended, and the
+/// silence that held it.
+fn closed_lines(email: &mut String, closed: &Closed<'_>, of_instances: bool, of: &str) {
+    let who = match closed.daemon_name {
+        Some(d) if !of_instances => format!("daemon {d}"),
+        daemon => format!(
+            "{}{}",
+            closed.ec2_instance_id.unwrap_or("unknown EC2 id"),
+            daemon.map(|d| format!(" (daemon {d})")).unwrap_or_default()
+        ),
+    };
+    let _ = writeln!(
+        email,
+        "  - {who}: {}, after {}\n    {of} {}",
+        closed.resolution,
+        lasted(closed.lasted_seconds),
+        closed.container_instance_arn,
+    );
+    if let Some(until) = closed.silenced_until {
+        let on = closed.silenced_on.unwrap_or("it");
+        let _ = writeln!(email, "    silenced until {until} (on {on}): planned work there");
     }
 }
 

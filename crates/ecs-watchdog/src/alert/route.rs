@@ -1,51 +1,9 @@
 //! What a receiver routes and folds on (DESIGN §7): the severity by rule, the message's status,
 //! the `incident` attribute and each instance's `dedupKey`. Pure, over the finding.
 
-use serde::Serialize;
-
-use super::{AlertKind, InstanceFinding};
+use super::finding::{AlertKind, InstanceFinding, MessageStatus, Severity};
 use crate::key::{GroupKey, IncidentKey};
-
-/// How urgent a message is (attribute `severity`), by the rule [`severity`] documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Warning => "warning",
-        }
-    }
-}
-
-/// What a message is (attribute `status`): a first alert, a reminder of incidents already
-/// alerted, a digest of incidents that joined a group already alerted, or a resolved notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageStatus {
-    Firing,
-    Reminder,
-    Digest,
-    Resolved,
-}
-
-impl MessageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Firing => "firing",
-            MessageStatus::Reminder => "reminder",
-            MessageStatus::Digest => "digest",
-            MessageStatus::Resolved => "resolved",
-        }
-    }
-}
+use crate::kinds;
 
 /// What rendering knows besides the finding: the time (for durations), and what the severity
 /// rule needs of the cluster.
@@ -88,35 +46,7 @@ pub fn severity(kind: AlertKind, instances: &[InstanceFinding], facts: Facts) ->
             .cluster_instances
             .is_some_and(|total| total > 0 && n * 100 >= usize::from(facts.critical_percent) * total)
     };
-    match kind {
-        AlertKind::MonitorImpaired => Severity::Warning,
-        AlertKind::DaemonDeploymentFailed if instances.iter().any(|i| i.rollback_failed) => Severity::Critical,
-        AlertKind::DaemonDeploymentFailed => Severity::High,
-        AlertKind::InstanceImpaired if instances.iter().any(on_connectivity) => Severity::High,
-        AlertKind::InstanceImpaired => Severity::Warning,
-        AlertKind::AgentDisconnected if widespread(distinct(instances.iter())) => Severity::Critical,
-        AlertKind::AgentDisconnected => Severity::High,
-        AlertKind::DaemonLost => {
-            let critical = instances.iter().filter(|i| i.critical != Some(false));
-            match distinct(critical) {
-                0 => Severity::Warning,
-                n if widespread(n) => Severity::Critical,
-                _ => Severity::High,
-            }
-        }
-    }
-}
-
-/// How many container instances, each counted once (one may lose several daemons).
-fn distinct<'a>(instances: impl Iterator<Item = &'a InstanceFinding>) -> usize {
-    let mut arns: Vec<&str> = instances.map(|i| i.container_instance_arn.as_str()).collect();
-    arns.sort_unstable();
-    arns.dedup();
-    arns.len()
-}
-
-fn on_connectivity(instance: &InstanceFinding) -> bool {
-    instance.health_checks.iter().any(|c| c.check == "AGENT_CONNECTIVITY")
+    kinds::of(kind).severity(instances, &widespread)
 }
 
 /// The incident id of one instance of a finding: the ledger's key of its incident.

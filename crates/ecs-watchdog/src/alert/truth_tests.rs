@@ -123,7 +123,7 @@ fn placeholder(text: &str) -> Option<&str> {
 fn when_every_kind_is_rendered_then_each_message_is_routable_true_and_actionable() {
     for seed in 0..150 {
         let mut rng = Rng(seed);
-        for kind in AlertKind::ALL {
+        for kind in crate::kinds::KINDS.map(|k| k.kind()) {
             let (place, cluster_arn, messages) = messages(&mut rng, kind);
             for (status, found, message) in messages {
                 let at = format!("seed {seed}, {} {}", kind.as_str(), status.as_str());
@@ -329,7 +329,7 @@ fn when_any_finding_is_serialised_then_the_readmes_schema_names_each_of_its_fiel
     let mut fields = std::collections::BTreeSet::new();
     for seed in 0..40 {
         let mut rng = Rng(seed);
-        for kind in AlertKind::ALL {
+        for kind in crate::kinds::KINDS.map(|k| k.kind()) {
             for (_, _, message) in messages(&mut rng, kind).2 {
                 paths(&serde_json::from_str(&message.default).expect("JSON"), "", &mut fields);
             }

@@ -77,6 +77,43 @@ impl Signal {
         }
     }
 
+    /// A look at a container instance's agent now (the sweep's): no event, so no version or time.
+    pub fn agent_now(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Self {
+        Signal::AgentDisconnected(AgentDisconnected {
+            cluster_arn: cluster.to_owned(),
+            container_instance_arn: container_instance.to_owned(),
+            ec2_instance_id,
+            version: None,
+            since: None,
+        })
+    }
+
+    /// A look at a container instance's health now.
+    pub fn impaired_now(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Self {
+        Signal::InstanceImpaired(Box::new(InstanceImpaired {
+            cluster_arn: cluster.to_owned(),
+            container_instance_arn: container_instance.to_owned(),
+            ec2_instance_id,
+            failing: Vec::new(),
+            since: None,
+        }))
+    }
+
+    /// A look at a daemon on a container instance now: absent, as far as the look knows.
+    pub fn daemon_lost_now(cluster: &str, container_instance: &str, name: &str, arn: Option<&str>) -> Self {
+        Signal::DaemonLost(Box::new(DaemonLost {
+            cluster_arn: cluster.to_owned(),
+            container_instance_arn: container_instance.to_owned(),
+            daemon_name: name.to_owned(),
+            daemon_arn: arn.map(str::to_owned),
+            task_arn: None,
+            task_definition_arn: None,
+            version: None,
+            since: None,
+            cause: DaemonCause::Absent,
+        }))
+    }
+
     /// Whether deciding it needs the container instance's current state.
     pub fn names_an_instance(&self) -> bool {
         !matches!(self, Signal::DaemonDeployment(_))
@@ -215,11 +252,30 @@ impl std::fmt::Display for RejectReason {
 
 /// Parses one SQS message body.
 pub fn parse(body: &str) -> Parsed {
-    let event: Value = match serde_json::from_str(body) {
-        Ok(v) => v,
-        Err(e) => return Parsed::Rejected(RejectReason::NotJson(e.to_string())),
-    };
-    let (Some(source), Some(detail_type)) = (text(&event, "source"), text(&event, "detail-type")) else {
+    parse_timed(body).0
+}
+
+/// The same, with the event's `time` (EventBridge's, in UNIX seconds) read from the same parse.
+pub fn parse_timed(body: &str) -> (Parsed, Option<u64>) {
+    match serde_json::from_str::<Value>(body) {
+        Ok(event) => (parse_event(&event), time(&event)),
+        Err(e) => (Parsed::Rejected(RejectReason::NotJson(e.to_string())), None),
+    }
+}
+
+/// The event's `time` alone, for a body intake did not parse (none for one that is no event).
+pub fn time_of(body: &str) -> Option<u64> {
+    time(&serde_json::from_str::<Value>(body).ok()?)
+}
+
+fn time(event: &Value) -> Option<u64> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let time = DateTime::from_str(text(event, "time")?, Format::DateTime).ok()?;
+    u64::try_from(time.secs()).ok()
+}
+
+fn parse_event(event: &Value) -> Parsed {
+    let (Some(source), Some(detail_type)) = (text(event, "source"), text(event, "detail-type")) else {
         return Parsed::Rejected(RejectReason::NotAnEvent);
     };
     if source != "aws.ecs" {
@@ -227,11 +283,11 @@ pub fn parse(body: &str) -> Parsed {
     }
     let detail = event.get("detail").unwrap_or(&Value::Null);
     match detail_type {
-        CONTAINER_INSTANCE_STATE_CHANGE => parse_container_instance(&event, detail),
-        TASK_STATE_CHANGE => parse_task(&event, detail),
-        DAEMON_SERVICE_ACTION => parse_daemon_action(&event, detail),
-        DAEMON_DEPLOYMENT_STATE_CHANGE => deployment::parse(&event, detail),
-        CONTAINER_INSTANCE_HEALTH_CHANGE => health::parse(&event, detail),
+        CONTAINER_INSTANCE_STATE_CHANGE => parse_container_instance(event, detail),
+        TASK_STATE_CHANGE => parse_task(event, detail),
+        DAEMON_SERVICE_ACTION => parse_daemon_action(event, detail),
+        DAEMON_DEPLOYMENT_STATE_CHANGE => deployment::parse(event, detail),
+        CONTAINER_INSTANCE_HEALTH_CHANGE => health::parse(event, detail),
         other => Parsed::Ignored(IgnoreReason::UnhandledDetailType(other.to_owned())),
     }
 }

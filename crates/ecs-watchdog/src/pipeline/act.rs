@@ -10,6 +10,7 @@ use super::{Adapters, Confirmed};
 use crate::alert::{AlertKind, InstanceFinding};
 use crate::config::Remediation;
 use crate::inventory::{CapacityProviderType, cluster_name, instance_key};
+use crate::kinds;
 use crate::metrics::{Metric, Tally};
 use crate::ports::{Inventory, error_chain};
 use crate::remediation::{self, ActionOutcome, ActionTaken, ClusterState, Scope, StepOutcome, Target};
@@ -224,7 +225,7 @@ fn leave_out_of_scope(confirmed: &mut Confirmed<'_>, cluster: &str) {
         .iter()
         .filter(|((c, _), _)| *c == cluster)
         .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
-        .filter(|(kind, _)| matches!(kind, AlertKind::AgentDisconnected | AlertKind::DaemonLost))
+        .filter(|(kind, _)| kinds::of(*kind).drains())
         .map(|(_, f)| {
             let action = guard(ActionOutcome::Skipped, Scope::outside(cluster, "drained"));
             (f.finding.container_instance_arn.clone(), vec![action])
@@ -248,16 +249,11 @@ fn write_down(confirmed: &mut Confirmed<'_>, cluster: &str, said: &Said) {
     }
 }
 
-/// Whether a confirmed finding may take its instance out of service: a disconnected agent
-/// always; a lost daemon only when it is critical (ECS itself replaces such an instance), unless
-/// the user opted in for the others. An impaired instance or a failed deployment is alerted
-/// only: ECS repairs its Managed Instances itself, and a deployment is no instance.
+/// Whether a confirmed finding may take its instance out of service, as its kind says (an
+/// impaired instance or a failed deployment is alerted only: ECS repairs its Managed Instances
+/// itself, and a deployment is no instance).
 fn remediable(kind: AlertKind, finding: &InstanceFinding, config: &Remediation) -> bool {
-    match kind {
-        AlertKind::AgentDisconnected => true,
-        AlertKind::DaemonLost => finding.critical == Some(true) || config.non_critical_daemons,
-        AlertKind::InstanceImpaired | AlertKind::DaemonDeploymentFailed | AlertKind::MonitorImpaired => false,
-    }
+    kinds::of(kind).remediable(finding, config)
 }
 
 /// What the guard (no step) decided for an instance.

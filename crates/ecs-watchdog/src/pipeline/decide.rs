@@ -1,7 +1,7 @@
 //! Decide: signals and evidence in, a verdict (and for confirmed ones the finding) per message
 //! out. Pure; the counts a batch publishes are derived from the decisions.
 
-use tracing::info;
+use tracing::{info, info_span};
 
 use super::evidence::{DaemonChecks, Described, Ec2Evidence, live_key};
 use super::intake::Checked;
@@ -75,9 +75,12 @@ pub fn decide<'a>(described: &Described<'a>, daemons: &DaemonChecks, ec2: &Ec2Ev
         .checked
         .iter()
         .map(|checked| {
+            // What is logged while deciding names the message and the incident it speaks of.
+            let incident = IncidentKey::of(&checked.signal).id();
+            let _span = info_span!("decide", message_id = %checked.message.id, %incident).entered();
             let outcome = outcome(described, checked, daemons, ec2);
             let instance = checked.signal.container_instance_arn();
-            info!(message_id = %checked.message.id, cluster = cluster_name(described.cluster), instance, ?outcome, "decided");
+            info!(cluster = cluster_name(described.cluster), instance, ?outcome, "decided");
             Decision {
                 cluster: described.cluster,
                 checked,

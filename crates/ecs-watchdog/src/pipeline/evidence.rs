@@ -8,13 +8,14 @@ use std::future::Future;
 use futures_util::future::join_all;
 use tracing::error;
 
+pub use super::deployments::deployments;
 use super::intake::Checked;
 use crate::event::{self, DaemonLost, Signal};
 use crate::inventory::{
     ClusterInstances, Ec2States, HostStates, InstanceStatus, TaskFilter, cluster_name, instance_key,
     is_ec2_instance_id, is_managed_node_id,
 };
-use crate::ports::{AwsError, Daemons, ErrorKind, Inventory, error_chain};
+use crate::ports::{AwsError, Daemons, Inventory, error_chain};
 use crate::remediation::ClusterState;
 use crate::verdict::{self, Deployment};
 
@@ -298,84 +299,6 @@ async fn live_daemons(
         }
     }
     (live, failed)
-}
-
-/// Whether a deployment of each daemon is in progress: `ListDaemons` (only for daemons whose
-/// ARN the events did not give) and one `ListDaemonDeployments` per daemon. `None` means the
-/// look-up failed and may work later; unavailable APIs give [`Deployment::Unknown`] and the
-/// reason. Also returns the daemons' ARNs by name, as far as they are known.
-pub async fn deployments(
-    daemons: &dyn Daemons,
-    cluster: &str,
-    lost: &[&DaemonLost],
-) -> (
-    HashMap<String, Option<Deployment>>,
-    Option<AwsError>,
-    HashMap<String, String>,
-) {
-    let mut results: HashMap<String, Option<Deployment>> = HashMap::new();
-    if lost.is_empty() {
-        return (results, None, HashMap::new());
-    }
-    let mut arns: HashMap<String, String> = lost
-        .iter()
-        .filter_map(|d| Some((d.daemon_name.clone(), d.daemon_arn.clone()?)))
-        .collect();
-    let mut unavailable = None;
-    if lost.iter().any(|d| !arns.contains_key(&d.daemon_name)) {
-        match daemons.list_daemons(cluster).await {
-            Ok(listed) => {
-                for daemon in listed {
-                    arns.entry(daemon.name).or_insert(daemon.arn);
-                }
-            }
-            Err(e) if e.kind == ErrorKind::Unavailable => {
-                let all = lost.iter().map(|d| (d.daemon_name.clone(), Some(Deployment::Unknown)));
-                return (all.collect(), Some(e), arns);
-            }
-            Err(e) => {
-                log_check_error(cluster, &e, lost.len());
-                results.extend(
-                    lost.iter()
-                        .filter(|d| !arns.contains_key(&d.daemon_name))
-                        .map(|d| (d.daemon_name.clone(), None)),
-                );
-            }
-        }
-    }
-    for daemon in lost {
-        // A daemon ListDaemons does not list (just created, or deleted, or listed late) cannot be
-        // asked about its deployments: that is not "none in progress", and the alert says so.
-        let known = arns.contains_key(&daemon.daemon_name);
-        results.entry(daemon.daemon_name.clone()).or_insert(Some(if known {
-            Deployment::NotInProgress
-        } else {
-            Deployment::Unknown
-        }));
-    }
-    let wanted: Vec<(&String, &String)> = arns
-        .iter()
-        .filter(|(name, _)| results.get(*name) == Some(&Some(Deployment::NotInProgress)))
-        .collect();
-    let answers = join_all(wanted.iter().map(|(_, arn)| daemons.deployment_in_progress(arn))).await;
-    for ((name, _), answer) in wanted.into_iter().zip(answers) {
-        let result = match answer {
-            Ok(true) => Some(Deployment::InProgress),
-            Ok(false) => Some(Deployment::NotInProgress),
-            Err(e) if e.kind == ErrorKind::Unavailable => {
-                unavailable.get_or_insert(e);
-                Some(Deployment::Unknown)
-            }
-            Err(e) => {
-                log_check_error(cluster, &e, 1);
-                None
-            }
-        };
-        results.insert(name.clone(), result);
-    }
-    // The daemons of this look only: ListDaemons lists the cluster's others too.
-    arns.retain(|name, _| lost.iter().any(|d| &d.daemon_name == name));
-    (results, unavailable, arns)
 }
 
 /// The cluster as the remediation guard reads it: one `ListContainerInstances` (every status

@@ -84,7 +84,7 @@ pub fn folds(
     incident: &Incident,
 ) -> bool {
     let checks = &incident.finding.health_checks;
-    if key.kind != AlertKind::InstanceImpaired
+    if !crate::kinds::of(key.kind).may_repeat_agent()
         || checks.is_empty()
         || checks.iter().any(|c| c.check != AGENT_CONNECTIVITY)
     {
@@ -166,7 +166,7 @@ pub fn companions<'a>(seen: &[Seen<'a>]) -> Vec<Seen<'a>> {
     seen.iter()
         .filter(|x| match &x.look {
             Look::Confirmed { finding, .. } => {
-                x.key.kind == AlertKind::InstanceImpaired
+                crate::kinds::of(x.key.kind).may_repeat_agent()
                     && !finding.health_checks.is_empty()
                     && finding.health_checks.iter().all(|c| c.check == AGENT_CONNECTIVITY)
             }

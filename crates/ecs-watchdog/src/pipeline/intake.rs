@@ -2,9 +2,10 @@
 //! batch marked, unusable bodies set aside for the dead-letter queue. Pure.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn};
 
 use crate::event::{self, Parsed, Signal};
 use crate::inventory::instance_key;
@@ -22,6 +23,8 @@ pub struct Message {
     /// How often SQS has handed the message out, this time included (the record's
     /// `attributes.ApproximateReceiveCount`); 0 when unknown.
     pub receive_count: u32,
+    /// The event's time, kept when intake parses the body, so no later stage parses it again.
+    time: OnceLock<Option<u64>>,
 }
 
 impl Message {
@@ -31,16 +34,14 @@ impl Message {
             id: id.into(),
             body: body.into(),
             receive_count: 1,
+            time: OnceLock::new(),
         }
     }
 
     /// When the event happened, as EventBridge's `time` says (UNIX seconds); `None` for a body
     /// without one (the sweep's looks, which are of now).
     pub fn event_time(&self) -> Option<u64> {
-        use aws_smithy_types::date_time::{DateTime, Format};
-        let body: serde_json::Value = serde_json::from_str(&self.body).ok()?;
-        let time = DateTime::from_str(body.get("time")?.as_str()?, Format::DateTime).ok()?;
-        u64::try_from(time.secs()).ok()
+        *self.time.get_or_init(|| event::time_of(&self.body))
     }
 }
 
@@ -67,6 +68,7 @@ impl From<Record> for Message {
             id: record.id,
             body: record.body,
             receive_count,
+            time: OnceLock::new(),
         }
     }
 }
@@ -166,7 +168,11 @@ pub fn read(messages: &[Message]) -> Intake<'_> {
     let mut intake = Intake::default();
     let mut signals: BTreeMap<String, Vec<(&Message, Signal)>> = BTreeMap::new();
     for message in messages {
-        match event::parse(&message.body) {
+        // What is logged of a message (its parse, a reject) names it.
+        let _span = info_span!("message", message_id = %message.id).entered();
+        let (parsed, time) = event::parse_timed(&message.body);
+        let _ = message.time.set(time);
+        match parsed {
             Parsed::Signal(signal) => signals
                 .entry(signal.cluster_arn().to_owned())
                 .or_default()
@@ -219,6 +225,21 @@ pub fn instances<'a>(checked: &'a [Checked<'a>]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::event::{AgentDisconnected, DaemonCause, DaemonLost};
+
+    /// The body is parsed once: intake keeps the event's time, and the ledger's later reads of
+    /// it take what intake kept, not the body again.
+    #[test]
+    fn when_intake_has_read_a_message_then_its_event_time_is_kept_not_parsed_again() {
+        let body = include_str!("../../../../events/container-instance-agent-disconnected.json");
+        let expected = event::time_of(body).expect("the sample has a time");
+        let mut message = Message::new("m-1", body);
+        let intake = read(std::slice::from_ref(&message));
+        assert_eq!(intake.by_cluster.values().flatten().count(), 1);
+        drop(intake);
+        message.body = "not JSON".to_owned();
+        assert_eq!(message.event_time(), Some(expected));
+        assert_eq!(Message::new("m-2", "not JSON").event_time(), None);
+    }
 
     #[test]
     fn when_a_daemon_is_named_agent_then_it_is_not_a_repeat_of_the_agent_signal() {

@@ -19,6 +19,7 @@ use super::{Adapters, BatchReport};
 use crate::alert::AlertKind;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, Notice, State};
 use crate::inventory::cluster_name;
+use crate::kinds;
 use crate::metrics::Metric;
 use crate::ports::{AwsError, Ledger, Settle, error_chain};
 use crate::verdict::Verdict;
@@ -334,7 +335,8 @@ pub fn over<'a>(decision: &Decision<'a>) -> Option<Seen<'a>> {
             how: how(decision.kind(), verdict),
             // A deployment's success decides by itself, as of its event; the other kinds'
             // verdicts are of the current state, now.
-            at: (decision.kind() == AlertKind::DaemonDeploymentFailed)
+            at: kinds::of(decision.kind())
+                .ended_by_its_events()
                 .then(|| decision.checked.message.event_time())
                 .flatten(),
         },
@@ -343,15 +345,8 @@ pub fn over<'a>(decision: &Decision<'a>) -> Option<Seen<'a>> {
 }
 
 fn how(kind: AlertKind, verdict: &Verdict) -> String {
-    match (kind, verdict) {
-        (AlertKind::AgentDisconnected, Verdict::Recovered) => "recovered: the agent reconnected".to_owned(),
-        (AlertKind::DaemonLost, Verdict::Recovered) => "recovered: the daemon runs again".to_owned(),
-        (AlertKind::InstanceImpaired, Verdict::Recovered) => {
-            "recovered: ECS reports the instance healthy again".to_owned()
-        }
-        (AlertKind::DaemonDeploymentFailed, Verdict::Recovered) => {
-            "recovered: a later deployment of the daemon succeeded".to_owned()
-        }
+    match (kinds::of(kind).recovered(), verdict) {
+        (Some(recovered), Verdict::Recovered) => recovered.to_owned(),
         (_, Verdict::Suppressed(s)) => format!("gone: {s}"),
         (_, other) => format!("{other:?}"),
     }

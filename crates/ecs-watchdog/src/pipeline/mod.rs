@@ -5,6 +5,7 @@
 
 mod act;
 mod decide;
+mod deployments;
 mod evidence;
 mod gauges;
 mod group;

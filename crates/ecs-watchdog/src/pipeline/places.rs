@@ -8,7 +8,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::report::place_of;
 use super::scope::Scope;
-use crate::alert::AlertKind;
 use crate::config::Place;
 use crate::incident::IncidentKey;
 
@@ -73,12 +72,13 @@ pub fn gone(
 
 /// Whether the incident is a cluster's (monitor-impaired incidents are filed under a scope).
 fn is_cluster(key: &IncidentKey) -> bool {
-    key.kind != AlertKind::MonitorImpaired
+    crate::kinds::of(key.kind).of_a_cluster()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::AlertKind;
 
     const HOME: &str = "000000000000";
 

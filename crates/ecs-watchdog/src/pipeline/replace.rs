@@ -11,7 +11,7 @@ use tracing::{error, info};
 use super::Adapters;
 use super::evidence::chunked;
 use super::survey::Survey;
-use crate::alert::{AlertKind, InstanceFinding};
+use crate::alert::InstanceFinding;
 use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, instance_key};
 use crate::ports::{Ledger, error_chain};
@@ -75,7 +75,7 @@ fn draining(surveys: &[Survey]) -> Vec<(&Survey, &IncidentKey, &ContainerInstanc
     surveys
         .iter()
         .flat_map(|survey| survey.open.iter().flatten().map(move |key| (survey, key)))
-        .filter(|(_, key)| matches!(key.kind, AlertKind::AgentDisconnected | AlertKind::DaemonLost))
+        .filter(|(_, key)| crate::kinds::of(key.kind).drains())
         .filter_map(|(survey, key)| match survey.instances.lookup(&key.instance) {
             InstanceView::Found(instance) if instance.status == InstanceStatus::Draining => {
                 Some((survey, key, instance))

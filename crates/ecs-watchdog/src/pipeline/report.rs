@@ -12,6 +12,7 @@ use super::{Adapters, BatchReport};
 use crate::alert::{self, Alert, AlertKind, DaemonChecks, InstanceFinding, Status};
 use crate::config::{Place, Remediation, RemediationAction};
 use crate::incident::{self, Incident, Notice};
+use crate::kinds;
 use crate::metrics::Metric;
 use crate::ports::error_chain;
 
@@ -171,27 +172,15 @@ pub async fn findings(io: &Adapters, firing: &[Alert]) -> bool {
 fn count_alerted(alert: &Alert, incidents: &[Incident], report: &mut BatchReport) {
     let cluster = Some(alert.cluster_name.as_str());
     for i in incidents {
-        match (alert.kind, &i.finding.daemon_name) {
-            (AlertKind::DaemonLost, Some(daemon)) => report.tally.count_daemon_lost(&alert.cluster_name, daemon),
-            (kind, _) => {
-                if let Some(metric) = alerted_metric(kind) {
+        let kind = kinds::of(alert.kind);
+        match &i.finding.daemon_name {
+            Some(daemon) if kind.counted_by_daemon() => report.tally.count_daemon_lost(&alert.cluster_name, daemon),
+            _ => {
+                if let Some(metric) = kind.metric() {
                     report.tally.count(cluster, metric)
                 }
             }
         }
-    }
-}
-
-/// The count an alert of `kind` adds to, one per incident it tells. `MonitorImpaired` adds none:
-/// it is counted by operation when the call fails (`Tally::impaired`), and counting its alert as
-/// well, under another kind's name, would set off that kind's alarm.
-fn alerted_metric(kind: AlertKind) -> Option<Metric> {
-    match kind {
-        AlertKind::AgentDisconnected => Some(Metric::AgentDisconnected),
-        AlertKind::DaemonLost => Some(Metric::DaemonLost),
-        AlertKind::DaemonDeploymentFailed => Some(Metric::DaemonDeploymentFailed),
-        AlertKind::InstanceImpaired => Some(Metric::InstanceImpaired),
-        AlertKind::MonitorImpaired => None,
     }
 }
 
@@ -216,25 +205,4 @@ pub fn place_of(cluster_arn: &str) -> Option<Place> {
         parts.next()?,
     );
     (!region.is_empty() && !account.is_empty()).then(|| Place::new(account, region))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each kind's alerts count under that kind's own name (a `monitor-impaired` alert once
-    /// counted as `AgentDisconnected` and could set off the agent alarm).
-    #[test]
-    fn when_an_alert_of_any_kind_is_counted_then_it_is_counted_under_its_own_name() {
-        for kind in AlertKind::ALL {
-            match alerted_metric(kind) {
-                Some(metric) => assert_eq!(
-                    metric.name().to_ascii_lowercase(),
-                    kind.as_str().replace('-', ""),
-                    "{kind:?}"
-                ),
-                None => assert_eq!(kind, AlertKind::MonitorImpaired),
-            }
-        }
-    }
 }

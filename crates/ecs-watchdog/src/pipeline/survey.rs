@@ -8,13 +8,13 @@ use std::collections::{HashMap, HashSet};
 use futures_util::future::{join, join_all};
 
 use super::evidence::{DaemonChecks, chunked, log_check_error};
-use crate::alert::AlertKind;
-use crate::event::{AgentDisconnected, DAEMON_GROUP_PREFIX, DaemonCause, DaemonLost, InstanceImpaired, Signal};
+use crate::event::{DAEMON_GROUP_PREFIX, Signal};
 use crate::incident::IncidentKey;
 use crate::inventory::{
     ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth, InstanceStatus, TaskFilter,
     instance_key,
 };
+use crate::kinds;
 use crate::ports::{AwsError, Daemons, Inventory, Ledger};
 
 /// One cluster as the sweep found it.
@@ -189,30 +189,27 @@ impl Survey {
         let mut signals: Vec<Signal> = self
             .watched()
             .filter(|i| !i.agent_connected)
-            .map(|i| agent(cluster, &i.arn, i.ec2_instance_id.clone()))
+            .map(|i| Signal::agent_now(cluster, &i.arn, i.ec2_instance_id.clone()))
             .collect();
         for d in self.daemons.iter().flatten() {
             signals.extend(
                 self.without(d)
-                    .map(|i| daemon_lost(cluster, &i.arn, &d.daemon.name, Some(&d.daemon.arn))),
+                    .map(|i| Signal::daemon_lost_now(cluster, &i.arn, &d.daemon.name, Some(&d.daemon.arn))),
             );
         }
         signals.extend(
             self.watched()
                 .filter(|i| i.health.as_ref().is_some_and(InstanceHealth::impaired))
-                .map(|i| impaired(cluster, &i.arn, i.ec2_instance_id.clone())),
+                .map(|i| Signal::impaired_now(cluster, &i.arn, i.ec2_instance_id.clone())),
         );
         let seen: HashSet<IncidentKey> = signals.iter().map(IncidentKey::of).collect();
         for open in self.open.iter().flatten().filter(|k| !seen.contains(*k)) {
-            match (open.kind, &open.daemon) {
-                (AlertKind::AgentDisconnected, _) => signals.push(agent(cluster, &open.instance, None)),
-                (AlertKind::InstanceImpaired, _) => signals.push(impaired(cluster, &open.instance, None)),
-                (AlertKind::DaemonLost, Some(name)) => {
-                    let arn = self.daemon(name).map(|d| d.daemon.arn.as_str());
-                    signals.push(daemon_lost(cluster, &open.instance, name, arn));
-                }
-                _ => {}
-            }
+            let arn = open
+                .daemon
+                .as_deref()
+                .and_then(|name| self.daemon(name))
+                .map(|d| d.daemon.arn.as_str());
+            signals.extend(kinds::of(open.kind).look_again(cluster, open, arn));
         }
         signals
     }
@@ -266,146 +263,5 @@ impl Survey {
     }
 }
 
-fn agent(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Signal {
-    Signal::AgentDisconnected(AgentDisconnected {
-        cluster_arn: cluster.to_owned(),
-        container_instance_arn: container_instance.to_owned(),
-        ec2_instance_id,
-        version: None,
-        since: None,
-    })
-}
-
-fn impaired(cluster: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Signal {
-    Signal::InstanceImpaired(Box::new(InstanceImpaired {
-        cluster_arn: cluster.to_owned(),
-        container_instance_arn: container_instance.to_owned(),
-        ec2_instance_id,
-        failing: Vec::new(),
-        since: None,
-    }))
-}
-
-fn daemon_lost(cluster: &str, container_instance: &str, name: &str, arn: Option<&str>) -> Signal {
-    Signal::DaemonLost(Box::new(DaemonLost {
-        cluster_arn: cluster.to_owned(),
-        container_instance_arn: container_instance.to_owned(),
-        daemon_name: name.to_owned(),
-        daemon_arn: arn.map(str::to_owned),
-        task_arn: None,
-        task_definition_arn: None,
-        version: None,
-        since: None,
-        cause: DaemonCause::Absent,
-    }))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CLUSTER: &str = "arn:aws:ecs:eu-west-1:1:cluster/prod";
-
-    fn instance(id: &str, status: InstanceStatus, connected: bool, capacity_provider: &str) -> ContainerInstance {
-        ContainerInstance {
-            arn: format!("arn:aws:ecs:eu-west-1:1:container-instance/prod/{id}"),
-            status,
-            agent_connected: connected,
-            version: 1,
-            ec2_instance_id: Some(format!("i-{id}")),
-            running_tasks_count: 1,
-            agent_version: None,
-            availability_zone: None,
-            capacity_provider_name: Some(capacity_provider.to_owned()),
-            health: None,
-            tags: Vec::new(),
-        }
-    }
-
-    /// a runs log-router; b should and does not; c's agent is disconnected; d belongs to another
-    /// capacity provider; e is deregistering.
-    fn survey() -> Survey {
-        let instances = [
-            instance("a", InstanceStatus::Active, true, "mi"),
-            instance("b", InstanceStatus::Active, true, "mi"),
-            instance("c", InstanceStatus::Active, false, "mi"),
-            instance("d", InstanceStatus::Draining, true, "asg"),
-            instance("e", InstanceStatus::Deregistering, false, "mi"),
-        ];
-        let daemon = DaemonSurvey {
-            daemon: Daemon {
-                arn: "arn:aws:ecs:eu-west-1:1:daemon/prod/log-router".into(),
-                name: "log-router".into(),
-            },
-            placement: Some(DaemonPlacement {
-                capacity_providers: vec!["mi".into()],
-                critical: Some(false),
-            }),
-            running_on: Some(HashSet::from(["a".to_owned()])),
-        };
-        Survey {
-            cluster: CLUSTER.into(),
-            instances: ClusterInstances::Found(
-                instances
-                    .into_iter()
-                    .map(|i| (instance_key(&i.arn).to_owned(), i))
-                    .collect(),
-            ),
-            failed_instances: HashSet::new(),
-            daemons: Some(vec![daemon]),
-            open: Some(vec![IncidentKey::new(
-                CLUSTER,
-                AlertKind::DaemonLost,
-                "x/a",
-                Some("log-router"),
-            )]),
-        }
-    }
-
-    #[test]
-    fn when_a_cluster_is_surveyed_then_each_problem_and_each_open_incident_is_a_signal() {
-        let survey = survey();
-        let mut keys: Vec<String> = survey.signals().iter().map(|s| IncidentKey::of(s).id()).collect();
-        keys.sort();
-        assert_eq!(
-            keys,
-            vec![
-                format!("agent-disconnected|{CLUSTER}|c|-"),
-                format!("daemon-lost|{CLUSTER}|a|log-router"),
-                format!("daemon-lost|{CLUSTER}|b|log-router"),
-            ]
-        );
-        assert_eq!(
-            survey.counts(),
-            Counts {
-                monitored_instances: 4,
-                disconnected_agents: 1,
-                without_daemon: vec![("log-router".into(), 1)],
-            }
-        );
-        let checks = survey.daemon_checks(&survey.signals());
-        assert!(
-            checks.live.contains(&("a".to_owned(), "log-router".to_owned())),
-            "a runs it: closes"
-        );
-        assert_eq!(checks.critical.get("log-router"), Some(&Some(false)));
-    }
-
-    #[test]
-    fn when_the_daemons_could_not_be_listed_then_none_is_judged_missing_or_over() {
-        let mut survey = survey();
-        survey.daemons = None;
-        let signals = survey.signals();
-        assert!(
-            signals
-                .iter()
-                .all(|s| !matches!(s, Signal::DaemonLost(d) if d.container_instance_arn.ends_with("/b")))
-        );
-        let checks = survey.daemon_checks(&signals);
-        assert!(
-            checks.failed.contains("log-router"),
-            "the open incident stays undecided"
-        );
-        assert_eq!(survey.counts().without_daemon, Vec::new());
-    }
-}
+mod tests;

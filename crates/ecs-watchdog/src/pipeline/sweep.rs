@@ -8,29 +8,25 @@ use std::collections::HashSet;
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
-use super::decide::{self, Decision, Outcome};
-use super::evidence::{self, DaemonChecks, Described};
 use super::gauges::{gauges, open_gauge, orphans, totals};
 use super::group;
 use super::hold;
 use super::impaired::Impaired;
-use super::intake::{Checked, Message};
 use super::ledger;
 use super::places;
 use super::plan::{self, Look};
 use super::scope::Scope;
 use super::survey::{self, Survey};
 use super::watched::{self, Fault, Faults};
-use super::{Adapters, BatchReport, Confirmed, Firing, Monitor, replace, report};
+use super::{Adapters, BatchReport, Monitor, replace, report};
+
+mod judge;
 use crate::alert;
 use crate::config::{Config, Place};
-use crate::event::Signal;
 use crate::incident::Group;
 use crate::incident::IncidentKey;
-use crate::inventory::cluster_name;
 use crate::metrics::Metric;
-use crate::ports::{AwsError, Daemons, Ledger, error_chain};
-use crate::verdict::{Repeat, Verdict};
+use crate::ports::{AwsError, Ledger, error_chain};
 
 /// What one sweep came to.
 #[derive(Debug, Default)]
@@ -135,22 +131,57 @@ impl Sweep {
     /// One pass over this place, its metrics not yet published. `open`: the place's open
     /// incidents, each closed when its cluster is gone from a complete listing.
     pub(super) async fn pass(&self, open: Option<Vec<IncidentKey>>) -> SweepReport {
-        let m = &self.monitor;
-        let io = &m.io;
+        let io = &self.monitor.io;
         let mut out = SweepReport::default();
         let Some(ledger) = io.ledger.as_deref() else {
             warn!("the sweep needs the incident ledger (INCIDENT_TABLE_NAME): nothing swept");
             return out;
         };
         let now = io.clock.now();
-        let times = m.config.sweep;
+        let listing = self.survey(ledger, &mut out).await;
+        let surveys = &listing.surveys;
 
+        let (signals, messages, checks) = judge::looks(io.daemons.as_ref(), surveys).await;
+        let checked = judge::checked(signals, &messages);
+        let (confirmed, decisions) = judge::judge(&self.monitor, surveys, &checked, &checks, &mut out).await;
+
+        let s = plan::Settings {
+            silences: hold::silences(&self.monitor.scoping, surveys, now),
+            cluster_sizes: surveys.iter().map(|s| (s.cluster.clone(), s.registered())).collect(),
+            ..self.monitor.settings(now)
+        };
+        let gone = match (&open, out.complete) {
+            (Some(open), true) => places::gone(open, &listing.clusters, &listing.scopes),
+            _ => Vec::new(),
+        };
+        let mut seen = super::looks(confirmed, &decisions, false);
+        seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
+            key: key.clone(),
+            look: Look::Over {
+                how: (*how).to_owned(),
+                at: None,
+            },
+            messages: Vec::new(),
+        }));
+        self.record(ledger, seen, &s, &mut out.report).await;
+        self.finish(ledger, surveys, &gone, &s, &mut out).await;
+        out
+    }
+
+    /// The place's clusters listed, their scope looked up, each monitored one surveyed; a
+    /// cluster that could not be surveyed is unseen. No listing: the pass is not complete.
+    async fn survey(&self, ledger: &dyn Ledger, out: &mut SweepReport) -> Listing {
+        let io = &self.monitor.io;
         // A run that cannot list the clusters saw nothing: no heartbeat (the watch is blind).
         let listed = io.inventory.list_clusters().await;
         out.complete = listed.is_ok();
         let clusters = listed.unwrap_or_default();
-        let scopes = m.scoping.scopes(io.inventory.as_ref(), clusters.iter()).await;
-        m.scoping.record(ledger, &clusters, now).await;
+        let scopes = self
+            .monitor
+            .scoping
+            .scopes(io.inventory.as_ref(), clusters.iter())
+            .await;
+        self.monitor.scoping.record(ledger, &clusters, io.clock.now()).await;
         let monitored: Vec<&String> = clusters
             .iter()
             .filter(|c| scopes.get(*c) == Some(&Scope::Monitored))
@@ -169,120 +200,57 @@ impl Sweep {
             }
         }
         out.clusters = surveys.len();
-
-        // Signals, each with a message that names its incident, as the event path has them.
-        let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
-        let messages: Vec<Vec<Message>> = signals.iter().map(|s| s.iter().map(message).collect()).collect();
-        let checks = join_all(
-            surveys
-                .iter()
-                .zip(&signals)
-                .map(|(survey, signals)| daemon_checks(io.daemons.as_ref(), survey, signals)),
-        )
-        .await;
-        let checked: Vec<Vec<Checked<'_>>> = signals
-            .into_iter()
-            .zip(&messages)
-            .map(|(signals, messages)| {
-                signals
-                    .into_iter()
-                    .zip(messages)
-                    .map(|(signal, message)| Checked {
-                        message,
-                        signal,
-                        repeat: Repeat::Kept,
-                    })
-                    .collect()
-            })
-            .collect();
-        let described: Vec<Described<'_>> = surveys
-            .iter()
-            .zip(&checked)
-            .map(|(survey, checked)| Described {
-                cluster: &survey.cluster,
-                checked,
-                instances: survey.instances.clone(),
-                failed_instances: survey.failed_instances.clone(),
-            })
-            .collect();
-        let ec2 = evidence::hosts(io.inventory.as_ref(), &described).await;
-
-        let report = &mut out.report;
-        let mut decisions: Vec<Decision<'_>> = Vec::new();
-        let mut confirmed = Confirmed::new();
-        for (described, checks) in described.iter().zip(&checks) {
-            for decision in decide::decide(described, checks, &ec2) {
-                let (finding, hold) = match &decision.outcome {
-                    Outcome::Decided(Verdict::Confirmed, Some(finding)) => ((**finding).clone(), times.grace),
-                    Outcome::Undecided => {
-                        report
-                            .tally
-                            .count(Some(cluster_name(described.cluster)), Metric::CheckErrors);
-                        out.undecided += 1;
-                        decisions.push(decision);
-                        continue;
-                    }
-                    _ => match decide::stale(described, checks, &decision) {
-                        Some(finding) => (finding, times.stuck_after),
-                        None => {
-                            decisions.push(decision);
-                            continue;
-                        }
-                    },
-                };
-                confirmed
-                    .entry((decision.cluster, decision.kind()))
-                    .or_default()
-                    .push(Firing {
-                        messages: vec![decision.checked.message],
-                        key: decision.incident(),
-                        finding,
-                        hold: hold.as_secs(),
-                    });
-                decisions.push(decision);
-            }
+        Listing {
+            clusters,
+            scopes,
+            surveys,
         }
-        let s = plan::Settings {
-            silences: hold::silences(&m.scoping, &surveys, now),
-            cluster_sizes: surveys.iter().map(|s| (s.cluster.clone(), s.registered())).collect(),
-            ..m.settings(now)
-        };
+    }
+
+    /// The looks through the ledger, with what the whole table owes (the home sweep's to send:
+    /// one query per sweep), and the digests due.
+    async fn record(
+        &self,
+        ledger: &dyn Ledger,
+        mut seen: Vec<ledger::Seen<'_>>,
+        s: &plan::Settings,
+        report: &mut BatchReport,
+    ) {
+        let m = &self.monitor;
         let none = HashSet::new();
         let context = report::Context {
             place: &m.place,
             action: "alerted only: the sweep does not remediate".to_owned(),
             deployments_unknown: &none,
-            settings: &s,
+            settings: s,
         };
-        let mut seen = super::looks(confirmed, &decisions, false);
-        let gone = match (&open, out.complete) {
-            (Some(open), true) => places::gone(open, &clusters, &scopes),
-            _ => Vec::new(),
-        };
-        seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
-            key: key.clone(),
-            look: Look::Over {
-                how: (*how).to_owned(),
-                at: None,
-            },
-            messages: Vec::new(),
-        }));
-        // What the whole table owes is the home sweep's to send: one query per sweep.
         let due_groups = match self.home {
-            true => owed(ledger, now, &mut seen).await,
+            true => owed(ledger, s.now, &mut seen).await,
             false => Vec::new(),
         };
         seen.extend(hold::companions(&seen));
-        ledger::run(io, &context, seen, &s, report, Default::default()).await;
-        group::send_due(io, ledger, &m.place, due_groups, &s, report).await;
+        ledger::run(&m.io, &context, seen, s, report, Default::default()).await;
+        group::send_due(&m.io, ledger, &m.place, due_groups, s, report).await;
+    }
 
+    /// Replacements finished, the gauges, and the sweep's own faults counted, closed when
+    /// recovered and alerted.
+    async fn finish(
+        &self,
+        ledger: &dyn Ledger,
+        surveys: &[Survey],
+        gone: &[(IncidentKey, &'static str)],
+        s: &plan::Settings,
+        out: &mut SweepReport,
+    ) {
+        let m = &self.monitor;
         let replace_after = m.config.remediation.replace_after.as_secs();
-        out.replaced = replace::finish(io, ledger, &surveys, now, replace_after).await;
+        out.replaced = replace::finish(&m.io, ledger, surveys, s.now, replace_after).await;
         let report = &mut out.report;
-        for survey in &surveys {
+        for survey in surveys {
             gauges(survey, report);
         }
-        let orphans = orphans(&gone);
+        let orphans = orphans(gone);
         for (cluster, open) in &orphans {
             open_gauge(cluster, *open, report);
         }
@@ -295,8 +263,8 @@ impl Sweep {
         for fault in &out.faults {
             report.tally.count_impaired(fault.operation);
         }
-        Impaired::close_recovered(ledger, &self.scope, &out.faults, now).await;
-        if let Some(alert) = self.impaired.alert(io, &m.place, &self.scope, &out.faults, &s).await {
+        Impaired::close_recovered(ledger, &self.scope, &out.faults, s.now).await;
+        if let Some(alert) = self.impaired.alert(&m.io, &m.place, &self.scope, &out.faults, s).await {
             report.alerts.push(alert);
         }
         info!(
@@ -307,8 +275,14 @@ impl Sweep {
             alerts = report.alerts.len(),
             "sweep done"
         );
-        out
     }
+}
+
+/// What a pass listed: every cluster of the place, their scopes, and the monitored ones surveyed.
+struct Listing {
+    clusters: Vec<String>,
+    scopes: std::collections::HashMap<String, Scope>,
+    surveys: Vec<Survey>,
 }
 
 impl Sweep {
@@ -345,24 +319,6 @@ impl Sweep {
     }
 }
 
-/// What the survey says of the daemons, with whether a deployment of each missing one is under
-/// way (one `ListDaemonDeployments` per daemon with an instance missing it).
-async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal]) -> DaemonChecks {
-    let mut checks = survey.daemon_checks(signals);
-    let lost: Vec<_> = signals
-        .iter()
-        .filter_map(|s| match s {
-            Signal::DaemonLost(d) => Some(&**d),
-            _ => None,
-        })
-        .filter(|d| !checks.failed.contains(&d.daemon_name) && !checks.live.contains(&evidence::live_key(d)))
-        .collect();
-    let (deployments, unavailable, _) = evidence::deployments(daemons, &survey.cluster, &lost).await;
-    checks.deployments = deployments;
-    checks.unavailable = unavailable;
-    checks
-}
-
 /// What the ledger says is owed by now, in the whole table: each incident not seen this run
 /// joins the looks (its alert or resolved notice is sent, or its dead lease taken over); the
 /// groups whose digest is due are returned.
@@ -386,8 +342,4 @@ async fn owed<'a>(ledger: &dyn Ledger, now: u64, seen: &mut Vec<ledger::Seen<'a>
             }),
     );
     groups
-}
-
-fn message(signal: &Signal) -> Message {
-    Message::new(format!("sweep|{}", IncidentKey::of(signal).id()), String::new())
 }

@@ -212,7 +212,7 @@ fn when_messages_of_every_kind_and_size_are_rendered_then_each_fits_sns_and_coun
             let omitted = json.get("omitted").and_then(Value::as_u64).unwrap_or(0) as usize;
             assert_eq!(listed + omitted, total, "{at}: listed {listed}, omitted {omitted}");
             let (named, more) = named_and_more(&message.email);
-            assert_eq!(named, listed.min(super::super::EMAIL_LISTED), "{at}");
+            assert_eq!(named, listed.min(crate::alert::finding::EMAIL_LISTED), "{at}");
             assert_eq!(named + more, total, "{at}: named {named}, and {more} more");
         }
     }

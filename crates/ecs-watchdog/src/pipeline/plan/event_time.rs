@@ -1,7 +1,7 @@
 //! Promise 2's event-time rule (DESIGN §7): what an event older than the incident's knowledge
 //! may no longer do, and a deployment's failures judged by their own time.
 
-use crate::alert::{AlertKind, InstanceFinding};
+use crate::alert::InstanceFinding;
 use crate::incident::{Incident, IncidentKey};
 
 use super::types::Look;
@@ -30,7 +30,7 @@ pub fn stale(stored: Option<&Incident>, look: &Look, event_time: Option<u64>) ->
 /// on (its `since` is the newest failure's), so a success older than it cannot end it.
 pub fn later_failure(stored: &Incident, seen: &InstanceFinding) -> Option<InstanceFinding> {
     let at = |f: &InstanceFinding| f.since.as_deref().and_then(seconds);
-    let newer = stored.key.kind == AlertKind::DaemonDeploymentFailed && at(seen) > at(&stored.finding);
+    let newer = ended_by_its_events(&stored.key) && at(seen) > at(&stored.finding);
     newer.then(|| InstanceFinding {
         remediation: stored.finding.remediation.clone(),
         remediation_actions: stored.finding.remediation_actions.clone(),
@@ -41,7 +41,7 @@ pub fn later_failure(stored: &Incident, seen: &InstanceFinding) -> Option<Instan
 /// Whether a look must be taken again after this run: a deployment's failure, newer than the
 /// end its open incident knows, meeting the resolved notice that end owes.
 pub fn comes_back_later(current: Option<&Incident>, key: &IncidentKey, look: &Look) -> bool {
-    key.kind == AlertKind::DaemonDeploymentFailed
+    ended_by_its_events(key)
         && matches!(look, Look::Confirmed { .. })
         && current.is_some_and(|i| i.is_open() && i.ended_at > 0)
 }
@@ -50,4 +50,9 @@ pub fn comes_back_later(current: Option<&Incident>, key: &IncidentKey, look: &Lo
 fn seconds(text: &str) -> Option<u64> {
     use aws_smithy_types::date_time::{DateTime, Format};
     u64::try_from(DateTime::from_str(text, Format::DateTime).ok()?.secs()).ok()
+}
+
+/// A kind that only its own events end, as of their time (a daemon deployment's success).
+pub(super) fn ended_by_its_events(key: &IncidentKey) -> bool {
+    crate::kinds::of(key.kind).ended_by_its_events()
 }

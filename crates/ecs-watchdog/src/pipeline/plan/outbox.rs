@@ -1,10 +1,10 @@
 //! The outbox: what one look means for one incident, from its settled state (DESIGN §7).
 
-use crate::alert::{AlertKind, InstanceFinding};
+use crate::alert::InstanceFinding;
 use crate::incident::{Incident, IncidentKey, Notice, State};
 use crate::remediation::ActionOutcome;
 
-use super::event_time::later_failure;
+use super::event_time::{ended_by_its_events, later_failure};
 use super::types::{Look, Settings};
 use crate::pipeline::hold;
 
@@ -64,7 +64,7 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
         // redelivered late, is then stale rather than opening what no event would end.
         // Over an older closed record, the newer end wins: a failure between the two would
         // otherwise be judged by the old end, and open what no event would end.
-        Look::Over { how, at } if key.kind == AlertKind::DaemonDeploymentFailed => {
+        Look::Over { how, at } if ended_by_its_events(key) => {
             let record = current
                 .cloned()
                 .unwrap_or_else(|| fresh(State::Closed, &InstanceFinding::default()));
@@ -160,7 +160,7 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Ste
 /// A deployment's end is told whatever follows: its events alone tell it, and a later failure is
 /// taken again after the notice (`comes_back_later`).
 fn resolve_due(stored: &Incident, next: Incident, look: &Look) -> Step {
-    let deployment = stored.key.kind == AlertKind::DaemonDeploymentFailed;
+    let deployment = ended_by_its_events(&stored.key);
     match look {
         Look::Confirmed { .. } if stored.state == State::Notified && !deployment => Step::Write(Incident {
             state: State::Notified,

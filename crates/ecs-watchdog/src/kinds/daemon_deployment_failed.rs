@@ -3,10 +3,15 @@
 
 use std::fmt::Write;
 
-use super::text::{first, silence_line, since};
-use super::{EMAIL_LISTED, Finding};
+use super::kind::Kind;
+use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::frame::shorten_name;
+use crate::alert::lines::{first, silence_line, since};
+use crate::event;
+use crate::kind::AlertKind;
+use crate::metrics::Metric;
 
-pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
+fn body(email: &mut String, finding: &Finding, now: u64) {
     let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
         email,
@@ -27,7 +32,7 @@ pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
 
 /// The steps, with the first daemon's deployment and name in the commands; the rollback step
 /// only for a rollback that failed.
-pub(super) fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(email: &mut String, finding: &Finding) {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
     let Some(first) = first(finding) else {
         return;
@@ -62,5 +67,63 @@ pub(super) fn next_steps(email: &mut String, finding: &Finding) {
             "2. ECS is rolling back: the daemon returns to its previous revision; fix the new revision (image, \
              configuration, health check, resources) before deploying it again\n",
         );
+    }
+}
+
+pub struct DaemonDeploymentFailed;
+
+impl Kind for DaemonDeploymentFailed {
+    fn kind(&self) -> AlertKind {
+        AlertKind::DaemonDeploymentFailed
+    }
+
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[event::DAEMON_DEPLOYMENT_STATE_CHANGE]
+    }
+
+    fn headline(&self, daemons: &[&str]) -> String {
+        match daemons {
+            [one] => format!("ECS daemon {} deployment failed", shorten_name(one, 40)),
+            _ => "ECS daemon deployments failed".to_owned(),
+        }
+    }
+
+    fn of_instances(&self) -> bool {
+        false
+    }
+
+    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
+        body(email, finding, now);
+    }
+
+    fn next_steps(&self, email: &mut String, finding: &Finding) {
+        next_steps(email, finding);
+    }
+
+    fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {
+        vec![
+            "the deployment event itself: ECS reports the failure; a later successful deployment of the daemon resolves it",
+        ]
+    }
+
+    /// Critical when the rollback failed too, high when it rolls back.
+    fn severity(&self, instances: &[InstanceFinding], _widespread: &dyn Fn(usize) -> bool) -> Severity {
+        if instances.iter().any(|i| i.rollback_failed) {
+            Severity::Critical
+        } else {
+            Severity::High
+        }
+    }
+
+    fn metric(&self) -> Option<Metric> {
+        Some(Metric::DaemonDeploymentFailed)
+    }
+
+    fn recovered(&self) -> Option<&'static str> {
+        Some("recovered: a later deployment of the daemon succeeded")
+    }
+
+    fn ended_by_its_events(&self) -> bool {
+        true
     }
 }

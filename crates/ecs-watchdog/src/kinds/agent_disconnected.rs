@@ -3,10 +3,16 @@
 
 use std::fmt::Write;
 
-use super::text::{first, host, remediation_line, since};
-use super::{EMAIL_LISTED, Finding};
+use super::kind::Kind;
+use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::lines::{distinct, draining_active, first, host, remediation_line, since, those_true};
+use crate::config::Remediation;
+use crate::event::{self, Signal};
+use crate::key::IncidentKey;
+use crate::kind::AlertKind;
+use crate::metrics::Metric;
 
-pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
+fn body(email: &mut String, finding: &Finding, now: u64) {
     let (total, noun) = finding.counted();
     let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
@@ -39,7 +45,7 @@ pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
 
 /// The steps, with the first instance's ids in the commands; no drain advice for an instance
 /// ECS is already draining.
-pub(super) fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(email: &mut String, finding: &Finding) {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
     let Some(instance) = first(finding) else {
         return;
@@ -69,4 +75,76 @@ pub(super) fn next_steps(email: &mut String, finding: &Finding) {
     email.push_str(
         "Many instances in one zone at once point to the zone or the network (VPC endpoints, NAT, proxy), not the agent.\n",
     );
+}
+
+pub struct AgentDisconnected;
+
+impl Kind for AgentDisconnected {
+    fn kind(&self) -> AlertKind {
+        AlertKind::AgentDisconnected
+    }
+
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[event::CONTAINER_INSTANCE_STATE_CHANGE]
+    }
+
+    fn headline(&self, _daemons: &[&str]) -> String {
+        "ECS agent disconnected".to_owned()
+    }
+
+    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
+        body(email, finding, now);
+    }
+
+    fn next_steps(&self, email: &mut String, finding: &Finding) {
+        next_steps(email, finding);
+    }
+
+    fn checked(&self, _checks: DaemonChecks, instances: &[InstanceFinding]) -> Vec<&'static str> {
+        let (draining, active) = draining_active(instances);
+        those_true(&[
+            (
+                "DescribeContainerInstances: still ACTIVE with agentConnected=false after the grace period",
+                active,
+            ),
+            (
+                "DescribeContainerInstances: DRAINING with agentConnected=false for longer than STUCK_AFTER_MINUTES: the drain cannot finish",
+                draining,
+            ),
+            (
+                "DescribeInstances: the EC2 instance is running (skipped for ECS Anywhere)",
+                true,
+            ),
+        ])
+    }
+
+    /// Critical on at least `CRITICAL_PERCENT` of the cluster's instances, high below.
+    fn severity(&self, instances: &[InstanceFinding], widespread: &dyn Fn(usize) -> bool) -> Severity {
+        if widespread(distinct(instances.iter())) {
+            Severity::Critical
+        } else {
+            Severity::High
+        }
+    }
+
+    fn metric(&self) -> Option<Metric> {
+        Some(Metric::AgentDisconnected)
+    }
+
+    fn drains(&self) -> bool {
+        true
+    }
+
+    /// Always: an instance whose agent is gone runs its tasks unmanaged.
+    fn remediable(&self, _finding: &InstanceFinding, _config: &Remediation) -> bool {
+        true
+    }
+
+    fn look_again(&self, cluster: &str, key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
+        Some(Signal::agent_now(cluster, &key.instance, None))
+    }
+
+    fn recovered(&self) -> Option<&'static str> {
+        Some("recovered: the agent reconnected")
+    }
 }

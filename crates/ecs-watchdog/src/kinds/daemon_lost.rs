@@ -4,10 +4,17 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::text::{first, remediation_line, since};
-use super::{EMAIL_LISTED, Finding, InstanceFinding};
+use super::kind::Kind;
+use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::frame::shorten_name;
+use crate::alert::lines::{distinct, draining_active, first, remediation_line, since, those_true};
+use crate::config::Remediation;
+use crate::event::{self, Signal};
+use crate::key::IncidentKey;
+use crate::kind::AlertKind;
+use crate::metrics::Metric;
 
-pub(super) fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&str, Vec<&InstanceFinding>>, now: u64) {
+fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&str, Vec<&InstanceFinding>>, now: u64) {
     let (total, noun) = finding.counted();
     let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
@@ -41,7 +48,7 @@ pub(super) fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&st
 
 /// The steps, with the first instance's task and ARN in the commands; no drain advice for an
 /// instance ECS is already draining (a repair under way).
-pub(super) fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(email: &mut String, finding: &Finding) {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
     let Some(instance) = first(finding) else {
         return;
@@ -107,4 +114,103 @@ fn daemon_cause(instance: &InstanceFinding, now: u64) -> String {
         let _ = write!(text, "; {}", exits.join(", "));
     }
     text
+}
+
+pub struct DaemonLost;
+
+impl Kind for DaemonLost {
+    fn kind(&self) -> AlertKind {
+        AlertKind::DaemonLost
+    }
+
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[event::TASK_STATE_CHANGE, event::DAEMON_SERVICE_ACTION]
+    }
+
+    fn headline(&self, daemons: &[&str]) -> String {
+        match daemons {
+            [one] => format!("ECS daemon {} lost", shorten_name(one, 40)),
+            _ => "ECS daemons lost".to_owned(),
+        }
+    }
+
+    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
+        body(email, finding, &by_daemon(&finding.instances), now);
+    }
+
+    fn next_steps(&self, email: &mut String, finding: &Finding) {
+        next_steps(email, finding);
+    }
+
+    fn checked(&self, checks: DaemonChecks, instances: &[InstanceFinding]) -> Vec<&'static str> {
+        let (draining, active) = draining_active(instances);
+        let mut checked = those_true(&[
+            (
+                "DescribeContainerInstances: the instance is still ACTIVE, so ECS is not replacing it",
+                active,
+            ),
+            (
+                "DescribeContainerInstances: the instance is DRAINING for longer than STUCK_AFTER_MINUTES: ECS has not finished replacing it",
+                draining,
+            ),
+            (
+                "ListTasks and DescribeTasks: no RUNNING or PENDING task of the daemon on the instance",
+                true,
+            ),
+        ]);
+        checked.push(if checks.deployments {
+            "ListDaemons and ListDaemonDeployments: no deployment of the daemon in progress"
+        } else {
+            "ListDaemons and ListDaemonDeployments: a deployment in progress could not be ruled out (the APIs were unavailable, or ListDaemons did not list the daemon)"
+        });
+        checked
+    }
+
+    /// By its critical daemons (or those whose criticality is unknown): none, a warning;
+    /// on at least `CRITICAL_PERCENT` of the cluster, critical; else high.
+    fn severity(&self, instances: &[InstanceFinding], widespread: &dyn Fn(usize) -> bool) -> Severity {
+        let critical = instances.iter().filter(|i| i.critical != Some(false));
+        match distinct(critical) {
+            0 => Severity::Warning,
+            n if widespread(n) => Severity::Critical,
+            _ => Severity::High,
+        }
+    }
+
+    fn metric(&self) -> Option<Metric> {
+        Some(Metric::DaemonLost)
+    }
+
+    fn counted_by_daemon(&self) -> bool {
+        true
+    }
+
+    fn drains(&self) -> bool {
+        true
+    }
+
+    /// Only a critical daemon (ECS itself replaces such an instance), unless the user opted in
+    /// for the others.
+    fn remediable(&self, finding: &InstanceFinding, config: &Remediation) -> bool {
+        finding.critical == Some(true) || config.non_critical_daemons
+    }
+
+    fn look_again(&self, cluster: &str, key: &IncidentKey, daemon_arn: Option<&str>) -> Option<Signal> {
+        let name = key.daemon.as_deref()?;
+        Some(Signal::daemon_lost_now(cluster, &key.instance, name, daemon_arn))
+    }
+
+    fn recovered(&self) -> Option<&'static str> {
+        Some("recovered: the daemon runs again")
+    }
+}
+
+/// The instances by daemon, in the daemons' order.
+fn by_daemon(instances: &[InstanceFinding]) -> BTreeMap<&str, Vec<&InstanceFinding>> {
+    instances.iter().fold(BTreeMap::new(), |mut map, i| {
+        map.entry(i.daemon_name.as_deref().unwrap_or("unknown"))
+            .or_insert_with(Vec::new)
+            .push(i);
+        map
+    })
 }

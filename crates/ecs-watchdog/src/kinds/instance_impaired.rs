@@ -3,10 +3,15 @@
 
 use std::fmt::Write;
 
-use super::text::{first, host, remediation_line, since};
-use super::{EMAIL_LISTED, Finding};
+use super::kind::Kind;
+use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::lines::{first, host, remediation_line, since};
+use crate::event::{self, Signal};
+use crate::key::IncidentKey;
+use crate::kind::AlertKind;
+use crate::metrics::Metric;
 
-pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
+fn body(email: &mut String, finding: &Finding, now: u64) {
     let (total, noun) = finding.counted();
     let (cluster, place) = (&finding.cluster_name, finding.place());
     let _ = write!(
@@ -42,7 +47,7 @@ pub(super) fn body(email: &mut String, finding: &Finding, now: u64) {
 }
 
 /// The steps by failing check, with the first instance's ids in the commands.
-pub(super) fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(email: &mut String, finding: &Finding) {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
     let Some(instance) = first(finding) else {
         return;
@@ -58,4 +63,60 @@ pub(super) fn next_steps(email: &mut String, finding: &Finding) {
          - AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance\n\
          To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}\n"
     );
+}
+
+pub struct InstanceImpaired;
+
+impl Kind for InstanceImpaired {
+    fn kind(&self) -> AlertKind {
+        AlertKind::InstanceImpaired
+    }
+
+    fn detail_types(&self) -> &'static [&'static str] {
+        &[event::CONTAINER_INSTANCE_HEALTH_CHANGE]
+    }
+
+    fn headline(&self, _daemons: &[&str]) -> String {
+        "ECS instance impaired".to_owned()
+    }
+
+    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
+        body(email, finding, now);
+    }
+
+    fn next_steps(&self, email: &mut String, finding: &Finding) {
+        next_steps(email, finding);
+    }
+
+    fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {
+        vec![
+            "DescribeContainerInstances with its health (CONTAINER_INSTANCE_HEALTH): still IMPAIRED after the grace period, still ACTIVE",
+        ]
+    }
+
+    /// High when the agent's connectivity check fails, a warning for the other checks.
+    fn severity(&self, instances: &[InstanceFinding], _widespread: &dyn Fn(usize) -> bool) -> Severity {
+        let on_connectivity = |i: &InstanceFinding| i.health_checks.iter().any(|c| c.check == "AGENT_CONNECTIVITY");
+        if instances.iter().any(on_connectivity) {
+            Severity::High
+        } else {
+            Severity::Warning
+        }
+    }
+
+    fn metric(&self) -> Option<Metric> {
+        Some(Metric::InstanceImpaired)
+    }
+
+    fn look_again(&self, cluster: &str, key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
+        Some(Signal::impaired_now(cluster, &key.instance, None))
+    }
+
+    fn recovered(&self) -> Option<&'static str> {
+        Some("recovered: ECS reports the instance healthy again")
+    }
+
+    fn may_repeat_agent(&self) -> bool {
+        true
+    }
 }

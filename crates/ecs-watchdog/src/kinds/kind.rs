@@ -1,0 +1,97 @@
+//! What a kind of problem is, as one trait: everything that differs from kind to kind, so the
+//! stages ask the kind rather than match on it. Each kind's module implements it; the registry
+//! (`kinds::KINDS`) lists them.
+
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
+use crate::config::Remediation;
+use crate::event::Signal;
+use crate::key::IncidentKey;
+use crate::kind::AlertKind;
+use crate::metrics::Metric;
+
+pub trait Kind: Sync {
+    fn kind(&self) -> AlertKind;
+
+    /// The EventBridge `detail-type`s whose events can tell it (the template's rules and the
+    /// spoke's forward each one); none for a kind only the sweep finds.
+    fn detail_types(&self) -> &'static [&'static str];
+
+    /// What broke, in a subject: `ECS agent disconnected`, `ECS daemon log-router lost`. The
+    /// names of the daemons the message tells, in order, for the kinds about daemons.
+    fn headline(&self, daemons: &[&str]) -> String;
+
+    /// Whether its messages count container instances (`on 3 instances`) and link the first;
+    /// a deployment is of a daemon, not of instances.
+    fn of_instances(&self) -> bool {
+        true
+    }
+
+    /// Whether its incidents are a cluster's (the monitor's own problems are filed under a
+    /// scope instead): its alert links the cluster's pages, its place sweeps it.
+    fn of_a_cluster(&self) -> bool {
+        true
+    }
+
+    /// The e-mail's account of the finding's instances (the list, each with its lines).
+    fn body(&self, email: &mut String, finding: &Finding, now: u64);
+
+    /// The e-mail's `What to do next`, with the first instance's ids in the commands.
+    fn next_steps(&self, email: &mut String, finding: &Finding);
+
+    /// What the monitor looked at before it confirmed the instances listed.
+    fn checked(&self, checks: DaemonChecks, instances: &[InstanceFinding]) -> Vec<&'static str>;
+
+    /// Its rule of the severity rule (`alert::severity`); `widespread(n)`: n instances are at
+    /// least `CRITICAL_PERCENT` of the cluster's.
+    fn severity(&self, instances: &[InstanceFinding], widespread: &dyn Fn(usize) -> bool) -> Severity;
+
+    /// The count a sent alert adds to, one per incident it tells; none for a kind counted
+    /// otherwise (counting it under another kind's name would set off that kind's alarm).
+    fn metric(&self) -> Option<Metric>;
+
+    /// The metric its CloudWatch alarm watches: its count, or for a kind counted otherwise
+    /// that other count.
+    fn alarm(&self) -> Option<Metric> {
+        self.metric()
+    }
+
+    /// Whether that count is by daemon as well (dimension `DaemonName`).
+    fn counted_by_daemon(&self) -> bool {
+        false
+    }
+
+    /// Whether remediation may take the instance out of service (drain it, replace it).
+    fn drains(&self) -> bool {
+        false
+    }
+
+    /// Whether this confirmed finding may be remediated under `config`.
+    fn remediable(&self, _finding: &InstanceFinding, _config: &Remediation) -> bool {
+        false
+    }
+
+    /// How a look that found it over says so, in the resolved notice.
+    fn recovered(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The look the sweep takes again at an open incident of this kind it saw nothing of this
+    /// run, so a look can close it (`daemon_arn`: the daemon's, when the survey knows it); none
+    /// where the sweep cannot look (a deployment ends by its events, the monitor's own problems
+    /// by its calls).
+    fn look_again(&self, _cluster: &str, _key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
+        None
+    }
+
+    /// Whether only its own events end it (as of their time), rather than a look at the
+    /// state now: a daemon deployment's success.
+    fn ended_by_its_events(&self) -> bool {
+        false
+    }
+
+    /// Whether it may only repeat an agent-disconnected incident of the same instance (an
+    /// impaired instance whose one failing check is AGENT_CONNECTIVITY), which then tells it.
+    fn may_repeat_agent(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,59 @@
+//! The kinds of problem, one module each: what sets each apart (its alert's text and checks,
+//! its severity rule, its metric, whether it may be remediated, how it ends) behind the one
+//! trait [`Kind`]. [`KINDS`] lists them; nothing outside this module matches on a kind.
+
+mod agent_disconnected;
+mod daemon_deployment_failed;
+mod daemon_lost;
+mod instance_impaired;
+mod kind;
+mod monitor_impaired;
+
+pub use kind::Kind;
+
+use crate::kind::AlertKind;
+
+/// Every kind, in `AlertKind::ALL`'s order.
+pub static KINDS: [&dyn Kind; 5] = [
+    &agent_disconnected::AgentDisconnected,
+    &daemon_lost::DaemonLost,
+    &daemon_deployment_failed::DaemonDeploymentFailed,
+    &instance_impaired::InstanceImpaired,
+    &monitor_impaired::MonitorImpaired,
+];
+
+/// The kind's module: [`KINDS`] is in the enum's order (tested), so its place is its index.
+pub fn of(kind: AlertKind) -> &'static dyn Kind {
+    KINDS[kind as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_the_registry_is_read_then_it_holds_every_kind_once_in_order() {
+        let listed: Vec<AlertKind> = KINDS.iter().map(|k| k.kind()).collect();
+        assert_eq!(listed, AlertKind::ALL.to_vec());
+        for kind in AlertKind::ALL {
+            assert_eq!(of(kind).kind(), kind);
+        }
+    }
+
+    /// Each kind's alerts count under that kind's own name (a `monitor-impaired` alert once
+    /// counted as `AgentDisconnected` and could set off the agent alarm).
+    #[test]
+    fn when_an_alert_of_any_kind_is_counted_then_it_is_counted_under_its_own_name() {
+        for kind in KINDS {
+            match kind.metric() {
+                Some(metric) => assert_eq!(
+                    metric.name().to_ascii_lowercase(),
+                    kind.kind().as_str().replace('-', ""),
+                    "{:?}",
+                    kind.kind()
+                ),
+                None => assert_eq!(kind.kind(), AlertKind::MonitorImpaired),
+            }
+        }
+    }
+}

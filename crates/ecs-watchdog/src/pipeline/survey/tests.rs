@@ -1,0 +1,107 @@
+use super::*;
+use crate::alert::AlertKind;
+
+const CLUSTER: &str = "arn:aws:ecs:eu-west-1:1:cluster/prod";
+
+fn instance(id: &str, status: InstanceStatus, connected: bool, capacity_provider: &str) -> ContainerInstance {
+    ContainerInstance {
+        arn: format!("arn:aws:ecs:eu-west-1:1:container-instance/prod/{id}"),
+        status,
+        agent_connected: connected,
+        version: 1,
+        ec2_instance_id: Some(format!("i-{id}")),
+        running_tasks_count: 1,
+        agent_version: None,
+        availability_zone: None,
+        capacity_provider_name: Some(capacity_provider.to_owned()),
+        health: None,
+        tags: Vec::new(),
+    }
+}
+
+/// a runs log-router; b should and does not; c's agent is disconnected; d belongs to another
+/// capacity provider; e is deregistering.
+fn survey() -> Survey {
+    let instances = [
+        instance("a", InstanceStatus::Active, true, "mi"),
+        instance("b", InstanceStatus::Active, true, "mi"),
+        instance("c", InstanceStatus::Active, false, "mi"),
+        instance("d", InstanceStatus::Draining, true, "asg"),
+        instance("e", InstanceStatus::Deregistering, false, "mi"),
+    ];
+    let daemon = DaemonSurvey {
+        daemon: Daemon {
+            arn: "arn:aws:ecs:eu-west-1:1:daemon/prod/log-router".into(),
+            name: "log-router".into(),
+        },
+        placement: Some(DaemonPlacement {
+            capacity_providers: vec!["mi".into()],
+            critical: Some(false),
+        }),
+        running_on: Some(HashSet::from(["a".to_owned()])),
+    };
+    Survey {
+        cluster: CLUSTER.into(),
+        instances: ClusterInstances::Found(
+            instances
+                .into_iter()
+                .map(|i| (instance_key(&i.arn).to_owned(), i))
+                .collect(),
+        ),
+        failed_instances: HashSet::new(),
+        daemons: Some(vec![daemon]),
+        open: Some(vec![IncidentKey::new(
+            CLUSTER,
+            AlertKind::DaemonLost,
+            "x/a",
+            Some("log-router"),
+        )]),
+    }
+}
+
+#[test]
+fn when_a_cluster_is_surveyed_then_each_problem_and_each_open_incident_is_a_signal() {
+    let survey = survey();
+    let mut keys: Vec<String> = survey.signals().iter().map(|s| IncidentKey::of(s).id()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            format!("agent-disconnected|{CLUSTER}|c|-"),
+            format!("daemon-lost|{CLUSTER}|a|log-router"),
+            format!("daemon-lost|{CLUSTER}|b|log-router"),
+        ]
+    );
+    assert_eq!(
+        survey.counts(),
+        Counts {
+            monitored_instances: 4,
+            disconnected_agents: 1,
+            without_daemon: vec![("log-router".into(), 1)],
+        }
+    );
+    let checks = survey.daemon_checks(&survey.signals());
+    assert!(
+        checks.live.contains(&("a".to_owned(), "log-router".to_owned())),
+        "a runs it: closes"
+    );
+    assert_eq!(checks.critical.get("log-router"), Some(&Some(false)));
+}
+
+#[test]
+fn when_the_daemons_could_not_be_listed_then_none_is_judged_missing_or_over() {
+    let mut survey = survey();
+    survey.daemons = None;
+    let signals = survey.signals();
+    assert!(
+        signals
+            .iter()
+            .all(|s| !matches!(s, Signal::DaemonLost(d) if d.container_instance_arn.ends_with("/b")))
+    );
+    let checks = survey.daemon_checks(&signals);
+    assert!(
+        checks.failed.contains("log-router"),
+        "the open incident stays undecided"
+    );
+    assert_eq!(survey.counts().without_daemon, Vec::new());
+}

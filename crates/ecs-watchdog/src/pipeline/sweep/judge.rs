@@ -1,0 +1,128 @@
+//! The sweep's looks: each survey's signals, each with a message that names its incident as
+//! the event path has them, judged by the same verdicts.
+
+use futures_util::future::join_all;
+
+use super::super::decide::{self, Decision, Outcome};
+use super::super::evidence::{self, DaemonChecks, Described};
+use super::super::intake::{Checked, Message};
+use super::super::survey::Survey;
+use super::super::{Confirmed, Firing, Monitor};
+use super::SweepReport;
+use crate::event::Signal;
+use crate::incident::IncidentKey;
+use crate::inventory::cluster_name;
+use crate::metrics::Metric;
+use crate::ports::Daemons;
+use crate::verdict::{Repeat, Verdict};
+
+/// What the surveys show as signals, with their messages and the daemons' checks.
+pub(super) async fn looks(
+    daemons: &dyn Daemons,
+    surveys: &[Survey],
+) -> (Vec<Vec<Signal>>, Vec<Vec<Message>>, Vec<DaemonChecks>) {
+    let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
+    let messages: Vec<Vec<Message>> = signals.iter().map(|s| s.iter().map(message).collect()).collect();
+    let checks = join_all(
+        surveys
+            .iter()
+            .zip(&signals)
+            .map(|(survey, signals)| daemon_checks(daemons, survey, signals)),
+    )
+    .await;
+    (signals, messages, checks)
+}
+
+/// The verdict on each look, with the hosts' evidence (EC2 once for every cluster): what is
+/// confirmed (held for the grace period), or suppressed for longer than `STUCK_AFTER_MINUTES`
+/// (held that long), joins the confirmed; an undecided look is counted.
+pub(super) async fn judge<'a>(
+    monitor: &Monitor,
+    surveys: &'a [Survey],
+    checked: &'a [Vec<Checked<'a>>],
+    checks: &[DaemonChecks],
+    out: &mut SweepReport,
+) -> (Confirmed<'a>, Vec<Decision<'a>>) {
+    let times = monitor.config.sweep;
+    let described: Vec<Described<'_>> = surveys
+        .iter()
+        .zip(checked)
+        .map(|(survey, checked)| Described {
+            cluster: &survey.cluster,
+            checked,
+            instances: survey.instances.clone(),
+            failed_instances: survey.failed_instances.clone(),
+        })
+        .collect();
+    let ec2 = evidence::hosts(monitor.io.inventory.as_ref(), &described).await;
+    let mut decisions: Vec<Decision<'_>> = Vec::new();
+    let mut confirmed = Confirmed::new();
+    for (described, checks) in described.iter().zip(checks) {
+        for decision in decide::decide(described, checks, &ec2) {
+            let held = match &decision.outcome {
+                Outcome::Decided(Verdict::Confirmed, Some(finding)) => Some(((**finding).clone(), times.grace)),
+                Outcome::Undecided => {
+                    let cluster = Some(cluster_name(described.cluster));
+                    out.report.tally.count(cluster, Metric::CheckErrors);
+                    out.undecided += 1;
+                    None
+                }
+                _ => decide::stale(described, checks, &decision).map(|f| (f, times.stuck_after)),
+            };
+            if let Some((finding, hold)) = held {
+                confirmed
+                    .entry((decision.cluster, decision.kind()))
+                    .or_default()
+                    .push(Firing {
+                        messages: vec![decision.checked.message],
+                        key: decision.incident(),
+                        finding,
+                        hold: hold.as_secs(),
+                    });
+            }
+            decisions.push(decision);
+        }
+    }
+    (confirmed, decisions)
+}
+
+/// Each signal with its message, kept (a survey's looks are never repeats).
+pub(super) fn checked<'a>(signals: Vec<Vec<Signal>>, messages: &'a [Vec<Message>]) -> Vec<Vec<Checked<'a>>> {
+    signals
+        .into_iter()
+        .zip(messages)
+        .map(|(signals, messages)| {
+            signals
+                .into_iter()
+                .zip(messages)
+                .map(|(signal, message)| Checked {
+                    message,
+                    signal,
+                    repeat: Repeat::Kept,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// What the survey says of the daemons, with whether a deployment of each missing one is under
+/// way (one `ListDaemonDeployments` per daemon with an instance missing it).
+async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal]) -> DaemonChecks {
+    let mut checks = survey.daemon_checks(signals);
+    let lost: Vec<_> = signals
+        .iter()
+        .filter_map(|s| match s {
+            Signal::DaemonLost(d) => Some(&**d),
+            _ => None,
+        })
+        .filter(|d| !checks.failed.contains(&d.daemon_name) && !checks.live.contains(&evidence::live_key(d)))
+        .collect();
+    let (deployments, unavailable, _) = evidence::deployments(daemons, &survey.cluster, &lost).await;
+    checks.deployments = deployments;
+    checks.unavailable = unavailable;
+    checks
+}
+
+fn message(signal: &Signal) -> Message {
+    Message::new(format!("sweep|{}", IncidentKey::of(signal).id()), String::new())
+}
