@@ -16,7 +16,7 @@ mod types;
 use digest::group;
 use event_time::comes_back_later;
 pub use event_time::stale;
-use outbox::{Step, step};
+use outbox::{Silence, Step, step};
 pub use types::{Look, Move, Plan, Settings};
 
 /// The plan for these looks (one per incident) over what the ledger holds. A group missing
@@ -35,7 +35,11 @@ pub fn plan(
         if comes_back_later(current, key, look) {
             plan.later.push(key.clone());
         }
-        match step(current, key, look, s) {
+        let silence = Silence {
+            reminders_held: hold::reminders_held(key, s),
+            told: hold::told_silence(key, s),
+        };
+        match step(current, key, look, s, &silence) {
             Step::Nothing => {}
             Step::Write(incident) => plan.moves.push(Move {
                 closes: incident.state == State::Closed,

@@ -6,7 +6,6 @@ use crate::remediation::ActionOutcome;
 
 use super::event_time::{ended_by_its_events, later_failure};
 use super::types::{Look, Settings};
-use crate::pipeline::hold;
 
 /// What one look means for one incident.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +19,15 @@ pub enum Step {
     Due(Incident),
 }
 
-pub fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings) -> Step {
+/// What the silences say of an incident now (read by `hold.rs`): whether they hold its
+/// reminders, and the silence (until, on what) its resolved notice tells.
+pub struct Silence {
+    pub reminders_held: bool,
+    pub told: Option<(String, String)>,
+}
+
+/// What one look means for one incident, from its settled state.
+pub fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Settings, silence: &Silence) -> Step {
     let Some(stored) = current.filter(|i| i.is_open()) else {
         return first(current, key, look, s.now);
     };
@@ -43,7 +50,7 @@ pub fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Sett
             }),
             _ => Step::Nothing,
         },
-        State::Notified => notified(stored, next, look, s),
+        State::Notified => notified(stored, next, look, s, silence),
         State::ResolveDue => resolve_due(stored, next, look),
         State::Closed => Step::Nothing,
     }
@@ -114,7 +121,7 @@ fn owed(stored: &Incident, next: Incident, look: &Look, now: u64) -> Step {
 }
 
 /// An alerted incident: a reminder when due, what remediation did since, or its resolved notice.
-fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Step {
+fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings, silence: &Silence) -> Step {
     match look {
         Look::Confirmed { finding, .. } => {
             let (finding, changed) = match later_failure(stored, finding) {
@@ -124,7 +131,7 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Ste
             // A silence holds reminders; the first look after it reminds if one is due by then.
             let reminder = s.remind_after > 0
                 && s.now.saturating_sub(stored.notified_at) >= s.remind_after
-                && !hold::reminders_held(&stored.key, s);
+                && !silence.reminders_held;
             match (reminder, changed) {
                 (true, _) => Step::Send(Incident { finding, ..next }, Notice::Reminder),
                 (false, true) => Step::Write(Incident { finding, ..next }),
@@ -133,7 +140,7 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings) -> Ste
         }
         Look::Over { how, at } => {
             let mut finding = next.finding.clone();
-            if let Some((until, on)) = hold::told_silence(&stored.key, s) {
+            if let Some((until, on)) = silence.told.clone() {
                 finding.silenced_until = Some(until);
                 finding.silenced_on = Some(on);
             }
