@@ -290,5 +290,8 @@ async fn when_the_sweeps_record_is_older_than_the_ttl_then_the_monitor_asks_ecs_
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let instance = &finding(&alerts[0])["instances"][0];
     assert_eq!(instance["ec2InstanceId"], bed.nodes[1].ec2_instance_id.as_str());
-    assert!(instance.get("silencedUntil").is_none_or(serde_json::Value::is_null), "{instance}");
+    assert!(
+        instance.get("silencedUntil").is_none_or(serde_json::Value::is_null),
+        "{instance}"
+    );
 }
