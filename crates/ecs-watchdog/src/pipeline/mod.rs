@@ -182,6 +182,13 @@ impl Monitor {
         }
     }
 
+    /// The same monitor as the sweep's: its cluster look-ups renewed early enough to keep the
+    /// records it writes fresh for the monitors ([`Scoping::for_sweep`]).
+    fn sweeping(self) -> Self {
+        let scoping = Scoping::for_sweep(self.config.cluster_filter.clone(), self.config.tag_cache_ttl);
+        Self { scoping, ..self }
+    }
+
     /// Runs one batch. Never fails as a whole: what cannot be decided is listed in
     /// [`BatchReport::failures`].
     pub async fn process(&self, messages: &[Message]) -> BatchReport {

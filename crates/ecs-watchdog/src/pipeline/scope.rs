@@ -55,6 +55,14 @@ pub struct Scoping {
 }
 
 impl Scoping {
+    /// The sweep's: it reads the tags again once its look is half the monitor's TTL old, so the
+    /// record it writes is renewed before the monitors refuse it. With its own TTL equal to the
+    /// monitor's, a warm sweep every `ttl` would find its look a few milliseconds short of stale,
+    /// write nothing, and leave the record past the monitors' TTL until the sweep after.
+    pub fn for_sweep(filter: ClusterFilter, monitor_ttl: Duration) -> Self {
+        Self::new(filter, monitor_ttl / 2)
+    }
+
     pub fn new(filter: ClusterFilter, ttl: Duration) -> Self {
         Self {
             filter,
@@ -223,7 +231,10 @@ impl Scoping {
     /// and newer than what is cached.
     pub fn take<'a>(&self, records: impl Iterator<Item = &'a ClusterRecord>, now: u64) {
         let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for r in records.filter(|r| r.filter == filter_id(&self.filter)) {
+        // A record from the future (the sweep's clock ahead, or this one stepped back) has no
+        // age to trust: ECS is asked.
+        let written = |r: &&ClusterRecord| r.seen_at <= now + CLOCK_SLACK_SECONDS;
+        for r in records.filter(|r| r.filter == filter_id(&self.filter)).filter(written) {
             let age = Duration::from_secs(now.saturating_sub(r.seen_at));
             if age >= self.ttl || cache.get(&r.cluster_arn).is_some_and(|t| t.age() <= age) {
                 continue;
@@ -280,6 +291,10 @@ impl Scoping {
         }
     }
 }
+
+/// How far ahead of this clock a record's `seen_at` may be and still be taken: clocks of two
+/// Lambda sandboxes agree within a second or two.
+const CLOCK_SLACK_SECONDS: u64 = 5;
 
 /// How a record names the filter it was judged by.
 fn filter_id(filter: &ClusterFilter) -> String {
@@ -421,9 +436,18 @@ mod tests {
 
     #[tokio::test]
     async fn when_a_record_is_older_than_the_ttl_or_of_another_filter_then_ecs_is_asked_and_its_answer_holds() {
-        for (recorded_with, at) in [(ClusterFilter::All, NOW - 300), (tagged(), NOW - 10)] {
+        let cases = [
+            (ClusterFilter::All, NOW - 300, ClusterFilter::All),
+            // A record from the future is not taken either.
+            (ClusterFilter::All, NOW + 60, ClusterFilter::All),
+            (tagged(), NOW - 10, ClusterFilter::All),
+            // Every cluster monitored, as an "all" record says, must not let an untagged
+            // cluster into a tagged monitor.
+            (ClusterFilter::All, NOW - 10, tagged()),
+        ];
+        for (recorded_with, at, monitoring) in cases {
             let ledger = swept(recorded_with, at).await;
-            let scoping = Scoping::new(ClusterFilter::All, Duration::from_secs(300));
+            let scoping = Scoping::new(monitoring, Duration::from_secs(300));
             // The silence was lifted since: ECS no longer shows the tag.
             let inventory = FakeInventory::default();
 

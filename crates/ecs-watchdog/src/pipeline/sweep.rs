@@ -70,7 +70,7 @@ impl Sweep {
         let io = watched::watch(io, &faults);
         Self {
             scope: alert::impaired::scope(&place, home),
-            monitor: Monitor::at(config, place, io),
+            monitor: Monitor::at(config, place, io).sweeping(),
             faults,
             impaired: Impaired::default(),
             home,
