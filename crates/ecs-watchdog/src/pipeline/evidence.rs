@@ -2,6 +2,7 @@
 //! (at most [`DESCRIBE_LIMIT`] names a call, through [`chunked`]), and a failed call only marks
 //! the names it carried as unknown.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
@@ -53,9 +54,11 @@ where
 pub struct Described<'a> {
     pub cluster: &'a str,
     pub checked: &'a [Checked<'a>],
-    pub instances: ClusterInstances,
+    /// What the batch's look-ups found, or (the sweep's) its survey's, borrowed: a sweep of
+    /// thousands of instances holds them once.
+    pub instances: Cow<'a, ClusterInstances>,
     /// Keys of the instances whose `DescribeContainerInstances` failed.
-    pub failed_instances: HashSet<String>,
+    pub failed_instances: Cow<'a, HashSet<String>>,
 }
 
 impl Described<'_> {
@@ -156,8 +159,8 @@ pub async fn describe<'a>(inventory: &dyn Inventory, cluster: &'a str, checked: 
     Described {
         cluster,
         checked,
-        instances,
-        failed_instances,
+        instances: Cow::Owned(instances),
+        failed_instances: Cow::Owned(failed_instances),
     }
 }
 

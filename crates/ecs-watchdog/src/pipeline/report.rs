@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use futures_util::future::join_all;
-use tracing::error;
+use tracing::{Instrument, error, info_span};
 
 use super::intake::Message;
 use super::{Adapters, BatchReport};
@@ -119,7 +119,12 @@ pub async fn publish(
     report: &mut BatchReport,
 ) -> Vec<bool> {
     let alerts: Vec<Alert> = outgoing.iter().map(|o| o.render(context, now)).collect();
-    let results = join_all(alerts.iter().map(|a| io.notifier.publish(a))).await;
+    // What is logged while a notice goes out names its incident (or its group's key).
+    let results = join_all(alerts.iter().map(|a| {
+        let span = info_span!("notice", incident = %a.incident, status = a.message_status.as_str());
+        io.notifier.publish(a).instrument(span)
+    }))
+    .await;
     let mut out = Vec::new();
     let mut accepted = Vec::new();
     for ((alert, o), result) in alerts.into_iter().zip(outgoing).zip(results) {

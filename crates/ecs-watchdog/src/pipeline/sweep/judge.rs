@@ -1,6 +1,8 @@
 //! The sweep's looks: each survey's signals, each with a message that names its incident as
 //! the event path has them, judged by the same verdicts.
 
+use std::borrow::Cow;
+
 use futures_util::future::join_all;
 
 use super::super::decide::{self, Decision, Outcome};
@@ -50,8 +52,8 @@ pub(super) async fn judge<'a>(
         .map(|(survey, checked)| Described {
             cluster: &survey.cluster,
             checked,
-            instances: survey.instances.clone(),
-            failed_instances: survey.failed_instances.clone(),
+            instances: Cow::Borrowed(&survey.instances),
+            failed_instances: Cow::Borrowed(&survey.failed_instances),
         })
         .collect();
     let ec2 = evidence::hosts(monitor.io.inventory.as_ref(), &described).await;
