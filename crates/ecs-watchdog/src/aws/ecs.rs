@@ -65,6 +65,7 @@ impl EcsInventory {
                 status: c.status().unwrap_or_default().to_owned(),
                 registered_instances: usize::try_from(c.registered_container_instances_count()).unwrap_or(0),
                 tags: tags(c.tags()),
+                capacity_providers: c.capacity_providers().to_vec(),
             })
             .collect())
     }
@@ -157,6 +158,27 @@ impl EcsInventory {
             .filter_map(|p| {
                 let kind = CapacityProviderType::parse(p.r#type().map_or("", |t| t.as_str()));
                 Some((p.name()?.to_owned(), kind))
+            })
+            .collect())
+    }
+
+    /// `DescribeCapacityProviders`: the Auto Scaling group of each named EC2 Auto Scaling
+    /// provider (`autoScalingGroupProvider.autoScalingGroupArn`); other providers are left out.
+    pub async fn capacity_provider_groups(&self, names: &[String]) -> Result<HashMap<String, String>, AwsError> {
+        let _turn = self.turns.wait().await;
+        let output = self
+            .client
+            .describe_capacity_providers()
+            .set_capacity_providers(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:DescribeCapacityProviders", e))?;
+        Ok(output
+            .capacity_providers()
+            .iter()
+            .filter_map(|p| {
+                let group = p.auto_scaling_group_provider()?.auto_scaling_group_arn();
+                Some((p.name()?.to_owned(), group.to_owned()))
             })
             .collect())
     }
