@@ -94,7 +94,7 @@ pub trait Inventory: Send + Sync {
     ) -> Result<HashMap<String, CapacityProviderType>, AwsError>;
 
     /// `DescribeCapacityProviders`: the Auto Scaling group ARN of each named EC2 Auto Scaling
-    /// provider (the caller sends at most 100). The default: no Auto Scaling provider, for
+    /// provider (the caller sends at most 10, a page). The default: no Auto Scaling provider, for
     /// fakes of fleets without one.
     async fn capacity_provider_groups(&self, _names: &[String]) -> Result<HashMap<String, String>, AwsError> {
         Ok(HashMap::new())

@@ -2,7 +2,7 @@
 //! surveyed cluster's Auto Scaling capacity providers, their groups' InService instances, and
 //! those launched longer ago than `REGISTER_WITHIN_MINUTES` with no container instance in the
 //! cluster. Every call is batched across the place's clusters (all four are regional):
-//! `DescribeClusters` per 100 clusters, `DescribeCapacityProviders` per 100 providers,
+//! `DescribeClusters` per 100 clusters, `DescribeCapacityProviders` per 10 providers (its page),
 //! `DescribeAutoScalingGroups` per 50 groups, `DescribeInstances` per 100 instances not
 //! registered; a cluster without an Auto Scaling provider costs no Auto Scaling call, and a
 //! fleet whose instances all registered no `DescribeInstances`. A failed call leaves the
@@ -26,6 +26,9 @@ use crate::ports::Inventory;
 /// The most group names one `DescribeAutoScalingGroups` takes here (the API reference allows up
 /// to its `MaxRecords`, 100; held to 50 as the sweep's cost budget counts it).
 pub const AUTO_SCALING_GROUP_LIMIT: usize = 50;
+
+/// The most providers one `DescribeCapacityProviders` answers (a page holds at most 10).
+pub const CAPACITY_PROVIDERS_PER_CALL: usize = 10;
 
 /// One cluster's look: the instances not registered, or none when a look-up it needed failed.
 pub struct Unregistered<'a> {
@@ -65,7 +68,8 @@ pub async fn look<'a>(
         }
     }
     let names = unique(answers.providers.values().flatten().map(String::as_str));
-    for (chunk, answer) in chunked(&names, |chunk| inventory.capacity_provider_groups(chunk)).await {
+    let page = CAPACITY_PROVIDERS_PER_CALL;
+    for (chunk, answer) in chunked_by(&names, page, |chunk| inventory.capacity_provider_groups(chunk)).await {
         match answer {
             Ok(groups) => answers.groups.extend(groups),
             Err(e) => fail(&mut answers, chunk, &e),
