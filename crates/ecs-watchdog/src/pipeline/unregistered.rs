@@ -23,8 +23,8 @@ use crate::kinds;
 use crate::metrics::{Metric, Tally};
 use crate::ports::Inventory;
 
-/// The most group names one `DescribeAutoScalingGroups` takes here (the API reference allows up
-/// to its `MaxRecords`, 100; held to 50 as the sweep's cost budget counts it).
+/// The most group names one `DescribeAutoScalingGroups` takes here: its default page
+/// (`MaxRecords` 50), so each call is one page.
 pub const AUTO_SCALING_GROUP_LIMIT: usize = 50;
 
 /// The most providers one `DescribeCapacityProviders` answers (a page holds at most 10).
@@ -142,7 +142,7 @@ fn decide(survey: &Survey, answers: &Answers, now: u64, within: u64) -> Option<V
     if failed(&survey.cluster) {
         return None;
     }
-    // Not described (deleted since it was listed): no provider, nothing to tell.
+    // Not described (deleted since it was listed): undecided; its incidents close with it.
     let providers = answers.providers.get(&survey.cluster)?;
     if providers.iter().any(|p| failed(p)) {
         return None;
@@ -233,5 +233,155 @@ pub fn gauges(looks: &[Unregistered<'_>], tally: &mut Tally) {
                 instances.len() as u64,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{ContainerInstance, InstanceStatus};
+
+    const CLUSTER: &str = "arn:aws:ecs:eu-west-1:1:cluster/prod";
+    const GROUP: &str = "arn:aws:autoscaling:eu-west-1:1:autoScalingGroup:uuid:autoScalingGroupName/web";
+    const NOW: u64 = 1_800_000_000;
+    const WITHIN: u64 = 600;
+
+    /// The cluster with container instances of `registered` EC2 ids.
+    fn survey(registered: &[&str], open: Vec<IncidentKey>) -> Survey {
+        let found = registered
+            .iter()
+            .map(|id| {
+                let instance = ContainerInstance {
+                    arn: format!("arn:aws:ecs:eu-west-1:1:container-instance/prod/{id}"),
+                    status: InstanceStatus::Active,
+                    agent_connected: true,
+                    version: 1,
+                    ec2_instance_id: Some((*id).to_owned()),
+                    running_tasks_count: 0,
+                    agent_version: None,
+                    availability_zone: None,
+                    capacity_provider_name: Some("cp-web".into()),
+                    health: None,
+                    tags: Vec::new(),
+                };
+                ((*id).to_owned(), instance)
+            })
+            .collect();
+        Survey {
+            cluster: CLUSTER.into(),
+            instances: ClusterInstances::Found(found),
+            failed_instances: HashSet::new(),
+            daemons: None,
+            open: Some(open),
+        }
+    }
+
+    /// The group `web` behind provider `cp-web` with `in_service` instances, each launched
+    /// `age` seconds before NOW.
+    fn group_of(in_service: &[(&str, u64)]) -> Answers {
+        let instances = in_service
+            .iter()
+            .map(|(id, _)| GroupInstance {
+                instance_id: (*id).to_owned(),
+                availability_zone: Some("eu-west-1a".into()),
+            })
+            .collect();
+        Answers {
+            providers: HashMap::from([(CLUSTER.to_owned(), vec!["cp-web".to_owned()])]),
+            groups: HashMap::from([("cp-web".to_owned(), GROUP.to_owned())]),
+            in_service: HashMap::from([(
+                "web".to_owned(),
+                AutoScalingGroup {
+                    name: "web".into(),
+                    in_service: instances,
+                },
+            )]),
+            launched: in_service
+                .iter()
+                .map(|(id, age)| ((*id).to_owned(), NOW - age))
+                .collect(),
+            failed: HashSet::new(),
+        }
+    }
+
+    fn ids(found: Option<Vec<InstanceFinding>>) -> Option<Vec<String>> {
+        found.map(|f| f.into_iter().map(|i| i.container_instance_arn).collect())
+    }
+
+    #[test]
+    fn when_instances_are_in_service_then_only_those_unregistered_past_the_window_are_found() {
+        let answers = group_of(&[
+            ("i-a", 900),
+            ("i-b", 900),
+            ("i-late", 900),
+            ("i-edge", 600),
+            ("i-young", 599),
+        ]);
+        let survey = survey(&["i-a", "i-b"], Vec::new());
+        let found = decide(&survey, &answers, NOW, WITHIN);
+        assert_eq!(ids(found.clone()), Some(vec!["i-edge".to_owned(), "i-late".to_owned()]));
+        let late = &found.unwrap()[1];
+        assert_eq!(late.availability_zone.as_deref(), Some("eu-west-1a"));
+        assert_eq!(late.since.as_deref(), Some("2027-01-15T07:45:00Z"));
+        assert_eq!(
+            late.reason.as_deref(),
+            Some("InService in Auto Scaling group web (capacity provider cp-web)")
+        );
+    }
+
+    /// A failed call leaves the cluster undecided, never "all registered"; an instance whose
+    /// launch time is not known any more (terminated since) is not told.
+    #[test]
+    fn when_a_look_up_fails_then_the_cluster_is_undecided() {
+        let survey = survey(&[], Vec::new());
+        for failed in [CLUSTER, "cp-web", "web", "i-late"] {
+            let mut answers = group_of(&[("i-late", 900)]);
+            answers.failed.insert(failed.to_owned());
+            assert_eq!(ids(decide(&survey, &answers, NOW, WITHIN)), None, "{failed}");
+        }
+        let mut answers = group_of(&[("i-late", 900)]);
+        answers.launched.clear();
+        assert_eq!(ids(decide(&survey, &answers, NOW, WITHIN)), Some(Vec::new()));
+        let mut answers = group_of(&[("i-late", 900)]);
+        answers.providers.clear();
+        assert_eq!(
+            ids(decide(&survey, &answers, NOW, WITHIN)),
+            None,
+            "not described: nothing told"
+        );
+    }
+
+    #[test]
+    fn when_an_instance_registers_then_its_open_incident_is_over_and_the_others_stay_confirmed() {
+        let kind = AlertKind::InstanceNotRegistered;
+        let open = vec![
+            IncidentKey::new(CLUSTER, kind, "i-joined", None),
+            IncidentKey::new(CLUSTER, kind, "i-late", None),
+            IncidentKey::new(CLUSTER, AlertKind::AgentDisconnected, "x/abc", None),
+        ];
+        let surveys = [survey(&["i-joined"], open)];
+        let answers = group_of(&[("i-joined", 900), ("i-late", 900)]);
+        let looks = [Unregistered {
+            cluster: CLUSTER,
+            instances: decide(&surveys[0], &answers, NOW, WITHIN),
+        }];
+        let looked = seen(&surveys, &looks);
+        let told: Vec<(&str, bool)> = looked
+            .iter()
+            .map(|s| (s.key.instance.as_str(), matches!(s.look, Look::Over { .. })))
+            .collect();
+        assert_eq!(told, [("i-joined", true), ("i-late", false)]);
+
+        let mut tally = Tally::default();
+        gauges(&looks, &mut tally);
+        assert_eq!(tally.get(Some("prod"), Metric::UnregisteredInstances), 1);
+        let undecided = [Unregistered {
+            cluster: CLUSTER,
+            instances: None,
+        }];
+        assert!(
+            seen(&surveys, &undecided).is_empty(),
+            "an undecided look closes nothing"
+        );
     }
 }
