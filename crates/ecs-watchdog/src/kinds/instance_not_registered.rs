@@ -18,11 +18,12 @@ pub const REGISTERED_OR_LEFT: &str =
 fn body(email: &mut String, finding: &Finding, now: u64) {
     let (total, noun) = finding.counted();
     let (cluster, place) = (&finding.cluster_name, finding.place());
+    let (are, them) = if total == 1 { ("is", "it") } else { ("are", "them") };
     let _ = write!(
         email,
-        "{total} EC2 {noun} of cluster {cluster}'s Auto Scaling capacity providers ({place}) are InService but \
-         never registered with the cluster as container instances. ECS places no task on them: the capacity \
-         the group pays for is missing, and no ECS event will ever say so.\n\nInstances:\n"
+        "{total} EC2 {noun} of cluster {cluster}'s Auto Scaling capacity providers ({place}) {are} InService but \
+         never registered with the cluster. ECS places no task on {them}: the capacity the group pays for is \
+         missing, and no ECS event will ever say so.\n\nInstances:\n"
     );
     for instance in finding.instances.iter().take(EMAIL_LISTED) {
         let _ = writeln!(
