@@ -10,7 +10,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_types::config_bag::ConfigBag;
 use ecs_watchdog::alert::AlertKind;
-use ecs_watchdog::aws::{AwsInventory, Ec2Inventory, EcsInventory, IN_FLIGHT, OnFirstUse, SsmHosts};
+use ecs_watchdog::aws::{AutoScalingGroups, AwsInventory, Ec2Inventory, EcsInventory, IN_FLIGHT, OnFirstUse, SsmHosts};
 use ecs_watchdog::incident::IncidentKey;
 use ecs_watchdog::metrics::Metric;
 use serde_json::{Value, json};
@@ -200,6 +200,7 @@ async fn when_ecs_fails_for_one_cluster_then_only_its_messages_go_back_to_the_qu
             ecs: EcsInventory::new(ecs),
             ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(&emulator.sdk)),
             ssm: SsmHosts::new(OnFirstUse::new(&emulator.sdk, aws_sdk_ssm::Client::new)),
+            groups: AutoScalingGroups::new(OnFirstUse::new(&emulator.sdk, aws_sdk_autoscaling::Client::new)),
         });
     });
     let messages = in_process::messages(&records);

@@ -22,3 +22,4 @@ mod signals;
 mod silences;
 mod sweep;
 mod template;
+mod unregistered;

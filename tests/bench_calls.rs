@@ -24,6 +24,8 @@ pub async fn ledger_calls() -> Value {
     let after_sweep = cost::new_problems_after_a_sweep(&binary, 300).await;
     eprintln!("calls: a sweep of 60 clusters, twice (the cluster records)");
     let (records, records_again) = cost::sweep_of_clusters(60).await;
+    eprintln!("calls: a sweep of 10 clusters with an Auto Scaling capacity provider each, twice");
+    let (groups, groups_again) = cost::sweep_of_groups(10).await;
     eprintln!("calls: a batch that changes nothing");
     let quiet = cost::quiet_batch(&binary).await;
     eprintln!("calls: 500 disconnects in 25 invocations of 20, the digest's sweep, an idle sweep");
@@ -34,6 +36,8 @@ pub async fn ledger_calls() -> Value {
         "sweep_before_storm": row(&storm.sweep_before),
         "sweep_60": row(&records),
         "sweep_60_again": row(&records_again),
+        "sweep_groups_10": row(&groups),
+        "sweep_groups_10_again": row(&groups_again),
         "repeat_300": row(&repeat),
         "quiet": row(&quiet),
         "storm_25x20": row(&storm.invocations),
@@ -90,6 +94,16 @@ pub fn ledger_rows(c: &Value) -> String {
             "sweep_60_again",
             "… the same warm sweep again, its tag cache fresh",
             "no record written",
+        ),
+        (
+            "sweep_groups_10",
+            "a sweep of 10 clusters, each with an Auto Scaling provider (3 instances, 1 never registered)",
+            "per 10 clusters: 1 `DescribeClusters`, 1 `DescribeCapacityProviders`, 1 `DescribeAutoScalingGroups`, 1 `DescribeInstances`",
+        ),
+        (
+            "sweep_groups_10_again",
+            "… the same warm sweep again (the 10 instances alerted already)",
+            "the same four look-ups, no Publish",
         ),
     ];
     for (key, title, target) in measures {

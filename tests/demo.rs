@@ -8,7 +8,7 @@ use serde_json::Value;
 use watchdog_tests::emulator::{Emulator, Published};
 use watchdog_tests::fleet::Fleet;
 use watchdog_tests::pipeline::{Pipeline, sqs_event};
-use watchdog_tests::runtime::Function;
+use watchdog_tests::runtime::{Function, sweep_binary};
 use watchdog_tests::samples::{
     MALFORMED_BODY, agent_event, daemon_impaired_event, daemon_stopped_event, service_stopped_event,
 };
@@ -134,6 +134,29 @@ async fn silenced_instance(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeli
         .await
         .expect("the batch is handled");
     for alert in emulator.published().await.iter().skip(before) {
+        print_alert(alert);
+    }
+}
+
+/// An instance an Auto Scaling group launched for a cluster that never registered (a wrong
+/// `ECS_CLUSTER`, say): no ECS event ever tells it; the real `sweep` binary finds it.
+async fn never_registered(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeline) {
+    heading("An instance that never registered (cluster batch, monitored too): the sweep finds it");
+    let batch = fleet.cluster("batch", &[("ecs-agent-monitoring", "enabled")]).await;
+    let (group, ids) = fleet.launch_group(&emulator.sdk, "batch-asg", 2).await;
+    fleet.capacity_provider(&batch, "batch-cp", &group).await;
+    fleet.register(&batch, &ids[0]).await;
+    emulator.launched_ago(&ids[1], 15 * 60).await;
+    println!(
+        "  Auto Scaling group batch-asg (capacity provider batch-cp): {} registered; {} launched 15 minutes ago, never registered",
+        ids[0], ids[1]
+    );
+    let before = emulator.published().await.len();
+    let sweep = Function::start_binary(&sweep_binary(), &pipeline.sweep_env(emulator)).await;
+    sweep.invoke(&serde_json::json!({})).await.expect("the sweep runs");
+    let published = emulator.published().await;
+    let told = published.iter().skip(before);
+    for alert in told.filter(|p| p.attributes["kind"] == "instance-not-registered") {
         print_alert(alert);
     }
 }
@@ -310,6 +333,7 @@ async fn main() {
     }
 
     silenced_instance(&emulator, &fleet, &pipeline, &function).await;
+    never_registered(&emulator, &fleet, &pipeline).await;
 
     heading("Metrics (Embedded Metric Format lines the function printed)");
     println!("{:<20} {:<10} {:>5}", "metric", "cluster", "value");

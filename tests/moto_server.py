@@ -44,6 +44,7 @@ otherwise move them towards STOPPED on every DescribeTasks.
 
 import argparse
 import copy
+import datetime
 import io
 import json
 import os
@@ -56,6 +57,7 @@ from urllib.parse import parse_qs
 
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.ec2.models import ec2_backends
 from moto.ecs import models as ecs_models
 from moto.moto_api import state_manager
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -311,6 +313,12 @@ class Watchdog:
                 backend = ecs_models.ecs_backends[ACCOUNT][region]
                 backend.capacity_providers[request["name"]].type = request["type"]
                 answer = {}
+            elif path == "/_watchdog/launch-time" and method == "POST":
+                # EC2 stamps LaunchTime with the creation time; a test of an instance launched
+                # long ago moves it back.
+                instance = ec2_backends[ACCOUNT][region].get_instance(request["instanceId"])
+                instance.launch_time = instance.launch_time - datetime.timedelta(seconds=int(request["secondsAgo"]))
+                answer = {"launchTime": instance.launch_time.isoformat()}
             elif path == "/_watchdog/sns" and method == "GET":
                 answer = sent_notifications(region)
             else:

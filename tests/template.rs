@@ -314,7 +314,11 @@ fn alarm_role(alarm: &Value) -> AlarmRole {
         Metric::DaemonDeploymentFailed,
     ]) {
         AlarmRole::Count
-    } else if is(&[Metric::DisconnectedAgents, Metric::InstancesWithoutDaemon]) {
+    } else if is(&[
+        Metric::DisconnectedAgents,
+        Metric::InstancesWithoutDaemon,
+        Metric::UnregisteredInstances,
+    ]) {
         AlarmRole::Gauge
     } else {
         assert!(

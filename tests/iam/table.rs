@@ -271,13 +271,14 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::Never,
             sweep: Some(Needs::Always),
         },
-        // `capacity-provider*`: whether a target is an ECS Managed Instance, never drained.
+        // `capacity-provider*`: whether a target is an ECS Managed Instance, never drained; the
+        // sweep's instance-not-registered: each cluster's providers' Auto Scaling groups.
         Grant {
             action: "ecs:DescribeCapacityProviders",
             resource: arn("ecs", "capacity-provider/*").into(),
             condition: None,
             needs: Needs::Remediation,
-            sweep: None,
+            sweep: Some(Needs::Always),
         },
         // `container-instance*`, condition ecs:cluster: only the clusters remediation may act on.
         Grant {
@@ -294,13 +295,14 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::Replace,
             sweep: Some(Needs::Replace),
         },
-        // A group's tags (REPLACE_ONLY_TAGGED_GROUPS); no resource type either.
+        // A group's tags (REPLACE_ONLY_TAGGED_GROUPS), and the sweep's instance-not-registered:
+        // the InService instances of the clusters' groups. No resource type either.
         Grant {
             action: "autoscaling:DescribeAutoScalingGroups",
             resource: "*".into(),
             condition: None,
             needs: Needs::Replace,
-            sweep: Some(Needs::Replace),
+            sweep: Some(Needs::Always),
         },
         // `autoScalingGroup*`, condition autoscaling:ResourceTag (opt-in, see below).
         Grant {

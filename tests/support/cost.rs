@@ -285,3 +285,29 @@ impl MetricsSink for Unpublished {
         Ok(())
     }
 }
+
+/// `clusters` clusters, each with an Auto Scaling capacity provider of its own whose group holds
+/// 3 instances, 2 registered and 1 launched 15 minutes ago and never registered; the real
+/// `sweep` binary sweeps them cold, then warm (the scope's tag cache fresh). Returns the calls of
+/// each sweep: what `instance-not-registered` adds is `DescribeCapacityProviders`,
+/// `DescribeAutoScalingGroups`, `DescribeInstances` and its own `DescribeClusters`.
+pub async fn sweep_of_groups(clusters: usize) -> (Calls, Calls) {
+    let emulator = Emulator::start().await;
+    let pipeline = Pipeline::from_template(&emulator.sdk, &[]).await;
+    let fleet = Fleet::new(&emulator.sdk).await;
+    for n in 0..clusters {
+        let cluster = fleet.cluster(&format!("c{n:03}"), &[]).await;
+        let (group, ids) = fleet.launch_group(&emulator.sdk, &format!("g{n:03}"), 3).await;
+        fleet.capacity_provider(&cluster, &format!("cp{n:03}"), &group).await;
+        for id in &ids[..2] {
+            fleet.register(&cluster, id).await;
+        }
+        emulator.launched_ago(&ids[2], 15 * 60).await;
+    }
+    let sweep = Function::start_binary(&sweep_binary(), &pipeline.sweep_env(&emulator)).await;
+    emulator.reset_calls().await;
+    sweep.invoke(&json!({})).await.expect("the sweep runs");
+    let cold = take(&emulator).await;
+    sweep.invoke(&json!({})).await.expect("the sweep runs");
+    (cold, take(&emulator).await)
+}

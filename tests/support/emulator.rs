@@ -216,6 +216,13 @@ impl Emulator {
             .await;
     }
 
+    /// Moves the EC2 instance's `LaunchTime` back by `seconds`, as if launched that long ago
+    /// (moto stamps it with the creation time).
+    pub async fn launched_ago(&self, instance_id: &str, seconds: u64) {
+        let request = json!({"instanceId": instance_id, "secondsAgo": seconds});
+        self.control("POST", "/_watchdog/launch-time", Some(request)).await;
+    }
+
     /// Sets the instance's `healthStatus` as `DescribeContainerInstances` returns it with
     /// `include: CONTAINER_INSTANCE_HEALTH`: the overall status and the `(type, status, reason)`
     /// of each check.

@@ -90,7 +90,8 @@ impl Fleet {
         nodes
     }
 
-    async fn register(&self, cluster_arn: &str, ec2_instance_id: &str) -> Node {
+    /// Registers the EC2 instance with the cluster, as its agent would.
+    pub async fn register(&self, cluster_arn: &str, ec2_instance_id: &str) -> Node {
         let document =
             serde_json::json!({"instanceId": ec2_instance_id, "region": crate::emulator::REGION}).to_string();
         let output = self
@@ -115,6 +116,13 @@ impl Fleet {
     /// Launches `count` instances through an Auto Scaling group and registers each with the
     /// cluster.
     pub async fn auto_scaling_group(&self, sdk: &SdkConfig, name: &str, cluster_arn: &str, count: i32) -> Vec<Node> {
+        let (_, ids) = self.launch_group(sdk, name, count).await;
+        join_all(ids.iter().map(|id| self.register(cluster_arn, id))).await
+    }
+
+    /// Launches `count` instances through an Auto Scaling group, none registered; returns the
+    /// group's ARN and the instances' ids.
+    pub async fn launch_group(&self, sdk: &SdkConfig, name: &str, count: i32) -> (String, Vec<String>) {
         let autoscaling = aws_sdk_autoscaling::Client::new(sdk);
         autoscaling
             .create_launch_configuration()
@@ -141,14 +149,51 @@ impl Fleet {
             .send()
             .await
             .expect("DescribeAutoScalingGroups");
-        let ids: Vec<String> = groups
-            .auto_scaling_groups()
+        let group = groups.auto_scaling_groups().first().expect("the group");
+        let ids: Vec<String> = group
+            .instances()
             .iter()
-            .flat_map(|g| g.instances())
             .filter_map(|i| i.instance_id())
             .map(str::to_owned)
             .collect();
-        join_all(ids.iter().map(|id| self.register(cluster_arn, id))).await
+        let arn = group.auto_scaling_group_arn().expect("its ARN").to_owned();
+        (arn, ids)
+    }
+
+    /// An EC2 Auto Scaling capacity provider of the group, added to the cluster's providers.
+    pub async fn capacity_provider(&self, cluster_arn: &str, name: &str, group_arn: &str) {
+        let provider = aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
+            .auto_scaling_group_arn(group_arn)
+            .build()
+            .expect("a provider");
+        self.ecs
+            .create_capacity_provider()
+            .name(name)
+            .auto_scaling_group_provider(provider)
+            .send()
+            .await
+            .expect("CreateCapacityProvider");
+        let described = self
+            .ecs
+            .describe_clusters()
+            .clusters(cluster_arn)
+            .send()
+            .await
+            .expect("DescribeClusters");
+        let mut providers: Vec<String> = described
+            .clusters()
+            .first()
+            .map(|c| c.capacity_providers().to_vec())
+            .unwrap_or_default();
+        providers.push(name.to_owned());
+        self.ecs
+            .put_cluster_capacity_providers()
+            .cluster(cluster_arn)
+            .set_capacity_providers(Some(providers))
+            .set_default_capacity_provider_strategy(Some(Vec::new()))
+            .send()
+            .await
+            .expect("PutClusterCapacityProviders");
     }
 
     /// The instance's health in its Auto Scaling group.

@@ -184,6 +184,28 @@ pub struct ClusterInfo {
     /// `registeredContainerInstancesCount`: ACTIVE and DRAINING instances, for the severity's
     /// share of the cluster.
     pub registered_instances: usize,
+    /// The cluster's capacity providers (`capacityProviders`), by name.
+    pub capacity_providers: Vec<String>,
+}
+
+/// An Auto Scaling group's instances that are `InService` (`DescribeAutoScalingGroups`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoScalingGroup {
+    pub name: String,
+    pub in_service: Vec<GroupInstance>,
+}
+
+/// One instance of an Auto Scaling group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInstance {
+    pub instance_id: String,
+    pub availability_zone: Option<String>,
+}
+
+/// The name in an Auto Scaling group ARN (`…:autoScalingGroupName/<name>`), or the input when it
+/// is a name.
+pub fn auto_scaling_group_name(arn: &str) -> &str {
+    arn.rsplit_once("autoScalingGroupName/").map_or(arn, |(_, name)| name)
 }
 
 /// The key that identifies a container instance whatever the ARN format: the id after the last

@@ -14,15 +14,18 @@ pub enum AlertKind {
     InstanceImpaired,
     /// The sweep cannot make a call it needs (DESIGN §8).
     MonitorImpaired,
+    /// An EC2 instance of a cluster's Auto Scaling capacity provider that never registered.
+    InstanceNotRegistered,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::AgentDisconnected,
         AlertKind::DaemonLost,
         AlertKind::DaemonDeploymentFailed,
         AlertKind::InstanceImpaired,
         AlertKind::MonitorImpaired,
+        AlertKind::InstanceNotRegistered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +35,7 @@ impl AlertKind {
             AlertKind::DaemonDeploymentFailed => "daemon-deployment-failed",
             AlertKind::InstanceImpaired => "instance-impaired",
             AlertKind::MonitorImpaired => "monitor-impaired",
+            AlertKind::InstanceNotRegistered => "instance-not-registered",
         }
     }
 

@@ -11,6 +11,7 @@ pub enum Metric {
     DaemonLost,
     InstanceImpaired,
     DaemonDeploymentFailed,
+    InstanceNotRegistered,
     Recovered,
     Suppressed,
     EventsRejected,
@@ -31,6 +32,9 @@ pub enum Metric {
     /// Also per `DaemonName`.
     InstancesWithoutDaemon,
     MonitoredInstances,
+    /// EC2 instances of a cluster's Auto Scaling groups, InService for longer than
+    /// `REGISTER_WITHIN_MINUTES`, with no container instance in the cluster.
+    UnregisteredInstances,
     /// The sweep's heartbeat, no dimension: its absence is the alarm.
     SweepCompleted,
     /// A call the sweep could not make; per `Operation` and in aggregate.
@@ -44,6 +48,7 @@ impl Metric {
             Metric::DaemonLost => "DaemonLost",
             Metric::InstanceImpaired => "InstanceImpaired",
             Metric::DaemonDeploymentFailed => "DaemonDeploymentFailed",
+            Metric::InstanceNotRegistered => "InstanceNotRegistered",
             Metric::Recovered => "Recovered",
             Metric::Suppressed => "Suppressed",
             Metric::EventsRejected => "EventsRejected",
@@ -60,6 +65,7 @@ impl Metric {
             Metric::DisconnectedAgents => "DisconnectedAgents",
             Metric::InstancesWithoutDaemon => "InstancesWithoutDaemon",
             Metric::MonitoredInstances => "MonitoredInstances",
+            Metric::UnregisteredInstances => "UnregisteredInstances",
             Metric::SweepCompleted => "SweepCompleted",
             Metric::MonitorImpaired => "MonitorImpaired",
         }
@@ -73,11 +79,12 @@ pub const ACCOUNT_DIMENSION: &str = "Account";
 pub const REGION_DIMENSION: &str = "Region";
 
 /// The gauges: what a look found now, not how often something happened.
-const GAUGES: [Metric; 4] = [
+const GAUGES: [Metric; 5] = [
     Metric::OpenIncidents,
     Metric::DisconnectedAgents,
     Metric::InstancesWithoutDaemon,
     Metric::MonitoredInstances,
+    Metric::UnregisteredInstances,
 ];
 
 /// A member account's data, named by `Account` and `Region` (DESIGN §10) so two clusters of one

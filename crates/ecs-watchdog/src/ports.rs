@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use crate::alert::Alert;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey};
 use crate::inventory::{
-    CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
-    TaskFilter,
+    AutoScalingGroup, CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States,
+    HostStates, Task, TaskFilter,
 };
 use crate::metrics::MetricDatum;
 
@@ -92,6 +92,25 @@ pub trait Inventory: Send + Sync {
         &self,
         names: &[String],
     ) -> Result<HashMap<String, CapacityProviderType>, AwsError>;
+
+    /// `DescribeCapacityProviders`: the Auto Scaling group ARN of each named EC2 Auto Scaling
+    /// provider (the caller sends at most 10, a page). The default: no Auto Scaling provider, for
+    /// fakes of fleets without one.
+    async fn capacity_provider_groups(&self, _names: &[String]) -> Result<HashMap<String, String>, AwsError> {
+        Ok(HashMap::new())
+    }
+
+    /// `DescribeAutoScalingGroups`, every page: the named groups' `InService` instances (the
+    /// caller sends at most [`crate::pipeline::AUTO_SCALING_GROUP_LIMIT`]). Default: none.
+    async fn describe_auto_scaling_groups(&self, _names: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        Ok(Vec::new())
+    }
+
+    /// `DescribeInstances`: each EC2 instance's `LaunchTime`, UNIX seconds (at most 100 ids).
+    /// Default: none known.
+    async fn ec2_launch_times(&self, _instance_ids: &[String]) -> Result<HashMap<String, u64>, AwsError> {
+        Ok(HashMap::new())
+    }
 }
 
 /// The ECS Managed Daemons APIs, which older regions and narrow permissions lack.

@@ -89,11 +89,14 @@ fn links(email: &mut String, finding: &Finding, of_instances: bool, dashboard: O
     let Some(instance) = first(finding).filter(|_| of_instances) else {
         return;
     };
-    let _ = writeln!(
-        email,
-        "  - container instance: {base}/ecs/v2/clusters/{cluster}/infrastructure/container-instances/{}?region={region}",
-        instance_key(&instance.container_instance_arn)
-    );
+    // An instance that never registered has no container instance: its EC2 id stands there.
+    if instance.container_instance_arn.contains(":container-instance/") {
+        let _ = writeln!(
+            email,
+            "  - container instance: {base}/ecs/v2/clusters/{cluster}/infrastructure/container-instances/{}?region={region}",
+            instance_key(&instance.container_instance_arn)
+        );
+    }
     if let Some(id) = &instance.ec2_instance_id {
         let _ = writeln!(
             email,

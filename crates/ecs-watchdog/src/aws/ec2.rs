@@ -1,10 +1,14 @@
-//! EC2: is the instance behind a container instance running?
+//! EC2: is the instance behind a container instance running, when was it launched, and which
+//! instances do a cluster's Auto Scaling groups hold?
 
+use std::collections::HashMap;
+
+use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
 
-use super::shared::Turns;
-use crate::inventory::{Ec2State, Ec2States};
+use super::shared::{OnFirstUse, Turns};
+use crate::inventory::{AutoScalingGroup, Ec2State, Ec2States, GroupInstance};
 use crate::ports::AwsError;
 
 pub struct Ec2Inventory {
@@ -44,6 +48,82 @@ impl Ec2Inventory {
                     i.instance_id()?.to_owned(),
                     Ec2State::parse(i.state()?.name()?.as_str()),
                 ))
+            })
+            .collect())
+    }
+}
+
+impl Ec2Inventory {
+    /// `DescribeInstances` filtered by `instance-id`: each instance's `LaunchTime` (UNIX seconds);
+    /// an instance that no longer exists is left out.
+    pub async fn launch_times(&self, instance_ids: &[String]) -> Result<HashMap<String, u64>, AwsError> {
+        let pages = self
+            .client
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(instance_ids.to_vec()))
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        let pages = super::shared::every_page(&self.turns, pages)
+            .await
+            .map_err(|e| super::sdk_error("ec2:DescribeInstances", e))?;
+        let instances = pages.iter().flat_map(|p| p.reservations()).flat_map(|r| r.instances());
+        Ok(instances
+            .filter_map(|i| {
+                let launched = u64::try_from(i.launch_time()?.secs()).ok()?;
+                Some((i.instance_id()?.to_owned(), launched))
+            })
+            .collect())
+    }
+}
+
+/// EC2 Auto Scaling: the instances of the groups behind a cluster's capacity providers.
+pub struct AutoScalingGroups {
+    client: OnFirstUse<aws_sdk_autoscaling::Client>,
+    turns: Turns,
+}
+
+impl AutoScalingGroups {
+    pub fn new(client: OnFirstUse<aws_sdk_autoscaling::Client>) -> Self {
+        Self {
+            client,
+            turns: Turns::new(),
+        }
+    }
+
+    /// `DescribeAutoScalingGroups` for the named groups (the caller sends at most
+    /// [`crate::pipeline::AUTO_SCALING_GROUP_LIMIT`]), every page: each group's `InService`
+    /// instances. A group that no longer exists is left out.
+    pub async fn describe(&self, names: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        let pages = self
+            .client
+            .get()
+            .describe_auto_scaling_groups()
+            .set_auto_scaling_group_names(Some(names.to_vec()))
+            .into_paginator()
+            .send();
+        let pages = super::shared::every_page(&self.turns, pages)
+            .await
+            .map_err(|e| super::sdk_error("autoscaling:DescribeAutoScalingGroups", e))?;
+        let groups = pages.iter().flat_map(|p| p.auto_scaling_groups());
+        Ok(groups
+            .map(|g| AutoScalingGroup {
+                name: g.auto_scaling_group_name().unwrap_or_default().to_owned(),
+                in_service: g
+                    .instances()
+                    .iter()
+                    .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+                    .filter_map(|i| {
+                        Some(GroupInstance {
+                            instance_id: i.instance_id()?.to_owned(),
+                            availability_zone: i.availability_zone().map(str::to_owned),
+                        })
+                    })
+                    .collect(),
             })
             .collect())
     }

@@ -19,6 +19,9 @@ use crate::ports::{AwsError, Daemons};
 /// `ListTasks` and `ListDaemons` page size: each page is one call.
 const PAGE_SIZE: i32 = 100;
 
+/// `DescribeCapacityProviders` page size: its most.
+pub const CAPACITY_PROVIDER_PAGE: i32 = 10;
+
 pub struct EcsInventory {
     client: Client,
     turns: Turns,
@@ -65,6 +68,7 @@ impl EcsInventory {
                 status: c.status().unwrap_or_default().to_owned(),
                 registered_instances: usize::try_from(c.registered_container_instances_count()).unwrap_or(0),
                 tags: tags(c.tags()),
+                capacity_providers: c.capacity_providers().to_vec(),
             })
             .collect())
     }
@@ -159,6 +163,35 @@ impl EcsInventory {
                 Some((p.name()?.to_owned(), kind))
             })
             .collect())
+    }
+
+    /// `DescribeCapacityProviders`: the Auto Scaling group of each named EC2 Auto Scaling
+    /// provider (`autoScalingGroupProvider.autoScalingGroupArn`); other providers are left out.
+    /// ECS answers at most 10 providers a page (API reference, `maxResults` 1 to 10) and the SDK
+    /// has no paginator for it: the pages are followed by `nextToken`, each one call.
+    pub async fn capacity_provider_groups(&self, names: &[String]) -> Result<HashMap<String, String>, AwsError> {
+        let mut groups = HashMap::new();
+        let mut next: Option<String> = None;
+        loop {
+            let _turn = self.turns.wait().await;
+            let output = self
+                .client
+                .describe_capacity_providers()
+                .set_capacity_providers(Some(names.to_vec()))
+                .max_results(CAPACITY_PROVIDER_PAGE)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ecs:DescribeCapacityProviders", e))?;
+            groups.extend(output.capacity_providers().iter().filter_map(|p| {
+                let group = p.auto_scaling_group_provider()?.auto_scaling_group_arn();
+                Some((p.name()?.to_owned(), group.to_owned()))
+            }));
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(groups),
+            }
+        }
     }
 
     pub async fn describe_tasks(&self, cluster_arn: &str, task_arns: &[String]) -> Result<Vec<Task>, AwsError> {

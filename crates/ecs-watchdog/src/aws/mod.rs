@@ -19,7 +19,7 @@ use std::time::Duration;
 pub use accounts::MemberAccounts;
 pub use cloudwatch::{CloudWatchMetrics, EmfMetrics, WithoutClusterGauges};
 pub use dynamodb::{CLUSTER_INDEX, DynamoLedger, OUTBOX_INDEX};
-pub use ec2::Ec2Inventory;
+pub use ec2::{AutoScalingGroups, Ec2Inventory};
 pub use ecs::{EcsDaemons, EcsInventory};
 pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};
 pub use pagerduty::{EventsApi, PagerDutyThenSns, REJECTED_METRIC, Retry, Sent, load_routing_key};
@@ -205,6 +205,8 @@ pub fn in_place(config: &Config, sdk: &aws_config::SdkConfig) -> InPlace {
         ec2: Ec2Inventory::new(aws_sdk_ec2::Client::new(sdk)),
         // Built on first use: only a batch with an ECS Anywhere host needs it.
         ssm: SsmHosts::new(OnFirstUse::new(sdk, aws_sdk_ssm::Client::new)),
+        // Built on first use: only a sweep of a cluster with an Auto Scaling provider needs it.
+        groups: AutoScalingGroups::new(OnFirstUse::new(sdk, aws_sdk_autoscaling::Client::new)),
     });
     InPlace {
         inventory,
@@ -238,6 +240,7 @@ pub struct AwsInventory {
     pub ecs: EcsInventory,
     pub ec2: Ec2Inventory,
     pub ssm: SsmHosts,
+    pub groups: AutoScalingGroups,
 }
 
 #[async_trait::async_trait]
@@ -283,5 +286,23 @@ impl Inventory for AwsInventory {
         names: &[String],
     ) -> Result<std::collections::HashMap<String, CapacityProviderType>, AwsError> {
         self.ecs.describe_capacity_providers(names).await
+    }
+
+    async fn capacity_provider_groups(
+        &self,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, AwsError> {
+        self.ecs.capacity_provider_groups(names).await
+    }
+
+    async fn describe_auto_scaling_groups(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<crate::inventory::AutoScalingGroup>, AwsError> {
+        self.groups.describe(names).await
+    }
+
+    async fn ec2_launch_times(&self, ids: &[String]) -> Result<std::collections::HashMap<String, u64>, AwsError> {
+        self.ec2.launch_times(ids).await
     }
 }

@@ -66,5 +66,25 @@ pub(super) fn sweep_times(get: &impl Fn(&str) -> Option<String>) -> Result<Sweep
             "a whole number of minutes from 1 to 10080 (a week)",
         ));
     }
-    Ok(SweepTimes { grace, stuck_after })
+    // An instance registers within a minute or two of boot; under a minute would alert on
+    // instances still booting, over a day would never alert.
+    let register_within = seconds(
+        get,
+        "REGISTER_WITHIN_MINUTES",
+        10 * 60,
+        24 * 3600,
+        "a whole number of minutes from 1 to 1440 (a day)",
+    )?;
+    if register_within.is_zero() {
+        return Err(invalid(
+            "REGISTER_WITHIN_MINUTES",
+            "0",
+            "a whole number of minutes from 1 to 1440 (a day)",
+        ));
+    }
+    Ok(SweepTimes {
+        grace,
+        stuck_after,
+        register_within,
+    })
 }

@@ -64,6 +64,9 @@ pub struct SweepTimes {
     pub grace: Duration,
     /// A suppression (draining, deploying, repairing) older than this is alerted as stuck.
     pub stuck_after: Duration,
+    /// An EC2 instance of a cluster's Auto Scaling capacity provider launched longer ago than
+    /// this without a container instance is alerted (`instance-not-registered`).
+    pub register_within: Duration,
 }
 
 /// The incident ledger (DESIGN §7).

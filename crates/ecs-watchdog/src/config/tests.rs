@@ -38,7 +38,8 @@ fn when_only_required_variables_are_set_then_defaults_apply() {
         config.sweep,
         SweepTimes {
             grace: Duration::from_secs(180),
-            stuck_after: Duration::from_secs(30 * 60)
+            stuck_after: Duration::from_secs(30 * 60),
+            register_within: Duration::from_secs(10 * 60)
         }
     );
     assert_eq!((config.findings_event_bus, config.hook_function_arn), (None, None));
@@ -49,9 +50,11 @@ fn when_the_sweep_times_are_set_then_they_are_read_in_their_units() {
     let config = load(&[
         ("GRACE_PERIOD_SECONDS", "60"),
         ("STUCK_AFTER_MINUTES", "45"),
+        ("REGISTER_WITHIN_MINUTES", "20"),
         ("INCIDENT_TABLE_NAME", "incidents"),
     ])
     .unwrap();
+    assert_eq!(config.sweep.register_within, Duration::from_secs(20 * 60));
     assert_eq!(config.sweep.grace, Duration::from_secs(60));
     assert_eq!(config.sweep.stuck_after, Duration::from_secs(45 * 60));
     assert!(config.require_ledger().is_ok());
@@ -186,6 +189,16 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
         (&[("HOOK_FUNCTION_ARN", "my-function")], "HOOK_FUNCTION_ARN", "invalid"),
         (&[("GRACE_PERIOD_SECONDS", "901")], "GRACE_PERIOD_SECONDS", "invalid"),
         (&[("STUCK_AFTER_MINUTES", "0")], "STUCK_AFTER_MINUTES", "invalid"),
+        (
+            &[("REGISTER_WITHIN_MINUTES", "0")],
+            "REGISTER_WITHIN_MINUTES",
+            "invalid",
+        ),
+        (
+            &[("REGISTER_WITHIN_MINUTES", "1441")],
+            "REGISTER_WITHIN_MINUTES",
+            "invalid",
+        ),
         (&[("REPLACE_AFTER_MINUTES", "1441")], "REPLACE_AFTER_MINUTES", "invalid"),
         (&[("STUCK_AFTER_MINUTES", "soon")], "STUCK_AFTER_MINUTES", "invalid"),
         (

@@ -92,6 +92,7 @@ impl Inventory for FakeInventory {
                 status: "ACTIVE".to_owned(),
                 tags: self.cluster_tags.get(arn).cloned().unwrap_or_default(),
                 registered_instances: self.instances.len(),
+                capacity_providers: Vec::new(),
             })
             .collect())
     }

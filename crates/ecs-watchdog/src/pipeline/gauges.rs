@@ -60,6 +60,7 @@ pub(super) fn totals<'a>(clusters: impl Iterator<Item = &'a str>, report: &mut B
         Metric::DisconnectedAgents,
         Metric::InstancesWithoutDaemon,
         Metric::OpenIncidents,
+        Metric::UnregisteredInstances,
     ] {
         let seen: Vec<&&str> = names.iter().filter(|name| tally.has(name, metric)).collect();
         // No cluster whose value is known: no data, rather than a zero nobody measured.

@@ -21,6 +21,7 @@ mod report;
 mod scope;
 mod survey;
 mod sweep;
+mod unregistered;
 mod watched;
 
 use std::collections::{BTreeMap, HashSet};
@@ -34,6 +35,7 @@ pub use intake::{Message, SqsBatch};
 pub use places::{CLUSTER_DELETED, NOT_MONITORED};
 pub use replace::{REPLACE_STEP, keep_for_sweep};
 pub use sweep::{Sweep, SweepReport};
+pub use unregistered::AUTO_SCALING_GROUP_LIMIT;
 pub use watched::Fault;
 
 use crate::alert::{Alert, AlertKind, InstanceFinding};

@@ -17,6 +17,7 @@ use super::places;
 use super::plan::{self, Look};
 use super::scope::Scope;
 use super::survey::{self, Survey};
+use super::unregistered;
 use super::watched::{self, Fault, Faults};
 use super::{Adapters, BatchReport, Monitor, replace, report};
 
@@ -155,6 +156,10 @@ impl Sweep {
             _ => Vec::new(),
         };
         let mut seen = super::looks(confirmed, &decisions, false);
+        let within = self.monitor.config.sweep.register_within.as_secs();
+        let unregistered = unregistered::look(io.inventory.as_ref(), surveys, now, within).await;
+        unregistered::gauges(&unregistered, &mut out.report.tally);
+        seen.extend(unregistered::seen(surveys, &unregistered));
         seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
             key: key.clone(),
             look: Look::Over {

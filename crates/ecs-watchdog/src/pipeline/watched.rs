@@ -11,8 +11,8 @@ use super::Adapters;
 use crate::config::Place;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey};
 use crate::inventory::{
-    CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States, HostStates, Task,
-    TaskFilter,
+    AutoScalingGroup, CapacityProviderType, ClusterInfo, ClusterInstances, Daemon, DaemonPlacement, Ec2States,
+    HostStates, Task, TaskFilter,
 };
 use crate::ports::{AwsError, Batch, Daemons, Inventory, Keys, Ledger, Settle, Stored, Written, error_chain};
 
@@ -102,6 +102,15 @@ impl Inventory for Watched<Box<dyn Inventory>> {
         names: &[String],
     ) -> Result<HashMap<String, CapacityProviderType>, AwsError> {
         self.faults.note(self.inner.describe_capacity_providers(names).await)
+    }
+    async fn capacity_provider_groups(&self, names: &[String]) -> Result<HashMap<String, String>, AwsError> {
+        self.faults.note(self.inner.capacity_provider_groups(names).await)
+    }
+    async fn describe_auto_scaling_groups(&self, names: &[String]) -> Result<Vec<AutoScalingGroup>, AwsError> {
+        self.faults.note(self.inner.describe_auto_scaling_groups(names).await)
+    }
+    async fn ec2_launch_times(&self, ids: &[String]) -> Result<HashMap<String, u64>, AwsError> {
+        self.faults.note(self.inner.ec2_launch_times(ids).await)
     }
 }
 
