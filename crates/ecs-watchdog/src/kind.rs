@@ -14,15 +14,18 @@ pub enum AlertKind {
     InstanceImpaired,
     /// The sweep cannot make a call it needs (DESIGN §8).
     MonitorImpaired,
+    /// An agent that disconnected and recovered `FLAP_THRESHOLD` times within an hour.
+    AgentFlapping,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::AgentDisconnected,
         AlertKind::DaemonLost,
         AlertKind::DaemonDeploymentFailed,
         AlertKind::InstanceImpaired,
         AlertKind::MonitorImpaired,
+        AlertKind::AgentFlapping,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +35,7 @@ impl AlertKind {
             AlertKind::DaemonDeploymentFailed => "daemon-deployment-failed",
             AlertKind::InstanceImpaired => "instance-impaired",
             AlertKind::MonitorImpaired => "monitor-impaired",
+            AlertKind::AgentFlapping => "agent-flapping",
         }
     }
 

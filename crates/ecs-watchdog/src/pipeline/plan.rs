@@ -10,6 +10,7 @@ use super::hold;
 
 mod digest;
 mod event_time;
+mod flaps;
 mod outbox;
 mod types;
 
@@ -28,6 +29,9 @@ pub fn plan(
     s: &Settings,
 ) -> Plan {
     let mut plan = Plan::default();
+    let flaps = flaps::flaps(stored, looks, s);
+    let (stored, looks) = (&*flaps.stored, &*flaps.looks);
+    plan.moves.extend(flaps.marks.into_iter().map(Move::mark));
     let mut due: BTreeMap<GroupKey, Vec<(Incident, bool)>> = BTreeMap::new();
     for (key, look) in looks.iter().filter(|(_, look)| *look != Look::Companion) {
         let current = stored.get(key);
