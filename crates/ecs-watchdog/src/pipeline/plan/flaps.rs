@@ -39,26 +39,45 @@ pub fn flaps<'a>(
         looks: Cow::Borrowed(looks),
         marks: Vec::new(),
     };
-    for (n, (key, look)) in looks.iter().enumerate() {
-        match (key.kind, look) {
-            (AlertKind::AgentDisconnected, Look::Over { how, .. }) if returned(how) => returns(&mut out, key, how, s),
-            (AlertKind::AgentFlapping, Look::Owed) => {
-                let quiet = stored
-                    .get(key)
-                    .filter(|i| i.settled(s.now) == State::Notified)
-                    .map(|i| agent_flapping::quiet(&i.finding.flaps, s.now));
-                let instead = match quiet {
-                    Some(true) => Look::Over {
-                        how: agent_flapping::QUIET.to_owned(),
-                        at: None,
-                    },
-                    // Still flapping: the look changes nothing (an alerted incident is not owed).
-                    Some(false) => Look::Companion,
-                    None => continue,
-                };
-                out.looks.to_mut()[n].1 = instead;
-            }
-            _ => {}
+    let mut told = Vec::new();
+    for (key, look) in looks {
+        if let (AlertKind::AgentDisconnected, Look::Over { how, .. }) = (key.kind, look)
+            && returned(how)
+        {
+            told.extend(returns(&mut out, key, how, s));
+        }
+    }
+    for n in 0..out.looks.len() {
+        let (key, look) = &out.looks[n];
+        if key.kind != AlertKind::AgentFlapping || *look != Look::Owed {
+            continue;
+        }
+        let quiet = out
+            .stored
+            .get(key)
+            .filter(|i| i.settled(s.now) == State::Notified)
+            .map(|i| agent_flapping::quiet(&i.finding.flaps, s.now));
+        let instead = match quiet {
+            Some(true) => Look::Over {
+                how: agent_flapping::QUIET.to_owned(),
+                at: None,
+            },
+            // Still flapping: the look changes nothing (an alerted incident is not owed).
+            Some(false) => Look::Companion,
+            None => continue,
+        };
+        out.looks.to_mut()[n].1 = instead;
+    }
+    // An open flapping incident told of a return: written as it stands, unless a look of this
+    // run writes it anyway.
+    for key in told {
+        let looked = out.looks.iter().any(|(k, l)| *k == key && *l != Look::Companion);
+        if let (false, Some(open)) = (looked, out.stored.get(&key)) {
+            let mark = Incident {
+                version: open.version + 1,
+                ..open.clone()
+            };
+            out.marks.push(mark);
         }
     }
     out
@@ -70,8 +89,8 @@ fn returned(how: &str) -> bool {
 }
 
 /// One return of the agent of `key`: counted on its record, and the flapping incident opened
-/// or told of it when the count reaches the threshold.
-fn returns(out: &mut Flaps<'_>, key: &IncidentKey, how: &str, s: &Settings) {
+/// or told of it when the count reaches the threshold (returned: the open one told).
+fn returns(out: &mut Flaps<'_>, key: &IncidentKey, how: &str, s: &Settings) -> Option<IncidentKey> {
     let current = out.stored.get(key).cloned();
     let before = current.as_ref().map_or(&[][..], |i| i.finding.flaps.as_slice());
     let flaps = agent_flapping::counted(before, s.now);
@@ -94,24 +113,25 @@ fn returns(out: &mut Flaps<'_>, key: &IncidentKey, how: &str, s: &Settings) {
     let finding = record.finding.clone();
     out.stored.to_mut().insert(key.clone(), record);
     if !agent_flapping::flapping(&flaps, s.flap_threshold) {
-        return;
+        return None;
     }
     let flapping = IncidentKey {
         kind: AlertKind::AgentFlapping,
         daemon: None,
         ..key.clone()
     };
-    match out.stored.get(&flapping).filter(|i| i.is_open()) {
+    match out.stored.get(&flapping).filter(|i| i.is_open()).cloned() {
         // Open already: it learns of this return (its quiet hour starts again).
-        Some(open) if open.settled(s.now) != State::Sending => out.marks.push(Incident {
-            version: open.version + 1,
-            finding: InstanceFinding {
-                flaps: flaps.clone(),
-                ..open.finding.clone()
-            },
-            ..open.clone()
-        }),
+        Some(open) if open.settled(s.now) != State::Sending => {
+            let open = Incident {
+                finding: InstanceFinding { flaps, ..open.finding },
+                ..open
+            };
+            out.stored.to_mut().insert(flapping.clone(), open);
+            return Some(flapping);
+        }
         Some(_) => {}
+        None if out.looks.iter().any(|(k, _)| *k == flapping) => {}
         None => out.looks.to_mut().push((
             flapping,
             Look::Confirmed {
@@ -127,6 +147,7 @@ fn returns(out: &mut Flaps<'_>, key: &IncidentKey, how: &str, s: &Settings) {
             },
         )),
     }
+    None
 }
 
 /// The closed record of an agent with no open incident, its count moved.
