@@ -44,10 +44,14 @@ async fn when_an_agent_comes_back_three_times_within_an_hour_then_one_agent_flap
         "{}",
         alert.subject
     );
-    let finding = finding(alert);
-    assert_eq!(finding["kind"], "agent-flapping");
-    assert_eq!(finding["instances"][0]["ec2InstanceId"], node.ec2_instance_id.as_str());
-    assert_eq!(finding["instances"][0]["flaps"].as_array().map(Vec::len), Some(3));
+    let told = finding(alert);
+    assert_eq!(told["kind"], "agent-flapping");
+    // A look that found the agent back carries no instance details to the ledger: the ARN only.
+    assert_eq!(
+        told["instances"][0]["containerInstanceArn"],
+        node.container_instance_arn.as_str()
+    );
+    assert_eq!(told["instances"][0]["flaps"].as_array().map(Vec::len), Some(3));
     assert_eq!(function.metric("AgentFlapping", Some("prod")), 1.0);
 
     // The sweep, within the hour: still flapping; an hour after the last return: resolved.
