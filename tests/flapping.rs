@@ -26,8 +26,21 @@ async fn when_an_agent_comes_back_three_times_within_an_hour_then_one_agent_flap
             batch.push(record(&agent_event(steady, 10, false)));
             bed.set_agent(steady, true).await;
         }
+        bed.emulator.reset_calls().await;
         let answer = function.invoke(&sqs_event(&batch)).await.expect("handled");
         assert_eq!(answer, json!({"batchItemFailures": []}), "cycle {cycle}");
+        // The flap path's writes: a return is counted in one transaction for the batch (a
+        // recovered look wrote nothing before); the alert adds its lease's settle; the fourth
+        // return finds the flapping incident it did not read and is written again, knowing it.
+        let writes: u64 = bed
+            .emulator
+            .calls()
+            .await
+            .into_iter()
+            .filter(|(operation, _)| operation == "dynamodb:TransactWriteItems")
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(writes, if cycle >= 3 { 2 } else { 1 }, "cycle {cycle}");
         let flapping = bed.published("agent-flapping").await;
         // Nothing before the third return; one alert at it, and none again at the fourth.
         assert_eq!(flapping.len(), usize::from(cycle >= 3), "cycle {cycle}: {flapping:#?}");
