@@ -343,4 +343,33 @@ mod tests {
         assert_eq!(resolved.sends, Some(Notice::Resolved));
         assert_eq!(resolved.incident.resolution.as_deref(), Some(agent_flapping::QUIET));
     }
+
+    /// A disconnect that lasted past the grace period opens its incident anew over the closed
+    /// record: the returns of the hour stay, so its own return counts with them.
+    #[test]
+    fn when_a_disconnect_opens_an_incident_between_returns_then_the_count_goes_on() {
+        let agent = record(
+            AlertKind::AgentDisconnected,
+            State::Closed,
+            vec![NOW - 2_000, NOW - 1_000],
+        );
+        let confirmed = Look::Confirmed {
+            finding: Box::default(),
+            hold: 0,
+        };
+        let plan = run(
+            vec![agent],
+            vec![(key(AlertKind::AgentDisconnected), confirmed)],
+            NOW - 600,
+        );
+        let opened = written(&plan, AlertKind::AgentDisconnected).unwrap().clone();
+        assert_eq!(opened.finding.flaps, vec![NOW - 2_000, NOW - 1_000]);
+        let notified = Incident {
+            state: State::Notified,
+            lease: None,
+            ..opened
+        };
+        let plan = run(vec![notified], vec![(key(AlertKind::AgentDisconnected), back())], NOW);
+        assert!(written(&plan, AlertKind::AgentFlapping).is_some(), "{plan:?}");
+    }
 }
