@@ -10,6 +10,7 @@ mod daemon;
 mod deploy;
 mod digest;
 mod fits;
+mod flapping;
 mod iam;
 mod incidents;
 mod outbox;

@@ -307,12 +307,11 @@ fn alarm_role(alarm: &Value) -> AlarmRole {
     let is = |metrics: &[Metric]| metrics.iter().any(|m| m.name() == name);
     if alarm["Namespace"].as_str().is_some_and(|n| n.starts_with("AWS/")) {
         AlarmRole::Health
-    } else if is(&[
-        Metric::AgentDisconnected,
-        Metric::DaemonLost,
-        Metric::InstanceImpaired,
-        Metric::DaemonDeploymentFailed,
-    ]) {
+    } else if ecs_watchdog::kinds::KINDS
+        .iter()
+        .filter_map(|k| k.metric())
+        .any(|m| m.name() == name)
+    {
         AlarmRole::Count
     } else if is(&[
         Metric::DisconnectedAgents,

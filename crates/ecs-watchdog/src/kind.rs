@@ -16,16 +16,19 @@ pub enum AlertKind {
     MonitorImpaired,
     /// An EC2 instance of a cluster's Auto Scaling capacity provider that never registered.
     InstanceNotRegistered,
+    /// An agent that disconnected and recovered `FLAP_THRESHOLD` times within an hour.
+    AgentFlapping,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::AgentDisconnected,
         AlertKind::DaemonLost,
         AlertKind::DaemonDeploymentFailed,
         AlertKind::InstanceImpaired,
         AlertKind::MonitorImpaired,
         AlertKind::InstanceNotRegistered,
+        AlertKind::AgentFlapping,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl AlertKind {
             AlertKind::InstanceImpaired => "instance-impaired",
             AlertKind::MonitorImpaired => "monitor-impaired",
             AlertKind::InstanceNotRegistered => "instance-not-registered",
+            AlertKind::AgentFlapping => "agent-flapping",
         }
     }
 

@@ -111,6 +111,10 @@ pub struct InstanceFinding {
     /// cannot finish, a repair that does not happen). Set by the sweep.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stuck: Option<String>,
+    /// For `agent-disconnected` and `agent-flapping`: when (UNIX seconds) the agent was seen
+    /// back from a disconnect within the last hour, oldest first (`FLAP_THRESHOLD`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flaps: Vec<u64>,
     /// For `instance-impaired`: the health checks that are not OK.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<crate::event::HealthCheck>,

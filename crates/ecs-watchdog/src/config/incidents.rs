@@ -37,10 +37,19 @@ pub(super) fn incidents(get: &impl Fn(&str) -> Option<String>) -> Result<Inciden
         24 * 3600,
         "a whole number of minutes from 0 (no grouping) to 1440 (a day)",
     )?;
+    let flap_threshold = match get("FLAP_THRESHOLD") {
+        None => 3,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (2..=100).contains(n))
+            .ok_or_else(|| invalid("FLAP_THRESHOLD", &raw, "a whole number of disconnects from 2 to 100"))?,
+    };
     Ok(Incidents {
         table_name,
         remind_after,
         group_interval,
+        flap_threshold,
     })
 }
 

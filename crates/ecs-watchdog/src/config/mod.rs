@@ -79,6 +79,8 @@ pub struct Incidents {
     /// What joins a cluster and kind this long after its notification waits for one digest;
     /// zero: no grouping, every run notifies what it found.
     pub group_interval: Duration,
+    /// `FLAP_THRESHOLD`: disconnects an agent recovers from within an hour that make it flapping.
+    pub flap_threshold: usize,
 }
 
 /// Which clusters are watched.

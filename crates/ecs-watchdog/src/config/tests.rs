@@ -286,6 +286,16 @@ fn when_critical_percent_is_unset_or_set_then_it_is_read_and_a_bad_value_names_t
 }
 
 #[test]
+fn when_the_flap_threshold_is_unset_or_set_then_it_is_read_and_a_bad_value_stops_init_naming_it() {
+    assert_eq!(load(&[]).unwrap().incidents.flap_threshold, 3);
+    assert_eq!(load(&[("FLAP_THRESHOLD", "5")]).unwrap().incidents.flap_threshold, 5);
+    for bad in ["0", "1", "101", "three", "-3"] {
+        let error = load(&[("FLAP_THRESHOLD", bad)]).unwrap_err();
+        assert_eq!(error.variable, "FLAP_THRESHOLD", "{bad}");
+    }
+}
+
+#[test]
 fn when_the_group_interval_is_set_then_it_is_read_in_minutes_and_zero_turns_grouping_off() {
     assert_eq!(load(&[]).unwrap().incidents.group_interval, Duration::from_secs(300));
     let off = load(&[("GROUP_INTERVAL_MINUTES", "0")]).unwrap();

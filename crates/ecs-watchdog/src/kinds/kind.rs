@@ -89,6 +89,12 @@ pub trait Kind: Sync {
         false
     }
 
+    /// Whether the sweep looks at each of its open incidents every pass (`Look::Owed`), for
+    /// a kind that ends by time rather than by a look at the instance: a quiet hour.
+    fn looked_at_each_sweep(&self) -> bool {
+        false
+    }
+
     /// Whether it may only repeat an agent-disconnected incident of the same instance (an
     /// impaired instance whose one failing check is AGENT_CONNECTIVITY), which then tells it.
     fn may_repeat_agent(&self) -> bool {

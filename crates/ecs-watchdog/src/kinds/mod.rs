@@ -3,6 +3,7 @@
 //! trait [`Kind`]. [`KINDS`] lists them; nothing outside this module matches on a kind.
 
 mod agent_disconnected;
+pub mod agent_flapping;
 mod daemon_deployment_failed;
 mod daemon_lost;
 mod instance_impaired;
@@ -15,13 +16,14 @@ pub use kind::Kind;
 use crate::kind::AlertKind;
 
 /// Every kind, in `AlertKind::ALL`'s order.
-pub static KINDS: [&dyn Kind; 6] = [
+pub static KINDS: [&dyn Kind; 7] = [
     &agent_disconnected::AgentDisconnected,
     &daemon_lost::DaemonLost,
     &daemon_deployment_failed::DaemonDeploymentFailed,
     &instance_impaired::InstanceImpaired,
     &monitor_impaired::MonitorImpaired,
     &instance_not_registered::InstanceNotRegistered,
+    &agent_flapping::AgentFlapping,
 ];
 
 /// The kind's module: [`KINDS`] is in the enum's order (tested), so its place is its index.

@@ -24,6 +24,7 @@ fn settings(now: u64, silences: Silences) -> Settings {
         silences,
         critical_percent: 20,
         cluster_sizes: Default::default(),
+        flap_threshold: 3,
         dashboard: None,
     }
 }

@@ -246,6 +246,7 @@ impl Monitor {
             silences: Default::default(),
             critical_percent: self.config.critical_percent,
             cluster_sizes: Default::default(),
+            flap_threshold: self.config.incidents.flap_threshold,
             dashboard: self.config.dashboard,
         }
     }

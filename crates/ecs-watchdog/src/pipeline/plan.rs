@@ -10,6 +10,7 @@ use super::hold;
 
 mod digest;
 mod event_time;
+mod flaps;
 mod outbox;
 mod types;
 
@@ -28,6 +29,8 @@ pub fn plan(
     s: &Settings,
 ) -> Plan {
     let mut plan = Plan::default();
+    let flaps = flaps::flaps(stored, looks, s);
+    let (stored, looks) = (&*flaps.stored, &*flaps.looks);
     let mut due: BTreeMap<GroupKey, Vec<(Incident, bool)>> = BTreeMap::new();
     for (key, look) in looks.iter().filter(|(_, look)| *look != Look::Companion) {
         let current = stored.get(key);
@@ -69,6 +72,12 @@ pub fn plan(
     }
     for (key, incidents) in due {
         group(groups.get(&key), key, incidents, s, &mut plan);
+    }
+    // What only the flap step writes, unless another rule wrote the record this run.
+    for mark in flaps.marks {
+        if !plan.moves.iter().any(|m| m.incident.key == mark.key) {
+            plan.moves.push(Move::mark(mark));
+        }
     }
     plan
 }

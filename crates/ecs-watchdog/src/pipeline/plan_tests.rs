@@ -16,6 +16,7 @@ fn settings() -> Settings {
         silences: Default::default(),
         critical_percent: 20,
         cluster_sizes: Default::default(),
+        flap_threshold: 3,
         dashboard: None,
     }
 }

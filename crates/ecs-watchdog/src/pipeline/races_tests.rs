@@ -45,6 +45,7 @@ impl DigestBetween {
             silences: Default::default(),
             critical_percent: 20,
             cluster_sizes: Default::default(),
+            flap_threshold: 3,
             dashboard: None,
         };
         let mut report = BatchReport::default();

@@ -26,6 +26,7 @@ use crate::alert;
 use crate::config::{Config, Place};
 use crate::incident::Group;
 use crate::incident::IncidentKey;
+use crate::kinds;
 use crate::metrics::Metric;
 use crate::ports::{AwsError, Ledger, error_chain};
 
@@ -160,6 +161,7 @@ impl Sweep {
         let unregistered = unregistered::look(io.inventory.as_ref(), surveys, now, within).await;
         unregistered::gauges(&unregistered, &mut out.report.tally);
         seen.extend(unregistered::seen(surveys, &unregistered));
+        seen.extend(timed(surveys, &seen));
         seen.extend(gone.iter().map(|(key, how)| ledger::Seen {
             key: key.clone(),
             look: Look::Over {
@@ -322,6 +324,22 @@ impl Sweep {
         out.faults.push(fault);
         out
     }
+}
+
+/// A look at each open incident of a kind that ends by time (a flapping agent's quiet hour),
+/// which nothing of the instance's state tells: the plan decides whether its time came.
+fn timed<'a>(surveys: &[Survey], seen: &[ledger::Seen<'a>]) -> Vec<ledger::Seen<'a>> {
+    let looked: HashSet<&IncidentKey> = seen.iter().map(|x| &x.key).collect();
+    surveys
+        .iter()
+        .flat_map(|s| s.open.iter().flatten())
+        .filter(|k| kinds::of(k.kind).looked_at_each_sweep() && !looked.contains(k))
+        .map(|key| ledger::Seen {
+            key: key.clone(),
+            look: Look::Owed,
+            messages: Vec::new(),
+        })
+        .collect()
 }
 
 /// What the ledger says is owed by now, in the whole table: each incident not seen this run

@@ -204,6 +204,7 @@ async fn when_a_digest_finds_nothing_held_then_it_waits_for_the_index_before_it_
             silences: Default::default(),
             critical_percent: 20,
             cluster_sizes: Default::default(),
+            flap_threshold: 3,
             dashboard: None,
         };
         let mut report = BatchReport::default();

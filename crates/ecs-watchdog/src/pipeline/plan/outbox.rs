@@ -60,9 +60,23 @@ pub fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Sett
 /// period runs), or nothing happens.
 fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -> Step {
     let version = current.map_or(0, |i| i.version) + 1;
+    // An agent's returns of the last hour outlive its closed incident (`plan/flaps.rs`).
+    let kept = current.map(|i| i.finding.flaps.clone()).unwrap_or_default();
     let fresh = |state, finding: &InstanceFinding| Incident {
         version,
-        ..Incident::new(key.clone(), state, finding.clone(), now)
+        ..Incident::new(
+            key.clone(),
+            state,
+            InstanceFinding {
+                flaps: if finding.flaps.is_empty() {
+                    kept.clone()
+                } else {
+                    finding.flaps.clone()
+                },
+                ..finding.clone()
+            },
+            now,
+        )
     };
     match look {
         Look::Confirmed { finding, hold } if *hold > 0 => Step::Write(fresh(State::Pending, finding)),

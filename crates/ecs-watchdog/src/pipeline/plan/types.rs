@@ -26,6 +26,8 @@ pub struct Settings {
     /// counted (by cluster ARN): an outage's share of its cluster, for its severity.
     pub critical_percent: u8,
     pub cluster_sizes: HashMap<String, usize>,
+    /// `FLAP_THRESHOLD`: recovered disconnects within an hour that open `agent-flapping`.
+    pub flap_threshold: usize,
     /// The stack's dashboard, linked from alerts.
     pub dashboard: Option<&'static str>,
 }
@@ -97,6 +99,18 @@ pub struct Plan {
 }
 
 impl Move {
+    /// A record written as it is: it neither opens nor closes an incident, sends nothing.
+    pub fn mark(incident: Incident) -> Self {
+        Move {
+            incident,
+            group: None,
+            sends: None,
+            opens: false,
+            closes: false,
+            silenced: false,
+        }
+    }
+
     /// The incident leased to send `notice`.
     pub fn leased(incident: Incident, notice: Notice, group: Option<GroupKey>, opens: bool, s: &Settings) -> Self {
         Move {
