@@ -46,7 +46,9 @@ fn targets(confirmed: &Confirmed<'_>, cluster: &str, config: &Remediation) -> (V
         .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
     {
         let arn = &firing.finding.container_instance_arn;
-        if !remediable(kind, &firing.finding, config) {
+        // A restart is for a disconnected agent; a lost daemon's instance is alerted only.
+        let restart_only = config.action.restarts() && kind != AlertKind::AgentDisconnected;
+        if restart_only || !remediable(kind, &firing.finding, config) {
             left.push(arn);
         } else if !mine.iter().any(|t| &t.container_instance_arn == arn) {
             mine.push(Target {
@@ -162,7 +164,16 @@ async fn run_steps(
     tally: &mut Tally,
 ) {
     let name = cluster_name(cluster);
-    for (n, step) in io.steps.iter().enumerate() {
+    // restart-agent, restart-then-drain: the restart alone, once per incident; the sweep drains
+    // what it did not bring back.
+    let steps = match io.steps.first() {
+        Some(first) if first.name() == super::RESTART_STEP => {
+            targets = super::restart::not_yet(io.ledger.as_deref(), cluster, targets, said).await;
+            &io.steps[..1]
+        }
+        _ => &io.steps[..],
+    };
+    for (n, step) in steps.iter().enumerate() {
         if targets.is_empty() {
             break;
         }

@@ -18,6 +18,7 @@ mod places;
 mod plan;
 mod replace;
 mod report;
+mod restart;
 mod scope;
 mod survey;
 mod sweep;
@@ -33,6 +34,7 @@ pub use hub::{Hub, HubSweep, PLACE_UNREACHABLE, Reach};
 pub use intake::{Message, SqsBatch};
 pub use places::{CLUSTER_DELETED, NOT_MONITORED};
 pub use replace::{REPLACE_STEP, keep_for_sweep};
+pub use restart::{RECOVERED_AFTER_RESTART, RESTART_STEP};
 pub use sweep::{Sweep, SweepReport};
 pub use watched::Fault;
 
