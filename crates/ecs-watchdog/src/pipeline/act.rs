@@ -65,9 +65,14 @@ fn targets(confirmed: &Confirmed<'_>, cluster: &str, config: &Remediation) -> (V
         .into_iter()
         .filter(|a| !mine.iter().any(|t| t.container_instance_arn == *a))
     {
-        let detail = "not drained: only a disconnected agent or a lost critical daemon is; a non-critical \
-                      daemon's instance stays in service on purpose (REMEDIATE_NON_CRITICAL_DAEMONS=true drains \
-                      anyway), and ECS repairs its Managed Instances itself";
+        let detail = match config.action.restarts() {
+            true => "not restarted: only a disconnected agent is",
+            false => {
+                "not drained: only a disconnected agent or a lost critical daemon is; a non-critical \
+                 daemon's instance stays in service on purpose (REMEDIATE_NON_CRITICAL_DAEMONS=true drains \
+                 anyway), and ECS repairs its Managed Instances itself"
+            }
+        };
         said.entry(arn.to_owned())
             .or_default()
             .push(guard(ActionOutcome::Skipped, detail.to_owned()));

@@ -205,3 +205,59 @@ async fn write_down(ledger: &dyn Ledger, incident: &Incident, actions: Vec<Actio
         Err(e) => warn!(incident = %incident.key.id(), error = %error_chain(&e), "the restart's follow-up not written"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remediation::StepOutcome;
+
+    fn with(actions: &[(&str, StepOutcome)]) -> InstanceFinding {
+        let mut finding = crate::alert::impaired::finding("ecs:ListClusters", "test");
+        finding.remediation_actions = actions.iter().map(|(step, o)| ActionTaken::of(step, o)).collect();
+        finding
+    }
+
+    #[test]
+    fn when_an_incident_closes_then_only_a_restarted_agent_recovered_after_restart() {
+        let agent = "recovered: the agent reconnected".to_owned();
+        let sent = with(&[(
+            RESTART_STEP,
+            StepOutcome::Done("agent restarted (SSM command c-1)".into()),
+        )]);
+        assert_eq!(
+            resolution(&sent, agent.clone()),
+            "recovered after restart: the agent reconnected"
+        );
+        let carried = with(&[(RESTART_STEP, StepOutcome::AlreadyDone("agent restarted".into()))]);
+        assert!(resolution(&carried, agent.clone()).starts_with(RECOVERED_AFTER_RESTART));
+        for not_sent in [
+            with(&[]),
+            with(&[(RESTART_STEP, StepOutcome::WouldDo("restart the agent".into()))]),
+            with(&[(RESTART_STEP, StepOutcome::Failed("AccessDenied".into()))]),
+            with(&[(DRAIN_STEP, StepOutcome::Done("drained (DRAINING)".into()))]),
+        ] {
+            assert_eq!(
+                resolution(&not_sent, agent.clone()),
+                agent,
+                "{:?}",
+                not_sent.remediation_actions
+            );
+        }
+        // A look that found it gone some other way says so, restart or not.
+        let gone = "gone: the container instance was deregistered".to_owned();
+        assert_eq!(resolution(&sent, gone.clone()), gone);
+    }
+
+    #[test]
+    fn when_the_follow_up_spoke_then_it_is_not_asked_again() {
+        let sent = with(&[(RESTART_STEP, StepOutcome::Done("agent restarted".into()))]);
+        assert!(restarted(&sent) && !followed_up(&sent));
+        let mut told = sent.clone();
+        told.remediation_actions.push(ActionTaken {
+            step: RESTART_STEP.to_owned(),
+            outcome: ActionOutcome::Failed,
+            detail: "the restart did not help".to_owned(),
+        });
+        assert!(followed_up(&told));
+    }
+}
