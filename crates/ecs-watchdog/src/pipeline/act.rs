@@ -189,9 +189,14 @@ async fn run_steps(
             if n == 0 && matches!(outcome, StepOutcome::Done(_)) {
                 tally.count(Some(name), Metric::RemediationStarted);
             }
+            let mut action = ActionTaken::of(step.name(), &outcome);
+            // A restart is timed: the sweep checks the agent RESTART_WAIT_MINUTES after it.
+            if step.name() == super::RESTART_STEP && matches!(outcome, StepOutcome::Done(_)) {
+                action.at = Some(io.clock.now());
+            }
             said.entry(target.container_instance_arn.clone())
                 .or_default()
-                .push(ActionTaken::of(step.name(), &outcome));
+                .push(action);
             if matches!(
                 outcome,
                 StepOutcome::Done(_) | StepOutcome::AlreadyDone(_) | StepOutcome::WouldDo(_)
@@ -278,5 +283,6 @@ fn guard(outcome: ActionOutcome, detail: String) -> ActionTaken {
         step: "guard".to_owned(),
         outcome,
         detail,
+        at: None,
     }
 }

@@ -25,6 +25,14 @@ const DRAIN_STEP: &str = "drain";
 /// How the resolved notice says an incident closed after a restart.
 pub const RECOVERED_AFTER_RESTART: &str = "recovered after restart";
 
+/// When the agent was restarted; an incident written before restarts were timed: when it opened.
+fn restarted_at(incident: &Incident) -> u64 {
+    let sent = incident.finding.remediation_actions.iter();
+    sent.filter(|a| a.step == RESTART_STEP)
+        .find_map(|a| a.at)
+        .unwrap_or(incident.opened_at)
+}
+
 /// Whether the finding says the agent was restarted (the command was sent).
 pub fn restarted(finding: &InstanceFinding) -> bool {
     finding
@@ -121,7 +129,7 @@ pub async fn follow_up(
             .iter()
             .filter_map(|key| stored.get(*key))
             .filter(|i| i.is_open() && restarted(&i.finding) && !followed_up(&i.finding))
-            .filter(|i| now.saturating_sub(i.opened_at) >= config.restart_wait.as_secs())
+            .filter(|i| now.saturating_sub(restarted_at(i)) >= config.restart_wait.as_secs())
             .collect();
         for incident in due {
             let actions = conclude(io, config, &survey.cluster, incident).await;
@@ -141,6 +149,7 @@ async fn conclude(io: &Adapters, config: &Remediation, cluster: &str, incident: 
         step: RESTART_STEP.to_owned(),
         outcome: ActionOutcome::Failed,
         detail: format!("the restart did not help: the agent is still disconnected after {wait} min"),
+        at: None,
     }];
     let Some(drain) = io.steps.iter().find(|s| s.name() == DRAIN_STEP) else {
         return actions;
@@ -183,6 +192,7 @@ fn guard(outcome: ActionOutcome, detail: String) -> ActionTaken {
         step: "guard".to_owned(),
         outcome,
         detail,
+        at: None,
     }
 }
 
@@ -257,6 +267,7 @@ mod tests {
             step: RESTART_STEP.to_owned(),
             outcome: ActionOutcome::Failed,
             detail: "the restart did not help".to_owned(),
+            at: None,
         });
         assert!(followed_up(&told));
     }
