@@ -18,6 +18,7 @@ mod pagerduty;
 mod records;
 mod redrive;
 mod remediation;
+mod restart;
 mod routing;
 mod signals;
 mod silences;

@@ -22,6 +22,7 @@ PARAMETER_SETS = [
     [],
     ["RemediationAction=drain", "RemediationDryRun=true"],
     ["RemediationAction=drain-and-replace", "RemediationClusterNames=prod,staging", "ReplaceOnlyTaggedGroups=true"],
+    ["RemediationAction=restart-then-drain", "RemediationClusterNames=prod,staging"],
     [
         "RemediationAction=drain-and-replace",
         "KmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
@@ -44,6 +45,7 @@ SPOKE_PARAMETER_SETS = [
     HUB + ["RemediationAction=drain", "RemediationDryRun=true"],
     HUB + ["RemediationAction=drain-and-replace"],
     HUB + ["RemediationAction=drain-and-replace", "RemediationClusterNames=prod,staging", "ReplaceOnlyTaggedGroups=true"],
+    HUB + ["RemediationAction=restart-then-drain"],
 ]
 
 # Where parliament's bundled IAM definitions (April 2025) lag the Service Authorization Reference,
@@ -57,6 +59,21 @@ EXCEPTIONS = {
     ("RESOURCE_STAR", "MonitorRole-list-tasks.json", "['ecs:ListTasks']"),
     ("RESOURCE_STAR", "SweepRole-list-tasks.json", "['ecs:ListTasks']"),
     ("RESOURCE_STAR", "ReaderRole-list-tasks.json", "['ecs:ListTasks']"),
+    # ssm:SendCommand on AWS-RunShellScript: an AWS-owned document's ARN has an empty account
+    # field (arn:aws:ssm:us-east-1::document/AWS-RunShellScript; Service Authorization Reference,
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html,
+    # and Systems Manager's Run Command policy examples). parliament's `*` does not match an empty
+    # field. The statement names the document and the managed nodes only.
+    (
+        "RESOURCE_MISMATCH",
+        "MonitorRole-monitor.json",
+        "[{'action': 'ssm:SendCommand', 'required_format': 'arn:*:ssm:*:*:document/*'}]",
+    ),
+    (
+        "RESOURCE_MISMATCH",
+        "ReaderRole-read.json",
+        "[{'action': 'ssm:SendCommand', 'required_format': 'arn:*:ssm:*:*:document/*'}]",
+    ),
     # ECS Managed Daemons came after parliament's definitions.
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemons"),
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemonDeployments"),

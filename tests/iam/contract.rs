@@ -17,14 +17,19 @@ const WRITES: [&str; 2] = ["ecs:UpdateContainerInstancesState", "autoscaling:Set
 
 type Parameters = &'static [(&'static str, &'static str)];
 
-/// The remediation settings both templates take: off, a dry run, scoped drain-and-replace.
-const REMEDIATION_SETS: [Parameters; 3] = [
+/// The remediation settings both templates take: off, a dry run, scoped drain-and-replace, a
+/// dry run of restart-then-drain.
+const REMEDIATION_SETS: [Parameters; 4] = [
     &[],
     &[("RemediationAction", "drain"), ("RemediationDryRun", "true")],
     &[
         ("RemediationAction", "drain-and-replace"),
         ("RemediationClusterNames", "prod,payments"),
         ("ReplaceOnlyTaggedGroups", "true"),
+    ],
+    &[
+        ("RemediationAction", "restart-then-drain"),
+        ("RemediationDryRun", "true"),
     ],
 ];
 
@@ -231,7 +236,7 @@ fn when_remediation_is_off_or_a_dry_run_then_no_role_may_write() {
         let writes_wanted = template["Conditions"]["RemediationWrites"] == true;
         for (role, statement) in granted_anywhere(&template) {
             for action in actions(&statement) {
-                if WRITES.contains(&action.as_str()) {
+                if WRITES.contains(&action.as_str()) || action == "ssm:SendCommand" {
                     assert!(writes_wanted, "{name}: {role} may {action}");
                 }
             }

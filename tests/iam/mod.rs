@@ -127,6 +127,31 @@ fn when_the_code_calls_an_aws_action_then_the_roles_grant_it_as_the_reference_re
     }
 }
 
+/// The restart's grants, which the everything-on rendering (drain-and-replace) has not: each
+/// granted once, on the resources the reference names, in both roles as they need it.
+#[test]
+fn when_agents_are_restarted_then_the_grants_are_the_documents_and_the_nodes_and_the_sweeps_drain() {
+    let template = rendered("ecs-watchdog", &[("RemediationAction", "restart-then-drain")]);
+    let needs = [Needs::RestartWrite, Needs::RestartDrainWrite];
+    let mut checked = 0;
+    for role in [MONITOR, SWEEP] {
+        let statements = statements(&template, role);
+        for grant in table().iter().filter(|g| expected(g, role, &needs)) {
+            let found = granting(&statements, grant.action);
+            assert_eq!(found.len(), 1, "{role}: {} is granted once: {found:?}", grant.action);
+            assert_eq!(found[0]["Resource"], json!(grant.resource), "{role}: {}", grant.action);
+            assert_eq!(
+                found[0].get("Condition"),
+                grant.condition.as_ref(),
+                "{role}: {}",
+                grant.action
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 2, "the monitor's SendCommand and the sweep's drain");
+}
+
 #[test]
 fn when_a_role_grants_an_action_then_its_function_or_lambda_needs_it() {
     let template = rendered("ecs-watchdog", EVERYTHING_ON);
@@ -239,6 +264,27 @@ fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_i
                 Needs::Replace,
                 Needs::ReplaceWrite,
             ],
+        ),
+        (
+            &[("RemediationAction", "restart-agent")],
+            &[Needs::Always, Needs::Remediation, Needs::RestartWrite],
+        ),
+        (
+            &[("RemediationAction", "restart-then-drain")],
+            &[
+                Needs::Always,
+                Needs::Remediation,
+                Needs::RemediationWrite,
+                Needs::RestartWrite,
+                Needs::RestartDrainWrite,
+            ],
+        ),
+        (
+            &[
+                ("RemediationAction", "restart-then-drain"),
+                ("RemediationDryRun", "true"),
+            ],
+            &[Needs::Always, Needs::Remediation],
         ),
         (
             &[("OrganizationId", table::ORGANIZATION)],

@@ -109,6 +109,8 @@ fn when_the_hub_remediates_or_not_then_the_reader_role_grants_what_the_hubs_func
         vec![("RemediationAction", "drain"), ("RemediationDryRun", "true")],
         vec![("RemediationAction", "drain")],
         vec![("RemediationAction", "drain-and-replace")],
+        vec![("RemediationAction", "restart-agent")],
+        vec![("RemediationAction", "restart-then-drain")],
     ] {
         let hub = rendered("ecs-watchdog", &parameters);
         let reader = member_actions(&rendered_spoke(&parameters), &["ReaderRole"]);

@@ -14,8 +14,12 @@ pub enum Needs {
     Always,
     /// Remediation on, dry run or not (the guard reads the cluster).
     Remediation,
-    /// Remediation on and not a dry run: a write.
+    /// Remediation on, not restart-agent, not a dry run: the drain.
     RemediationWrite,
+    /// restart-agent or restart-then-drain, not a dry run: the agent restart.
+    RestartWrite,
+    /// restart-then-drain, not a dry run: the sweep drains what a restart did not bring back.
+    RestartDrainWrite,
     Replace,
     ReplaceWrite,
     FindingsBus,
@@ -286,6 +290,19 @@ pub fn table() -> Vec<Grant> {
             resource: arn("ecs", "container-instance/*").into(),
             condition: Some(json!({"ArnLike": {"ecs:cluster": ["arn:*:ecs:*:*:cluster/*"]}})),
             needs: Needs::RemediationWrite,
+            sweep: Some(Needs::RestartDrainWrite),
+        },
+        // SendCommand: `document*` and `instance*` / `managed-instance*` (list_awssystemsmanager.html);
+        // an AWS-owned document's ARN has no account.
+        Grant {
+            action: "ssm:SendCommand",
+            resource: json!([
+                "arn:aws:ssm:us-east-1::document/AWS-RunShellScript",
+                arn("ec2", "instance/*"),
+                arn("ssm", "managed-instance/*"),
+            ]),
+            condition: None,
+            needs: Needs::RestartWrite,
             sweep: None,
         },
         Grant {

@@ -69,6 +69,10 @@ pub struct ActionTaken {
     pub step: String,
     pub outcome: ActionOutcome,
     pub detail: String,
+    /// When it was done (seconds since the epoch), where a later look waits from it: the agent
+    /// restart, which the sweep checks `RESTART_WAIT_MINUTES` later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -106,6 +110,7 @@ impl ActionTaken {
             step: step.to_owned(),
             outcome: kind,
             detail: detail.clone(),
+            at: None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod ecs;
 mod findings;
 mod pagerduty;
 mod remediate;
+mod restart;
 mod shared;
 mod sns;
 mod sqs;
@@ -24,6 +25,7 @@ pub use ecs::{EcsDaemons, EcsInventory};
 pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};
 pub use pagerduty::{EventsApi, PagerDutyThenSns, REJECTED_METRIC, Retry, Sent, load_routing_key};
 pub use remediate::{Drain, ReplaceInAutoScalingGroup};
+pub use restart::{RESTART_COMMAND, RESTART_DOCUMENT, RestartAgent};
 pub use shared::{FirstUseTls, IN_FLIGHT, OnFirstUse};
 pub use sns::SnsNotifier;
 pub use sqs::DeadLetterQueue;
@@ -190,7 +192,13 @@ pub struct InPlace {
 pub fn in_place(config: &Config, sdk: &aws_config::SdkConfig) -> InPlace {
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let mut steps: Vec<Box<dyn RemediationStep>> = Vec::new();
-    if config.remediation.action != RemediationAction::None {
+    let action = config.remediation.action;
+    if action.restarts() {
+        let ssm = OnFirstUse::new(sdk, aws_sdk_ssm::Client::new);
+        steps.push(Box::new(RestartAgent::new(ssm, config.remediation.scope.clone())));
+    }
+    // restart-then-drain drains only what the restart did not bring back (the follow-up).
+    if !matches!(action, RemediationAction::None | RemediationAction::RestartAgent) {
         steps.push(Box::new(Drain::new(ecs.clone(), config.remediation.scope.clone())));
     }
     if config.remediation.action == RemediationAction::DrainAndReplace {

@@ -20,6 +20,9 @@ pub struct Remediation {
     /// drain-and-replace: mark a drained instance Unhealthy once its tasks have left, at the
     /// latest after this long.
     pub replace_after: Duration,
+    /// restart-agent, restart-then-drain: how long after the restart the next look checks the
+    /// agent (`RESTART_WAIT_MINUTES`).
+    pub restart_wait: Duration,
     /// `REMEDIATION_CLUSTER_NAMES` and `REPLACE_ONLY_TAGGED_GROUPS`.
     pub scope: crate::remediation::Scope,
 }
@@ -31,6 +34,10 @@ pub enum RemediationAction {
     Drain,
     /// Drain, then mark the EC2 instance Unhealthy in its Auto Scaling group.
     DrainAndReplace,
+    /// Restart the ECS agent through SSM Run Command; alert if it does not reconnect.
+    RestartAgent,
+    /// Restart the agent; drain the instance if it has not reconnected after the wait.
+    RestartThenDrain,
 }
 
 impl RemediationAction {
@@ -39,7 +46,17 @@ impl RemediationAction {
             RemediationAction::None => "none",
             RemediationAction::Drain => "drain",
             RemediationAction::DrainAndReplace => "drain-and-replace",
+            RemediationAction::RestartAgent => "restart-agent",
+            RemediationAction::RestartThenDrain => "restart-then-drain",
         }
+    }
+
+    /// Whether the first step restarts the agent rather than draining.
+    pub fn restarts(self) -> bool {
+        matches!(
+            self,
+            RemediationAction::RestartAgent | RemediationAction::RestartThenDrain
+        )
     }
 }
 
@@ -49,7 +66,12 @@ pub(super) fn remediation(get: &impl Fn(&str) -> Option<String>) -> Result<Remed
         None | Some("none") => RemediationAction::None,
         Some("drain") => RemediationAction::Drain,
         Some("drain-and-replace") => RemediationAction::DrainAndReplace,
-        Some(other) => return Err(invalid("REMEDIATION_ACTION", other, "none, drain, drain-and-replace")),
+        Some("restart-agent") => RemediationAction::RestartAgent,
+        Some("restart-then-drain") => RemediationAction::RestartThenDrain,
+        Some(other) => {
+            let accepted = "none, drain, drain-and-replace, restart-agent, restart-then-drain";
+            return Err(invalid("REMEDIATION_ACTION", other, accepted));
+        }
     };
     let dry_run = boolean(get, "REMEDIATION_DRY_RUN", false)?;
     let non_critical_daemons = boolean(get, "REMEDIATE_NON_CRITICAL_DAEMONS", false)?;
@@ -57,6 +79,13 @@ pub(super) fn remediation(get: &impl Fn(&str) -> Option<String>) -> Result<Remed
         get,
         "REPLACE_AFTER_MINUTES",
         15 * 60,
+        24 * 3600,
+        "a whole number of minutes from 0 to 1440 (a day)",
+    )?;
+    let restart_wait = seconds(
+        get,
+        "RESTART_WAIT_MINUTES",
+        5 * 60,
         24 * 3600,
         "a whole number of minutes from 0 to 1440 (a day)",
     )?;
@@ -75,6 +104,7 @@ pub(super) fn remediation(get: &impl Fn(&str) -> Option<String>) -> Result<Remed
         max_percent,
         non_critical_daemons,
         replace_after,
+        restart_wait,
         scope,
     })
 }

@@ -30,6 +30,7 @@ fn when_only_required_variables_are_set_then_defaults_apply() {
             max_percent: 10,
             non_critical_daemons: false,
             replace_after: Duration::from_secs(15 * 60),
+            restart_wait: Duration::from_secs(5 * 60),
             scope: Default::default(),
         }
     );
@@ -83,6 +84,7 @@ fn when_remediation_and_hooks_are_set_then_they_are_read() {
             max_percent: 25,
             non_critical_daemons: false,
             replace_after: Duration::from_secs(15 * 60),
+            restart_wait: Duration::from_secs(5 * 60),
             scope: crate::remediation::Scope {
                 clusters: Some(["prod".to_owned(), "payments".to_owned()].into()),
                 only_tagged_groups: true,
@@ -200,6 +202,10 @@ fn when_a_variable_is_missing_or_malformed_then_the_error_names_it() {
             "invalid",
         ),
         (&[("REPLACE_AFTER_MINUTES", "1441")], "REPLACE_AFTER_MINUTES", "invalid"),
+        (&[("REMEDIATION_ACTION", "restart")], "REMEDIATION_ACTION", "invalid"),
+        (&[("RESTART_WAIT_MINUTES", "1441")], "RESTART_WAIT_MINUTES", "invalid"),
+        (&[("RESTART_WAIT_MINUTES", "five")], "RESTART_WAIT_MINUTES", "invalid"),
+        (&[("RESTART_WAIT_MINUTES", "-1")], "RESTART_WAIT_MINUTES", "invalid"),
         (&[("STUCK_AFTER_MINUTES", "soon")], "STUCK_AFTER_MINUTES", "invalid"),
         (
             &[("HOOK_FUNCTION_ARN", "arn:aws:sns:eu-west-1:1:topic")],
@@ -314,4 +320,25 @@ fn when_the_remediation_scope_is_every_cluster_or_malformed_then_it_is_read_or_n
     assert_eq!(error.variable, "REMEDIATION_CLUSTER_NAMES");
     let error = load(&[("REPLACE_ONLY_TAGGED_GROUPS", "yes")]).unwrap_err();
     assert_eq!(error.variable, "REPLACE_ONLY_TAGGED_GROUPS");
+}
+
+#[test]
+fn when_the_agent_restart_is_asked_for_then_it_is_read_with_its_wait_in_minutes() {
+    for (name, action) in [
+        ("restart-agent", RemediationAction::RestartAgent),
+        ("restart-then-drain", RemediationAction::RestartThenDrain),
+    ] {
+        let config = load(&[("REMEDIATION_ACTION", name), ("RESTART_WAIT_MINUTES", "12")]).unwrap();
+        assert_eq!(config.remediation.action, action);
+        assert_eq!(config.remediation.action.as_str(), name);
+        assert!(action.restarts());
+        assert_eq!(config.remediation.restart_wait, Duration::from_secs(12 * 60));
+    }
+    let drain = load(&[("REMEDIATION_ACTION", "drain")]).unwrap();
+    assert!(!drain.remediation.action.restarts());
+    assert_eq!(
+        drain.remediation.restart_wait,
+        Duration::from_secs(5 * 60),
+        "the default"
+    );
 }

@@ -46,7 +46,9 @@ fn targets(confirmed: &Confirmed<'_>, cluster: &str, config: &Remediation) -> (V
         .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
     {
         let arn = &firing.finding.container_instance_arn;
-        if !remediable(kind, &firing.finding, config) {
+        // A restart is for a disconnected agent; a lost daemon's instance is alerted only.
+        let restart_only = config.action.restarts() && kind != AlertKind::AgentDisconnected;
+        if restart_only || !remediable(kind, &firing.finding, config) {
             left.push(arn);
         } else if !mine.iter().any(|t| &t.container_instance_arn == arn) {
             mine.push(Target {
@@ -63,9 +65,14 @@ fn targets(confirmed: &Confirmed<'_>, cluster: &str, config: &Remediation) -> (V
         .into_iter()
         .filter(|a| !mine.iter().any(|t| t.container_instance_arn == *a))
     {
-        let detail = "not drained: only a disconnected agent or a lost critical daemon is; a non-critical \
-                      daemon's instance stays in service on purpose (REMEDIATE_NON_CRITICAL_DAEMONS=true drains \
-                      anyway), and ECS repairs its Managed Instances itself";
+        let detail = match config.action.restarts() {
+            true => "not restarted: only a disconnected agent is",
+            false => {
+                "not drained: only a disconnected agent or a lost critical daemon is; a non-critical \
+                 daemon's instance stays in service on purpose (REMEDIATE_NON_CRITICAL_DAEMONS=true drains \
+                 anyway), and ECS repairs its Managed Instances itself"
+            }
+        };
         said.entry(arn.to_owned())
             .or_default()
             .push(guard(ActionOutcome::Skipped, detail.to_owned()));
@@ -162,7 +169,16 @@ async fn run_steps(
     tally: &mut Tally,
 ) {
     let name = cluster_name(cluster);
-    for (n, step) in io.steps.iter().enumerate() {
+    // restart-agent, restart-then-drain: the restart alone, once per incident; the sweep drains
+    // what it did not bring back.
+    let steps = match io.steps.first() {
+        Some(first) if first.name() == super::RESTART_STEP => {
+            targets = super::restart::not_yet(io.ledger.as_deref(), cluster, targets, said).await;
+            &io.steps[..1]
+        }
+        _ => &io.steps[..],
+    };
+    for (n, step) in steps.iter().enumerate() {
         if targets.is_empty() {
             break;
         }
@@ -173,9 +189,14 @@ async fn run_steps(
             if n == 0 && matches!(outcome, StepOutcome::Done(_)) {
                 tally.count(Some(name), Metric::RemediationStarted);
             }
+            let mut action = ActionTaken::of(step.name(), &outcome);
+            // A restart is timed: the sweep checks the agent RESTART_WAIT_MINUTES after it.
+            if step.name() == super::RESTART_STEP && matches!(outcome, StepOutcome::Done(_)) {
+                action.at = Some(io.clock.now());
+            }
             said.entry(target.container_instance_arn.clone())
                 .or_default()
-                .push(ActionTaken::of(step.name(), &outcome));
+                .push(action);
             if matches!(
                 outcome,
                 StepOutcome::Done(_) | StepOutcome::AlreadyDone(_) | StepOutcome::WouldDo(_)
@@ -262,5 +283,6 @@ fn guard(outcome: ActionOutcome, detail: String) -> ActionTaken {
         step: "guard".to_owned(),
         outcome,
         detail,
+        at: None,
     }
 }

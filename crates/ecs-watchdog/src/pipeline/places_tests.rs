@@ -247,6 +247,11 @@ fn when_the_sweep_is_built_then_it_keeps_only_the_replace_step_and_none_in_a_dry
     let mut dry = steps();
     keep_for_sweep(&mut dry, true);
     assert!(dry.is_empty(), "a dry run replaces nothing");
+    // restart-then-drain: the sweep drains what a restart did not bring back; it restarts nothing.
+    let mut restarts: Vec<Box<dyn RemediationStep>> =
+        vec![Box::new(Named(super::RESTART_STEP)), Box::new(Named("drain"))];
+    keep_for_sweep(&mut restarts, false);
+    assert_eq!(restarts.iter().map(|s| s.name()).collect::<Vec<_>>(), ["drain"]);
 }
 
 /// An instance the monitor drained, still DRAINING: a skipped replacement is asked again every

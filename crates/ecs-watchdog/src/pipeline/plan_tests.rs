@@ -217,6 +217,7 @@ fn when_remediation_words_change_but_not_its_steps_then_nothing_is_written() {
         step: "guard".into(),
         outcome,
         detail: detail.into(),
+        at: None,
     };
     let with = |a: ActionTaken| InstanceFinding {
         remediation: Some(a.text()),

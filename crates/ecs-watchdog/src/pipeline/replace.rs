@@ -23,8 +23,10 @@ pub const REPLACE_STEP: &str = "replace";
 /// The sweep's remediation steps: it starts none; with drain-and-replace it keeps the replace
 /// step, to finish replacements the monitor started, except in a dry run, where nothing is
 /// replaced (the monitor only said what it would drain).
+/// With restart-then-drain it keeps the drain step, for the restarts that did not help.
 pub fn keep_for_sweep(steps: &mut Vec<Box<dyn RemediationStep>>, dry_run: bool) {
-    steps.retain(|step| !dry_run && step.name() == REPLACE_STEP);
+    let restarts = steps.iter().any(|step| step.name() == super::RESTART_STEP);
+    steps.retain(|step| !dry_run && (step.name() == REPLACE_STEP || (restarts && step.name() == "drain")));
 }
 
 /// Replaces what is due; returns the instances it acted on, as `cluster/instance: outcome`.
@@ -90,7 +92,13 @@ async fn stored(
     ledger: &dyn Ledger,
     candidates: &[(&Survey, &IncidentKey, &ContainerInstance)],
 ) -> HashMap<IncidentKey, Incident> {
-    let keys: Vec<IncidentKey> = candidates.iter().map(|(_, key, _)| (*key).clone()).collect();
+    let keys: Vec<&IncidentKey> = candidates.iter().map(|(_, key, _)| *key).collect();
+    stored_keys(ledger, &keys).await
+}
+
+/// The stored incidents of `keys`; a chunk that cannot be read waits for the next sweep.
+pub(super) async fn stored_keys(ledger: &dyn Ledger, keys: &[&IncidentKey]) -> HashMap<IncidentKey, Incident> {
+    let keys: Vec<IncidentKey> = keys.iter().map(|key| (*key).clone()).collect();
     let mut stored: HashMap<IncidentKey, Incident> = HashMap::new();
     for (_, answer) in chunked(&keys, |chunk| ledger.get(chunk)).await {
         match answer {

@@ -99,6 +99,7 @@ impl Outgoing<'_> {
                     .iter()
                     .map(|i| {
                         let how = i.resolution.clone().unwrap_or_else(|| "resolved".to_owned());
+                        let how = super::restart::resolution(&i.finding, how);
                         let ended = if i.ended_at > 0 { i.ended_at } else { now };
                         (i.finding.clone(), how, ended.saturating_sub(i.opened_at))
                     })

@@ -1,0 +1,274 @@
+//! The agent restart (restart-agent, restart-then-drain): the monitor restarts a disconnected
+//! agent once per incident; the sweep's first look after `RESTART_WAIT_MINUTES` follows up. An
+//! agent that reconnected closes the incident the ordinary way (the resolved notice says it
+//! recovered after the restart); one still disconnected is drained (restart-then-drain) or left
+//! alerted, and the incident says the restart did not help.
+
+use std::collections::HashMap;
+
+use tracing::{info, warn};
+
+use super::Adapters;
+use super::evidence::{chunked, cluster_state};
+use super::survey::Survey;
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::config::Remediation;
+use crate::incident::{Incident, IncidentKey};
+use crate::inventory::{InstanceView, instance_key};
+use crate::ports::{Ledger, error_chain};
+use crate::remediation::{self, ActionOutcome, ActionTaken, Target};
+
+/// The name of the built-in step that restarts the agent through SSM Run Command.
+pub const RESTART_STEP: &str = "restart";
+/// The name of the built-in drain step.
+const DRAIN_STEP: &str = "drain";
+/// How the resolved notice says an incident closed after a restart.
+pub const RECOVERED_AFTER_RESTART: &str = "recovered after restart";
+
+/// When the agent was restarted; an incident written before restarts were timed: when it opened.
+fn restarted_at(incident: &Incident) -> u64 {
+    let sent = incident.finding.remediation_actions.iter();
+    sent.filter(|a| a.step == RESTART_STEP)
+        .find_map(|a| a.at)
+        .unwrap_or(incident.opened_at)
+}
+
+/// Whether the finding says the agent was restarted (the command was sent).
+pub fn restarted(finding: &InstanceFinding) -> bool {
+    finding
+        .remediation_actions
+        .iter()
+        .any(|a| a.step == RESTART_STEP && matches!(a.outcome, ActionOutcome::Done | ActionOutcome::AlreadyDone))
+}
+
+/// How the resolved notice says an incident ended: an agent that reconnected after the
+/// restart recovered after restart.
+pub fn resolution(finding: &InstanceFinding, how: String) -> String {
+    match how.strip_prefix("recovered") {
+        Some(rest) if restarted(finding) => format!("{RECOVERED_AFTER_RESTART}{rest}"),
+        _ => how,
+    }
+}
+
+/// Whether the follow-up already spoke (the restart did not help; maybe drained).
+fn followed_up(finding: &InstanceFinding) -> bool {
+    finding
+        .remediation_actions
+        .iter()
+        .any(|a| a.step == RESTART_STEP && a.outcome == ActionOutcome::Failed)
+}
+
+/// The monitor's targets whose open incident has not restarted the agent yet. The others
+/// keep what their incident says (the first command's id): a redelivered event or a later one
+/// of the same incident sends no second command.
+pub async fn not_yet(
+    ledger: Option<&dyn Ledger>,
+    cluster: &str,
+    targets: Vec<Target>,
+    said: &mut HashMap<String, Vec<ActionTaken>>,
+) -> Vec<Target> {
+    let Some(ledger) = ledger else {
+        return targets;
+    };
+    let keys: Vec<IncidentKey> = targets
+        .iter()
+        .map(|t| IncidentKey::new(cluster, AlertKind::AgentDisconnected, &t.container_instance_arn, None))
+        .collect();
+    let mut sent: HashMap<String, Vec<ActionTaken>> = HashMap::new();
+    for (_, answer) in chunked(&keys, |chunk| ledger.get(chunk)).await {
+        match answer {
+            Ok(found) => sent.extend(
+                found
+                    .into_iter()
+                    .filter(|i| i.is_open() && restarted(&i.finding))
+                    .map(|i| (i.finding.container_instance_arn.clone(), i.finding.remediation_actions)),
+            ),
+            // Unknown: restarting twice is the lesser harm than not restarting at all.
+            Err(e) => warn!(error = %error_chain(&e), "restarts sent before unknown: the ledger could not be read"),
+        }
+    }
+    let (done, fresh): (Vec<Target>, Vec<Target>) = targets
+        .into_iter()
+        .partition(|t| sent.contains_key(&t.container_instance_arn));
+    for target in done {
+        let actions = sent.remove(&target.container_instance_arn).unwrap_or_default();
+        said.entry(target.container_instance_arn).or_default().extend(actions);
+    }
+    fresh
+}
+
+/// The sweep's follow-up: each open agent-disconnected incident restarted at least `wait`
+/// seconds ago whose agent is still disconnected. Returns what it did, as
+/// `cluster/instance: outcome`.
+pub async fn follow_up(
+    io: &Adapters,
+    ledger: &dyn Ledger,
+    surveys: &[Survey],
+    now: u64,
+    config: &Remediation,
+) -> Vec<String> {
+    if !config.action.restarts() || config.dry_run {
+        return Vec::new();
+    }
+    let mut acted = Vec::new();
+    for survey in surveys {
+        let still: Vec<&IncidentKey> = survey
+            .open
+            .iter()
+            .flatten()
+            .filter(|key| key.kind == AlertKind::AgentDisconnected)
+            .filter(
+                |key| matches!(survey.instances.lookup(&key.instance), InstanceView::Found(i) if !i.agent_connected),
+            )
+            .collect();
+        if still.is_empty() {
+            continue;
+        }
+        let stored = super::replace::stored_keys(ledger, &still).await;
+        let due: Vec<&Incident> = still
+            .iter()
+            .filter_map(|key| stored.get(*key))
+            .filter(|i| i.is_open() && restarted(&i.finding) && !followed_up(&i.finding))
+            .filter(|i| now.saturating_sub(restarted_at(i)) >= config.restart_wait.as_secs())
+            .collect();
+        for incident in due {
+            let actions = conclude(io, config, &survey.cluster, incident).await;
+            info!(incident = %incident.key.id(), ?actions, "the restart did not bring the agent back");
+            acted.push(format!("{}/{}: {actions:?}", survey.cluster, incident.key.instance));
+            write_down(ledger, incident, actions).await;
+        }
+    }
+    acted
+}
+
+/// What follows a restart that did not help: the word, and the drain where it is asked for
+/// (within the guard's share of the cluster).
+async fn conclude(io: &Adapters, config: &Remediation, cluster: &str, incident: &Incident) -> Vec<ActionTaken> {
+    let wait = config.restart_wait.as_secs() / 60;
+    let mut actions = vec![ActionTaken {
+        step: RESTART_STEP.to_owned(),
+        outcome: ActionOutcome::Failed,
+        detail: format!("the restart did not help: the agent is still disconnected after {wait} min"),
+        at: None,
+    }];
+    let Some(drain) = io.steps.iter().find(|s| s.name() == DRAIN_STEP) else {
+        return actions;
+    };
+    let arn = incident.finding.container_instance_arn.clone();
+    let state = match cluster_state(io.inventory.as_ref(), cluster).await {
+        Ok(state) => state,
+        Err(e) => {
+            let detail = format!("not drained: the cluster could not be counted ({})", e.operation);
+            actions.push(guard(ActionOutcome::NotAttempted, detail));
+            return actions;
+        }
+    };
+    if !state.active.contains(instance_key(&arn)) {
+        let detail = "not drained: the instance is not ACTIVE".to_owned();
+        actions.push(guard(ActionOutcome::Skipped, detail));
+        return actions;
+    }
+    let (act, _) = remediation::guard(&state, config.max_percent, std::slice::from_ref(&arn));
+    if act.is_empty() {
+        let detail = format!(
+            "held back by the guard: {} of {} instances DRAINING, at most {}%",
+            state.draining, state.total, config.max_percent
+        );
+        actions.push(guard(ActionOutcome::HeldBack, detail));
+        return actions;
+    }
+    let target = Target {
+        container_instance_arn: arn,
+        ec2_instance_id: incident.finding.ec2_instance_id.clone(),
+        replace_now: false,
+    };
+    let outcome = drain.apply(cluster, &[target], false).await.pop();
+    actions.extend(outcome.map(|o| ActionTaken::of(DRAIN_STEP, &o)));
+    actions
+}
+
+fn guard(outcome: ActionOutcome, detail: String) -> ActionTaken {
+    ActionTaken {
+        step: "guard".to_owned(),
+        outcome,
+        detail,
+        at: None,
+    }
+}
+
+/// Writes the follow-up's actions on the incident (a conditional write on its version).
+async fn write_down(ledger: &dyn Ledger, incident: &Incident, actions: Vec<ActionTaken>) {
+    let mut finding = incident.finding.clone();
+    finding.remediation_actions.extend(actions);
+    let texts: Vec<String> = finding.remediation_actions.iter().map(ActionTaken::text).collect();
+    finding.remediation = Some(texts.join("; "));
+    let updated = Incident {
+        version: incident.version + 1,
+        finding,
+        ..incident.clone()
+    };
+    match ledger.put(&[updated]).await {
+        Ok(written) if written.first() == Some(&false) => {
+            info!(incident = %incident.key.id(), "the restart's follow-up raced another write: the next sweep looks again")
+        }
+        Ok(_) => {}
+        Err(e) => warn!(incident = %incident.key.id(), error = %error_chain(&e), "the restart's follow-up not written"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remediation::StepOutcome;
+
+    fn with(actions: &[(&str, StepOutcome)]) -> InstanceFinding {
+        let mut finding = crate::alert::impaired::finding("ecs:ListClusters", "test");
+        finding.remediation_actions = actions.iter().map(|(step, o)| ActionTaken::of(step, o)).collect();
+        finding
+    }
+
+    #[test]
+    fn when_an_incident_closes_then_only_a_restarted_agent_recovered_after_restart() {
+        let agent = "recovered: the agent reconnected".to_owned();
+        let sent = with(&[(
+            RESTART_STEP,
+            StepOutcome::Done("agent restarted (SSM command c-1)".into()),
+        )]);
+        assert_eq!(
+            resolution(&sent, agent.clone()),
+            "recovered after restart: the agent reconnected"
+        );
+        let carried = with(&[(RESTART_STEP, StepOutcome::AlreadyDone("agent restarted".into()))]);
+        assert!(resolution(&carried, agent.clone()).starts_with(RECOVERED_AFTER_RESTART));
+        for not_sent in [
+            with(&[]),
+            with(&[(RESTART_STEP, StepOutcome::WouldDo("restart the agent".into()))]),
+            with(&[(RESTART_STEP, StepOutcome::Failed("AccessDenied".into()))]),
+            with(&[(DRAIN_STEP, StepOutcome::Done("drained (DRAINING)".into()))]),
+        ] {
+            assert_eq!(
+                resolution(&not_sent, agent.clone()),
+                agent,
+                "{:?}",
+                not_sent.remediation_actions
+            );
+        }
+        // A look that found it gone some other way says so, restart or not.
+        let gone = "gone: the container instance was deregistered".to_owned();
+        assert_eq!(resolution(&sent, gone.clone()), gone);
+    }
+
+    #[test]
+    fn when_the_follow_up_spoke_then_it_is_not_asked_again() {
+        let sent = with(&[(RESTART_STEP, StepOutcome::Done("agent restarted".into()))]);
+        assert!(restarted(&sent) && !followed_up(&sent));
+        let mut told = sent.clone();
+        told.remediation_actions.push(ActionTaken {
+            step: RESTART_STEP.to_owned(),
+            outcome: ActionOutcome::Failed,
+            detail: "the restart did not help".to_owned(),
+            at: None,
+        });
+        assert!(followed_up(&told));
+    }
+}

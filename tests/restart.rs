@@ -1,0 +1,223 @@
+//! The agent restart end to end (restart-agent, restart-then-drain): the monitor sends one SSM
+//! Run Command per incident, the sweep's first look after the wait follows up; on the emulator,
+//! which keeps the commands sent (ListCommands), through the real SDK.
+
+use ecs_watchdog::Monitor;
+use ecs_watchdog::aws::{RESTART_COMMAND, RESTART_DOCUMENT};
+use serde_json::Value;
+use watchdog_tests::bed::{Bed, NO_GRACE, finding, no_daemons};
+use watchdog_tests::clock::TestClock;
+use watchdog_tests::fleet::Node;
+use watchdog_tests::in_process::{self, config, messages};
+
+const START: u64 = 1_800_000_000;
+
+/// The commands sent to SSM, as (document, instances, commands): the requests as the
+/// emulator received them. moto keeps each command (ListCommands, checked to agree on the
+/// document), but adds every EC2 instance to one sent without targets, so its instance list is
+/// not what was asked.
+async fn commands(bed: &Bed) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let ssm = aws_sdk_ssm::Client::new(&bed.emulator.sdk);
+    let listed = ssm.list_commands().send().await.expect("ListCommands");
+    let sent = bed.emulator.requests("ssm:SendCommand").await;
+    assert_eq!(listed.commands().len(), sent.len(), "moto kept each command");
+    assert!(
+        listed
+            .commands()
+            .iter()
+            .all(|c| c.document_name() == Some(RESTART_DOCUMENT))
+    );
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    };
+    sent.iter()
+        .map(|r| {
+            (
+                r["DocumentName"].as_str().unwrap_or_default().to_owned(),
+                strings(&r["InstanceIds"]),
+                strings(&r["Parameters"]["commands"]),
+            )
+        })
+        .collect()
+}
+
+/// The bed with `action` (and `extra` parameters), its monitor and a clock both it and the
+/// sweep read.
+async fn stand(action: &str, extra: &[(&str, &str)]) -> (Bed, Monitor, TestClock) {
+    let mut parameters = NO_GRACE.to_vec();
+    parameters.push(("RemediationAction", action));
+    parameters.extend_from_slice(extra);
+    let bed = Bed::new(&parameters, 2).await;
+    let clock = TestClock::at(START);
+    let set = clock.clone();
+    let env = bed.pipeline.function_env(&bed.emulator);
+    let monitor = in_process::monitor(&bed.emulator, config(&env), move |io| io.clock = Box::new(set));
+    (bed, monitor, clock)
+}
+
+/// The alerted instance of the last agent-disconnected alert.
+async fn alerted(bed: &Bed) -> Value {
+    let alerts = bed.published("agent-disconnected").await;
+    let last = alerts.last().expect("an agent-disconnected alert");
+    finding(last)["instances"][0].clone()
+}
+
+fn restart_of(node: &Node) -> (String, Vec<String>, Vec<String>) {
+    (
+        RESTART_DOCUMENT.to_owned(),
+        vec![node.ec2_instance_id.clone()],
+        vec![RESTART_COMMAND.to_owned()],
+    )
+}
+
+/// The incident's stored finding, as the ledger keeps it.
+async fn stored_actions(bed: &Bed, node: &Node) -> Vec<(String, String, String)> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&bed.emulator.sdk);
+    let items = dynamodb
+        .scan()
+        .table_name(bed.pipeline.incident_table())
+        .send()
+        .await
+        .expect("Scan");
+    let mut actions = Vec::new();
+    for item in items.items() {
+        let Some(finding) = item.get("finding").and_then(|f| f.as_s().ok()) else {
+            continue;
+        };
+        let finding: Value = serde_json::from_str(finding).expect("a finding");
+        if finding["ec2InstanceId"] != node.ec2_instance_id.as_str() {
+            continue;
+        }
+        for action in finding["remediationActions"].as_array().into_iter().flatten() {
+            let text = |k: &str| action[k].as_str().unwrap_or_default().to_owned();
+            actions.push((text("step"), text("outcome"), text("detail")));
+        }
+    }
+    actions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_agent_disconnects_then_it_is_restarted_once_and_resolves_recovered_after_restart() {
+    let (bed, monitor, clock) = stand("restart-agent", &[]).await;
+    let node = &bed.nodes[0];
+    let event = bed.disconnect(node).await;
+
+    // The first look restarts the agent: the command is the one the document runs.
+    let report = monitor.process(&messages(std::slice::from_ref(&event))).await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(commands(&bed).await, [restart_of(node)]);
+    let instance = alerted(&bed).await;
+    assert_eq!(instance["remediationActions"][0]["step"], "restart");
+    assert_eq!(instance["remediationActions"][0]["outcome"], "done");
+    assert_eq!(instance["remediationActions"][0]["at"], START, "when: the sweep waits from it");
+    let remediation = instance["remediation"].as_str().unwrap();
+    assert!(remediation.contains("SSM command "), "the command id: {remediation}");
+    assert_eq!(bed.fleet.container_instance(node).await.0, "ACTIVE", "not drained");
+
+    // The same event again (redelivered) and a later one of the same incident: no second command.
+    monitor.process(&messages(std::slice::from_ref(&event))).await;
+    clock.advance_minutes(1);
+    monitor.process(&messages(&[bed.disconnect(node).await])).await;
+    assert_eq!(commands(&bed).await.len(), 1);
+    assert!(
+        stored_actions(&bed, node)
+            .await
+            .iter()
+            .any(|(s, o, d)| s == "restart" && o == "done" && d.contains("SSM command")),
+        "the incident keeps the first command's record"
+    );
+
+    // The agent reconnects; the sweep's look after the wait closes it, recovered after restart.
+    bed.set_agent(node, true).await;
+    clock.advance_minutes(5);
+    let sweep = bed.sweep(&clock, no_daemons());
+    sweep.run().await;
+    let resolved: Vec<Value> = bed
+        .published("agent-disconnected")
+        .await
+        .iter()
+        .filter(|p| p.attributes["status"] == "resolved")
+        .map(finding)
+        .collect();
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    let resolution = resolved[0]["instances"][0]["resolution"].as_str().unwrap();
+    assert!(resolution.starts_with("recovered after restart"), "{resolution}");
+    assert_eq!(commands(&bed).await.len(), 1, "the sweep sends none");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_restart_does_not_bring_the_agent_back_then_the_look_after_the_wait_drains_it() {
+    let (bed, monitor, clock) = stand("restart-then-drain", &[("RestartWaitMinutes", "5")]).await;
+    let node = &bed.nodes[0];
+    monitor.process(&messages(&[bed.disconnect(node).await])).await;
+    assert_eq!(commands(&bed).await, [restart_of(node)]);
+    assert_eq!(
+        bed.fleet.container_instance(node).await.0,
+        "ACTIVE",
+        "restarted, not drained"
+    );
+
+    // Before the wait: nothing more.
+    let sweep = bed.sweep(&clock, no_daemons());
+    clock.advance_minutes(4);
+    sweep.run().await;
+    assert_eq!(bed.fleet.container_instance(node).await.0, "ACTIVE", "not yet");
+
+    // After it, still disconnected: drained, and the incident says the restart did not help.
+    clock.advance_minutes(1);
+    sweep.run().await;
+    assert_eq!(bed.fleet.container_instance(node).await.0, "DRAINING");
+    let actions = stored_actions(&bed, node).await;
+    assert!(
+        actions
+            .iter()
+            .any(|(s, o, d)| s == "restart" && o == "failed" && d.contains("did not help")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|(s, o, _)| s == "drain" && o == "done"),
+        "{actions:?}"
+    );
+    assert_eq!(bed.fleet.container_instance(&bed.nodes[1]).await.0, "ACTIVE");
+    assert_eq!(commands(&bed).await.len(), 1, "one restart in all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_restart_agent_alone_does_not_help_then_it_stays_alerted_and_undrained() {
+    let (bed, monitor, clock) = stand("restart-agent", &[]).await;
+    let node = &bed.nodes[0];
+    monitor.process(&messages(&[bed.disconnect(node).await])).await;
+    clock.advance_minutes(5);
+    let sweep = bed.sweep(&clock, no_daemons());
+    sweep.run().await;
+    sweep.run().await;
+    assert_eq!(bed.fleet.container_instance(node).await.0, "ACTIVE");
+    let actions = stored_actions(&bed, node).await;
+    let said: Vec<_> = actions.iter().filter(|(_, o, _)| o == "failed").collect();
+    assert_eq!(said.len(), 1, "said once: {actions:?}");
+    assert!(said[0].2.contains("did not help"), "{actions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_it_is_a_dry_run_or_an_ecs_managed_instance_then_no_command_is_sent() {
+    let (bed, monitor, _) = stand("restart-then-drain", &[("RemediationDryRun", "true")]).await;
+    monitor.process(&messages(&[bed.disconnect(&bed.nodes[0]).await])).await;
+    assert!(commands(&bed).await.is_empty());
+    let remediation = alerted(&bed).await["remediation"].as_str().unwrap().to_owned();
+    assert!(remediation.contains("would restart the agent"), "{remediation}");
+
+    let (bed, monitor, _) = stand("restart-agent", &[]).await;
+    let node = &bed.nodes[0];
+    let provider = ("managed-instances", "MANAGED_INSTANCES");
+    bed.emulator
+        .set_capacity_provider(&bed.cluster, &node.container_instance_arn, provider.0, provider.1)
+        .await;
+    monitor.process(&messages(&[bed.disconnect(node).await])).await;
+    assert!(commands(&bed).await.is_empty());
+    let instance = alerted(&bed).await;
+    assert_eq!(instance["remediationActions"][0]["outcome"], "skipped");
+}
