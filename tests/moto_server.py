@@ -199,6 +199,7 @@ class Watchdog:
         self.denied_roles = set()
         self.kill = None
         self.lock = threading.Lock()
+        self.transactions = Transactions()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -209,8 +210,11 @@ class Watchdog:
         environ["wsgi.input"] = io.BytesIO(body)
         called = operation(environ, body)
         service, _, action = called.partition(":")
+        token = self.transactions.token(called, body)
         with self.lock:
-            self.calls[called] += 1
+            # A TransactWriteItems answered again from its token is counted where it is carried out.
+            if token is None:
+                self.calls[called] += 1
             if environ.get("HTTP_X_AMZ_TARGET") and len(self.requests.get(called, ())) < 10_000:
                 self.requests.setdefault(called, []).append(body.decode("utf-8", "replace"))
             self.in_flight[service] += 1
@@ -236,11 +240,18 @@ class Watchdog:
                 body = json.dumps(error).encode()
                 start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
                 return [body]
+            if token is not None:
+                return self.transactions.once(token, body, lambda respond: self.carry_out(called, environ, respond), start_response)
             # moto answers with a finished list, so the call is over when it returns.
             return self.app(environ, start_response)
         finally:
             with self.lock:
                 self.in_flight[service] -= 1
+
+    def carry_out(self, called, environ, start_response):
+        with self.lock:
+            self.calls[called] += 1
+        return self.app(environ, start_response)
 
     def denied(self, body):
         role = parse_qs(body.decode("utf-8", "replace")).get("RoleArn", [""])[0]
@@ -326,6 +337,66 @@ class Watchdog:
         except KeyError as e:
             return respond(start_response, "404 Not Found", {"error": f"unknown {e}"})
         return respond(start_response, "200 OK", answer)
+
+
+class Transactions:
+    """TransactWriteItems made idempotent by its ClientRequestToken, as DynamoDB makes it and moto
+    does not: "multiple identical calls have the same effect as one single call"; the same token
+    with other parameters is refused (IdempotentParameterMismatchException); a token holds for 10
+    minutes after its first request completes (API reference, TransactWriteItems,
+    ClientRequestToken: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+    The SDK fills the token in and keeps it across retries; a retry answered from the token is
+    the same operation, not counted again. Without this, a retry after an attempt
+    timeout (moto takes seconds for 100 items under load) met the items the first attempt wrote,
+    was cancelled, and the ledger planned again what had in fact been written."""
+
+    WINDOW = 600
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seen = {}  # token -> (request without the token, lock, answer or None, completed at)
+
+    @staticmethod
+    def token(called, body):
+        if called != "dynamodb:TransactWriteItems":
+            return None
+        try:
+            return json.loads(body or b"{}").get("ClientRequestToken")
+        except ValueError:
+            return None
+
+    def once(self, token, body, call, start_response):
+        request = json.loads(body)
+        request.pop("ClientRequestToken", None)
+        with self.lock:
+            entry = self.seen.get(token)
+            if entry is None or (entry[2] is not None and time.time() - entry[3] > self.WINDOW):
+                entry = (request, threading.Lock(), None, float("inf"))
+                self.seen[token] = entry
+        if entry[0] != request:
+            error = {"__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                     "message": "the same client token with other parameters"}
+            return respond(start_response, "400 Bad Request", error)
+        # The first attempt may still be running: a retry waits for its answer.
+        with entry[1]:
+            with self.lock:
+                answer = self.seen[token][2]
+            if answer is None:
+                captured = {}
+
+                def capture(status, headers, exc_info=None):
+                    captured["status"], captured["headers"] = status, headers
+                    return lambda data: None
+
+                chunks = b"".join(call(capture))
+                answer = (captured["status"], captured["headers"], chunks)
+                with self.lock:
+                    # Only a transaction that was carried out is answered again; a refused one
+                    # (cancelled, throttled) may be tried again for real.
+                    done = answer if answer[0].startswith("200") else None
+                    self.seen[token] = (request, entry[1], done, time.time())
+        start_response(answer[0], answer[1])
+        return [answer[2]]
 
 
 def killed(pid, start_response):

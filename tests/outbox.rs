@@ -119,3 +119,88 @@ async fn when_the_monitor_is_killed_while_publishing_then_the_redelivery_alerts_
         );
     }
 }
+
+/// The emulator keeps DynamoDB's word on `ClientRequestToken` (API reference, TransactWriteItems:
+/// "multiple identical calls have the same effect as one single call"; the same token with other
+/// parameters is refused). The SDK resends a transaction with its token after an attempt timeout;
+/// moto, slow under load, had carried the first attempt out, so the resend met its own writes,
+/// was cancelled, and the ledger planned again what was written (and the cost tests counted the
+/// resend as a second call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_transaction_is_sent_again_with_its_token_then_it_takes_effect_once_and_counts_once() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ScalarAttributeType,
+        TransactWriteItem,
+    };
+    let emulator = Emulator::start().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&emulator.sdk);
+    dynamodb
+        .create_table()
+        .table_name("ledger")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
+    let put = |id: &str| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name("ledger")
+                    .item("id", AttributeValue::S(id.to_owned()))
+                    .condition_expression("attribute_not_exists(id)")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let send = |id: &'static str, token: &'static str| {
+        dynamodb
+            .transact_write_items()
+            .transact_items(put(id))
+            .client_request_token(token)
+            .send()
+    };
+    emulator.reset_calls().await;
+
+    send("a", "token-1").await.expect("the first attempt");
+    send("a", "token-1")
+        .await
+        .expect("the same transaction again: answered as done, not cancelled");
+    let calls = emulator.calls().await;
+    assert_eq!(calls.get("dynamodb:TransactWriteItems"), Some(&1), "{calls:?}");
+
+    // Another token is another transaction: its condition meets the item.
+    let again = send("a", "token-2")
+        .await
+        .expect_err("a new transaction over the item is cancelled");
+    assert!(
+        again
+            .as_service_error()
+            .is_some_and(|e| e.is_transaction_canceled_exception()),
+        "{again:?}"
+    );
+    // The same token with other parameters is refused.
+    let mismatch = send("b", "token-1").await.expect_err("the token's parameters changed");
+    assert!(
+        mismatch
+            .as_service_error()
+            .is_some_and(|e| e.is_idempotent_parameter_mismatch_exception()),
+        "{mismatch:?}"
+    );
+    let stored = dynamodb.scan().table_name("ledger").send().await.expect("Scan");
+    assert_eq!(stored.count(), 1);
+}
