@@ -5,7 +5,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::{ClusterField, ContainerInstanceField, DaemonDeploymentStatus, DesiredStatus};
+use aws_sdk_ecs::types::{
+    CapacityProvider, ClusterField, ContainerInstanceField, DaemonDeploymentStatus, DesiredStatus,
+};
 
 use super::sdk_error;
 use super::shared::{Turns, every_page};
@@ -143,20 +145,14 @@ impl EcsInventory {
         Ok(pages.iter().flat_map(|p| p.task_arns()).cloned().collect())
     }
 
+    /// `DescribeCapacityProviders`: each named provider's type (an ECS Managed Instances
+    /// provider's instances are repaired by ECS, never drained).
     pub async fn describe_capacity_providers(
         &self,
         names: &[String],
     ) -> Result<HashMap<String, CapacityProviderType>, AwsError> {
-        let _turn = self.turns.wait().await;
-        let output = self
-            .client
-            .describe_capacity_providers()
-            .set_capacity_providers(Some(names.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ecs:DescribeCapacityProviders", e))?;
-        Ok(output
-            .capacity_providers()
+        let providers = self.capacity_providers(names).await?;
+        Ok(providers
             .iter()
             .filter_map(|p| {
                 let kind = CapacityProviderType::parse(p.r#type().map_or("", |t| t.as_str()));
@@ -167,10 +163,23 @@ impl EcsInventory {
 
     /// `DescribeCapacityProviders`: the Auto Scaling group of each named EC2 Auto Scaling
     /// provider (`autoScalingGroupProvider.autoScalingGroupArn`); other providers are left out.
-    /// ECS answers at most 10 providers a page (API reference, `maxResults` 1 to 10) and the SDK
-    /// has no paginator for it: the pages are followed by `nextToken`, each one call.
     pub async fn capacity_provider_groups(&self, names: &[String]) -> Result<HashMap<String, String>, AwsError> {
-        let mut groups = HashMap::new();
+        let providers = self.capacity_providers(names).await?;
+        Ok(providers
+            .iter()
+            .filter_map(|p| {
+                let group = p.auto_scaling_group_provider()?.auto_scaling_group_arn();
+                Some((p.name()?.to_owned(), group.to_owned()))
+            })
+            .collect())
+    }
+
+    /// The named providers, every page: ECS answers at most 10 providers a page (API reference,
+    /// `maxResults` 1 to 10) and the SDK has no paginator for it, so the pages are followed by
+    /// `nextToken`, each one call. (Remediation once read only the first page: an 11th
+    /// provider's Managed Instances were not known as such.)
+    async fn capacity_providers(&self, names: &[String]) -> Result<Vec<CapacityProvider>, AwsError> {
+        let mut providers = Vec::new();
         let mut next: Option<String> = None;
         loop {
             let _turn = self.turns.wait().await;
@@ -183,13 +192,10 @@ impl EcsInventory {
                 .send()
                 .await
                 .map_err(|e| sdk_error("ecs:DescribeCapacityProviders", e))?;
-            groups.extend(output.capacity_providers().iter().filter_map(|p| {
-                let group = p.auto_scaling_group_provider()?.auto_scaling_group_arn();
-                Some((p.name()?.to_owned(), group.to_owned()))
-            }));
+            providers.extend(output.capacity_providers().iter().cloned());
             match output.next_token() {
                 Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-                _ => return Ok(groups),
+                _ => return Ok(providers),
             }
         }
     }
