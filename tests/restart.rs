@@ -113,7 +113,10 @@ async fn when_an_agent_disconnects_then_it_is_restarted_once_and_resolves_recove
     let instance = alerted(&bed).await;
     assert_eq!(instance["remediationActions"][0]["step"], "restart");
     assert_eq!(instance["remediationActions"][0]["outcome"], "done");
-    assert_eq!(instance["remediationActions"][0]["at"], START, "when: the sweep waits from it");
+    assert_eq!(
+        instance["remediationActions"][0]["at"], START,
+        "when: the sweep waits from it"
+    );
     let remediation = instance["remediation"].as_str().unwrap();
     assert!(remediation.contains("SSM command "), "the command id: {remediation}");
     assert_eq!(bed.fleet.container_instance(node).await.0, "ACTIVE", "not drained");
