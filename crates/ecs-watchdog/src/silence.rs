@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use aws_smithy_types::date_time::{DateTime, Format};
 use tracing::warn;
 
-use crate::incident::IncidentKey;
 use crate::inventory::{cluster_name, instance_key};
+use crate::key::IncidentKey;
 
 /// The tag on a cluster or a container instance.
 pub const TAG_KEY: &str = "ecs-watchdog-silence-until";
