@@ -17,6 +17,7 @@ use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{InstanceView, instance_key};
 use crate::ports::{Ledger, error_chain};
 use crate::remediation::{self, ActionOutcome, ActionTaken, Target};
+use crate::silence::{Hold, Silences};
 
 /// The name of the built-in step that restarts the agent through SSM Run Command.
 pub const RESTART_STEP: &str = "restart";
@@ -106,6 +107,7 @@ pub async fn follow_up(
     surveys: &[Survey],
     now: u64,
     config: &Remediation,
+    silences: &Silences,
 ) -> Vec<String> {
     if !config.action.restarts() || config.dry_run {
         return Vec::new();
@@ -125,11 +127,11 @@ pub async fn follow_up(
             continue;
         }
         let stored = super::replace::stored_keys(ledger, &still).await;
+        let wait = config.restart_wait.as_secs();
         let due: Vec<&Incident> = still
             .iter()
             .filter_map(|key| stored.get(*key))
-            .filter(|i| i.is_open() && restarted(&i.finding) && !followed_up(&i.finding))
-            .filter(|i| now.saturating_sub(restarted_at(i)) >= config.restart_wait.as_secs())
+            .filter(|i| due(i, now, wait, silences))
             .collect();
         for incident in due {
             let actions = conclude(io, config, &survey.cluster, incident).await;
@@ -196,6 +198,16 @@ fn guard(outcome: ActionOutcome, detail: String) -> ActionTaken {
     }
 }
 
+/// Whether an incident's follow-up is due: restarted, not yet followed up, the wait over, and not
+/// silenced (a silence holds remediation: nothing is drained under one, as on the monitor's path).
+fn due(incident: &Incident, now: u64, wait: u64, silences: &Silences) -> bool {
+    incident.is_open()
+        && restarted(&incident.finding)
+        && !followed_up(&incident.finding)
+        && now.saturating_sub(restarted_at(incident)) >= wait
+        && !matches!(silences.of(&incident.key, now), Hold::Until { .. })
+}
+
 /// Writes the follow-up's actions on the incident (a conditional write on its version).
 async fn write_down(ledger: &dyn Ledger, incident: &Incident, actions: Vec<ActionTaken>) {
     let mut finding = incident.finding.clone();
@@ -256,6 +268,30 @@ mod tests {
         // A look that found it gone some other way says so, restart or not.
         let gone = "gone: the container instance was deregistered".to_owned();
         assert_eq!(resolution(&sent, gone.clone()), gone);
+    }
+
+    /// A silence set after the restart (on-call looking into it) holds the drain that would
+    /// follow a restart that did not help, until it ends.
+    #[test]
+    fn when_a_restarted_instance_is_silenced_then_its_follow_up_waits_for_the_silence() {
+        const NOW: u64 = 1_800_000_000;
+        let key = IncidentKey::new(
+            "arn:aws:ecs:us-east-1:111122223333:cluster/prod",
+            AlertKind::AgentDisconnected,
+            "arn:aws:ecs:us-east-1:111122223333:container-instance/prod/1",
+            None,
+        );
+        let mut finding = with(&[(RESTART_STEP, StepOutcome::Done("agent restarted".into()))]);
+        finding.remediation_actions[0].at = Some(NOW - 600);
+        let incident = Incident::new(key.clone(), crate::incident::State::Notified, finding, NOW - 600);
+        let quiet = Silences::default();
+        assert!(due(&incident, NOW, 300, &quiet));
+        assert!(!due(&incident, NOW, 900, &quiet), "the wait is not over");
+
+        let mut silenced = Silences::default();
+        silenced.instance(&key.cluster_arn, &key.instance, &crate::silence::iso(NOW + 3600));
+        assert!(!due(&incident, NOW, 300, &silenced));
+        assert!(due(&incident, NOW + 3601, 300, &silenced), "the silence has ended");
     }
 
     #[test]

@@ -253,7 +253,7 @@ impl Sweep {
         let m = &self.monitor;
         let replace_after = m.config.remediation.replace_after.as_secs();
         out.replaced = replace::finish(&m.io, ledger, surveys, s.now, replace_after).await;
-        let restarts = super::restart::follow_up(&m.io, ledger, surveys, s.now, &m.config.remediation);
+        let restarts = super::restart::follow_up(&m.io, ledger, surveys, s.now, &m.config.remediation, &s.silences);
         out.replaced.extend(restarts.await);
         let report = &mut out.report;
         for survey in surveys {
