@@ -270,11 +270,11 @@ fn when_a_grant_is_conditional_then_it_exists_exactly_when_the_parameters_need_i
             &[Needs::Always, Needs::Remediation, Needs::RestartWrite],
         ),
         (
+            // The monitor only restarts: the drain after a restart that did not help is the sweep's.
             &[("RemediationAction", "restart-then-drain")],
             &[
                 Needs::Always,
                 Needs::Remediation,
-                Needs::RemediationWrite,
                 Needs::RestartWrite,
                 Needs::RestartDrainWrite,
             ],

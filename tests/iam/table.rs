@@ -14,7 +14,7 @@ pub enum Needs {
     Always,
     /// Remediation on, dry run or not (the guard reads the cluster).
     Remediation,
-    /// Remediation on, not restart-agent, not a dry run: the drain.
+    /// Remediation on, neither restart action, not a dry run: the monitor's drain.
     RemediationWrite,
     /// restart-agent or restart-then-drain, not a dry run: the agent restart.
     RestartWrite,
