@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_autoscaling::types::LifecycleState;
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, Instance};
 
 use super::shared::{OnFirstUse, Turns};
 use crate::inventory::{AutoScalingGroup, Ec2State, Ec2States, GroupInstance};
@@ -24,9 +24,20 @@ impl Ec2Inventory {
         }
     }
 
-    /// `DescribeInstances` filtered by `instance-id`: unlike `InstanceIds`, an id that no longer
-    /// exists is left out instead of failing the whole call.
+    /// `DescribeInstances` filtered by `instance-id`: each instance's state.
     pub async fn describe_instances(&self, instance_ids: &[String]) -> Result<Ec2States, AwsError> {
+        self.instances(instance_ids, |i| Some(Ec2State::parse(i.state()?.name()?.as_str())))
+            .await
+    }
+
+    /// `DescribeInstances` filtered by `instance-id`, every page, each instance's id with what
+    /// `read` takes of it: unlike `InstanceIds`, an id that no longer exists is left out instead
+    /// of failing the whole call.
+    async fn instances<T>(
+        &self,
+        instance_ids: &[String],
+        read: impl Fn(&Instance) -> Option<T>,
+    ) -> Result<HashMap<String, T>, AwsError> {
         let pages = self
             .client
             .describe_instances()
@@ -43,12 +54,7 @@ impl Ec2Inventory {
             .map_err(|e| super::sdk_error("ec2:DescribeInstances", e))?;
         let instances = pages.iter().flat_map(|p| p.reservations()).flat_map(|r| r.instances());
         Ok(instances
-            .filter_map(|i| {
-                Some((
-                    i.instance_id()?.to_owned(),
-                    Ec2State::parse(i.state()?.name()?.as_str()),
-                ))
-            })
+            .filter_map(|i| Some((i.instance_id()?.to_owned(), read(i)?)))
             .collect())
     }
 }
@@ -57,27 +63,8 @@ impl Ec2Inventory {
     /// `DescribeInstances` filtered by `instance-id`: each instance's `LaunchTime` (UNIX seconds);
     /// an instance that no longer exists is left out.
     pub async fn launch_times(&self, instance_ids: &[String]) -> Result<HashMap<String, u64>, AwsError> {
-        let pages = self
-            .client
-            .describe_instances()
-            .filters(
-                Filter::builder()
-                    .name("instance-id")
-                    .set_values(Some(instance_ids.to_vec()))
-                    .build(),
-            )
-            .into_paginator()
-            .send();
-        let pages = super::shared::every_page(&self.turns, pages)
+        self.instances(instance_ids, |i| u64::try_from(i.launch_time()?.secs()).ok())
             .await
-            .map_err(|e| super::sdk_error("ec2:DescribeInstances", e))?;
-        let instances = pages.iter().flat_map(|p| p.reservations()).flat_map(|r| r.instances());
-        Ok(instances
-            .filter_map(|i| {
-                let launched = u64::try_from(i.launch_time()?.secs()).ok()?;
-                Some((i.instance_id()?.to_owned(), launched))
-            })
-            .collect())
     }
 }
 
