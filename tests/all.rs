@@ -20,6 +20,7 @@ mod redrive;
 mod remediation;
 mod restart;
 mod routing;
+mod services;
 mod signals;
 mod silences;
 mod sweep;

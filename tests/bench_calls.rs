@@ -28,6 +28,8 @@ pub async fn ledger_calls() -> Value {
     let (groups, groups_again) = cost::sweep_of_groups(10).await;
     eprintln!("calls: a batch that changes nothing");
     let quiet = cost::quiet_batch(&binary).await;
+    eprintln!("calls: 100 disconnects on instances running 3 services' tasks each (services named)");
+    let services = cost::services_named(&binary, 100, 3).await;
     eprintln!("calls: 500 disconnects in 25 invocations of 20, the digest's sweep, an idle sweep");
     let storm = cost::storm_25_by_20().await;
     json!({
@@ -40,6 +42,7 @@ pub async fn ledger_calls() -> Value {
         "sweep_groups_10_again": row(&groups_again),
         "repeat_300": row(&repeat),
         "quiet": row(&quiet),
+        "services_100": row(&services),
         "storm_25x20": row(&storm.invocations),
         "storm_messages": {"firing": storm.firing, "digests": storm.digests, "other": storm.other},
         "digest_sweep": row(&storm.digest_sweep),
@@ -72,6 +75,11 @@ pub fn ledger_rows(c: &Value) -> String {
             "quiet",
             "a batch that changes nothing (draining instances, a repeat)",
             "no DynamoDB call",
+        ),
+        (
+            "services_100",
+            "100 disconnects in one batch (1 cluster), each instance running 3 services' tasks",
+            "+ 1 `ListTasks` per instance alerted, 1 `DescribeTasks` per 100 tasks",
         ),
         (
             "storm_25x20",

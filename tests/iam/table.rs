@@ -83,7 +83,12 @@ pub fn table() -> Vec<Grant> {
         // ListTasks has two rows: `container-instance`, when the call names one, and a row with
         // no resource type (conditions aws:ResourceTag, ecs:cluster). The code lists a daemon's
         // tasks by family across the cluster, naming no container instance: that is authorized
-        // against "*", and a grant on container-instance/* is an AccessDenied on AWS.
+        // against "*", and a grant on container-instance/* is an AccessDenied on AWS. It also
+        // lists an alerted instance's tasks by `containerInstance` (the services an alert names),
+        // authorized on that container instance
+        // (`arn:${Partition}:ecs:${Region}:${Account}:container-instance/${ClusterName}/${ContainerInstanceId}`),
+        // which "*" covers, ecs:cluster still keeping it to the account's clusters: one
+        // statement serves both calls.
         Grant {
             action: "ecs:ListTasks",
             resource: "*".into(),

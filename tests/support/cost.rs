@@ -132,6 +132,25 @@ pub async fn new_problems_after_a_sweep(binary: &std::path::Path, instances: usi
     counted(&storm.emulator, &function, &sqs_event(&storm.records())).await
 }
 
+/// The real `monitor` binary given one batch of `instances` disconnects in one cluster, each
+/// instance running one task of each of `services` services (issue 25, services named): the
+/// calls of the batch. What it adds to the same batch on idle instances is the services'
+/// look-up: one `ListTasks` per instance alerted, one `DescribeTasks` per 100 of their tasks.
+pub async fn services_named(binary: &std::path::Path, instances: usize, services: usize) -> Calls {
+    let storm = Storm::connected(instances).await;
+    let fleet = Fleet::new(&storm.emulator.sdk).await;
+    for s in 0..services {
+        let definition = fleet.task_definition(&format!("svc-{s}")).await;
+        let group = format!("service:svc-{s}");
+        for chunk in storm.nodes.chunks(25) {
+            join_all(chunk.iter().map(|node| fleet.start_task(node, &definition, &group))).await;
+        }
+    }
+    storm.disconnect_all().await;
+    let function = Function::start_binary(binary, &storm.pipeline.function_env(&storm.emulator)).await;
+    counted(&storm.emulator, &function, &sqs_event(&storm.records())).await
+}
+
 /// The real `monitor` binary given a batch that confirms nothing and finds nothing over: agents
 /// disconnected on instances an operator is draining, and a repeat of one. `make test` holds it
 /// in tests/incidents.rs (`when_a_batch_confirms_nothing_…`).

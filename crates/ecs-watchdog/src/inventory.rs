@@ -246,6 +246,9 @@ impl Task {
 pub enum TaskFilter {
     /// The tasks of a Managed Daemon across the cluster, by its name (`daemonName`).
     Daemon(String),
+    /// The tasks ECS means to run on one container instance, by its ARN (`containerInstance`):
+    /// which services an alerted instance carries.
+    ContainerInstance(String),
 }
 
 /// A Managed Daemon of a cluster.

@@ -124,6 +124,20 @@ pub struct InstanceFinding {
     /// For `daemon-deployment-failed`: the rollback failed too (`DAEMON_DEPLOYMENT_ROLLBACK_FAILED`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rollback_failed: bool,
+    /// For `agent-disconnected` and `daemon-lost`: the services (task group `service:<name>`)
+    /// with tasks ECS means to run on the instance (`ListTasks` by container instance, desired
+    /// status RUNNING), most tasks first, at most [`SERVICES_LISTED`]; `[]` when none of its
+    /// tasks is a service's. Absent when not looked up: ECS says no task runs there, or the
+    /// look-up failed (`servicesError`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ServiceTasks>>,
+    /// How many services with tasks there `services` leaves out to keep the message short.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub services_omitted: usize,
+    /// Why the services could not be listed (the call that failed and its error): the alert
+    /// goes out without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services_error: Option<String>,
     /// For an ECS Anywhere host: what Systems Manager said of it (`Systems Manager: Online`, or
     /// that it could not be checked).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,6 +158,19 @@ pub struct InstanceFinding {
     /// A silence tag that is there but not honoured, and why: the alert goes out and says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub silence_refused: Option<String>,
+}
+
+/// How many services one instance's finding names; the rest are counted (`servicesOmitted`,
+/// "and N more"), so an instance running many services cannot crowd the others out of the
+/// message (SNS's 256 KB).
+pub const SERVICES_LISTED: usize = 10;
+
+/// A service with tasks on an instance, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceTasks {
+    /// The service's name: its tasks' group without `service:`.
+    pub name: String,
+    pub tasks: usize,
 }
 
 /// Whether a message says a problem is there or over.

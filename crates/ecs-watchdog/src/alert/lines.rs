@@ -6,6 +6,7 @@ use std::fmt::Write;
 use aws_smithy_types::date_time::{DateTime, Format};
 
 use super::finding::{Finding, InstanceFinding};
+use super::frame::{shorten, shorten_name};
 
 /// What remediation did to the instance, and how long its incident lasts, as lines of their own.
 pub(crate) fn remediation_line(instance: &InstanceFinding) -> String {
@@ -28,6 +29,37 @@ pub(crate) fn remediation_line(instance: &InstanceFinding) -> String {
     lines.push_str(&silence_line(instance));
     lines
 }
+
+/// Which services lose capacity with the instance, as a line of its own: `services: web (3
+/// tasks), api (1 task) and 2 more`; that they could not be listed; nothing when not looked up.
+pub(crate) fn services_line(instance: &InstanceFinding) -> String {
+    if let Some(error) = &instance.services_error {
+        return format!("\n    services: could not be listed ({})", shorten(error, ERROR_CHARS));
+    }
+    let Some(services) = &instance.services else {
+        return String::new();
+    };
+    if services.is_empty() {
+        return "\n    services: none (no task there belongs to a service)".to_owned();
+    }
+    let named: Vec<String> = services
+        .iter()
+        .map(|s| {
+            let noun = if s.tasks == 1 { "task" } else { "tasks" };
+            format!("{} ({} {noun})", shorten_name(&s.name, NAME_CHARS), s.tasks)
+        })
+        .collect();
+    let more = match instance.services_omitted {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!("\n    services: {}{more}", named.join(", "))
+}
+
+/// How much of a service's name and of a look-up's error a line shows (names may have 255
+/// characters; the JSON keeps them whole).
+const NAME_CHARS: usize = 60;
+const ERROR_CHARS: usize = 200;
 
 /// What a silence did to the incident's alert: held it until its end, or was not honoured.
 pub(crate) fn silence_line(instance: &InstanceFinding) -> String {
@@ -102,4 +134,117 @@ pub(crate) fn distinct<'a>(instances: impl Iterator<Item = &'a InstanceFinding>)
     arns.sort_unstable();
     arns.dedup();
     arns.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::alert::finding::{SERVICES_LISTED, ServiceTasks};
+    use crate::alert::{AlertKind, DaemonChecks, Facts, alert, pagerduty};
+    use crate::config::{ChatFormat, Place};
+
+    const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
+
+    fn service(name: &str, tasks: usize) -> ServiceTasks {
+        ServiceTasks {
+            name: name.to_owned(),
+            tasks,
+        }
+    }
+
+    fn on(n: usize, services: Option<Vec<ServiceTasks>>) -> InstanceFinding {
+        InstanceFinding {
+            container_instance_arn: format!("arn:aws:ecs:eu-west-1:123456789012:container-instance/prod/ci-{n}"),
+            ec2_instance_id: Some(format!("i-{n:017}")),
+            daemon_name: Some("log-router".into()),
+            running_tasks_count: 4,
+            services,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn when_services_were_looked_up_then_the_line_names_them_or_says_why_not() {
+        let cases = [
+            (on(1, None), ""),
+            (
+                on(1, Some(Vec::new())),
+                "\n    services: none (no task there belongs to a service)",
+            ),
+            (
+                on(1, Some(vec![service("web", 3), service("api", 1)])),
+                "\n    services: web (3 tasks), api (1 task)",
+            ),
+            (
+                InstanceFinding {
+                    services_omitted: 2,
+                    ..on(1, Some(vec![service("web", 3)]))
+                },
+                "\n    services: web (3 tasks) and 2 more",
+            ),
+            (
+                InstanceFinding {
+                    services_error: Some("ecs:ListTasks failed: AccessDeniedException".into()),
+                    ..on(1, None)
+                },
+                "\n    services: could not be listed (ecs:ListTasks failed: AccessDeniedException)",
+            ),
+        ];
+        for (instance, line) in cases {
+            assert_eq!(services_line(&instance), line, "{instance:?}");
+        }
+    }
+
+    /// Where the instance lines are: the e-mail, the chat description made of it, the finding's
+    /// JSON (`default`), and PagerDuty's `custom_details`, which carries that finding.
+    #[test]
+    fn when_an_alert_names_services_then_every_format_carries_them() {
+        for kind in [AlertKind::AgentDisconnected, AlertKind::DaemonLost] {
+            let instances = vec![on(1, Some(vec![service("web", 3)])), on(2, Some(Vec::new()))];
+            let place = Place::new("123456789012", "eu-west-1");
+            let checks = DaemonChecks { deployments: true };
+            let sent = alert(kind, &place, CLUSTER, instances, checks, "alerted only", Facts::at(0));
+
+            assert!(
+                sent.email.contains("\n    services: web (3 tasks)\n"),
+                "{kind:?}: {}",
+                sent.email
+            );
+            assert!(sent.email.contains("services: none"), "{}", sent.email);
+            let message: Value = serde_json::from_str(&sent.message(ChatFormat::Chatbot)).unwrap();
+            let https: Value = serde_json::from_str(message["https"].as_str().unwrap()).unwrap();
+            let description = https["content"]["description"].as_str().unwrap();
+            assert!(description.contains("services: web (3 tasks)"), "{description}");
+            let finding: Value = serde_json::from_str(&sent.default).unwrap();
+            assert_eq!(
+                finding["instances"][0]["services"],
+                serde_json::json!([{"name": "web", "tasks": 3}])
+            );
+            assert_eq!(finding["instances"][1]["services"], serde_json::json!([]));
+            let event = pagerduty::event(&sent, 0);
+            let details = &event.payload.expect("a trigger has a payload").custom_details;
+            assert_eq!(details["finding"]["instances"][0]["services"][0]["name"], "web");
+        }
+    }
+
+    #[test]
+    fn when_services_are_unknown_or_not_looked_up_then_the_json_says_so_or_nothing() {
+        let failed = InstanceFinding {
+            services_error: Some("ecs:DescribeTasks failed: throttled".into()),
+            ..on(1, None)
+        };
+        let json = serde_json::to_value(&failed).unwrap();
+        assert_eq!(json["servicesError"], "ecs:DescribeTasks failed: throttled");
+        assert!(json.get("services").is_none() && json.get("servicesOmitted").is_none());
+        let capped = InstanceFinding {
+            services_omitted: 3,
+            ..on(1, Some(vec![service("web", 1); SERVICES_LISTED]))
+        };
+        assert_eq!(serde_json::to_value(&capped).unwrap()["servicesOmitted"], 3);
+        // The ledger keeps findings as JSON: what it wrote reads back.
+        let back: InstanceFinding = serde_json::from_value(serde_json::to_value(&capped).unwrap()).unwrap();
+        assert_eq!(back, capped);
+    }
 }

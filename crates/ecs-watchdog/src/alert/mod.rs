@@ -14,7 +14,10 @@ mod resolved;
 mod route;
 mod text;
 pub use digest::digest;
-pub use finding::{Alert, AlertKind, DaemonChecks, Finding, InstanceFinding, MessageStatus, Severity, Status};
+pub use finding::{
+    Alert, AlertKind, DaemonChecks, Finding, InstanceFinding, MessageStatus, SERVICES_LISTED, ServiceTasks, Severity,
+    Status,
+};
 pub use frame::{ATTRIBUTE_TYPE, SNS_MAX_BYTES};
 pub(crate) use frame::{shorten, subject};
 pub use impaired::impaired;

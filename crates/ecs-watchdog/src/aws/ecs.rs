@@ -138,6 +138,7 @@ impl EcsInventory {
             .max_results(PAGE_SIZE);
         let request = match filter {
             TaskFilter::Daemon(name) => request.daemon_name(name),
+            TaskFilter::ContainerInstance(arn) => request.container_instance(arn),
         };
         let pages = every_page(&self.turns, request.into_paginator().send())
             .await

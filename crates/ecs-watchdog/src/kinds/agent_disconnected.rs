@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
-use crate::alert::lines::{distinct, draining_active, first, host, remediation_line, since, those_true};
+use crate::alert::lines::{distinct, draining_active, first, host, remediation_line, services_line, since, those_true};
 use crate::config::Remediation;
 use crate::event::{self, Signal};
 use crate::key::IncidentKey;
@@ -25,7 +25,7 @@ fn body(email: &mut String, finding: &Finding, now: u64) {
     for instance in finding.instances.iter().take(EMAIL_LISTED) {
         let _ = writeln!(
             email,
-            "  - {} ({}): {}disconnected since {}, {} running task(s), agent {}{}\n    container instance {}{}",
+            "  - {} ({}): {}disconnected since {}, {} running task(s), agent {}{}\n    container instance {}{}{}",
             instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
             instance.availability_zone.as_deref().unwrap_or("unknown zone"),
             if instance.draining { "DRAINING, " } else { "" },
@@ -38,6 +38,7 @@ fn body(email: &mut String, finding: &Finding, now: u64) {
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default(),
             instance.container_instance_arn,
+            services_line(instance),
             remediation_line(instance),
         );
     }
@@ -132,6 +133,11 @@ impl Kind for AgentDisconnected {
     }
 
     fn drains(&self) -> bool {
+        true
+    }
+
+    /// Its alert names the services with tasks on the instance: the capacity they lost.
+    fn names_services(&self) -> bool {
         true
     }
 

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::frame::shorten_name;
-use crate::alert::lines::{distinct, draining_active, first, remediation_line, since, those_true};
+use crate::alert::lines::{distinct, draining_active, first, remediation_line, services_line, since, those_true};
 use crate::config::Remediation;
 use crate::event::{self, Signal};
 use crate::key::IncidentKey;
@@ -35,11 +35,12 @@ fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&str, Vec<&Ins
             listed += 1;
             let _ = writeln!(
                 email,
-                "  - {} ({}): {}\n    container instance {}{}",
+                "  - {} ({}): {}\n    container instance {}{}{}",
                 instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
                 instance.availability_zone.as_deref().unwrap_or("unknown zone"),
                 daemon_cause(instance, now),
                 instance.container_instance_arn,
+                services_line(instance),
                 remediation_line(instance),
             );
         }
@@ -186,6 +187,11 @@ impl Kind for DaemonLost {
     }
 
     fn drains(&self) -> bool {
+        true
+    }
+
+    /// Its alert names the services with tasks on the instance: the capacity they lost.
+    fn names_services(&self) -> bool {
         true
     }
 

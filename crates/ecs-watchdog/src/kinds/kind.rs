@@ -65,6 +65,12 @@ pub trait Kind: Sync {
         false
     }
 
+    /// Whether its alerts name the services with tasks on each instance (`services`), looked
+    /// up just before they are rendered (`pipeline/services.rs`).
+    fn names_services(&self) -> bool {
+        false
+    }
+
     /// Whether this confirmed finding may be remediated under `config`.
     fn remediable(&self, _finding: &InstanceFinding, _config: &Remediation) -> bool {
         false

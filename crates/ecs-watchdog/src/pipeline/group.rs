@@ -74,7 +74,7 @@ async fn send_one(
         unlease(ledger, &leased, later(&group, s)).await;
         return None;
     }
-    let digest = render(ledger, home, &key, &held, s).await;
+    let digest = render(io, ledger, home, &key, &held, s).await;
     if let Err(e) = io.notifier.publish(&digest).await {
         error!(group = %key.id(), error = %error_chain(&e), "digest not sent: the next run sends it");
         unlease(ledger, &leased, group.digest_due).await;
@@ -88,17 +88,28 @@ async fn send_one(
 
 /// The digest of what the group holds, with how many of its kind are still open in the cluster
 /// (none said when that cannot be read).
-async fn render(ledger: &dyn Ledger, home: &Place, key: &GroupKey, held: &[Incident], s: &Settings) -> alert::Alert {
+async fn render(
+    io: &Adapters,
+    ledger: &dyn Ledger,
+    home: &Place,
+    key: &GroupKey,
+    held: &[Incident],
+    s: &Settings,
+) -> alert::Alert {
     let still_open = match ledger.open_incidents(&key.cluster_arn).await {
         Ok(open) => Some(open.iter().filter(|k| k.kind == key.kind).count()),
         Err(_) => None,
     };
     let place = place_of(&key.cluster_arn).unwrap_or_else(|| home.clone());
+    let mut joined = joined(held);
+    let cluster = key.cluster_arn.as_str();
+    let firing = joined.iter_mut().map(|f| (cluster, key.kind, f));
+    super::services::name(io.inventory.as_ref(), home, firing).await;
     alert::digest(
         key.kind,
         &place,
         &key.cluster_arn,
-        joined(held),
+        joined,
         still_open,
         s.facts(&key.cluster_arn),
     )

@@ -20,6 +20,7 @@ mod replace;
 mod report;
 mod restart;
 mod scope;
+mod services;
 mod survey;
 mod sweep;
 mod unregistered;

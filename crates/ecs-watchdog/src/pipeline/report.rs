@@ -119,7 +119,8 @@ pub async fn publish(
     now: u64,
     report: &mut BatchReport,
 ) -> Vec<bool> {
-    let alerts: Vec<Alert> = outgoing.iter().map(|o| o.render(context, now)).collect();
+    let named = named(io, context.place, outgoing).await;
+    let alerts: Vec<Alert> = named.iter().map(|o| o.render(context, now)).collect();
     // What is logged while a notice goes out names its incident (or its group's key).
     let results = join_all(alerts.iter().map(|a| {
         let span = info_span!("notice", incident = %a.incident, status = a.message_status.as_str());
@@ -159,6 +160,24 @@ pub async fn publish(
     }
     report.alerts.extend(out);
     accepted
+}
+
+/// The notices with the services on each instance that fires (`pipeline/services.rs`), looked
+/// up now, just before rendering; what is stored of the incidents is left as it was.
+async fn named<'a>(io: &Adapters, place: &Place, outgoing: &[Outgoing<'a>]) -> Vec<Outgoing<'a>> {
+    let mut named = outgoing.to_vec();
+    let firing = named.iter_mut().filter(|o| o.notice != Notice::Resolved).flat_map(|o| {
+        let Outgoing {
+            cluster,
+            kind,
+            incidents,
+            ..
+        } = o;
+        let (cluster, kind) = (cluster.as_str(), *kind);
+        incidents.iter_mut().map(move |i| (cluster, kind, &mut i.finding))
+    });
+    super::services::name(io.inventory.as_ref(), place, firing).await;
+    named
 }
 
 /// Sends the findings of what went out to every sink; false if one refused some.

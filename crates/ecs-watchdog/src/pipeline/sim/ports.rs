@@ -112,13 +112,15 @@ impl Inventory for SimInventory {
             .filter(|a| !gate.gone(a, now))
             .collect())
     }
-    /// The daemon's tasks: one on every instance but those whose task is gone now.
-    async fn list_tasks(&self, cluster: &str, _: &TaskFilter) -> Result<Vec<String>, AwsError> {
+    /// The daemon's tasks: one on every instance (or the one asked about) but those whose task
+    /// is gone now.
+    async fn list_tasks(&self, cluster: &str, filter: &TaskFilter) -> Result<Vec<String>, AwsError> {
         self.door.pass("ecs:ListTasks").await?;
         let gate = self.door.gate.lock().unwrap();
         let now = gate.now();
         Ok((1..=self.instances)
             .map(|n| arn(cluster, n))
+            .filter(|a| !matches!(filter, TaskFilter::ContainerInstance(asked) if asked != a))
             .filter(|a| !gate.gone(a, now) && !gate.troubled(AlertKind::DaemonLost, a, now))
             .map(|a| format!("{a}/task"))
             .collect())
