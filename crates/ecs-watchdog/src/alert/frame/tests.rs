@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::super::tests::sns_bytes;
 use super::*;
-use crate::alert::{AlertKind, DaemonChecks, InstanceFinding, alert, digest, resolved};
+use crate::alert::{AlertKind, DaemonChecks, InstanceFinding, SERVICES_LISTED, ServiceTasks, alert, digest, resolved};
 use crate::config::Place;
 use crate::event::ContainerExit;
 
@@ -105,6 +105,16 @@ fn case(rng: &mut Rng, daemons: bool) -> Case {
                 reason: Some(rng.text(40)),
             }],
             remediation: (rng.below(2) == 0).then(|| rng.text(20)),
+            // The services an alert names (issue 25): up to the most listed, names up to 255.
+            services: (rng.below(2) == 0).then(|| {
+                (0..rng.below(SERVICES_LISTED + 1))
+                    .map(|_| ServiceTasks {
+                        name: rng.name(),
+                        tasks: 1 + rng.below(50),
+                    })
+                    .collect()
+            }),
+            services_omitted: rng.below(3) * rng.below(30),
             deployment_arn: Some(format!(
                 "arn:aws:ecs:{}:{}:daemon-deployment/{}",
                 place.region,
