@@ -10,6 +10,8 @@ use serde_json::Value;
 mod envelope;
 mod signal;
 
+/// The health check an event reports is the one ECS describes.
+pub use crate::inventory::HealthCheck;
 pub use envelope::{Envelope, text};
 pub use signal::{DaemonOn, Fact, Facts, IgnoreReason, Parsed, RejectReason, RepeatKey, Signal};
 
@@ -23,18 +25,6 @@ pub struct ContainerExit {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// One health check of a container instance: `AGENT_CONNECTIVITY`, `CONTAINER_RUNTIME`,
-/// `DAEMON`, `ACCELERATED_COMPUTE`, or a type added later.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HealthCheck {
-    #[serde(rename = "type")]
-    pub check: String,
-    pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
