@@ -6,7 +6,8 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use ecs_watchdog::Config;
-use ecs_watchdog::event::{self, Parsed};
+use ecs_watchdog::event::Parsed;
+use ecs_watchdog::kinds;
 use serde_json::Value;
 use watchdog_tests::emulator::Emulator;
 use watchdog_tests::pipeline::Pipeline;
@@ -184,7 +185,7 @@ async fn when_sample_events_meet_the_rules_then_only_those_the_monitor_checks_ar
     assert!(names.len() >= 10, "{names:?}");
     for name in names {
         let event = samples::load(&name);
-        let checked = matches!(event::parse(&event.to_string()), Parsed::Signal(_));
+        let checked = matches!(kinds::parse(&event.to_string()), Parsed::Signal(_));
         pipeline.put_events(std::slice::from_ref(&event)).await;
         let queued = pipeline.depth(&pipeline.queue_url).await;
         assert_eq!(
@@ -561,7 +562,7 @@ fn when_a_kind_exists_then_it_has_a_sample_an_alarm_and_its_readme_rows() {
     let sampled: BTreeSet<&str> = std::fs::read_dir(watchdog_tests::repo_root().join("events"))
         .expect("events/")
         .map(|entry| std::fs::read_to_string(entry.expect("a sample").path()).expect("a sample"))
-        .filter_map(|body| match event::parse(&body) {
+        .filter_map(|body| match kinds::parse(&body) {
             Parsed::Signal(signal) => Some(signal.kind().as_str()),
             _ => None,
         })

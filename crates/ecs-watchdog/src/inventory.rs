@@ -137,7 +137,20 @@ pub struct InstanceHealth {
     /// `OK`, `IMPAIRED`, `INSUFFICIENT_DATA` or `INITIALIZING`.
     pub overall: String,
     /// The checks that are not OK.
-    pub failing: Vec<crate::event::HealthCheck>,
+    pub failing: Vec<HealthCheck>,
+}
+
+/// One health check of a container instance: `AGENT_CONNECTIVITY`, `CONTAINER_RUNTIME`,
+/// `DAEMON`, `ACCELERATED_COMPUTE`, or a type added later; as `DescribeContainerInstances` and
+/// the health change event report it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    #[serde(rename = "type")]
+    pub check: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl InstanceHealth {

@@ -1,16 +1,41 @@
-//! The `agent-disconnected` alert's text: each instance with since when and its agent, and how
-//! to bring the agent back.
+//! `agent-disconnected`: the container instance event that tells it, its verdict
+//! (`verdict.rs`), and its alert's text: each instance with since when and its agent, and how to
+//! bring the agent back.
 
 use std::fmt::Write;
 
-use super::kind::Kind;
+use super::kind::{Judgement, Kind};
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::lines::{distinct, draining_active, first, host, remediation_line, services_line, since, those_true};
 use crate::config::Remediation;
-use crate::event::{self, Signal};
+use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason, Signal};
+use crate::inventory::InstanceView;
 use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
+use crate::verdict::{Evidence, Suppression};
+
+pub mod verdict;
+
+/// The detail-type of a container instance event.
+pub const CONTAINER_INSTANCE_STATE_CHANGE: &str = "ECS Container Instance State Change";
+
+/// `ECS Container Instance State Change` with `agentConnected` false (or absent).
+fn parse(event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+    let cluster = event.required("detail.clusterArn")?;
+    let instance = event.required("detail.containerInstanceArn")?;
+    if event.flag("agentConnected") == Some(true) {
+        return Ok(Parsed::Ignored(IgnoreReason::NoProblem(
+            "the agent is connected".to_owned(),
+        )));
+    }
+    Ok(Parsed::Signal(Signal {
+        ec2_instance_id: event.text("ec2InstanceId").map(str::to_owned),
+        version: event.integer("version"),
+        since: event.since("updatedAt"),
+        ..Signal::new(AlertKind::AgentDisconnected, cluster, instance)
+    }))
+}
 
 fn body(email: &mut String, finding: &Finding, now: u64) {
     let (total, noun) = finding.counted();
@@ -86,7 +111,23 @@ impl Kind for AgentDisconnected {
     }
 
     fn detail_types(&self) -> &'static [&'static str] {
-        &[event::CONTAINER_INSTANCE_STATE_CHANGE]
+        &[CONTAINER_INSTANCE_STATE_CHANGE]
+    }
+
+    fn parse(&self, event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+        parse(event)
+    }
+
+    fn host_to_check<'a>(&self, signal: &'a Signal, ecs: InstanceView<'a>) -> Option<&'a str> {
+        verdict::host_to_check(signal, ecs)
+    }
+
+    fn decide(&self, signal: &Signal, evidence: &dyn Evidence) -> Judgement {
+        verdict::decide(signal, evidence)
+    }
+
+    fn stuck(&self, signal: &Signal, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
+        verdict::stuck(signal, suppression, evidence)
     }
 
     fn headline(&self, _daemons: &[&str]) -> String {
@@ -147,7 +188,7 @@ impl Kind for AgentDisconnected {
     }
 
     fn look_again(&self, cluster: &str, key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
-        Some(Signal::agent_now(cluster, &key.instance, None))
+        Some(Signal::look(AlertKind::AgentDisconnected, cluster, &key.instance, None))
     }
 
     fn recovered(&self) -> Option<&'static str> {

@@ -1,15 +1,111 @@
-//! The `daemon-deployment-failed` alert's text: each daemon whose deployment failed, and what to
-//! do about a rollback and a failed one.
+//! `daemon-deployment-failed`: the Managed Daemons deployment event that tells it (and the
+//! success that ends it), its verdict, and its alert's text: each daemon whose deployment failed,
+//! and what to do about a rollback and a failed one.
 
 use std::fmt::Write;
 
-use super::kind::Kind;
+use super::kind::{Judgement, Kind};
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{first, silence_line, since};
-use crate::event;
+use crate::event::{Envelope, Facts, IgnoreReason, Parsed, RejectReason, Signal};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
+use crate::verdict::{Evidence, Verdict};
+
+/// The detail-type of a Managed Daemons deployment's state change.
+pub const DAEMON_DEPLOYMENT_STATE_CHANGE: &str = "ECS Daemon Deployment State Change";
+
+/// What a deployment event says beyond the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonDeployment {
+    pub deployment_arn: Option<String>,
+    pub outcome: DeploymentOutcome,
+}
+
+/// What a deployment event says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentOutcome {
+    /// `DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS`: the deployment failed (or its circuit breaker
+    /// tripped) and ECS rolls it back.
+    RollingBack,
+    /// `DAEMON_DEPLOYMENT_ROLLBACK_FAILED` (an ERROR event): the rollback failed too.
+    RollbackFailed,
+    /// `DAEMON_DEPLOYMENT_SUCCESSFUL`: a deployment of the daemon finished; a failure of it is over.
+    Succeeded,
+}
+
+impl DeploymentOutcome {
+    pub fn event_name(self) -> &'static str {
+        match self {
+            DeploymentOutcome::RollingBack => "DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS",
+            DeploymentOutcome::RollbackFailed => "DAEMON_DEPLOYMENT_ROLLBACK_FAILED",
+            DeploymentOutcome::Succeeded => "DAEMON_DEPLOYMENT_SUCCESSFUL",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        [Self::RollingBack, Self::RollbackFailed, Self::Succeeded]
+            .into_iter()
+            .find(|o| o.event_name() == name)
+    }
+}
+
+/// `ECS Daemon Deployment State Change`, page "Daemon events" (managed-daemons-events):
+/// `eventName`, `clusterArn`, `daemonArn`, `daemonDeploymentArn`, `targetDaemonRevisionArn`,
+/// `updatedAt`. The signal is about the daemon (its ARN the resource), not an instance.
+fn parse(event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+    let name = event.text("eventName").unwrap_or_default();
+    let Some(outcome) = DeploymentOutcome::parse(name) else {
+        return Ok(Parsed::Ignored(IgnoreReason::NoProblem(format!(
+            "daemon action {name:?} is not checked"
+        ))));
+    };
+    let cluster = event.required("detail.clusterArn")?;
+    let daemon_arn = event.required("detail.daemonArn")?;
+    let deployment_arn = event.text("daemonDeploymentArn").map(str::to_owned);
+    Ok(Parsed::Signal(Signal {
+        daemon_name: Some(daemon_arn.rsplit('/').next().unwrap_or(daemon_arn).to_owned()),
+        daemon_arn: Some(daemon_arn.to_owned()),
+        since: event.since("updatedAt"),
+        // A failure and the success that ends it are different events of one daemon, and so
+        // are two deployments' failures (they carry no version: one is not a repeat of the other).
+        occasion: Some(format!(
+            "{} {}",
+            outcome.event_name(),
+            deployment_arn.as_deref().unwrap_or("-")
+        )),
+        facts: Facts::new(DaemonDeployment {
+            deployment_arn,
+            outcome,
+        }),
+        ..Signal::new(AlertKind::DaemonDeploymentFailed, cluster, daemon_arn)
+    }))
+}
+
+/// A deployment event decides itself: ECS reports the failure, and a success ends it.
+fn decide(signal: &Signal) -> Judgement {
+    let deployment = signal.facts.get::<DaemonDeployment>()?;
+    let reason = match deployment.outcome {
+        DeploymentOutcome::Succeeded => return Some((Verdict::Recovered, None)),
+        DeploymentOutcome::RollbackFailed => {
+            "the deployment failed and so did its rollback (DAEMON_DEPLOYMENT_ROLLBACK_FAILED)"
+        }
+        DeploymentOutcome::RollingBack => {
+            "the deployment failed and ECS is rolling it back (DAEMON_DEPLOYMENT_ROLLBACK_IN_PROGRESS)"
+        }
+    };
+    let finding = InstanceFinding {
+        container_instance_arn: signal.resource.clone(),
+        daemon_name: signal.daemon_name.clone(),
+        deployment_arn: deployment.deployment_arn.clone(),
+        since: signal.since.clone(),
+        reason: Some(reason.to_owned()),
+        rollback_failed: deployment.outcome == DeploymentOutcome::RollbackFailed,
+        ..Default::default()
+    };
+    Some((Verdict::Confirmed, Some(Box::new(finding))))
+}
 
 fn body(email: &mut String, finding: &Finding, now: u64) {
     let (cluster, place) = (&finding.cluster_name, finding.place());
@@ -78,7 +174,15 @@ impl Kind for DaemonDeploymentFailed {
     }
 
     fn detail_types(&self) -> &'static [&'static str] {
-        &[event::DAEMON_DEPLOYMENT_STATE_CHANGE]
+        &[DAEMON_DEPLOYMENT_STATE_CHANGE]
+    }
+
+    fn parse(&self, event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+        parse(event)
+    }
+
+    fn decide(&self, signal: &Signal, _evidence: &dyn Evidence) -> Judgement {
+        decide(signal)
     }
 
     fn headline(&self, daemons: &[&str]) -> String {

@@ -1,18 +1,26 @@
-//! The `daemon-lost` alert's text: the instances by daemon with why each daemon is not running,
-//! and what to do about it.
+//! `daemon-lost`: the events that tell it (`event.rs`), its verdict (`verdict.rs`), and its
+//! alert's text: the instances by daemon with why each daemon is not running, and what to do
+//! about it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::kind::Kind;
+use super::kind::{Judgement, Kind};
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{distinct, draining_active, first, remediation_line, services_line, since, those_true};
 use crate::config::Remediation;
-use crate::event::{self, Signal};
+use crate::event::{Envelope, Parsed, RejectReason, Signal};
+use crate::inventory::InstanceView;
 use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
+use crate::verdict::{Evidence, Suppression};
+
+pub mod event;
+pub mod verdict;
+
+pub use event::{DAEMON_SERVICE_ACTION, DAEMON_TASK_START_IMPAIRED, TASK_STATE_CHANGE};
 
 fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&str, Vec<&InstanceFinding>>, now: u64) {
     let (total, noun) = finding.counted();
@@ -125,7 +133,24 @@ impl Kind for DaemonLost {
     }
 
     fn detail_types(&self) -> &'static [&'static str] {
-        &[event::TASK_STATE_CHANGE, event::DAEMON_SERVICE_ACTION]
+        &[TASK_STATE_CHANGE, DAEMON_SERVICE_ACTION]
+    }
+
+    fn parse(&self, event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+        event::parse(event)
+    }
+
+    /// Unless ECS is replacing the instance anyway.
+    fn daemon_to_check(&self, ecs: InstanceView<'_>) -> bool {
+        verdict::daemon_repairing(ecs).is_none()
+    }
+
+    fn decide(&self, signal: &Signal, evidence: &dyn Evidence) -> Judgement {
+        verdict::decide(signal, evidence)
+    }
+
+    fn stuck(&self, signal: &Signal, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
+        verdict::stuck(signal, suppression, evidence)
     }
 
     fn headline(&self, daemons: &[&str]) -> String {
@@ -203,7 +228,13 @@ impl Kind for DaemonLost {
 
     fn look_again(&self, cluster: &str, key: &IncidentKey, daemon_arn: Option<&str>) -> Option<Signal> {
         let name = key.daemon.as_deref()?;
-        Some(Signal::daemon_lost_now(cluster, &key.instance, name, daemon_arn))
+        Some(Signal::of_daemon(
+            AlertKind::DaemonLost,
+            cluster,
+            &key.instance,
+            name,
+            daemon_arn,
+        ))
     }
 
     fn recovered(&self) -> Option<&'static str> {

@@ -1,15 +1,95 @@
-//! The `instance-impaired` alert's text: each instance with its failing health checks, and what
-//! to do by check type.
+//! `instance-impaired`: the health change event that tells it, its verdict, and its alert's
+//! text: each instance with its failing health checks, and what to do by check type.
 
 use std::fmt::Write;
 
-use super::kind::Kind;
+use super::found;
+use super::kind::{Judgement, Kind};
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::lines::{first, host, remediation_line, since};
-use crate::event::{self, Signal};
+use crate::event::{Envelope, Facts, HealthCheck, IgnoreReason, Parsed, RejectReason, Signal, text};
+use crate::inventory::{ContainerInstance, InstanceView};
 use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
+use crate::verdict::{Evidence, Verdict, in_service};
+
+/// The detail-type of a container instance's health change.
+pub const CONTAINER_INSTANCE_HEALTH_CHANGE: &str = "ECS Container Instance Health Change";
+
+/// The checks that are not OK, as the event reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failing(pub Vec<HealthCheck>);
+
+/// `ECS Container Instance Health Change` with `overallStatus: IMPAIRED`. The layout is the ECS
+/// developer guide's, page "Amazon ECS container instance health change events"
+/// (ecs_container_instance_health_events): `clusterArn`, `containerInstanceArn`,
+/// `capacityProviderName` (null outside capacity providers), `ec2InstanceId`, `overallStatus`,
+/// `healthChecks[]` of `type`, `status`, `lastStatusChange`, `lastUpdated`, `statusReason`.
+/// It carries no `version`.
+fn parse(event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+    let cluster = event.required("detail.clusterArn")?;
+    let instance = event.required("detail.containerInstanceArn")?;
+    let overall = event.text("overallStatus").unwrap_or("absent");
+    if overall != "IMPAIRED" {
+        return Ok(Parsed::Ignored(IgnoreReason::NoProblem(format!(
+            "the instance's health is {overall}, not IMPAIRED"
+        ))));
+    }
+    let checks: Vec<&serde_json::Value> = event
+        .list("healthChecks")
+        .filter(|c| text(c, "status").is_some_and(|s| s != "OK"))
+        .collect();
+    let failing = checks
+        .iter()
+        .map(|c| HealthCheck {
+            check: text(c, "type").unwrap_or("unknown").to_owned(),
+            status: text(c, "status").unwrap_or("unknown").to_owned(),
+            reason: text(c, "statusReason").map(str::to_owned),
+        })
+        .collect();
+    Ok(Parsed::Signal(Signal {
+        ec2_instance_id: event.text("ec2InstanceId").map(str::to_owned),
+        since: checks
+            .iter()
+            .find_map(|c| text(c, "lastStatusChange"))
+            .or_else(|| event.time())
+            .map(str::to_owned),
+        facts: Facts::new(Failing(failing)),
+        ..Signal::new(AlertKind::InstanceImpaired, cluster, instance)
+    }))
+}
+
+/// Decides an instance reported IMPAIRED against its current state and health: gone and
+/// DRAINING as for an agent; healthy again (`OK`) is recovered; still IMPAIRED, or a health ECS
+/// did not report or that is not yet known, confirms what the event said.
+pub fn decide_impaired(ecs: InstanceView<'_>) -> Verdict {
+    match in_service(ecs) {
+        Err(verdict) => verdict,
+        Ok(instance) if instance.health.as_ref().is_some_and(|h| h.overall == "OK") => Verdict::Recovered,
+        Ok(_) => Verdict::Confirmed,
+    }
+}
+
+fn decide(signal: &Signal, evidence: &dyn Evidence) -> Judgement {
+    let ecs = evidence.instance(&signal.resource)?;
+    let verdict = decide_impaired(ecs);
+    let finding = found::confirmed(&verdict, ecs, |instance| finding(signal, instance));
+    Some((verdict, finding))
+}
+
+/// The checks failing now, as ECS describes them; the event's when ECS reported no health (none
+/// for the sweep's look, which has no event).
+fn finding(signal: &Signal, instance: &ContainerInstance) -> InstanceFinding {
+    let health_checks = match &instance.health {
+        Some(health) if health.impaired() && !health.failing.is_empty() => health.failing.clone(),
+        _ => signal.facts.get::<Failing>().map(|f| f.0.clone()).unwrap_or_default(),
+    };
+    InstanceFinding {
+        health_checks,
+        ..found::seen_on(signal, instance)
+    }
+}
 
 fn body(email: &mut String, finding: &Finding, now: u64) {
     let (total, noun) = finding.counted();
@@ -73,7 +153,15 @@ impl Kind for InstanceImpaired {
     }
 
     fn detail_types(&self) -> &'static [&'static str] {
-        &[event::CONTAINER_INSTANCE_HEALTH_CHANGE]
+        &[CONTAINER_INSTANCE_HEALTH_CHANGE]
+    }
+
+    fn parse(&self, event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+        parse(event)
+    }
+
+    fn decide(&self, signal: &Signal, evidence: &dyn Evidence) -> Judgement {
+        decide(signal, evidence)
     }
 
     fn headline(&self, _daemons: &[&str]) -> String {
@@ -109,7 +197,7 @@ impl Kind for InstanceImpaired {
     }
 
     fn look_again(&self, cluster: &str, key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
-        Some(Signal::impaired_now(cluster, &key.instance, None))
+        Some(Signal::look(AlertKind::InstanceImpaired, cluster, &key.instance, None))
     }
 
     fn recovered(&self) -> Option<&'static str> {

@@ -4,10 +4,16 @@
 
 use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::config::Remediation;
-use crate::event::Signal;
+use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason, Signal};
+use crate::inventory::InstanceView;
 use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
+use crate::verdict::{Evidence, Suppression, Verdict};
+
+/// A kind's verdict on a signal, with the finding of a confirmed one; `None` when a look-up it
+/// needed failed (the message goes back to the queue).
+pub type Judgement = Option<(Verdict, Option<Box<InstanceFinding>>)>;
 
 pub trait Kind: Sync {
     fn kind(&self) -> AlertKind;
@@ -15,6 +21,38 @@ pub trait Kind: Sync {
     /// The EventBridge `detail-type`s whose events can tell it (the template's rules and the
     /// spoke's forward each one); none for a kind only the sweep finds.
     fn detail_types(&self) -> &'static [&'static str];
+
+    /// Reads one event of its detail-types: a signal, an event that tells no problem
+    /// (ignored), or a rejection naming the field that is missing.
+    fn parse(&self, event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+        Ok(Parsed::Ignored(IgnoreReason::UnhandledDetailType(
+            event.detail_type.to_owned(),
+        )))
+    }
+
+    /// The host behind the signal's instance that its verdict needs looked up (EC2 or Systems
+    /// Manager), given what ECS said of the instance; none for a kind that needs none.
+    fn host_to_check<'a>(&self, _signal: &'a Signal, _ecs: InstanceView<'a>) -> Option<&'a str> {
+        None
+    }
+
+    /// Whether its verdict needs the signal's daemon's tasks on the instance looked up (and the
+    /// daemon's deployments), given what ECS said of the instance.
+    fn daemon_to_check(&self, _ecs: InstanceView<'_>) -> bool {
+        false
+    }
+
+    /// Its verdict on a signal of its kind, from the evidence the look-ups found.
+    fn decide(&self, _signal: &Signal, _evidence: &dyn Evidence) -> Judgement {
+        None
+    }
+
+    /// The finding of a suppression that the sweep alerts once it lasted `STUCK_AFTER_MINUTES`
+    /// (an instance stuck DRAINING), while the problem itself is still there; none for a kind
+    /// with no such suppression.
+    fn stuck(&self, _signal: &Signal, _suppression: &Suppression, _evidence: &dyn Evidence) -> Option<InstanceFinding> {
+        None
+    }
 
     /// What broke, in a subject: `ECS agent disconnected`, `ECS daemon log-router lost`. The
     /// names of the daemons the message tells, in order, for the kinds about daemons.

@@ -1,18 +1,22 @@
-//! The kinds of problem, one module each: what sets each apart (its alert's text and checks,
-//! its severity rule, its metric, whether it may be remediated, how it ends) behind the one
-//! trait [`Kind`]. [`KINDS`] lists them; nothing outside this module matches on a kind.
+//! The kinds of problem, one module each: what sets each apart (the events it parses, its
+//! verdict on what the look-ups found, its alert's text and checks, its severity rule, its
+//! metric, whether it may be remediated, how it ends) behind the one trait [`Kind`]. [`KINDS`]
+//! lists them; nothing outside this module matches on a kind, and [`parse`] hands each event
+//! to the kind whose detail-types name it.
 
-mod agent_disconnected;
+pub mod agent_disconnected;
 pub mod agent_flapping;
-mod daemon_deployment_failed;
-mod daemon_lost;
-mod instance_impaired;
+pub mod daemon_deployment_failed;
+pub mod daemon_lost;
+mod found;
+pub mod instance_impaired;
 mod instance_not_registered;
 mod kind;
 mod monitor_impaired;
 
-pub use kind::Kind;
+pub use kind::{Judgement, Kind};
 
+use crate::event::{self, Envelope, IgnoreReason, Parsed, RejectReason};
 use crate::kind::AlertKind;
 
 /// Every kind, in `AlertKind::ALL`'s order.
@@ -30,6 +34,31 @@ pub static KINDS: [&dyn Kind; 7] = [
 pub fn of(kind: AlertKind) -> &'static dyn Kind {
     KINDS[kind as usize]
 }
+
+/// Parses one SQS message body; see [`parse_timed`].
+pub fn parse(body: &str) -> Parsed {
+    parse_timed(body).0
+}
+
+/// Parses one SQS message body, with the event's `time` (UNIX seconds) from the same parse:
+/// `event` reads the envelope, the kind whose detail-types name the event reads its detail.
+pub fn parse_timed(body: &str) -> (Parsed, Option<u64>) {
+    event::parse_timed(body, detail)
+}
+
+fn detail(event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
+    match KINDS.iter().find(|k| k.detail_types().contains(&event.detail_type)) {
+        Some(kind) => kind.parse(event),
+        None => Ok(Parsed::Ignored(IgnoreReason::UnhandledDetailType(
+            event.detail_type.to_owned(),
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod parse_tests;
+#[cfg(test)]
+mod verdict_tests;
 
 #[cfg(test)]
 mod tests {

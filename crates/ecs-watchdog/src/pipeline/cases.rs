@@ -443,7 +443,7 @@ fn deployment(name: &str, deployment: &str, at: u64) -> Message {
         "daemonDeploymentArn": format!("{daemon}/{deployment}")});
     message_at(
         &format!("{deployment}-{name}"),
-        crate::event::DAEMON_DEPLOYMENT_STATE_CHANGE,
+        crate::kinds::daemon_deployment_failed::DAEMON_DEPLOYMENT_STATE_CHANGE,
         detail,
         at,
     )

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use futures_util::future::join_all;
 
 use super::evidence::log_check_error;
-use crate::event::DaemonLost;
+use crate::event::DaemonOn;
 use crate::ports::{AwsError, Daemons, ErrorKind};
 use crate::verdict::Deployment;
 
@@ -22,7 +22,7 @@ type ByName = HashMap<String, Option<Deployment>>;
 pub async fn deployments(
     daemons: &dyn Daemons,
     cluster: &str,
-    lost: &[&DaemonLost],
+    lost: &[DaemonOn<'_>],
 ) -> (ByName, Option<AwsError>, HashMap<String, String>) {
     if lost.is_empty() {
         return (HashMap::new(), None, HashMap::new());
@@ -30,15 +30,15 @@ pub async fn deployments(
     let (mut arns, mut results) = match arns(daemons, cluster, lost).await {
         Ok(known) => known,
         Err((e, arns)) => {
-            let all = lost.iter().map(|d| (d.daemon_name.clone(), Some(Deployment::Unknown)));
+            let all = lost.iter().map(|d| (d.name.to_owned(), Some(Deployment::Unknown)));
             return (all.collect(), Some(e), arns);
         }
     };
     for daemon in lost {
         // A daemon ListDaemons does not list (just created, or deleted, or listed late) cannot be
         // asked about its deployments: that is not "none in progress", and the alert says so.
-        let known = arns.contains_key(&daemon.daemon_name);
-        results.entry(daemon.daemon_name.clone()).or_insert(Some(if known {
+        let known = arns.contains_key(daemon.name);
+        results.entry(daemon.name.to_owned()).or_insert(Some(if known {
             Deployment::NotInProgress
         } else {
             Deployment::Unknown
@@ -46,7 +46,7 @@ pub async fn deployments(
     }
     let unavailable = in_progress(daemons, cluster, &arns, &mut results).await;
     // The daemons of this look only: ListDaemons lists the cluster's others too.
-    arns.retain(|name, _| lost.iter().any(|d| &d.daemon_name == name));
+    arns.retain(|name, _| lost.iter().any(|d| d.name == name));
     (results, unavailable, arns)
 }
 
@@ -55,14 +55,14 @@ pub async fn deployments(
 async fn arns(
     daemons: &dyn Daemons,
     cluster: &str,
-    lost: &[&DaemonLost],
+    lost: &[DaemonOn<'_>],
 ) -> Result<(HashMap<String, String>, ByName), (AwsError, HashMap<String, String>)> {
     let mut arns: HashMap<String, String> = lost
         .iter()
-        .filter_map(|d| Some((d.daemon_name.clone(), d.daemon_arn.clone()?)))
+        .filter_map(|d| Some((d.name.to_owned(), d.arn?.to_owned())))
         .collect();
     let mut results = ByName::new();
-    if lost.iter().all(|d| arns.contains_key(&d.daemon_name)) {
+    if lost.iter().all(|d| arns.contains_key(d.name)) {
         return Ok((arns, results));
     }
     match daemons.list_daemons(cluster).await {
@@ -76,8 +76,8 @@ async fn arns(
             log_check_error(cluster, &e, lost.len());
             results.extend(
                 lost.iter()
-                    .filter(|d| !arns.contains_key(&d.daemon_name))
-                    .map(|d| (d.daemon_name.clone(), None)),
+                    .filter(|d| !arns.contains_key(d.name))
+                    .map(|d| (d.name.to_owned(), None)),
             );
         }
     }

@@ -11,14 +11,15 @@ use tracing::error;
 
 pub use super::deployments::deployments;
 use super::intake::Checked;
-use crate::event::{self, DaemonLost, Signal};
+use crate::event::{self, DaemonOn, Signal};
 use crate::inventory::{
     ClusterInstances, Ec2States, HostStates, InstanceStatus, TaskFilter, cluster_name, instance_key,
     is_ec2_instance_id, is_managed_node_id,
 };
+use crate::kinds;
 use crate::ports::{AwsError, Daemons, Inventory, error_chain};
 use crate::remediation::ClusterState;
-use crate::verdict::{self, Deployment};
+use crate::verdict::Deployment;
 
 /// The most names one describe call takes (ECS clusters, container instances and tasks; we
 /// hold `DescribeInstances` to the same).
@@ -81,22 +82,17 @@ impl Described<'_> {
     }
 
     fn host_ids(&self) -> impl Iterator<Item = &str> {
-        self.kept().filter_map(|s| match s {
-            Signal::AgentDisconnected(a) if self.known(&a.container_instance_arn) => {
-                verdict::agent_host_check(a, self.instances.lookup(&a.container_instance_arn))
-            }
-            _ => None,
-        })
+        self.kept()
+            .filter(|s| self.known(s.container_instance_arn()))
+            .filter_map(|s| kinds::of(s.kind()).host_to_check(s, self.instances.lookup(s.container_instance_arn())))
     }
 
     /// The lost daemons whose instance is not being repaired anyway.
-    fn lost_daemons(&self) -> Vec<&DaemonLost> {
+    fn lost_daemons(&self) -> Vec<DaemonOn<'_>> {
         self.kept()
-            .filter_map(|s| match s {
-                Signal::DaemonLost(d) if self.known(&d.container_instance_arn) => Some(&**d),
-                _ => None,
-            })
-            .filter(|d| verdict::daemon_repairing(self.instances.lookup(&d.container_instance_arn)).is_none())
+            .filter(|s| self.known(s.container_instance_arn()))
+            .filter(|s| kinds::of(s.kind()).daemon_to_check(self.instances.lookup(s.container_instance_arn())))
+            .filter_map(Signal::daemon)
             .collect()
     }
 }
@@ -123,14 +119,6 @@ pub struct Ec2Evidence {
     pub failed: HashSet<String>,
     pub managed: HostStates,
     pub managed_failed: HashSet<String>,
-}
-
-/// How a running daemon task is matched to a lost one: its instance and daemon name.
-pub fn live_key(daemon: &DaemonLost) -> (String, String) {
-    (
-        instance_key(&daemon.container_instance_arn).to_owned(),
-        daemon.daemon_name.clone(),
-    )
 }
 
 /// The first look at one cluster: its container instances as ECS describes them now (once for
@@ -220,9 +208,9 @@ pub async fn daemon_checks(
 ) -> DaemonChecks {
     let lost = described.lost_daemons();
     let (live, failed) = live_daemons(inventory, described.cluster, &lost).await;
-    let unreplaced: Vec<&DaemonLost> = lost
+    let unreplaced: Vec<DaemonOn<'_>> = lost
         .into_iter()
-        .filter(|d| !failed.contains(&d.daemon_name) && !live.contains(&live_key(d)))
+        .filter(|d| !failed.contains(d.name) && !live.contains(&d.live_key()))
         .collect();
     let (deployments, unavailable, arns) = deployments(daemons, described.cluster, &unreplaced).await;
     // Only where the verdict can confirm: a daemon being deployed is not looked up.
@@ -264,13 +252,13 @@ pub async fn criticality(
 async fn live_daemons(
     inventory: &dyn Inventory,
     cluster: &str,
-    lost: &[&DaemonLost],
+    lost: &[DaemonOn<'_>],
 ) -> (HashSet<(String, String)>, HashSet<String>) {
     let mut queries: Vec<(TaskFilter, HashSet<&str>)> = Vec::new();
     for daemon in lost {
-        let filter = TaskFilter::Daemon(daemon.daemon_name.clone());
+        let filter = TaskFilter::Daemon(daemon.name.to_owned());
         if !queries.iter().any(|(f, _)| *f == filter) {
-            queries.push((filter, HashSet::from([daemon.daemon_name.as_str()])));
+            queries.push((filter, HashSet::from([daemon.name])));
         }
     }
     let listed = join_all(queries.iter().map(|(filter, _)| inventory.list_tasks(cluster, filter))).await;
@@ -297,7 +285,7 @@ async fn live_daemons(
             Err(e) => {
                 // Which task belonged to which daemon is unknown without the answer.
                 log_check_error(cluster, &e, lost.len());
-                failed.extend(lost.iter().map(|d| d.daemon_name.clone()));
+                failed.extend(lost.iter().map(|d| d.name.to_owned()));
             }
         }
     }

@@ -7,8 +7,9 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use tracing::{info, info_span, warn};
 
-use crate::event::{self, Parsed, Signal};
+use crate::event::{self, Parsed, RepeatKey, Signal};
 use crate::inventory::instance_key;
+use crate::kinds;
 use crate::ports::Quarantined;
 use crate::verdict::{self, Repeat};
 
@@ -118,51 +119,6 @@ pub struct Intake<'a> {
     pub ignored: u64,
 }
 
-/// What makes two signals the same problem. Typed: a daemon's name can never meet another
-/// kind's key (a daemon named `agent` is not the agent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RepeatKey<'a> {
-    Agent {
-        instance: &'a str,
-    },
-    Daemon {
-        instance: &'a str,
-        daemon: &'a str,
-    },
-    Impaired {
-        instance: &'a str,
-    },
-    /// A failure and the success that ends it are different events of one daemon, and so
-    /// are two deployments' failures (they carry no version: one is not a repeat of the other).
-    Deployment {
-        daemon: &'a str,
-        event: &'static str,
-        deployment: Option<&'a str>,
-    },
-}
-
-impl<'a> RepeatKey<'a> {
-    pub fn of(signal: &'a Signal) -> Self {
-        match signal {
-            Signal::AgentDisconnected(s) => RepeatKey::Agent {
-                instance: instance_key(&s.container_instance_arn),
-            },
-            Signal::DaemonLost(s) => RepeatKey::Daemon {
-                instance: instance_key(&s.container_instance_arn),
-                daemon: &s.daemon_name,
-            },
-            Signal::InstanceImpaired(s) => RepeatKey::Impaired {
-                instance: instance_key(&s.container_instance_arn),
-            },
-            Signal::DaemonDeployment(s) => RepeatKey::Deployment {
-                daemon: &s.daemon_arn,
-                event: s.outcome.event_name(),
-                deployment: s.deployment_arn.as_deref(),
-            },
-        }
-    }
-}
-
 /// Parses every message and groups the signals.
 pub fn read(messages: &[Message]) -> Intake<'_> {
     let mut intake = Intake::default();
@@ -170,7 +126,7 @@ pub fn read(messages: &[Message]) -> Intake<'_> {
     for message in messages {
         // What is logged of a message (its parse, a reject) names it.
         let _span = info_span!("message", message_id = %message.id).entered();
-        let (parsed, time) = event::parse_timed(&message.body);
+        let (parsed, time) = kinds::parse_timed(&message.body);
         let _ = message.time.set(time);
         match parsed {
             Parsed::Signal(signal) => signals
@@ -193,7 +149,7 @@ pub fn read(messages: &[Message]) -> Intake<'_> {
     }
     for (cluster, signals) in signals {
         let keyed: Vec<(RepeatKey<'_>, Option<i64>)> =
-            signals.iter().map(|(_, s)| (RepeatKey::of(s), s.version())).collect();
+            signals.iter().map(|(_, s)| (s.repeat_key(), s.version())).collect();
         let repeats = verdict::repeats(&keyed);
         let checked = signals
             .into_iter()
@@ -214,7 +170,7 @@ pub fn instances<'a>(checked: &'a [Checked<'a>]) -> Vec<String> {
     let mut seen = HashMap::new();
     checked
         .iter()
-        .filter(|c| c.kept() && c.signal.names_an_instance())
+        .filter(|c| c.kept() && kinds::of(c.signal.kind()).of_instances())
         .map(|c| c.signal.container_instance_arn())
         .filter(|arn| seen.insert(instance_key(arn), ()).is_none())
         .map(str::to_owned)
@@ -224,7 +180,6 @@ pub fn instances<'a>(checked: &'a [Checked<'a>]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{AgentDisconnected, DaemonCause, DaemonLost};
 
     /// The body is parsed once: intake keeps the event's time, and the ledger's later reads of
     /// it take what intake kept, not the body again.
@@ -239,32 +194,6 @@ mod tests {
         message.body = "not JSON".to_owned();
         assert_eq!(message.event_time(), Some(expected));
         assert_eq!(Message::new("m-2", "not JSON").event_time(), None);
-    }
-
-    #[test]
-    fn when_a_daemon_is_named_agent_then_it_is_not_a_repeat_of_the_agent_signal() {
-        let agent = Signal::AgentDisconnected(AgentDisconnected {
-            cluster_arn: "c".into(),
-            container_instance_arn: "arn/ci/x".into(),
-            ec2_instance_id: None,
-            version: Some(3),
-            since: None,
-        });
-        let daemon = Signal::DaemonLost(Box::new(DaemonLost {
-            cluster_arn: "c".into(),
-            container_instance_arn: "arn/ci/x".into(),
-            daemon_name: "agent".into(),
-            daemon_arn: None,
-            task_arn: None,
-            task_definition_arn: None,
-            version: Some(3),
-            since: None,
-            cause: DaemonCause::StartImpaired {
-                failure_type: None,
-                reason: None,
-            },
-        }));
-        assert_ne!(RepeatKey::of(&agent), RepeatKey::of(&daemon));
     }
 
     #[test]

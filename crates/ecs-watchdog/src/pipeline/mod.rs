@@ -14,6 +14,7 @@ mod hub;
 mod impaired;
 mod intake;
 mod ledger;
+mod looks;
 mod places;
 mod plan;
 mod replace;

@@ -14,6 +14,7 @@ use crate::inventory::{
     ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth, InstanceStatus, TaskFilter,
     instance_key,
 };
+use crate::kind::AlertKind;
 use crate::kinds;
 use crate::ports::{AwsError, Daemons, Inventory, Ledger};
 
@@ -189,18 +190,23 @@ impl Survey {
         let mut signals: Vec<Signal> = self
             .watched()
             .filter(|i| !i.agent_connected)
-            .map(|i| Signal::agent_now(cluster, &i.arn, i.ec2_instance_id.clone()))
+            .map(|i| Signal::look(AlertKind::AgentDisconnected, cluster, &i.arn, i.ec2_instance_id.clone()))
             .collect();
         for d in self.daemons.iter().flatten() {
-            signals.extend(
-                self.without(d)
-                    .map(|i| Signal::daemon_lost_now(cluster, &i.arn, &d.daemon.name, Some(&d.daemon.arn))),
-            );
+            signals.extend(self.without(d).map(|i| {
+                Signal::of_daemon(
+                    AlertKind::DaemonLost,
+                    cluster,
+                    &i.arn,
+                    &d.daemon.name,
+                    Some(&d.daemon.arn),
+                )
+            }));
         }
         signals.extend(
             self.watched()
                 .filter(|i| i.health.as_ref().is_some_and(InstanceHealth::impaired))
-                .map(|i| Signal::impaired_now(cluster, &i.arn, i.ec2_instance_id.clone())),
+                .map(|i| Signal::look(AlertKind::InstanceImpaired, cluster, &i.arn, i.ec2_instance_id.clone())),
         );
         let seen: HashSet<IncidentKey> = signals.iter().map(IncidentKey::of).collect();
         for open in self.open.iter().flatten().filter(|k| !seen.contains(*k)) {
@@ -236,25 +242,22 @@ impl Survey {
             let critical = d.placement.as_ref().and_then(|p| p.critical);
             checks.critical.insert(d.daemon.name.clone(), critical);
         }
-        for signal in signals {
-            let Signal::DaemonLost(lost) = signal else {
-                continue;
-            };
-            let instance = instance_key(&lost.container_instance_arn).to_owned();
-            match (&self.daemons, self.daemon(&lost.daemon_name)) {
+        for lost in signals.iter().filter_map(Signal::daemon) {
+            let (instance, name) = lost.live_key();
+            match (&self.daemons, self.daemon(lost.name)) {
                 (None, _) => {
-                    checks.failed.insert(lost.daemon_name.clone());
+                    checks.failed.insert(name);
                 }
                 (Some(_), None) => {
-                    checks.live.insert((instance, lost.daemon_name.clone()));
+                    checks.live.insert((instance, name));
                 }
                 (Some(_), Some(d)) => match d.known() {
                     Some((_, running)) if running.contains(&instance) => {
-                        checks.live.insert((instance, lost.daemon_name.clone()));
+                        checks.live.insert((instance, name));
                     }
                     Some(_) => {}
                     None => {
-                        checks.failed.insert(lost.daemon_name.clone());
+                        checks.failed.insert(name);
                     }
                 },
             }

@@ -1,9 +1,8 @@
-//! Verdicts: what an event means once the current state is known (DESIGN §2). Pure functions.
+//! Verdicts: what an event means once the current state is known (DESIGN §2), in the words
+//! every kind's verdict uses, and the [`Evidence`] each reads. The verdicts themselves are the
+//! kinds' (`Kind::decide`). Pure.
 
-use crate::event::AgentDisconnected;
-use crate::inventory::{
-    ContainerInstance, Ec2State, InstanceStatus, InstanceView, PingStatus, is_ec2_instance_id, is_managed_node_id,
-};
+use crate::inventory::{ContainerInstance, Ec2State, InstanceStatus, InstanceView, PingStatus};
 
 /// The outcome of re-checking one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,62 +72,9 @@ pub enum Ec2View {
     HostNotRegistered,
 }
 
-/// The host to check (an EC2 instance `i-…` or an ECS Anywhere node `mi-…`), if the ECS state
-/// alone would confirm the disconnect.
-pub fn agent_host_check<'a>(event: &'a AgentDisconnected, ecs: InstanceView<'a>) -> Option<&'a str> {
-    let decided = decide_agent(event, ecs, Ec2View::NotChecked);
-    if decided != Verdict::Confirmed {
-        return None;
-    }
-    let id = match ecs {
-        InstanceView::Found(instance) => instance.ec2_instance_id.as_deref(),
-        _ => None,
-    }
-    .or(event.ec2_instance_id.as_deref())?;
-    (is_ec2_instance_id(id) || is_managed_node_id(id)).then_some(id)
-}
-
-/// Decides an agent-disconnected event against the current state.
-pub fn decide_agent(event: &AgentDisconnected, ecs: InstanceView<'_>, ec2: Ec2View) -> Verdict {
-    let instance = match in_service(ecs) {
-        Ok(instance) => instance,
-        Err(verdict) => return verdict,
-    };
-    if instance.agent_connected {
-        return Verdict::Recovered;
-    }
-    if let Some(event_version) = event.version
-        && instance.version > event_version
-    {
-        return Verdict::Superseded {
-            event_version,
-            current_version: instance.version,
-        };
-    }
-    match ec2 {
-        Ec2View::NotChecked => Verdict::Confirmed,
-        Ec2View::State(Ec2State::Running) => Verdict::Confirmed,
-        Ec2View::State(state) => Verdict::Suppressed(Suppression::InstanceNotRunning(Some(state))),
-        Ec2View::NotFound => Verdict::Suppressed(Suppression::InstanceNotRunning(None)),
-        Ec2View::Host(PingStatus::Online) | Ec2View::HostNotRegistered => Verdict::Confirmed,
-        Ec2View::Host(status) => Verdict::Suppressed(Suppression::HostOffline(status)),
-    }
-}
-
-/// Decides an instance reported IMPAIRED against its current state and health: gone and
-/// DRAINING as for an agent; healthy again (`OK`) is recovered; still IMPAIRED, or a health ECS
-/// did not report or that is not yet known, confirms what the event said.
-pub fn decide_impaired(ecs: InstanceView<'_>) -> Verdict {
-    match in_service(ecs) {
-        Err(verdict) => verdict,
-        Ok(instance) if instance.health.as_ref().is_some_and(|h| h.overall == "OK") => Verdict::Recovered,
-        Ok(_) => Verdict::Confirmed,
-    }
-}
-
 /// The instance when it is still in service (registering or ACTIVE); otherwise the verdict its
 /// state gives any instance signal: gone (cluster, MISSING, INACTIVE, DEREGISTERING) or DRAINING.
-fn in_service(ecs: InstanceView<'_>) -> Result<&ContainerInstance, Verdict> {
+pub fn in_service(ecs: InstanceView<'_>) -> Result<&ContainerInstance, Verdict> {
     let instance = match ecs {
         InstanceView::ClusterGone => return Err(Verdict::Suppressed(Suppression::ClusterGone)),
         InstanceView::Missing => return Err(Verdict::Suppressed(Suppression::InstanceGone(None))),
@@ -143,6 +89,31 @@ fn in_service(ecs: InstanceView<'_>) -> Result<&ContainerInstance, Verdict> {
     }
 }
 
+/// What the look-ups found now, as a kind's verdict reads it: the stages fill it (the monitor's
+/// from its batched look-ups, the sweep's from its survey), the kinds only ask.
+pub trait Evidence {
+    /// The container instance as ECS describes it now; `None` when its look-up failed.
+    fn instance(&self, container_instance_arn: &str) -> Option<InstanceView<'_>>;
+
+    /// What EC2 (`i-…`) or Systems Manager (`mi-…`) says of the host; `None` when its look-up
+    /// failed.
+    fn host(&self, id: &str) -> Option<Ec2View>;
+
+    /// What the look-ups found of a daemon on a container instance; `None` when they failed.
+    fn daemon(&self, container_instance_arn: &str, name: &str) -> Option<DaemonLook>;
+}
+
+/// A daemon on an instance, as the look-ups found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaemonLook {
+    /// A RUNNING or PENDING task of the daemon is on the instance.
+    pub running: bool,
+    /// Whether a deployment of the daemon is under way; `None` when that look-up failed.
+    pub deployment: Option<Deployment>,
+    /// Whether the daemon is critical; `None`: unknown.
+    pub critical: Option<bool>,
+}
+
 /// Whether a deployment of a daemon is in progress, as the Managed Daemons APIs tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deployment {
@@ -150,34 +121,6 @@ pub enum Deployment {
     NotInProgress,
     /// The APIs are unavailable (region, permission): decide from tasks and instance state.
     Unknown,
-}
-
-/// The verdict the instance's state alone gives a lost daemon: ECS drains and replaces an
-/// instance whose critical daemon stopped, so a gone or draining instance is being repaired.
-pub fn daemon_repairing(ecs: InstanceView<'_>) -> Option<Verdict> {
-    let status = match ecs {
-        InstanceView::ClusterGone | InstanceView::Missing => None,
-        InstanceView::Found(instance) => match instance.status {
-            InstanceStatus::Draining | InstanceStatus::Deregistering | InstanceStatus::Inactive => {
-                Some(instance.status)
-            }
-            _ => return None,
-        },
-    };
-    Some(Verdict::Suppressed(Suppression::Repairing(status)))
-}
-
-/// Decides a lost daemon: `replaced` says whether a RUNNING or PENDING task of the same daemon
-/// is on the instance now.
-pub fn decide_daemon(ecs: InstanceView<'_>, replaced: bool, deployment: Deployment) -> Verdict {
-    if let Some(repairing) = daemon_repairing(ecs) {
-        return repairing;
-    }
-    match (replaced, deployment) {
-        (true, _) => Verdict::Recovered,
-        (false, Deployment::InProgress) => Verdict::Suppressed(Suppression::Deploying),
-        (false, _) => Verdict::Confirmed,
-    }
 }
 
 /// Of several events for the same resource in one batch, which one to check.

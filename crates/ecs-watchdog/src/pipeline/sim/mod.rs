@@ -201,7 +201,11 @@ impl Sim {
         let daemon = ports::daemon_arn(cluster);
         let detail = serde_json::json!({"eventType": "INFO", "eventName": name, "clusterArn": cluster,
             "daemonArn": daemon, "daemonDeploymentArn": format!("{daemon}/deployment-{at}")});
-        self.deliver(crate::event::DAEMON_DEPLOYMENT_STATE_CHANGE, detail, at);
+        self.deliver(
+            crate::kinds::daemon_deployment_failed::DAEMON_DEPLOYMENT_STATE_CHANGE,
+            detail,
+            at,
+        );
     }
 
     /// The event ECS sends when the trouble begins, as the developer guide shows it.
@@ -209,19 +213,19 @@ impl Sim {
         let instance = arn(cluster, n);
         let (detail_type, detail) = match kind {
             AlertKind::DaemonLost => (
-                crate::event::TASK_STATE_CHANGE,
+                crate::kinds::daemon_lost::TASK_STATE_CHANGE,
                 serde_json::json!({"clusterArn": cluster, "containerInstanceArn": instance,
                     "group": format!("daemon:{}", ports::DAEMON), "lastStatus": "STOPPED",
                     "taskArn": format!("{instance}/task-{at}"), "version": 3}),
             ),
             AlertKind::InstanceImpaired => (
-                crate::event::CONTAINER_INSTANCE_HEALTH_CHANGE,
+                crate::kinds::instance_impaired::CONTAINER_INSTANCE_HEALTH_CHANGE,
                 serde_json::json!({"clusterArn": cluster, "containerInstanceArn": instance,
                     "overallStatus": "IMPAIRED",
                     "healthChecks": [{"type": "CONTAINER_RUNTIME", "status": "IMPAIRED"}]}),
             ),
             _ => (
-                crate::event::CONTAINER_INSTANCE_STATE_CHANGE,
+                crate::kinds::agent_disconnected::CONTAINER_INSTANCE_STATE_CHANGE,
                 serde_json::json!({"clusterArn": cluster, "containerInstanceArn": instance,
                     "agentConnected": false, "status": "ACTIVE", "version": 2}),
             ),

@@ -113,11 +113,8 @@ async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal
     let mut checks = survey.daemon_checks(signals);
     let lost: Vec<_> = signals
         .iter()
-        .filter_map(|s| match s {
-            Signal::DaemonLost(d) => Some(&**d),
-            _ => None,
-        })
-        .filter(|d| !checks.failed.contains(&d.daemon_name) && !checks.live.contains(&evidence::live_key(d)))
+        .filter_map(Signal::daemon)
+        .filter(|d| !checks.failed.contains(d.name) && !checks.live.contains(&d.live_key()))
         .collect();
     let (deployments, unavailable, _) = evidence::deployments(daemons, &survey.cluster, &lost).await;
     checks.deployments = deployments;

@@ -1,5 +1,15 @@
-use super::*;
-use serde_json::json;
+//! Each kind's parser, reached as the queue's bodies reach it: through [`parse`].
+
+use serde_json::{Value, json};
+
+use super::agent_disconnected::CONTAINER_INSTANCE_STATE_CHANGE;
+use super::daemon_deployment_failed::DaemonDeployment;
+use super::daemon_lost::event::{DaemonCause, DaemonLost};
+use super::daemon_lost::{DAEMON_SERVICE_ACTION, TASK_STATE_CHANGE};
+use super::instance_impaired::Failing;
+use super::{KINDS, parse};
+use crate::event::{ContainerExit, IgnoreReason, Parsed, RejectReason, Signal};
+use crate::kind::AlertKind;
 
 macro_rules! sample {
     ($file:literal) => {
@@ -83,6 +93,16 @@ fn daemon_action(detail: Value) -> String {
 }
 
 const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
+
+/// The daemon-lost signal a body parses to, with its facts.
+fn daemon_lost(body: &str) -> (Signal, DaemonLost) {
+    let Parsed::Signal(signal) = parse(body) else {
+        panic!("expected a daemon signal")
+    };
+    assert_eq!(signal.kind, AlertKind::DaemonLost);
+    let facts = signal.facts.get::<DaemonLost>().expect("a daemon's facts").clone();
+    (signal, facts)
+}
 const INSTANCE: &str = "arn:aws:ecs:eu-west-1:123456789012:container-instance/prod/0b4a";
 
 #[test]
@@ -94,13 +114,12 @@ fn when_the_agent_is_disconnected_then_a_signal_carries_what_the_check_needs() {
     }));
     assert_eq!(
         parse(&body),
-        Parsed::Signal(Signal::AgentDisconnected(AgentDisconnected {
-            cluster_arn: CLUSTER.into(),
-            container_instance_arn: INSTANCE.into(),
+        Parsed::Signal(Signal {
             ec2_instance_id: Some("i-0abc".into()),
             version: Some(7),
             since: Some("2026-11-21T09:58:00.000Z".into()),
-        }))
+            ..Signal::new(AlertKind::AgentDisconnected, CLUSTER, INSTANCE)
+        })
     );
 }
 
@@ -109,7 +128,7 @@ fn when_optional_fields_are_missing_or_odd_then_the_signal_still_parses() {
     let body = instance_event(json!({
         "clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "version": "seven"
     }));
-    let Parsed::Signal(Signal::AgentDisconnected(signal)) = parse(&body) else {
+    let Parsed::Signal(signal) = parse(&body) else {
         panic!("expected a signal")
     };
     assert_eq!(signal.version, None);
@@ -160,7 +179,10 @@ fn when_the_body_is_unusable_then_it_is_rejected_with_a_reason() {
 fn when_the_event_needs_no_check_then_it_is_ignored() {
     let connected =
         instance_event(json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "agentConnected": true}));
-    assert_eq!(parse(&connected), Parsed::Ignored(IgnoreReason::AgentConnected));
+    assert_eq!(
+        parse(&connected),
+        Parsed::Ignored(IgnoreReason::NoProblem("the agent is connected".into()))
+    );
     let other = json!({"source": "aws.ecs", "detail-type": "ECS Service Action", "detail": {}}).to_string();
     assert_eq!(
         parse(&other),
@@ -181,14 +203,13 @@ fn when_a_daemon_task_stops_then_the_signal_keeps_code_reason_and_exit_codes() {
         "stoppedAt": "2026-11-21T10:04:58.123Z",
         "containers": [{"name": "fluent-bit", "exitCode": 139, "reason": "OutOfMemory"}, {"name": "sidecar"}]
     }));
-    let Parsed::Signal(Signal::DaemonLost(lost)) = parse(&body) else {
-        panic!("expected a daemon signal")
-    };
-    assert_eq!(lost.daemon_name, "log-router");
+    let (lost, facts) = daemon_lost(&body);
+    assert_eq!(lost.daemon_name.as_deref(), Some("log-router"));
     assert_eq!(lost.version, Some(4));
     assert_eq!(lost.since.as_deref(), Some("2026-11-21T10:04:58.123Z"));
+    assert_eq!(facts.task_arn.as_deref(), Some(TASK));
     assert_eq!(
-        lost.cause,
+        facts.cause,
         DaemonCause::Stopped {
             stop_code: Some("EssentialContainerExited".into()),
             stopped_reason: Some("Essential container in task exited".into()),
@@ -213,11 +234,9 @@ fn when_a_daemon_task_stops_without_a_stop_code_then_it_still_parses() {
     let body = task_event(json!({
         "clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "group": "daemon:log-router", "lastStatus": "STOPPED"
     }));
-    let Parsed::Signal(Signal::DaemonLost(lost)) = parse(&body) else {
-        panic!("expected a daemon signal")
-    };
+    let (lost, facts) = daemon_lost(&body);
     assert_eq!(
-        lost.cause,
+        facts.cause,
         DaemonCause::Stopped {
             stop_code: None,
             stopped_reason: None,
@@ -229,7 +248,7 @@ fn when_a_daemon_task_stops_without_a_stop_code_then_it_still_parses() {
         Some("2026-11-21T10:00:00Z"),
         "falls back to the event time"
     );
-    assert_eq!((lost.task_arn, lost.version), (None, None));
+    assert_eq!((facts.task_arn, lost.version), (None, None));
 }
 
 #[test]
@@ -237,27 +256,31 @@ fn when_a_task_event_is_not_about_a_daemon_on_an_instance_then_it_is_ignored() {
     let cases = [
         (
             json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "group": "service:web", "lastStatus": "STOPPED"}),
-            IgnoreReason::NotADaemonTask("service:web".into()),
+            "task group \"service:web\" is not a daemon",
         ),
         (
             json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "lastStatus": "STOPPED"}),
-            IgnoreReason::NotADaemonTask(String::new()),
+            "task group \"\" is not a daemon",
         ),
         (
             json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "group": "daemon:", "lastStatus": "STOPPED"}),
-            IgnoreReason::NotADaemonTask("daemon:".into()),
+            "task group \"daemon:\" is not a daemon",
         ),
         (
             json!({"clusterArn": CLUSTER, "containerInstanceArn": INSTANCE, "group": "daemon:log-router", "lastStatus": "RUNNING"}),
-            IgnoreReason::TaskNotStopped("RUNNING".into()),
+            "the task is RUNNING, not STOPPED",
         ),
         (
             json!({"clusterArn": CLUSTER, "group": "daemon:log-router", "lastStatus": "STOPPED", "launchType": "FARGATE"}),
-            IgnoreReason::NoContainerInstance,
+            "the task has no container instance (Fargate)",
         ),
     ];
     for (detail, reason) in cases {
-        assert_eq!(parse(&task_event(detail.clone())), Parsed::Ignored(reason), "{detail}");
+        assert_eq!(
+            parse(&task_event(detail.clone())),
+            Parsed::Ignored(IgnoreReason::NoProblem(reason.into())),
+            "{detail}"
+        );
     }
     assert_eq!(
         parse(&task_event(json!({"group": "daemon:log-router"}))),
@@ -274,14 +297,12 @@ fn when_a_daemon_cannot_start_then_the_signal_carries_the_failure_type() {
         "failureType": "TASK_CREATION_FAILED", "createdAt": "2026-11-21T10:05:30.000Z",
         "reason": "RESOURCE:CPU - Unable to place daemon task on container instance: insufficient CPU"
     }));
-    let Parsed::Signal(Signal::DaemonLost(lost)) = parse(&body) else {
-        panic!("expected a daemon signal")
-    };
-    assert_eq!(lost.daemon_name, "security-agent");
+    let (lost, facts) = daemon_lost(&body);
+    assert_eq!(lost.daemon_name.as_deref(), Some("security-agent"));
     assert_eq!(lost.daemon_arn.as_deref(), Some(DAEMON));
-    assert_eq!(lost.task_arn, None, "no task was created");
+    assert_eq!(facts.task_arn, None, "no task was created");
     assert_eq!(
-        lost.cause,
+        facts.cause,
         DaemonCause::StartImpaired {
             failure_type: Some("TASK_CREATION_FAILED".into()),
             reason: Some("RESOURCE:CPU - Unable to place daemon task on container instance: insufficient CPU".into()),
@@ -294,7 +315,9 @@ fn when_a_daemon_action_is_other_or_incomplete_then_it_is_ignored_or_rejected() 
     let other = daemon_action(json!({"eventName": "DAEMON_DEPLOYMENT_STEADY", "clusterArn": CLUSTER}));
     assert_eq!(
         parse(&other),
-        Parsed::Ignored(IgnoreReason::UnhandledDaemonAction("DAEMON_DEPLOYMENT_STEADY".into()))
+        Parsed::Ignored(IgnoreReason::NoProblem(
+            "daemon action \"DAEMON_DEPLOYMENT_STEADY\" is not checked".into()
+        ))
     );
     let cases = [
         (
@@ -318,32 +341,25 @@ fn when_a_daemon_action_is_other_or_incomplete_then_it_is_ignored_or_rejected() 
     }
 }
 
-#[test]
-fn when_a_task_definition_arn_is_read_then_its_family_is_found() {
-    assert_eq!(
-        task_definition_family("arn:aws:ecs:eu-west-1:1:task-definition/log-router:7"),
-        Some("log-router")
-    );
-    assert_eq!(
-        task_definition_family("arn:aws:ecs:eu-west-1:1:daemon-task-definition/agent-td:3"),
-        Some("agent-td")
-    );
-    assert_eq!(task_definition_family("log-router"), None);
-}
-
 /// What each sample in `events/` must parse to.
 #[test]
 fn when_the_sample_events_are_parsed_then_each_is_what_its_name_says() {
     let kind = |parsed: &Parsed| match parsed {
-        Parsed::Signal(Signal::AgentDisconnected(_)) => "agent".to_owned(),
-        Parsed::Signal(Signal::DaemonLost(d)) => format!("daemon {}", d.daemon_name),
-        Parsed::Signal(Signal::DaemonDeployment(d)) => {
-            format!("deployment {} {}", d.daemon_name, d.outcome.event_name())
-        }
-        Parsed::Signal(Signal::InstanceImpaired(i)) => {
-            let checks: Vec<&str> = i.failing.iter().map(|c| c.check.as_str()).collect();
-            format!("impaired {}", checks.join(" "))
-        }
+        Parsed::Signal(s) => match s.kind {
+            AlertKind::AgentDisconnected => "agent".to_owned(),
+            AlertKind::DaemonLost => format!("daemon {}", s.daemon_name.as_deref().unwrap_or_default()),
+            AlertKind::DaemonDeploymentFailed => {
+                let d = s.facts.get::<DaemonDeployment>().expect("a deployment's facts");
+                let name = s.daemon_name.as_deref().unwrap_or_default();
+                format!("deployment {name} {}", d.outcome.event_name())
+            }
+            AlertKind::InstanceImpaired => {
+                let failing = s.facts.get::<Failing>().expect("the failing checks");
+                let checks: Vec<&str> = failing.0.iter().map(|c| c.check.as_str()).collect();
+                format!("impaired {}", checks.join(" "))
+            }
+            other => format!("unexpected {other:?}"),
+        },
         Parsed::Ignored(reason) => format!("ignored: {reason}"),
         Parsed::Rejected(reason) => format!("rejected: {reason}"),
     };
@@ -433,4 +449,16 @@ fn when_a_reject_reason_is_shown_then_it_says_what_was_wrong() {
         RejectReason::UnexpectedSource("aws.ec2".into()).to_string(),
         "source \"aws.ec2\" is not aws.ecs"
     );
+}
+
+/// Dispatch is by detail-type: each is read by one kind, so which kind parses an event is never
+/// a matter of the registry's order.
+#[test]
+fn when_the_registry_is_read_then_each_detail_type_belongs_to_one_kind() {
+    let mut seen = std::collections::HashSet::new();
+    for kind in KINDS {
+        for detail_type in kind.detail_types() {
+            assert!(seen.insert(*detail_type), "{detail_type} is claimed twice");
+        }
+    }
 }
