@@ -53,7 +53,7 @@ where
 /// One cluster's signals with its container instances as ECS describes them now.
 pub struct Described<'a> {
     pub cluster: &'a str,
-    pub checked: &'a [Checked<'a>],
+    pub checked: &'a [Checked],
     /// What the batch's look-ups found, or (the sweep's) its survey's, borrowed: a sweep of
     /// thousands of instances holds them once.
     pub instances: Cow<'a, ClusterInstances>,
@@ -135,7 +135,7 @@ pub fn live_key(daemon: &DaemonLost) -> (String, String) {
 
 /// The first look at one cluster: its container instances as ECS describes them now (once for
 /// all signal kinds).
-pub async fn describe<'a>(inventory: &dyn Inventory, cluster: &'a str, checked: &'a [Checked<'a>]) -> Described<'a> {
+pub async fn describe<'a>(inventory: &dyn Inventory, cluster: &'a str, checked: &'a [Checked]) -> Described<'a> {
     let arns = super::intake::instances(checked);
     let mut found = HashMap::new();
     let mut failed_instances = HashSet::new();
