@@ -13,7 +13,7 @@ use crate::kinds;
 use crate::metrics::{Metric, Tally};
 use crate::verdict::{Repeat, Suppression, Verdict};
 
-/// The outcome for one message.
+/// The outcome for one work item.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Decided(Verdict, Option<Box<InstanceFinding>>),
@@ -22,10 +22,10 @@ pub enum Outcome {
     Undecided,
 }
 
-/// One message's decision.
+/// One work item's decision.
 pub struct Decision<'a> {
     pub cluster: &'a str,
-    pub checked: &'a Checked<'a>,
+    pub checked: &'a Checked,
     pub outcome: Outcome,
 }
 
@@ -34,9 +34,9 @@ impl Decision<'_> {
         self.checked.signal.kind()
     }
 
-    /// The incident this message speaks of.
+    /// The incident this work item speaks of.
     pub fn incident(&self) -> IncidentKey {
-        IncidentKey::of(&self.checked.signal)
+        self.checked.key.clone()
     }
 
     /// Whether the look found the problem over: the agent reconnected, the daemon runs again, or
@@ -74,9 +74,8 @@ pub fn decide<'a>(described: &Described<'a>, daemons: &DaemonChecks, ec2: &Ec2Ev
         .checked
         .iter()
         .map(|checked| {
-            // What is logged while deciding names the message and the incident it speaks of.
-            let incident = IncidentKey::of(&checked.signal).id();
-            let _span = info_span!("decide", message_id = %checked.message.id, %incident).entered();
+            // What is logged while deciding names the incident it speaks of.
+            let _span = info_span!("decide", incident = %checked.key.id()).entered();
             let outcome = outcome(described, checked, daemons, ec2);
             let instance = checked.signal.container_instance_arn();
             info!(cluster = cluster_name(described.cluster), instance, ?outcome, "decided");
@@ -89,7 +88,7 @@ pub fn decide<'a>(described: &Described<'a>, daemons: &DaemonChecks, ec2: &Ec2Ev
         .collect()
 }
 
-fn outcome(described: &Described<'_>, checked: &Checked<'_>, daemons: &DaemonChecks, ec2: &Ec2Evidence) -> Outcome {
+fn outcome(described: &Described<'_>, checked: &Checked, daemons: &DaemonChecks, ec2: &Ec2Evidence) -> Outcome {
     if !checked.kept() {
         return Outcome::Repeat(checked.repeat);
     }

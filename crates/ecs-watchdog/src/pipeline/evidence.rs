@@ -54,7 +54,7 @@ where
 /// One cluster's signals with its container instances as ECS describes them now.
 pub struct Described<'a> {
     pub cluster: &'a str,
-    pub checked: &'a [Checked<'a>],
+    pub checked: &'a [Checked],
     /// What the batch's look-ups found, or (the sweep's) its survey's, borrowed: a sweep of
     /// thousands of instances holds them once.
     pub instances: Cow<'a, ClusterInstances>,
@@ -123,33 +123,39 @@ pub struct Ec2Evidence {
 
 /// The first look at one cluster: its container instances as ECS describes them now (once for
 /// all signal kinds).
-pub async fn describe<'a>(inventory: &dyn Inventory, cluster: &'a str, checked: &'a [Checked<'a>]) -> Described<'a> {
+pub async fn describe<'a>(inventory: &dyn Inventory, cluster: &'a str, checked: &'a [Checked]) -> Described<'a> {
     let arns = super::intake::instances(checked);
-    let mut found = HashMap::new();
-    let mut failed_instances = HashSet::new();
-    let mut gone = false;
-    for (chunk, answer) in chunked(&arns, |chunk| inventory.describe_container_instances(cluster, chunk)).await {
-        match answer {
-            Ok(ClusterInstances::ClusterGone) => gone = true,
-            Ok(ClusterInstances::Found(part)) => found.extend(part),
-            Err(e) => {
-                log_check_error(cluster, &e, chunk.len());
-                failed_instances.extend(chunk.iter().map(|arn| instance_key(arn).to_owned()));
-            }
-        }
-    }
-    let instances = if gone {
-        failed_instances.clear();
-        ClusterInstances::ClusterGone
-    } else {
-        ClusterInstances::Found(found)
-    };
+    let (instances, failed_instances) = container_instances(inventory, cluster, &arns).await;
     Described {
         cluster,
         checked,
         instances: Cow::Owned(instances),
         failed_instances: Cow::Owned(failed_instances),
     }
+}
+
+/// `DescribeContainerInstances` per 100 of `arns`, the one look-up of both Lambdas (the
+/// monitor's of the instances its messages name, the sweep's of every instance listed): what
+/// ECS describes, and the keys of the instances whose call failed. A cluster deleted meanwhile
+/// is gone whole: nothing of it is left to watch, nothing failed.
+pub async fn container_instances(
+    inventory: &dyn Inventory,
+    cluster: &str,
+    arns: &[String],
+) -> (ClusterInstances, HashSet<String>) {
+    let mut found = HashMap::new();
+    let mut failed = HashSet::new();
+    for (chunk, answer) in chunked(arns, |chunk| inventory.describe_container_instances(cluster, chunk)).await {
+        match answer {
+            Ok(ClusterInstances::ClusterGone) => return (ClusterInstances::ClusterGone, HashSet::new()),
+            Ok(ClusterInstances::Found(part)) => found.extend(part),
+            Err(e) => {
+                log_check_error(cluster, &e, chunk.len());
+                failed.extend(chunk.iter().map(|arn| instance_key(arn).to_owned()));
+            }
+        }
+    }
+    (ClusterInstances::Found(found), failed)
 }
 
 /// `DescribeInstances` per 100 ids across every cluster of the batch (EC2 is regional).

@@ -141,7 +141,7 @@ pub fn silenced<'a>(confirmed: &mut Confirmed<'a>, silences: &Silences, now: u64
         return held;
     }
     for (group, firings) in confirmed.iter_mut() {
-        let (out, kept): (Vec<Firing<'a>>, Vec<Firing<'a>>) = std::mem::take(firings)
+        let (out, kept): (Vec<Firing>, Vec<Firing>) = std::mem::take(firings)
             .into_iter()
             .partition(|f| matches!(silences.of(&f.key, now), Hold::Until { .. }));
         *firings = kept;
@@ -162,7 +162,7 @@ pub fn restore<'a>(confirmed: &mut Confirmed<'a>, held: Confirmed<'a>) {
 
 /// The agent-disconnected incidents to read beside the impaired ones that may fold into them
 /// (same `BatchGetItem` as the others: no call of their own).
-pub fn companions<'a>(seen: &[Seen<'a>]) -> Vec<Seen<'a>> {
+pub fn companions(seen: &[Seen]) -> Vec<Seen> {
     seen.iter()
         .filter(|x| match &x.look {
             Look::Confirmed { finding, .. } => {
@@ -172,11 +172,7 @@ pub fn companions<'a>(seen: &[Seen<'a>]) -> Vec<Seen<'a>> {
             }
             _ => false,
         })
-        .map(|x| Seen {
-            key: agent_key(&x.key),
-            look: Look::Companion,
-            messages: Vec::new(),
-        })
+        .map(|x| Seen::quiet(agent_key(&x.key), Look::Companion))
         .collect()
 }
 

@@ -1,13 +1,15 @@
-//! Intake: each message body parsed on its own, signals grouped by cluster, repeats within the
-//! batch marked, unusable bodies set aside for the dead-letter queue. Pure.
+//! Intake: each message body parsed on its own, signals grouped by cluster as work items (an
+//! incident key and what its event said), repeats within the batch marked, unusable bodies set
+//! aside for the dead-letter queue. Pure. Past intake nothing sees a message: stages mark
+//! incident keys undecided, and intake's map gives them back as the message ids SQS retries.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 use tracing::{info, info_span, warn};
 
-use crate::event::{self, Parsed, RepeatKey, Signal};
+use crate::event::{Parsed, RepeatKey, Signal};
+use crate::incident::IncidentKey;
 use crate::inventory::instance_key;
 use crate::kinds;
 use crate::ports::Quarantined;
@@ -24,8 +26,6 @@ pub struct Message {
     /// How often SQS has handed the message out, this time included (the record's
     /// `attributes.ApproximateReceiveCount`); 0 when unknown.
     pub receive_count: u32,
-    /// The event's time, kept when intake parses the body, so no later stage parses it again.
-    time: OnceLock<Option<u64>>,
 }
 
 impl Message {
@@ -35,14 +35,7 @@ impl Message {
             id: id.into(),
             body: body.into(),
             receive_count: 1,
-            time: OnceLock::new(),
         }
-    }
-
-    /// When the event happened, as EventBridge's `time` says (UNIX seconds); `None` for a body
-    /// without one (the sweep's looks, which are of now).
-    pub fn event_time(&self) -> Option<u64> {
-        *self.time.get_or_init(|| event::time_of(&self.body))
     }
 }
 
@@ -69,7 +62,6 @@ impl From<Record> for Message {
             id: record.id,
             body: record.body,
             receive_count,
-            time: OnceLock::new(),
         }
     }
 }
@@ -95,16 +87,29 @@ pub struct SqsBatch {
     pub records: Vec<Message>,
 }
 
-/// A message whose body is a signal to check.
+/// A work item: the incident a signal speaks of, and what it said (the trigger: the signal and
+/// its event's time). The sweep's items are looks at the current state: no event time.
 #[derive(Debug)]
-pub struct Checked<'a> {
-    pub message: &'a Message,
+pub struct Checked {
+    pub key: IncidentKey,
     pub signal: Signal,
+    /// When the event happened (EventBridge's `time`, UNIX seconds); none for the sweep's looks.
+    pub time: Option<u64>,
     /// Whether another message of the batch already stands for the same problem.
     pub repeat: Repeat,
 }
 
-impl Checked<'_> {
+impl Checked {
+    /// A look at the current state (the sweep's): no event, never a repeat.
+    pub fn look(signal: Signal) -> Self {
+        Self {
+            key: IncidentKey::of(&signal),
+            signal,
+            time: None,
+            repeat: Repeat::Kept,
+        }
+    }
+
     pub fn kept(&self) -> bool {
         self.repeat == Repeat::Kept
     }
@@ -112,27 +117,45 @@ impl Checked<'_> {
 
 /// What the batch holds.
 #[derive(Debug, Default)]
-pub struct Intake<'a> {
-    /// Signals by cluster ARN, in message order.
-    pub by_cluster: BTreeMap<String, Vec<Checked<'a>>>,
+pub struct Intake {
+    /// Work items by cluster ARN, in message order.
+    pub by_cluster: BTreeMap<String, Vec<Checked>>,
     pub rejected: Vec<Quarantined>,
     pub ignored: u64,
+    /// The messages each cluster's items came from, repeats included.
+    cluster_ids: BTreeMap<String, Vec<String>>,
+    /// The messages that stand for each incident (repeats left out: they were decided as such).
+    key_ids: HashMap<IncidentKey, Vec<String>>,
 }
 
+impl Intake {
+    /// The messages of a cluster, all undecided when its scope is unknown.
+    pub fn cluster_ids(&self, cluster: &str) -> &[String] {
+        self.cluster_ids.get(cluster).map_or(&[], Vec::as_slice)
+    }
+
+    /// The messages that stand for the incident `key` (none for a key no message named).
+    pub fn ids(&self, key: &IncidentKey) -> &[String] {
+        self.key_ids.get(key).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// A message's signal and its event's time.
+type Said<'m> = (&'m Message, Signal, Option<u64>);
+
 /// Parses every message and groups the signals.
-pub fn read(messages: &[Message]) -> Intake<'_> {
+pub fn read(messages: &[Message]) -> Intake {
     let mut intake = Intake::default();
-    let mut signals: BTreeMap<String, Vec<(&Message, Signal)>> = BTreeMap::new();
+    let mut signals: BTreeMap<String, Vec<Said<'_>>> = BTreeMap::new();
     for message in messages {
         // What is logged of a message (its parse, a reject) names it.
         let _span = info_span!("message", message_id = %message.id).entered();
         let (parsed, time) = kinds::parse_timed(&message.body);
-        let _ = message.time.set(time);
         match parsed {
             Parsed::Signal(signal) => signals
                 .entry(signal.cluster_arn().to_owned())
                 .or_default()
-                .push((message, signal)),
+                .push((message, signal, time)),
             Parsed::Ignored(reason) => {
                 info!(message_id = %message.id, %reason, "ignored");
                 intake.ignored += 1;
@@ -149,15 +172,24 @@ pub fn read(messages: &[Message]) -> Intake<'_> {
     }
     for (cluster, signals) in signals {
         let keyed: Vec<(RepeatKey<'_>, Option<i64>)> =
-            signals.iter().map(|(_, s)| (s.repeat_key(), s.version())).collect();
+            signals.iter().map(|(_, s, _)| (s.repeat_key(), s.version())).collect();
         let repeats = verdict::repeats(&keyed);
+        let ids = signals.iter().map(|(m, _, _)| m.id.clone()).collect();
+        intake.cluster_ids.insert(cluster.clone(), ids);
         let checked = signals
             .into_iter()
             .zip(repeats)
-            .map(|((message, signal), repeat)| Checked {
-                message,
-                signal,
-                repeat,
+            .map(|((message, signal, time), repeat)| {
+                let key = IncidentKey::of(&signal);
+                if repeat == Repeat::Kept {
+                    intake.key_ids.entry(key.clone()).or_default().push(message.id.clone());
+                }
+                Checked {
+                    key,
+                    signal,
+                    time,
+                    repeat,
+                }
             })
             .collect();
         intake.by_cluster.insert(cluster, checked);
@@ -166,7 +198,7 @@ pub fn read(messages: &[Message]) -> Intake<'_> {
 }
 
 /// The distinct container instances the kept signals name, in order.
-pub fn instances<'a>(checked: &'a [Checked<'a>]) -> Vec<String> {
+pub fn instances(checked: &[Checked]) -> Vec<String> {
     let mut seen = HashMap::new();
     checked
         .iter()
@@ -180,20 +212,55 @@ pub fn instances<'a>(checked: &'a [Checked<'a>]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event;
 
-    /// The body is parsed once: intake keeps the event's time, and the ledger's later reads of
-    /// it take what intake kept, not the body again.
+    /// The body is parsed once: intake keeps the event's time on the work item, and the
+    /// ledger's later reads of it take what intake kept, not the body again.
     #[test]
-    fn when_intake_has_read_a_message_then_its_event_time_is_kept_not_parsed_again() {
+    fn when_intake_has_read_a_message_then_its_event_time_is_kept_on_the_work_item() {
         let body = include_str!("../../../../events/container-instance-agent-disconnected.json");
         let expected = event::time_of(body).expect("the sample has a time");
-        let mut message = Message::new("m-1", body);
-        let intake = read(std::slice::from_ref(&message));
-        assert_eq!(intake.by_cluster.values().flatten().count(), 1);
-        drop(intake);
-        message.body = "not JSON".to_owned();
-        assert_eq!(message.event_time(), Some(expected));
-        assert_eq!(Message::new("m-2", "not JSON").event_time(), None);
+        let intake = read(&[Message::new("m-1", body)]);
+        let times: Vec<Option<u64>> = intake.by_cluster.values().flatten().map(|c| c.time).collect();
+        assert_eq!(times, [Some(expected)]);
+    }
+
+    /// Past intake only incident keys travel: the map gives each key back as the messages that
+    /// stand for it (a repeat was decided as one and stays decided), and a cluster's as all.
+    #[test]
+    fn when_a_batch_names_an_incident_twice_then_its_key_maps_back_to_the_kept_message_only() {
+        let body = include_str!("../../../../events/container-instance-agent-disconnected.json");
+        let other = body.replace("9f1c2d3e4b5a46789abc0def12345678", "0000000000000000000000000000beef");
+        let older = body.replace("\"version\": 42", "\"version\": 41");
+        assert_ne!(older, body, "the sample's version is replaced");
+        let messages = [
+            Message::new("old", older),
+            Message::new("new", body),
+            Message::new("other", other),
+            Message::new("garbage", "not JSON"),
+        ];
+        let intake = read(&messages);
+        let (cluster, items) = intake.by_cluster.iter().next().expect("one cluster");
+        assert_eq!(intake.by_cluster.len(), 1);
+        let kept: Vec<(&[String], Option<u64>)> = items
+            .iter()
+            .filter(|c| c.kept())
+            .map(|c| (intake.ids(&c.key), c.time))
+            .collect();
+        let time = event::time_of(&messages[1].body);
+        assert!(time.is_some());
+        assert_eq!(
+            kept,
+            [(&["new".to_owned()][..], time), (&["other".to_owned()][..], time)]
+        );
+        assert_eq!(intake.cluster_ids(cluster), ["old", "new", "other"]);
+        assert_eq!(
+            intake.cluster_ids("arn:aws:ecs:eu-west-1:123456789012:cluster/none"),
+            [] as [String; 0]
+        );
+        let unnamed = IncidentKey::new(cluster, crate::alert::AlertKind::AgentDisconnected, "arn/ci/none", None);
+        assert!(intake.ids(&unnamed).is_empty(), "a key no message named maps to none");
+        assert_eq!(intake.rejected.len(), 1);
     }
 
     #[test]

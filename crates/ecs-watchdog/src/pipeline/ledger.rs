@@ -12,7 +12,6 @@ use tracing::{error, info};
 
 use super::decide::{Decision, Outcome};
 use super::evidence::chunked;
-use super::intake::Message;
 use super::plan::{self, Look, Move, Settings};
 use super::report::{self, Context, Outgoing};
 use super::{Adapters, BatchReport};
@@ -27,23 +26,39 @@ use crate::verdict::Verdict;
 pub(super) mod read;
 mod write;
 
-/// What a run saw of one incident, and the messages that said it.
+/// What a run saw of one incident, and whether a work item of the run said it.
 #[derive(Debug, Clone)]
-pub struct Seen<'a> {
+pub struct Seen {
     pub key: IncidentKey,
     pub look: Look,
-    pub messages: Vec<&'a Message>,
+    /// When the newest event that said it happened; none for a look at the current state.
+    pub time: Option<u64>,
+    /// Whether a work item of the run spoke of it (a companion, read for another incident's
+    /// rule, did not): when it cannot be decided, the item's messages go back to the queue.
+    pub told: bool,
+}
+
+impl Seen {
+    /// A look no event and no work item of the run said (the sweep's, a companion).
+    pub fn quiet(key: IncidentKey, look: Look) -> Self {
+        Self {
+            key,
+            look,
+            time: None,
+            told: false,
+        }
+    }
 }
 
 /// Folds a run's looks into one per incident: the look of the newest event wins, and of events
 /// as new, one that found it over (looks at an instance's current state agree; of a
 /// deployment's events, a success in the batch ends what a redelivered failure would keep open,
 /// and a later deployment's failure opens again what a success ended).
-pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
+pub fn by_incident(seen: Vec<Seen>) -> Vec<Seen> {
     // A companion (read for another incident's rule) gives way to any look, the outbox's to
     // any look of this run's.
-    let rank = |s: &Seen<'_>| {
-        let newest = s.messages.iter().filter_map(|m| m.event_time()).max();
+    let rank = |s: &Seen| {
+        let newest = s.time;
         let level = match s.look {
             Look::Companion => 0,
             Look::Owed => 1,
@@ -51,14 +66,15 @@ pub fn by_incident(seen: Vec<Seen<'_>>) -> Vec<Seen<'_>> {
         };
         (level, newest, matches!(s.look, Look::Over { .. }))
     };
-    let mut folded: BTreeMap<IncidentKey, Seen<'_>> = BTreeMap::new();
+    let mut folded: BTreeMap<IncidentKey, Seen> = BTreeMap::new();
     for s in seen {
         match folded.get_mut(&s.key) {
             Some(kept) => {
                 if rank(&s) >= rank(kept) {
                     kept.look = s.look;
                 }
-                kept.messages.extend(s.messages);
+                kept.time = kept.time.max(s.time);
+                kept.told |= s.told;
             }
             None => {
                 folded.insert(s.key.clone(), s);
@@ -77,7 +93,7 @@ const ROUNDS: usize = 3;
 pub async fn run(
     io: &Adapters,
     context: &Context<'_>,
-    seen: Vec<Seen<'_>>,
+    seen: Vec<Seen>,
     s: &Settings,
     report: &mut BatchReport,
     known: read::Known,
@@ -89,11 +105,11 @@ pub async fn run(
     };
     let (mut known, unknown) = read::first(ledger, &seen, s, known).await;
     let as_read = known.groups.clone();
-    let messages: HashMap<&IncidentKey, &Vec<&Message>> = seen.iter().map(|x| (&x.key, &x.messages)).collect();
-    let mut pending: Vec<&Seen<'_>> = Vec::new();
+    let told: HashSet<&IncidentKey> = seen.iter().filter(|x| x.told).map(|x| &x.key).collect();
+    let mut pending: Vec<&Seen> = Vec::new();
     for x in &seen {
         match unknown.contains(&x.key) {
-            true => _ = undecided(report, &x.messages),
+            true => _ = undecided(report, x),
             false => pending.push(x),
         }
     }
@@ -103,7 +119,7 @@ pub async fn run(
         tally_move(m, &mut moved, report);
     }
     gauge(&known.counts, &moved, report);
-    let outgoing = outgoing(&written, &messages);
+    let outgoing = outgoing(&written, &told);
     let mut closed = Moved::new();
     let failed = send(io, ledger, context, outgoing, s, &mut closed, report).await;
     let opened: Vec<&Group> = known
@@ -121,7 +137,7 @@ pub async fn run(
 /// still moving at the end is left to the queue's redelivery.
 async fn rounds(
     ledger: &dyn Ledger,
-    mut pending: Vec<&Seen<'_>>,
+    mut pending: Vec<&Seen>,
     known: &mut read::Known,
     s: &Settings,
     report: &mut BatchReport,
@@ -143,7 +159,7 @@ async fn rounds(
             .filter(|x| plan.later.contains(&x.key) && later.insert(&x.key))
         {
             info!(incident = %x.key.id(), "a failure met the resolved notice it follows: taken again after it");
-            undecided(report, &x.messages);
+            undecided(report, x);
         }
         // Taken again by the redelivery: not looked at again in this run.
         pending.retain(|x| !later.contains(&x.key));
@@ -152,13 +168,13 @@ async fn rounds(
         let failed: HashSet<IncidentKey> = out.failed.into_iter().collect();
         let again: HashSet<IncidentKey> = out.again.into_iter().collect();
         pending.retain(|x| match failed.contains(&x.key) {
-            true => undecided(report, &x.messages),
+            true => undecided(report, x),
             false => again.contains(&x.key),
         });
     }
     for x in pending {
         info!(incident = %x.key.id(), "moved by other runs at every look: the redelivery looks again");
-        undecided(report, &x.messages);
+        undecided(report, x);
     }
     written
 }
@@ -176,9 +192,8 @@ fn gauge(counts: &HashMap<String, i64>, moved: &Moved, report: &mut BatchReport)
 
 /// Whether the look comes from events older than what its incident knows: they are done with
 /// (acknowledged), as the redelivery of an event already told is.
-fn stale(stored: &HashMap<IncidentKey, Incident>, x: &Seen<'_>) -> bool {
-    let newest = x.messages.iter().filter_map(|m| m.event_time()).max();
-    let stale = plan::stale(stored.get(&x.key), &x.look, newest);
+fn stale(stored: &HashMap<IncidentKey, Incident>, x: &Seen) -> bool {
+    let stale = plan::stale(stored.get(&x.key), &x.look, x.time);
     if stale {
         info!(incident = %x.key.id(), "an event older than what the incident knows: it changes nothing");
     }
@@ -188,11 +203,11 @@ fn stale(stored: &HashMap<IncidentKey, Incident>, x: &Seen<'_>) -> bool {
 /// Incidents opened minus closed, per cluster: the open-incidents gauge moves by it.
 pub type Moved = BTreeMap<String, i64>;
 
-/// Marks the messages undecided (they go back to the queue); false, for `filter`.
-fn undecided(report: &mut BatchReport, messages: &[&Message]) -> bool {
-    for message in messages {
-        report.tally.count(None, Metric::CheckErrors);
-        report.failures.push(message.id.clone());
+/// Marks the look undecided when a work item said it (its messages go back to the queue);
+/// false, for `filter`.
+fn undecided(report: &mut BatchReport, x: &Seen) -> bool {
+    if x.told {
+        report.undecided.push(x.key.clone());
     }
     false
 }
@@ -213,8 +228,8 @@ fn tally_move(m: &Move, moved: &mut Moved, report: &mut BatchReport) {
 }
 
 /// The leased incidents as notices: one per cluster, kind and notice.
-fn outgoing<'a>(written: &[Move], messages: &HashMap<&IncidentKey, &Vec<&'a Message>>) -> Vec<Outgoing<'a>> {
-    let mut out: BTreeMap<(String, AlertKind, Notice), Outgoing<'a>> = BTreeMap::new();
+fn outgoing(written: &[Move], told: &HashSet<&IncidentKey>) -> Vec<Outgoing> {
+    let mut out: BTreeMap<(String, AlertKind, Notice), Outgoing> = BTreeMap::new();
     for m in written {
         let Some(notice) = m.sends else { continue };
         let key = &m.incident.key;
@@ -222,7 +237,9 @@ fn outgoing<'a>(written: &[Move], messages: &HashMap<&IncidentKey, &Vec<&'a Mess
             .entry((key.cluster_arn.clone(), key.kind, notice))
             .or_insert_with(|| Outgoing::new(&key.cluster_arn, key.kind, notice));
         o.incidents.push(m.incident.clone());
-        o.messages.extend(messages.get(key).map_or(&[][..], |v| v.as_slice()));
+        if told.contains(key) {
+            o.told.push(key.clone());
+        }
     }
     out.into_values().collect()
 }
@@ -233,7 +250,7 @@ pub async fn send(
     io: &Adapters,
     ledger: &dyn Ledger,
     context: &Context<'_>,
-    outgoing: Vec<Outgoing<'_>>,
+    outgoing: Vec<Outgoing>,
     s: &Settings,
     moved: &mut Moved,
     report: &mut BatchReport,
@@ -243,7 +260,7 @@ pub async fn send(
     let mut failed = Vec::new();
     for (o, sent) in outgoing.iter().zip(results) {
         if !sent {
-            undecided(report, &o.messages);
+            report.undecided.extend(o.told.iter().cloned());
             if o.notice == Notice::Alert {
                 failed.push(GroupKey::new(&o.cluster, o.kind));
             }
@@ -290,8 +307,8 @@ async fn reopen_windows(ledger: &dyn Ledger, opened: &[&Group], read: &HashMap<G
 }
 
 /// Stateless: every confirmed problem alerts.
-async fn stateless(io: &Adapters, context: &Context<'_>, seen: Vec<Seen<'_>>, report: &mut BatchReport) {
-    let mut out: BTreeMap<(String, AlertKind), Outgoing<'_>> = BTreeMap::new();
+async fn stateless(io: &Adapters, context: &Context<'_>, seen: Vec<Seen>, report: &mut BatchReport) {
+    let mut out: BTreeMap<(String, AlertKind), Outgoing> = BTreeMap::new();
     for x in seen {
         let Look::Confirmed { finding, .. } = x.look else {
             continue;
@@ -299,14 +316,16 @@ async fn stateless(io: &Adapters, context: &Context<'_>, seen: Vec<Seen<'_>>, re
         let o = out
             .entry((x.key.cluster_arn.clone(), x.key.kind))
             .or_insert_with(|| Outgoing::new(&x.key.cluster_arn, x.key.kind, Notice::Alert));
+        if x.told {
+            o.told.push(x.key.clone());
+        }
         o.incidents.push(Incident::new(x.key, State::Due, *finding, 0));
-        o.messages.extend(x.messages);
     }
-    let out: Vec<Outgoing<'_>> = out.into_values().collect();
+    let out: Vec<Outgoing> = out.into_values().collect();
     let results = report::publish(io, context, &out, 0, report).await;
     for (o, sent) in out.iter().zip(results) {
         if !sent {
-            undecided(report, &o.messages);
+            report.undecided.extend(o.told.iter().cloned());
         }
     }
 }
@@ -325,7 +344,7 @@ pub async fn count_open(ledger: &dyn Ledger, moved: Moved, report: &mut BatchRep
 }
 
 /// A look that found its problem over, as the ledger takes it.
-pub fn over<'a>(decision: &Decision<'a>) -> Option<Seen<'a>> {
+pub fn over(decision: &Decision<'_>) -> Option<Seen> {
     let Outcome::Decided(verdict, _) = &decision.outcome else {
         return None;
     };
@@ -337,10 +356,11 @@ pub fn over<'a>(decision: &Decision<'a>) -> Option<Seen<'a>> {
             // verdicts are of the current state, now.
             at: kinds::of(decision.kind())
                 .ended_by_its_events()
-                .then(|| decision.checked.message.event_time())
+                .then_some(decision.checked.time)
                 .flatten(),
         },
-        messages: vec![decision.checked.message],
+        time: decision.checked.time,
+        told: true,
     })
 }
 

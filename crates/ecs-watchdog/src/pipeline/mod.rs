@@ -62,6 +62,9 @@ use scope::{Scope, Scoping};
 pub struct BatchReport {
     /// Ids of the messages left undecided: the queue delivers them again.
     pub failures: Vec<String>,
+    /// The incidents the ledger and report stages left undecided; the monitor gives their
+    /// messages back to the queue through intake's map ([`intake::Intake::ids`]).
+    pub(crate) undecided: Vec<IncidentKey>,
     pub tally: Tally,
     /// What SNS accepted: firing alerts, then resolved notices.
     pub alerts: Vec<Alert>,
@@ -106,11 +109,12 @@ impl Adapters {
     }
 }
 
-/// A confirmed problem: the messages that speak of it and its finding.
+/// A confirmed problem: its incident, when its newest event happened, and its finding.
 #[derive(Debug, Clone)]
-pub struct Firing<'a> {
-    pub messages: Vec<&'a Message>,
+pub struct Firing {
     pub key: IncidentKey,
+    /// The event's time; none for a look at the current state (the sweep's).
+    pub time: Option<u64>,
     pub finding: InstanceFinding,
     /// Seconds the problem must have lasted since first sight before it alerts (the sweep's).
     hold: u64,
@@ -130,8 +134,8 @@ fn token(now: u64) -> String {
 
 /// The looks of a run: what it confirmed, what it found over, and (when remediation drains)
 /// DRAINING instances, whose alert may still be owed after a drain and a refused publish.
-fn looks<'a>(confirmed: Confirmed<'a>, decisions: &[Decision<'a>], drains: bool) -> Vec<ledger::Seen<'a>> {
-    let mut seen: Vec<ledger::Seen<'a>> = confirmed
+fn looks(confirmed: Confirmed<'_>, decisions: &[Decision<'_>], drains: bool) -> Vec<ledger::Seen> {
+    let mut seen: Vec<ledger::Seen> = confirmed
         .into_values()
         .flatten()
         .map(|f| ledger::Seen {
@@ -140,7 +144,8 @@ fn looks<'a>(confirmed: Confirmed<'a>, decisions: &[Decision<'a>], drains: bool)
                 finding: Box::new(f.finding),
                 hold: f.hold,
             },
-            messages: f.messages,
+            time: f.time,
+            told: true,
         })
         .collect();
     seen.extend(decisions.iter().filter_map(ledger::over));
@@ -151,14 +156,15 @@ fn looks<'a>(confirmed: Confirmed<'a>, decisions: &[Decision<'a>], drains: bool)
             .map(|d| ledger::Seen {
                 key: d.incident(),
                 look: plan::Look::Owed,
-                messages: vec![d.checked.message],
+                time: d.checked.time,
+                told: true,
             }),
     );
     seen
 }
 
 /// Confirmed problems by cluster and kind: one alert each.
-pub type Confirmed<'a> = BTreeMap<(&'a str, AlertKind), Vec<Firing<'a>>>;
+pub type Confirmed<'a> = BTreeMap<(&'a str, AlertKind), Vec<Firing>>;
 
 /// The monitor with its adapters; built once per Lambda instance, so the tag cache survives
 /// warm invocations.
@@ -205,7 +211,11 @@ impl Monitor {
         let mut silences = Silences::default();
         let (decisions, deployments_unknown) = self.evidence(&monitored, &mut silences, &mut report.tally).await;
         decide::tally(&decisions, &mut report.tally);
-        let mut confirmed = confirmed(&decisions, &mut report);
+        let mut confirmed = confirmed(&decisions);
+        let undecided = decisions.iter().filter(|d| d.outcome == Outcome::Undecided);
+        report
+            .failures
+            .extend(undecided.flat_map(|d| intake.ids(&d.checked.key)).cloned());
         let now = self.io.clock.now();
         let drains = !self.io.steps.is_empty() && !self.config.remediation.dry_run;
         let grouping = !self.config.incidents.group_interval.is_zero();
@@ -236,6 +246,12 @@ impl Monitor {
         if let Some(ledger) = self.io.ledger.as_deref() {
             group::send_due(&self.io, ledger, &self.place, groups.into_values(), &s, &mut report).await;
         }
+        for key in std::mem::take(&mut report.undecided) {
+            for id in intake.ids(&key) {
+                report.tally.count(None, Metric::CheckErrors);
+                report.failures.push(id.clone());
+            }
+        }
         report::metrics(&self.io, &report).await;
         report
     }
@@ -260,10 +276,10 @@ impl Monitor {
     /// clusters with their signals.
     async fn scope<'a>(
         &self,
-        intake: &'a intake::Intake<'a>,
+        intake: &'a intake::Intake,
         known: &mut ledger::read::Known,
         report: &mut BatchReport,
-    ) -> Vec<(&'a str, &'a [Checked<'a>])> {
+    ) -> Vec<(&'a str, &'a [Checked])> {
         report.tally.add(None, Metric::EventsIgnored, intake.ignored);
         let clusters: Vec<String> = intake.by_cluster.keys().cloned().collect();
         let keys = ledger::read::batch_keys(intake, !self.config.incidents.group_interval.is_zero());
@@ -294,7 +310,7 @@ impl Monitor {
                 _ => {
                     let name = Some(cluster_name(cluster));
                     report.tally.add(name, Metric::CheckErrors, checked.len() as u64);
-                    report.failures.extend(checked.iter().map(|c| c.message.id.clone()));
+                    report.failures.extend(intake.cluster_ids(cluster).iter().cloned());
                 }
             }
         }
@@ -306,7 +322,7 @@ impl Monitor {
     /// look-ups. Returns the decisions and the clusters whose deployments could not be checked.
     async fn evidence<'a>(
         &self,
-        monitored: &[(&'a str, &'a [Checked<'a>])],
+        monitored: &[(&'a str, &'a [Checked])],
         silences: &mut Silences,
         tally: &mut Tally,
     ) -> (Vec<Decision<'a>>, HashSet<&'a str>) {
@@ -343,23 +359,18 @@ impl Monitor {
     }
 }
 
-/// The confirmed problems by cluster and kind; undecided messages go back to the queue.
-fn confirmed<'a>(decisions: &[Decision<'a>], report: &mut BatchReport) -> Confirmed<'a> {
+/// The confirmed problems by cluster and kind.
+fn confirmed<'a>(decisions: &[Decision<'a>]) -> Confirmed<'a> {
     let mut confirmed = Confirmed::new();
     for decision in decisions {
-        match &decision.outcome {
-            Outcome::Undecided => report.failures.push(decision.checked.message.id.clone()),
-            Outcome::Decided(Verdict::Confirmed, Some(finding)) => {
-                let key = decision.incident();
-                let group = (decision.cluster, decision.kind());
-                confirmed.entry(group).or_default().push(Firing {
-                    messages: vec![decision.checked.message],
-                    key,
-                    finding: (**finding).clone(),
-                    hold: 0,
-                });
-            }
-            _ => {}
+        if let Outcome::Decided(Verdict::Confirmed, Some(finding)) = &decision.outcome {
+            let group = (decision.cluster, decision.kind());
+            confirmed.entry(group).or_default().push(Firing {
+                key: decision.incident(),
+                time: decision.checked.time,
+                finding: (**finding).clone(),
+                hold: 0,
+            });
         }
     }
     confirmed

@@ -7,13 +7,11 @@ use std::collections::HashSet;
 use futures_util::future::join_all;
 use tracing::{Instrument, error, info_span};
 
-use super::intake::Message;
 use super::{Adapters, BatchReport};
 use crate::alert::{self, Alert, AlertKind, DaemonChecks, InstanceFinding, Status};
 use crate::config::{Place, Remediation, RemediationAction};
-use crate::incident::{self, Incident, Notice};
+use crate::incident::{self, Incident, IncidentKey, Notice};
 use crate::kinds;
-use crate::metrics::Metric;
 use crate::ports::error_chain;
 
 /// What every alert of the batch shares.
@@ -39,24 +37,25 @@ pub fn action(remediation: Remediation) -> String {
 }
 
 /// One notice to publish: the incidents of one cluster and kind it tells, leased (or, stateless,
-/// just confirmed), and the messages that spoke of them.
+/// just confirmed), and those of them a work item of the run spoke of.
 #[derive(Debug, Clone)]
-pub struct Outgoing<'a> {
+pub struct Outgoing {
     pub cluster: String,
     pub kind: AlertKind,
     pub notice: Notice,
     pub incidents: Vec<Incident>,
-    pub messages: Vec<&'a Message>,
+    /// The incidents whose work items go back to the queue if this notice is not told.
+    pub told: Vec<IncidentKey>,
 }
 
-impl Outgoing<'_> {
+impl Outgoing {
     pub fn new(cluster: &str, kind: AlertKind, notice: Notice) -> Self {
         Self {
             cluster: cluster.to_owned(),
             kind,
             notice,
             incidents: Vec::new(),
-            messages: Vec::new(),
+            told: Vec::new(),
         }
     }
 
@@ -115,7 +114,7 @@ impl Outgoing<'_> {
 pub async fn publish(
     io: &Adapters,
     context: &Context<'_>,
-    outgoing: &[Outgoing<'_>],
+    outgoing: &[Outgoing],
     now: u64,
     report: &mut BatchReport,
 ) -> Vec<bool> {
@@ -153,10 +152,7 @@ pub async fn publish(
             .iter()
             .zip(&accepted)
             .filter(|(o, sent)| **sent && o.notice == Notice::Alert);
-        for message in told.flat_map(|(o, _)| &o.messages) {
-            report.tally.count(None, Metric::CheckErrors);
-            report.failures.push(message.id.clone());
-        }
+        report.undecided.extend(told.flat_map(|(o, _)| o.told.iter().cloned()));
     }
     report.alerts.extend(out);
     accepted
@@ -164,7 +160,7 @@ pub async fn publish(
 
 /// The notices with the services on each instance that fires (`pipeline/services.rs`), looked
 /// up now, just before rendering; what is stored of the incidents is left as it was.
-async fn named<'a>(io: &Adapters, place: &Place, outgoing: &[Outgoing<'a>]) -> Vec<Outgoing<'a>> {
+async fn named(io: &Adapters, place: &Place, outgoing: &[Outgoing]) -> Vec<Outgoing> {
     let mut named = outgoing.to_vec();
     let firing = named.iter_mut().filter(|o| o.notice != Notice::Resolved).flat_map(|o| {
         let Outgoing {

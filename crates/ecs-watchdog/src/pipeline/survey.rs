@@ -1,13 +1,13 @@
 //! Survey: what the sweep sees of one cluster now, and the signals it makes of it. The look-ups
 //! are the whole cluster's, batched: `ListContainerInstances` and `DescribeContainerInstances` per
-//! 100, then per Managed Daemon `DescribeDaemon` and its tasks (`ListTasks` by daemon name,
+//! 100 (the monitor's own look-up, [`container_instances`]), then per Managed Daemon `DescribeDaemon` and its tasks (`ListTasks` by daemon name,
 //! `DescribeTasks` per 100). A failed look-up leaves what it covered unknown, never "fine".
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use futures_util::future::{join, join_all};
 
-use super::evidence::{DaemonChecks, chunked, log_check_error};
+use super::evidence::{DaemonChecks, chunked, container_instances, log_check_error};
 use crate::event::{DAEMON_GROUP_PREFIX, Signal};
 use crate::incident::IncidentKey;
 use crate::inventory::{
@@ -61,7 +61,7 @@ pub async fn survey(
         }
     };
     let ((instances, failed_instances), (listed, open)) = join(
-        describe(inventory, cluster, &arns),
+        container_instances(inventory, cluster, &arns),
         join(daemons.list_daemons(cluster), ledger.open_incidents(cluster)),
     )
     .await;
@@ -79,23 +79,6 @@ pub async fn survey(
         daemons,
         open: open.inspect_err(|e| log_check_error(cluster, e, 0)).ok(),
     })
-}
-
-async fn describe(inventory: &dyn Inventory, cluster: &str, arns: &[String]) -> (ClusterInstances, HashSet<String>) {
-    let mut found = HashMap::new();
-    let mut failed = HashSet::new();
-    for (chunk, answer) in chunked(arns, |chunk| inventory.describe_container_instances(cluster, chunk)).await {
-        match answer {
-            // Deleted between the list and the describe: nothing of it is left to watch.
-            Ok(ClusterInstances::ClusterGone) => return (ClusterInstances::ClusterGone, HashSet::new()),
-            Ok(ClusterInstances::Found(part)) => found.extend(part),
-            Err(e) => {
-                log_check_error(cluster, &e, chunk.len());
-                failed.extend(chunk.iter().map(|arn| instance_key(arn).to_owned()));
-            }
-        }
-    }
-    (ClusterInstances::Found(found), failed)
 }
 
 async fn daemon(inventory: &dyn Inventory, daemons: &dyn Daemons, cluster: &str, daemon: Daemon) -> DaemonSurvey {

@@ -143,8 +143,8 @@ impl Sweep {
         let listing = self.survey(ledger, &mut out).await;
         let surveys = &listing.surveys;
 
-        let (signals, messages, checks) = judge::looks(io.daemons.as_ref(), surveys).await;
-        let checked = judge::checked(signals, &messages);
+        let (signals, checks) = judge::looks(io.daemons.as_ref(), surveys).await;
+        let checked = judge::checked(signals);
         let (confirmed, decisions) = judge::judge(&self.monitor, surveys, &checked, &checks, &mut out).await;
 
         let s = plan::Settings {
@@ -168,7 +168,8 @@ impl Sweep {
                 how: (*how).to_owned(),
                 at: None,
             },
-            messages: Vec::new(),
+            time: None,
+            told: false,
         }));
         self.record(ledger, seen, &s, &mut out.report).await;
         self.finish(ledger, surveys, &gone, &s, &mut out).await;
@@ -219,7 +220,7 @@ impl Sweep {
     async fn record(
         &self,
         ledger: &dyn Ledger,
-        mut seen: Vec<ledger::Seen<'_>>,
+        mut seen: Vec<ledger::Seen>,
         s: &plan::Settings,
         report: &mut BatchReport,
     ) {
@@ -330,7 +331,7 @@ impl Sweep {
 
 /// A look at each open incident of a kind that ends by time (a flapping agent's quiet hour),
 /// which nothing of the instance's state tells: the plan decides whether its time came.
-fn timed<'a>(surveys: &[Survey], seen: &[ledger::Seen<'a>]) -> Vec<ledger::Seen<'a>> {
+fn timed(surveys: &[Survey], seen: &[ledger::Seen]) -> Vec<ledger::Seen> {
     let looked: HashSet<&IncidentKey> = seen.iter().map(|x| &x.key).collect();
     surveys
         .iter()
@@ -339,7 +340,8 @@ fn timed<'a>(surveys: &[Survey], seen: &[ledger::Seen<'a>]) -> Vec<ledger::Seen<
         .map(|key| ledger::Seen {
             key: key.clone(),
             look: Look::Owed,
-            messages: Vec::new(),
+            time: None,
+            told: false,
         })
         .collect()
 }
@@ -347,7 +349,7 @@ fn timed<'a>(surveys: &[Survey], seen: &[ledger::Seen<'a>]) -> Vec<ledger::Seen<
 /// What the ledger says is owed by now, in the whole table: each incident not seen this run
 /// joins the looks (its alert or resolved notice is sent, or its dead lease taken over); the
 /// groups whose digest is due are returned.
-async fn owed<'a>(ledger: &dyn Ledger, now: u64, seen: &mut Vec<ledger::Seen<'a>>) -> Vec<Group> {
+async fn owed(ledger: &dyn Ledger, now: u64, seen: &mut Vec<ledger::Seen>) -> Vec<Group> {
     let (incidents, groups) = match ledger.owed(now).await {
         Ok(owed) => owed,
         Err(e) => {
@@ -363,7 +365,8 @@ async fn owed<'a>(ledger: &dyn Ledger, now: u64, seen: &mut Vec<ledger::Seen<'a>
             .map(|i| ledger::Seen {
                 key: i.key,
                 look: Look::Owed,
-                messages: Vec::new(),
+                time: None,
+                told: false,
             }),
     );
     groups

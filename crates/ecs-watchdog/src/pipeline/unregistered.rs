@@ -187,7 +187,7 @@ fn finding(instance: &GroupInstance, held: String, launched: u64) -> InstanceFin
 /// The looks the ledger takes: each instance not registered is confirmed (its launch age was
 /// its grace period), and each open incident of the kind whose instance is no longer among them
 /// is over. A cluster not looked at closes nothing.
-pub fn seen<'a>(surveys: &[Survey], looks: &[Unregistered<'_>]) -> Vec<Seen<'a>> {
+pub fn seen(surveys: &[Survey], looks: &[Unregistered<'_>]) -> Vec<Seen> {
     let kind = AlertKind::InstanceNotRegistered;
     let mut seen = Vec::new();
     for (look, instances) in looks.iter().filter_map(|l| Some((l, l.instances.as_ref()?))) {
@@ -209,7 +209,8 @@ pub fn seen<'a>(surveys: &[Survey], looks: &[Unregistered<'_>]) -> Vec<Seen<'a>>
                 how: kinds::of(kind).recovered().unwrap_or_default().to_owned(),
                 at: None,
             },
-            messages: Vec::new(),
+            time: None,
+            told: false,
         }));
         seen.extend(keys.into_iter().zip(instances).map(|(key, finding)| Seen {
             key,
@@ -217,7 +218,8 @@ pub fn seen<'a>(surveys: &[Survey], looks: &[Unregistered<'_>]) -> Vec<Seen<'a>>
                 finding: Box::new(finding.clone()),
                 hold: 0,
             },
-            messages: Vec::new(),
+            time: None,
+            told: false,
         }));
     }
     seen

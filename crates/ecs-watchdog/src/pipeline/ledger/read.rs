@@ -91,7 +91,7 @@ pub async fn ahead(ledger: &dyn Ledger, known: &mut Known, keys: Keys) {
 
 /// What the ledger stage may read of a batch's clusters: their counts, and their groups of each
 /// kind the batch speaks of (grouping on).
-pub fn batch_keys(intake: &Intake<'_>, grouping: bool) -> Keys {
+pub fn batch_keys(intake: &Intake, grouping: bool) -> Keys {
     let groups: BTreeSet<GroupKey> = match grouping {
         true => intake
             .by_cluster
@@ -143,8 +143,8 @@ pub fn ahead_keys(
 /// Whether an event confirmed it: an event is mostly a first sight, so the incident is put
 /// without reading it first. The sweep's looks (no event time) are of what it mostly knows
 /// already, every few minutes, and a failed conditional write costs write capacity: read.
-pub fn news(x: &Seen<'_>) -> bool {
-    matches!(x.look, Look::Confirmed { .. }) && x.messages.iter().any(|m| m.event_time().is_some())
+pub fn news(x: &Seen) -> bool {
+    matches!(x.look, Look::Confirmed { .. }) && x.time.is_some()
 }
 
 #[derive(Debug, Clone)]
@@ -160,7 +160,7 @@ enum Key {
 /// both: their messages go back to the queue, as the incidents' own).
 pub async fn first(
     ledger: &dyn Ledger,
-    seen: &[Seen<'_>],
+    seen: &[Seen],
     s: &Settings,
     mut known: Known,
 ) -> (Known, HashSet<IncidentKey>) {
@@ -193,17 +193,17 @@ pub async fn first(
     (known, unknown)
 }
 
-fn needs_group(x: &Seen<'_>, s: &Settings) -> bool {
+fn needs_group(x: &Seen, s: &Settings) -> bool {
     s.group_interval > 0 && matches!(x.look, Look::Confirmed { .. } | Look::Owed)
 }
 
-fn group_of(x: &Seen<'_>) -> GroupKey {
+fn group_of(x: &Seen) -> GroupKey {
     GroupKey::new(&x.key.cluster_arn, x.key.kind)
 }
 
 /// The keys to read: incidents not news; the groups of what is confirmed or owed (grouping on);
 /// the clusters looked at, for their counts; none already known.
-fn keys(seen: &[Seen<'_>], s: &Settings, known: &Known) -> Vec<Key> {
+fn keys(seen: &[Seen], s: &Settings, known: &Known) -> Vec<Key> {
     let incidents = seen.iter().filter(|x| !news(x)).map(|x| Key::Incident(x.key.clone()));
     let groups: BTreeSet<GroupKey> = seen
         .iter()

@@ -1,5 +1,5 @@
-//! The sweep's looks: each survey's signals, each with a message that names its incident as
-//! the event path has them, judged by the same verdicts.
+//! The sweep's looks: each survey's signals as work items (incident keys, no event), judged by
+//! the same verdicts.
 
 use std::borrow::Cow;
 
@@ -7,24 +7,19 @@ use futures_util::future::join_all;
 
 use super::super::decide::{self, Decision, Outcome};
 use super::super::evidence::{self, DaemonChecks, Described};
-use super::super::intake::{Checked, Message};
+use super::super::intake::Checked;
 use super::super::survey::Survey;
 use super::super::{Confirmed, Firing, Monitor};
 use super::SweepReport;
 use crate::event::Signal;
-use crate::incident::IncidentKey;
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
 use crate::ports::Daemons;
-use crate::verdict::{Repeat, Verdict};
+use crate::verdict::Verdict;
 
-/// What the surveys show as signals, with their messages and the daemons' checks.
-pub(super) async fn looks(
-    daemons: &dyn Daemons,
-    surveys: &[Survey],
-) -> (Vec<Vec<Signal>>, Vec<Vec<Message>>, Vec<DaemonChecks>) {
+/// What the surveys show as signals, with the daemons' checks.
+pub(super) async fn looks(daemons: &dyn Daemons, surveys: &[Survey]) -> (Vec<Vec<Signal>>, Vec<DaemonChecks>) {
     let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
-    let messages: Vec<Vec<Message>> = signals.iter().map(|s| s.iter().map(message).collect()).collect();
     let checks = join_all(
         surveys
             .iter()
@@ -32,7 +27,7 @@ pub(super) async fn looks(
             .map(|(survey, signals)| daemon_checks(daemons, survey, signals)),
     )
     .await;
-    (signals, messages, checks)
+    (signals, checks)
 }
 
 /// The verdict on each look, with the hosts' evidence (EC2 once for every cluster): what is
@@ -41,7 +36,7 @@ pub(super) async fn looks(
 pub(super) async fn judge<'a>(
     monitor: &Monitor,
     surveys: &'a [Survey],
-    checked: &'a [Vec<Checked<'a>>],
+    checked: &'a [Vec<Checked>],
     checks: &[DaemonChecks],
     out: &mut SweepReport,
 ) -> (Confirmed<'a>, Vec<Decision<'a>>) {
@@ -76,8 +71,8 @@ pub(super) async fn judge<'a>(
                     .entry((decision.cluster, decision.kind()))
                     .or_default()
                     .push(Firing {
-                        messages: vec![decision.checked.message],
                         key: decision.incident(),
+                        time: None,
                         finding,
                         hold: hold.as_secs(),
                     });
@@ -88,22 +83,11 @@ pub(super) async fn judge<'a>(
     (confirmed, decisions)
 }
 
-/// Each signal with its message, kept (a survey's looks are never repeats).
-pub(super) fn checked<'a>(signals: Vec<Vec<Signal>>, messages: &'a [Vec<Message>]) -> Vec<Vec<Checked<'a>>> {
+/// Each signal as a work item (a survey's looks are never repeats).
+pub(super) fn checked(signals: Vec<Vec<Signal>>) -> Vec<Vec<Checked>> {
     signals
         .into_iter()
-        .zip(messages)
-        .map(|(signals, messages)| {
-            signals
-                .into_iter()
-                .zip(messages)
-                .map(|(signal, message)| Checked {
-                    message,
-                    signal,
-                    repeat: Repeat::Kept,
-                })
-                .collect()
-        })
+        .map(|signals| signals.into_iter().map(Checked::look).collect())
         .collect()
 }
 
@@ -120,8 +104,4 @@ async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal
     checks.deployments = deployments;
     checks.unavailable = unavailable;
     checks
-}
-
-fn message(signal: &Signal) -> Message {
-    Message::new(format!("sweep|{}", IncidentKey::of(signal).id()), String::new())
 }
