@@ -94,7 +94,8 @@ deploy-cargo-lambda: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-targe
 DIST := dist
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 package: $(VENV)/.installed $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## Build both arm64 functions and write dist/: zips, packaged.yaml, spoke.yaml, SHA256SUMS; then check it
-	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin monitor --bin sweep
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin monitor --bin sweep \
+		--lambda-dir $(CARGO_TARGET_DIR)/lambda
 	rm -rf $(DIST)
 	$(PYTHON) scripts/package.py --dist $(DIST) \
 		--monitor $(CARGO_TARGET_DIR)/lambda/monitor/bootstrap --sweep $(CARGO_TARGET_DIR)/lambda/sweep/bootstrap
