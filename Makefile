@@ -21,7 +21,7 @@ ifeq ($(CI),true)
   export CARGO_TERM_COLOR := never
 endif
 
-.PHONY: help setup demo test unit fmt clippy lint workspace build deploy deploy-cargo-lambda redrive bench clean
+.PHONY: help setup demo test unit fmt clippy lint workspace build deploy deploy-cargo-lambda package package-check redrive bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -88,6 +88,24 @@ deploy-cargo-lambda: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-targe
 	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(VENV_SAM)/bin/python scripts/deploy_cargo_lambda.py --name $(NAME) \
 		$(foreach p,$(PARAMS),--param $(p)) $(if $(EMAIL),--email $(EMAIL))
 
+# A release that deploys without a compiler (README, Deploy): both arm64 bootstraps in one cargo
+# invocation (one feature resolution, so the second binary reuses the first one's crates), then
+# dist/ written by scripts/package.py and checked by package-check.
+DIST := dist
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+package: $(VENV)/.installed $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## Build both arm64 functions and write dist/: zips, packaged.yaml, spoke.yaml, SHA256SUMS; then check it
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin monitor --bin sweep \
+		--lambda-dir $(CARGO_TARGET_DIR)/lambda
+	rm -rf $(DIST)
+	$(PYTHON) scripts/package.py --dist $(DIST) \
+		--monitor $(CARGO_TARGET_DIR)/lambda/monitor/bootstrap --sweep $(CARGO_TARGET_DIR)/lambda/sweep/bootstrap
+	$(MAKE) --no-print-directory package-check
+
+package-check: $(VENV)/.installed $(VENV_SAM)/.installed ## Check dist/: arm64 ELF bootstraps, zips and checksums, SAR metadata, cfn-lint, sam validate --lint
+	$(PYTHON) scripts/check_package.py $(DIST) --version $(VERSION)
+	$(VENV)/bin/cfn-lint $(DIST)/packaged.yaml $(DIST)/spoke.yaml
+	$(SAM) validate --lint --template $(DIST)/packaged.yaml $(VALIDATE_REGION)
+
 FROM ?= rules
 redrive: $(VENV)/.installed ## Move a dead-letter queue's messages back to the checks queue (STACK=, FROM=rules|checks)
 	@test -n "$(STACK)" || { echo "make redrive: set STACK=<stack name> (and FROM=rules or FROM=checks)" >&2; exit 2; }
@@ -113,4 +131,4 @@ unit: ## Only the library's unit tests (seconds, no emulator)
 	$(CARGO) test --locked -p ecs-watchdog
 
 clean: ## Remove the virtualenvs and .aws-sam (the cargo target directory is shared: rm -rf $(CARGO_TARGET_DIR))
-	rm -rf $(VENV) $(VENV_SAM) $(VENV_CHECKOV) $(VENV_BUILD) .aws-sam
+	rm -rf $(VENV) $(VENV_SAM) $(VENV_CHECKOV) $(VENV_BUILD) .aws-sam $(DIST)

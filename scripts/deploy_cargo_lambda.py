@@ -232,6 +232,8 @@ class Deployer:
             settings = dict(
                 Name=props["Name"], ScheduleExpression=props["ScheduleExpression"],
                 FlexibleTimeWindow=props["FlexibleTimeWindow"], Target=props["Target"],
+                # EnableMonitoring=false disables it, as it disables the rules.
+                State=props.get("State", "ENABLED"),
             )
             try:
                 scheduler.create_schedule(**settings)

@@ -14,6 +14,7 @@ mod flapping;
 mod iam;
 mod incidents;
 mod outbox;
+mod package;
 mod pagerduty;
 mod records;
 mod redrive;

@@ -28,6 +28,7 @@ PARAMETER_SETS = [
         "KmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "FindingsEventBusName=findings",
         "HookFunctionArn=arn:aws:lambda:us-east-1:123456789012:function:hook",
+        "AlertTopicArn=arn:aws:sns:us-east-1:123456789012:team-alerts",
         "OrganizationId=o-abc123def4",
         "PagerDutyRoutingKeySecret=ecs-watchdog/pagerduty",
         "PagerDutyKmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",

@@ -10,7 +10,9 @@ use ecs_watchdog::event::Parsed;
 use ecs_watchdog::kinds;
 use serde_json::Value;
 use watchdog_tests::emulator::Emulator;
+use watchdog_tests::fleet::Fleet;
 use watchdog_tests::pipeline::Pipeline;
+use watchdog_tests::runtime::Function;
 use watchdog_tests::template::{Stack, properties, template};
 use watchdog_tests::{repo_root, samples};
 
@@ -151,7 +153,7 @@ fn when_the_queue_feeds_the_function_then_its_settings_keep_messages_safe() {
 }
 
 #[test]
-fn when_monitoring_is_disabled_then_the_rules_are_disabled() {
+fn when_monitoring_is_disabled_then_the_rules_and_the_sweep_are_paused() {
     for (enabled, state) in [("true", "ENABLED"), ("false", "DISABLED")] {
         let stack = Stack::new(&[("EnableMonitoring", enabled)]);
         for rule in [
@@ -167,7 +169,168 @@ fn when_monitoring_is_disabled_then_the_rules_are_disabled() {
                 "{rule} with EnableMonitoring={enabled}"
             );
         }
+        let schedule = &properties("SweepFunction")["Events"]["Schedule"]["Properties"];
+        assert_eq!(stack.resolve(&schedule["State"]), state, "the sweep's schedule");
+        // A paused sweep misses every run on purpose: its missing-run alarm must not page.
+        assert_eq!(
+            stack.resolve(&properties("SweepHeartbeatAlarm")["ActionsEnabled"]),
+            enabled,
+            "SweepHeartbeatAlarm with EnableMonitoring={enabled}"
+        );
     }
+}
+
+const TEAM_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:team-alerts";
+
+/// CloudFormation checks the `Rules` before it creates anything: a stack whose alerts would go
+/// to a topic nobody reads is refused with the reason.
+#[test]
+fn when_alerts_have_no_destination_then_the_stack_is_refused() {
+    let refusal = "Set NotificationEmail or AlertTopicArn (an existing SNS topic); otherwise alerts go nowhere.";
+    for (parameters, refused) in [
+        (vec![], true),
+        (vec![("NotificationEmail", "oncall@example.com")], false),
+        (vec![("AlertTopicArn", TEAM_TOPIC)], false),
+        (
+            vec![
+                ("NotificationEmail", "oncall@example.com"),
+                ("AlertTopicArn", TEAM_TOPIC),
+            ],
+            false,
+        ),
+    ] {
+        let broken = Stack::new(&parameters).broken_rules();
+        assert_eq!(
+            broken.iter().any(|r| r == refusal),
+            refused,
+            "{parameters:?}: {broken:?}"
+        );
+    }
+    // The other rules still hold with a destination and the defaults.
+    assert_eq!(
+        Stack::new(&[("NotificationEmail", "oncall@example.com")]).broken_rules(),
+        Vec::<String>::new()
+    );
+}
+
+/// The `Resource` of every statement with this `Sid` in a role's inline policies, resolved.
+fn statement_resources(stack: &Stack, role: &str, sid: &str) -> Vec<String> {
+    fn find<'a>(value: &'a Value, sid: &str, found: &mut Vec<&'a Value>) {
+        match value {
+            Value::Object(map) if map.get("Sid").is_some_and(|s| s == sid) => found.push(&map["Resource"]),
+            Value::Object(map) => map.values().for_each(|v| find(v, sid, found)),
+            Value::Array(items) => items.iter().for_each(|v| find(v, sid, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    find(&properties(role)["Policies"], sid, &mut found);
+    found.into_iter().map(|r| stack.resolve(r)).collect()
+}
+
+#[test]
+fn when_an_existing_alert_topic_is_given_then_the_stack_creates_none_and_publishes_there() {
+    let own = Stack::new(&[("NotificationEmail", "oncall@example.com")]);
+    let team = Stack::new(&[
+        ("AlertTopicArn", TEAM_TOPIC),
+        ("NotificationEmail", "oncall@example.com"),
+    ]);
+    let topics = |stack: &Stack| watchdog_tests::template::created_of_type(stack, "AWS::SNS::Topic");
+    assert!(topics(&own).contains(&"AlertTopic"));
+    assert!(!topics(&team).contains(&"AlertTopic"), "{:?}", topics(&team));
+    assert!(!watchdog_tests::template::created_of_type(&team, "AWS::SNS::TopicPolicy").contains(&"AlertTopicPolicy"));
+    for (function, role) in [("MonitorFunction", "MonitorRole"), ("SweepFunction", "SweepRole")] {
+        let topic = &properties(function)["Environment"]["Variables"]["ALERT_TOPIC_ARN"];
+        assert_eq!(team.resolve(topic), TEAM_TOPIC, "{function}");
+        assert_eq!(
+            statement_resources(&team, role, "PublishAlerts"),
+            [TEAM_TOPIC],
+            "{role}"
+        );
+    }
+    // The e-mail, if any, is subscribed where the alerts go.
+    assert_eq!(team.resolve(&properties("EmailSubscription")["TopicArn"]), TEAM_TOPIC);
+    assert_eq!(
+        team.resolve(&template()["Outputs"]["AlertTopicArn"]["Value"]),
+        TEAM_TOPIC
+    );
+}
+
+/// `sam deploy --guided` and the console ask in these groups: a parameter in none is asked
+/// last without context, one in two is asked twice.
+#[test]
+fn when_parameters_are_asked_then_each_is_in_exactly_one_group_with_a_label() {
+    let interface = &template()["Metadata"]["AWS::CloudFormation::Interface"];
+    let grouped: Vec<&str> = interface["ParameterGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["Parameters"].as_array().unwrap())
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let parameters: BTreeSet<&str> = template()["Parameters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for parameter in &parameters {
+        let groups = grouped.iter().filter(|p| *p == parameter).count();
+        assert_eq!(groups, 1, "{parameter} is in {groups} parameter groups");
+        let label = &interface["ParameterLabels"][parameter]["default"];
+        assert!(
+            label.as_str().is_some_and(|l| !l.is_empty()),
+            "{parameter} has no label"
+        );
+    }
+    let unknown: Vec<&&str> = grouped.iter().filter(|p| !parameters.contains(**p)).collect();
+    assert!(unknown.is_empty(), "groups name no such parameter: {unknown:?}");
+    let labels = interface["ParameterLabels"].as_object().unwrap();
+    assert_eq!(labels.keys().map(String::as_str).collect::<BTreeSet<_>>(), parameters);
+    // The destination comes first: it is the one answer a first deploy must give.
+    assert_eq!(grouped[..2], ["NotificationEmail", "AlertTopicArn"]);
+}
+
+/// An existing topic end to end: the stack's alert reaches the team's topic, through the real
+/// monitor binary, and no topic of the stack's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_an_existing_alert_topic_is_given_then_the_monitor_alerts_on_it() {
+    let emulator = Emulator::start().await;
+    let sns = aws_sdk_sns::Client::new(&emulator.sdk);
+    let team_topic = sns.create_topic().name("team-alerts").send().await.unwrap();
+    let team_topic = team_topic.topic_arn().unwrap();
+    let fleet = Fleet::new(&emulator.sdk).await;
+    let parameters = [
+        ("AlertTopicArn", team_topic),
+        ("GracePeriodSeconds", "0"),
+        ("GroupIntervalMinutes", "0"),
+    ];
+    let pipeline = Pipeline::from_template(&emulator.sdk, &parameters).await;
+    let cluster = fleet.cluster("prod", &[]).await;
+    let node = &fleet.nodes(&cluster, 1).await[0];
+    emulator
+        .set_container_instance(&cluster, &node.container_instance_arn, Some(false), None)
+        .await;
+    pipeline.put_events(&[samples::agent_event(node, 2, false)]).await;
+
+    let function = Function::start(&pipeline.function_env(&emulator)).await;
+    let (_, answer) = pipeline.deliver(&function, 1).await;
+
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    let published = emulator.published().await;
+    let topics: Vec<&str> = published.iter().map(|p| p.topic_arn.as_str()).collect();
+    assert_eq!(topics, [team_topic], "{published:#?}");
+    let stack_topics = sns.list_topics().send().await.unwrap();
+    let alert_topics: Vec<&str> = stack_topics
+        .topics()
+        .iter()
+        .filter_map(|t| t.topic_arn())
+        .filter(|arn| arn.ends_with(":AlertTopic"))
+        .collect();
+    assert!(
+        alert_topics.is_empty(),
+        "the stack made its own alert topic: {alert_topics:?}"
+    );
 }
 
 /// Every sample in `events/` goes through the template's rules in the emulator: the rules must

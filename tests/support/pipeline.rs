@@ -92,7 +92,8 @@ impl Pipeline {
                 format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{id}"),
             );
         }
-        for id in template::resources_of_type("AWS::SNS::Topic") {
+        // The topics the stack creates: with AlertTopicArn, alerts go to that existing topic.
+        for id in template::created_of_type(&stack, "AWS::SNS::Topic") {
             let topic = sns.create_topic().name(id).send().await.expect("CreateTopic");
             stack
                 .refs
@@ -139,7 +140,8 @@ impl Pipeline {
         let queue_url = stack.refs["ChecksQueue"].clone();
         let queue_arn = stack.attributes["ChecksQueue.Arn"].clone();
         let dead_letter_queue_url = stack.refs["DeadLetterQueue"].clone();
-        let topic_arn = stack.refs["AlertTopic"].clone();
+        let topic_arn =
+            stack.resolve(&template::properties("MonitorFunction")["Environment"]["Variables"]["ALERT_TOPIC_ARN"]);
         Self {
             events,
             sqs,

@@ -164,6 +164,21 @@ impl Stack {
         panic!("the test bed cannot evaluate the condition {condition}")
     }
 
+    /// The `AssertDescription` of each of the template's `Rules` these parameters break, in
+    /// template order: CloudFormation refuses such a stack before creating anything.
+    pub fn broken_rules(&self) -> Vec<String> {
+        let Some(rules) = template()["Rules"].as_object() else {
+            return Vec::new();
+        };
+        rules
+            .values()
+            .filter(|rule| rule.get("RuleCondition").is_none_or(|c| self.evaluate(c)))
+            .flat_map(|rule| rule["Assertions"].as_array().expect("Assertions").iter())
+            .filter(|assertion| !self.evaluate(&assertion["Assert"]))
+            .map(|assertion| self.resolve(&assertion["AssertDescription"]))
+            .collect()
+    }
+
     /// The monitor function's environment variables, resolved.
     pub fn function_environment(&self) -> Vec<(String, String)> {
         self.environment_of("MonitorFunction")
