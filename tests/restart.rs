@@ -3,7 +3,7 @@
 //! which keeps the commands sent (ListCommands), through the real SDK.
 
 use ecs_watchdog::Monitor;
-use ecs_watchdog::aws::{RESTART_COMMAND, RESTART_DOCUMENT};
+use ecs_watchdog::aws::RESTART_COMMAND;
 use serde_json::Value;
 use watchdog_tests::bed::{Bed, NO_GRACE, finding, no_daemons};
 use watchdog_tests::clock::TestClock;
@@ -12,20 +12,22 @@ use watchdog_tests::in_process::{self, config, messages};
 
 const START: u64 = 1_800_000_000;
 
-/// The commands sent to SSM, as (document, instances, commands): the requests as the
-/// emulator received them. moto keeps each command (ListCommands, checked to agree on the
-/// document), but adds every EC2 instance to one sent without targets, so its instance list is
-/// not what was asked.
-async fn commands(bed: &Bed) -> Vec<(String, Vec<String>, Vec<String>)> {
+/// The stack's restart document, as the template names it (the test bed created it).
+const DOCUMENT: &str = "ecs-watchdog-reader-restart-agent";
+
+/// The commands sent to SSM, as (document, instances): the requests as the emulator received
+/// them, none with a parameter (the document takes none). moto keeps each command
+/// (ListCommands, checked to agree on the document), but adds every EC2 instance to one sent
+/// without targets, so its instance list is not what was asked.
+async fn commands(bed: &Bed) -> Vec<(String, Vec<String>)> {
     let ssm = aws_sdk_ssm::Client::new(&bed.emulator.sdk);
     let listed = ssm.list_commands().send().await.expect("ListCommands");
     let sent = bed.emulator.requests("ssm:SendCommand").await;
     assert_eq!(listed.commands().len(), sent.len(), "moto kept each command");
+    assert!(listed.commands().iter().all(|c| c.document_name() == Some(DOCUMENT)));
     assert!(
-        listed
-            .commands()
-            .iter()
-            .all(|c| c.document_name() == Some(RESTART_DOCUMENT))
+        sent.iter().all(|r| r.get("Parameters").is_none_or(Value::is_null)),
+        "no parameter: {sent:?}"
     );
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -39,7 +41,6 @@ async fn commands(bed: &Bed) -> Vec<(String, Vec<String>, Vec<String>)> {
             (
                 r["DocumentName"].as_str().unwrap_or_default().to_owned(),
                 strings(&r["InstanceIds"]),
-                strings(&r["Parameters"]["commands"]),
             )
         })
         .collect()
@@ -66,12 +67,8 @@ async fn alerted(bed: &Bed) -> Value {
     finding(last)["instances"][0].clone()
 }
 
-fn restart_of(node: &Node) -> (String, Vec<String>, Vec<String>) {
-    (
-        RESTART_DOCUMENT.to_owned(),
-        vec![node.ec2_instance_id.clone()],
-        vec![RESTART_COMMAND.to_owned()],
-    )
+fn restart_of(node: &Node) -> (String, Vec<String>) {
+    (DOCUMENT.to_owned(), vec![node.ec2_instance_id.clone()])
 }
 
 /// The incident's stored finding, as the ledger keeps it.
@@ -118,7 +115,10 @@ async fn when_an_agent_disconnects_then_it_is_restarted_once_and_resolves_recove
         "when: the sweep waits from it"
     );
     let remediation = instance["remediation"].as_str().unwrap();
-    assert!(remediation.contains("SSM command "), "the command id: {remediation}");
+    assert!(
+        remediation.contains(&format!("SSM document {DOCUMENT}, command ")),
+        "the document and the command id: {remediation}"
+    );
     assert_eq!(bed.fleet.container_instance(node).await.0, "ACTIVE", "not drained");
 
     // The same event again (redelivered) and a later one of the same incident: no second command.
@@ -130,7 +130,7 @@ async fn when_an_agent_disconnects_then_it_is_restarted_once_and_resolves_recove
         stored_actions(&bed, node)
             .await
             .iter()
-            .any(|(s, o, d)| s == "restart" && o == "done" && d.contains("SSM command")),
+            .any(|(s, o, d)| s == "restart" && o == "done" && d.contains(", command ")),
         "the incident keeps the first command's record"
     );
 
@@ -223,4 +223,34 @@ async fn when_it_is_a_dry_run_or_an_ecs_managed_instance_then_no_command_is_sent
     assert!(commands(&bed).await.is_empty());
     let instance = alerted(&bed).await;
     assert_eq!(instance["remediationActions"][0]["outcome"], "skipped");
+}
+
+/// The document the stack creates (and the test bed created from the template) runs the
+/// restart and nothing else: one shell step, no parameter a caller could fill with another
+/// command; the spoke stacks create the same document under the same name, which is the one
+/// the functions are given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_stack_restarts_agents_then_its_document_runs_only_the_restart() {
+    let (bed, _, _) = stand("restart-agent", &[]).await;
+    let env = bed.pipeline.function_env(&bed.emulator);
+    let named = env
+        .iter()
+        .find(|(k, _)| k == "RESTART_DOCUMENT_NAME")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(named, Some(DOCUMENT));
+    let ssm = aws_sdk_ssm::Client::new(&bed.emulator.sdk);
+    let document = ssm.get_document().name(DOCUMENT).send().await.expect("GetDocument");
+    assert_eq!(document.document_type().map(|t| t.as_str()), Some("Command"));
+    let content: Value = serde_json::from_str(document.content().expect("content")).expect("JSON");
+    assert_eq!(content["schemaVersion"], "2.2");
+    assert!(content.get("parameters").is_none(), "no parameter: {content}");
+    let steps = content["mainSteps"].as_array().expect("mainSteps");
+    assert_eq!(steps.len(), 1, "{content}");
+    assert_eq!(steps[0]["action"], "aws:runShellScript");
+    assert_eq!(steps[0]["inputs"]["runCommand"], serde_json::json!([RESTART_COMMAND]));
+
+    let hub = &watchdog_tests::template::template()["Resources"]["RestartAgentDocument"]["Properties"];
+    let spoke = &watchdog_tests::template::spoke()["Resources"]["RestartAgentDocument"]["Properties"];
+    assert_eq!(hub["Content"], spoke["Content"], "the spokes run the same");
+    assert_eq!(hub["Name"], spoke["Name"], "under the same name");
 }
