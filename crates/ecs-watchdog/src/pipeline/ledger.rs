@@ -339,9 +339,18 @@ pub fn over<'a>(decision: &Decision<'a>) -> Option<Seen<'a>> {
                 .ended_by_its_events()
                 .then(|| decision.checked.message.event_time())
                 .flatten(),
+            event: event_seen(decision.checked.message),
         },
         messages: vec![decision.checked.message],
     })
+}
+
+/// The event a message carries: its time (read at intake) and its EventBridge `id`.
+fn event_seen(message: &Message) -> Option<plan::EventSeen> {
+    let time = message.event_time()?;
+    let body: serde_json::Value = serde_json::from_str(&message.body).ok()?;
+    let id = body.get("id")?.as_str()?.to_owned();
+    Some(plan::EventSeen { time, id })
 }
 
 fn how(kind: AlertKind, verdict: &Verdict) -> String {

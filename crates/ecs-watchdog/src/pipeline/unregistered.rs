@@ -208,6 +208,7 @@ pub fn seen<'a>(surveys: &[Survey], looks: &[Unregistered<'_>]) -> Vec<Seen<'a>>
             look: Look::Over {
                 how: kinds::of(kind).recovered().unwrap_or_default().to_owned(),
                 at: None,
+                event: None,
             },
             messages: Vec::new(),
         }));
