@@ -161,6 +161,100 @@ async fn never_registered(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipelin
     }
 }
 
+/// restart-agent: a disconnected agent is restarted through SSM Run Command with the stack's own
+/// document (it runs `systemctl restart ecs` and nothing else); the agent reconnects and the real
+/// `sweep` binary's next look resolves the incident "recovered after restart".
+async fn restarted_agent(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeline) {
+    heading("restart-agent: a disconnected agent restarted, then reconnected (cluster web, monitored too)");
+    let ssm = aws_sdk_ssm::Client::new(&emulator.sdk);
+    let document = create_restart_document(&ssm).await;
+    // The same stack with RemediationAction=restart-agent; RESTART_WAIT_MINUTES=0 so that the
+    // sweep right after is the look that checks the agent (5 minutes by default).
+    let remediation = [
+        ("REMEDIATION_ACTION".to_owned(), "restart-agent".to_owned()),
+        ("RESTART_DOCUMENT_NAME".to_owned(), document.clone()),
+        ("RESTART_WAIT_MINUTES".to_owned(), "0".to_owned()),
+    ];
+    let mut monitor_env = pipeline.function_env(emulator);
+    monitor_env.extend(remediation.iter().cloned());
+    let mut sweep_env = pipeline.sweep_env(emulator);
+    sweep_env.extend(remediation.iter().cloned());
+    let monitor = Function::start(&monitor_env).await;
+
+    let web = fleet.cluster("web", &[("ecs-agent-monitoring", "enabled")]).await;
+    let node = fleet.nodes(&web, 1).await.remove(0);
+    emulator
+        .set_container_instance(&web, &node.container_instance_arn, Some(false), None)
+        .await;
+    println!("  {} loses its agent; the event waits out the grace period", node.ec2_instance_id);
+    pipeline.put_events(&[now_stamped(agent_event(&node, 2, false))]).await;
+    let records = pipeline.receive(1).await;
+    let before = emulator.published().await.len();
+    monitor.invoke(&sqs_event(&records)).await.expect("the batch is handled");
+
+    let commands = ssm.list_commands().send().await.expect("ListCommands");
+    for command in commands.commands() {
+        println!(
+            "  SSM Run Command {}: document {}, on {}, no parameters",
+            command.command_id().unwrap_or_default(),
+            command.document_name().unwrap_or_default(),
+            node.ec2_instance_id,
+        );
+    }
+    let content = ssm.get_document().name(&document).send().await.expect("GetDocument");
+    let content: Value = serde_json::from_str(content.content().unwrap_or("{}")).unwrap_or_default();
+    println!(
+        "  document {document} runs: {}",
+        content["mainSteps"][0]["inputs"]["runCommand"]
+    );
+    for alert in emulator.published().await.iter().skip(before) {
+        print_alert(alert);
+    }
+
+    emulator
+        .set_container_instance(&web, &node.container_instance_arn, Some(true), None)
+        .await;
+    println!(
+        "
+  the restart worked: {}'s agent reconnects; the sweep runs",
+        node.ec2_instance_id
+    );
+    let before = emulator.published().await.len();
+    let sweep = Function::start_binary(&sweep_binary(), &sweep_env).await;
+    sweep.invoke(&serde_json::json!({})).await.expect("the sweep runs");
+    let published = emulator.published().await;
+    let resolved = published.iter().skip(before).filter(|p| {
+        let default = p.message["default"].as_str().unwrap_or_default();
+        p.attributes["kind"] == "agent-disconnected" && default.contains(&node.container_instance_arn)
+    });
+    for alert in resolved {
+        print_alert(alert);
+    }
+}
+
+/// The template's `RestartAgentDocument`, created as the stack creates it (with restart-agent);
+/// returns its name.
+async fn create_restart_document(ssm: &aws_sdk_ssm::Client) -> String {
+    let properties = watchdog_tests::template::properties("RestartAgentDocument");
+    let name = "ecs-watchdog-reader-restart-agent".to_owned();
+    ssm.create_document()
+        .name(&name)
+        .content(properties["Content"].to_string())
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .send()
+        .await
+        .expect("CreateDocument");
+    name
+}
+
+/// The event as ECS would send it now: the samples' times are fixed dates.
+fn now_stamped(mut event: Value) -> Value {
+    let now = ecs_watchdog::ports::Clock::now(&ecs_watchdog::ports::SystemClock);
+    event["time"] = ecs_watchdog::silence::iso(now).into();
+    event
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     heading("Starting the local AWS emulator (moto on a free loopback port)");
@@ -334,6 +428,7 @@ async fn main() {
 
     silenced_instance(&emulator, &fleet, &pipeline, &function).await;
     never_registered(&emulator, &fleet, &pipeline).await;
+    restarted_agent(&emulator, &fleet, &pipeline).await;
 
     heading("Metrics (Embedded Metric Format lines the function printed)");
     println!("{:<20} {:<10} {:>5}", "metric", "cluster", "value");
