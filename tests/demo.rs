@@ -67,7 +67,7 @@ async fn pagerduty(emulator: &Emulator, pipeline: &Pipeline) {
         emulator
             .set_container_instance(&payments, &node.container_instance_arn, Some(connected), None)
             .await;
-        pipeline.put_events(&[agent_event(&node, 2, false)]).await;
+        pipeline.put_events(&[now_stamped(agent_event(&node, 2, false))]).await;
         let records = pipeline.receive(1).await;
         function
             .invoke(&sqs_event(&records))
@@ -116,7 +116,7 @@ async fn silenced_instance(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeli
     emulator
         .set_container_instance(&staging, &node.container_instance_arn, Some(false), None)
         .await;
-    pipeline.put_events(&[agent_event(&node, 2, false)]).await;
+    pipeline.put_events(&[now_stamped(agent_event(&node, 2, false))]).await;
     let record = pipeline.receive(1).await;
     let before = emulator.published().await.len();
     function
@@ -186,11 +186,17 @@ async fn restarted_agent(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeline
     emulator
         .set_container_instance(&web, &node.container_instance_arn, Some(false), None)
         .await;
-    println!("  {} loses its agent; the event waits out the grace period", node.ec2_instance_id);
+    println!(
+        "  {} loses its agent; the event waits out the grace period",
+        node.ec2_instance_id
+    );
     pipeline.put_events(&[now_stamped(agent_event(&node, 2, false))]).await;
     let records = pipeline.receive(1).await;
     let before = emulator.published().await.len();
-    monitor.invoke(&sqs_event(&records)).await.expect("the batch is handled");
+    monitor
+        .invoke(&sqs_event(&records))
+        .await
+        .expect("the batch is handled");
 
     let commands = ssm.list_commands().send().await.expect("ListCommands");
     for command in commands.commands() {
@@ -248,10 +254,20 @@ async fn create_restart_document(ssm: &aws_sdk_ssm::Client) -> String {
     name
 }
 
-/// The event as ECS would send it now: the samples' times are fixed dates.
+/// The event as ECS would send it now: every time in the samples (the event's `time`, the
+/// detail's `updatedAt`, `stoppedAt`, ...) is a fixed date weeks old.
 fn now_stamped(mut event: Value) -> Value {
-    let now = ecs_watchdog::ports::Clock::now(&ecs_watchdog::ports::SystemClock);
-    event["time"] = ecs_watchdog::silence::iso(now).into();
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let now = ecs_watchdog::silence::iso(ecs_watchdog::ports::Clock::now(&ecs_watchdog::ports::SystemClock));
+    fn stamp(value: &mut Value, now: &str) {
+        match value {
+            Value::String(text) if DateTime::from_str(text, Format::DateTime).is_ok() => *text = now.to_owned(),
+            Value::Array(items) => items.iter_mut().for_each(|v| stamp(v, now)),
+            Value::Object(fields) => fields.values_mut().for_each(|v| stamp(v, now)),
+            _ => {}
+        }
+    }
+    stamp(&mut event, &now);
     event
 }
 
@@ -349,6 +365,7 @@ async fn main() {
         d3.ec2_instance_id
     );
 
+    let events: Vec<Value> = events.into_iter().map(now_stamped).collect();
     pipeline.put_events(&events).await;
     pipeline.send_raw(MALFORMED_BODY).await;
     println!("\nand a truncated body lands on the queue -> quarantined in the dead-letter queue");
@@ -384,6 +401,12 @@ async fn main() {
     heading("Batch response (SQS partial batch failures)");
     println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());
 
+    println!(
+        "\nThe emulator (moto) lacks some APIs the monitor uses in AWS: ECS Managed Daemons (ListDaemons, \
+         DescribeDaemon, DescribeDaemonRevisions, ListDaemonDeployments) and CloudWatch's CBOR protocol. So \
+         below the daemon alert says a deployment \"could not be ruled out\" (in AWS it asks), and metrics \
+         are the EMF lines the function prints (PutMetricData is tested against a mock)."
+    );
     for alert in emulator.published().await {
         print_alert(&alert);
     }
@@ -419,7 +442,9 @@ async fn main() {
         "  {} reconnects; a late disconnect event of it arrives",
         nodes[0].ec2_instance_id
     );
-    pipeline.put_events(&[agent_event(&nodes[0], 3, false)]).await;
+    pipeline
+        .put_events(&[now_stamped(agent_event(&nodes[0], 3, false))])
+        .await;
     let late = pipeline.receive(1).await;
     function.invoke(&sqs_event(&late)).await.expect("the batch is handled");
     for alert in emulator.published().await.iter().skip(after) {
@@ -431,16 +456,17 @@ async fn main() {
     restarted_agent(&emulator, &fleet, &pipeline).await;
 
     heading("Metrics (Embedded Metric Format lines the function printed)");
-    println!("{:<20} {:<10} {:>5}", "metric", "cluster", "value");
+    println!("{:<20} {:<10} {:<16} {:>5}", "metric", "cluster", "daemon", "value");
     for document in function.emf() {
         let cluster = document.get("ClusterName").and_then(Value::as_str).unwrap_or("(all)");
+        let daemon = document.get("DaemonName").and_then(Value::as_str).unwrap_or("");
         for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .into_iter()
             .flatten()
         {
             let name = metric["Name"].as_str().unwrap_or_default();
-            println!("{name:<20} {cluster:<10} {:>5}", document[name]);
+            println!("{name:<20} {cluster:<10} {daemon:<16} {:>5}", document[name]);
         }
     }
 
@@ -462,5 +488,13 @@ async fn main() {
     heading("Stopping the function and the emulator");
     drop(function);
     drop(emulator);
-    println!("done");
+    heading("What next");
+    println!(
+        "Deploy it to your account without a compiler:\n  \
+         make package\n  \
+         sam deploy --template dist/packaged.yaml --guided\n\
+         The guided deploy asks where alerts go: NotificationEmail (a subscription to confirm) or \
+         AlertTopicArn (an SNS topic you already route to chat or paging). Every alert above would \
+         go there. make test runs the whole suite against the same emulator."
+    );
 }
