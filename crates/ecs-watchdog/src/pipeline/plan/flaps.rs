@@ -85,7 +85,7 @@ pub fn flaps<'a>(
     out
 }
 
-/// Whether the event of a return was counted already: one no newer than the record's close (the
+/// Whether the event of a return was counted already: one older than the record's close (the
 /// look that closed it counted that return, or it is older than what the record knows), or one
 /// the record lists (a redelivery of the same event). A look without an event (the sweep's, of
 /// now) is always new.
@@ -93,7 +93,7 @@ fn counted_before(record: Option<&Incident>, event: Option<&EventSeen>) -> bool 
     let (Some(record), Some(event)) = (record, event) else {
         return false;
     };
-    let closed = !record.is_open() && record.closed_at > 0 && event.time <= record.closed_at;
+    let closed = !record.is_open() && event.time < record.closed_at;
     closed || record.finding.flap_events.contains(&event.id)
 }
 
@@ -140,7 +140,10 @@ fn returns(
         },
         // None open (the disconnect recovered inside the queue's delay): only the count moves.
         other => {
-            let mark = closed_with(other, key, how, (&flaps, events), s.now);
+            // A new record is closed as of its event (the return it tells), so that the
+            // events after it count, however late the queue delivered this one.
+            let at = event.map_or(s.now, |e| e.time.min(s.now));
+            let mark = closed_with(other, key, how, (&flaps, events), at);
             out.marks.push(mark.clone());
             mark
         }
@@ -187,7 +190,7 @@ fn returns(
     None
 }
 
-/// The closed record of an agent with no open incident, its count moved.
+/// The closed record of an agent with no open incident, its count moved; a new one closed `now`.
 fn closed_with(
     current: Option<Incident>,
     key: &IncidentKey,
@@ -438,16 +441,21 @@ mod tests {
         written(plan, AlertKind::AgentDisconnected).cloned().unwrap_or(stored)
     }
 
-    /// A return is counted from an event newer than the record's close only: the look that
+    /// A return is counted from an event no older than the record's close only: the look that
     /// closed it counted the return its event tells, and an event older than the close is old
     /// news (review finding: every recovered event was counted, whatever its time).
     #[test]
-    fn when_a_return_s_event_is_no_newer_than_the_close_then_it_is_not_counted() {
+    fn when_a_return_s_event_is_older_than_the_close_then_it_is_not_counted() {
         let closed = Incident {
             closed_at: NOW - 100,
             ..record(AlertKind::AgentDisconnected, State::Closed, vec![NOW - 100])
         };
-        for (time, counted) in [(NOW - 500, false), (NOW - 100, false), (NOW - 99, true)] {
+        for (time, counted) in [
+            (NOW - 500, false),
+            (NOW - 101, false),
+            (NOW - 100, true),
+            (NOW - 99, true),
+        ] {
             let plan = run(
                 vec![closed.clone()],
                 vec![(key(AlertKind::AgentDisconnected), back_from(time, "e-1"))],
@@ -491,5 +499,25 @@ mod tests {
                 stored.finding.flap_events
             );
         }
+    }
+
+    /// Returns told by events whose disconnects came before the first was delivered (the queue
+    /// delays each by the grace period) are each counted: the record the first one made is
+    /// closed as of its event, not of its delivery.
+    #[test]
+    fn when_returns_come_faster_than_the_queue_delivers_them_then_each_counts() {
+        let first = run(
+            Vec::new(),
+            vec![(key(AlertKind::AgentDisconnected), back_from(NOW - 600, "e-1"))],
+            NOW,
+        );
+        let stored = written(&first, AlertKind::AgentDisconnected).unwrap().clone();
+        assert_eq!(stored.closed_at, NOW - 600);
+        let second = run(
+            vec![stored.clone()],
+            vec![(key(AlertKind::AgentDisconnected), back_from(NOW - 600, "e-2"))],
+            NOW + 60,
+        );
+        assert_eq!(after(&second, stored).finding.flaps.len(), 2, "{second:?}");
     }
 }
