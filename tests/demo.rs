@@ -67,7 +67,7 @@ async fn pagerduty(emulator: &Emulator, pipeline: &Pipeline) {
         emulator
             .set_container_instance(&payments, &node.container_instance_arn, Some(connected), None)
             .await;
-        pipeline.put_events(&[agent_event(&node, 2, false)]).await;
+        pipeline.put_events(&[now_stamped(agent_event(&node, 2, false))]).await;
         let records = pipeline.receive(1).await;
         function
             .invoke(&sqs_event(&records))
@@ -116,7 +116,7 @@ async fn silenced_instance(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeli
     emulator
         .set_container_instance(&staging, &node.container_instance_arn, Some(false), None)
         .await;
-    pipeline.put_events(&[agent_event(&node, 2, false)]).await;
+    pipeline.put_events(&[now_stamped(agent_event(&node, 2, false))]).await;
     let record = pipeline.receive(1).await;
     let before = emulator.published().await.len();
     function
@@ -159,6 +159,116 @@ async fn never_registered(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipelin
     for alert in told.filter(|p| p.attributes["kind"] == "instance-not-registered") {
         print_alert(alert);
     }
+}
+
+/// restart-agent: a disconnected agent is restarted through SSM Run Command with the stack's own
+/// document (it runs `systemctl restart ecs` and nothing else); the agent reconnects and the real
+/// `sweep` binary's next look resolves the incident "recovered after restart".
+async fn restarted_agent(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeline) {
+    heading("restart-agent: a disconnected agent restarted, then reconnected (cluster web, monitored too)");
+    let ssm = aws_sdk_ssm::Client::new(&emulator.sdk);
+    let document = create_restart_document(&ssm).await;
+    // The same stack with RemediationAction=restart-agent; RESTART_WAIT_MINUTES=0 so that the
+    // sweep right after is the look that checks the agent (5 minutes by default).
+    let remediation = [
+        ("REMEDIATION_ACTION".to_owned(), "restart-agent".to_owned()),
+        ("RESTART_DOCUMENT_NAME".to_owned(), document.clone()),
+        ("RESTART_WAIT_MINUTES".to_owned(), "0".to_owned()),
+    ];
+    let mut monitor_env = pipeline.function_env(emulator);
+    monitor_env.extend(remediation.iter().cloned());
+    let mut sweep_env = pipeline.sweep_env(emulator);
+    sweep_env.extend(remediation.iter().cloned());
+    let monitor = Function::start(&monitor_env).await;
+
+    let web = fleet.cluster("web", &[("ecs-agent-monitoring", "enabled")]).await;
+    let node = fleet.nodes(&web, 1).await.remove(0);
+    emulator
+        .set_container_instance(&web, &node.container_instance_arn, Some(false), None)
+        .await;
+    println!(
+        "  {} loses its agent; the event waits out the grace period",
+        node.ec2_instance_id
+    );
+    pipeline.put_events(&[now_stamped(agent_event(&node, 2, false))]).await;
+    let records = pipeline.receive(1).await;
+    let before = emulator.published().await.len();
+    monitor
+        .invoke(&sqs_event(&records))
+        .await
+        .expect("the batch is handled");
+
+    let commands = ssm.list_commands().send().await.expect("ListCommands");
+    for command in commands.commands() {
+        println!(
+            "  SSM Run Command {}: document {}, on {}, no parameters",
+            command.command_id().unwrap_or_default(),
+            command.document_name().unwrap_or_default(),
+            node.ec2_instance_id,
+        );
+    }
+    let content = ssm.get_document().name(&document).send().await.expect("GetDocument");
+    let content: Value = serde_json::from_str(content.content().unwrap_or("{}")).unwrap_or_default();
+    println!(
+        "  document {document} runs: {}",
+        content["mainSteps"][0]["inputs"]["runCommand"]
+    );
+    for alert in emulator.published().await.iter().skip(before) {
+        print_alert(alert);
+    }
+
+    emulator
+        .set_container_instance(&web, &node.container_instance_arn, Some(true), None)
+        .await;
+    println!(
+        "
+  the restart worked: {}'s agent reconnects; the sweep runs",
+        node.ec2_instance_id
+    );
+    let before = emulator.published().await.len();
+    let sweep = Function::start_binary(&sweep_binary(), &sweep_env).await;
+    sweep.invoke(&serde_json::json!({})).await.expect("the sweep runs");
+    let published = emulator.published().await;
+    let resolved = published.iter().skip(before).filter(|p| {
+        let default = p.message["default"].as_str().unwrap_or_default();
+        p.attributes["kind"] == "agent-disconnected" && default.contains(&node.container_instance_arn)
+    });
+    for alert in resolved {
+        print_alert(alert);
+    }
+}
+
+/// The template's `RestartAgentDocument`, created as the stack creates it (with restart-agent);
+/// returns its name.
+async fn create_restart_document(ssm: &aws_sdk_ssm::Client) -> String {
+    let properties = watchdog_tests::template::properties("RestartAgentDocument");
+    let name = "ecs-watchdog-reader-restart-agent".to_owned();
+    ssm.create_document()
+        .name(&name)
+        .content(properties["Content"].to_string())
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .send()
+        .await
+        .expect("CreateDocument");
+    name
+}
+
+/// The event as ECS would send it now: every time in the samples (the event's `time`, the
+/// detail's `updatedAt`, `stoppedAt`, ...) is a fixed date weeks old.
+fn now_stamped(mut event: Value) -> Value {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let now = ecs_watchdog::silence::iso(ecs_watchdog::ports::Clock::now(&ecs_watchdog::ports::SystemClock));
+    fn stamp(value: &mut Value, now: &str) {
+        match value {
+            Value::String(text) if DateTime::from_str(text, Format::DateTime).is_ok() => *text = now.to_owned(),
+            Value::Array(items) => items.iter_mut().for_each(|v| stamp(v, now)),
+            Value::Object(fields) => fields.values_mut().for_each(|v| stamp(v, now)),
+            _ => {}
+        }
+    }
+    stamp(&mut event, &now);
+    event
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -255,6 +365,7 @@ async fn main() {
         d3.ec2_instance_id
     );
 
+    let events: Vec<Value> = events.into_iter().map(now_stamped).collect();
     pipeline.put_events(&events).await;
     pipeline.send_raw(MALFORMED_BODY).await;
     println!("\nand a truncated body lands on the queue -> quarantined in the dead-letter queue");
@@ -290,6 +401,12 @@ async fn main() {
     heading("Batch response (SQS partial batch failures)");
     println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());
 
+    println!(
+        "\nThe emulator (moto) lacks some APIs the monitor uses in AWS: ECS Managed Daemons (ListDaemons, \
+         DescribeDaemon, DescribeDaemonRevisions, ListDaemonDeployments) and CloudWatch's CBOR protocol. So \
+         below the daemon alert says a deployment \"could not be ruled out\" (in AWS it asks), and metrics \
+         are the EMF lines the function prints (PutMetricData is tested against a mock)."
+    );
     for alert in emulator.published().await {
         print_alert(&alert);
     }
@@ -325,7 +442,9 @@ async fn main() {
         "  {} reconnects; a late disconnect event of it arrives",
         nodes[0].ec2_instance_id
     );
-    pipeline.put_events(&[agent_event(&nodes[0], 3, false)]).await;
+    pipeline
+        .put_events(&[now_stamped(agent_event(&nodes[0], 3, false))])
+        .await;
     let late = pipeline.receive(1).await;
     function.invoke(&sqs_event(&late)).await.expect("the batch is handled");
     for alert in emulator.published().await.iter().skip(after) {
@@ -334,18 +453,20 @@ async fn main() {
 
     silenced_instance(&emulator, &fleet, &pipeline, &function).await;
     never_registered(&emulator, &fleet, &pipeline).await;
+    restarted_agent(&emulator, &fleet, &pipeline).await;
 
     heading("Metrics (Embedded Metric Format lines the function printed)");
-    println!("{:<20} {:<10} {:>5}", "metric", "cluster", "value");
+    println!("{:<20} {:<10} {:<16} {:>5}", "metric", "cluster", "daemon", "value");
     for document in function.emf() {
         let cluster = document.get("ClusterName").and_then(Value::as_str).unwrap_or("(all)");
+        let daemon = document.get("DaemonName").and_then(Value::as_str).unwrap_or("");
         for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .into_iter()
             .flatten()
         {
             let name = metric["Name"].as_str().unwrap_or_default();
-            println!("{name:<20} {cluster:<10} {:>5}", document[name]);
+            println!("{name:<20} {cluster:<10} {daemon:<16} {:>5}", document[name]);
         }
     }
 
@@ -367,5 +488,13 @@ async fn main() {
     heading("Stopping the function and the emulator");
     drop(function);
     drop(emulator);
-    println!("done");
+    heading("What next");
+    println!(
+        "Deploy it to your account without a compiler:\n  \
+         make package\n  \
+         sam deploy --template dist/packaged.yaml --guided\n\
+         The guided deploy asks where alerts go: NotificationEmail (a subscription to confirm) or \
+         AlertTopicArn (an SNS topic you already route to chat or paging). Every alert above would \
+         go there. make test runs the whole suite against the same emulator."
+    );
 }

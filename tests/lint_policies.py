@@ -60,21 +60,6 @@ EXCEPTIONS = {
     ("RESOURCE_STAR", "MonitorRole-list-tasks.json", "['ecs:ListTasks']"),
     ("RESOURCE_STAR", "SweepRole-list-tasks.json", "['ecs:ListTasks']"),
     ("RESOURCE_STAR", "ReaderRole-list-tasks.json", "['ecs:ListTasks']"),
-    # ssm:SendCommand on AWS-RunShellScript: an AWS-owned document's ARN has an empty account
-    # field (arn:aws:ssm:us-east-1::document/AWS-RunShellScript; Service Authorization Reference,
-    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html,
-    # and Systems Manager's Run Command policy examples). parliament's `*` does not match an empty
-    # field. The statement names the document and the managed nodes only.
-    (
-        "RESOURCE_MISMATCH",
-        "MonitorRole-monitor.json",
-        "[{'action': 'ssm:SendCommand', 'required_format': 'arn:*:ssm:*:*:document/*'}]",
-    ),
-    (
-        "RESOURCE_MISMATCH",
-        "ReaderRole-read.json",
-        "[{'action': 'ssm:SendCommand', 'required_format': 'arn:*:ssm:*:*:document/*'}]",
-    ),
     # ECS Managed Daemons came after parliament's definitions.
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemons"),
     ("UNKNOWN_ACTION", "MonitorRole-monitor.json", "Unknown action ecs:ListDaemonDeployments"),

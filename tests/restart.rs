@@ -3,29 +3,34 @@
 //! which keeps the commands sent (ListCommands), through the real SDK.
 
 use ecs_watchdog::Monitor;
-use ecs_watchdog::aws::{RESTART_COMMAND, RESTART_DOCUMENT};
+use ecs_watchdog::aws::{DynamoLedger, OnFirstUse, RESTART_COMMAND};
+use ecs_watchdog::pipeline::restart_claim_id;
+use ecs_watchdog::ports::Ledger;
 use serde_json::Value;
-use watchdog_tests::bed::{Bed, NO_GRACE, finding, no_daemons};
+use watchdog_tests::bed::{Bed, NO_GRACE, finding, no_daemons, record};
 use watchdog_tests::clock::TestClock;
 use watchdog_tests::fleet::Node;
 use watchdog_tests::in_process::{self, config, messages};
+use watchdog_tests::samples::agent_event;
 
 const START: u64 = 1_800_000_000;
 
-/// The commands sent to SSM, as (document, instances, commands): the requests as the
-/// emulator received them. moto keeps each command (ListCommands, checked to agree on the
-/// document), but adds every EC2 instance to one sent without targets, so its instance list is
-/// not what was asked.
-async fn commands(bed: &Bed) -> Vec<(String, Vec<String>, Vec<String>)> {
+/// The stack's restart document, as the template names it (the test bed created it).
+const DOCUMENT: &str = "ecs-watchdog-reader-restart-agent";
+
+/// The commands sent to SSM, as (document, instances): the requests as the emulator received
+/// them, none with a parameter (the document takes none). moto keeps each command
+/// (ListCommands, checked to agree on the document), but adds every EC2 instance to one sent
+/// without targets, so its instance list is not what was asked.
+async fn commands(bed: &Bed) -> Vec<(String, Vec<String>)> {
     let ssm = aws_sdk_ssm::Client::new(&bed.emulator.sdk);
     let listed = ssm.list_commands().send().await.expect("ListCommands");
     let sent = bed.emulator.requests("ssm:SendCommand").await;
     assert_eq!(listed.commands().len(), sent.len(), "moto kept each command");
+    assert!(listed.commands().iter().all(|c| c.document_name() == Some(DOCUMENT)));
     assert!(
-        listed
-            .commands()
-            .iter()
-            .all(|c| c.document_name() == Some(RESTART_DOCUMENT))
+        sent.iter().all(|r| r.get("Parameters").is_none_or(Value::is_null)),
+        "no parameter: {sent:?}"
     );
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -39,7 +44,6 @@ async fn commands(bed: &Bed) -> Vec<(String, Vec<String>, Vec<String>)> {
             (
                 r["DocumentName"].as_str().unwrap_or_default().to_owned(),
                 strings(&r["InstanceIds"]),
-                strings(&r["Parameters"]["commands"]),
             )
         })
         .collect()
@@ -66,12 +70,8 @@ async fn alerted(bed: &Bed) -> Value {
     finding(last)["instances"][0].clone()
 }
 
-fn restart_of(node: &Node) -> (String, Vec<String>, Vec<String>) {
-    (
-        RESTART_DOCUMENT.to_owned(),
-        vec![node.ec2_instance_id.clone()],
-        vec![RESTART_COMMAND.to_owned()],
-    )
+fn restart_of(node: &Node) -> (String, Vec<String>) {
+    (DOCUMENT.to_owned(), vec![node.ec2_instance_id.clone()])
 }
 
 /// The incident's stored finding, as the ledger keeps it.
@@ -118,7 +118,10 @@ async fn when_an_agent_disconnects_then_it_is_restarted_once_and_resolves_recove
         "when: the sweep waits from it"
     );
     let remediation = instance["remediation"].as_str().unwrap();
-    assert!(remediation.contains("SSM command "), "the command id: {remediation}");
+    assert!(
+        remediation.contains(&format!("SSM document {DOCUMENT}, command ")),
+        "the document and the command id: {remediation}"
+    );
     assert_eq!(bed.fleet.container_instance(node).await.0, "ACTIVE", "not drained");
 
     // The same event again (redelivered) and a later one of the same incident: no second command.
@@ -130,7 +133,7 @@ async fn when_an_agent_disconnects_then_it_is_restarted_once_and_resolves_recove
         stored_actions(&bed, node)
             .await
             .iter()
-            .any(|(s, o, d)| s == "restart" && o == "done" && d.contains("SSM command")),
+            .any(|(s, o, d)| s == "restart" && o == "done" && d.contains(", command ")),
         "the incident keeps the first command's record"
     );
 
@@ -223,4 +226,141 @@ async fn when_it_is_a_dry_run_or_an_ecs_managed_instance_then_no_command_is_sent
     assert!(commands(&bed).await.is_empty());
     let instance = alerted(&bed).await;
     assert_eq!(instance["remediationActions"][0]["outcome"], "skipped");
+}
+
+/// The document the stack creates (and the test bed created from the template) runs the
+/// restart and nothing else: one shell step, no parameter a caller could fill with another
+/// command; the spoke stacks create the same document under the same name, which is the one
+/// the functions are given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_stack_restarts_agents_then_its_document_runs_only_the_restart() {
+    let (bed, _, _) = stand("restart-agent", &[]).await;
+    let env = bed.pipeline.function_env(&bed.emulator);
+    let named = env
+        .iter()
+        .find(|(k, _)| k == "RESTART_DOCUMENT_NAME")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(named, Some(DOCUMENT));
+    let ssm = aws_sdk_ssm::Client::new(&bed.emulator.sdk);
+    let document = ssm.get_document().name(DOCUMENT).send().await.expect("GetDocument");
+    assert_eq!(document.document_type().map(|t| t.as_str()), Some("Command"));
+    let content: Value = serde_json::from_str(document.content().expect("content")).expect("JSON");
+    assert_eq!(content["schemaVersion"], "2.2");
+    assert!(content.get("parameters").is_none(), "no parameter: {content}");
+    let steps = content["mainSteps"].as_array().expect("mainSteps");
+    assert_eq!(steps.len(), 1, "{content}");
+    assert_eq!(steps[0]["action"], "aws:runShellScript");
+    assert_eq!(steps[0]["inputs"]["runCommand"], serde_json::json!([RESTART_COMMAND]));
+
+    let hub = &watchdog_tests::template::template()["Resources"]["RestartAgentDocument"]["Properties"];
+    let spoke = &watchdog_tests::template::spoke()["Resources"]["RestartAgentDocument"]["Properties"];
+    assert_eq!(hub["Content"], spoke["Content"], "the spokes run the same");
+    assert_eq!(hub["Name"], spoke["Name"], "under the same name");
+}
+
+/// The nodes by container instance ARN, the later one first: the order in which the guard's
+/// ranking alone (ARN order over the disconnected) would let the second through.
+fn later_first(bed: &Bed) -> (&Node, &Node) {
+    let mut nodes: Vec<&Node> = bed.nodes.iter().collect();
+    nodes.sort_by(|a, b| b.container_instance_arn.cmp(&a.container_instance_arn));
+    (nodes[0], nodes[1])
+}
+
+/// `MAX_REMEDIATION_PERCENT` caps restarts as it caps drains: a restart in flight (within
+/// `RESTART_WAIT_MINUTES`, its agent still away) holds its slot as a DRAINING instance does, so
+/// in a cluster of two (10 %: one at a time) a second disconnect is held back; once the first
+/// restart is over (the sweep followed it up), the second is restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_restart_is_in_flight_then_the_guard_holds_the_next_one_back() {
+    let (bed, monitor, clock) = stand("restart-agent", &[("MaxRemediationPercent", "10")]).await;
+    let (first, second) = later_first(&bed);
+    monitor.process(&messages(&[bed.disconnect(first).await])).await;
+    assert_eq!(commands(&bed).await, [restart_of(first)]);
+
+    clock.advance_minutes(1);
+    monitor.process(&messages(&[bed.disconnect(second).await])).await;
+    assert_eq!(
+        commands(&bed).await.len(),
+        1,
+        "held back while the first restart is in flight"
+    );
+    let actions = stored_actions(&bed, second).await;
+    assert!(
+        actions.iter().any(|(s, o, d)| s == "guard"
+            && o == "held-back"
+            && d.contains("1 of 2 instances DRAINING or being restarted")),
+        "{actions:?}"
+    );
+
+    // The first restart did not help and was followed up: its slot is free again.
+    clock.advance_minutes(5);
+    bed.sweep(&clock, no_daemons()).run().await;
+    // The second agent's next disconnect, as ECS tells it (the version it has now).
+    bed.set_agent(second, true).await;
+    bed.set_agent(second, false).await;
+    let (_, version) = bed.fleet.container_instance(second).await;
+    monitor
+        .process(&messages(&[record(&agent_event(second, version, false))]))
+        .await;
+    let actions = stored_actions(&bed, second).await;
+    assert_eq!(
+        commands(&bed).await,
+        [restart_of(first), restart_of(second)],
+        "{actions:?}"
+    );
+}
+
+/// Restart once is a conditional write, not only a read: a run that read no restart, but finds
+/// the instance's restart claimed by another run (which has not written its incident yet),
+/// sends none and says so; its claim holds for the restart's wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_another_run_claimed_the_restart_then_no_second_command_is_sent() {
+    let (bed, monitor, clock) = stand("restart-agent", &[]).await;
+    let node = &bed.nodes[0];
+    let dynamodb = aws_sdk_dynamodb::Client::new(&bed.emulator.sdk);
+    let ledger = DynamoLedger::new(OnFirstUse::ready(dynamodb), bed.pipeline.incident_table());
+    let id = restart_claim_id(&bed.cluster, &node.container_instance_arn);
+    // The other run, between this run's read of the ledger and its own claim.
+    assert!(ledger.claim(&id, START, START + 300).await.expect("claimed"));
+    assert!(!ledger.claim(&id, START + 1, START + 301).await.expect("asked"), "held");
+
+    monitor.process(&messages(&[bed.disconnect(node).await])).await;
+    assert!(commands(&bed).await.is_empty(), "the other run sends it");
+    let instance = alerted(&bed).await;
+    assert_eq!(
+        instance["remediationActions"][0]["outcome"], "already-done",
+        "{instance}"
+    );
+
+    // Past the claim, a new incident's restart is this run's to send.
+    clock.advance_minutes(6);
+    assert!(
+        ledger
+            .claim(&id, START + 360, START + 660)
+            .await
+            .expect("claimed again")
+    );
+}
+
+/// Whether an instance is an ECS Managed Instance is read from its capacity provider: one ECS
+/// does not answer for (here: not found) may be one, so it is neither restarted nor drained, and
+/// the alert says why (fail closed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_capacity_provider_is_unknown_then_the_instance_is_left_alone() {
+    for action in ["restart-agent", "drain"] {
+        let (bed, monitor, _) = stand(action, &[]).await;
+        let node = &bed.nodes[0];
+        bed.emulator
+            .set_capacity_provider_name(&bed.cluster, &node.container_instance_arn, "deleted-provider")
+            .await;
+        monitor.process(&messages(&[bed.disconnect(node).await])).await;
+        assert!(commands(&bed).await.is_empty(), "{action}");
+        assert_eq!(bed.fleet.container_instance(node).await.0, "ACTIVE", "{action}");
+        let instance = alerted(&bed).await;
+        let said = &instance["remediationActions"][0];
+        assert_eq!(said["outcome"], "not-attempted", "{action}: {instance}");
+        let detail = said["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("may be an ECS Managed Instance"), "{action}: {detail}");
+        assert!(detail.contains("deleted-provider"), "{action}: {detail}");
+    }
 }

@@ -298,11 +298,12 @@ pub fn table() -> Vec<Grant> {
             sweep: Some(Needs::RestartDrainWrite),
         },
         // SendCommand: `document*` and `instance*` / `managed-instance*` (list_awssystemsmanager.html);
-        // an AWS-owned document's ARN has no account.
+        // the document is the stack's own (it runs `systemctl restart ecs`, no parameter), never
+        // an AWS-owned one that runs whatever it is given.
         Grant {
             action: "ssm:SendCommand",
             resource: json!([
-                "arn:aws:ssm:us-east-1::document/AWS-RunShellScript",
+                arn("ssm", "document/ecs-watchdog-reader-restart-agent"),
                 arn("ec2", "instance/*"),
                 arn("ssm", "managed-instance/*"),
             ]),

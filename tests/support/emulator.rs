@@ -266,6 +266,14 @@ impl Emulator {
             .await;
     }
 
+    /// Names the container instance's capacity provider without creating it (one deleted
+    /// since, as `DescribeCapacityProviders` then answers: not found).
+    pub async fn set_capacity_provider_name(&self, cluster: &str, arn: &str, provider: &str) {
+        let request = json!({"cluster": cluster, "containerInstanceArn": arn, "capacityProviderName": provider});
+        self.control("POST", "/_watchdog/container-instance", Some(request))
+            .await;
+    }
+
     /// Makes the container instance an ECS Anywhere host (`mi-…`), which moto cannot register,
     /// and says what Systems Manager answers for it: its `PingStatus`, or (`None`) nothing.
     pub async fn set_anywhere(&self, cluster: &str, arn: &str, node_id: &str, ping_status: Option<&str>) {

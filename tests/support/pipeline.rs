@@ -92,6 +92,21 @@ impl Pipeline {
                 format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{id}"),
             );
         }
+        // The Command documents the functions send (restart-agent): as the stack creates them.
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        for id in template::created_of_type(&stack, "AWS::SSM::Document") {
+            let properties = template::properties(id);
+            let name = stack.resolve(&properties["Name"]);
+            ssm.create_document()
+                .name(&name)
+                .content(properties["Content"].to_string())
+                .document_type(aws_sdk_ssm::types::DocumentType::Command)
+                .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+                .send()
+                .await
+                .expect("CreateDocument");
+            stack.refs.insert(id.to_owned(), name);
+        }
         // The topics the stack creates: with AlertTopicArn, alerts go to that existing topic.
         for id in template::created_of_type(&stack, "AWS::SNS::Topic") {
             let topic = sns.create_topic().name(id).send().await.expect("CreateTopic");

@@ -308,6 +308,12 @@ pub trait Ledger: Send + Sync {
     async fn open_everywhere(&self) -> Result<Vec<IncidentKey>, AwsError> {
         Ok(Vec::new())
     }
+    /// Claims `id` until `until`, unless a claim of it still holds at `now` (one conditional
+    /// `PutItem`, an item beside the incidents that expires by TTL): whether this run holds it.
+    /// A ledger that keeps no claims refuses, so nothing claimed is done.
+    async fn claim(&self, _id: &str, _now: u64, _until: u64) -> Result<bool, AwsError> {
+        Err(AwsError::unavailable("dynamodb:PutItem", "this ledger keeps no claims"))
+    }
     /// Notes that an event of `place` was seen at `now` (one `UpdateItem`).
     async fn note_place(&self, _place: &crate::config::Place, _now: u64) -> Result<(), AwsError> {
         Ok(())

@@ -115,6 +115,10 @@ pub struct InstanceFinding {
     /// back from a disconnect within the last hour, oldest first (`FLAP_THRESHOLD`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flaps: Vec<u64>,
+    /// For `agent-disconnected`, kept in the ledger: the EventBridge ids of the latest events
+    /// counted in `flaps`, so a redelivered event is counted once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flap_events: Vec<String>,
     /// For `instance-impaired`: the health checks that are not OK.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub health_checks: Vec<crate::event::HealthCheck>,

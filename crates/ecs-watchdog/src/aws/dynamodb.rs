@@ -318,6 +318,30 @@ impl Ledger for DynamoLedger {
         }
     }
 
+    async fn claim(&self, id: &str, now: u64, until: u64) -> Result<bool, AwsError> {
+        let _turn = self.turns.wait().await;
+        let request = self
+            .client
+            .get()
+            .put_item()
+            .table_name(&self.table)
+            .item("id", s(id))
+            .item("claimed_until", n(until))
+            .item("expires_at", n(until))
+            .condition_expression("attribute_not_exists(id) OR claimed_until <= :now")
+            .expression_attribute_values(":now", n(now));
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&e)
+                    == Some("ConditionalCheckFailedException") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(super::sdk_error("dynamodb:PutItem", e)),
+        }
+    }
+
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
         let items = self
             .query(HELD_INDEX, "held_group = :group", None, &[(":group", s(key.id()))])

@@ -25,7 +25,7 @@ pub use ecs::{EcsDaemons, EcsInventory};
 pub use findings::{EventBridgeFindings, FINDING_DETAIL_TYPE, FINDING_SOURCE, LambdaHook};
 pub use pagerduty::{EventsApi, PagerDutyThenSns, REJECTED_METRIC, Retry, Sent, load_routing_key};
 pub use remediate::{Drain, ReplaceInAutoScalingGroup};
-pub use restart::{RESTART_COMMAND, RESTART_DOCUMENT, RestartAgent};
+pub use restart::{RESTART_COMMAND, RestartAgent};
 pub use shared::{FirstUseTls, IN_FLIGHT, OnFirstUse};
 pub use sns::SnsNotifier;
 pub use sqs::DeadLetterQueue;
@@ -193,9 +193,10 @@ pub fn in_place(config: &Config, sdk: &aws_config::SdkConfig) -> InPlace {
     let ecs = aws_sdk_ecs::Client::new(sdk);
     let mut steps: Vec<Box<dyn RemediationStep>> = Vec::new();
     let action = config.remediation.action;
-    if action.restarts() {
+    if let (true, Some(document)) = (action.restarts(), &config.remediation.restart_document) {
         let ssm = OnFirstUse::new(sdk, aws_sdk_ssm::Client::new);
-        steps.push(Box::new(RestartAgent::new(ssm, config.remediation.scope.clone())));
+        let scope = config.remediation.scope.clone();
+        steps.push(Box::new(RestartAgent::new(ssm, document.clone(), scope)));
     }
     // restart-then-drain drains only what the restart did not bring back (the follow-up).
     if !matches!(action, RemediationAction::None | RemediationAction::RestartAgent) {

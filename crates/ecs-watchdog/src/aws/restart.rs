@@ -2,6 +2,12 @@
 //! through SSM Run Command, which keeps the instance, its image cache and its running tasks.
 //! An EC2 instance (`i-…`) and an ECS Anywhere host's managed node (`mi-…`) are both SSM
 //! managed nodes; for an Anywhere host it is the only remedy (no Auto Scaling group).
+//!
+//! The command is the stack's own SSM Command document (`RESTART_DOCUMENT_NAME`, template
+//! resource `RestartAgentDocument`): one `aws:runShellScript` step that runs
+//! [`RESTART_COMMAND`] and takes no parameter, so the function's `ssm:SendCommand` grant, which
+//! names only that document, lets it run nothing else (AWS-RunShellScript would run any
+//! command as root on any node in scope).
 
 use aws_sdk_ssm::Client;
 
@@ -11,24 +17,28 @@ use crate::pipeline::RESTART_STEP;
 use crate::ports::error_chain;
 use crate::remediation::{RemediationStep, Scope, StepOutcome, Target};
 
-/// The AWS-owned document that runs shell commands on Linux managed nodes.
-pub const RESTART_DOCUMENT: &str = "AWS-RunShellScript";
-/// What it runs there: the ECS agent's systemd unit on the ECS-optimized AMIs and on ECS
-/// Anywhere hosts (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/agent-update-ecs-ami.html>).
+/// What the document runs: the ECS agent's systemd unit (`ecs`, from the ecs-init package) on
+/// the ECS-optimized AMIs and on the Linux hosts the ECS Anywhere install script sets up
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/agent-update-ecs-ami.html>,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-anywhere-registration.html>).
+/// Kept equal to the template's document by `tests/restart.rs`.
 pub const RESTART_COMMAND: &str = "systemctl restart ecs";
 
 pub struct RestartAgent {
     ssm: OnFirstUse<Client>,
     turns: Turns,
+    /// The stack's Command document (`RESTART_DOCUMENT_NAME`).
+    document: String,
     /// Checked again here, the last step before the call (the pipeline checks it first).
     scope: Scope,
 }
 
 impl RestartAgent {
-    pub fn new(ssm: OnFirstUse<Client>, scope: Scope) -> Self {
+    pub fn new(ssm: OnFirstUse<Client>, document: String, scope: Scope) -> Self {
         Self {
             ssm,
             turns: Turns::new(),
+            document,
             scope,
         }
     }
@@ -40,9 +50,8 @@ impl RestartAgent {
             .ssm
             .get()
             .send_command()
-            .document_name(RESTART_DOCUMENT)
+            .document_name(&self.document)
             .instance_ids(node)
-            .parameters("commands", vec![RESTART_COMMAND.to_owned()])
             .comment("ecs-watchdog: the ECS agent disconnected")
             .send()
             .await
@@ -51,7 +60,10 @@ impl RestartAgent {
             Err(e) => StepOutcome::Failed(error_chain(&e)),
             Ok(output) => {
                 let id = output.command().and_then(|c| c.command_id()).unwrap_or("unknown");
-                StepOutcome::Done(format!("agent restarted ({RESTART_COMMAND}, SSM command {id})"))
+                StepOutcome::Done(format!(
+                    "agent restarted ({RESTART_COMMAND}: SSM document {}, command {id})",
+                    self.document
+                ))
             }
         }
     }

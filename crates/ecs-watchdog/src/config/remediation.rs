@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, boolean, invalid, list, seconds};
+use super::{ConfigError, boolean, invalid, list, required, seconds};
 use crate::remediation::Scope;
 
 /// What the monitor does to a confirmed broken instance.
@@ -23,6 +23,9 @@ pub struct Remediation {
     /// restart-agent, restart-then-drain: how long after the restart the next look checks the
     /// agent (`RESTART_WAIT_MINUTES`).
     pub restart_wait: Duration,
+    /// restart-agent, restart-then-drain: the stack's SSM Command document that runs
+    /// `systemctl restart ecs` and nothing else (`RESTART_DOCUMENT_NAME`); none otherwise.
+    pub restart_document: Option<String>,
     /// `REMEDIATION_CLUSTER_NAMES` and `REPLACE_ONLY_TAGGED_GROUPS`.
     pub scope: crate::remediation::Scope,
 }
@@ -89,6 +92,7 @@ pub(super) fn remediation(get: &impl Fn(&str) -> Option<String>) -> Result<Remed
         24 * 3600,
         "a whole number of minutes from 0 to 1440 (a day)",
     )?;
+    let restart_document = restart_document(get, action.restarts())?;
     let scope = remediation_scope(get)?;
     let max_percent = match get("MAX_REMEDIATION_PERCENT") {
         None => 10,
@@ -105,8 +109,31 @@ pub(super) fn remediation(get: &impl Fn(&str) -> Option<String>) -> Result<Remed
         non_critical_daemons,
         replace_after,
         restart_wait,
+        restart_document,
         scope,
     })
+}
+
+/// `RESTART_DOCUMENT_NAME`: the stack's own Command document. A name SSM reserves for its own
+/// documents (`AWS-`, `Amazon`, `amzn`: AWS-RunShellScript runs any command it is given) is
+/// refused, so the grant and the code name the same fixed command.
+fn restart_document(get: &impl Fn(&str) -> Option<String>, restarts: bool) -> Result<Option<String>, ConfigError> {
+    const ACCEPTED: &str = "the name of the stack's SSM Command document (3 to 128 letters, digits, _ - .), \
+                            not an AWS-owned document (AWS-, Amazon, amzn)";
+    // The template sets it empty where nothing restarts.
+    let name = get("RESTART_DOCUMENT_NAME").filter(|n| !n.is_empty());
+    let name = match (name, restarts) {
+        (Some(name), true) => name,
+        (None, true) => return required(get, "RESTART_DOCUMENT_NAME", ACCEPTED).map(Some),
+        (_, false) => return Ok(None),
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let lower = name.to_ascii_lowercase();
+    let reserved = ["aws", "amazon", "amzn"].iter().any(|p| lower.starts_with(p));
+    match (3..=128).contains(&name.len()) && name.chars().all(allowed) && !reserved {
+        true => Ok(Some(name)),
+        false => Err(invalid("RESTART_DOCUMENT_NAME", &name, ACCEPTED)),
+    }
 }
 
 /// `REMEDIATION_CLUSTER_NAMES` (comma-separated names, `*` or unset for every cluster) and

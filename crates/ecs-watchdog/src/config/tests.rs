@@ -31,6 +31,7 @@ fn when_only_required_variables_are_set_then_defaults_apply() {
             non_critical_daemons: false,
             replace_after: Duration::from_secs(15 * 60),
             restart_wait: Duration::from_secs(5 * 60),
+            restart_document: None,
             scope: Default::default(),
         }
     );
@@ -85,6 +86,7 @@ fn when_remediation_and_hooks_are_set_then_they_are_read() {
             non_critical_daemons: false,
             replace_after: Duration::from_secs(15 * 60),
             restart_wait: Duration::from_secs(5 * 60),
+            restart_document: None,
             scope: crate::remediation::Scope {
                 clusters: Some(["prod".to_owned(), "payments".to_owned()].into()),
                 only_tagged_groups: true,
@@ -328,8 +330,17 @@ fn when_the_agent_restart_is_asked_for_then_it_is_read_with_its_wait_in_minutes(
         ("restart-agent", RemediationAction::RestartAgent),
         ("restart-then-drain", RemediationAction::RestartThenDrain),
     ] {
-        let config = load(&[("REMEDIATION_ACTION", name), ("RESTART_WAIT_MINUTES", "12")]).unwrap();
+        let config = load(&[
+            ("REMEDIATION_ACTION", name),
+            ("RESTART_WAIT_MINUTES", "12"),
+            ("RESTART_DOCUMENT_NAME", "ecs-watchdog-reader-restart-agent"),
+        ])
+        .unwrap();
         assert_eq!(config.remediation.action, action);
+        assert_eq!(
+            config.remediation.restart_document.as_deref(),
+            Some("ecs-watchdog-reader-restart-agent")
+        );
         assert_eq!(config.remediation.action.as_str(), name);
         assert!(action.restarts());
         assert_eq!(config.remediation.restart_wait, Duration::from_secs(12 * 60));
@@ -341,4 +352,26 @@ fn when_the_agent_restart_is_asked_for_then_it_is_read_with_its_wait_in_minutes(
         Duration::from_secs(5 * 60),
         "the default"
     );
+}
+
+/// A restart runs the stack's own document, which runs `systemctl restart ecs` and nothing else:
+/// without one, or with an AWS-owned document (AWS-RunShellScript runs whatever it is given),
+/// init stops naming the variable.
+#[test]
+fn when_a_restart_has_no_document_of_its_own_then_init_stops_naming_it() {
+    for document in [
+        None,
+        Some("AWS-RunShellScript"),
+        Some("amazon-ecs-restart"),
+        Some("Amzn-anything"),
+        Some("x"),
+        Some("has space"),
+    ] {
+        let mut env = vec![("REMEDIATION_ACTION", "restart-agent")];
+        env.extend(document.map(|d| ("RESTART_DOCUMENT_NAME", d)));
+        let error = load(&env).unwrap_err();
+        assert_eq!(error.variable, "RESTART_DOCUMENT_NAME", "{document:?}");
+    }
+    let drain = load(&[("REMEDIATION_ACTION", "drain")]).unwrap();
+    assert_eq!(drain.remediation.restart_document, None, "only a restart needs one");
 }

@@ -99,9 +99,56 @@ async fn act_on_cluster(
                     .push(guard(ActionOutcome::NotAttempted, detail));
             }
         }
+        Ok(state) if restarts(io) => {
+            let Some((mine, counted)) = restarts_known(io, config, cluster, &state, mine, said).await else {
+                return;
+            };
+            let targets = guarded(io, config, cluster, &counted, mine, said, tally).await;
+            let (now, wait) = (io.clock.now(), config.restart_wait.as_secs());
+            let targets = super::restart::claim(io.ledger.as_deref(), cluster, targets, now, wait, said).await;
+            run_steps(io, config, cluster, targets, said, tally).await;
+        }
         Ok(state) => {
             let targets = guarded(io, config, cluster, &state, mine, said, tally).await;
             run_steps(io, config, cluster, targets, said, tally).await;
+        }
+    }
+}
+
+/// Whether the first step restarts the agent (restart-agent, restart-then-drain).
+fn restarts(io: &Adapters) -> bool {
+    io.steps.first().is_some_and(|s| s.name() == super::RESTART_STEP)
+}
+
+/// The targets not restarted yet, and the cluster as the guard counts it with the restarts in
+/// flight; none when the ledger cannot say (fail closed: a restart in flight would not hold its
+/// slot, and a restart sent already could be sent again).
+async fn restarts_known(
+    io: &Adapters,
+    config: &Remediation,
+    cluster: &str,
+    state: &ClusterState,
+    mine: Vec<Target>,
+    said: &mut Said,
+) -> Option<(Vec<Target>, ClusterState)> {
+    let (now, wait) = (io.clock.now(), config.restart_wait.as_secs());
+    match super::restart::read(io.ledger.as_deref(), cluster, state, &mine, now, wait).await {
+        Ok(mut restarts) => {
+            let fresh = super::restart::not_yet(&mut restarts, mine, said);
+            Some((fresh, restarts.counted(state)))
+        }
+        Err(e) => {
+            warn!(cluster = cluster_name(cluster), error = %error_chain(&e), "restarts unknown: none sent");
+            for target in mine {
+                let detail = format!(
+                    "not attempted: the restarts in flight could not be read ({})",
+                    e.operation
+                );
+                said.entry(target.container_instance_arn)
+                    .or_default()
+                    .push(guard(ActionOutcome::NotAttempted, detail));
+            }
+            None
         }
     }
 }
@@ -122,18 +169,7 @@ async fn guarded(
     let (mine, not_active): (Vec<Target>, Vec<Target>) = mine
         .into_iter()
         .partition(|t| state.active.contains(instance_key(&t.container_instance_arn)));
-    let managed = managed_instances(io.inventory.as_ref(), state, &mine).await;
-    let (repairs_itself, mine): (Vec<Target>, Vec<Target>) = mine
-        .into_iter()
-        .partition(|t| managed.contains(instance_key(&t.container_instance_arn)));
-    for target in repairs_itself {
-        let detail = "not drained: an ECS Managed Instance, which ECS drains and replaces itself (auto repair); \
-                      the sweep alerts if the repair stalls"
-            .to_owned();
-        said.entry(target.container_instance_arn)
-            .or_default()
-            .push(guard(ActionOutcome::Skipped, detail));
-    }
+    let mine = leave_managed_instances(io.inventory.as_ref(), state, mine, said).await;
     for target in not_active {
         let detail = "not drained: the instance is not ACTIVE, and ECS drains only ACTIVE instances".to_owned();
         said.entry(target.container_instance_arn)
@@ -146,8 +182,12 @@ async fn guarded(
     let limit = remediation::drain_limit(state.total, max_percent);
     for arn in &held {
         tally.count(Some(cluster_name(cluster)), Metric::RemediationHeldBack);
+        let busy = match config.action.restarts() {
+            true => "DRAINING or being restarted",
+            false => "DRAINING",
+        };
         let text = format!(
-            "held back by the guard: {} of {} instances DRAINING, at most {limit} ({max_percent}%)",
+            "held back by the guard: {} of {} instances {busy}, at most {limit} ({max_percent}%)",
             state.draining, state.total
         );
         said.entry(arn.clone())
@@ -171,12 +211,9 @@ async fn run_steps(
     let name = cluster_name(cluster);
     // restart-agent, restart-then-drain: the restart alone, once per incident; the sweep drains
     // what it did not bring back.
-    let steps = match io.steps.first() {
-        Some(first) if first.name() == super::RESTART_STEP => {
-            targets = super::restart::not_yet(io.ledger.as_deref(), cluster, targets, said).await;
-            &io.steps[..1]
-        }
-        _ => &io.steps[..],
+    let steps = match restarts(io) {
+        true => &io.steps[..1],
+        false => &io.steps[..],
     };
     for (n, step) in steps.iter().enumerate() {
         if targets.is_empty() {
@@ -208,31 +245,86 @@ async fn run_steps(
     }
 }
 
-/// The keys of the targets that are ECS Managed Instances: their capacity provider's type,
-/// from one `DescribeCapacityProviders` for the providers the targets name. When it cannot be
-/// read, none is taken for one: draining a Managed Instance only starts its repair early.
-async fn managed_instances(inventory: &dyn Inventory, state: &ClusterState, targets: &[Target]) -> HashSet<String> {
-    let names: BTreeSet<&String> = targets
-        .iter()
-        .filter_map(|t| state.capacity_providers.get(instance_key(&t.container_instance_arn)))
-        .collect();
-    if names.is_empty() {
-        return HashSet::new();
+/// The targets that are surely no ECS Managed Instance; the others are told why not. ECS repairs
+/// its Managed Instances itself, so one is never drained nor restarted; one whose capacity
+/// provider could not be read may be one, and is left alone too (fail closed: a drain would
+/// start its repair early, a restart would act where ECS does).
+async fn leave_managed_instances(
+    inventory: &dyn Inventory,
+    state: &ClusterState,
+    mine: Vec<Target>,
+    said: &mut Said,
+) -> Vec<Target> {
+    let capacity = capacity(inventory, state, &mine).await;
+    let mut kept = Vec::new();
+    for target in mine {
+        let key = instance_key(&target.container_instance_arn);
+        let action = match (capacity.managed.contains(key), capacity.unknown.get(key)) {
+            (true, _) => guard(
+                ActionOutcome::Skipped,
+                "not drained: an ECS Managed Instance, which ECS drains and replaces itself (auto repair); \
+                 the sweep alerts if the repair stalls"
+                    .to_owned(),
+            ),
+            (false, Some(why)) => guard(
+                ActionOutcome::NotAttempted,
+                format!(
+                    "not attempted: it may be an ECS Managed Instance, which ECS repairs itself ({why}); \
+                     nothing is done to an instance whose capacity is unknown"
+                ),
+            ),
+            (false, None) => {
+                kept.push(target);
+                continue;
+            }
+        };
+        said.entry(target.container_instance_arn).or_default().push(action);
     }
-    let names: Vec<String> = names.into_iter().cloned().collect();
-    let kinds = match inventory.describe_capacity_providers(&names).await {
-        Ok(kinds) => kinds,
-        Err(e) => {
-            warn!(error = %error_chain(&e), "capacity providers unknown: no instance taken for an ECS Managed Instance");
-            return HashSet::new();
-        }
-    };
-    state
-        .capacity_providers
+    kept
+}
+
+/// What the targets' capacity providers are, as far as it is known (by instance key).
+#[derive(Default)]
+struct Capacity {
+    /// ECS Managed Instances.
+    managed: HashSet<String>,
+    /// Instances whose provider's type is unknown, and why.
+    unknown: HashMap<String, String>,
+}
+
+/// One `DescribeCapacityProviders` for the providers the targets name. A provider it does not
+/// answer for (failed, or not found) leaves its instances unknown, not taken for EC2.
+async fn capacity(inventory: &dyn Inventory, state: &ClusterState, targets: &[Target]) -> Capacity {
+    let named: Vec<(&str, &String)> = targets
         .iter()
-        .filter(|(_, name)| kinds.get(*name) == Some(&CapacityProviderType::ManagedInstances))
-        .map(|(key, _)| key.clone())
-        .collect()
+        .map(|t| instance_key(&t.container_instance_arn))
+        .filter_map(|key| Some((key, state.capacity_providers.get(key)?)))
+        .collect();
+    let mut capacity = Capacity::default();
+    if named.is_empty() {
+        return capacity;
+    }
+    let names: BTreeSet<&String> = named.iter().map(|(_, name)| *name).collect();
+    let names: Vec<String> = names.into_iter().cloned().collect();
+    let kinds = inventory.describe_capacity_providers(&names).await;
+    if let Err(e) = &kinds {
+        warn!(error = %error_chain(e), "capacity providers unknown: their instances are not remediated");
+    }
+    for (key, name) in named {
+        match kinds.as_ref().map(|kinds| kinds.get(name)) {
+            Ok(Some(CapacityProviderType::ManagedInstances)) => _ = capacity.managed.insert(key.to_owned()),
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let why = format!("capacity provider {name} not found by ecs:DescribeCapacityProviders");
+                capacity.unknown.insert(key.to_owned(), why);
+            }
+            Err(e) => {
+                let why = format!("capacity provider {name} unknown: {} failed", e.operation);
+                capacity.unknown.insert(key.to_owned(), why);
+            }
+        }
+    }
+    capacity
 }
 
 /// A cluster outside `REMEDIATION_CLUSTER_NAMES`: nothing is read or changed there, and each

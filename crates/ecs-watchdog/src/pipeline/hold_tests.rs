@@ -47,6 +47,7 @@ fn over() -> Look {
     Look::Over {
         how: "recovered: the agent reconnected".to_owned(),
         at: None,
+        event: None,
     }
 }
 

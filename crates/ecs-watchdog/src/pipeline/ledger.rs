@@ -358,10 +358,19 @@ pub fn over(decision: &Decision<'_>) -> Option<Seen> {
                 .ended_by_its_events()
                 .then_some(decision.checked.time)
                 .flatten(),
+            event: event_seen(decision.checked.message),
         },
         time: decision.checked.time,
         told: true,
     })
+}
+
+/// The event a message carries: its time (read at intake) and its EventBridge `id`.
+fn event_seen(message: &Message) -> Option<plan::EventSeen> {
+    let time = message.event_time()?;
+    let body: serde_json::Value = serde_json::from_str(&message.body).ok()?;
+    let id = body.get("id")?.as_str()?.to_owned();
+    Some(plan::EventSeen { time, id })
 }
 
 fn how(kind: AlertKind, verdict: &Verdict) -> String {

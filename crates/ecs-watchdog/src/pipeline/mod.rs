@@ -37,7 +37,7 @@ pub use hub::{Hub, HubSweep, PLACE_UNREACHABLE, Reach};
 pub use intake::{Message, SqsBatch};
 pub use places::{CLUSTER_DELETED, NOT_MONITORED};
 pub use replace::{REPLACE_STEP, keep_for_sweep};
-pub use restart::{RECOVERED_AFTER_RESTART, RESTART_STEP};
+pub use restart::{RECOVERED_AFTER_RESTART, RESTART_STEP, claim_id as restart_claim_id};
 pub use sweep::{Sweep, SweepReport};
 pub use unregistered::AUTO_SCALING_GROUP_LIMIT;
 pub use watched::Fault;

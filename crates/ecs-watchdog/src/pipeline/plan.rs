@@ -18,7 +18,7 @@ use digest::group;
 use event_time::comes_back_later;
 pub use event_time::stale;
 use outbox::{Silence, Step, step};
-pub use types::{Look, Move, Plan, Settings};
+pub use types::{EventSeen, Look, Move, Plan, Settings};
 
 /// The plan for these looks (one per incident) over what the ledger holds. A group missing
 /// from `groups` was not read: its incidents page at once rather than wait on nothing.

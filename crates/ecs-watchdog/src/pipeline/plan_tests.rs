@@ -53,6 +53,7 @@ fn over() -> Look {
     Look::Over {
         how: "recovered".to_owned(),
         at: None,
+        event: None,
     }
 }
 
@@ -329,6 +330,7 @@ fn when_deployments_follow_each_other_then_each_failure_is_judged_by_event_time(
     let success = |at| Look::Over {
         how: "recovered: a later deployment of the daemon succeeded".to_owned(),
         at: Some(at),
+        event: None,
     };
     assert!(stale(Some(&failing), &success(NOW - 1), None));
     assert!(!stale(Some(&failing), &success(NOW + 1), None));

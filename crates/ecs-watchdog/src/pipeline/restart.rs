@@ -4,7 +4,7 @@
 //! recovered after the restart); one still disconnected is drained (restart-then-drain) or left
 //! alerted, and the incident says the restart did not help.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tracing::{info, warn};
 
@@ -15,8 +15,8 @@ use crate::alert::{AlertKind, InstanceFinding};
 use crate::config::Remediation;
 use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{InstanceView, instance_key};
-use crate::ports::{Ledger, error_chain};
-use crate::remediation::{self, ActionOutcome, ActionTaken, Target};
+use crate::ports::{AwsError, Ledger, error_chain};
+use crate::remediation::{self, ActionOutcome, ActionTaken, ClusterState, Target};
 use crate::silence::{Hold, Silences};
 
 /// The name of the built-in step that restarts the agent through SSM Run Command.
@@ -59,43 +59,139 @@ fn followed_up(finding: &InstanceFinding) -> bool {
         .any(|a| a.step == RESTART_STEP && a.outcome == ActionOutcome::Failed)
 }
 
-/// The monitor's targets whose open incident has not restarted the agent yet. The others
-/// keep what their incident says (the first command's id): a redelivered event or a later one
-/// of the same incident sends no second command.
-pub async fn not_yet(
+/// What the ledger says of a cluster's restarts, read before the guard: the instances whose
+/// open incident restarted the agent already (what it says of it), and those whose restart is
+/// still in flight (within `RESTART_WAIT_MINUTES`, not followed up).
+#[derive(Debug, Default)]
+pub struct Restarts {
+    pub sent: HashMap<String, Vec<ActionTaken>>,
+    pub in_flight: HashSet<String>,
+}
+
+impl Restarts {
+    /// The guard's view of the cluster: a restart in flight holds a slot as a DRAINING instance
+    /// does (`MAX_REMEDIATION_PERCENT` caps restarts as it caps drains), and an agent restarted
+    /// already is no candidate any more.
+    pub fn counted(&self, state: &ClusterState) -> ClusterState {
+        ClusterState {
+            draining: state.draining + self.in_flight.len(),
+            disconnected: state
+                .disconnected
+                .iter()
+                .filter(|arn| !self.sent.contains_key(*arn))
+                .cloned()
+                .collect(),
+            ..state.clone()
+        }
+    }
+}
+
+/// Reads the agent-disconnected incidents of the cluster's disconnected instances and of the
+/// targets (one `BatchGetItem` per 100). Without a ledger nothing is known.
+pub async fn read(
+    ledger: Option<&dyn Ledger>,
+    cluster: &str,
+    state: &ClusterState,
+    targets: &[Target],
+    now: u64,
+    wait: u64,
+) -> Result<Restarts, AwsError> {
+    let Some(ledger) = ledger else {
+        return Ok(Restarts::default());
+    };
+    let mut arns: Vec<&String> = targets.iter().map(|t| &t.container_instance_arn).collect();
+    arns.extend(&state.disconnected);
+    arns.sort();
+    arns.dedup();
+    let keys: Vec<IncidentKey> = arns
+        .into_iter()
+        .map(|arn| IncidentKey::new(cluster, AlertKind::AgentDisconnected, arn, None))
+        .collect();
+    let mut restarts = Restarts::default();
+    for (_, answer) in chunked(&keys, |chunk| ledger.get(chunk)).await {
+        for incident in answer?.into_iter().filter(|i| i.is_open() && restarted(&i.finding)) {
+            let arn = incident.finding.container_instance_arn.clone();
+            if !followed_up(&incident.finding) && now.saturating_sub(restarted_at(&incident)) < wait {
+                restarts.in_flight.insert(arn.clone());
+            }
+            restarts.sent.insert(arn, incident.finding.remediation_actions);
+        }
+    }
+    Ok(restarts)
+}
+
+/// The targets whose incident has not restarted the agent yet; the others keep what their
+/// incident says (the first command's id): a redelivered event or a later one of the same
+/// incident sends no second command.
+pub fn not_yet(
+    restarts: &mut Restarts,
+    targets: Vec<Target>,
+    said: &mut HashMap<String, Vec<ActionTaken>>,
+) -> Vec<Target> {
+    let (done, fresh): (Vec<Target>, Vec<Target>) = targets
+        .into_iter()
+        .partition(|t| restarts.sent.contains_key(&t.container_instance_arn));
+    for target in done {
+        let actions = restarts
+            .sent
+            .get(&target.container_instance_arn)
+            .cloned()
+            .unwrap_or_default();
+        said.entry(target.container_instance_arn).or_default().extend(actions);
+    }
+    fresh
+}
+
+/// The least time a restart's claim holds, whatever `RESTART_WAIT_MINUTES`: longer than a run.
+const CLAIM_AT_LEAST: u64 = 300;
+
+/// Claims each target's restart in the ledger, a conditional write: of two runs that read no
+/// restart at once, only one sends it, and the other says so. A claim holds for the restart's
+/// wait: at most one restart per instance in that time. Without a ledger every target is kept.
+pub async fn claim(
     ledger: Option<&dyn Ledger>,
     cluster: &str,
     targets: Vec<Target>,
+    now: u64,
+    wait: u64,
     said: &mut HashMap<String, Vec<ActionTaken>>,
 ) -> Vec<Target> {
     let Some(ledger) = ledger else {
         return targets;
     };
-    let keys: Vec<IncidentKey> = targets
+    let until = now + wait.max(CLAIM_AT_LEAST);
+    let ids: Vec<String> = targets
         .iter()
-        .map(|t| IncidentKey::new(cluster, AlertKind::AgentDisconnected, &t.container_instance_arn, None))
+        .map(|t| claim_id(cluster, &t.container_instance_arn))
         .collect();
-    let mut sent: HashMap<String, Vec<ActionTaken>> = HashMap::new();
-    for (_, answer) in chunked(&keys, |chunk| ledger.get(chunk)).await {
-        match answer {
-            Ok(found) => sent.extend(
-                found
-                    .into_iter()
-                    .filter(|i| i.is_open() && restarted(&i.finding))
-                    .map(|i| (i.finding.container_instance_arn.clone(), i.finding.remediation_actions)),
+    let claims = futures_util::future::join_all(ids.iter().map(|id| ledger.claim(id, now, until))).await;
+    let mut kept = Vec::new();
+    for (target, claimed) in targets.into_iter().zip(claims) {
+        let action = match claimed {
+            Ok(true) => {
+                kept.push(target);
+                continue;
+            }
+            Ok(false) => ActionTaken {
+                step: RESTART_STEP.to_owned(),
+                outcome: ActionOutcome::AlreadyDone,
+                detail: "agent restart sent by another run at the same time".to_owned(),
+                at: Some(now),
+            },
+            Err(e) => guard(
+                ActionOutcome::NotAttempted,
+                format!("not restarted: the restart could not be claimed ({})", e.operation),
             ),
-            // Unknown: restarting twice is the lesser harm than not restarting at all.
-            Err(e) => warn!(error = %error_chain(&e), "restarts sent before unknown: the ledger could not be read"),
-        }
+        };
+        said.entry(target.container_instance_arn).or_default().push(action);
     }
-    let (done, fresh): (Vec<Target>, Vec<Target>) = targets
-        .into_iter()
-        .partition(|t| sent.contains_key(&t.container_instance_arn));
-    for target in done {
-        let actions = sent.remove(&target.container_instance_arn).unwrap_or_default();
-        said.entry(target.container_instance_arn).or_default().extend(actions);
-    }
-    fresh
+    kept
+}
+
+/// The ledger id of an instance's restart claim (beside, never among, the incidents).
+pub fn claim_id(cluster: &str, container_instance_arn: &str) -> String {
+    let key = IncidentKey::new(cluster, AlertKind::AgentDisconnected, container_instance_arn, None);
+    format!("restart-claim|{}", key.id())
 }
 
 /// The sweep's follow-up: each open agent-disconnected incident restarted at least `wait`

@@ -167,6 +167,7 @@ impl Sweep {
             look: Look::Over {
                 how: (*how).to_owned(),
                 at: None,
+                event: None,
             },
             time: None,
             told: false,

@@ -208,6 +208,7 @@ pub fn seen(surveys: &[Survey], looks: &[Unregistered<'_>]) -> Vec<Seen> {
             look: Look::Over {
                 how: kinds::of(kind).recovered().unwrap_or_default().to_owned(),
                 at: None,
+                event: None,
             },
             time: None,
             told: false,

@@ -153,6 +153,9 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     async fn open_everywhere(&self) -> Result<Vec<IncidentKey>, AwsError> {
         self.faults.note(self.inner.open_everywhere().await)
     }
+    async fn claim(&self, id: &str, now: u64, until: u64) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.claim(id, now, until).await)
+    }
     async fn note_place(&self, place: &Place, now: u64) -> Result<(), AwsError> {
         self.faults.note(self.inner.note_place(place, now).await)
     }

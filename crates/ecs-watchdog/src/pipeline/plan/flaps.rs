@@ -17,7 +17,7 @@ use crate::incident::{Incident, IncidentKey, State};
 use crate::kind::AlertKind;
 use crate::kinds::{self, agent_flapping};
 
-use super::types::{Look, Settings};
+use super::types::{EventSeen, Look, Settings};
 
 /// What the flap step gives the outbox: the records as they stand with the returns counted,
 /// the looks to plan, and the records it writes itself (nothing else would write them).
@@ -41,10 +41,11 @@ pub fn flaps<'a>(
     };
     let mut told = Vec::new();
     for (key, look) in looks {
-        if let (AlertKind::AgentDisconnected, Look::Over { how, .. }) = (key.kind, look)
+        if let (AlertKind::AgentDisconnected, Look::Over { how, event, .. }) = (key.kind, look)
             && returned(how)
+            && !counted_before(out.stored.get(key), event.as_ref())
         {
-            told.extend(returns(&mut out, key, how, s));
+            told.extend(returns(&mut out, key, how, event.as_ref(), s));
         }
     }
     for n in 0..out.looks.len() {
@@ -61,6 +62,7 @@ pub fn flaps<'a>(
             Some(true) => Look::Over {
                 how: agent_flapping::QUIET.to_owned(),
                 at: None,
+                event: None,
             },
             // Still flapping: the look changes nothing (an alerted incident is not owed).
             Some(false) => Look::Companion,
@@ -83,6 +85,31 @@ pub fn flaps<'a>(
     out
 }
 
+/// Whether the event of a return was counted already: one older than the record's close (the
+/// look that closed it counted that return, or it is older than what the record knows), or one
+/// the record lists (a redelivery of the same event). A look without an event (the sweep's, of
+/// now) is always new.
+fn counted_before(record: Option<&Incident>, event: Option<&EventSeen>) -> bool {
+    let (Some(record), Some(event)) = (record, event) else {
+        return false;
+    };
+    let closed = !record.is_open() && event.time < record.closed_at;
+    closed || record.finding.flap_events.contains(&event.id)
+}
+
+/// The ids of the events counted, the newest last, as many as a record keeps.
+fn with_event(before: &[String], event: Option<&EventSeen>) -> Vec<String> {
+    let mut ids = before.to_vec();
+    ids.extend(event.map(|e| e.id.clone()));
+    let extra = ids.len().saturating_sub(FLAP_EVENTS_KEPT);
+    ids.drain(..extra);
+    ids
+}
+
+/// How many counted event ids a record keeps: more than an hour of returns holds (the grace
+/// period is at least a minute), so a redelivery within the hour is always known.
+const FLAP_EVENTS_KEPT: usize = 64;
+
 /// Whether the look found the agent back (not the instance gone).
 fn returned(how: &str) -> bool {
     kinds::of(AlertKind::AgentDisconnected).recovered() == Some(how)
@@ -90,22 +117,33 @@ fn returned(how: &str) -> bool {
 
 /// One return of the agent of `key`: counted on its record, and the flapping incident opened
 /// or told of it when the count reaches the threshold (returned: the open one told).
-fn returns(out: &mut Flaps<'_>, key: &IncidentKey, how: &str, s: &Settings) -> Option<IncidentKey> {
+fn returns(
+    out: &mut Flaps<'_>,
+    key: &IncidentKey,
+    how: &str,
+    event: Option<&EventSeen>,
+    s: &Settings,
+) -> Option<IncidentKey> {
     let current = out.stored.get(key).cloned();
     let before = current.as_ref().map_or(&[][..], |i| i.finding.flaps.as_slice());
     let flaps = agent_flapping::counted(before, s.now);
+    let events = with_event(current.as_ref().map_or(&[][..], |i| &i.finding.flap_events), event);
     let record = match current {
         // Open: the outbox writes it as the look closes it, with the count.
         Some(open) if open.is_open() => Incident {
             finding: InstanceFinding {
                 flaps: flaps.clone(),
+                flap_events: events,
                 ..open.finding
             },
             ..open
         },
         // None open (the disconnect recovered inside the queue's delay): only the count moves.
         other => {
-            let mark = closed_with(other, key, how, &flaps, s.now);
+            // A new record is closed as of its event (the return it tells), so that the
+            // events after it count, however late the queue delivered this one.
+            let at = event.map_or(s.now, |e| e.time.min(s.now));
+            let mark = closed_with(other, key, how, (&flaps, events), at);
             out.marks.push(mark.clone());
             mark
         }
@@ -141,6 +179,8 @@ fn returns(out: &mut Flaps<'_>, key: &IncidentKey, how: &str, s: &Settings) -> O
                     // Flapping since the first return it counts.
                     since: flaps.first().map(|t| crate::silence::iso(*t)),
                     flaps,
+                    // The agent's record keeps them; the flapping alert has no use for them.
+                    flap_events: Vec::new(),
                     ..finding
                 }),
                 hold: 0,
@@ -150,8 +190,14 @@ fn returns(out: &mut Flaps<'_>, key: &IncidentKey, how: &str, s: &Settings) -> O
     None
 }
 
-/// The closed record of an agent with no open incident, its count moved.
-fn closed_with(current: Option<Incident>, key: &IncidentKey, how: &str, flaps: &[u64], now: u64) -> Incident {
+/// The closed record of an agent with no open incident, its count moved; a new one closed `now`.
+fn closed_with(
+    current: Option<Incident>,
+    key: &IncidentKey,
+    how: &str,
+    (flaps, events): (&[u64], Vec<String>),
+    now: u64,
+) -> Incident {
     let version = current.as_ref().map_or(0, |i| i.version) + 1;
     let record = current.unwrap_or_else(|| Incident {
         closed_at: now,
@@ -162,6 +208,7 @@ fn closed_with(current: Option<Incident>, key: &IncidentKey, how: &str, flaps: &
         version,
         finding: InstanceFinding {
             flaps: flaps.to_vec(),
+            flap_events: events,
             ..record.finding.clone()
         },
         ..record
@@ -215,6 +262,7 @@ mod tests {
         Look::Over {
             how: kinds::of(AlertKind::AgentDisconnected).recovered().unwrap().to_owned(),
             at: None,
+            event: None,
         }
     }
 
@@ -315,6 +363,7 @@ mod tests {
                 Look::Over {
                     how: "gone: instance gone".to_owned(),
                     at: None,
+                    event: None,
                 },
             ),
         ] {
@@ -371,5 +420,104 @@ mod tests {
         };
         let plan = run(vec![notified], vec![(key(AlertKind::AgentDisconnected), back())], NOW);
         assert!(written(&plan, AlertKind::AgentFlapping).is_some(), "{plan:?}");
+    }
+
+    fn back_from(time: u64, id: &str) -> Look {
+        match back() {
+            Look::Over { how, at, .. } => Look::Over {
+                how,
+                at,
+                event: Some(EventSeen {
+                    time,
+                    id: id.to_owned(),
+                }),
+            },
+            other => other,
+        }
+    }
+
+    /// The agent's record after a run: what the plan wrote of it, or what was stored.
+    fn after(plan: &Plan, stored: Incident) -> Incident {
+        written(plan, AlertKind::AgentDisconnected).cloned().unwrap_or(stored)
+    }
+
+    /// A return is counted from an event no older than the record's close only: the look that
+    /// closed it counted the return its event tells, and an event older than the close is old
+    /// news (review finding: every recovered event was counted, whatever its time).
+    #[test]
+    fn when_a_return_s_event_is_older_than_the_close_then_it_is_not_counted() {
+        let closed = Incident {
+            closed_at: NOW - 100,
+            ..record(AlertKind::AgentDisconnected, State::Closed, vec![NOW - 100])
+        };
+        for (time, counted) in [
+            (NOW - 500, false),
+            (NOW - 101, false),
+            (NOW - 100, true),
+            (NOW - 99, true),
+        ] {
+            let plan = run(
+                vec![closed.clone()],
+                vec![(key(AlertKind::AgentDisconnected), back_from(time, "e-1"))],
+                NOW,
+            );
+            let flaps = after(&plan, closed.clone()).finding.flaps;
+            assert_eq!(flaps.len(), if counted { 2 } else { 1 }, "event at {time}: {flaps:?}");
+        }
+    }
+
+    /// The same event delivered again (SQS redelivers, EventBridge delivers at least once) is
+    /// counted once, however many runs see it, whether an incident was open or not; another
+    /// event is counted. Over generated delivery orders.
+    #[test]
+    fn when_the_same_event_comes_again_then_its_return_is_counted_once() {
+        for case in 0..500u64 {
+            let mut seed = case;
+            let events = 1 + (crate::seeded::splitmix(&mut seed) % 4) as usize;
+            let mut stored = record(AlertKind::AgentDisconnected, State::Closed, Vec::new());
+            let mut delivered = Vec::new();
+            for n in 0..(events * 3) {
+                // Each event at least once, in order, some again right after or later.
+                let id = match n < events {
+                    true => n,
+                    false => (crate::seeded::splitmix(&mut seed) % events as u64) as usize,
+                };
+                delivered.push(id);
+                let now = NOW + n as u64 * 60;
+                let look = back_from(NOW - 1_000 + id as u64, &format!("e-{id}"));
+                let plan = run(
+                    vec![stored.clone()],
+                    vec![(key(AlertKind::AgentDisconnected), look)],
+                    now,
+                );
+                stored = after(&plan, stored);
+            }
+            assert_eq!(
+                stored.finding.flaps.len(),
+                events,
+                "case {case}: deliveries {delivered:?}: {:?}",
+                stored.finding.flap_events
+            );
+        }
+    }
+
+    /// Returns told by events whose disconnects came before the first was delivered (the queue
+    /// delays each by the grace period) are each counted: the record the first one made is
+    /// closed as of its event, not of its delivery.
+    #[test]
+    fn when_returns_come_faster_than_the_queue_delivers_them_then_each_counts() {
+        let first = run(
+            Vec::new(),
+            vec![(key(AlertKind::AgentDisconnected), back_from(NOW - 600, "e-1"))],
+            NOW,
+        );
+        let stored = written(&first, AlertKind::AgentDisconnected).unwrap().clone();
+        assert_eq!(stored.closed_at, NOW - 600);
+        let second = run(
+            vec![stored.clone()],
+            vec![(key(AlertKind::AgentDisconnected), back_from(NOW - 600, "e-2"))],
+            NOW + 60,
+        );
+        assert_eq!(after(&second, stored).finding.flaps.len(), 2, "{second:?}");
     }
 }

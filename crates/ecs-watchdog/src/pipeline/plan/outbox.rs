@@ -42,7 +42,7 @@ pub fn step(current: Option<&Incident>, key: &IncidentKey, look: &Look, s: &Sett
     match settled {
         State::Pending | State::Due => owed(stored, next, look, s.now),
         State::Sending => match look {
-            Look::Over { how, at } if stored.ended_at == 0 => Step::Write(Incident {
+            Look::Over { how, at, .. } if stored.ended_at == 0 => Step::Write(Incident {
                 ended_at: at.unwrap_or(s.now),
                 resolution: Some(how.clone()),
                 lease: stored.lease.clone(),
@@ -62,6 +62,7 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
     let version = current.map_or(0, |i| i.version) + 1;
     // An agent's returns of the last hour outlive its closed incident (`plan/flaps.rs`).
     let kept = current.map(|i| i.finding.flaps.clone()).unwrap_or_default();
+    let kept_events = current.map(|i| i.finding.flap_events.clone()).unwrap_or_default();
     let fresh = |state, finding: &InstanceFinding| Incident {
         version,
         ..Incident::new(
@@ -73,6 +74,7 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
                 } else {
                     finding.flaps.clone()
                 },
+                flap_events: kept_events.clone(),
                 ..finding.clone()
             },
             now,
@@ -85,7 +87,7 @@ fn first(current: Option<&Incident>, key: &IncidentKey, look: &Look, now: u64) -
         // redelivered late, is then stale rather than opening what no event would end.
         // Over an older closed record, the newer end wins: a failure between the two would
         // otherwise be judged by the old end, and open what no event would end.
-        Look::Over { how, at } if ended_by_its_events(key) => {
+        Look::Over { how, at, .. } if ended_by_its_events(key) => {
             let record = current
                 .cloned()
                 .unwrap_or_else(|| fresh(State::Closed, &InstanceFinding::default()));
@@ -114,7 +116,7 @@ fn owed(stored: &Incident, next: Incident, look: &Look, now: u64) -> Step {
                 ..next
             })
         }
-        (_, Look::Over { how, at }) => Step::Write(closed(next, how, at.unwrap_or(now))),
+        (_, Look::Over { how, at, .. }) => Step::Write(closed(next, how, at.unwrap_or(now))),
         (State::Due, Look::Owed) if stored.ended_at > 0 => {
             let how = stored.resolution.clone().unwrap_or_default();
             Step::Write(closed(next, &how, now))
@@ -152,7 +154,7 @@ fn notified(stored: &Incident, next: Incident, look: &Look, s: &Settings, silenc
                 (false, false) => Step::Nothing,
             }
         }
-        Look::Over { how, at } => {
+        Look::Over { how, at, .. } => {
             let mut finding = next.finding.clone();
             if let Some((until, on)) = silence.told.clone() {
                 finding.silenced_until = Some(until);

@@ -61,12 +61,26 @@ pub enum Look {
     Confirmed { finding: Box<InstanceFinding>, hold: u64 },
     /// It is over, as `how` says; `at`: since when, where an event decides it by itself (a
     /// deployment's success, by its EventBridge time); none: a look at the current state, of now.
-    Over { how: String, at: Option<u64> },
+    /// `event`: the event the look was taken for, where there is one (the flap count takes each
+    /// event once, and none older than the record's close).
+    Over {
+        how: String,
+        at: Option<u64>,
+        event: Option<EventSeen>,
+    },
     /// Nothing seen, but the ledger says something is owed (the sweep's outbox query).
     Owed,
     /// Read for another incident's rule only (the agent incident an impaired one may fold
     /// into): batched with the others, it changes nothing.
     Companion,
+}
+
+/// The event behind a look: its EventBridge `time` (UNIX seconds) and `id`, which a redelivery
+/// of the same event carries again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSeen {
+    pub time: u64,
+    pub id: String,
 }
 
 /// One record to write, on condition that the stored version is still `version - 1` (0: none).
