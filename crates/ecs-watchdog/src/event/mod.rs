@@ -29,21 +29,33 @@ pub struct ContainerExit {
     pub reason: Option<String>,
 }
 
+/// Which event a body carries, read from the same parse as its signal: EventBridge's `time`
+/// (UNIX seconds) and `id`, which a redelivery of the same event carries again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamp {
+    pub time: Option<u64>,
+    pub id: Option<String>,
+}
+
 /// Parses one SQS message body: the envelope here, its detail by `detail` (the kinds'
-/// registry), with the event's `time` (EventBridge's, in UNIX seconds) read from the same parse.
+/// registry), with the event's [`Stamp`] read from the same parse.
 pub fn parse_timed(
     body: &str,
     detail: impl Fn(&Envelope<'_>) -> Result<Parsed, RejectReason>,
-) -> (Parsed, Option<u64>) {
+) -> (Parsed, Stamp) {
     let event = match serde_json::from_str::<Value>(body) {
         Ok(event) => event,
-        Err(e) => return (Parsed::Rejected(RejectReason::NotJson(e.to_string())), None),
+        Err(e) => return (Parsed::Rejected(RejectReason::NotJson(e.to_string())), Stamp::default()),
     };
     let parsed = match envelope(&event) {
         Ok(envelope) => detail(&envelope).unwrap_or_else(Parsed::Rejected),
         Err(reason) => Parsed::Rejected(reason),
     };
-    (parsed, time(&event))
+    let stamp = Stamp {
+        time: time(&event),
+        id: text(&event, "id").map(str::to_owned),
+    };
+    (parsed, stamp)
 }
 
 /// The event's `time` alone, for a body intake did not parse (none for one that is no event).

@@ -40,9 +40,9 @@ pub fn parse(body: &str) -> Parsed {
     parse_timed(body).0
 }
 
-/// Parses one SQS message body, with the event's `time` (UNIX seconds) from the same parse:
+/// Parses one SQS message body, with the event's time and id from the same parse:
 /// `event` reads the envelope, the kind whose detail-types name the event reads its detail.
-pub fn parse_timed(body: &str) -> (Parsed, Option<u64>) {
+pub fn parse_timed(body: &str) -> (Parsed, event::Stamp) {
     event::parse_timed(body, detail)
 }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use tracing::{info, info_span, warn};
 
-use crate::event::{Parsed, RepeatKey, Signal};
+use crate::event::{self, Parsed, RepeatKey, Signal};
 use crate::incident::IncidentKey;
 use crate::inventory::instance_key;
 use crate::kinds;
@@ -95,6 +95,8 @@ pub struct Checked {
     pub signal: Signal,
     /// When the event happened (EventBridge's `time`, UNIX seconds); none for the sweep's looks.
     pub time: Option<u64>,
+    /// The event's EventBridge `id` (a redelivery carries it again); none for the sweep's looks.
+    pub event_id: Option<String>,
     /// Whether another message of the batch already stands for the same problem.
     pub repeat: Repeat,
 }
@@ -106,6 +108,7 @@ impl Checked {
             key: IncidentKey::of(&signal),
             signal,
             time: None,
+            event_id: None,
             repeat: Repeat::Kept,
         }
     }
@@ -141,7 +144,7 @@ impl Intake {
 }
 
 /// A message's signal and its event's time.
-type Said<'m> = (&'m Message, Signal, Option<u64>);
+type Said<'m> = (&'m Message, Signal, event::Stamp);
 
 /// Parses every message and groups the signals.
 pub fn read(messages: &[Message]) -> Intake {
@@ -150,12 +153,12 @@ pub fn read(messages: &[Message]) -> Intake {
     for message in messages {
         // What is logged of a message (its parse, a reject) names it.
         let _span = info_span!("message", message_id = %message.id).entered();
-        let (parsed, time) = kinds::parse_timed(&message.body);
+        let (parsed, stamp) = kinds::parse_timed(&message.body);
         match parsed {
             Parsed::Signal(signal) => signals
                 .entry(signal.cluster_arn().to_owned())
                 .or_default()
-                .push((message, signal, time)),
+                .push((message, signal, stamp)),
             Parsed::Ignored(reason) => {
                 info!(message_id = %message.id, %reason, "ignored");
                 intake.ignored += 1;
@@ -179,7 +182,7 @@ pub fn read(messages: &[Message]) -> Intake {
         let checked = signals
             .into_iter()
             .zip(repeats)
-            .map(|((message, signal, time), repeat)| {
+            .map(|((message, signal, stamp), repeat)| {
                 let key = IncidentKey::of(&signal);
                 if repeat == Repeat::Kept {
                     intake.key_ids.entry(key.clone()).or_default().push(message.id.clone());
@@ -187,7 +190,8 @@ pub fn read(messages: &[Message]) -> Intake {
                 Checked {
                     key,
                     signal,
-                    time,
+                    time: stamp.time,
+                    event_id: stamp.id,
                     repeat,
                 }
             })
@@ -212,7 +216,6 @@ pub fn instances(checked: &[Checked]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event;
 
     /// The body is parsed once: intake keeps the event's time on the work item, and the
     /// ledger's later reads of it take what intake kept, not the body again.

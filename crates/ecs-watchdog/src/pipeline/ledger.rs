@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::{error, info};
 
 use super::decide::{Decision, Outcome};
+use super::intake::Checked;
 use super::evidence::chunked;
 use super::plan::{self, Look, Move, Settings};
 use super::report::{self, Context, Outgoing};
@@ -358,19 +359,19 @@ pub fn over(decision: &Decision<'_>) -> Option<Seen> {
                 .ended_by_its_events()
                 .then_some(decision.checked.time)
                 .flatten(),
-            event: event_seen(decision.checked.message),
+            event: event_seen(decision.checked),
         },
         time: decision.checked.time,
         told: true,
     })
 }
 
-/// The event a message carries: its time (read at intake) and its EventBridge `id`.
-fn event_seen(message: &Message) -> Option<plan::EventSeen> {
-    let time = message.event_time()?;
-    let body: serde_json::Value = serde_json::from_str(&message.body).ok()?;
-    let id = body.get("id")?.as_str()?.to_owned();
-    Some(plan::EventSeen { time, id })
+/// The event behind a work item: its time and EventBridge `id`, both read at intake.
+fn event_seen(checked: &Checked) -> Option<plan::EventSeen> {
+    Some(plan::EventSeen {
+        time: checked.time?,
+        id: checked.event_id.clone()?,
+    })
 }
 
 fn how(kind: AlertKind, verdict: &Verdict) -> String {
