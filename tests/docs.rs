@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ecs_watchdog::kinds::KINDS;
 use serde_json::Value;
 use watchdog_tests::markdown::{self, cells, links, page, table, ticked};
-use watchdog_tests::template::template;
+use watchdog_tests::template::{rendered, template};
 
 use crate::template::variables_the_function_reads;
 
@@ -203,4 +203,36 @@ fn row_named<'a>(source: &'a str, title: &str) -> Option<&'a str> {
             .position(|row| first_cell(row).starts_with(part))?;
     }
     Some(rows[at])
+}
+
+/// cost.md prices the alarms the stack creates: counted in the template as CloudFormation would
+/// deploy it, with the defaults, without the sweep, and as a hub.
+#[test]
+fn when_the_alarms_are_priced_then_cost_md_counts_the_rendered_templates() {
+    let alarms = |parameters: &[(&str, &str)]| {
+        rendered("ecs-watchdog", parameters)["Resources"]
+            .as_object()
+            .expect("Resources")
+            .values()
+            .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+            .count()
+    };
+    let cost = page("docs/cost.md");
+    let row = cost
+        .lines()
+        .find(|l| l.starts_with("| alarms |"))
+        .expect("cost.md's alarms row");
+    for said in [
+        format!("{} standard alarms", alarms(&[])),
+        format!(
+            "{} with `SweepIntervalMinutes=0`",
+            alarms(&[("SweepIntervalMinutes", "0")])
+        ),
+        format!(
+            "{} with `OrganizationId`",
+            alarms(&[("OrganizationId", "o-abc123def4")])
+        ),
+    ] {
+        assert!(row.contains(&said), "cost.md's alarms row does not say {said:?}: {row}");
+    }
 }
