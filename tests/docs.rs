@@ -236,3 +236,49 @@ fn when_the_alarms_are_priced_then_cost_md_counts_the_rendered_templates() {
         assert!(row.contains(&said), "cost.md's alarms row does not say {said:?}: {row}");
     }
 }
+
+/// A heading's anchor as GitHub makes it: lower case, spaces to `-`, punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim_start_matches('#')
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every relative link of README.md and docs/ reaches a file, and its `#anchor` a heading there:
+/// pages moved and sections renamed keep their links working.
+#[test]
+fn when_a_page_links_another_then_the_page_and_its_heading_exist() {
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for (path, text) in markdown::pages() {
+        for link in links(&text) {
+            let file = match link.target.starts_with('#') {
+                true => Some(path.clone()),
+                false => markdown::resolve(&path, &link.target),
+            };
+            let Some(file) = file else { continue };
+            let Ok(target) = std::fs::read_to_string(watchdog_tests::repo_root().join(&file)) else {
+                broken.push(format!("{}: {} (no such file)", path.display(), link.target));
+                continue;
+            };
+            checked += 1;
+            let Some((_, wanted)) = link.target.split_once('#') else {
+                continue;
+            };
+            let headings: BTreeSet<String> = target.lines().filter(|l| l.starts_with('#')).map(anchor).collect();
+            if !headings.contains(wanted) {
+                broken.push(format!("{}: {} (no heading #{wanted})", path.display(), link.target));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(checked >= 30, "only {checked} links checked");
+}
