@@ -67,7 +67,7 @@ fn with_status<'a>(published: &'a [Published], status: &str) -> Vec<&'a Publishe
     published.iter().filter(|p| p.attributes["status"] == status).collect()
 }
 
-/// Our severity as PagerDuty's (README, Routing alerts).
+/// Our severity as PagerDuty's (docs/findings.md, Routing alerts).
 fn pagerduty_severity(ours: &str) -> &'static str {
     match ours {
         "critical" => "critical",

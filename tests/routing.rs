@@ -1,5 +1,5 @@
 //! Routing by attributes, end to end on the emulator: the monitor's SNS adapter publishes
-//! rendered alerts to a topic with two SQS subscriptions whose filter policies are the README's
+//! rendered alerts to a topic with two SQS subscriptions whose filter policies are docs/findings.md's
 //! "Routing alerts" examples (a pager: critical alerts and every resolved notice; a team: its
 //! daemons' critical and high messages); each queue receives exactly what its policy matches.
 //! moto applies a subscription's `FilterPolicy` (`$or` included) to the message attributes

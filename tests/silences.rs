@@ -248,7 +248,7 @@ async fn when_a_cluster_is_silenced_and_swept_then_a_storm_is_held_by_the_sweeps
 
 /// A record older than `TAG_CACHE_TTL_SECONDS` is not taken: the monitor asks ECS, and a silence
 /// lifted since the sweep holds nothing. Within the TTL the record's word stands, as the warm
-/// cache's does (the staleness README states).
+/// cache's does (the staleness docs/operations.md states).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_sweeps_record_is_older_than_the_ttl_then_the_monitor_asks_ecs_and_a_silence_lifted_since_is_honoured()
 {

@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod fleet;
 pub mod in_process;
 pub mod ledger;
+pub mod markdown;
 pub mod pagerduty;
 pub mod pipeline;
 pub mod runtime;

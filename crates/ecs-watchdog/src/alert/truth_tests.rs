@@ -311,13 +311,16 @@ fn paths(value: &Value, prefix: &str, into: &mut std::collections::BTreeSet<Stri
     }
 }
 
-/// The README's finding schema names every field a finding of any kind and status carries:
+/// docs/findings.md's finding schema names every field a finding of any kind and status carries
+/// (over many generated messages; `tests/docs_schema.rs` holds the table to the types both ways):
 /// a field added to the finding without a row is a field subscribers cannot rely on.
 #[test]
-fn when_any_finding_is_serialised_then_the_readmes_schema_names_each_of_its_fields() {
-    let readme = include_str!("../../../../README.md");
-    let start = readme.find("Finding schema").expect("the README has a finding schema");
-    let section = &readme[start..];
+fn when_any_finding_is_serialised_then_the_documented_schema_names_each_of_its_fields() {
+    let findings = include_str!("../../../../docs/findings.md");
+    let start = findings
+        .find("### Schema")
+        .expect("docs/findings.md has a finding schema");
+    let section = &findings[start..];
     let section = &section[..section.find("\n#").unwrap_or(section.len())];
     let documented: std::collections::HashSet<&str> = section
         .split('`')
@@ -345,6 +348,6 @@ fn when_any_finding_is_serialised_then_the_readmes_schema_names_each_of_its_fiel
         .collect();
     assert!(
         missing.is_empty(),
-        "fields without a row in the README's finding schema: {missing:?}"
+        "fields without a row in docs/findings.md's finding schema: {missing:?}"
     );
 }
