@@ -17,6 +17,17 @@ export WATCHDOG_PYTHON := $(CURDIR)/$(PYTHON)
 export WATCHDOG_SAM_PYTHON := $(CURDIR)/$(VENV_SAM)/bin/python
 export MONITOR_BIN := $(CARGO_TARGET_DIR)/debug/monitor
 CARGO := cargo
+# Every build is also `cargo clippy --all-targets -- -D warnings`: clippy-driver wraps rustc for
+# the workspace's own crates (as `cargo clippy` does), so the dependencies compile once. A
+# separate `cargo clippy` compiled all ~230 of them again in check mode, since cargo cannot reuse
+# a build's artifacts for a check: minutes of a cold `make test` (BENCHMARKS.md, "First run").
+# Exported to every debug cargo call (build, nextest, bench), so none rebuilds the members for a
+# different wrapper; without rustup's clippy-driver, `make test` runs `cargo clippy` instead.
+CLIPPY_DRIVER := $(shell rustup which clippy-driver 2>/dev/null)
+ifneq ($(CLIPPY_DRIVER),)
+  export RUSTC_WORKSPACE_WRAPPER := $(CLIPPY_DRIVER)
+  export CLIPPY_ARGS := -D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+endif
 ifeq ($(CI),true)
   export CARGO_TERM_COLOR := never
 endif
@@ -94,7 +105,7 @@ deploy-cargo-lambda: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-targe
 DIST := dist
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 package: $(VENV)/.installed $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## Build both arm64 functions and write dist/: zips, packaged.yaml, spoke.yaml, SHA256SUMS; then check it
-	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin monitor --bin sweep \
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS $(CARGO) lambda build --release --arm64 --locked --bin monitor --bin sweep \
 		--lambda-dir $(CARGO_TARGET_DIR)/lambda
 	rm -rf $(DIST)
 	$(PYTHON) scripts/package.py --dist $(DIST) \
@@ -114,7 +125,7 @@ redrive: $(VENV)/.installed ## Move a dead-letter queue's messages back to the c
 # The linters' virtualenvs install (network-bound) while cargo builds (CPU-bound).
 test: setup fmt ## Run every check and test
 	$(MAKE) --no-print-directory -j2 lint workspace
-	$(MAKE) --no-print-directory clippy
+	$(if $(CLIPPY_DRIVER),,$(MAKE) --no-print-directory clippy)
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --locked --workspace --no-fail-fast; \
 	else \
