@@ -87,15 +87,15 @@ arm64-target:
 		{ echo "make build: cannot install the Rust target aarch64-unknown-linux-gnu (rustup target add failed), which Lambda's arm64 needs." >&2; exit 1; }
 
 build: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## sam build: the arm64 bootstrap, built with cargo-lambda
-	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(SAM) build
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS $(SAM) build
 
 deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(SAM) deploy --guided
 
 NAME ?= ecs-watchdog
 deploy-cargo-lambda: $(VENV_BUILD)/.installed $(VENV_SAM)/.installed arm64-target ## Without CloudFormation: cargo lambda build + deploy, and the queues, rules, roles, mapping and the sweep's schedule (NAME=, PARAMS="K=V ...", EMAIL=)
-	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --bin monitor
-	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --bin sweep
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS $(CARGO) lambda build --release --arm64 --bin monitor
+	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS $(CARGO) lambda build --release --arm64 --bin sweep
 	PATH="$(CURDIR)/$(VENV_BUILD)/bin:$$PATH" $(VENV_SAM)/bin/python scripts/deploy_cargo_lambda.py --name $(NAME) \
 		$(foreach p,$(PARAMS),--param $(p)) $(if $(EMAIL),--email $(EMAIL))
 

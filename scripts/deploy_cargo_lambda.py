@@ -98,6 +98,7 @@ class Deployer:
         keys = (
             "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods",
             "DatapointsToAlarm", "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions", "OKActions",
+            "ActionsEnabled",
         )
         names = []
         for logical, props in self.of_type("AWS::CloudWatch::Alarm"):

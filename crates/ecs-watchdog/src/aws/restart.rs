@@ -51,6 +51,9 @@ impl RestartAgent {
             .get()
             .send_command()
             .document_name(&self.document)
+            // Updates of the stack's document are new versions (its UpdateMethod): the latest,
+            // not the first one, which stays the default.
+            .document_version("$LATEST")
             .instance_ids(node)
             .comment("ecs-watchdog: the ECS agent disconnected")
             .send()

@@ -63,11 +63,18 @@ pub enum ChatFormat {
 
 pub const DEFAULT_ACCOUNT_ROLE_NAME: &str = "ecs-watchdog-reader";
 
-/// The hub's account (the alert topic's), the member role's name, and the places the sweep
+/// The hub's account (`HOME_ACCOUNT`, the stack's; without it the alert topic's, which with
+/// `AlertTopicArn` may be another account's), the member role's name, and the places the sweep
 /// covers: `SWEEP_ACCOUNTS` × `SWEEP_REGIONS` (default: the function's own region).
 pub(super) fn accounts(get: &impl Fn(&str) -> Option<String>, alert_topic_arn: &str) -> Result<Accounts, ConfigError> {
     let arn: Vec<&str> = alert_topic_arn.split(':').collect();
-    let (partition, home) = (arn[1].to_owned(), arn[4].to_owned());
+    let (partition, mut home) = (arn[1].to_owned(), arn[4].to_owned());
+    if let Some(account) = get("HOME_ACCOUNT") {
+        if !is_account(&account) {
+            return Err(invalid("HOME_ACCOUNT", &account, "an AWS account id (12 digits)"));
+        }
+        home = account;
+    }
     let role_name = get("ACCOUNT_ROLE_NAME").unwrap_or_else(|| DEFAULT_ACCOUNT_ROLE_NAME.to_owned());
     let role_chars = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
     if role_name.len() > 64 || !role_name.chars().all(role_chars) {

@@ -39,10 +39,7 @@ pub struct Stamp {
 
 /// Parses one SQS message body: the envelope here, its detail by `detail` (the kinds'
 /// registry), with the event's [`Stamp`] read from the same parse.
-pub fn parse_timed(
-    body: &str,
-    detail: impl Fn(&Envelope<'_>) -> Result<Parsed, RejectReason>,
-) -> (Parsed, Stamp) {
+pub fn parse_timed(body: &str, detail: impl Fn(&Envelope<'_>) -> Result<Parsed, RejectReason>) -> (Parsed, Stamp) {
     let event = match serde_json::from_str::<Value>(body) {
         Ok(event) => event,
         Err(e) => return (Parsed::Rejected(RejectReason::NotJson(e.to_string())), Stamp::default()),

@@ -105,7 +105,9 @@ async fn act_on_cluster(
             };
             let targets = guarded(io, config, cluster, &counted, mine, said, tally).await;
             let (now, wait) = (io.clock.now(), config.restart_wait.as_secs());
-            let targets = super::restart::claim(io.ledger.as_deref(), cluster, targets, now, wait, said).await;
+            // A dry run sends nothing, so it claims nothing: a claim would read as a restart sent.
+            let ledger = io.ledger.as_deref().filter(|_| !config.dry_run);
+            let targets = super::restart::claim(ledger, cluster, targets, now, wait, said).await;
             run_steps(io, config, cluster, targets, said, tally).await;
         }
         Ok(state) => {

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use tracing::{error, info};
 
 use super::decide::{Decision, Outcome};
-use super::intake::Checked;
 use super::evidence::chunked;
+use super::intake::Checked;
 use super::plan::{self, Look, Move, Settings};
 use super::report::{self, Context, Outgoing};
 use super::{Adapters, BatchReport};

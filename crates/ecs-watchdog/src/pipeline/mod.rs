@@ -246,10 +246,16 @@ impl Monitor {
         if let Some(ledger) = self.io.ledger.as_deref() {
             group::send_due(&self.io, ledger, &self.place, groups.into_values(), &s, &mut report).await;
         }
+        // Two work items of one incident (a deployment's failure and its success) share their
+        // messages' ids: each id goes back, and counts, once.
+        let mut failing = HashSet::new();
+        report.failures.retain(|id| failing.insert(id.clone()));
         for key in std::mem::take(&mut report.undecided) {
             for id in intake.ids(&key) {
-                report.tally.count(None, Metric::CheckErrors);
-                report.failures.push(id.clone());
+                if failing.insert(id.clone()) {
+                    report.tally.count(None, Metric::CheckErrors);
+                    report.failures.push(id.clone());
+                }
             }
         }
         report::metrics(&self.io, &report).await;

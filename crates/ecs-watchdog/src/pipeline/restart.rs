@@ -142,8 +142,10 @@ pub fn not_yet(
     fresh
 }
 
-/// The least time a restart's claim holds, whatever `RESTART_WAIT_MINUTES`: longer than a run.
-const CLAIM_AT_LEAST: u64 = 300;
+/// The least time a restart's claim holds, whatever `RESTART_WAIT_MINUTES`: longer than a
+/// redelivery takes (the checks queue's visibility timeout, 720 s, and a run, 120 s), so a run
+/// whose ledger write failed after the restart went out cannot let its redelivery restart again.
+const CLAIM_AT_LEAST: u64 = 900;
 
 /// Claims each target's restart in the ledger, a conditional write: of two runs that read no
 /// restart at once, only one sends it, and the other says so. A claim holds for the restart's
