@@ -88,9 +88,11 @@ impl Stack {
             assert!(parameters.contains_key(*name), "template.yaml has no parameter {name}");
             parameters.insert((*name).to_owned(), (*value).to_owned());
         }
+        // The pseudo parameters the stack's resources read, as the emulator's account has them.
+        let refs = HashMap::from([("AWS::AccountId".to_owned(), crate::emulator::ACCOUNT.to_owned())]);
         Self {
             parameters,
-            refs: HashMap::new(),
+            refs,
             attributes: HashMap::new(),
         }
     }
