@@ -186,11 +186,17 @@ const TEAM_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:team-alerts";
 /// to a topic nobody reads is refused with the reason.
 #[test]
 fn when_alerts_have_no_destination_then_the_stack_is_refused() {
-    let refusal = "Set NotificationEmail or AlertTopicArn (an existing SNS topic); otherwise alerts go nowhere.";
+    let refusal = "Set NotificationEmail or AlertTopicArn (an existing SNS topic), a PagerDuty routing key, or \
+                   ChatFormat chatbot for a chat channel subscribed to the stack's topic; otherwise alerts go nowhere.";
     for (parameters, refused) in [
         (vec![], true),
+        (vec![("ChatFormat", "plain")], true),
         (vec![("NotificationEmail", "oncall@example.com")], false),
         (vec![("AlertTopicArn", TEAM_TOPIC)], false),
+        // PagerDuty, or a chat channel subscribed to the stack's topic, are destinations too.
+        (vec![("PagerDutyRoutingKeyParameter", "/oncall/pagerduty")], false),
+        (vec![("PagerDutyRoutingKeySecret", "oncall/pagerduty")], false),
+        (vec![("ChatFormat", "chatbot")], false),
         (
             vec![
                 ("NotificationEmail", "oncall@example.com"),
