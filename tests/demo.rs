@@ -241,16 +241,8 @@ async fn restarted_agent(emulator: &Emulator, fleet: &Fleet, pipeline: &Pipeline
 /// The template's `RestartAgentDocument`, created as the stack creates it (with restart-agent);
 /// returns its name.
 async fn create_restart_document(ssm: &aws_sdk_ssm::Client) -> String {
-    let properties = watchdog_tests::template::properties("RestartAgentDocument");
     let name = "ecs-watchdog-reader-restart-agent".to_owned();
-    ssm.create_document()
-        .name(&name)
-        .content(properties["Content"].to_string())
-        .document_type(aws_sdk_ssm::types::DocumentType::Command)
-        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
-        .send()
-        .await
-        .expect("CreateDocument");
+    watchdog_tests::pipeline::create_command_document(ssm, "RestartAgentDocument", &name).await;
     name
 }
 

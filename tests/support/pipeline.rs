@@ -97,14 +97,7 @@ impl Pipeline {
         for id in template::created_of_type(&stack, "AWS::SSM::Document") {
             let properties = template::properties(id);
             let name = stack.resolve(&properties["Name"]);
-            ssm.create_document()
-                .name(&name)
-                .content(properties["Content"].to_string())
-                .document_type(aws_sdk_ssm::types::DocumentType::Command)
-                .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
-                .send()
-                .await
-                .expect("CreateDocument");
+            create_command_document(&ssm, id, &name).await;
             stack.refs.insert(id.to_owned(), name);
         }
         // The topics the stack creates: with AlertTopicArn, alerts go to that existing topic.
@@ -357,6 +350,19 @@ impl Pipeline {
 }
 
 /// The SQS event Lambda hands the function for these records.
+/// Creates the template's Command document `logical_id` (an `AWS::SSM::Document`) under `name`,
+/// with its content, as the stack does.
+pub async fn create_command_document(ssm: &aws_sdk_ssm::Client, logical_id: &str, name: &str) {
+    ssm.create_document()
+        .name(name)
+        .content(template::properties(logical_id)["Content"].to_string())
+        .document_type(aws_sdk_ssm::types::DocumentType::Command)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .send()
+        .await
+        .expect("CreateDocument");
+}
+
 pub fn sqs_event(records: &[Value]) -> Value {
     json!({ "Records": records })
 }
