@@ -88,6 +88,16 @@ pub enum ActionOutcome {
 }
 
 impl ActionTaken {
+    /// What the guard decided for an instance, before (and instead of) any step.
+    pub fn by_guard(outcome: ActionOutcome, detail: String) -> Self {
+        Self {
+            step: "guard".to_owned(),
+            outcome,
+            detail,
+            at: None,
+        }
+    }
+
     /// In words, as the alert's `remediation` line says it.
     pub fn text(&self) -> String {
         match self.outcome {

@@ -11,6 +11,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::shared::{OnFirstUse, Turns};
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, State};
@@ -306,16 +309,7 @@ impl Ledger for DynamoLedger {
                 .condition_expression("version = :previous")
                 .expression_attribute_values(":previous", n(record.version - 1))
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&e)
-                    == Some("ConditionalCheckFailedException") =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(super::sdk_error("dynamodb:PutItem", e)),
-        }
+        written(request.send().await)
     }
 
     async fn claim(&self, id: &str, now: u64, until: u64) -> Result<bool, AwsError> {
@@ -330,16 +324,7 @@ impl Ledger for DynamoLedger {
             .item("expires_at", n(until))
             .condition_expression("attribute_not_exists(id) OR claimed_until <= :now")
             .expression_attribute_values(":now", n(now));
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&e)
-                    == Some("ConditionalCheckFailedException") =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(super::sdk_error("dynamodb:PutItem", e)),
-        }
+        written(request.send().await)
     }
 
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
@@ -383,5 +368,17 @@ impl Ledger for DynamoLedger {
 
     async fn note_clusters(&self, records: &[ClusterRecord]) -> Result<(), AwsError> {
         self.write_clusters(records).await
+    }
+}
+
+/// A conditional `PutItem`'s answer: written, or its condition did not hold (another run's).
+fn written<T, E>(sent: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(super::sdk_error("dynamodb:PutItem", e)),
     }
 }

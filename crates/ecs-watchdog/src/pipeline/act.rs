@@ -75,7 +75,7 @@ fn targets(confirmed: &Confirmed<'_>, cluster: &str, config: &Remediation) -> (V
         };
         said.entry(arn.to_owned())
             .or_default()
-            .push(guard(ActionOutcome::Skipped, detail.to_owned()));
+            .push(ActionTaken::by_guard(ActionOutcome::Skipped, detail.to_owned()));
     }
     (mine, said)
 }
@@ -96,7 +96,7 @@ async fn act_on_cluster(
                 let detail = format!("not attempted: the cluster could not be counted ({})", e.operation);
                 said.entry(target.container_instance_arn.clone())
                     .or_default()
-                    .push(guard(ActionOutcome::NotAttempted, detail));
+                    .push(ActionTaken::by_guard(ActionOutcome::NotAttempted, detail));
             }
         }
         Ok(state) if restarts(io) => {
@@ -148,7 +148,7 @@ async fn restarts_known(
                 );
                 said.entry(target.container_instance_arn)
                     .or_default()
-                    .push(guard(ActionOutcome::NotAttempted, detail));
+                    .push(ActionTaken::by_guard(ActionOutcome::NotAttempted, detail));
             }
             None
         }
@@ -176,7 +176,7 @@ async fn guarded(
         let detail = "not drained: the instance is not ACTIVE, and ECS drains only ACTIVE instances".to_owned();
         said.entry(target.container_instance_arn)
             .or_default()
-            .push(guard(ActionOutcome::Skipped, detail));
+            .push(ActionTaken::by_guard(ActionOutcome::Skipped, detail));
     }
     let max_percent = config.max_percent;
     let arns: Vec<String> = mine.iter().map(|t| t.container_instance_arn.clone()).collect();
@@ -194,7 +194,7 @@ async fn guarded(
         );
         said.entry(arn.clone())
             .or_default()
-            .push(guard(ActionOutcome::HeldBack, text));
+            .push(ActionTaken::by_guard(ActionOutcome::HeldBack, text));
     }
     mine.into_iter()
         .filter(|t| act.contains(&t.container_instance_arn))
@@ -262,13 +262,13 @@ async fn leave_managed_instances(
     for target in mine {
         let key = instance_key(&target.container_instance_arn);
         let action = match (capacity.managed.contains(key), capacity.unknown.get(key)) {
-            (true, _) => guard(
+            (true, _) => ActionTaken::by_guard(
                 ActionOutcome::Skipped,
                 "not drained: an ECS Managed Instance, which ECS drains and replaces itself (auto repair); \
                  the sweep alerts if the repair stalls"
                     .to_owned(),
             ),
-            (false, Some(why)) => guard(
+            (false, Some(why)) => ActionTaken::by_guard(
                 ActionOutcome::NotAttempted,
                 format!(
                     "not attempted: it may be an ECS Managed Instance, which ECS repairs itself ({why}); \
@@ -342,7 +342,7 @@ fn leave_out_of_scope(confirmed: &mut Confirmed<'_>, cluster: &str) {
         .flat_map(|((_, kind), f)| f.iter().map(move |f| (*kind, f)))
         .filter(|(kind, _)| kinds::of(*kind).drains())
         .map(|(_, f)| {
-            let action = guard(ActionOutcome::Skipped, Scope::outside(cluster, "drained"));
+            let action = ActionTaken::by_guard(ActionOutcome::Skipped, Scope::outside(cluster, "drained"));
             (f.finding.container_instance_arn.clone(), vec![action])
         })
         .collect();
@@ -369,14 +369,4 @@ fn write_down(confirmed: &mut Confirmed<'_>, cluster: &str, said: &Said) {
 /// itself, and a deployment is no instance).
 fn remediable(kind: AlertKind, finding: &InstanceFinding, config: &Remediation) -> bool {
     kinds::of(kind).remediable(finding, config)
-}
-
-/// What the guard (no step) decided for an instance.
-fn guard(outcome: ActionOutcome, detail: String) -> ActionTaken {
-    ActionTaken {
-        step: "guard".to_owned(),
-        outcome,
-        detail,
-        at: None,
-    }
 }

@@ -180,7 +180,7 @@ pub async fn claim(
                 detail: "agent restart sent by another run at the same time".to_owned(),
                 at: Some(now),
             },
-            Err(e) => guard(
+            Err(e) => ActionTaken::by_guard(
                 ActionOutcome::NotAttempted,
                 format!("not restarted: the restart could not be claimed ({})", e.operation),
             ),
@@ -259,13 +259,13 @@ async fn conclude(io: &Adapters, config: &Remediation, cluster: &str, incident: 
         Ok(state) => state,
         Err(e) => {
             let detail = format!("not drained: the cluster could not be counted ({})", e.operation);
-            actions.push(guard(ActionOutcome::NotAttempted, detail));
+            actions.push(ActionTaken::by_guard(ActionOutcome::NotAttempted, detail));
             return actions;
         }
     };
     if !state.active.contains(instance_key(&arn)) {
         let detail = "not drained: the instance is not ACTIVE".to_owned();
-        actions.push(guard(ActionOutcome::Skipped, detail));
+        actions.push(ActionTaken::by_guard(ActionOutcome::Skipped, detail));
         return actions;
     }
     let (act, _) = remediation::guard(&state, config.max_percent, std::slice::from_ref(&arn));
@@ -274,7 +274,7 @@ async fn conclude(io: &Adapters, config: &Remediation, cluster: &str, incident: 
             "held back by the guard: {} of {} instances DRAINING, at most {}%",
             state.draining, state.total, config.max_percent
         );
-        actions.push(guard(ActionOutcome::HeldBack, detail));
+        actions.push(ActionTaken::by_guard(ActionOutcome::HeldBack, detail));
         return actions;
     }
     let target = Target {
@@ -285,15 +285,6 @@ async fn conclude(io: &Adapters, config: &Remediation, cluster: &str, incident: 
     let outcome = drain.apply(cluster, &[target], false).await.pop();
     actions.extend(outcome.map(|o| ActionTaken::of(DRAIN_STEP, &o)));
     actions
-}
-
-fn guard(outcome: ActionOutcome, detail: String) -> ActionTaken {
-    ActionTaken {
-        step: "guard".to_owned(),
-        outcome,
-        detail,
-        at: None,
-    }
 }
 
 /// Whether an incident's follow-up is due: restarted, not yet followed up, the wait over, and not
