@@ -172,7 +172,7 @@ impl Sweep {
             time: None,
             told: false,
         }));
-        self.record(ledger, seen, &s, &mut out.report).await;
+        out.undecided += self.record(ledger, seen, &s, &mut out.report).await;
         self.finish(ledger, surveys, &gone, &s, &mut out).await;
         out
     }
@@ -217,14 +217,15 @@ impl Sweep {
     }
 
     /// The looks through the ledger, with what the whole table owes (the home sweep's to send:
-    /// one query per sweep), and the digests due.
+    /// one query per sweep), and the digests due. Returns how many incidents were left
+    /// undecided (their ledger write or notice failed), each counted in `CheckErrors`.
     async fn record(
         &self,
         ledger: &dyn Ledger,
         mut seen: Vec<ledger::Seen>,
         s: &plan::Settings,
         report: &mut BatchReport,
-    ) {
+    ) -> usize {
         let m = &self.monitor;
         let none = HashSet::new();
         let context = report::Context {
@@ -240,6 +241,7 @@ impl Sweep {
         seen.extend(hold::companions(&seen));
         ledger::run(&m.io, &context, seen, s, report, Default::default()).await;
         group::send_due(&m.io, ledger, &m.place, due_groups, s, report).await;
+        count_undecided(report)
     }
 
     /// Replacements finished, the gauges, and the sweep's own faults counted, closed when
@@ -371,4 +373,16 @@ async fn owed(ledger: &dyn Ledger, now: u64, seen: &mut Vec<ledger::Seen>) -> Ve
             }),
     );
     groups
+}
+
+/// Counts the incidents the ledger left undecided (a write or a notice failed) in `CheckErrors`,
+/// per cluster, each once: the monitor's messages go back to the queue for them; the sweep's
+/// next run looks again, and the count is what tells that this one could not finish.
+fn count_undecided(report: &mut BatchReport) -> usize {
+    let keys: HashSet<IncidentKey> = std::mem::take(&mut report.undecided).into_iter().collect();
+    for key in &keys {
+        let cluster = crate::inventory::cluster_name(&key.cluster_arn);
+        report.tally.count(Some(cluster), Metric::CheckErrors);
+    }
+    keys.len()
 }

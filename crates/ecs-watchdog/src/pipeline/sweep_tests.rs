@@ -115,6 +115,36 @@ async fn when_a_cluster_is_deleted_between_sweeps_then_its_incidents_close_with_
     assert!(run.report.tally.has("b", Metric::OpenIncidents), "published as zero");
 }
 
+/// What the ledger leaves undecided in a sweep (here: SNS refused the resolved notice) is
+/// counted in `CheckErrors` for its cluster, once per incident, as the monitor counts the
+/// messages it gives back; the incidents stay open for the next sweep.
+#[tokio::test]
+async fn when_a_notice_of_the_sweep_is_refused_then_its_incidents_count_as_check_errors_of_their_cluster() {
+    let inventory = FakeInventory::default().disconnected(A, 1);
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    open(ledger, B, 1, START - 3000);
+    open(ledger, B, 2, START - 3000);
+    notifier.refuse_next.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let run = sweep(inventory, notifier, ledger, leak(AtomicU64::new(START)))
+        .run()
+        .await;
+
+    let sent = notifier.sent.lock().unwrap();
+    assert!(!sent.iter().any(|a| a.status == Status::Resolved), "refused");
+    let tally = &run.report.tally;
+    assert_eq!(tally.get(Some("b"), Metric::CheckErrors), 2, "{:?}", tally.data());
+    assert_eq!(tally.get(Some("a"), Metric::CheckErrors), 0);
+    assert_eq!(run.undecided, 2);
+    assert!(
+        run.report.undecided.is_empty(),
+        "counted once, not left for another count"
+    );
+    let items = ledger.incidents.lock().unwrap();
+    let first = IncidentKey::new(B, AlertKind::AgentDisconnected, &arn(B, 1), None);
+    assert_ne!(items[&first.id()].state, State::Closed, "the next sweep tells it");
+}
+
 const C: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/c";
 
 /// Issue 21: the sweep read incidents only of the clusters it listed, so a deleted cluster's
