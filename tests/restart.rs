@@ -2,8 +2,16 @@
 //! Run Command per incident, the sweep's first look after the wait follows up; on the emulator,
 //! which keeps the commands sent (ListCommands), through the real SDK.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aws_sdk_ssm::operation::send_command::SendCommandInput;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_types::config_bag::ConfigBag;
 use ecs_watchdog::Monitor;
-use ecs_watchdog::aws::{DynamoLedger, OnFirstUse, RESTART_COMMAND};
+use ecs_watchdog::aws::{DynamoLedger, OnFirstUse, RESTART_COMMAND, RestartAgent};
 use ecs_watchdog::pipeline::restart_claim_id;
 use ecs_watchdog::ports::Ledger;
 use serde_json::Value;
@@ -363,4 +371,129 @@ async fn when_the_capacity_provider_is_unknown_then_the_instance_is_left_alone()
         assert!(detail.contains("may be an ECS Managed Instance"), "{action}: {detail}");
         assert!(detail.contains("deleted-provider"), "{action}: {detail}");
     }
+}
+
+/// Refuses the first `SendCommand` before it is sent, as SSM would refuse a throttled call (the
+/// emulator takes every command), and lets the later ones through.
+#[derive(Debug, Default)]
+struct FirstSendRefused(Arc<AtomicBool>);
+
+impl Intercept for FirstSendRefused {
+    fn name(&self) -> &'static str {
+        "FirstSendRefused"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        match context.input().downcast_ref::<SendCommandInput>() {
+            Some(_) if !self.0.swap(true, Ordering::SeqCst) => {
+                Err("injected: ThrottlingException: Rate exceeded".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The restart claims the ledger holds, by id.
+async fn claims(bed: &Bed) -> Vec<String> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&bed.emulator.sdk);
+    let items = dynamodb
+        .scan()
+        .table_name(bed.pipeline.incident_table())
+        .send()
+        .await
+        .expect("Scan");
+    let ids = items.items().iter().filter_map(|i| i.get("id")?.as_s().ok());
+    ids.filter(|id| id.starts_with("restart-claim|")).cloned().collect()
+}
+
+/// A restart whose command was not sent gives its claim back: the instance's next event, well
+/// within the claim's 15 minutes, restarts the agent (the claim used to hold it back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_restart_command_fails_then_its_claim_is_given_back_and_the_next_event_restarts() {
+    let mut parameters = NO_GRACE.to_vec();
+    parameters.push(("RemediationAction", "restart-agent"));
+    let bed = Bed::new(&parameters, 2).await;
+    let clock = TestClock::at(START);
+    let set = clock.clone();
+    let settings = config(&bed.pipeline.function_env(&bed.emulator));
+    let scope = settings.remediation.scope.clone();
+    let ssm = aws_sdk_ssm::config::Builder::from(&bed.emulator.sdk).interceptor(FirstSendRefused::default());
+    let ssm = OnFirstUse::ready(aws_sdk_ssm::Client::from_conf(ssm.build()));
+    let monitor = in_process::monitor(&bed.emulator, settings, move |io| {
+        io.clock = Box::new(set);
+        io.steps[0] = Box::new(RestartAgent::new(ssm, DOCUMENT.to_owned(), scope));
+    });
+    let node = &bed.nodes[0];
+
+    monitor.process(&messages(&[bed.disconnect(node).await])).await;
+    assert!(commands(&bed).await.is_empty(), "refused");
+    let said = &alerted(&bed).await["remediationActions"][0];
+    assert_eq!(
+        (&said["step"], &said["outcome"]),
+        (&"restart".into(), &"failed".into()),
+        "{said}"
+    );
+    assert_eq!(claims(&bed).await, Vec::<String>::new(), "the claim was given back");
+
+    clock.advance_minutes(1);
+    bed.set_agent(node, true).await;
+    bed.set_agent(node, false).await;
+    let (_, version) = bed.fleet.container_instance(node).await;
+    monitor
+        .process(&messages(&[record(&agent_event(node, version, false))]))
+        .await;
+    assert_eq!(commands(&bed).await, [restart_of(node)]);
+    let id = restart_claim_id(&bed.cluster, &node.container_instance_arn);
+    assert_eq!(claims(&bed).await, [id], "the restart sent holds its claim");
+}
+
+/// Giving a claim back deletes only the claim it took (named by its `claimed_until`), whatever
+/// the order of the runs: never a later run's claim, taken once this one ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_claim_is_given_back_then_no_later_claim_is_deleted() {
+    let (bed, _, _) = stand("restart-agent", &[]).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&bed.emulator.sdk);
+    let ledger = DynamoLedger::new(OnFirstUse::ready(dynamodb), bed.pipeline.incident_table());
+    const HOLD: u64 = 900;
+    // Run A claims at START; run B tries at `b_at`; A gives back before or after B's try.
+    for (case, b_at) in [START + 1, START + HOLD - 1, START + HOLD, START + 2 * HOLD]
+        .into_iter()
+        .enumerate()
+    {
+        for a_first in [true, false] {
+            let id = format!("restart-claim|case-{case}-{a_first}");
+            assert!(ledger.claim(&id, START, START + HOLD).await.expect("A claims"));
+            let (a_released, b_claimed) = match a_first {
+                true => {
+                    let released = ledger.release(&id, START + HOLD).await.expect("A gives back");
+                    (released, ledger.claim(&id, b_at, b_at + HOLD).await.expect("B asks"))
+                }
+                false => {
+                    let claimed = ledger.claim(&id, b_at, b_at + HOLD).await.expect("B asks");
+                    (ledger.release(&id, START + HOLD).await.expect("A gives back"), claimed)
+                }
+            };
+            let a_ended = b_at >= START + HOLD;
+            assert_eq!(b_claimed, a_first || a_ended, "case {case} {a_first}: B claims");
+            assert_eq!(
+                a_released,
+                a_first || !a_ended,
+                "case {case} {a_first}: A's still there"
+            );
+            // B's claim, when it took one, holds: a third run cannot claim before it ends.
+            let third = ledger.claim(&id, b_at + HOLD - 1, b_at + 2 * HOLD).await.expect("asks");
+            assert_eq!(third, !b_claimed, "case {case} {a_first}: B's claim kept");
+            assert!(
+                !ledger.release(&id, START + HOLD).await.expect("again"),
+                "given back once"
+            );
+        }
+    }
+    // Nothing to give back: nothing written.
+    assert!(!ledger.release("restart-claim|never", START).await.expect("asked"));
+    assert!(!claims(&bed).await.iter().any(|id| id.ends_with("never")));
 }

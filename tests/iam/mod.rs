@@ -149,7 +149,10 @@ fn when_agents_are_restarted_then_the_grants_are_the_documents_and_the_nodes_and
             checked += 1;
         }
     }
-    assert_eq!(checked, 2, "the monitor's SendCommand and the sweep's drain");
+    assert_eq!(
+        checked, 3,
+        "the monitor's SendCommand and claim given back, and the sweep's drain"
+    );
 }
 
 #[test]

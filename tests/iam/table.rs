@@ -311,6 +311,15 @@ pub fn table() -> Vec<Grant> {
             needs: Needs::RestartWrite,
             sweep: None,
         },
+        // A restart not sent gives its claim back: DeleteItem takes `table*`, and
+        // dynamodb:LeadingKeys keeps it to the claims' items (their ids start `restart-claim|`).
+        Grant {
+            action: "dynamodb:DeleteItem",
+            resource: arn("dynamodb", "table/ecs-watchdog-IncidentTable-ABCDEF123456").into(),
+            condition: Some(json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["restart-claim|*"]}})),
+            needs: Needs::RestartWrite,
+            sweep: None,
+        },
         Grant {
             action: "autoscaling:DescribeAutoScalingInstances",
             resource: "*".into(),

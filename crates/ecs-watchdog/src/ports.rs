@@ -314,6 +314,11 @@ pub trait Ledger: Send + Sync {
     async fn claim(&self, _id: &str, _now: u64, _until: u64) -> Result<bool, AwsError> {
         Err(AwsError::unavailable("dynamodb:PutItem", "this ledger keeps no claims"))
     }
+    /// Gives back this run's claim of `id` (the one it took until `until`), and no later one
+    /// (one conditional `DeleteItem`): whether it was still there to give back.
+    async fn release(&self, _id: &str, _until: u64) -> Result<bool, AwsError> {
+        Ok(false)
+    }
     /// Notes that an event of `place` was seen at `now` (one `UpdateItem`).
     async fn note_place(&self, _place: &crate::config::Place, _now: u64) -> Result<(), AwsError> {
         Ok(())

@@ -5,7 +5,8 @@
 //! stored (`batch.rs`); settles and the digest's marks retried without the items whose condition
 //! failed (`transact.rs`). One counter item per cluster (`open-count|<cluster ARN>`) keeps the
 //! number of open incidents for the gauge, moved in the same transactions; one record per
-//! cluster (`cluster|<cluster ARN>`) keeps what the sweep last saw of it (`clusters.rs`).
+//! cluster (`cluster|<cluster ARN>`) keeps what the sweep last saw of it (`clusters.rs`); one
+//! claim per restart (`restart-claim|…`) holds it for one run (`claims.rs`).
 
 use std::collections::HashMap;
 
@@ -20,6 +21,7 @@ use crate::incident::{Group, GroupKey, Incident, IncidentKey, State};
 use crate::ports::{AwsError, Batch, ClusterRecord, Keys, Ledger, Settle, Stored, Written};
 
 mod batch;
+mod claims;
 mod clusters;
 mod places;
 mod record;
@@ -309,22 +311,15 @@ impl Ledger for DynamoLedger {
                 .condition_expression("version = :previous")
                 .expression_attribute_values(":previous", n(record.version - 1))
         };
-        written(request.send().await)
+        written("dynamodb:PutItem", request.send().await)
     }
 
     async fn claim(&self, id: &str, now: u64, until: u64) -> Result<bool, AwsError> {
-        let _turn = self.turns.wait().await;
-        let request = self
-            .client
-            .get()
-            .put_item()
-            .table_name(&self.table)
-            .item("id", s(id))
-            .item("claimed_until", n(until))
-            .item("expires_at", n(until))
-            .condition_expression("attribute_not_exists(id) OR claimed_until <= :now")
-            .expression_attribute_values(":now", n(now));
-        written(request.send().await)
+        self.take_claim(id, now, until).await
+    }
+
+    async fn release(&self, id: &str, until: u64) -> Result<bool, AwsError> {
+        self.give_back(id, until).await
     }
 
     async fn held(&self, key: &GroupKey) -> Result<Vec<Incident>, AwsError> {
@@ -371,14 +366,14 @@ impl Ledger for DynamoLedger {
     }
 }
 
-/// A conditional `PutItem`'s answer: written, or its condition did not hold (another run's).
-fn written<T, E>(sent: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, AwsError>
+/// A conditional write's answer: written, or its condition did not hold (another run's).
+fn written<T, E>(operation: &'static str, sent: Result<T, SdkError<E, HttpResponse>>) -> Result<bool, AwsError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match sent {
         Ok(_) => Ok(true),
         Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-        Err(e) => Err(super::sdk_error("dynamodb:PutItem", e)),
+        Err(e) => Err(super::sdk_error(operation, e)),
     }
 }

@@ -108,7 +108,9 @@ async fn act_on_cluster(
             // A dry run sends nothing, so it claims nothing: a claim would read as a restart sent.
             let ledger = io.ledger.as_deref().filter(|_| !config.dry_run);
             let targets = super::restart::claim(ledger, cluster, targets, now, wait, said).await;
+            let claimed: Vec<String> = targets.iter().map(|t| t.container_instance_arn.clone()).collect();
             run_steps(io, config, cluster, targets, said, tally).await;
+            super::restart::release_unsent(ledger, cluster, &claimed, now, wait, said).await;
         }
         Ok(state) => {
             let targets = guarded(io, config, cluster, &state, mine, said, tally).await;

@@ -19,6 +19,10 @@ use crate::ports::{AwsError, Ledger, error_chain};
 use crate::remediation::{self, ActionOutcome, ActionTaken, ClusterState, Target};
 use crate::silence::{Hold, Silences};
 
+mod claim;
+
+pub use claim::{claim, claim_id, release_unsent};
+
 /// The name of the built-in step that restarts the agent through SSM Run Command.
 pub const RESTART_STEP: &str = "restart";
 /// The name of the built-in drain step.
@@ -140,60 +144,6 @@ pub fn not_yet(
         said.entry(target.container_instance_arn).or_default().extend(actions);
     }
     fresh
-}
-
-/// The least time a restart's claim holds, whatever `RESTART_WAIT_MINUTES`: longer than a
-/// redelivery takes (the checks queue's visibility timeout, 720 s, and a run, 120 s), so a run
-/// whose ledger write failed after the restart went out cannot let its redelivery restart again.
-const CLAIM_AT_LEAST: u64 = 900;
-
-/// Claims each target's restart in the ledger, a conditional write: of two runs that read no
-/// restart at once, only one sends it, and the other says so. A claim holds for the restart's
-/// wait: at most one restart per instance in that time. Without a ledger every target is kept.
-pub async fn claim(
-    ledger: Option<&dyn Ledger>,
-    cluster: &str,
-    targets: Vec<Target>,
-    now: u64,
-    wait: u64,
-    said: &mut HashMap<String, Vec<ActionTaken>>,
-) -> Vec<Target> {
-    let Some(ledger) = ledger else {
-        return targets;
-    };
-    let until = now + wait.max(CLAIM_AT_LEAST);
-    let ids: Vec<String> = targets
-        .iter()
-        .map(|t| claim_id(cluster, &t.container_instance_arn))
-        .collect();
-    let claims = futures_util::future::join_all(ids.iter().map(|id| ledger.claim(id, now, until))).await;
-    let mut kept = Vec::new();
-    for (target, claimed) in targets.into_iter().zip(claims) {
-        let action = match claimed {
-            Ok(true) => {
-                kept.push(target);
-                continue;
-            }
-            Ok(false) => ActionTaken {
-                step: RESTART_STEP.to_owned(),
-                outcome: ActionOutcome::AlreadyDone,
-                detail: "agent restart sent by another run at the same time".to_owned(),
-                at: Some(now),
-            },
-            Err(e) => ActionTaken::by_guard(
-                ActionOutcome::NotAttempted,
-                format!("not restarted: the restart could not be claimed ({})", e.operation),
-            ),
-        };
-        said.entry(target.container_instance_arn).or_default().push(action);
-    }
-    kept
-}
-
-/// The ledger id of an instance's restart claim (beside, never among, the incidents).
-pub fn claim_id(cluster: &str, container_instance_arn: &str) -> String {
-    let key = IncidentKey::new(cluster, AlertKind::AgentDisconnected, container_instance_arn, None);
-    format!("restart-claim|{}", key.id())
 }
 
 /// The sweep's follow-up: each open agent-disconnected incident restarted at least `wait`

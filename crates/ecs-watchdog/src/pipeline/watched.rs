@@ -156,6 +156,9 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     async fn claim(&self, id: &str, now: u64, until: u64) -> Result<bool, AwsError> {
         self.faults.note(self.inner.claim(id, now, until).await)
     }
+    async fn release(&self, id: &str, until: u64) -> Result<bool, AwsError> {
+        self.faults.note(self.inner.release(id, until).await)
+    }
     async fn note_place(&self, place: &Place, now: u64) -> Result<(), AwsError> {
         self.faults.note(self.inner.note_place(place, now).await)
     }
