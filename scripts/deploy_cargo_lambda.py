@@ -7,7 +7,8 @@ and region (tests/render_template.py), so the two deploy paths cannot drift apar
 with their attributes and policies, the alert topic, the incident table, the log groups, the functions' roles and
 policies, the `monitor` function (settings and environment from the template), the EventBridge
 rules with their targets, the queue policies (once the rules and roles they name exist), the
-event source mapping, (unless SweepIntervalMinutes=0) the `sweep` function with its EventBridge
+restart's Command document (restart-agent, restart-then-drain: `RestartAgentDocument`, which the
+functions' RESTART_DOCUMENT_NAME names), the event source mapping, (unless SweepIntervalMinutes=0) the `sweep` function with its EventBridge
 Scheduler schedule, and the alarms. The dashboard comes with the SAM stack only. Names are
 <NAME>-<logical id>. Run it again to update: existing resources are updated in place, the
 function's code replaced.
@@ -159,6 +160,27 @@ class Deployer:
             arn = dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
             self.actual[f"arn:aws:dynamodb:{render_template.REGION}:{render_template.ACCOUNT}:table/{name}"] = arn
 
+    def documents(self):
+        """The template's Command documents (RestartAgentDocument) under the names it gives them,
+        which the functions' environment and the SendCommand grant name. A change is a new
+        version, as the template's UpdateMethod: NewVersion makes it (the restart sends $LATEST)."""
+        ssm = self.session.client("ssm")
+        for _, props in self.of_type("AWS::SSM::Document"):
+            content = json.dumps(props["Content"])
+            try:
+                ssm.create_document(
+                    Name=props["Name"], Content=content,
+                    DocumentType=props["DocumentType"], DocumentFormat=props["DocumentFormat"],
+                )
+            except ssm.exceptions.DocumentAlreadyExists:
+                try:
+                    ssm.update_document(
+                        Name=props["Name"], Content=content,
+                        DocumentVersion="$LATEST", DocumentFormat=props["DocumentFormat"],
+                    )
+                except ssm.exceptions.DuplicateDocumentContent:
+                    pass
+
     def log_group(self):
         logs = self.session.client("logs")
         for _, props in self.of_type("AWS::Logs::LogGroup"):
@@ -293,6 +315,7 @@ def deploy(session, name, parameters, email=None, code_zip=None):
     deployer.topic(email)
     deployer.tables()
     deployer.log_group()
+    deployer.documents()
     roles = {logical: deployer.role(logical) for logical, _ in deployer.of_type("AWS::IAM::Role")}
     # IAM is eventually consistent: a role used at once can fail Lambda's check.
     time.sleep(0 if code_zip else 10)

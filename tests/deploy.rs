@@ -14,9 +14,16 @@ use watchdog_tests::samples::agent_event;
 use watchdog_tests::template::{properties, sam_python, template};
 
 async fn deploy(emulator: &Emulator, zip: &std::path::Path) -> Value {
+    deploy_with(emulator, zip, &[]).await
+}
+
+/// The script with `GracePeriodSeconds=0` and these parameters (`KEY=VALUE`).
+async fn deploy_with(emulator: &Emulator, zip: &std::path::Path, parameters: &[&str]) -> Value {
     let output = tokio::process::Command::new(sam_python())
         .arg(repo_root().join("scripts/deploy_cargo_lambda.py"))
-        .args(["--name", "wd", "--param", "GracePeriodSeconds=0", "--code-zip"])
+        .args(["--name", "wd", "--param", "GracePeriodSeconds=0"])
+        .args(parameters.iter().flat_map(|p| ["--param", p]))
+        .arg("--code-zip")
         .arg(zip)
         .envs(emulator.env())
         .env("AWS_DEFAULT_REGION", watchdog_tests::emulator::REGION)
@@ -262,4 +269,51 @@ async fn aws_sdk_scheduler_schedule(emulator: &Emulator) -> Value {
         .expect("read the schedule");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("GetSchedule as JSON")
+}
+
+/// A zip with a placeholder `bootstrap` (moto runs no function here).
+fn placeholder_zip(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("watchdog-deploy-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip = dir.join("monitor.zip");
+    let made = std::process::Command::new(sam_python())
+        .args([
+            "-c",
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').writestr('bootstrap', 'x')",
+        ])
+        .arg(&zip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    zip
+}
+
+/// With restart-agent the script creates the template's Command document (read from the
+/// rendered template, the one source of its content) under the name the functions'
+/// `RESTART_DOCUMENT_NAME` gives, and a second run keeps it: a stack deployed this way named a
+/// document that did not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_deployed_with_cargo_lambda_to_restart_agents_then_the_restart_document_exists() {
+    let emulator = Emulator::start().await;
+    let zip = placeholder_zip("restart");
+    deploy_with(&emulator, &zip, &["RemediationAction=restart-agent"]).await;
+    deploy_with(&emulator, &zip, &["RemediationAction=restart-agent"]).await;
+
+    let lambda = aws_sdk_lambda::Client::new(&emulator.sdk);
+    let ssm = aws_sdk_ssm::Client::new(&emulator.sdk);
+    for function in ["wd-monitor", "wd-sweep"] {
+        let configuration = lambda
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .expect(function);
+        let environment = configuration.environment().and_then(|e| e.variables()).unwrap();
+        let name = &environment["RESTART_DOCUMENT_NAME"];
+        assert!(!name.is_empty(), "{function}");
+        let document = ssm.get_document().name(name).send().await.expect("GetDocument");
+        assert_eq!(document.document_type().map(|t| t.as_str()), Some("Command"));
+        let content: Value = serde_json::from_str(document.content().unwrap()).unwrap();
+        assert_eq!(content, properties("RestartAgentDocument")["Content"], "{function}");
+    }
 }
