@@ -23,6 +23,14 @@ use crate::ports::{AwsError, Inventory, error_chain};
 /// A task's group when a service started it.
 const SERVICE_GROUP: &str = "service:";
 
+/// The most instances of one cluster and kind whose services are looked up: the first, in the
+/// frame's order (daemon, then container instance ARN). The frame never lists more in SNS's
+/// 256 KiB, whatever the instances say: an instance line is at least its ARN and its fields'
+/// names, about 230 bytes, so at most about 1,140 fit (held by a test against the frame, with
+/// ARNs shorter than ECS gives). A notice of 5,000 instances asks ECS about these only, not
+/// about instances its message leaves out.
+pub(super) const SERVICES_LOOKED_UP: usize = 1_500;
+
 /// Names the services on the instance of each finding that its kind asks for (see
 /// [`wanted`]); each finding comes with its cluster ARN and kind. `place`: where `inventory`
 /// reaches; a cluster elsewhere (a notice the home sweep sends for another account) is not asked.
@@ -31,18 +39,32 @@ pub async fn name<'a>(
     place: &Place,
     findings: impl IntoIterator<Item = (&'a str, AlertKind, &'a mut InstanceFinding)>,
 ) {
-    let mut by_cluster: BTreeMap<&str, Vec<&mut InstanceFinding>> = BTreeMap::new();
+    let mut by_alert: BTreeMap<(&str, AlertKind), Vec<&mut InstanceFinding>> = BTreeMap::new();
     for (cluster, kind, finding) in findings {
         if wanted(place, cluster, kind, finding) {
-            by_cluster.entry(cluster).or_default().push(finding);
+            by_alert.entry((cluster, kind)).or_default().push(finding);
         }
     }
-    join_all(
+    let mut by_cluster: BTreeMap<&str, Vec<&mut InstanceFinding>> = BTreeMap::new();
+    for ((cluster, _), findings) in by_alert {
+        by_cluster.entry(cluster).or_default().extend(listable(findings));
+    }
+    // A failed look-up only drops the services line: in the sweep, a throttled one is no fault
+    // of the watch (its evidence look-ups, which decide, still are).
+    super::watched::uncounted(join_all(
         by_cluster
             .into_iter()
             .map(|(cluster, findings)| in_cluster(inventory, cluster, findings)),
-    )
+    ))
     .await;
+}
+
+/// The instances of one alert that its frame can list: the first [`SERVICES_LOOKED_UP`] in the
+/// frame's order.
+fn listable(mut findings: Vec<&mut InstanceFinding>) -> impl Iterator<Item = &mut InstanceFinding> {
+    findings
+        .sort_by(|a, b| (&a.daemon_name, &a.container_instance_arn).cmp(&(&b.daemon_name, &b.container_instance_arn)));
+    findings.into_iter().take(SERVICES_LOOKED_UP)
 }
 
 /// Whether to look up the services of this finding: its kind names them, ECS says tasks run

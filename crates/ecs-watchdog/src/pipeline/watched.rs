@@ -28,9 +28,23 @@ pub struct Fault {
 #[derive(Debug, Clone, Default)]
 pub struct Faults(Arc<Mutex<Vec<Fault>>>);
 
+tokio::task_local! {
+    /// Set while a look-up runs whose failure only leaves a line out (the services named).
+    static UNCOUNTED: bool;
+}
+
+/// Runs `look_up` with its transient failures (throttling, timeouts) not noted: what it finds
+/// only adds to a notice, so a throttled call there is no fault of the watch.
+pub async fn uncounted<F: std::future::Future>(look_up: F) -> F::Output {
+    UNCOUNTED.scope(true, look_up).await
+}
+
 impl Faults {
     fn note<T>(&self, result: Result<T, AwsError>) -> Result<T, AwsError> {
-        if let Err(e) = &result {
+        let uncounted = UNCOUNTED.try_with(|u| *u).unwrap_or(false);
+        if let Err(e) = &result
+            && !(uncounted && e.kind == crate::ports::ErrorKind::Transient)
+        {
             let fault = Fault {
                 operation: e.operation,
                 error: error_chain(e),
@@ -179,5 +193,27 @@ impl Ledger for Watched<Box<dyn Ledger>> {
     }
     async fn owed(&self, now: u64) -> Result<(Vec<Incident>, Vec<Group>), AwsError> {
         self.faults.note(self.inner.owed(now).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A look-up that only adds a line (the services named) is no fault of the watch when it is
+    /// throttled; refused (AccessDenied) it still is, and outside it every failure is noted.
+    #[tokio::test]
+    async fn when_a_look_up_runs_uncounted_then_only_its_transient_failures_go_unnoted() {
+        let faults = Faults::default();
+        let throttled = || Err::<(), _>(AwsError::new("ecs:ListTasks", "ThrottlingException"));
+        let denied = || Err::<(), _>(AwsError::unavailable("ecs:DescribeTasks", "AccessDeniedException"));
+        uncounted(async {
+            let _ = faults.note(throttled());
+            let _ = faults.note(denied());
+        })
+        .await;
+        let _ = faults.note(throttled());
+        let noted: Vec<&str> = faults.take().iter().map(|f| f.operation).collect();
+        assert_eq!(noted, ["ecs:DescribeTasks", "ecs:ListTasks"]);
     }
 }

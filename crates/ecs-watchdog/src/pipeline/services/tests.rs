@@ -300,3 +300,45 @@ async fn when_instances_run_any_mix_of_tasks_then_each_names_its_services_within
         }
     }
 }
+
+/// A huge notice: only the instances its frame can list are asked about, the first in the
+/// frame's order (by ARN here: agent-disconnected has no daemon), whatever order they came in.
+#[tokio::test]
+async fn when_a_notice_has_more_instances_than_its_frame_lists_then_only_the_listable_are_asked() {
+    let total = SERVICES_LOOKED_UP + 7;
+    let mut findings: Vec<InstanceFinding> = (0..total).rev().map(|n| finding(n, 1)).collect();
+
+    named(&Tasks::default(), AlertKind::AgentDisconnected, &mut findings).await;
+
+    let mut asked: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.services.is_some())
+        .map(|f| f.container_instance_arn.as_str())
+        .collect();
+    asked.sort_unstable();
+    let mut first: Vec<String> = (0..total).map(instance).collect();
+    first.sort_unstable();
+    first.truncate(SERVICES_LOOKED_UP);
+    assert_eq!(asked, first.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// The bound holds: even instances that say nothing but their ARN (the smallest line a finding
+/// can have) fill SNS's 256 KiB before the frame lists [`SERVICES_LOOKED_UP`] of them.
+#[test]
+fn when_the_frame_lists_the_most_instances_it_can_then_they_are_no_more_than_are_looked_up() {
+    let many: Vec<InstanceFinding> = (0..3 * SERVICES_LOOKED_UP).map(|n| finding(n, 1)).collect();
+    let checks = crate::alert::DaemonChecks { deployments: true };
+    let alert = crate::alert::alert(
+        AlertKind::AgentDisconnected,
+        &place(),
+        CLUSTER,
+        many,
+        checks,
+        "x",
+        crate::alert::Facts::at(0),
+    );
+    let finding: serde_json::Value = serde_json::from_str(&alert.default).unwrap();
+    let listed = finding["instances"].as_array().unwrap().len();
+    assert!(listed <= SERVICES_LOOKED_UP, "the frame lists {listed}");
+    assert!(listed > 0);
+}
