@@ -49,14 +49,7 @@ impl Hub {
     /// Each body is parsed once, here: its event names its place, and each monitor takes its
     /// place's messages as parsed. A body that is no event is the home monitor's to reject.
     pub async fn process(&self, messages: &[Message]) -> BatchReport {
-        let mut by_place: BTreeMap<Place, Vec<Read<'_>>> = BTreeMap::new();
-        let mut home = Vec::new();
-        for read in intake::parse(messages) {
-            match place_of(&read.stamp).filter(|p| *p != self.home.place) {
-                Some(place) => by_place.entry(place).or_default().push(read),
-                None => home.push(read),
-            }
-        }
+        let (home, by_place) = by_place(&self.home.place, intake::parse(messages));
         if !by_place.is_empty() {
             self.note(by_place.keys()).await;
         }
@@ -117,6 +110,20 @@ impl Hub {
             }
         }
     }
+}
+
+/// The parsed messages of the home place, in order, and those of each member place, in order:
+/// each where its event came from; a body that names no place is home's, whose intake rejects it.
+fn by_place<'m>(home: &Place, reads: Vec<Read<'m>>) -> (Vec<Read<'m>>, BTreeMap<Place, Vec<Read<'m>>>) {
+    let mut members: BTreeMap<Place, Vec<Read<'m>>> = BTreeMap::new();
+    let mut at_home = Vec::new();
+    for read in reads {
+        match place_of(&read.stamp).filter(|p| p != home) {
+            Some(place) => members.entry(place).or_default().push(read),
+            None => at_home.push(read),
+        }
+    }
+    (at_home, members)
 }
 
 /// The account and region an event came from; none for a body that is no event (the home
@@ -258,6 +265,80 @@ mod tests {
             kinds.contains(&AlertKind::AgentDisconnected),
             "the hub's own event: {kinds:?}"
         );
+    }
+
+    /// Over many generated batches (events of the hub's place and of members', bodies whose
+    /// account or region is missing, empty or no string, bodies that are no JSON), the one
+    /// parse splits each batch so that every message is in exactly one place's list, in batch
+    /// order: its event's place (as serde reads the body on its own), else home's.
+    #[test]
+    fn when_a_batch_is_split_by_place_then_each_message_goes_once_to_its_events_place_else_home() {
+        use crate::seeded::splitmix;
+        let home = Place::new("111111111111", "eu-west-1");
+        let places = [
+            home.clone(),
+            Place::new(DENIED, "eu-west-1"),
+            Place::new(DENIED, "us-east-1"),
+            Place::new("444444444444", "eu-west-1"),
+        ];
+        for seed in 0..300u64 {
+            let mut state = seed;
+            let len = splitmix(&mut state) % 30;
+            let batch: Vec<Message> = (0..len)
+                .map(|n| {
+                    let mut body: serde_json::Value = serde_json::from_str(&agent(A, n as usize).body).unwrap();
+                    let place = &places[(splitmix(&mut state) % places.len() as u64) as usize];
+                    body["account"] = place.account.as_str().into();
+                    body["region"] = place.region.as_str().into();
+                    let field = ["account", "region"][(splitmix(&mut state) % 2) as usize];
+                    let body = match splitmix(&mut state) % 8 {
+                        0 => body.as_object().map(|o| {
+                            let mut o = o.clone();
+                            o.remove(field);
+                            o.into()
+                        }),
+                        1 => Some({
+                            let mut b = body.clone();
+                            b[field] = "".into();
+                            b
+                        }),
+                        2 => Some({
+                            let mut b = body.clone();
+                            b[field] = 7.into();
+                            b
+                        }),
+                        3 => None,
+                        _ => Some(body),
+                    };
+                    let text = body.map_or_else(|| "{ no json".to_owned(), |b| b.to_string());
+                    Message::new(format!("m-{n}"), text)
+                })
+                .collect();
+
+            let (at_home, members) = by_place(&home, intake::parse(&batch));
+
+            let ids = |reads: &[Read<'_>]| reads.iter().map(|r| r.message.id.clone()).collect::<Vec<_>>();
+            let mut expected: BTreeMap<Place, Vec<String>> = BTreeMap::new();
+            for m in &batch {
+                let place = serde_json::from_str::<serde_json::Value>(&m.body).ok().and_then(|v| {
+                    let text = |f: &str| v.get(f)?.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+                    Some(Place::new(text("account")?, text("region")?))
+                });
+                expected
+                    .entry(place.unwrap_or_else(|| home.clone()))
+                    .or_default()
+                    .push(m.id.clone());
+            }
+            let mut got: BTreeMap<Place, Vec<String>> = members
+                .iter()
+                .map(|(place, reads)| (place.clone(), ids(reads)))
+                .collect();
+            assert!(!got.contains_key(&home), "seed {seed}: home is no member");
+            if !at_home.is_empty() {
+                got.insert(home.clone(), ids(&at_home));
+            }
+            assert_eq!(got, expected, "seed {seed}");
+        }
     }
 
     #[tokio::test]
