@@ -38,6 +38,19 @@ impl Place {
             region: region.into(),
         }
     }
+
+    /// The account and region a cluster ARN names (`arn:aws:ecs:<region>:<account>:cluster/…`).
+    pub fn of_cluster(cluster_arn: &str) -> Option<Place> {
+        let mut parts = cluster_arn.split(':');
+        let (_, _, _, region, account) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        (!region.is_empty() && !account.is_empty()).then(|| Place::new(account, region))
+    }
 }
 
 /// `123456789012, eu-west-1`; the region alone when the account is unknown.

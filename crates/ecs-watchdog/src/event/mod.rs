@@ -30,11 +30,14 @@ pub struct ContainerExit {
 }
 
 /// Which event a body carries, read from the same parse as its signal: EventBridge's `time`
-/// (UNIX seconds) and `id`, which a redelivery of the same event carries again.
+/// (UNIX seconds) and `id`, which a redelivery of the same event carries again, and the
+/// `account` and `region` it came from (where a hub checks it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stamp {
     pub time: Option<u64>,
     pub id: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
 }
 
 /// Parses one SQS message body: the envelope here, its detail by `detail` (the kinds'
@@ -51,6 +54,8 @@ pub fn parse_timed(body: &str, detail: impl Fn(&Envelope<'_>) -> Result<Parsed, 
     let stamp = Stamp {
         time: time(&event),
         id: text(&event, "id").map(str::to_owned),
+        account: text(&event, "account").map(str::to_owned),
+        region: text(&event, "region").map(str::to_owned),
     };
     (parsed, stamp)
 }

@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 
 use super::evidence::chunked;
 use super::plan::Settings;
-use super::report::{self, place_of};
+use super::report;
 use super::{Adapters, BatchReport};
 use crate::alert;
 use crate::config::Place;
@@ -100,7 +100,7 @@ async fn render(
         Ok(open) => Some(open.iter().filter(|k| k.kind == key.kind).count()),
         Err(_) => None,
     };
-    let place = place_of(&key.cluster_arn).unwrap_or_else(|| home.clone());
+    let place = Place::of_cluster(&key.cluster_arn).unwrap_or_else(|| home.clone());
     let mut joined = joined(held);
     let cluster = key.cluster_arn.as_str();
     let firing = joined.iter_mut().map(|f| (cluster, key.kind, f));

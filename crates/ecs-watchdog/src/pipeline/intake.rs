@@ -146,14 +146,39 @@ impl Intake {
 /// A message's signal and its event's time.
 type Said<'m> = (&'m Message, Signal, event::Stamp);
 
+/// One message as parsed: its signal (or why none) and its event's stamp, which names the
+/// place it came from. The hub splits a batch by place on these, so a body is parsed once.
+pub struct Read<'m> {
+    pub message: &'m Message,
+    pub parsed: Parsed,
+    pub stamp: event::Stamp,
+}
+
 /// Parses every message and groups the signals.
 pub fn read(messages: &[Message]) -> Intake {
+    group(parse(messages))
+}
+
+/// Parses every message, each on its own.
+pub fn parse(messages: &[Message]) -> Vec<Read<'_>> {
+    messages
+        .iter()
+        .map(|message| {
+            // What is logged of a message's parse names it.
+            let _span = info_span!("message", message_id = %message.id).entered();
+            let (parsed, stamp) = kinds::parse_timed(&message.body);
+            Read { message, parsed, stamp }
+        })
+        .collect()
+}
+
+/// Groups parsed messages' signals by cluster; sets aside what they ignore or reject.
+pub fn group(reads: Vec<Read<'_>>) -> Intake {
     let mut intake = Intake::default();
     let mut signals: BTreeMap<String, Vec<Said<'_>>> = BTreeMap::new();
-    for message in messages {
-        // What is logged of a message (its parse, a reject) names it.
+    for Read { message, parsed, stamp } in reads {
+        // What is logged of a message (a reject) names it.
         let _span = info_span!("message", message_id = %message.id).entered();
-        let (parsed, stamp) = kinds::parse_timed(&message.body);
         match parsed {
             Parsed::Signal(signal) => signals
                 .entry(signal.cluster_arn().to_owned())

@@ -204,8 +204,12 @@ impl Monitor {
     /// Runs one batch. Never fails as a whole: what cannot be decided is listed in
     /// [`BatchReport::failures`].
     pub async fn process(&self, messages: &[Message]) -> BatchReport {
+        self.process_intake(intake::read(messages)).await
+    }
+
+    /// Runs one batch as intake read it (the hub parses a batch once, to split it by place).
+    async fn process_intake(&self, intake: intake::Intake) -> BatchReport {
         let mut report = BatchReport::default();
-        let intake = intake::read(messages);
         let mut known = ledger::read::Known::default();
         let monitored = self.scope(&intake, &mut known, &mut report).await;
         let mut silences = Silences::default();

@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::report::place_of;
 use super::scope::Scope;
 use crate::config::Place;
 use crate::incident::IncidentKey;
@@ -27,7 +26,7 @@ pub fn to_sweep(home: &Place, configured: &[Place], open: &[IncidentKey], seen: 
     let of_incidents = open
         .iter()
         .filter(|k| is_cluster(k))
-        .filter_map(|k| place_of(&k.cluster_arn));
+        .filter_map(|k| Place::of_cluster(&k.cluster_arn));
     let places: BTreeSet<Place> = configured
         .iter()
         .cloned()
@@ -41,7 +40,7 @@ pub fn to_sweep(home: &Place, configured: &[Place], open: &[IncidentKey], seen: 
 /// The open incidents of `place`'s clusters.
 pub fn of_place(open: &[IncidentKey], place: &Place) -> Vec<IncidentKey> {
     open.iter()
-        .filter(|k| is_cluster(k) && place_of(&k.cluster_arn).as_ref() == Some(place))
+        .filter(|k| is_cluster(k) && Place::of_cluster(&k.cluster_arn).as_ref() == Some(place))
         .cloned()
         .collect()
 }

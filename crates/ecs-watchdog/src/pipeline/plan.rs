@@ -6,17 +6,17 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, State};
 
-use super::hold;
-
 mod digest;
 mod event_time;
 mod flaps;
+mod held;
 mod outbox;
 mod types;
 
 use digest::group;
 use event_time::comes_back_later;
 pub use event_time::stale;
+pub use held::{AGENT_CONNECTIVITY, agent_key};
 use outbox::{Silence, Step, step};
 pub use types::{EventSeen, Look, Move, Plan, Settings};
 
@@ -39,8 +39,8 @@ pub fn plan(
             plan.later.push(key.clone());
         }
         let silence = Silence {
-            reminders_held: hold::reminders_held(key, s),
-            told: hold::told_silence(key, s),
+            reminders_held: held::reminders_held(key, s),
+            told: held::told_silence(key, s),
         };
         match step(current, key, look, s, &silence) {
             Step::Nothing => {}
@@ -62,7 +62,7 @@ pub fn plan(
             }),
             Step::Send(incident, notice) => plan.moves.push(Move::leased(incident, notice, None, opens, s)),
             Step::Due(incident) => {
-                if let Some(incident) = hold::owed_alert(stored, looks, incident, opens, s, &mut plan) {
+                if let Some(incident) = held::owed_alert(stored, looks, incident, opens, s, &mut plan) {
                     due.entry(GroupKey::new(&key.cluster_arn, key.kind))
                         .or_default()
                         .push((incident, opens));

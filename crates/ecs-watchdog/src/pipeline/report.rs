@@ -61,7 +61,7 @@ impl Outgoing {
 
     /// The message, rendered by the alert module.
     fn render(&self, context: &Context<'_>, now: u64) -> Alert {
-        let place = &place_of(&self.cluster).unwrap_or_else(|| context.place.clone());
+        let place = &Place::of_cluster(&self.cluster).unwrap_or_else(|| context.place.clone());
         let findings = || self.incidents.iter().map(|i| i.finding.clone());
         match self.notice {
             Notice::Alert | Notice::Reminder => {
@@ -213,17 +213,4 @@ pub async fn metrics(io: &Adapters, report: &BatchReport) {
     {
         error!(error = %error_chain(&e), "metrics not published");
     }
-}
-
-/// The account and region a cluster ARN names (`arn:aws:ecs:<region>:<account>:cluster/…`).
-pub fn place_of(cluster_arn: &str) -> Option<Place> {
-    let mut parts = cluster_arn.split(':');
-    let (_, _, _, region, account) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    (!region.is_empty() && !account.is_empty()).then(|| Place::new(account, region))
 }

@@ -13,7 +13,6 @@ use futures_util::future::join_all;
 use tracing::warn;
 
 use super::evidence::chunked;
-use super::report::place_of;
 use crate::alert::{AlertKind, InstanceFinding, SERVICES_LISTED, ServiceTasks};
 use crate::config::Place;
 use crate::inventory::{Task, TaskFilter, instance_key};
@@ -71,7 +70,7 @@ fn listable(mut findings: Vec<&mut InstanceFinding>) -> impl Iterator<Item = &mu
 /// there, it is not a digest's resolved line, it was not looked up yet, and `inventory` reaches
 /// its cluster.
 fn wanted(place: &Place, cluster: &str, kind: AlertKind, finding: &InstanceFinding) -> bool {
-    let reached = place_of(cluster)
+    let reached = Place::of_cluster(cluster)
         .is_none_or(|p| p.region == place.region && (place.account.is_empty() || p.account == place.account));
     kinds::of(kind).names_services()
         && finding.running_tasks_count > 0

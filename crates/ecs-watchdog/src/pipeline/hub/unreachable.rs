@@ -26,7 +26,7 @@ pub async fn unreachable(
     home: &Monitor,
     impaired: &Impaired,
     place: &Place,
-    messages: &[Message],
+    messages: &[&Message],
     e: AwsError,
 ) -> BatchReport {
     warn!(account = %place.account, region = %place.region, error = %error_chain(&e), "member account not reachable: its messages are retried once, then parked");
@@ -36,6 +36,7 @@ pub async fn unreachable(
     let refused = e.kind == ErrorKind::Unavailable;
     let (parked, retried): (Vec<&Message>, Vec<&Message>) = messages
         .iter()
+        .copied()
         .partition(|m| refused && m.receive_count >= TRIES_BEFORE_PARKING);
     let parked: Vec<Quarantined> = parked
         .into_iter()

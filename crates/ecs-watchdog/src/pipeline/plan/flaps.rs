@@ -124,6 +124,22 @@ fn returns(
     event: Option<&EventSeen>,
     s: &Settings,
 ) -> Option<IncidentKey> {
+    let finding = count(out, key, how, event, s);
+    if !agent_flapping::flapping(&finding.flaps, s.flap_threshold) {
+        return None;
+    }
+    flapping(out, key, finding, s)
+}
+
+/// Counts the return on the agent's record and keeps the record as it now stands in `out`;
+/// returns its finding, the count in it.
+fn count(
+    out: &mut Flaps<'_>,
+    key: &IncidentKey,
+    how: &str,
+    event: Option<&EventSeen>,
+    s: &Settings,
+) -> InstanceFinding {
     let current = out.stored.get(key).cloned();
     let before = current.as_ref().map_or(&[][..], |i| i.finding.flaps.as_slice());
     let flaps = agent_flapping::counted(before, s.now);
@@ -132,7 +148,7 @@ fn returns(
         // Open: the outbox writes it as the look closes it, with the count.
         Some(open) if open.is_open() => Incident {
             finding: InstanceFinding {
-                flaps: flaps.clone(),
+                flaps,
                 flap_events: events,
                 ..open.finding
             },
@@ -150,14 +166,18 @@ fn returns(
     };
     let finding = record.finding.clone();
     out.stored.to_mut().insert(key.clone(), record);
-    if !agent_flapping::flapping(&flaps, s.flap_threshold) {
-        return None;
-    }
+    finding
+}
+
+/// The agent of `key` flaps (its record's finding has the count): its open flapping incident
+/// learns of this return (returned: to be written), or a look opens one.
+fn flapping(out: &mut Flaps<'_>, key: &IncidentKey, finding: InstanceFinding, s: &Settings) -> Option<IncidentKey> {
     let flapping = IncidentKey {
         kind: AlertKind::AgentFlapping,
         daemon: None,
         ..key.clone()
     };
+    let flaps = finding.flaps.clone();
     match out.stored.get(&flapping).filter(|i| i.is_open()).cloned() {
         // Open already: it learns of this return (its quiet hour starts again).
         Some(open) if open.settled(s.now) != State::Sending => {

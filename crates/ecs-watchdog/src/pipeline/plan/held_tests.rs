@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use super::super::plan::{Look, Plan, Settings, plan};
+use super::super::{Look, Plan, Settings, plan};
 use crate::alert::{AlertKind, InstanceFinding};
 use crate::event::HealthCheck;
 use crate::incident::{Incident, IncidentKey, Notice, State};
