@@ -209,6 +209,10 @@ pub struct Alert {
     pub incident: String,
     pub subject: String,
     pub email: String,
+    /// What to do next, as the e-mail says it from `steps_at` on; none in a resolved notice.
+    pub next_steps: Option<super::steps::NextSteps>,
+    /// Where the e-mail's steps begin: before them, what happened and what was checked.
+    pub steps_at: usize,
     /// The finding as JSON.
     pub default: String,
     /// What a chat thread groups: `account/region/cluster/kind`, the same for the alert and

@@ -12,6 +12,7 @@ pub mod lines;
 pub mod pagerduty;
 mod resolved;
 mod route;
+pub mod steps;
 mod text;
 pub use digest::digest;
 pub use finding::{

@@ -134,6 +134,8 @@ fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Aler
         ..*notice
     };
     Alert {
+        next_steps: None,
+        steps_at: email.len(),
         cluster_name: cluster.to_owned(),
         kind: notice.kind,
         status: Status::Resolved,

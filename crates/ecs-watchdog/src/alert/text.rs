@@ -42,7 +42,11 @@ pub(super) fn render(finding: &Finding, facts: Facts, status: MessageStatus, inc
     if kind.of_a_cluster() {
         links(&mut email, finding, kind.of_instances(), facts.dashboard);
     }
-    kind.next_steps(&mut email, finding);
+    let steps_at = email.len();
+    let next_steps = kind.next_steps(finding);
+    if let Some(steps) = &next_steps {
+        steps.write(&mut email);
+    }
 
     Alert {
         cluster_name: finding.cluster_name.clone(),
@@ -55,6 +59,8 @@ pub(super) fn render(finding: &Finding, facts: Facts, status: MessageStatus, inc
         incident: incident.to_owned(),
         subject,
         email,
+        next_steps,
+        steps_at,
         default: serde_json::to_string(finding).unwrap_or_default(),
         thread: super::finding::thread(&finding.account, &finding.region, &finding.cluster_name, finding.kind),
     }

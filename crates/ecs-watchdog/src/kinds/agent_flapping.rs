@@ -10,6 +10,7 @@ use std::fmt::Write;
 use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::lines::{first, host, remediation_line, since};
+use crate::alert::steps::{NextSteps, Step};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -72,20 +73,22 @@ fn body(email: &mut String, finding: &Finding, now: u64) {
     }
 }
 
-fn next_steps(email: &mut String, finding: &Finding) {
-    let Some(instance) = first(finding) else {
-        return;
-    };
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
+    let instance = first(finding)?;
     let (region, target) = (&finding.region, host(instance));
-    let _ = write!(
-        email,
-        "\nWhat to do next:\n\
-         1. Open a shell on the instance: aws ssm start-session --region {region} --target {target}\n\
-         2. Read why it drops: sudo grep -iE 'disconnect|websocket|timeout' /var/log/ecs/ecs-agent.log | tail -n 50\n\
-         3. Look for memory pressure (the agent OOM-killed: dmesg | grep -i oom), a proxy or NAT that closes idle \
-         connections, or an agent too old for the platform (update it: sudo yum update -y ecs-init).\n\
-         4. If it keeps flapping, drain and replace the instance.\n"
-    );
+    Some(NextSteps::numbered(vec![
+        Step::says(format!(
+            "Open a shell on the instance: aws ssm start-session --region {region} --target {target}"
+        )),
+        Step::says(
+            "Read why it drops: sudo grep -iE 'disconnect|websocket|timeout' /var/log/ecs/ecs-agent.log | tail -n 50",
+        ),
+        Step::says(
+            "Look for memory pressure (the agent OOM-killed: dmesg | grep -i oom), a proxy or NAT that closes idle \
+             connections, or an agent too old for the platform (update it: sudo yum update -y ecs-init).",
+        ),
+        Step::says("If it keeps flapping, drain and replace the instance."),
+    ]))
 }
 
 pub struct AgentFlapping;
@@ -108,8 +111,8 @@ impl Kind for AgentFlapping {
         body(email, finding, now);
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {

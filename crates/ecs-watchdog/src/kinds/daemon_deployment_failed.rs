@@ -8,6 +8,7 @@ use super::kind::{Judgement, Kind};
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{first, silence_line, since};
+use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, IgnoreReason, Parsed, RejectReason, Signal};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
@@ -128,42 +129,32 @@ fn body(email: &mut String, finding: &Finding, now: u64) {
 
 /// The steps, with the first daemon's deployment and name in the commands; the rollback step
 /// only for a rollback that failed.
-fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
-    let Some(first) = first(finding) else {
-        return;
-    };
+    let first = first(finding)?;
     let daemon = first.daemon_name.as_deref().unwrap_or("unknown");
-    email.push_str("\nWhat to do next:\n");
-    match &first.deployment_arn {
-        Some(arn) => {
-            let _ = writeln!(
-                email,
-                "1. See why: aws ecs describe-daemon-deployments --region {region} --daemon-deployment-arns {arn} \
-                 (statusReason, the circuit breaker's failure count, the alarms that fired)"
-            );
-        }
-        None => {
-            let _ = writeln!(
-                email,
-                "1. See why: aws ecs list-daemon-deployments --region {region} --cluster {cluster} --daemon-name {daemon}, \
-                 then describe the failed one (statusReason, the circuit breaker's failure count, the alarms that fired)"
-            );
-        }
-    }
-    if first.rollback_failed {
-        let _ = writeln!(
-            email,
-            "2. The rollback failed: instances may run without the daemon or with a mix of revisions; look at the \
+    let see = match &first.deployment_arn {
+        Some(arn) => format!(
+            "See why: aws ecs describe-daemon-deployments --region {region} --daemon-deployment-arns {arn} \
+             (statusReason, the circuit breaker's failure count, the alarms that fired)"
+        ),
+        None => format!(
+            "See why: aws ecs list-daemon-deployments --region {region} --cluster {cluster} --daemon-name {daemon}, \
+             then describe the failed one (statusReason, the circuit breaker's failure count, the alarms that fired)"
+        ),
+    };
+    let then = if first.rollback_failed {
+        format!(
+            "The rollback failed: instances may run without the daemon or with a mix of revisions; look at the \
              daemon's tasks (aws ecs list-tasks --region {region} --cluster {cluster} --daemon-name {daemon}) and \
              deploy a known good revision"
-        );
+        )
     } else {
-        email.push_str(
-            "2. ECS is rolling back: the daemon returns to its previous revision; fix the new revision (image, \
-             configuration, health check, resources) before deploying it again\n",
-        );
-    }
+        "ECS is rolling back: the daemon returns to its previous revision; fix the new revision (image, \
+         configuration, health check, resources) before deploying it again"
+            .to_owned()
+    };
+    Some(NextSteps::numbered(vec![Step::says(see), Step::says(then)]))
 }
 
 pub struct DaemonDeploymentFailed;
@@ -200,8 +191,8 @@ impl Kind for DaemonDeploymentFailed {
         body(email, finding, now);
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {

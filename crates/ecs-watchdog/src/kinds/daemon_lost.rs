@@ -9,6 +9,7 @@ use super::kind::{Judgement, Kind};
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{distinct, draining_active, first, remediation_line, services_line, since, those_true};
+use crate::alert::steps::{NextSteps, Step};
 use crate::config::Remediation;
 use crate::event::{Envelope, Parsed, RejectReason, Signal};
 use crate::inventory::InstanceView;
@@ -57,11 +58,9 @@ fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&str, Vec<&Ins
 
 /// The steps, with the first instance's task and ARN in the commands; no drain advice for an
 /// instance ECS is already draining (a repair under way).
-fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
-    let Some(instance) = first(finding) else {
-        return;
-    };
+    let instance = first(finding)?;
     let arn = &instance.container_instance_arn;
     let see = match &instance.task_arn {
         Some(task) => format!("aws ecs describe-tasks --region {region} --cluster {cluster} --tasks {task}"),
@@ -69,25 +68,29 @@ fn next_steps(email: &mut String, finding: &Finding) {
             "aws ecs list-tasks --region {region} --cluster {cluster} --container-instance {arn} --desired-status STOPPED, then describe-tasks"
         ),
     };
-    let _ = write!(
-        email,
-        "\nWhat to do next:\n\
-         1. See why the task stopped: {see}, then the daemon's logs\n\
-         2. TASK_CREATION_FAILED means the instance lacks CPU, memory or ports for the daemon: size the daemon or the instance type\n\
-         3. An image, configuration or health check problem on every instance points to the daemon's last revision: roll it back\n"
-    );
-    if instance.draining {
-        email.push_str(
-            "4. ECS is already DRAINING this instance to replace it: if the replacement does not come, look at the \
-             capacity provider's Auto Scaling group activity and the cluster's events\n",
-        );
+    let last = if instance.draining {
+        Step::says(
+            "ECS is already DRAINING this instance to replace it: if the replacement does not come, look at the \
+             capacity provider's Auto Scaling group activity and the cluster's events",
+        )
     } else {
-        let _ = write!(
-            email,
-            "4. To get coverage back on this instance now, drain it so ECS replaces it:\n   \
-             aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}\n"
-        );
-    }
+        Step::runs(
+            "To get coverage back on this instance now, drain it so ECS replaces it:",
+            format!(
+                "aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}"
+            ),
+        )
+    };
+    Some(NextSteps::numbered(vec![
+        Step::says(format!("See why the task stopped: {see}, then the daemon's logs")),
+        Step::says(
+            "TASK_CREATION_FAILED means the instance lacks CPU, memory or ports for the daemon: size the daemon or the instance type",
+        ),
+        Step::says(
+            "An image, configuration or health check problem on every instance points to the daemon's last revision: roll it back",
+        ),
+        last,
+    ]))
 }
 
 /// One line on why a daemon is not running: the stop code, reason and exit codes, or the
@@ -164,8 +167,8 @@ impl Kind for DaemonLost {
         body(email, finding, &by_daemon(&finding.instances), now);
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, checks: DaemonChecks, instances: &[InstanceFinding]) -> Vec<&'static str> {

@@ -7,6 +7,7 @@ use super::found;
 use super::kind::{Judgement, Kind};
 use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
 use crate::alert::lines::{first, host, remediation_line, since};
+use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, HealthCheck, IgnoreReason, Parsed, RejectReason, Signal, text};
 use crate::inventory::{ContainerInstance, InstanceView};
 use crate::key::IncidentKey;
@@ -127,22 +128,32 @@ fn body(email: &mut String, finding: &Finding, now: u64) {
 }
 
 /// The steps by failing check, with the first instance's ids in the commands.
-fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
-    let Some(instance) = first(finding) else {
-        return;
-    };
+    let instance = first(finding)?;
     let (target, arn) = (host(instance), &instance.container_instance_arn);
-    let _ = write!(
-        email,
-        "\nWhat to do next, by the failing check:\n\
-         - CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {target}, \
-           then sudo systemctl status docker; restart it, or drain and replace the instance\n\
-         - DAEMON: a daemon task is unhealthy: see the daemon's alert and logs; ECS Managed Instances repair themselves\n\
-         - ACCELERATED_COMPUTE: a GPU reports an error (the reason names it, e.g. an Xid): drain the instance and replace it\n\
-         - AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance\n\
-         To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}\n"
-    );
+    Some(NextSteps {
+        heading: "What to do next, by the failing check",
+        numbered: false,
+        steps: vec![
+            Step::says(format!(
+                "CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {target}, \
+                 then sudo systemctl status docker; restart it, or drain and replace the instance"
+            )),
+            Step::says(
+                "DAEMON: a daemon task is unhealthy: see the daemon's alert and logs; ECS Managed Instances repair themselves",
+            ),
+            Step::says(
+                "ACCELERATED_COMPUTE: a GPU reports an error (the reason names it, e.g. an Xid): drain the instance and replace it",
+            ),
+            Step::says(
+                "AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance",
+            ),
+        ],
+        note: Some(format!(
+            "To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}"
+        )),
+    })
 }
 
 pub struct InstanceImpaired;
@@ -172,8 +183,8 @@ impl Kind for InstanceImpaired {
         body(email, finding, now);
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {

@@ -3,6 +3,7 @@
 //! (`kinds::KINDS`) lists them.
 
 use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
+use crate::alert::steps::NextSteps;
 use crate::config::Remediation;
 use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason, Signal};
 use crate::inventory::InstanceView;
@@ -73,8 +74,9 @@ pub trait Kind: Sync {
     /// The e-mail's account of the finding's instances (the list, each with its lines).
     fn body(&self, email: &mut String, finding: &Finding, now: u64);
 
-    /// The e-mail's `What to do next`, with the first instance's ids in the commands.
-    fn next_steps(&self, email: &mut String, finding: &Finding);
+    /// What to do next, with the first instance's ids in the commands; none when no instance
+    /// is listed.
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps>;
 
     /// What the monitor looked at before it confirmed the instances listed.
     fn checked(&self, checks: DaemonChecks, instances: &[InstanceFinding]) -> Vec<&'static str>;

@@ -5,15 +5,31 @@ use std::fmt::Write;
 
 use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
+use crate::alert::steps::{NextSteps, Step};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
-const NEXT_STEPS: &str = "\nWhat to do next:\n\
-    1. AccessDenied: the function's role lacks the IAM action named above; update the stack (the template grants \
-       every action the monitor calls) or add the action to a role you manage.\n\
-    2. An unknown operation: the API is not offered in this region or partition; the checks that need it are skipped.\n\
-    3. Throttling or server errors past the retries: look at the service's health and the account's API limits.\n\
-    Until then the sweep goes on with what it can see; the metric MonitorImpaired (dimension Operation) counts each failure.\n";
+fn next_steps() -> NextSteps {
+    NextSteps {
+        note: Some(
+            "Until then the sweep goes on with what it can see; the metric MonitorImpaired (dimension Operation) counts \
+             each failure."
+                .to_owned(),
+        ),
+        ..NextSteps::numbered(vec![
+            Step::says(
+                "AccessDenied: the function's role lacks the IAM action named above; update the stack (the template \
+                 grants every action the monitor calls) or add the action to a role you manage.",
+            ),
+            Step::says(
+                "An unknown operation: the API is not offered in this region or partition; the checks that need it are skipped.",
+            ),
+            Step::says(
+                "Throttling or server errors past the retries: look at the service's health and the account's API limits.",
+            ),
+        ])
+    }
+}
 
 fn body(email: &mut String, finding: &Finding) {
     for instance in &finding.instances {
@@ -49,8 +65,8 @@ impl Kind for MonitorImpaired {
         body(email, finding);
     }
 
-    fn next_steps(&self, email: &mut String, _finding: &Finding) {
-        email.push_str(NEXT_STEPS);
+    fn next_steps(&self, _finding: &Finding) -> Option<NextSteps> {
+        Some(next_steps())
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {
