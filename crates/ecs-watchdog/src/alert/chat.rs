@@ -17,11 +17,22 @@ const NEXT_STEPS: usize = 5;
 pub(super) fn notification(alert: &Alert) -> Value {
     // What happened is the e-mail before its steps; the steps are the kind's own, as data.
     let summary = alert.email.get(..alert.steps_at).unwrap_or(&alert.email);
-    let mut description = super::shorten(summary.trim(), DESCRIPTION_CHARS);
+    notification_with(alert, description(summary))
+}
+
+/// The description of what happened: the start of the e-mail before its steps.
+pub(super) fn description(summary: &str) -> String {
+    let description = super::shorten(summary.trim(), DESCRIPTION_CHARS);
     if description.contains("\n  - ") {
         // The instance list keeps its layout as a block.
-        description = description.replacen("\n  - ", "\n```\n  - ", 1) + "\n```";
+        description.replacen("\n  - ", "\n```\n  - ", 1) + "\n```"
+    } else {
+        description
     }
+}
+
+/// The notification of `alert` with this description.
+pub(super) fn notification_with(alert: &Alert, description: String) -> Value {
     let mut next_steps = alert.next_steps.as_ref().map(NextSteps::for_chat).unwrap_or_default();
     next_steps.truncate(NEXT_STEPS);
     let icon = match alert.status {

@@ -41,12 +41,6 @@ impl Finding {
     pub fn place(&self) -> String {
         Place::new(&self.account, &self.region).to_string()
     }
-
-    /// How many instances it names, the omitted ones too, and the noun for that many.
-    pub(crate) fn counted(&self) -> (usize, &'static str) {
-        let total = self.instances.len() + self.omitted_instances;
-        (total, instances(total))
-    }
 }
 
 /// `instance` or `instances`, for `n`.
@@ -218,6 +212,10 @@ pub struct Alert {
     /// What a chat thread groups: `account/region/cluster/kind`, the same for the alert and
     /// the notice that resolves it.
     pub thread: String,
+    /// The SNS message as the frame measured it, with the chat key (`https`) from `plain_end` on:
+    /// [`Alert::message`] hands it over as is.
+    pub sent: String,
+    pub plain_end: usize,
 }
 
 impl Alert {

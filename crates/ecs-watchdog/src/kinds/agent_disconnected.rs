@@ -2,10 +2,8 @@
 //! (`verdict.rs`), and its alert's text: each instance with since when and its agent, and how to
 //! bring the agent back.
 
-use std::fmt::Write;
-
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::alert::lines::{distinct, draining_active, first, host, remediation_line, services_line, since, those_true};
 use crate::alert::steps::{NextSteps, Step};
 use crate::config::Remediation;
@@ -38,36 +36,35 @@ fn parse(event: &Envelope<'_>) -> Result<Parsed, RejectReason> {
     }))
 }
 
-fn body(email: &mut String, finding: &Finding, now: u64) {
-    let (total, noun) = finding.counted();
+fn opening(finding: &Finding, total: usize) -> String {
+    let noun = instances(total);
     let (cluster, place) = (&finding.cluster_name, finding.place());
-    let _ = write!(
-        email,
+    format!(
         "The ECS container agent on {total} container {noun} in cluster {cluster} ({place}) lost its connection \
          to the ECS control plane and has not reconnected after the grace period.\n\
          ECS cannot start, stop or report tasks there until it does; tasks already running keep running unmanaged.\n\n\
          Instances:\n"
-    );
-    for instance in finding.instances.iter().take(EMAIL_LISTED) {
-        let _ = writeln!(
-            email,
-            "  - {} ({}): {}disconnected since {}, {} running task(s), agent {}{}\n    container instance {}{}{}",
-            instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-            instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-            if instance.draining { "DRAINING, " } else { "" },
-            since(instance.since.as_deref(), now),
-            instance.running_tasks_count,
-            instance.agent_version.as_deref().unwrap_or("version unknown"),
-            instance
-                .host_check
-                .as_deref()
-                .map(|h| format!("; {h}"))
-                .unwrap_or_default(),
-            instance.container_instance_arn,
-            services_line(instance),
-            remediation_line(instance),
-        );
-    }
+    )
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    format!(
+        "  - {} ({}): {}disconnected since {}, {} running task(s), agent {}{}\n    container instance {}{}{}\n",
+        instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+        if instance.draining { "DRAINING, " } else { "" },
+        since(instance.since.as_deref(), now),
+        instance.running_tasks_count,
+        instance.agent_version.as_deref().unwrap_or("version unknown"),
+        instance
+            .host_check
+            .as_deref()
+            .map(|h| format!("; {h}"))
+            .unwrap_or_default(),
+        instance.container_instance_arn,
+        services_line(instance),
+        remediation_line(instance),
+    )
 }
 
 /// The steps, with the first instance's ids in the commands; no drain advice for an instance
@@ -141,8 +138,12 @@ impl Kind for AgentDisconnected {
         "ECS agent disconnected".to_owned()
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
+    }
+
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
     }
 
     fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {

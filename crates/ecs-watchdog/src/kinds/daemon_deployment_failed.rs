@@ -2,10 +2,8 @@
 //! success that ends it), its verdict, and its alert's text: each daemon whose deployment failed,
 //! and what to do about a rollback and a failed one.
 
-use std::fmt::Write;
-
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{first, silence_line, since};
 use crate::alert::steps::{NextSteps, Step};
@@ -108,23 +106,20 @@ fn decide(signal: &Signal) -> Judgement {
     Some((Verdict::Confirmed, Some(Box::new(finding))))
 }
 
-fn body(email: &mut String, finding: &Finding, now: u64) {
+fn opening(finding: &Finding, _total: usize) -> String {
     let (cluster, place) = (&finding.cluster_name, finding.place());
-    let _ = write!(
-        email,
-        "A deployment of ECS Managed Daemons failed in cluster {cluster} ({place}).\n\n"
-    );
-    for instance in finding.instances.iter().take(EMAIL_LISTED) {
-        let _ = writeln!(
-            email,
-            "  - daemon {}: {} (at {})\n    deployment {}{}",
-            instance.daemon_name.as_deref().unwrap_or("unknown"),
-            instance.reason.as_deref().unwrap_or("failed"),
-            since(instance.since.as_deref(), now),
-            instance.deployment_arn.as_deref().unwrap_or("unknown"),
-            silence_line(instance),
-        );
-    }
+    format!("A deployment of ECS Managed Daemons failed in cluster {cluster} ({place}).\n\n")
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    format!(
+        "  - daemon {}: {} (at {})\n    deployment {}{}\n",
+        instance.daemon_name.as_deref().unwrap_or("unknown"),
+        instance.reason.as_deref().unwrap_or("failed"),
+        since(instance.since.as_deref(), now),
+        instance.deployment_arn.as_deref().unwrap_or("unknown"),
+        silence_line(instance),
+    )
 }
 
 /// The steps, with the first daemon's deployment and name in the commands; the rollback step
@@ -187,8 +182,12 @@ impl Kind for DaemonDeploymentFailed {
         false
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
+    }
+
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
     }
 
     fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {

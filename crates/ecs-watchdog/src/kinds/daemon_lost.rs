@@ -2,11 +2,10 @@
 //! alert's text: the instances by daemon with why each daemon is not running, and what to do
 //! about it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{distinct, draining_active, first, remediation_line, services_line, since, those_true};
 use crate::alert::steps::{NextSteps, Step};
@@ -23,37 +22,26 @@ pub mod verdict;
 
 pub use event::{DAEMON_SERVICE_ACTION, DAEMON_TASK_START_IMPAIRED, TASK_STATE_CHANGE};
 
-fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&str, Vec<&InstanceFinding>>, now: u64) {
-    let (total, noun) = finding.counted();
+fn opening(finding: &Finding, total: usize) -> String {
+    let noun = instances(total);
     let (cluster, place) = (&finding.cluster_name, finding.place());
-    let _ = write!(
-        email,
+    format!(
         "ECS Managed Daemons are not running on {total} container {noun} in cluster {cluster} ({place}) after the \
          grace period, and ECS is not replacing those instances.\n\
          Until the daemon runs again, these instances work without it: no logs, metrics or security coverage from it.\n"
-    );
-    let mut listed = 0;
-    for (daemon, instances) in daemons {
-        let _ = write!(
-            email,
-            "\nDaemon {daemon} ({} {}):\n",
-            instances.len(),
-            if instances.len() == 1 { "instance" } else { "instances" }
-        );
-        for instance in instances.iter().take(EMAIL_LISTED.saturating_sub(listed)) {
-            listed += 1;
-            let _ = writeln!(
-                email,
-                "  - {} ({}): {}\n    container instance {}{}{}",
-                instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-                instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-                daemon_cause(instance, now),
-                instance.container_instance_arn,
-                services_line(instance),
-                remediation_line(instance),
-            );
-        }
-    }
+    )
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    format!(
+        "  - {} ({}): {}\n    container instance {}{}{}\n",
+        instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+        daemon_cause(instance, now),
+        instance.container_instance_arn,
+        services_line(instance),
+        remediation_line(instance),
+    )
 }
 
 /// The steps, with the first instance's task and ARN in the commands; no drain advice for an
@@ -163,8 +151,17 @@ impl Kind for DaemonLost {
         }
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, &by_daemon(&finding.instances), now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
+    }
+
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
+    }
+
+    /// Grouped by daemon: each daemon's instances under its name.
+    fn daemon_heading(&self, daemon: &str, listed: usize) -> Option<String> {
+        Some(format!("\nDaemon {daemon} ({listed} {}):\n", instances(listed)))
     }
 
     fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
@@ -243,14 +240,4 @@ impl Kind for DaemonLost {
     fn recovered(&self) -> Option<&'static str> {
         Some("recovered: the daemon runs again")
     }
-}
-
-/// The instances by daemon, in the daemons' order.
-fn by_daemon(instances: &[InstanceFinding]) -> BTreeMap<&str, Vec<&InstanceFinding>> {
-    instances.iter().fold(BTreeMap::new(), |mut map, i| {
-        map.entry(i.daemon_name.as_deref().unwrap_or("unknown"))
-            .or_insert_with(Vec::new)
-            .push(i);
-        map
-    })
 }

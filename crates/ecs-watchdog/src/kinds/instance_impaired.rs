@@ -1,11 +1,9 @@
 //! `instance-impaired`: the health change event that tells it, its verdict, and its alert's
 //! text: each instance with its failing health checks, and what to do by check type.
 
-use std::fmt::Write;
-
 use super::found;
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::alert::lines::{first, host, remediation_line, since};
 use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, HealthCheck, IgnoreReason, Parsed, RejectReason, Signal, text};
@@ -92,39 +90,38 @@ fn finding(signal: &Signal, instance: &ContainerInstance) -> InstanceFinding {
     }
 }
 
-fn body(email: &mut String, finding: &Finding, now: u64) {
-    let (total, noun) = finding.counted();
+fn opening(finding: &Finding, total: usize) -> String {
+    let noun = instances(total);
     let (cluster, place) = (&finding.cluster_name, finding.place());
-    let _ = write!(
-        email,
+    format!(
         "ECS reports {total} container {noun} in cluster {cluster} ({place}) IMPAIRED, and they still were after \
          the grace period. ECS Managed Instances are drained and replaced by ECS itself; other instances stay as \
          they are until someone acts.\n\nInstances:\n"
-    );
-    for instance in finding.instances.iter().take(EMAIL_LISTED) {
-        let checks: Vec<String> = instance
-            .health_checks
-            .iter()
-            .map(|c| match &c.reason {
-                Some(reason) => format!("{} {} ({reason})", c.check, c.status),
-                None => format!("{} {}", c.check, c.status),
-            })
-            .collect();
-        let _ = writeln!(
-            email,
-            "  - {} ({}): {} since {}\n    container instance {}{}",
-            instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-            instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-            if checks.is_empty() {
-                "IMPAIRED".to_owned()
-            } else {
-                checks.join(", ")
-            },
-            since(instance.since.as_deref(), now),
-            instance.container_instance_arn,
-            remediation_line(instance),
-        );
-    }
+    )
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    let checks: Vec<String> = instance
+        .health_checks
+        .iter()
+        .map(|c| match &c.reason {
+            Some(reason) => format!("{} {} ({reason})", c.check, c.status),
+            None => format!("{} {}", c.check, c.status),
+        })
+        .collect();
+    format!(
+        "  - {} ({}): {} since {}\n    container instance {}{}\n",
+        instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+        if checks.is_empty() {
+            "IMPAIRED".to_owned()
+        } else {
+            checks.join(", ")
+        },
+        since(instance.since.as_deref(), now),
+        instance.container_instance_arn,
+        remediation_line(instance),
+    )
 }
 
 /// The steps by failing check, with the first instance's ids in the commands.
@@ -179,8 +176,12 @@ impl Kind for InstanceImpaired {
         "ECS instance impaired".to_owned()
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
+    }
+
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
     }
 
     fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {

@@ -3,10 +3,8 @@
 //! container instance, no event), so only the sweep finds it; its incident is keyed by the EC2
 //! instance id, which stands where a container instance's ARN would.
 
-use std::fmt::Write;
-
 use super::kind::Kind;
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::alert::lines::{first, host, remediation_line, since};
 use crate::alert::steps::{NextSteps, Step};
 use crate::kind::AlertKind;
@@ -16,30 +14,29 @@ use crate::metrics::Metric;
 pub const REGISTERED_OR_LEFT: &str =
     "over: the instance registered with the cluster, or left its Auto Scaling group (or terminated)";
 
-fn body(email: &mut String, finding: &Finding, now: u64) {
-    let (total, noun) = finding.counted();
+fn opening(finding: &Finding, total: usize) -> String {
+    let noun = instances(total);
     let (cluster, place) = (&finding.cluster_name, finding.place());
     let (are, them) = if total == 1 { ("is", "it") } else { ("are", "them") };
-    let _ = write!(
-        email,
+    format!(
         "{total} EC2 {noun} of cluster {cluster}'s Auto Scaling capacity providers ({place}) {are} InService but \
          never registered with the cluster. ECS places no task on {them}: the capacity the group pays for is \
          missing, and no ECS event will ever say so.\n\nInstances:\n"
-    );
-    for instance in finding.instances.iter().take(EMAIL_LISTED) {
-        let _ = writeln!(
-            email,
-            "  - {} ({}): launched {}, no container instance\n    {}{}",
-            host(instance),
-            instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-            since(instance.since.as_deref(), now),
-            instance
-                .reason
-                .as_deref()
-                .unwrap_or("InService in the capacity provider's Auto Scaling group"),
-            remediation_line(instance),
-        );
-    }
+    )
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    format!(
+        "  - {} ({}): launched {}, no container instance\n    {}{}\n",
+        host(instance),
+        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+        since(instance.since.as_deref(), now),
+        instance
+            .reason
+            .as_deref()
+            .unwrap_or("InService in the capacity provider's Auto Scaling group"),
+        remediation_line(instance),
+    )
 }
 
 /// The likely causes, in the order they are met on a boot, with the first instance's id in the
@@ -92,8 +89,12 @@ impl Kind for InstanceNotRegistered {
         "EC2 instance not registered with ECS".to_owned()
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
+    }
+
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
     }
 
     fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
@@ -164,7 +165,8 @@ mod tests {
     #[test]
     fn when_an_instance_never_registered_then_the_text_names_it_its_group_and_the_four_causes() {
         let (mut email, finding) = (String::new(), finding());
-        InstanceNotRegistered.body(&mut email, &finding, 1_764_930_060);
+        email.push_str(&InstanceNotRegistered.opening(&finding, 1));
+        email.push_str(&InstanceNotRegistered.instance_lines(&finding.instances[0], 1_764_930_060));
         if let Some(steps) = InstanceNotRegistered.next_steps(&finding) {
             steps.write(&mut email);
         }

@@ -71,8 +71,18 @@ pub trait Kind: Sync {
         true
     }
 
-    /// The e-mail's account of the finding's instances (the list, each with its lines).
-    fn body(&self, email: &mut String, finding: &Finding, now: u64);
+    /// The e-mail's account of the finding before its list of instances: what broke and where,
+    /// on `total` instances (the omitted counted).
+    fn opening(&self, finding: &Finding, total: usize) -> String;
+
+    /// One instance's lines in the e-mail's list (the frame renders each once).
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String;
+
+    /// For a list grouped by daemon (daemon-lost), the heading of one daemon's group of
+    /// `listed` instances; none for a list not grouped.
+    fn daemon_heading(&self, _daemon: &str, _listed: usize) -> Option<String> {
+        None
+    }
 
     /// What to do next, with the first instance's ids in the commands; none when no instance
     /// is listed.

@@ -1,8 +1,6 @@
 //! The `monitor-impaired` alert's text: the sweep could not make a call it needs (DESIGN §8),
 //! so part of the fleet is unwatched. Its incidents are filed under a scope, not a cluster.
 
-use std::fmt::Write;
-
 use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::alert::steps::{NextSteps, Step};
@@ -31,15 +29,12 @@ fn next_steps() -> NextSteps {
     }
 }
 
-fn body(email: &mut String, finding: &Finding) {
-    for instance in &finding.instances {
-        let _ = writeln!(
-            email,
-            "The monitor cannot call {}: {}",
-            instance.container_instance_arn,
-            instance.reason.as_deref().unwrap_or("no reason given")
-        );
-    }
+fn instance_lines(instance: &InstanceFinding) -> String {
+    format!(
+        "The monitor cannot call {}: {}\n",
+        instance.container_instance_arn,
+        instance.reason.as_deref().unwrap_or("no reason given")
+    )
 }
 
 pub struct MonitorImpaired;
@@ -61,8 +56,13 @@ impl Kind for MonitorImpaired {
         false
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, _now: u64) {
-        body(email, finding);
+    /// None: each operation's line says it all.
+    fn opening(&self, _finding: &Finding, _total: usize) -> String {
+        String::new()
+    }
+
+    fn instance_lines(&self, instance: &InstanceFinding, _now: u64) -> String {
+        instance_lines(instance)
     }
 
     fn next_steps(&self, _finding: &Finding) -> Option<NextSteps> {
