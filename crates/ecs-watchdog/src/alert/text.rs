@@ -60,11 +60,11 @@ impl Layout for AlertLayout<'_> {
 
     fn group(&self, index: usize) -> Option<&str> {
         let daemon = self.instances[index].daemon_name.as_deref().unwrap_or("unknown");
-        self.kind().daemon_heading(daemon, 0).map(|_| daemon)
+        self.kind().lists_by_daemon().then_some(daemon)
     }
 
     fn group_heading(&self, group: &str, listed: usize) -> String {
-        self.kind().daemon_heading(group, listed).unwrap_or_default()
+        self.kind().daemon_heading(group, listed)
     }
 
     /// What the monitor checked and did, the links, and the steps with the first instance's ids.

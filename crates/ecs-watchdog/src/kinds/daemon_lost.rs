@@ -160,8 +160,12 @@ impl Kind for DaemonLost {
     }
 
     /// Grouped by daemon: each daemon's instances under its name.
-    fn daemon_heading(&self, daemon: &str, listed: usize) -> Option<String> {
-        Some(format!("\nDaemon {daemon} ({listed} {}):\n", instances(listed)))
+    fn lists_by_daemon(&self) -> bool {
+        true
+    }
+
+    fn daemon_heading(&self, daemon: &str, listed: usize) -> String {
+        format!("\nDaemon {daemon} ({listed} {}):\n", instances(listed))
     }
 
     fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {

@@ -78,10 +78,15 @@ pub trait Kind: Sync {
     /// One instance's lines in the e-mail's list (the frame renders each once).
     fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String;
 
-    /// For a list grouped by daemon (daemon-lost), the heading of one daemon's group of
-    /// `listed` instances; none for a list not grouped.
-    fn daemon_heading(&self, _daemon: &str, _listed: usize) -> Option<String> {
-        None
+    /// Whether the e-mail's list is grouped by daemon (daemon-lost), each group under
+    /// [`Kind::daemon_heading`].
+    fn lists_by_daemon(&self) -> bool {
+        false
+    }
+
+    /// The heading of one daemon's group of `listed` instances in the e-mail's list.
+    fn daemon_heading(&self, _daemon: &str, _listed: usize) -> String {
+        String::new()
     }
 
     /// What to do next, with the first instance's ids in the commands; none when no instance
