@@ -1,6 +1,8 @@
 //! The frame every SNS message goes through (DESIGN §7, promise 5): whatever its kind (alert,
 //! reminder, digest, resolved notice), a message is rendered listing as many of its instances
-//! as fit SNS's limit, counting the rest, and its subject is cut between words.
+//! as fit SNS's limit, counting the rest, and its subject is cut between words. It is rendered
+//! once: the frame measures parts rendered once each ([`super::layout`]) and assembles the one
+//! message it measured, which `aws/sns.rs` publishes as is.
 //!
 //! SNS counts the message (with `MessageStructure=json`, the whole JSON object with its keys),
 //! and every message attribute's name, data type and value, against 262,144 bytes; the subject
