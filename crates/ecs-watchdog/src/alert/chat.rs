@@ -7,30 +7,34 @@
 use serde_json::{Value, json};
 
 use super::finding::{Alert, Status};
+use super::steps::NextSteps;
 
 /// The description stays short: a chat message is read at a glance, and the whole SNS message
 /// (with this key) must stay within 256 KiB, where the alert leaves 16 KiB of room.
 const DESCRIPTION_CHARS: usize = 3_000;
 const NEXT_STEPS: usize = 5;
 
-/// Where the e-mail's steps start; every alert's text has this line.
-const STEPS_HEADING: &str = "What to do next:";
-
 pub(super) fn notification(alert: &Alert) -> Value {
-    let (summary, steps) = alert
-        .email
-        .split_once(STEPS_HEADING)
-        .unwrap_or((alert.email.as_str(), ""));
-    let mut description = super::shorten(summary.trim(), DESCRIPTION_CHARS);
+    // What happened is the e-mail before its steps; the steps are the kind's own, as data.
+    let summary = alert.email.get(..alert.steps_at).unwrap_or(&alert.email);
+    notification_with(alert, description(summary))
+}
+
+/// The description of what happened: the start of the e-mail before its steps.
+pub(super) fn description(summary: &str) -> String {
+    let description = super::shorten(summary.trim(), DESCRIPTION_CHARS);
     if description.contains("\n  - ") {
         // The instance list keeps its layout as a block.
-        description = description.replacen("\n  - ", "\n```\n  - ", 1) + "\n```";
+        description.replacen("\n  - ", "\n```\n  - ", 1) + "\n```"
+    } else {
+        description
     }
-    let next_steps: Vec<String> = steps
-        .lines()
-        .filter_map(|line| numbered(line.trim()))
-        .take(NEXT_STEPS)
-        .collect();
+}
+
+/// The notification of `alert` with this description.
+pub(super) fn notification_with(alert: &Alert, description: String) -> Value {
+    let mut next_steps = alert.next_steps.as_ref().map(NextSteps::for_chat).unwrap_or_default();
+    next_steps.truncate(NEXT_STEPS);
     let icon = match alert.status {
         Status::Firing => ":rotating_light:",
         Status::Resolved => ":white_check_mark:",
@@ -55,16 +59,10 @@ pub(super) fn notification(alert: &Alert) -> Value {
     })
 }
 
-/// `3. Restart it: ...` → `Restart it: ...`.
-fn numbered(line: &str) -> Option<String> {
-    let (number, rest) = line.split_once(". ")?;
-    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())).then(|| rest.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AlertKind, DaemonChecks, InstanceFinding, alert};
+    use crate::alert::{AlertKind, DaemonChecks, Facts, InstanceFinding, alert};
     use crate::config::{ChatFormat, Place};
 
     fn firing() -> Alert {
@@ -116,6 +114,70 @@ mod tests {
                 .contains("\"kind\":\"agent-disconnected\"")
         );
         assert!(message["email"].as_str().unwrap().contains("What to do next:"));
+    }
+
+    /// The steps as the e-mail lays them out, read back from its text: a numbered or bulleted
+    /// line starts a step, an indented line is its command, any other line stands alone.
+    fn steps_in(email: &str) -> Vec<String> {
+        let mut steps: Vec<String> = Vec::new();
+        for line in email.lines().skip_while(|l| !l.starts_with("What to do next")).skip(1) {
+            let marker = line
+                .split_once(". ")
+                .filter(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()));
+            match (line.strip_prefix("   "), marker, line.strip_prefix("- ")) {
+                (Some(command), _, _) => {
+                    let step = steps.last_mut().expect("a command follows its step");
+                    *step = format!("{step} {command}");
+                }
+                (None, Some((_, text)), _) | (None, None, Some(text)) => steps.push(text.to_owned()),
+                (None, None, None) => steps.push(line.to_owned()),
+            }
+        }
+        steps
+    }
+
+    /// Every kind, an instance ECS drains and one it does not: the chat lists the very steps the
+    /// e-mail says (both come from the kind's one list), all of them.
+    #[test]
+    fn when_any_kind_alerts_then_the_chat_steps_are_the_e_mail_steps() {
+        for kind in crate::kinds::KINDS.map(|k| k.kind()) {
+            for draining in [false, true] {
+                let instance = InstanceFinding {
+                    container_instance_arn: "arn:aws:ecs:eu-west-1:210987654321:container-instance/prod/abc".into(),
+                    ec2_instance_id: Some("i-0abc".into()),
+                    daemon_name: Some("log-router".into()),
+                    task_arn: Some("arn:aws:ecs:eu-west-1:210987654321:task/prod/t1".into()),
+                    deployment_arn: draining.then(|| "arn:aws:ecs:eu-west-1:210987654321:daemon-deployment/d".into()),
+                    rollback_failed: draining,
+                    draining,
+                    ..Default::default()
+                };
+                let place = Place::new("210987654321", "eu-west-1");
+                let checks = DaemonChecks { deployments: true };
+                let cluster = "arn:aws:ecs:eu-west-1:210987654321:cluster/prod";
+                let sent = alert(
+                    kind,
+                    &place,
+                    cluster,
+                    vec![instance],
+                    checks,
+                    "alerted only",
+                    Facts::at(0),
+                );
+                let https = notification(&sent);
+                let chat: Vec<&str> = https["content"]["nextSteps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap())
+                    .collect();
+                let email = steps_in(&sent.email);
+                assert!(email.len() >= 2, "{kind:?}: {}", sent.email);
+                assert_eq!(chat, email, "{kind:?}, draining {draining}");
+                let summary = https["content"]["description"].as_str().unwrap();
+                assert!(!summary.contains("What to do next"), "{kind:?}: {summary}");
+            }
+        }
     }
 
     #[test]

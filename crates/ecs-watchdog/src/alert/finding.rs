@@ -41,12 +41,6 @@ impl Finding {
     pub fn place(&self) -> String {
         Place::new(&self.account, &self.region).to_string()
     }
-
-    /// How many instances it names, the omitted ones too, and the noun for that many.
-    pub(crate) fn counted(&self) -> (usize, &'static str) {
-        let total = self.instances.len() + self.omitted_instances;
-        (total, instances(total))
-    }
 }
 
 /// `instance` or `instances`, for `n`.
@@ -209,11 +203,19 @@ pub struct Alert {
     pub incident: String,
     pub subject: String,
     pub email: String,
+    /// What to do next, as the e-mail says it from `steps_at` on; none in a resolved notice.
+    pub next_steps: Option<super::steps::NextSteps>,
+    /// Where the e-mail's steps begin: before them, what happened and what was checked.
+    pub steps_at: usize,
     /// The finding as JSON.
     pub default: String,
     /// What a chat thread groups: `account/region/cluster/kind`, the same for the alert and
     /// the notice that resolves it.
     pub thread: String,
+    /// The SNS message as the frame measured it, with the chat key (`https`) from `plain_end` on:
+    /// [`Alert::message`] hands it over as is.
+    pub sent: String,
+    pub plain_end: usize,
 }
 
 impl Alert {

@@ -36,7 +36,7 @@ pub fn impaired(place: &Place, scope: &str, failed: Vec<InstanceFinding>) -> Ale
         &operations.join(", "),
         &format!(" ({place})"),
     );
-    let mut alert = alert(
+    alert(
         AlertKind::MonitorImpaired,
         place,
         scope,
@@ -45,9 +45,8 @@ pub fn impaired(place: &Place, scope: &str, failed: Vec<InstanceFinding>) -> Ale
         "went on with the rest of the sweep",
         // Its findings carry no times, and its severity needs no cluster.
         Facts::at(0),
-    );
-    alert.subject = subject;
-    alert
+    )
+    .titled(subject)
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@ mod digest;
 pub mod finding;
 pub(crate) mod frame;
 pub mod impaired;
+mod layout;
 pub mod lines;
 pub mod pagerduty;
 mod resolved;
 mod route;
+pub mod steps;
 mod text;
 pub use digest::digest;
 pub use finding::{
@@ -25,15 +27,45 @@ pub use lines::lasted;
 pub use resolved::resolved;
 pub use route::{DEFAULT_CRITICAL_PERCENT, Facts, dedup_key, severity};
 
+/// The message's keys but the chat's, as SNS reads them.
+#[derive(serde::Serialize)]
+struct Keys<'a> {
+    default: &'a str,
+    email: &'a str,
+}
+
 impl Alert {
     /// The SNS message with `MessageStructure=json`: a key per protocol, `default` for the
-    /// rest. With [`ChatFormat::Chatbot`], `https` carries the chat notification.
+    /// rest. With [`ChatFormat::Chatbot`], `https` carries the chat notification. The bytes the
+    /// frame measured, serialised once when it assembled the alert.
     pub fn message(&self, chat: ChatFormat) -> String {
-        let mut message = serde_json::json!({"default": self.default, "email": self.email});
-        if chat == ChatFormat::Chatbot {
-            message["https"] = chat::notification(self).to_string().into();
+        match chat {
+            ChatFormat::Chatbot => self.sent.clone(),
+            ChatFormat::Plain => format!("{}}}", &self.sent[..self.plain_end]),
         }
-        message.to_string()
+    }
+
+    /// The alert with its SNS message serialised from its text and subject.
+    pub(crate) fn with_message(mut self) -> Self {
+        let keys = Keys {
+            default: &self.default,
+            email: &self.email,
+        };
+        let mut sent = serde_json::to_string(&keys).unwrap_or_default();
+        sent.pop();
+        self.plain_end = sent.len();
+        self.sent = sent;
+        self.with_chat()
+    }
+
+    /// The chat key written again after the subject changed (it is the chat's title).
+    fn with_chat(mut self) -> Self {
+        let https = chat::notification(&self).to_string();
+        self.sent.truncate(self.plain_end);
+        self.sent.push_str(",\"https\":");
+        self.sent.push_str(&serde_json::to_string(&https).unwrap_or_default());
+        self.sent.push('}');
+        self
     }
 
     /// The same alert as a reminder of incidents already alerted: the subject says so (and
@@ -41,7 +73,13 @@ impl Alert {
     pub fn as_reminder(mut self) -> Self {
         self.subject = frame::prefixed("Still open: ", &self.subject);
         self.message_status = MessageStatus::Reminder;
-        self
+        self.with_chat()
+    }
+
+    /// The same alert under another subject.
+    pub(crate) fn titled(mut self, subject: String) -> Self {
+        self.subject = subject;
+        self.with_chat()
     }
 }
 
@@ -97,17 +135,18 @@ fn finding(
 /// `omitted`.
 fn fit(mut finding: Finding, facts: Facts) -> Alert {
     let instances = std::mem::take(&mut finding.instances);
-    let one = (instances.len() == 1).then(|| instances[0].clone());
+    let one = instances.first().filter(|_| instances.len() == 1);
     let status = match finding.digest {
         Some(_) => MessageStatus::Digest,
         None => MessageStatus::Firing,
     };
-    let incident = route::incident(finding.kind, &finding.cluster_arn, one.as_ref(), status);
-    frame::fit(instances.len(), |listed| {
-        let mut shown = finding.clone();
-        shown.instances = instances[..listed].to_vec();
-        shown.omitted_instances = instances.len() - listed;
-        text::render(&shown, facts, status, &incident)
+    let incident = route::incident(finding.kind, &finding.cluster_arn, one, status);
+    frame::fit(&text::AlertLayout {
+        finding: &finding,
+        instances: &instances,
+        facts,
+        status,
+        incident: &incident,
     })
 }
 

@@ -6,12 +6,12 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::finding::{
-    Alert, AlertKind, EMAIL_LISTED, InstanceFinding, MessageStatus, Severity, Status, instances, thread,
-};
+use super::finding::{Alert, AlertKind, InstanceFinding, MessageStatus, Severity, Status, instances, thread};
 use super::frame::{self, subject};
+use super::layout::{Layout, around_instances};
 use super::lines::lasted;
 use super::route::{self, Facts};
+use super::steps::NextSteps;
 use crate::config::Place;
 use crate::inventory::cluster_name;
 use crate::kinds;
@@ -93,59 +93,109 @@ pub fn resolved(
             .collect(),
         omitted: 0,
     };
-    frame::fit(closed.len(), |listed| {
-        let mut alert = render(&what, place, &notice, listed);
-        (alert.severity, alert.incident) = (severity, incident.clone());
-        alert
+    frame::fit(&NoticeLayout {
+        what: &what,
+        place,
+        notice: &notice,
+        severity,
+        incident: &incident,
     })
 }
 
-/// The notice listing its first `listed` instances.
-fn render(what: &str, place: &Place, notice: &Notice<'_>, listed: usize) -> Alert {
-    let (total, cluster) = (notice.instances.len(), notice.cluster_name);
-    let noun = instances(total);
-    // A deployment is of a daemon, not of instances.
-    let of_instances = kinds::of(notice.kind).of_instances();
-    let (on, of) = if of_instances {
-        (format!(" on {total} {noun}"), "container instance")
-    } else {
-        (String::new(), "daemon")
-    };
-    let subject = subject(&format!("Resolved: {what}{on} in "), cluster, &format!(" ({place})"));
-    let on = if of_instances {
-        format!(" on {total} container {noun}")
-    } else {
-        String::new()
-    };
-    let mut email = format!(
-        "Resolved: {what}{on} in cluster {cluster} ({place}). The monitor looked again and found each problem \
-         over:\n\n"
-    );
-    let in_email = listed.min(EMAIL_LISTED);
-    for closed in &notice.instances[..in_email] {
-        closed_lines(&mut email, closed, of_instances, of);
+/// A resolved notice as the frame lays it out.
+struct NoticeLayout<'a> {
+    what: &'a str,
+    place: &'a Place,
+    notice: &'a Notice<'a>,
+    severity: Severity,
+    incident: &'a str,
+}
+
+impl NoticeLayout<'_> {
+    /// A deployment is of a daemon, not of instances.
+    fn of_instances(&self) -> bool {
+        kinds::of(self.notice.kind).of_instances()
     }
-    frame::and_more(&mut email, total, in_email, listed);
-    email
-        .push_str("\nNothing more to do for these. A problem that comes back opens a new incident and alerts again.\n");
-    let shown = Notice {
-        instances: notice.instances[..listed].to_vec(),
-        omitted: total - listed,
-        ..*notice
-    };
-    Alert {
-        cluster_name: cluster.to_owned(),
-        kind: notice.kind,
-        status: Status::Resolved,
-        message_status: MessageStatus::Resolved,
-        severity: Severity::High,
-        account: place.account.clone(),
-        region: place.region.clone(),
-        incident: String::new(),
-        subject,
-        email,
-        default: serde_json::to_string(&shown).unwrap_or_default(),
-        thread: thread(&place.account, &place.region, cluster, notice.kind),
+}
+
+impl Layout for NoticeLayout<'_> {
+    fn total(&self) -> usize {
+        self.notice.instances.len()
+    }
+
+    fn json_around(&self) -> (String, String) {
+        let empty = Notice {
+            instances: Vec::new(),
+            ..*self.notice
+        };
+        around_instances(&serde_json::to_string(&empty).unwrap_or_default())
+    }
+
+    fn instance_json(&self, index: usize) -> String {
+        serde_json::to_string(&self.notice.instances[index]).unwrap_or_default()
+    }
+
+    fn email_head(&self) -> String {
+        let (total, cluster, what) = (self.total(), self.notice.cluster_name, self.what);
+        let on = if self.of_instances() {
+            format!(" on {total} container {}", instances(total))
+        } else {
+            String::new()
+        };
+        format!(
+            "Resolved: {what}{on} in cluster {cluster} ({}). The monitor looked again and found each problem \
+             over:\n\n",
+            self.place
+        )
+    }
+
+    fn instance_lines(&self, index: usize) -> String {
+        let of_instances = self.of_instances();
+        let of = if of_instances { "container instance" } else { "daemon" };
+        let mut lines = String::new();
+        closed_lines(&mut lines, &self.notice.instances[index], of_instances, of);
+        lines
+    }
+
+    fn email_tail(&self, _first_listed: bool) -> (String, Option<NextSteps>) {
+        let tail = "\nNothing more to do for these. A problem that comes back opens a new incident and alerts again.\n";
+        (tail.to_owned(), None)
+    }
+
+    fn subject(&self, _listed: usize) -> String {
+        let total = self.total();
+        let on = if self.of_instances() {
+            format!(" on {total} {}", instances(total))
+        } else {
+            String::new()
+        };
+        subject(
+            &format!("Resolved: {}{on} in ", self.what),
+            self.notice.cluster_name,
+            &format!(" ({})", self.place),
+        )
+    }
+
+    fn shell(&self) -> Alert {
+        let (place, cluster) = (self.place, self.notice.cluster_name);
+        Alert {
+            cluster_name: cluster.to_owned(),
+            kind: self.notice.kind,
+            status: Status::Resolved,
+            message_status: MessageStatus::Resolved,
+            severity: self.severity,
+            account: place.account.clone(),
+            region: place.region.clone(),
+            incident: self.incident.to_owned(),
+            subject: String::new(),
+            email: String::new(),
+            next_steps: None,
+            steps_at: 0,
+            default: String::new(),
+            thread: thread(&place.account, &place.region, cluster, self.notice.kind),
+            sent: String::new(),
+            plain_end: 0,
+        }
     }
 }
 

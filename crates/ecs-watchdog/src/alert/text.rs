@@ -4,66 +4,131 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::finding::{Alert, Counts, EMAIL_LISTED, Finding, MessageStatus, Status};
-use super::frame::{self, subject};
+use super::finding::{Alert, Counts, Finding, InstanceFinding, MessageStatus, Status, instances};
+use super::frame::subject;
+use super::layout::{Layout, around_instances};
 use super::lines::first;
 use super::route::Facts;
+use super::steps::NextSteps;
 use crate::inventory::instance_key;
 use crate::kinds;
 
-/// The alert of the finding: the kind tells its headline, its body and its next steps; the
-/// rest is the same for every kind.
-pub(super) fn render(finding: &Finding, facts: Facts, status: MessageStatus, incident: &str) -> Alert {
-    let kind = kinds::of(finding.kind);
-    let (total, noun) = finding.counted();
-    let (cluster, place) = (&finding.cluster_name, finding.place());
-    let what = kind.headline(&daemons(finding));
-    let more = if finding.digest.is_some() { " more" } else { "" };
-    let on = if kind.of_instances() {
-        format!(" on {total}{more} {noun}")
-    } else {
-        String::new()
-    };
-    let subject = subject(&format!("{what}{on} in "), cluster, &format!(" ({place})"));
+/// An alert as the frame lays it out: the finding without its instances, and the instances
+/// (in order) that it lists as many of as fit.
+pub(super) struct AlertLayout<'a> {
+    pub finding: &'a Finding,
+    pub instances: &'a [InstanceFinding],
+    pub facts: Facts,
+    pub status: MessageStatus,
+    pub incident: &'a str,
+}
 
-    let mut email = String::new();
-    if let Some(counts) = &finding.digest {
-        preface(&mut email, counts, total, noun);
-    }
-    let _ = writeln!(email, "Severity: {}\n", finding.severity.as_str());
-    kind.body(&mut email, finding, facts.now);
-    let listed = finding.instances.len();
-    frame::and_more(&mut email, total, listed.min(EMAIL_LISTED), listed);
-    email.push_str("\nWhat the monitor checked:\n");
-    for check in &finding.checked {
-        let _ = writeln!(email, "  - {check}");
-    }
-    let _ = writeln!(email, "\nWhat it did: {}", finding.action);
-    if kind.of_a_cluster() {
-        links(&mut email, finding, kind.of_instances(), facts.dashboard);
-    }
-    kind.next_steps(&mut email, finding);
-
-    Alert {
-        cluster_name: finding.cluster_name.clone(),
-        kind: finding.kind,
-        status: Status::Firing,
-        message_status: status,
-        severity: finding.severity,
-        account: finding.account.clone(),
-        region: finding.region.clone(),
-        incident: incident.to_owned(),
-        subject,
-        email,
-        default: serde_json::to_string(finding).unwrap_or_default(),
-        thread: super::finding::thread(&finding.account, &finding.region, &finding.cluster_name, finding.kind),
+impl AlertLayout<'_> {
+    fn kind(&self) -> &'static dyn kinds::Kind {
+        kinds::of(self.finding.kind)
     }
 }
 
-/// The daemons a finding names, each once and in order (`unknown` for an instance without).
-fn daemons(finding: &Finding) -> Vec<&str> {
-    let names: BTreeSet<&str> = finding
-        .instances
+impl Layout for AlertLayout<'_> {
+    fn total(&self) -> usize {
+        self.instances.len()
+    }
+
+    fn json_around(&self) -> (String, String) {
+        around_instances(&serde_json::to_string(self.finding).unwrap_or_default())
+    }
+
+    fn instance_json(&self, index: usize) -> String {
+        serde_json::to_string(&self.instances[index]).unwrap_or_default()
+    }
+
+    /// A digest's preface, the severity, and the kind's opening.
+    fn email_head(&self) -> String {
+        let (total, finding) = (self.total(), self.finding);
+        let mut email = String::new();
+        if let Some(counts) = &finding.digest {
+            preface(&mut email, counts, total, instances(total));
+        }
+        let _ = writeln!(email, "Severity: {}\n", finding.severity.as_str());
+        email.push_str(&self.kind().opening(finding, total));
+        email
+    }
+
+    fn instance_lines(&self, index: usize) -> String {
+        self.kind().instance_lines(&self.instances[index], self.facts.now)
+    }
+
+    fn group(&self, index: usize) -> Option<&str> {
+        let daemon = self.instances[index].daemon_name.as_deref().unwrap_or("unknown");
+        self.kind().lists_by_daemon().then_some(daemon)
+    }
+
+    fn group_heading(&self, group: &str, listed: usize) -> String {
+        self.kind().daemon_heading(group, listed)
+    }
+
+    /// What the monitor checked and did, the links, and the steps with the first instance's ids.
+    fn email_tail(&self, first_listed: bool) -> (String, Option<NextSteps>) {
+        let kind = self.kind();
+        let first = Finding {
+            instances: self.instances.iter().take(usize::from(first_listed)).cloned().collect(),
+            ..self.finding.clone()
+        };
+        let mut email = String::from("\nWhat the monitor checked:\n");
+        for check in &first.checked {
+            let _ = writeln!(email, "  - {check}");
+        }
+        let _ = writeln!(email, "\nWhat it did: {}", first.action);
+        if kind.of_a_cluster() {
+            links(&mut email, &first, kind.of_instances(), self.facts.dashboard);
+        }
+        (email, kind.next_steps(&first))
+    }
+
+    /// What broke, on how many, where: the daemons named are those listed.
+    fn subject(&self, listed: usize) -> String {
+        let kind = self.kind();
+        let total = self.total();
+        let what = kind.headline(&daemons(&self.instances[..listed]));
+        let more = if self.finding.digest.is_some() { " more" } else { "" };
+        let on = if kind.of_instances() {
+            format!(" on {total}{more} {}", instances(total))
+        } else {
+            String::new()
+        };
+        subject(
+            &format!("{what}{on} in "),
+            &self.finding.cluster_name,
+            &format!(" ({})", self.finding.place()),
+        )
+    }
+
+    fn shell(&self) -> Alert {
+        let finding = self.finding;
+        Alert {
+            cluster_name: finding.cluster_name.clone(),
+            kind: finding.kind,
+            status: Status::Firing,
+            message_status: self.status,
+            severity: finding.severity,
+            account: finding.account.clone(),
+            region: finding.region.clone(),
+            incident: self.incident.to_owned(),
+            subject: String::new(),
+            email: String::new(),
+            next_steps: None,
+            steps_at: 0,
+            default: String::new(),
+            thread: super::finding::thread(&finding.account, &finding.region, &finding.cluster_name, finding.kind),
+            sent: String::new(),
+            plain_end: 0,
+        }
+    }
+}
+
+/// The daemons the instances name, each once and in order (`unknown` for an instance without).
+fn daemons(instances: &[InstanceFinding]) -> Vec<&str> {
+    let names: BTreeSet<&str> = instances
         .iter()
         .map(|i| i.daemon_name.as_deref().unwrap_or("unknown"))
         .collect();

@@ -155,6 +155,10 @@ mod tests {
             incident: format!("agent-disconnected|prod|{tag}|-"),
             subject: String::new(),
             email: String::new(),
+            next_steps: None,
+            steps_at: 0,
+            sent: String::new(),
+            plain_end: 0,
             default: format!("{{\"tag\":\"{tag}\",\"pad\":\"{}\"}}", "x".repeat(bytes)),
             thread: format!("123456789012/eu-west-1/prod/{tag}"),
         }

@@ -11,7 +11,7 @@ mod pagerduty;
 mod remediate;
 mod restart;
 mod shared;
-mod sns;
+pub(crate) mod sns;
 mod sqs;
 mod ssm;
 

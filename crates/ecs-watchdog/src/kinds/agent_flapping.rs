@@ -5,11 +5,10 @@
 //! step (`pipeline/plan/flaps.rs`) opens this kind from that count. It ends after an hour
 //! without a return, as the sweep's look at its open incidents finds.
 
-use std::fmt::Write;
-
 use super::kind::Kind;
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::alert::lines::{first, host, remediation_line, since};
+use crate::alert::steps::{NextSteps, Step};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -40,52 +39,53 @@ pub fn quiet(flaps: &[u64], now: u64) -> bool {
     flaps.last().is_none_or(|last| now >= last + WINDOW)
 }
 
-fn body(email: &mut String, finding: &Finding, now: u64) {
-    let (total, noun) = finding.counted();
+fn opening(finding: &Finding, total: usize) -> String {
+    let noun = instances(total);
     let (cluster, place) = (&finding.cluster_name, finding.place());
-    let _ = write!(
-        email,
+    format!(
         "The ECS container agent on {total} container {noun} in cluster {cluster} ({place}) keeps losing its \
          connection to the ECS control plane and coming back within the grace period: each time counted as \
          recovered, never alerted as disconnected.\n\
          While it is away ECS cannot start, stop or report tasks there.\n\nInstances:\n"
-    );
-    for instance in finding.instances.iter().take(EMAIL_LISTED) {
-        let ago: Vec<String> = instance
-            .flaps
-            .iter()
-            .map(|t| format!("{} min ago", now.saturating_sub(*t) / 60))
-            .collect();
-        let _ = writeln!(
-            email,
-            "  - {} ({}): flapping since {}, back from {} disconnects within the hour ({}), agent {}\n    \
-             container instance {}{}",
-            instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-            instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-            since(instance.since.as_deref(), now),
-            instance.flaps.len(),
-            ago.join(", "),
-            instance.agent_version.as_deref().unwrap_or("version unknown"),
-            instance.container_instance_arn,
-            remediation_line(instance),
-        );
-    }
+    )
 }
 
-fn next_steps(email: &mut String, finding: &Finding) {
-    let Some(instance) = first(finding) else {
-        return;
-    };
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    let ago: Vec<String> = instance
+        .flaps
+        .iter()
+        .map(|t| format!("{} min ago", now.saturating_sub(*t) / 60))
+        .collect();
+    format!(
+        "  - {} ({}): flapping since {}, back from {} disconnects within the hour ({}), agent {}\n    \
+             container instance {}{}\n",
+        instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+        since(instance.since.as_deref(), now),
+        instance.flaps.len(),
+        ago.join(", "),
+        instance.agent_version.as_deref().unwrap_or("version unknown"),
+        instance.container_instance_arn,
+        remediation_line(instance),
+    )
+}
+
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
+    let instance = first(finding)?;
     let (region, target) = (&finding.region, host(instance));
-    let _ = write!(
-        email,
-        "\nWhat to do next:\n\
-         1. Open a shell on the instance: aws ssm start-session --region {region} --target {target}\n\
-         2. Read why it drops: sudo grep -iE 'disconnect|websocket|timeout' /var/log/ecs/ecs-agent.log | tail -n 50\n\
-         3. Look for memory pressure (the agent OOM-killed: dmesg | grep -i oom), a proxy or NAT that closes idle \
-         connections, or an agent too old for the platform (update it: sudo yum update -y ecs-init).\n\
-         4. If it keeps flapping, drain and replace the instance.\n"
-    );
+    Some(NextSteps::numbered(vec![
+        Step::says(format!(
+            "Open a shell on the instance: aws ssm start-session --region {region} --target {target}"
+        )),
+        Step::says(
+            "Read why it drops: sudo grep -iE 'disconnect|websocket|timeout' /var/log/ecs/ecs-agent.log | tail -n 50",
+        ),
+        Step::says(
+            "Look for memory pressure (the agent OOM-killed: dmesg | grep -i oom), a proxy or NAT that closes idle \
+             connections, or an agent too old for the platform (update it: sudo yum update -y ecs-init).",
+        ),
+        Step::says("If it keeps flapping, drain and replace the instance."),
+    ]))
 }
 
 pub struct AgentFlapping;
@@ -104,12 +104,16 @@ impl Kind for AgentFlapping {
         "ECS agent flapping".to_owned()
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
+    }
+
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {

@@ -2,12 +2,11 @@
 //! success that ends it), its verdict, and its alert's text: each daemon whose deployment failed,
 //! and what to do about a rollback and a failed one.
 
-use std::fmt::Write;
-
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{first, silence_line, since};
+use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, IgnoreReason, Parsed, RejectReason, Signal};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
@@ -107,63 +106,50 @@ fn decide(signal: &Signal) -> Judgement {
     Some((Verdict::Confirmed, Some(Box::new(finding))))
 }
 
-fn body(email: &mut String, finding: &Finding, now: u64) {
+fn opening(finding: &Finding, _total: usize) -> String {
     let (cluster, place) = (&finding.cluster_name, finding.place());
-    let _ = write!(
-        email,
-        "A deployment of ECS Managed Daemons failed in cluster {cluster} ({place}).\n\n"
-    );
-    for instance in finding.instances.iter().take(EMAIL_LISTED) {
-        let _ = writeln!(
-            email,
-            "  - daemon {}: {} (at {})\n    deployment {}{}",
-            instance.daemon_name.as_deref().unwrap_or("unknown"),
-            instance.reason.as_deref().unwrap_or("failed"),
-            since(instance.since.as_deref(), now),
-            instance.deployment_arn.as_deref().unwrap_or("unknown"),
-            silence_line(instance),
-        );
-    }
+    format!("A deployment of ECS Managed Daemons failed in cluster {cluster} ({place}).\n\n")
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    format!(
+        "  - daemon {}: {} (at {})\n    deployment {}{}\n",
+        instance.daemon_name.as_deref().unwrap_or("unknown"),
+        instance.reason.as_deref().unwrap_or("failed"),
+        since(instance.since.as_deref(), now),
+        instance.deployment_arn.as_deref().unwrap_or("unknown"),
+        silence_line(instance),
+    )
 }
 
 /// The steps, with the first daemon's deployment and name in the commands; the rollback step
 /// only for a rollback that failed.
-fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
-    let Some(first) = first(finding) else {
-        return;
-    };
+    let first = first(finding)?;
     let daemon = first.daemon_name.as_deref().unwrap_or("unknown");
-    email.push_str("\nWhat to do next:\n");
-    match &first.deployment_arn {
-        Some(arn) => {
-            let _ = writeln!(
-                email,
-                "1. See why: aws ecs describe-daemon-deployments --region {region} --daemon-deployment-arns {arn} \
-                 (statusReason, the circuit breaker's failure count, the alarms that fired)"
-            );
-        }
-        None => {
-            let _ = writeln!(
-                email,
-                "1. See why: aws ecs list-daemon-deployments --region {region} --cluster {cluster} --daemon-name {daemon}, \
-                 then describe the failed one (statusReason, the circuit breaker's failure count, the alarms that fired)"
-            );
-        }
-    }
-    if first.rollback_failed {
-        let _ = writeln!(
-            email,
-            "2. The rollback failed: instances may run without the daemon or with a mix of revisions; look at the \
+    let see = match &first.deployment_arn {
+        Some(arn) => format!(
+            "See why: aws ecs describe-daemon-deployments --region {region} --daemon-deployment-arns {arn} \
+             (statusReason, the circuit breaker's failure count, the alarms that fired)"
+        ),
+        None => format!(
+            "See why: aws ecs list-daemon-deployments --region {region} --cluster {cluster} --daemon-name {daemon}, \
+             then describe the failed one (statusReason, the circuit breaker's failure count, the alarms that fired)"
+        ),
+    };
+    let then = if first.rollback_failed {
+        format!(
+            "The rollback failed: instances may run without the daemon or with a mix of revisions; look at the \
              daemon's tasks (aws ecs list-tasks --region {region} --cluster {cluster} --daemon-name {daemon}) and \
              deploy a known good revision"
-        );
+        )
     } else {
-        email.push_str(
-            "2. ECS is rolling back: the daemon returns to its previous revision; fix the new revision (image, \
-             configuration, health check, resources) before deploying it again\n",
-        );
-    }
+        "ECS is rolling back: the daemon returns to its previous revision; fix the new revision (image, \
+         configuration, health check, resources) before deploying it again"
+            .to_owned()
+    };
+    Some(NextSteps::numbered(vec![Step::says(see), Step::says(then)]))
 }
 
 pub struct DaemonDeploymentFailed;
@@ -196,12 +182,16 @@ impl Kind for DaemonDeploymentFailed {
         false
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
+    }
+
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {

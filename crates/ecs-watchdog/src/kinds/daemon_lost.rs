@@ -2,13 +2,13 @@
 //! alert's text: the instances by daemon with why each daemon is not running, and what to do
 //! about it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::alert::frame::shorten_name;
 use crate::alert::lines::{distinct, draining_active, first, remediation_line, services_line, since, those_true};
+use crate::alert::steps::{NextSteps, Step};
 use crate::config::Remediation;
 use crate::event::{Envelope, Parsed, RejectReason, Signal};
 use crate::inventory::InstanceView;
@@ -22,46 +22,33 @@ pub mod verdict;
 
 pub use event::{DAEMON_SERVICE_ACTION, DAEMON_TASK_START_IMPAIRED, TASK_STATE_CHANGE};
 
-fn body(email: &mut String, finding: &Finding, daemons: &BTreeMap<&str, Vec<&InstanceFinding>>, now: u64) {
-    let (total, noun) = finding.counted();
+fn opening(finding: &Finding, total: usize) -> String {
+    let noun = instances(total);
     let (cluster, place) = (&finding.cluster_name, finding.place());
-    let _ = write!(
-        email,
+    format!(
         "ECS Managed Daemons are not running on {total} container {noun} in cluster {cluster} ({place}) after the \
          grace period, and ECS is not replacing those instances.\n\
          Until the daemon runs again, these instances work without it: no logs, metrics or security coverage from it.\n"
-    );
-    let mut listed = 0;
-    for (daemon, instances) in daemons {
-        let _ = write!(
-            email,
-            "\nDaemon {daemon} ({} {}):\n",
-            instances.len(),
-            if instances.len() == 1 { "instance" } else { "instances" }
-        );
-        for instance in instances.iter().take(EMAIL_LISTED.saturating_sub(listed)) {
-            listed += 1;
-            let _ = writeln!(
-                email,
-                "  - {} ({}): {}\n    container instance {}{}{}",
-                instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-                instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-                daemon_cause(instance, now),
-                instance.container_instance_arn,
-                services_line(instance),
-                remediation_line(instance),
-            );
-        }
-    }
+    )
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    format!(
+        "  - {} ({}): {}\n    container instance {}{}{}\n",
+        instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+        daemon_cause(instance, now),
+        instance.container_instance_arn,
+        services_line(instance),
+        remediation_line(instance),
+    )
 }
 
 /// The steps, with the first instance's task and ARN in the commands; no drain advice for an
 /// instance ECS is already draining (a repair under way).
-fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
-    let Some(instance) = first(finding) else {
-        return;
-    };
+    let instance = first(finding)?;
     let arn = &instance.container_instance_arn;
     let see = match &instance.task_arn {
         Some(task) => format!("aws ecs describe-tasks --region {region} --cluster {cluster} --tasks {task}"),
@@ -69,25 +56,29 @@ fn next_steps(email: &mut String, finding: &Finding) {
             "aws ecs list-tasks --region {region} --cluster {cluster} --container-instance {arn} --desired-status STOPPED, then describe-tasks"
         ),
     };
-    let _ = write!(
-        email,
-        "\nWhat to do next:\n\
-         1. See why the task stopped: {see}, then the daemon's logs\n\
-         2. TASK_CREATION_FAILED means the instance lacks CPU, memory or ports for the daemon: size the daemon or the instance type\n\
-         3. An image, configuration or health check problem on every instance points to the daemon's last revision: roll it back\n"
-    );
-    if instance.draining {
-        email.push_str(
-            "4. ECS is already DRAINING this instance to replace it: if the replacement does not come, look at the \
-             capacity provider's Auto Scaling group activity and the cluster's events\n",
-        );
+    let last = if instance.draining {
+        Step::says(
+            "ECS is already DRAINING this instance to replace it: if the replacement does not come, look at the \
+             capacity provider's Auto Scaling group activity and the cluster's events",
+        )
     } else {
-        let _ = write!(
-            email,
-            "4. To get coverage back on this instance now, drain it so ECS replaces it:\n   \
-             aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}\n"
-        );
-    }
+        Step::runs(
+            "To get coverage back on this instance now, drain it so ECS replaces it:",
+            format!(
+                "aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}"
+            ),
+        )
+    };
+    Some(NextSteps::numbered(vec![
+        Step::says(format!("See why the task stopped: {see}, then the daemon's logs")),
+        Step::says(
+            "TASK_CREATION_FAILED means the instance lacks CPU, memory or ports for the daemon: size the daemon or the instance type",
+        ),
+        Step::says(
+            "An image, configuration or health check problem on every instance points to the daemon's last revision: roll it back",
+        ),
+        last,
+    ]))
 }
 
 /// One line on why a daemon is not running: the stop code, reason and exit codes, or the
@@ -160,12 +151,25 @@ impl Kind for DaemonLost {
         }
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, &by_daemon(&finding.instances), now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
+    }
+
+    /// Grouped by daemon: each daemon's instances under its name.
+    fn lists_by_daemon(&self) -> bool {
+        true
+    }
+
+    fn daemon_heading(&self, daemon: &str, listed: usize) -> String {
+        format!("\nDaemon {daemon} ({listed} {}):\n", instances(listed))
+    }
+
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, checks: DaemonChecks, instances: &[InstanceFinding]) -> Vec<&'static str> {
@@ -240,14 +244,4 @@ impl Kind for DaemonLost {
     fn recovered(&self) -> Option<&'static str> {
         Some("recovered: the daemon runs again")
     }
-}
-
-/// The instances by daemon, in the daemons' order.
-fn by_daemon(instances: &[InstanceFinding]) -> BTreeMap<&str, Vec<&InstanceFinding>> {
-    instances.iter().fold(BTreeMap::new(), |mut map, i| {
-        map.entry(i.daemon_name.as_deref().unwrap_or("unknown"))
-            .or_insert_with(Vec::new)
-            .push(i);
-        map
-    })
 }

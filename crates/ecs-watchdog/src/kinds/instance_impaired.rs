@@ -1,12 +1,11 @@
 //! `instance-impaired`: the health change event that tells it, its verdict, and its alert's
 //! text: each instance with its failing health checks, and what to do by check type.
 
-use std::fmt::Write;
-
 use super::found;
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::alert::lines::{first, host, remediation_line, since};
+use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, HealthCheck, IgnoreReason, Parsed, RejectReason, Signal, text};
 use crate::inventory::{ContainerInstance, InstanceView};
 use crate::key::IncidentKey;
@@ -91,58 +90,67 @@ fn finding(signal: &Signal, instance: &ContainerInstance) -> InstanceFinding {
     }
 }
 
-fn body(email: &mut String, finding: &Finding, now: u64) {
-    let (total, noun) = finding.counted();
+fn opening(finding: &Finding, total: usize) -> String {
+    let noun = instances(total);
     let (cluster, place) = (&finding.cluster_name, finding.place());
-    let _ = write!(
-        email,
+    format!(
         "ECS reports {total} container {noun} in cluster {cluster} ({place}) IMPAIRED, and they still were after \
          the grace period. ECS Managed Instances are drained and replaced by ECS itself; other instances stay as \
          they are until someone acts.\n\nInstances:\n"
-    );
-    for instance in finding.instances.iter().take(EMAIL_LISTED) {
-        let checks: Vec<String> = instance
-            .health_checks
-            .iter()
-            .map(|c| match &c.reason {
-                Some(reason) => format!("{} {} ({reason})", c.check, c.status),
-                None => format!("{} {}", c.check, c.status),
-            })
-            .collect();
-        let _ = writeln!(
-            email,
-            "  - {} ({}): {} since {}\n    container instance {}{}",
-            instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
-            instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-            if checks.is_empty() {
-                "IMPAIRED".to_owned()
-            } else {
-                checks.join(", ")
-            },
-            since(instance.since.as_deref(), now),
-            instance.container_instance_arn,
-            remediation_line(instance),
-        );
-    }
+    )
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    let checks: Vec<String> = instance
+        .health_checks
+        .iter()
+        .map(|c| match &c.reason {
+            Some(reason) => format!("{} {} ({reason})", c.check, c.status),
+            None => format!("{} {}", c.check, c.status),
+        })
+        .collect();
+    format!(
+        "  - {} ({}): {} since {}\n    container instance {}{}\n",
+        instance.ec2_instance_id.as_deref().unwrap_or("unknown EC2 id"),
+        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+        if checks.is_empty() {
+            "IMPAIRED".to_owned()
+        } else {
+            checks.join(", ")
+        },
+        since(instance.since.as_deref(), now),
+        instance.container_instance_arn,
+        remediation_line(instance),
+    )
 }
 
 /// The steps by failing check, with the first instance's ids in the commands.
-fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
-    let Some(instance) = first(finding) else {
-        return;
-    };
+    let instance = first(finding)?;
     let (target, arn) = (host(instance), &instance.container_instance_arn);
-    let _ = write!(
-        email,
-        "\nWhat to do next, by the failing check:\n\
-         - CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {target}, \
-           then sudo systemctl status docker; restart it, or drain and replace the instance\n\
-         - DAEMON: a daemon task is unhealthy: see the daemon's alert and logs; ECS Managed Instances repair themselves\n\
-         - ACCELERATED_COMPUTE: a GPU reports an error (the reason names it, e.g. an Xid): drain the instance and replace it\n\
-         - AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance\n\
-         To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}\n"
-    );
+    Some(NextSteps {
+        heading: "What to do next, by the failing check",
+        numbered: false,
+        steps: vec![
+            Step::says(format!(
+                "CONTAINER_RUNTIME: the Docker daemon does not answer: aws ssm start-session --region {region} --target {target}, \
+                 then sudo systemctl status docker; restart it, or drain and replace the instance"
+            )),
+            Step::says(
+                "DAEMON: a daemon task is unhealthy: see the daemon's alert and logs; ECS Managed Instances repair themselves",
+            ),
+            Step::says(
+                "ACCELERATED_COMPUTE: a GPU reports an error (the reason names it, e.g. an Xid): drain the instance and replace it",
+            ),
+            Step::says(
+                "AGENT_CONNECTIVITY: as for a disconnected agent: look at the agent, restart it, or drain the instance",
+            ),
+        ],
+        note: Some(format!(
+            "To drain: aws ecs update-container-instances-state --region {region} --cluster {cluster} --status DRAINING --container-instances {arn}"
+        )),
+    })
 }
 
 pub struct InstanceImpaired;
@@ -168,12 +176,16 @@ impl Kind for InstanceImpaired {
         "ECS instance impaired".to_owned()
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
+    }
+
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {

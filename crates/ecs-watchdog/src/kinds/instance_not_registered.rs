@@ -3,11 +3,10 @@
 //! container instance, no event), so only the sweep finds it; its incident is keyed by the EC2
 //! instance id, which stands where a container instance's ARN would.
 
-use std::fmt::Write;
-
 use super::kind::Kind;
-use crate::alert::finding::{DaemonChecks, EMAIL_LISTED, Finding, InstanceFinding, Severity};
+use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::alert::lines::{first, host, remediation_line, since};
+use crate::alert::steps::{NextSteps, Step};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
@@ -15,56 +14,63 @@ use crate::metrics::Metric;
 pub const REGISTERED_OR_LEFT: &str =
     "over: the instance registered with the cluster, or left its Auto Scaling group (or terminated)";
 
-fn body(email: &mut String, finding: &Finding, now: u64) {
-    let (total, noun) = finding.counted();
+fn opening(finding: &Finding, total: usize) -> String {
+    let noun = instances(total);
     let (cluster, place) = (&finding.cluster_name, finding.place());
     let (are, them) = if total == 1 { ("is", "it") } else { ("are", "them") };
-    let _ = write!(
-        email,
+    format!(
         "{total} EC2 {noun} of cluster {cluster}'s Auto Scaling capacity providers ({place}) {are} InService but \
          never registered with the cluster. ECS places no task on {them}: the capacity the group pays for is \
          missing, and no ECS event will ever say so.\n\nInstances:\n"
-    );
-    for instance in finding.instances.iter().take(EMAIL_LISTED) {
-        let _ = writeln!(
-            email,
-            "  - {} ({}): launched {}, no container instance\n    {}{}",
-            host(instance),
-            instance.availability_zone.as_deref().unwrap_or("unknown zone"),
-            since(instance.since.as_deref(), now),
-            instance
-                .reason
-                .as_deref()
-                .unwrap_or("InService in the capacity provider's Auto Scaling group"),
-            remediation_line(instance),
-        );
-    }
+    )
+}
+
+fn instance_lines(instance: &InstanceFinding, now: u64) -> String {
+    format!(
+        "  - {} ({}): launched {}, no container instance\n    {}{}\n",
+        host(instance),
+        instance.availability_zone.as_deref().unwrap_or("unknown zone"),
+        since(instance.since.as_deref(), now),
+        instance
+            .reason
+            .as_deref()
+            .unwrap_or("InService in the capacity provider's Auto Scaling group"),
+        remediation_line(instance),
+    )
 }
 
 /// The likely causes, in the order they are met on a boot, with the first instance's id in the
 /// commands.
-fn next_steps(email: &mut String, finding: &Finding) {
+fn next_steps(finding: &Finding) -> Option<NextSteps> {
     let (region, cluster) = (&finding.region, &finding.cluster_name);
-    let Some(instance) = first(finding) else {
-        return;
-    };
-    let target = host(instance);
-    let _ = write!(
-        email,
-        "\nWhat to do next (the likely causes, most common first):\n\
-         1. The instance profile: the instance's role must allow the agent to register \
-            (the managed policy AmazonEC2ContainerServiceforEC2Role): \
-            aws ec2 describe-instances --region {region} --instance-ids {target} --query 'Reservations[].Instances[].IamInstanceProfile'\n\
-         2. ECS_CLUSTER in the user data: /etc/ecs/ecs.config must say ECS_CLUSTER={cluster}, else the agent joins the \
-            cluster named default: aws ec2 describe-instance-attribute --region {region} --instance-id {target} --attribute userData\n\
-         3. The network: the instance must reach the ECS endpoints (ecs, ecs-agent, ecs-telemetry) through VPC \
-            endpoints or a NAT gateway; a private subnet with neither never registers.\n\
-         4. The AMI's agent: on an ECS-optimized AMI, aws ssm start-session --region {region} --target {target}, then \
-            sudo systemctl status ecs; sudo tail -n 100 /var/log/ecs/ecs-init.log /var/log/ecs/ecs-agent.log; \
-            a custom AMI may lack the agent altogether.\n\
-         Once fixed, replace the instance (the group launches a new one): \
-            aws autoscaling terminate-instance-in-auto-scaling-group --region {region} --instance-id {target} --no-should-decrement-desired-capacity\n"
-    );
+    let target = host(first(finding)?);
+    Some(NextSteps {
+        heading: "What to do next (the likely causes, most common first)",
+        note: Some(format!(
+            "Once fixed, replace the instance (the group launches a new one): \
+             aws autoscaling terminate-instance-in-auto-scaling-group --region {region} --instance-id {target} --no-should-decrement-desired-capacity"
+        )),
+        ..NextSteps::numbered(vec![
+            Step::says(format!(
+                "The instance profile: the instance's role must allow the agent to register \
+                 (the managed policy AmazonEC2ContainerServiceforEC2Role): \
+                 aws ec2 describe-instances --region {region} --instance-ids {target} --query 'Reservations[].Instances[].IamInstanceProfile'"
+            )),
+            Step::says(format!(
+                "ECS_CLUSTER in the user data: /etc/ecs/ecs.config must say ECS_CLUSTER={cluster}, else the agent joins the \
+                 cluster named default: aws ec2 describe-instance-attribute --region {region} --instance-id {target} --attribute userData"
+            )),
+            Step::says(
+                "The network: the instance must reach the ECS endpoints (ecs, ecs-agent, ecs-telemetry) through VPC \
+                 endpoints or a NAT gateway; a private subnet with neither never registers.",
+            ),
+            Step::says(format!(
+                "The AMI's agent: on an ECS-optimized AMI, aws ssm start-session --region {region} --target {target}, then \
+                 sudo systemctl status ecs; sudo tail -n 100 /var/log/ecs/ecs-init.log /var/log/ecs/ecs-agent.log; \
+                 a custom AMI may lack the agent altogether."
+            )),
+        ])
+    })
 }
 
 pub struct InstanceNotRegistered;
@@ -83,12 +89,16 @@ impl Kind for InstanceNotRegistered {
         "EC2 instance not registered with ECS".to_owned()
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, now: u64) {
-        body(email, finding, now);
+    fn opening(&self, finding: &Finding, total: usize) -> String {
+        opening(finding, total)
     }
 
-    fn next_steps(&self, email: &mut String, finding: &Finding) {
-        next_steps(email, finding);
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String {
+        instance_lines(instance, now)
+    }
+
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps> {
+        next_steps(finding)
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {
@@ -155,8 +165,11 @@ mod tests {
     #[test]
     fn when_an_instance_never_registered_then_the_text_names_it_its_group_and_the_four_causes() {
         let (mut email, finding) = (String::new(), finding());
-        InstanceNotRegistered.body(&mut email, &finding, 1_764_930_060);
-        InstanceNotRegistered.next_steps(&mut email, &finding);
+        email.push_str(&InstanceNotRegistered.opening(&finding, 1));
+        email.push_str(&InstanceNotRegistered.instance_lines(&finding.instances[0], 1_764_930_060));
+        if let Some(steps) = InstanceNotRegistered.next_steps(&finding) {
+            steps.write(&mut email);
+        }
         for said in [
             "i-0abc",
             "asg-prod",

@@ -3,6 +3,7 @@
 //! (`kinds::KINDS`) lists them.
 
 use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
+use crate::alert::steps::NextSteps;
 use crate::config::Remediation;
 use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason, Signal};
 use crate::inventory::InstanceView;
@@ -70,11 +71,27 @@ pub trait Kind: Sync {
         true
     }
 
-    /// The e-mail's account of the finding's instances (the list, each with its lines).
-    fn body(&self, email: &mut String, finding: &Finding, now: u64);
+    /// The e-mail's account of the finding before its list of instances: what broke and where,
+    /// on `total` instances (the omitted counted).
+    fn opening(&self, finding: &Finding, total: usize) -> String;
 
-    /// The e-mail's `What to do next`, with the first instance's ids in the commands.
-    fn next_steps(&self, email: &mut String, finding: &Finding);
+    /// One instance's lines in the e-mail's list (the frame renders each once).
+    fn instance_lines(&self, instance: &InstanceFinding, now: u64) -> String;
+
+    /// Whether the e-mail's list is grouped by daemon (daemon-lost), each group under
+    /// [`Kind::daemon_heading`].
+    fn lists_by_daemon(&self) -> bool {
+        false
+    }
+
+    /// The heading of one daemon's group of `listed` instances in the e-mail's list.
+    fn daemon_heading(&self, _daemon: &str, _listed: usize) -> String {
+        String::new()
+    }
+
+    /// What to do next, with the first instance's ids in the commands; none when no instance
+    /// is listed.
+    fn next_steps(&self, finding: &Finding) -> Option<NextSteps>;
 
     /// What the monitor looked at before it confirmed the instances listed.
     fn checked(&self, checks: DaemonChecks, instances: &[InstanceFinding]) -> Vec<&'static str>;

@@ -1,29 +1,40 @@
 //! The `monitor-impaired` alert's text: the sweep could not make a call it needs (DESIGN §8),
 //! so part of the fleet is unwatched. Its incidents are filed under a scope, not a cluster.
 
-use std::fmt::Write;
-
 use super::kind::Kind;
 use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
+use crate::alert::steps::{NextSteps, Step};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 
-const NEXT_STEPS: &str = "\nWhat to do next:\n\
-    1. AccessDenied: the function's role lacks the IAM action named above; update the stack (the template grants \
-       every action the monitor calls) or add the action to a role you manage.\n\
-    2. An unknown operation: the API is not offered in this region or partition; the checks that need it are skipped.\n\
-    3. Throttling or server errors past the retries: look at the service's health and the account's API limits.\n\
-    Until then the sweep goes on with what it can see; the metric MonitorImpaired (dimension Operation) counts each failure.\n";
-
-fn body(email: &mut String, finding: &Finding) {
-    for instance in &finding.instances {
-        let _ = writeln!(
-            email,
-            "The monitor cannot call {}: {}",
-            instance.container_instance_arn,
-            instance.reason.as_deref().unwrap_or("no reason given")
-        );
+fn next_steps() -> NextSteps {
+    NextSteps {
+        note: Some(
+            "Until then the sweep goes on with what it can see; the metric MonitorImpaired (dimension Operation) counts \
+             each failure."
+                .to_owned(),
+        ),
+        ..NextSteps::numbered(vec![
+            Step::says(
+                "AccessDenied: the function's role lacks the IAM action named above; update the stack (the template \
+                 grants every action the monitor calls) or add the action to a role you manage.",
+            ),
+            Step::says(
+                "An unknown operation: the API is not offered in this region or partition; the checks that need it are skipped.",
+            ),
+            Step::says(
+                "Throttling or server errors past the retries: look at the service's health and the account's API limits.",
+            ),
+        ])
     }
+}
+
+fn instance_lines(instance: &InstanceFinding) -> String {
+    format!(
+        "The monitor cannot call {}: {}\n",
+        instance.container_instance_arn,
+        instance.reason.as_deref().unwrap_or("no reason given")
+    )
 }
 
 pub struct MonitorImpaired;
@@ -45,12 +56,17 @@ impl Kind for MonitorImpaired {
         false
     }
 
-    fn body(&self, email: &mut String, finding: &Finding, _now: u64) {
-        body(email, finding);
+    /// None: each operation's line says it all.
+    fn opening(&self, _finding: &Finding, _total: usize) -> String {
+        String::new()
     }
 
-    fn next_steps(&self, email: &mut String, _finding: &Finding) {
-        email.push_str(NEXT_STEPS);
+    fn instance_lines(&self, instance: &InstanceFinding, _now: u64) -> String {
+        instance_lines(instance)
+    }
+
+    fn next_steps(&self, _finding: &Finding) -> Option<NextSteps> {
+        Some(next_steps())
     }
 
     fn checked(&self, _checks: DaemonChecks, _instances: &[InstanceFinding]) -> Vec<&'static str> {

@@ -3,7 +3,6 @@
 
 use serde_json::Value;
 
-use super::super::tests::sns_bytes;
 use super::*;
 use crate::alert::{AlertKind, DaemonChecks, InstanceFinding, SERVICES_LISTED, ServiceTasks, alert, digest, resolved};
 use crate::config::Place;
@@ -182,6 +181,23 @@ fn messages(rng: &mut Rng) -> Vec<(&'static str, usize, Alert)> {
     ]
 }
 
+/// The bytes of the publish request `aws/sns.rs` builds for the message, as SNS counts them:
+/// the message, the subject and every attribute, read back from the request itself.
+fn handed_to_sns(message: &Alert, chat: ChatFormat) -> usize {
+    let config = aws_sdk_sns::Config::builder()
+        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+        .region(aws_sdk_sns::config::Region::new("eu-west-1"))
+        .build();
+    let client = aws_sdk_sns::Client::from_conf(config);
+    let topic = "arn:aws:sns:eu-west-1:123456789012:alerts";
+    let request = crate::aws::sns::request(&client, topic, chat, message).expect("a request");
+    assert_eq!(
+        request.as_input().get_message().as_deref(),
+        Some(message.message(chat).as_str())
+    );
+    crate::aws::sns::counted(&request)
+}
+
 /// How many instances the e-mail names (its list ends where the checks begin), and how many
 /// more it says there are.
 fn named_and_more(email: &str) -> (usize, usize) {
@@ -208,7 +224,7 @@ fn when_messages_of_every_kind_and_size_are_rendered_then_each_fits_sns_and_coun
         for (what, total, message) in messages(&mut rng) {
             let at = format!("seed {seed}: {what} of {:?}, {total} instances", message.kind);
             for chat in [ChatFormat::Plain, ChatFormat::Chatbot] {
-                let bytes = sns_bytes(&message, chat);
+                let bytes = handed_to_sns(&message, chat);
                 assert!(bytes <= SNS_MAX_BYTES, "{at}, {chat:?}: {bytes} bytes");
             }
             assert!(message.subject.chars().count() < 100, "{at}: {}", message.subject);
