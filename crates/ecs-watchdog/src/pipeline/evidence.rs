@@ -213,20 +213,54 @@ pub async fn daemon_checks(
     described: &Described<'_>,
 ) -> DaemonChecks {
     let lost = described.lost_daemons();
-    let (live, failed) = live_daemons(inventory, described.cluster, &lost).await;
-    let unreplaced: Vec<DaemonOn<'_>> = lost
-        .into_iter()
-        .filter(|d| !failed.contains(d.name) && !live.contains(&d.live_key()))
-        .collect();
-    let (deployments, unavailable, arns) = deployments(daemons, described.cluster, &unreplaced).await;
+    let names: Vec<&str> = lost.iter().map(|d| d.name).collect();
+    let tasks = daemon_tasks(inventory, described.cluster, &names).await;
+    let mut checks = DaemonChecks::new(&lost, Some(&tasks));
+    let arns = checks.deployments_of(daemons, described.cluster, &lost).await;
     // Only where the verdict can confirm: a daemon being deployed is not looked up.
-    let critical = criticality(daemons, &arns, &deployments).await;
-    DaemonChecks {
-        live,
-        failed,
-        deployments,
-        critical,
-        unavailable,
+    checks.critical = criticality(daemons, &arns, &checks.deployments).await;
+    checks
+}
+
+impl DaemonChecks {
+    /// What the tasks say of each lost daemon: running again on its instance, or its look-up
+    /// failed. `tasks`: none when the daemons could not be listed (nothing known of any). A
+    /// daemon the look-up was not asked about (the sweep asks about those `ListDaemons` lists)
+    /// no longer exists: it is nowhere missing.
+    pub fn new(lost: &[DaemonOn<'_>], tasks: Option<&DaemonTasks>) -> Self {
+        let mut checks = Self::default();
+        for daemon in lost {
+            let (instance, name) = daemon.live_key();
+            match tasks.map(|t| t.runs(&name, &instance)) {
+                None | Some(None) => {
+                    checks.failed.insert(name);
+                }
+                Some(Some(true)) => {
+                    checks.live.insert((instance, name));
+                }
+                Some(Some(false)) => {}
+            }
+        }
+        checks
+    }
+
+    /// Whether a deployment of each lost daemon not running again is under way (one
+    /// `ListDaemonDeployments` per daemon); returns the daemons' ARNs by name.
+    pub async fn deployments_of(
+        &mut self,
+        daemons: &dyn Daemons,
+        cluster: &str,
+        lost: &[DaemonOn<'_>],
+    ) -> HashMap<String, String> {
+        let unreplaced: Vec<DaemonOn<'_>> = lost
+            .iter()
+            .filter(|d| !self.failed.contains(d.name) && !self.live.contains(&d.live_key()))
+            .copied()
+            .collect();
+        let (deployments, unavailable, arns) = deployments(daemons, cluster, &unreplaced).await;
+        self.deployments = deployments;
+        self.unavailable = unavailable;
+        arns
     }
 }
 
@@ -250,52 +284,91 @@ pub async fn criticality(
         .collect()
 }
 
-/// Finds which lost daemons run again: `ListTasks` with the `daemonName` filter, once per daemon
-/// of the cluster (a daemon's task definition is a daemon task definition, whose family need not
-/// be the daemon's name), then `DescribeTasks` per 100, matching on `group` and container
-/// instance. Returns the live `(instance key, daemon name)` pairs and the daemons whose look-up
-/// failed.
-async fn live_daemons(
-    inventory: &dyn Inventory,
-    cluster: &str,
-    lost: &[DaemonOn<'_>],
-) -> (HashSet<(String, String)>, HashSet<String>) {
-    let mut queries: Vec<(TaskFilter, HashSet<&str>)> = Vec::new();
-    for daemon in lost {
-        let filter = TaskFilter::Daemon(daemon.name.to_owned());
-        if !queries.iter().any(|(f, _)| *f == filter) {
-            queries.push((filter, HashSet::from([daemon.name])));
+/// Where a cluster's daemons run: the container instances (by key) with a live task of each
+/// daemon asked about, and the daemons whose look-up failed. The one look-up of both Lambdas
+/// (the monitor's of the lost daemons its messages name, the sweep's of every daemon).
+#[derive(Debug, Default)]
+pub struct DaemonTasks {
+    /// By daemon name, for every daemon asked about whose tasks could be listed.
+    pub running_on: HashMap<String, HashSet<String>>,
+    pub failed: HashSet<String>,
+}
+
+impl DaemonTasks {
+    /// Whether the daemon runs on the instance (by key): none when its look-up failed; a
+    /// daemon not asked about runs everywhere (see [`DaemonChecks::new`]).
+    pub fn runs(&self, name: &str, instance: &str) -> Option<bool> {
+        if self.failed.contains(name) {
+            return None;
         }
+        Some(self.running_on.get(name).is_none_or(|on| on.contains(instance)))
     }
-    let listed = join_all(queries.iter().map(|(filter, _)| inventory.list_tasks(cluster, filter))).await;
-    let mut failed: HashSet<String> = HashSet::new();
-    let mut task_arns: Vec<String> = Vec::new();
-    for ((_, names), answer) in queries.iter().zip(listed) {
+
+    /// The instances (by key) with a live task of the daemon; none when its look-up failed or
+    /// it was not asked about.
+    pub fn on(&self, name: &str) -> Option<&HashSet<String>> {
+        self.running_on.get(name).filter(|_| !self.failed.contains(name))
+    }
+}
+
+/// `ListTasks` with the `daemonName` filter, once per daemon (a daemon's task definition is a
+/// daemon task definition, whose family need not be the daemon's name), then `DescribeTasks`
+/// per 100 across them, matching on `group` (an API that ignored the filter would otherwise
+/// count any task as the daemon's) and container instance. A failed `DescribeTasks` leaves
+/// unknown only the daemons whose tasks it carried.
+pub async fn daemon_tasks(inventory: &dyn Inventory, cluster: &str, names: &[&str]) -> DaemonTasks {
+    let names: Vec<&str> = names
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let filters: Vec<TaskFilter> = names.iter().map(|n| TaskFilter::Daemon((*n).to_owned())).collect();
+    let listed = join_all(filters.iter().map(|filter| inventory.list_tasks(cluster, filter))).await;
+    let mut tasks = DaemonTasks::default();
+    let mut owner: HashMap<String, &str> = HashMap::new();
+    for (name, answer) in names.iter().zip(listed) {
         match answer {
-            Ok(arns) => task_arns.extend(arns),
+            Ok(arns) => {
+                tasks.running_on.insert((*name).to_owned(), HashSet::new());
+                owner.extend(arns.into_iter().map(|arn| (arn, *name)));
+            }
             Err(e) => {
-                log_check_error(cluster, &e, names.len());
-                failed.extend(names.iter().map(|n| (*n).to_owned()));
+                log_check_error(cluster, &e, 1);
+                tasks.failed.insert((*name).to_owned());
             }
         }
     }
+    let mut task_arns: Vec<String> = owner.keys().cloned().collect();
     task_arns.sort();
-    task_arns.dedup();
-    let mut live = HashSet::new();
-    for (_, answer) in chunked(&task_arns, |chunk| inventory.describe_tasks(cluster, chunk)).await {
+    for (chunk, answer) in chunked(&task_arns, |chunk| inventory.describe_tasks(cluster, chunk)).await {
         match answer {
-            Ok(tasks) => live.extend(tasks.into_iter().filter(|t| t.is_live()).filter_map(|t| {
-                let name = t.group.as_deref()?.strip_prefix(event::DAEMON_GROUP_PREFIX)?.to_owned();
-                Some((instance_key(t.container_instance_arn.as_deref()?).to_owned(), name))
-            })),
+            Ok(found) => found.into_iter().filter(|t| t.is_live()).for_each(|t| tasks.place(t)),
             Err(e) => {
-                // Which task belonged to which daemon is unknown without the answer.
-                log_check_error(cluster, &e, lost.len());
-                failed.extend(lost.iter().map(|d| d.name.to_owned()));
+                log_check_error(cluster, &e, chunk.len());
+                tasks
+                    .failed
+                    .extend(chunk.iter().filter_map(|arn| owner.get(arn)).map(|n| (*n).to_owned()));
             }
         }
     }
-    (live, failed)
+    tasks
+}
+
+impl DaemonTasks {
+    /// Counts a live task where it runs, for the daemon its `group` names (one asked about).
+    fn place(&mut self, task: crate::inventory::Task) {
+        let Some(name) = task
+            .group
+            .as_deref()
+            .and_then(|g| g.strip_prefix(event::DAEMON_GROUP_PREFIX))
+        else {
+            return;
+        };
+        if let (Some(on), Some(arn)) = (self.running_on.get_mut(name), task.container_instance_arn.as_deref()) {
+            on.insert(instance_key(arn).to_owned());
+        }
+    }
 }
 
 /// The cluster as the remediation guard reads it: one `ListContainerInstances` (every status

@@ -1,22 +1,21 @@
 //! Survey: what the sweep sees of one cluster now, and the signals it makes of it. The look-ups
 //! are the whole cluster's, batched: `ListContainerInstances` and `DescribeContainerInstances` per
-//! 100 (the monitor's own look-up, [`container_instances`]), then per Managed Daemon `DescribeDaemon` and its tasks (`ListTasks` by daemon name,
-//! `DescribeTasks` per 100). A failed look-up leaves what it covered unknown, never "fine".
+//! 100 (the monitor's own look-up, [`container_instances`]), then per Managed Daemon
+//! `DescribeDaemon` beside the daemons' tasks (the monitor's look-up too, [`daemon_tasks`]). A failed look-up leaves what it covered unknown, never "fine".
 
 use std::collections::HashSet;
 
 use futures_util::future::{join, join_all};
 
-use super::evidence::{DaemonChecks, chunked, container_instances, log_check_error};
-use crate::event::{DAEMON_GROUP_PREFIX, Signal};
+use super::evidence::{DaemonChecks, DaemonTasks, container_instances, daemon_tasks, log_check_error};
+use crate::event::Signal;
 use crate::incident::IncidentKey;
 use crate::inventory::{
-    ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth, InstanceStatus, TaskFilter,
-    instance_key,
+    ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth, InstanceStatus, instance_key,
 };
 use crate::kind::AlertKind;
 use crate::kinds;
-use crate::ports::{AwsError, Daemons, Inventory, Ledger};
+use crate::ports::{Daemons, Inventory, Ledger};
 
 /// One cluster as the sweep found it.
 pub struct Survey {
@@ -26,23 +25,17 @@ pub struct Survey {
     pub failed_instances: HashSet<String>,
     /// The cluster's daemons; `None`: `ListDaemons` failed, so no daemon can be judged.
     pub daemons: Option<Vec<DaemonSurvey>>,
+    /// Where the daemons run (the monitor's look-up, [`daemon_tasks`], of every daemon listed).
+    pub tasks: DaemonTasks,
     /// The cluster's open incidents; `None`: the ledger could not be read.
     pub open: Option<Vec<IncidentKey>>,
 }
 
-/// One Managed Daemon: where it belongs and where it runs.
+/// One Managed Daemon: where it belongs.
 pub struct DaemonSurvey {
     pub daemon: Daemon,
     /// `None`: `DescribeDaemon` failed.
     pub placement: Option<DaemonPlacement>,
-    /// Keys of the instances with a live task of it; `None`: its tasks could not be listed.
-    pub running_on: Option<HashSet<String>>,
-}
-
-impl DaemonSurvey {
-    fn known(&self) -> Option<(&DaemonPlacement, &HashSet<String>)> {
-        Some((self.placement.as_ref()?, self.running_on.as_ref()?))
-    }
 }
 
 /// Looks at one cluster. `None` when its instances could not be listed: a cluster seen in part
@@ -60,57 +53,52 @@ pub async fn survey(
             return None;
         }
     };
-    let ((instances, failed_instances), (listed, open)) = join(
+    let ((instances, failed_instances), ((listed, tasks), open)) = join(
         container_instances(inventory, cluster, &arns),
-        join(daemons.list_daemons(cluster), ledger.open_incidents(cluster)),
+        join(
+            listed_daemons(inventory, daemons, cluster),
+            ledger.open_incidents(cluster),
+        ),
     )
     .await;
-    let daemons = match listed {
-        Ok(listed) => Some(join_all(listed.into_iter().map(|d| daemon(inventory, daemons, cluster, d))).await),
-        Err(e) => {
-            log_check_error(cluster, &e, 0);
-            None
-        }
-    };
     Some(Survey {
         cluster: cluster.to_owned(),
         instances,
         failed_instances,
-        daemons,
+        daemons: listed,
+        tasks,
         open: open.inspect_err(|e| log_check_error(cluster, e, 0)).ok(),
     })
 }
 
-async fn daemon(inventory: &dyn Inventory, daemons: &dyn Daemons, cluster: &str, daemon: Daemon) -> DaemonSurvey {
-    let (placement, running_on) = join(
-        daemons.describe_daemon(&daemon.arn),
-        running_on(inventory, cluster, &daemon.name),
+/// `ListDaemons`, then each daemon's `DescribeDaemon` beside the tasks of them all.
+async fn listed_daemons(
+    inventory: &dyn Inventory,
+    daemons: &dyn Daemons,
+    cluster: &str,
+) -> (Option<Vec<DaemonSurvey>>, DaemonTasks) {
+    let listed = match daemons.list_daemons(cluster).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            log_check_error(cluster, &e, 0);
+            return (None, DaemonTasks::default());
+        }
+    };
+    let names: Vec<&str> = listed.iter().map(|d| d.name.as_str()).collect();
+    let (placements, tasks) = join(
+        join_all(listed.iter().map(|d| daemons.describe_daemon(&d.arn))),
+        daemon_tasks(inventory, cluster, &names),
     )
     .await;
-    DaemonSurvey {
-        placement: placement.inspect_err(|e| log_check_error(cluster, e, 1)).ok(),
-        running_on: running_on.inspect_err(|e| log_check_error(cluster, e, 1)).ok(),
-        daemon,
-    }
-}
-
-/// The instances with a live task of the daemon. The task's `group` is checked too: an API
-/// that ignored the daemon-name filter would otherwise count any task as the daemon's.
-async fn running_on(inventory: &dyn Inventory, cluster: &str, name: &str) -> Result<HashSet<String>, AwsError> {
-    let arns = inventory
-        .list_tasks(cluster, &TaskFilter::Daemon(name.to_owned()))
-        .await?;
-    let group = format!("{DAEMON_GROUP_PREFIX}{name}");
-    let mut on = HashSet::new();
-    for (_, answer) in chunked(&arns, |chunk| inventory.describe_tasks(cluster, chunk)).await {
-        on.extend(
-            answer?
-                .into_iter()
-                .filter(|t| t.is_live() && t.group.as_deref() == Some(group.as_str()))
-                .filter_map(|t| Some(instance_key(t.container_instance_arn.as_deref()?).to_owned())),
-        );
-    }
-    Ok(on)
+    let surveyed = listed
+        .into_iter()
+        .zip(placements)
+        .map(|(daemon, placement)| DaemonSurvey {
+            placement: placement.inspect_err(|e| log_check_error(cluster, e, 1)).ok(),
+            daemon,
+        })
+        .collect();
+    (Some(surveyed), tasks)
 }
 
 /// What the survey found, in numbers (the sweep's gauges).
@@ -144,7 +132,7 @@ impl Survey {
     /// The instances a daemon belongs on and does not run on: registered, agent connected (a
     /// disconnected agent cannot report tasks), of one of the daemon's capacity providers.
     fn without<'a>(&'a self, daemon: &'a DaemonSurvey) -> impl Iterator<Item = &'a ContainerInstance> {
-        let known = daemon.known();
+        let known = self.known(daemon);
         self.watched().filter(move |i| {
             known.is_some_and(|(placement, running)| {
                 i.agent_connected
@@ -160,7 +148,7 @@ impl Survey {
             monitored_instances: self.watched().count() as u64,
             disconnected_agents: self.watched().filter(|i| !i.agent_connected).count() as u64,
             without_daemon: daemons
-                .filter(|d| d.known().is_some())
+                .filter(|d| self.known(d).is_some())
                 .map(|d| (d.daemon.name.clone(), self.without(d).count() as u64))
                 .collect(),
         }
@@ -208,8 +196,13 @@ impl Survey {
         self.daemons
             .iter()
             .flatten()
-            .filter(|d| d.running_on.as_ref().is_some_and(|on| on.contains(instance)))
+            .filter(|d| self.tasks.on(&d.daemon.name).is_some_and(|on| on.contains(instance)))
             .count()
+    }
+
+    /// Where the daemon belongs and where it runs, when both are known.
+    fn known<'a>(&'a self, daemon: &'a DaemonSurvey) -> Option<(&'a DaemonPlacement, &'a HashSet<String>)> {
+        Some((daemon.placement.as_ref()?, self.tasks.on(&daemon.daemon.name)?))
     }
 
     fn daemon(&self, name: &str) -> Option<&DaemonSurvey> {
@@ -220,29 +213,14 @@ impl Survey {
     /// runs, which could not be looked up, and (a daemon that no longer exists is nowhere
     /// missing) the open incidents of deleted daemons as running.
     pub fn daemon_checks(&self, signals: &[Signal]) -> DaemonChecks {
-        let mut checks = DaemonChecks::default();
+        let lost: Vec<_> = signals.iter().filter_map(Signal::daemon).collect();
+        let mut checks = DaemonChecks::new(&lost, self.daemons.is_some().then_some(&self.tasks));
         for d in self.daemons.iter().flatten() {
             let critical = d.placement.as_ref().and_then(|p| p.critical);
             checks.critical.insert(d.daemon.name.clone(), critical);
-        }
-        for lost in signals.iter().filter_map(Signal::daemon) {
-            let (instance, name) = lost.live_key();
-            match (&self.daemons, self.daemon(lost.name)) {
-                (None, _) => {
-                    checks.failed.insert(name);
-                }
-                (Some(_), None) => {
-                    checks.live.insert((instance, name));
-                }
-                (Some(_), Some(d)) => match d.known() {
-                    Some((_, running)) if running.contains(&instance) => {
-                        checks.live.insert((instance, name));
-                    }
-                    Some(_) => {}
-                    None => {
-                        checks.failed.insert(name);
-                    }
-                },
+            // Where it belongs unknown: what it runs on says nothing of where it is missing.
+            if d.placement.is_none() && lost.iter().any(|l| l.name == d.daemon.name) {
+                checks.failed.insert(d.daemon.name.clone());
             }
         }
         checks

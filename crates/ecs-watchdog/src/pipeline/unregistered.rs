@@ -275,6 +275,7 @@ mod tests {
             instances: ClusterInstances::Found(found),
             failed_instances: HashSet::new(),
             daemons: None,
+            tasks: Default::default(),
             open: Some(open),
         }
     }

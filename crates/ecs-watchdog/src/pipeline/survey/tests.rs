@@ -38,7 +38,10 @@ fn survey() -> Survey {
             capacity_providers: vec!["mi".into()],
             critical: Some(false),
         }),
-        running_on: Some(HashSet::from(["a".to_owned()])),
+    };
+    let tasks = DaemonTasks {
+        running_on: [("log-router".to_owned(), HashSet::from(["a".to_owned()]))].into(),
+        failed: HashSet::new(),
     };
     Survey {
         cluster: CLUSTER.into(),
@@ -50,6 +53,7 @@ fn survey() -> Survey {
         ),
         failed_instances: HashSet::new(),
         daemons: Some(vec![daemon]),
+        tasks,
         open: Some(vec![IncidentKey::new(
             CLUSTER,
             AlertKind::DaemonLost,
