@@ -11,7 +11,7 @@ use crate::alert::lines::{first, silence_line, since};
 use crate::event::{Envelope, Facts, IgnoreReason, Parsed, RejectReason, Signal};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
-use crate::verdict::{Evidence, Verdict};
+use crate::verdict::{Case, Evidence, Verdict};
 
 /// The detail-type of a Managed Daemons deployment's state change.
 pub const DAEMON_DEPLOYMENT_STATE_CHANGE: &str = "ECS Daemon Deployment State Change";
@@ -181,8 +181,9 @@ impl Kind for DaemonDeploymentFailed {
         parse(event)
     }
 
-    fn decide(&self, signal: &Signal, _evidence: &dyn Evidence) -> Judgement {
-        decide(signal)
+    /// Its event alone decides: no event, no verdict.
+    fn decide(&self, case: Case<'_>, _evidence: &dyn Evidence) -> Judgement {
+        decide(case.event?)
     }
 
     fn headline(&self, daemons: &[&str]) -> String {

@@ -1,5 +1,5 @@
-//! Decide: signals and evidence in, a verdict (and for confirmed ones the finding) per message
-//! out. Pure; the counts a batch publishes are derived from the decisions.
+//! Decide: work items and evidence in, a verdict (and for confirmed ones the finding) per
+//! incident key out. Pure; the counts a batch publishes are derived from the decisions.
 
 use tracing::{info, info_span};
 
@@ -31,7 +31,7 @@ pub struct Decision<'a> {
 
 impl Decision<'_> {
     pub fn kind(&self) -> AlertKind {
-        self.checked.signal.kind()
+        self.checked.key.kind
     }
 
     /// The incident this work item speaks of.
@@ -77,7 +77,7 @@ pub fn decide<'a>(described: &Described<'a>, daemons: &DaemonChecks, ec2: &Ec2Ev
             // What is logged while deciding names the incident it speaks of.
             let _span = info_span!("decide", incident = %checked.key.id()).entered();
             let outcome = outcome(described, checked, daemons, ec2);
-            let instance = checked.signal.container_instance_arn();
+            let instance = checked.instance();
             info!(cluster = cluster_name(described.cluster), instance, ?outcome, "decided");
             Decision {
                 cluster: described.cluster,
@@ -92,13 +92,12 @@ fn outcome(described: &Described<'_>, checked: &Checked, daemons: &DaemonChecks,
     if !checked.kept() {
         return Outcome::Repeat(checked.repeat);
     }
-    let signal = &checked.signal;
     let looks = Looks {
         described,
         daemons,
         hosts: ec2,
     };
-    match kinds::of(signal.kind()).decide(signal, &looks) {
+    match kinds::of(checked.key.kind).decide(checked.case(), &looks) {
         Some((verdict, finding)) => Outcome::Decided(verdict, finding),
         None => Outcome::Undecided,
     }
@@ -132,6 +131,6 @@ pub fn stale(described: &Described<'_>, daemons: &DaemonChecks, decision: &Decis
         daemons,
         hosts: &Ec2Evidence::default(),
     };
-    let signal = &decision.checked.signal;
-    kinds::of(signal.kind()).stuck(signal, suppression, &looks)
+    let checked = decision.checked;
+    kinds::of(checked.key.kind).stuck(checked.case(), suppression, &looks)
 }

@@ -11,7 +11,7 @@ use tracing::error;
 
 pub use super::deployments::deployments;
 use super::intake::Checked;
-use crate::event::{self, DaemonOn, Signal};
+use crate::event::{self, DaemonOn};
 use crate::inventory::{
     ClusterInstances, Ec2States, HostStates, InstanceStatus, TaskFilter, cluster_name, instance_key,
     is_ec2_instance_id, is_managed_node_id,
@@ -63,8 +63,8 @@ pub struct Described<'a> {
 }
 
 impl Described<'_> {
-    fn kept(&self) -> impl Iterator<Item = &Signal> {
-        self.checked.iter().filter(|c| c.kept()).map(|c| &c.signal)
+    fn kept(&self) -> impl Iterator<Item = &Checked> {
+        self.checked.iter().filter(|c| c.kept())
     }
 
     pub fn known(&self, container_instance_arn: &str) -> bool {
@@ -83,16 +83,16 @@ impl Described<'_> {
 
     fn host_ids(&self) -> impl Iterator<Item = &str> {
         self.kept()
-            .filter(|s| self.known(s.container_instance_arn()))
-            .filter_map(|s| kinds::of(s.kind()).host_to_check(s, self.instances.lookup(s.container_instance_arn())))
+            .filter(|c| self.known(c.instance()))
+            .filter_map(|c| kinds::of(c.key.kind).host_to_check(c.case(), self.instances.lookup(c.instance())))
     }
 
     /// The lost daemons whose instance is not being repaired anyway.
     fn lost_daemons(&self) -> Vec<DaemonOn<'_>> {
         self.kept()
-            .filter(|s| self.known(s.container_instance_arn()))
-            .filter(|s| kinds::of(s.kind()).daemon_to_check(self.instances.lookup(s.container_instance_arn())))
-            .filter_map(Signal::daemon)
+            .filter(|c| self.known(c.instance()))
+            .filter(|c| kinds::of(c.key.kind).daemon_to_check(self.instances.lookup(c.instance())))
+            .filter_map(Checked::daemon)
             .collect()
     }
 }

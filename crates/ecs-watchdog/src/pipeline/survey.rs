@@ -1,4 +1,4 @@
-//! Survey: what the sweep sees of one cluster now, and the signals it makes of it. The look-ups
+//! Survey: what the sweep sees of one cluster now, and the incidents it looks at there. The look-ups
 //! are the whole cluster's, batched: `ListContainerInstances` and `DescribeContainerInstances` per
 //! 100 (the monitor's own look-up, [`container_instances`]), then per Managed Daemon
 //! `DescribeDaemon` beside the daemons' tasks (the monitor's look-up too, [`daemon_tasks`]). A failed look-up leaves what it covered unknown, never "fine".
@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use futures_util::future::{join, join_all};
 
 use super::evidence::{DaemonChecks, DaemonTasks, container_instances, daemon_tasks, log_check_error};
-use crate::event::Signal;
+use super::intake::Checked;
+use crate::event::DaemonOn;
 use crate::incident::IncidentKey;
 use crate::inventory::{
     ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth, InstanceStatus, instance_key,
@@ -154,41 +155,41 @@ impl Survey {
         }
     }
 
-    /// The signals to decide: every disconnected agent, every instance without a daemon it
-    /// belongs on, and every open incident not among them (so a look can close it).
-    pub fn signals(&self) -> Vec<Signal> {
-        let cluster = &self.cluster;
-        let mut signals: Vec<Signal> = self
-            .watched()
+    /// The incidents to look at (work items with no event): every disconnected agent, every
+    /// instance without a daemon it belongs on, every impaired instance, and every open incident
+    /// not among them whose kind the sweep can look at again (so a look can close it).
+    pub fn keys(&self) -> Vec<IncidentKey> {
+        let key = |kind, i: &ContainerInstance, daemon| IncidentKey::new(&self.cluster, kind, &i.arn, daemon);
+        let watched = || self.watched();
+        let mut keys: Vec<IncidentKey> = watched()
             .filter(|i| !i.agent_connected)
-            .map(|i| Signal::look(AlertKind::AgentDisconnected, cluster, &i.arn, i.ec2_instance_id.clone()))
+            .map(|i| key(AlertKind::AgentDisconnected, i, None))
             .collect();
         for d in self.daemons.iter().flatten() {
-            signals.extend(self.without(d).map(|i| {
-                Signal::of_daemon(
-                    AlertKind::DaemonLost,
-                    cluster,
-                    &i.arn,
-                    &d.daemon.name,
-                    Some(&d.daemon.arn),
-                )
-            }));
+            let name = Some(d.daemon.name.as_str());
+            keys.extend(self.without(d).map(|i| key(AlertKind::DaemonLost, i, name)));
         }
-        signals.extend(
-            self.watched()
+        keys.extend(
+            watched()
                 .filter(|i| i.health.as_ref().is_some_and(InstanceHealth::impaired))
-                .map(|i| Signal::look(AlertKind::InstanceImpaired, cluster, &i.arn, i.ec2_instance_id.clone())),
+                .map(|i| key(AlertKind::InstanceImpaired, i, None)),
         );
-        let seen: HashSet<IncidentKey> = signals.iter().map(IncidentKey::of).collect();
-        for open in self.open.iter().flatten().filter(|k| !seen.contains(*k)) {
-            let arn = open
-                .daemon
-                .as_deref()
-                .and_then(|name| self.daemon(name))
-                .map(|d| d.daemon.arn.as_str());
-            signals.extend(kinds::of(open.kind).look_again(cluster, open, arn));
-        }
-        signals
+        let seen: HashSet<IncidentKey> = keys.iter().cloned().collect();
+        let again = self.open.iter().flatten().filter(|k| !seen.contains(*k));
+        keys.extend(again.filter(|k| kinds::of(k.kind).looked_at_again()).cloned());
+        keys
+    }
+
+    /// The lost daemons of the looks, each with its ARN as `ListDaemons` gave it.
+    pub fn lost<'a>(&'a self, checked: &'a [Checked]) -> Vec<DaemonOn<'a>> {
+        checked
+            .iter()
+            .filter_map(Checked::daemon)
+            .map(|d| DaemonOn {
+                arn: d.arn.or_else(|| self.daemon(d.name).map(|s| s.daemon.arn.as_str())),
+                ..d
+            })
+            .collect()
     }
 
     /// How many daemons run a task on the instance (by key).
@@ -212,9 +213,8 @@ impl Survey {
     /// What the look-ups say of the daemons, as the event path's verdicts read it: where each
     /// runs, which could not be looked up, and (a daemon that no longer exists is nowhere
     /// missing) the open incidents of deleted daemons as running.
-    pub fn daemon_checks(&self, signals: &[Signal]) -> DaemonChecks {
-        let lost: Vec<_> = signals.iter().filter_map(Signal::daemon).collect();
-        let mut checks = DaemonChecks::new(&lost, self.daemons.is_some().then_some(&self.tasks));
+    pub fn daemon_checks(&self, lost: &[DaemonOn<'_>]) -> DaemonChecks {
+        let mut checks = DaemonChecks::new(lost, self.daemons.is_some().then_some(&self.tasks));
         for d in self.daemons.iter().flatten() {
             let critical = d.placement.as_ref().and_then(|p| p.critical);
             checks.critical.insert(d.daemon.name.clone(), critical);

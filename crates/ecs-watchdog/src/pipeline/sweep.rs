@@ -143,8 +143,7 @@ impl Sweep {
         let listing = self.survey(ledger, &mut out).await;
         let surveys = &listing.surveys;
 
-        let (signals, checks) = judge::looks(io.daemons.as_ref(), surveys).await;
-        let checked = judge::checked(signals);
+        let (checked, checks) = judge::looks(io.daemons.as_ref(), surveys).await;
         let (confirmed, decisions) = judge::judge(&self.monitor, surveys, &checked, &checks, &mut out).await;
 
         let s = plan::Settings {

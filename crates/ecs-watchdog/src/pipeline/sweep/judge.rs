@@ -1,5 +1,5 @@
-//! The sweep's looks: each survey's signals as work items (incident keys, no event), judged by
-//! the same verdicts.
+//! The sweep's looks: each survey's incident keys as work items (no event), judged by the same
+//! verdicts.
 
 use std::borrow::Cow;
 
@@ -11,23 +11,25 @@ use super::super::intake::Checked;
 use super::super::survey::Survey;
 use super::super::{Confirmed, Firing, Monitor};
 use super::SweepReport;
-use crate::event::Signal;
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
 use crate::ports::Daemons;
 use crate::verdict::Verdict;
 
-/// What the surveys show as signals, with the daemons' checks.
-pub(super) async fn looks(daemons: &dyn Daemons, surveys: &[Survey]) -> (Vec<Vec<Signal>>, Vec<DaemonChecks>) {
-    let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
+/// What the surveys show as work items (incident keys, no event), with the daemons' checks.
+pub(super) async fn looks(daemons: &dyn Daemons, surveys: &[Survey]) -> (Vec<Vec<Checked>>, Vec<DaemonChecks>) {
+    let checked: Vec<Vec<Checked>> = surveys
+        .iter()
+        .map(|survey| survey.keys().into_iter().map(Checked::look).collect())
+        .collect();
     let checks = join_all(
         surveys
             .iter()
-            .zip(&signals)
-            .map(|(survey, signals)| daemon_checks(daemons, survey, signals)),
+            .zip(&checked)
+            .map(|(survey, checked)| daemon_checks(daemons, survey, checked)),
     )
     .await;
-    (signals, checks)
+    (checked, checks)
 }
 
 /// The verdict on each look, with the hosts' evidence (EC2 once for every cluster): what is
@@ -83,25 +85,11 @@ pub(super) async fn judge<'a>(
     (confirmed, decisions)
 }
 
-/// Each signal as a work item (a survey's looks are never repeats).
-pub(super) fn checked(signals: Vec<Vec<Signal>>) -> Vec<Vec<Checked>> {
-    signals
-        .into_iter()
-        .map(|signals| signals.into_iter().map(Checked::look).collect())
-        .collect()
-}
-
 /// What the survey says of the daemons, with whether a deployment of each missing one is under
 /// way (one `ListDaemonDeployments` per daemon with an instance missing it).
-async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal]) -> DaemonChecks {
-    let mut checks = survey.daemon_checks(signals);
-    let lost: Vec<_> = signals
-        .iter()
-        .filter_map(Signal::daemon)
-        .filter(|d| !checks.failed.contains(d.name) && !checks.live.contains(&d.live_key()))
-        .collect();
-    let (deployments, unavailable, _) = evidence::deployments(daemons, &survey.cluster, &lost).await;
-    checks.deployments = deployments;
-    checks.unavailable = unavailable;
+async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, checked: &[Checked]) -> DaemonChecks {
+    let lost = survey.lost(checked);
+    let mut checks = survey.daemon_checks(&lost);
+    checks.deployments_of(daemons, &survey.cluster, &lost).await;
     checks
 }
