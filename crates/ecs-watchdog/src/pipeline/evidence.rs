@@ -1,8 +1,8 @@
-//! Evidence: what ECS and EC2 say now about the signals of a batch. Every look-up is batched
+//! Evidence: what ECS and EC2 say now about the work items of a batch or a sweep, into each
+//! cluster's [`Snapshot`]. Every look-up is batched
 //! (at most [`DESCRIBE_LIMIT`] names a call, through [`chunked`]), and a failed call only marks
 //! the names it carried as unknown.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
@@ -11,7 +11,8 @@ use tracing::error;
 
 pub use super::deployments::deployments;
 use super::intake::Checked;
-use crate::event::{self, DaemonOn};
+pub use super::snapshot::{DaemonChecks, DaemonTasks, Snapshot};
+use crate::event::DaemonOn;
 use crate::inventory::{
     ClusterInstances, Ec2States, HostStates, InstanceStatus, TaskFilter, cluster_name, instance_key,
     is_ec2_instance_id, is_managed_node_id,
@@ -51,24 +52,15 @@ where
     chunks.into_iter().zip(answers).collect()
 }
 
-/// One cluster's signals with its container instances as ECS describes them now.
+/// One cluster's work items with its snapshot, for what else they need looked up.
 pub struct Described<'a> {
-    pub cluster: &'a str,
     pub checked: &'a [Checked],
-    /// What the batch's look-ups found, or (the sweep's) its survey's, borrowed: a sweep of
-    /// thousands of instances holds them once.
-    pub instances: Cow<'a, ClusterInstances>,
-    /// Keys of the instances whose `DescribeContainerInstances` failed.
-    pub failed_instances: Cow<'a, HashSet<String>>,
+    pub snapshot: &'a Snapshot,
 }
 
 impl Described<'_> {
     fn kept(&self) -> impl Iterator<Item = &Checked> {
         self.checked.iter().filter(|c| c.kept())
-    }
-
-    pub fn known(&self, container_instance_arn: &str) -> bool {
-        !self.failed_instances.contains(instance_key(container_instance_arn))
     }
 
     /// The EC2 instances to look up: those of agent signals ECS alone would confirm.
@@ -83,32 +75,20 @@ impl Described<'_> {
 
     fn host_ids(&self) -> impl Iterator<Item = &str> {
         self.kept()
-            .filter(|c| self.known(c.instance()))
-            .filter_map(|c| kinds::of(c.key.kind).host_to_check(c.case(), self.instances.lookup(c.instance())))
+            .filter_map(|c| Some((c, self.snapshot.instance(c.instance())?)))
+            .filter_map(|(c, ecs)| kinds::of(c.key.kind).host_to_check(c.case(), ecs))
     }
 
     /// The lost daemons whose instance is not being repaired anyway.
     fn lost_daemons(&self) -> Vec<DaemonOn<'_>> {
         self.kept()
-            .filter(|c| self.known(c.instance()))
-            .filter(|c| kinds::of(c.key.kind).daemon_to_check(self.instances.lookup(c.instance())))
+            .filter(|c| {
+                let ecs = self.snapshot.instance(c.instance());
+                ecs.is_some_and(|ecs| kinds::of(c.key.kind).daemon_to_check(ecs))
+            })
             .filter_map(Checked::daemon)
             .collect()
     }
-}
-
-/// What the look-ups of one cluster's lost daemons found.
-#[derive(Default)]
-pub struct DaemonChecks {
-    /// `(instance key, daemon name)` of the daemons that run again.
-    pub live: HashSet<(String, String)>,
-    /// Daemons whose task look-up failed.
-    pub failed: HashSet<String>,
-    pub deployments: HashMap<String, Option<Deployment>>,
-    /// Whether each daemon is critical, by name; absent or `None`: unknown.
-    pub critical: HashMap<String, Option<bool>>,
-    /// Why the Managed Daemons APIs could not be used, if they could not.
-    pub unavailable: Option<AwsError>,
 }
 
 /// What the hosts behind disconnected agents are: EC2 states and ECS Anywhere hosts' ping
@@ -121,17 +101,38 @@ pub struct Ec2Evidence {
     pub managed_failed: HashSet<String>,
 }
 
-/// The first look at one cluster: its container instances as ECS describes them now (once for
-/// all signal kinds).
-pub async fn describe<'a>(inventory: &dyn Inventory, cluster: &'a str, checked: &'a [Checked]) -> Described<'a> {
+/// The first look at one cluster: the container instances its work items name, as ECS
+/// describes them now (once for all kinds).
+pub async fn snapshot(inventory: &dyn Inventory, cluster: &str, checked: &[Checked]) -> Snapshot {
     let arns = super::intake::instances(checked);
-    let (instances, failed_instances) = container_instances(inventory, cluster, &arns).await;
-    Described {
-        cluster,
-        checked,
-        instances: Cow::Owned(instances),
-        failed_instances: Cow::Owned(failed_instances),
+    Snapshot::new(cluster, container_instances(inventory, cluster, &arns).await)
+}
+
+/// The monitor's look-ups for a batch: each cluster's snapshot of the instances and lost
+/// daemons its work items name, and the hosts behind them across clusters (asked once).
+pub async fn gather(
+    inventory: &dyn Inventory,
+    daemons: &dyn Daemons,
+    monitored: &[(&str, &[Checked])],
+) -> (Vec<Snapshot>, Ec2Evidence) {
+    let looked = monitored
+        .iter()
+        .map(|(cluster, checked)| snapshot(inventory, cluster, checked));
+    let mut snapshots: Vec<Snapshot> = join_all(looked).await;
+    let described: Vec<Described<'_>> = monitored
+        .iter()
+        .zip(&snapshots)
+        .map(|((_, checked), snapshot)| Described { checked, snapshot })
+        .collect();
+    let (ec2, checks) = futures_util::future::join(
+        hosts(inventory, &described),
+        join_all(described.iter().map(|d| daemon_checks(inventory, daemons, d))),
+    )
+    .await;
+    for (snapshot, checks) in snapshots.iter_mut().zip(checks) {
+        snapshot.daemons = checks;
     }
+    (snapshots, ec2)
 }
 
 /// `DescribeContainerInstances` per 100 of `arns`, the one look-up of both Lambdas (the
@@ -212,38 +213,17 @@ pub async fn daemon_checks(
     daemons: &dyn Daemons,
     described: &Described<'_>,
 ) -> DaemonChecks {
-    let lost = described.lost_daemons();
+    let (lost, cluster) = (described.lost_daemons(), described.snapshot.cluster.as_str());
     let names: Vec<&str> = lost.iter().map(|d| d.name).collect();
-    let tasks = daemon_tasks(inventory, described.cluster, &names).await;
+    let tasks = daemon_tasks(inventory, cluster, &names).await;
     let mut checks = DaemonChecks::new(&lost, Some(&tasks));
-    let arns = checks.deployments_of(daemons, described.cluster, &lost).await;
+    let arns = checks.deployments_of(daemons, cluster, &lost).await;
     // Only where the verdict can confirm: a daemon being deployed is not looked up.
     checks.critical = criticality(daemons, &arns, &checks.deployments).await;
     checks
 }
 
 impl DaemonChecks {
-    /// What the tasks say of each lost daemon: running again on its instance, or its look-up
-    /// failed. `tasks`: none when the daemons could not be listed (nothing known of any). A
-    /// daemon the look-up was not asked about (the sweep asks about those `ListDaemons` lists)
-    /// no longer exists: it is nowhere missing.
-    pub fn new(lost: &[DaemonOn<'_>], tasks: Option<&DaemonTasks>) -> Self {
-        let mut checks = Self::default();
-        for daemon in lost {
-            let (instance, name) = daemon.live_key();
-            match tasks.map(|t| t.runs(&name, &instance)) {
-                None | Some(None) => {
-                    checks.failed.insert(name);
-                }
-                Some(Some(true)) => {
-                    checks.live.insert((instance, name));
-                }
-                Some(Some(false)) => {}
-            }
-        }
-        checks
-    }
-
     /// Whether a deployment of each lost daemon not running again is under way (one
     /// `ListDaemonDeployments` per daemon); returns the daemons' ARNs by name.
     pub async fn deployments_of(
@@ -282,33 +262,6 @@ pub async fn criticality(
         .zip(answers)
         .map(|((name, _), answer)| (name.clone(), answer.ok().and_then(|p| p.critical)))
         .collect()
-}
-
-/// Where a cluster's daemons run: the container instances (by key) with a live task of each
-/// daemon asked about, and the daemons whose look-up failed. The one look-up of both Lambdas
-/// (the monitor's of the lost daemons its messages name, the sweep's of every daemon).
-#[derive(Debug, Default)]
-pub struct DaemonTasks {
-    /// By daemon name, for every daemon asked about whose tasks could be listed.
-    pub running_on: HashMap<String, HashSet<String>>,
-    pub failed: HashSet<String>,
-}
-
-impl DaemonTasks {
-    /// Whether the daemon runs on the instance (by key): none when its look-up failed; a
-    /// daemon not asked about runs everywhere (see [`DaemonChecks::new`]).
-    pub fn runs(&self, name: &str, instance: &str) -> Option<bool> {
-        if self.failed.contains(name) {
-            return None;
-        }
-        Some(self.running_on.get(name).is_none_or(|on| on.contains(instance)))
-    }
-
-    /// The instances (by key) with a live task of the daemon; none when its look-up failed or
-    /// it was not asked about.
-    pub fn on(&self, name: &str) -> Option<&HashSet<String>> {
-        self.running_on.get(name).filter(|_| !self.failed.contains(name))
-    }
 }
 
 /// `ListTasks` with the `daemonName` filter, once per daemon (a daemon's task definition is a
@@ -353,22 +306,6 @@ pub async fn daemon_tasks(inventory: &dyn Inventory, cluster: &str, names: &[&st
         }
     }
     tasks
-}
-
-impl DaemonTasks {
-    /// Counts a live task where it runs, for the daemon its `group` names (one asked about).
-    fn place(&mut self, task: crate::inventory::Task) {
-        let Some(name) = task
-            .group
-            .as_deref()
-            .and_then(|g| g.strip_prefix(event::DAEMON_GROUP_PREFIX))
-        else {
-            return;
-        };
-        if let (Some(on), Some(arn)) = (self.running_on.get_mut(name), task.container_instance_arn.as_deref()) {
-            on.insert(instance_key(arn).to_owned());
-        }
-    }
 }
 
 /// The cluster as the remediation guard reads it: one `ListContainerInstances` (every status

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use futures_util::future::{join, join_all};
 
-use super::evidence::{DaemonChecks, DaemonTasks, container_instances, daemon_tasks, log_check_error};
+use super::evidence::{DaemonChecks, DaemonTasks, Snapshot, container_instances, daemon_tasks, log_check_error};
 use super::intake::Checked;
 use crate::event::DaemonOn;
 use crate::incident::IncidentKey;
@@ -18,12 +18,10 @@ use crate::kind::AlertKind;
 use crate::kinds;
 use crate::ports::{Daemons, Inventory, Ledger};
 
-/// One cluster as the sweep found it.
+/// One cluster as the sweep found it: its snapshot (every instance, and once the looks are
+/// known, their daemons), with what the sweep alone reads.
 pub struct Survey {
-    pub cluster: String,
-    pub instances: ClusterInstances,
-    /// Keys of the instances whose `DescribeContainerInstances` failed.
-    pub failed_instances: HashSet<String>,
+    pub snapshot: Snapshot,
     /// The cluster's daemons; `None`: `ListDaemons` failed, so no daemon can be judged.
     pub daemons: Option<Vec<DaemonSurvey>>,
     /// Where the daemons run (the monitor's look-up, [`daemon_tasks`], of every daemon listed).
@@ -54,7 +52,7 @@ pub async fn survey(
             return None;
         }
     };
-    let ((instances, failed_instances), ((listed, tasks), open)) = join(
+    let (found, ((listed, tasks), open)) = join(
         container_instances(inventory, cluster, &arns),
         join(
             listed_daemons(inventory, daemons, cluster),
@@ -63,9 +61,7 @@ pub async fn survey(
     )
     .await;
     Some(Survey {
-        cluster: cluster.to_owned(),
-        instances,
-        failed_instances,
+        snapshot: Snapshot::new(cluster, found),
         daemons: listed,
         tasks,
         open: open.inspect_err(|e| log_check_error(cluster, e, 0)).ok(),
@@ -109,6 +105,14 @@ pub struct Counts {
     pub disconnected_agents: u64,
     /// Per daemon whose placement and tasks are known.
     pub without_daemon: Vec<(String, u64)>,
+}
+
+impl std::ops::Deref for Survey {
+    type Target = Snapshot;
+
+    fn deref(&self) -> &Snapshot {
+        &self.snapshot
+    }
 }
 
 impl Survey {

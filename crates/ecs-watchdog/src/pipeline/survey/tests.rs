@@ -43,15 +43,12 @@ fn survey() -> Survey {
         running_on: [("log-router".to_owned(), HashSet::from(["a".to_owned()]))].into(),
         failed: HashSet::new(),
     };
+    let found = instances
+        .into_iter()
+        .map(|i| (instance_key(&i.arn).to_owned(), i))
+        .collect();
     Survey {
-        cluster: CLUSTER.into(),
-        instances: ClusterInstances::Found(
-            instances
-                .into_iter()
-                .map(|i| (instance_key(&i.arn).to_owned(), i))
-                .collect(),
-        ),
-        failed_instances: HashSet::new(),
+        snapshot: Snapshot::new(CLUSTER, (ClusterInstances::Found(found), HashSet::new())),
         daemons: Some(vec![daemon]),
         tasks,
         open: Some(vec![IncidentKey::new(
