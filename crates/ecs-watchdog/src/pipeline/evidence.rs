@@ -352,3 +352,6 @@ pub async fn cluster_state(inventory: &dyn Inventory, cluster: &str) -> Result<C
 pub fn log_check_error(cluster: &str, error: &AwsError, names: usize) {
     error!(cluster = cluster_name(cluster), operation = error.operation, error = %error_chain(error), names, "check failed: its messages go back to the queue");
 }
+
+#[cfg(test)]
+mod tests;
