@@ -24,8 +24,8 @@ pub enum Parsed {
 pub struct Signal {
     pub kind: AlertKind,
     pub cluster_arn: String,
-    /// What it is about: a container instance's ARN (or, for the sweep's looks, its id), or for
-    /// a kind about a daemon as a whole, the daemon's ARN.
+    /// What it is about: a container instance's ARN, or for a kind about a daemon as a whole,
+    /// the daemon's ARN.
     pub resource: String,
     /// `i-…` on EC2, `mi-…` on ECS Anywhere; the describe call is the better source.
     pub ec2_instance_id: Option<String>,
@@ -59,16 +59,7 @@ impl Signal {
         }
     }
 
-    /// A look at a container instance now (the sweep's): no event, so no version, time or
-    /// facts; the kind's verdict reads the state it finds.
-    pub fn look(kind: AlertKind, cluster_arn: &str, container_instance: &str, ec2_instance_id: Option<String>) -> Self {
-        Self {
-            ec2_instance_id,
-            ..Self::new(kind, cluster_arn, container_instance)
-        }
-    }
-
-    /// A signal about a daemon on a container instance (with no more known, the sweep's look).
+    /// A signal about a daemon on a container instance, as its events name it.
     pub fn of_daemon(
         kind: AlertKind,
         cluster_arn: &str,
@@ -105,19 +96,6 @@ impl Signal {
         self.daemon_name.as_deref()
     }
 
-    /// The daemon on the container instance, for a signal that names both.
-    pub fn daemon(&self) -> Option<DaemonOn<'_>> {
-        // A signal about a daemon as a whole (its deployment) names it as its resource.
-        if self.daemon_arn.as_deref() == Some(self.resource.as_str()) {
-            return None;
-        }
-        Some(DaemonOn {
-            instance: &self.resource,
-            name: self.daemon_name.as_deref()?,
-            arn: self.daemon_arn.as_deref(),
-        })
-    }
-
     /// What makes two signals of a batch the same problem. Typed by kind: a daemon's name can
     /// never meet another kind's key (a daemon named `agent` is not the agent).
     pub fn repeat_key(&self) -> RepeatKey<'_> {
@@ -139,7 +117,7 @@ pub struct RepeatKey<'a> {
     occasion: Option<&'a str>,
 }
 
-/// A daemon on a container instance, as a signal names it.
+/// A daemon on a container instance, as a work item names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DaemonOn<'a> {
     /// The container instance's ARN.

@@ -9,10 +9,9 @@ use crate::alert::steps::{NextSteps, Step};
 use crate::config::Remediation;
 use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason, Signal};
 use crate::inventory::InstanceView;
-use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
-use crate::verdict::{Evidence, Suppression};
+use crate::verdict::{Case, Evidence, Suppression};
 
 pub mod verdict;
 
@@ -122,16 +121,16 @@ impl Kind for AgentDisconnected {
         parse(event)
     }
 
-    fn host_to_check<'a>(&self, signal: &'a Signal, ecs: InstanceView<'a>) -> Option<&'a str> {
-        verdict::host_to_check(signal, ecs)
+    fn host_to_check<'a>(&self, case: Case<'a>, ecs: InstanceView<'a>) -> Option<&'a str> {
+        verdict::host_to_check(case.event, ecs)
     }
 
-    fn decide(&self, signal: &Signal, evidence: &dyn Evidence) -> Judgement {
-        verdict::decide(signal, evidence)
+    fn decide(&self, case: Case<'_>, evidence: &dyn Evidence) -> Judgement {
+        verdict::decide(case, evidence)
     }
 
-    fn stuck(&self, signal: &Signal, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
-        verdict::stuck(signal, suppression, evidence)
+    fn stuck(&self, case: Case<'_>, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
+        verdict::stuck(case, suppression, evidence)
     }
 
     fn headline(&self, _daemons: &[&str]) -> String {
@@ -195,8 +194,8 @@ impl Kind for AgentDisconnected {
         true
     }
 
-    fn look_again(&self, cluster: &str, key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
-        Some(Signal::look(AlertKind::AgentDisconnected, cluster, &key.instance, None))
+    fn looked_at_again(&self) -> bool {
+        true
     }
 
     fn recovered(&self) -> Option<&'static str> {

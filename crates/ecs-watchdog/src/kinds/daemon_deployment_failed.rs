@@ -10,7 +10,7 @@ use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, IgnoreReason, Parsed, RejectReason, Signal};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
-use crate::verdict::{Evidence, Verdict};
+use crate::verdict::{Case, Evidence, Verdict};
 
 /// The detail-type of a Managed Daemons deployment's state change.
 pub const DAEMON_DEPLOYMENT_STATE_CHANGE: &str = "ECS Daemon Deployment State Change";
@@ -167,8 +167,9 @@ impl Kind for DaemonDeploymentFailed {
         parse(event)
     }
 
-    fn decide(&self, signal: &Signal, _evidence: &dyn Evidence) -> Judgement {
-        decide(signal)
+    /// Its event alone decides: no event, no verdict.
+    fn decide(&self, case: Case<'_>, _evidence: &dyn Evidence) -> Judgement {
+        decide(case.event?)
     }
 
     fn headline(&self, daemons: &[&str]) -> String {

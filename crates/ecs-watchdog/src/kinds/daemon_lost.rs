@@ -10,12 +10,11 @@ use crate::alert::frame::shorten_name;
 use crate::alert::lines::{distinct, draining_active, first, remediation_line, services_line, since, those_true};
 use crate::alert::steps::{NextSteps, Step};
 use crate::config::Remediation;
-use crate::event::{Envelope, Parsed, RejectReason, Signal};
+use crate::event::{Envelope, Parsed, RejectReason};
 use crate::inventory::InstanceView;
-use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
-use crate::verdict::{Evidence, Suppression};
+use crate::verdict::{Case, Evidence, Suppression};
 
 pub mod event;
 pub mod verdict;
@@ -136,12 +135,12 @@ impl Kind for DaemonLost {
         verdict::daemon_repairing(ecs).is_none()
     }
 
-    fn decide(&self, signal: &Signal, evidence: &dyn Evidence) -> Judgement {
-        verdict::decide(signal, evidence)
+    fn decide(&self, case: Case<'_>, evidence: &dyn Evidence) -> Judgement {
+        verdict::decide(case, evidence)
     }
 
-    fn stuck(&self, signal: &Signal, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
-        verdict::stuck(signal, suppression, evidence)
+    fn stuck(&self, case: Case<'_>, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
+        verdict::stuck(case, suppression, evidence)
     }
 
     fn headline(&self, daemons: &[&str]) -> String {
@@ -230,15 +229,8 @@ impl Kind for DaemonLost {
         finding.critical == Some(true) || config.non_critical_daemons
     }
 
-    fn look_again(&self, cluster: &str, key: &IncidentKey, daemon_arn: Option<&str>) -> Option<Signal> {
-        let name = key.daemon.as_deref()?;
-        Some(Signal::of_daemon(
-            AlertKind::DaemonLost,
-            cluster,
-            &key.instance,
-            name,
-            daemon_arn,
-        ))
+    fn looked_at_again(&self) -> bool {
+        true
     }
 
     fn recovered(&self) -> Option<&'static str> {

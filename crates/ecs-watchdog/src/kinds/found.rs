@@ -1,9 +1,8 @@
 //! What the kinds' findings share: the instance as ECS describes it, with what its event adds.
 
 use crate::alert::finding::InstanceFinding;
-use crate::event::Signal;
 use crate::inventory::{ContainerInstance, InstanceView};
-use crate::verdict::Verdict;
+use crate::verdict::{Case, Verdict};
 
 /// The finding of a confirmed verdict, from the instance ECS described.
 pub fn confirmed(
@@ -17,16 +16,16 @@ pub fn confirmed(
     }
 }
 
-/// An instance's finding with what its event adds: the EC2 id when ECS no longer says it, and
-/// since when.
-pub fn seen_on(signal: &Signal, instance: &ContainerInstance) -> InstanceFinding {
+/// An instance's finding with what its event (if any) adds: the EC2 id when ECS no longer says
+/// it, and since when.
+pub fn seen_on(case: Case<'_>, instance: &ContainerInstance) -> InstanceFinding {
     InstanceFinding {
         ec2_instance_id: instance
             .ec2_instance_id
             .clone()
-            .or_else(|| signal.ec2_instance_id.clone()),
-        since: signal.since.clone(),
-        ..instance_finding(&signal.resource, instance)
+            .or_else(|| case.ec2_instance_id().map(str::to_owned)),
+        since: case.since().map(str::to_owned),
+        ..instance_finding(case.arn_on(instance), instance)
     }
 }
 

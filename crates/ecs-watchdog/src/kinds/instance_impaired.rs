@@ -8,10 +8,9 @@ use crate::alert::lines::{first, host, remediation_line, since};
 use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, HealthCheck, IgnoreReason, Parsed, RejectReason, Signal, text};
 use crate::inventory::{ContainerInstance, InstanceView};
-use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
-use crate::verdict::{Evidence, Verdict, in_service};
+use crate::verdict::{Case, Evidence, Verdict, in_service};
 
 /// The detail-type of a container instance's health change.
 pub const CONTAINER_INSTANCE_HEALTH_CHANGE: &str = "ECS Container Instance Health Change";
@@ -70,23 +69,23 @@ pub fn decide_impaired(ecs: InstanceView<'_>) -> Verdict {
     }
 }
 
-fn decide(signal: &Signal, evidence: &dyn Evidence) -> Judgement {
-    let ecs = evidence.instance(&signal.resource)?;
+fn decide(case: Case<'_>, evidence: &dyn Evidence) -> Judgement {
+    let ecs = evidence.instance(case.resource())?;
     let verdict = decide_impaired(ecs);
-    let finding = found::confirmed(&verdict, ecs, |instance| finding(signal, instance));
+    let finding = found::confirmed(&verdict, ecs, |instance| finding(case, instance));
     Some((verdict, finding))
 }
 
 /// The checks failing now, as ECS describes them; the event's when ECS reported no health (none
 /// for the sweep's look, which has no event).
-fn finding(signal: &Signal, instance: &ContainerInstance) -> InstanceFinding {
+fn finding(case: Case<'_>, instance: &ContainerInstance) -> InstanceFinding {
     let health_checks = match &instance.health {
         Some(health) if health.impaired() && !health.failing.is_empty() => health.failing.clone(),
-        _ => signal.facts.get::<Failing>().map(|f| f.0.clone()).unwrap_or_default(),
+        _ => case.facts::<Failing>().map(|f| f.0.clone()).unwrap_or_default(),
     };
     InstanceFinding {
         health_checks,
-        ..found::seen_on(signal, instance)
+        ..found::seen_on(case, instance)
     }
 }
 
@@ -168,8 +167,8 @@ impl Kind for InstanceImpaired {
         parse(event)
     }
 
-    fn decide(&self, signal: &Signal, evidence: &dyn Evidence) -> Judgement {
-        decide(signal, evidence)
+    fn decide(&self, case: Case<'_>, evidence: &dyn Evidence) -> Judgement {
+        decide(case, evidence)
     }
 
     fn headline(&self, _daemons: &[&str]) -> String {
@@ -208,8 +207,8 @@ impl Kind for InstanceImpaired {
         Some(Metric::InstanceImpaired)
     }
 
-    fn look_again(&self, cluster: &str, key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
-        Some(Signal::look(AlertKind::InstanceImpaired, cluster, &key.instance, None))
+    fn looked_at_again(&self) -> bool {
+        true
     }
 
     fn recovered(&self) -> Option<&'static str> {

@@ -5,14 +5,13 @@
 use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::alert::steps::NextSteps;
 use crate::config::Remediation;
-use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason, Signal};
+use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason};
 use crate::inventory::InstanceView;
-use crate::key::IncidentKey;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
-use crate::verdict::{Evidence, Suppression, Verdict};
+use crate::verdict::{Case, Evidence, Suppression, Verdict};
 
-/// A kind's verdict on a signal, with the finding of a confirmed one; `None` when a look-up it
+/// A kind's verdict on an incident, with the finding of a confirmed one; `None` when a look-up it
 /// needed failed (the message goes back to the queue).
 pub type Judgement = Option<(Verdict, Option<Box<InstanceFinding>>)>;
 
@@ -33,7 +32,7 @@ pub trait Kind: Sync {
 
     /// The host behind the signal's instance that its verdict needs looked up (EC2 or Systems
     /// Manager), given what ECS said of the instance; none for a kind that needs none.
-    fn host_to_check<'a>(&self, _signal: &'a Signal, _ecs: InstanceView<'a>) -> Option<&'a str> {
+    fn host_to_check<'a>(&self, _case: Case<'a>, _ecs: InstanceView<'a>) -> Option<&'a str> {
         None
     }
 
@@ -43,15 +42,16 @@ pub trait Kind: Sync {
         false
     }
 
-    /// Its verdict on a signal of its kind, from the evidence the look-ups found.
-    fn decide(&self, _signal: &Signal, _evidence: &dyn Evidence) -> Judgement {
+    /// Its verdict on an incident of its kind (and the event that set off the look, if one did),
+    /// from the evidence the look-ups found.
+    fn decide(&self, _case: Case<'_>, _evidence: &dyn Evidence) -> Judgement {
         None
     }
 
     /// The finding of a suppression that the sweep alerts once it lasted `STUCK_AFTER_MINUTES`
     /// (an instance stuck DRAINING), while the problem itself is still there; none for a kind
     /// with no such suppression.
-    fn stuck(&self, _signal: &Signal, _suppression: &Suppression, _evidence: &dyn Evidence) -> Option<InstanceFinding> {
+    fn stuck(&self, _case: Case<'_>, _suppression: &Suppression, _evidence: &dyn Evidence) -> Option<InstanceFinding> {
         None
     }
 
@@ -136,12 +136,11 @@ pub trait Kind: Sync {
         None
     }
 
-    /// The look the sweep takes again at an open incident of this kind it saw nothing of this
-    /// run, so a look can close it (`daemon_arn`: the daemon's, when the survey knows it); none
-    /// where the sweep cannot look (a deployment ends by its events, the monitor's own problems
-    /// by its calls).
-    fn look_again(&self, _cluster: &str, _key: &IncidentKey, _daemon_arn: Option<&str>) -> Option<Signal> {
-        None
+    /// Whether the sweep looks again at an open incident of this kind it saw nothing of this
+    /// run (its key alone, no event), so a look can close it; not where the sweep cannot look (a
+    /// deployment ends by its events, the monitor's own problems by its calls).
+    fn looked_at_again(&self) -> bool {
+        false
     }
 
     /// Whether only its own events end it (as of their time), rather than a look at the

@@ -97,7 +97,11 @@ fn when_the_current_state_is_known_then_the_agent_verdict_follows_design() {
         ),
     ];
     for (name, ecs, ec2, expected) in cases {
-        assert_eq!(decide_agent(&event(Some(5), Some("i-1")), ecs, ec2), expected, "{name}");
+        assert_eq!(
+            decide_agent(Some(&event(Some(5), Some("i-1"))), ecs, ec2),
+            expected,
+            "{name}"
+        );
     }
     let by_status = [
         (
@@ -114,7 +118,7 @@ fn when_the_current_state_is_known_then_the_agent_verdict_follows_design() {
         let current = instance(status, false, 5, Some("i-1"));
         assert_eq!(
             decide_agent(
-                &event(Some(5), None),
+                Some(&event(Some(5), None)),
                 InstanceView::Found(&current),
                 Ec2View::NotChecked
             ),
@@ -207,7 +211,7 @@ fn when_the_agent_reconnected_then_it_is_recovered_whatever_the_version() {
     let current = instance("ACTIVE", true, 9, Some("i-1"));
     assert_eq!(
         decide_agent(
-            &event(Some(5), None),
+            Some(&event(Some(5), None)),
             InstanceView::Found(&current),
             Ec2View::NotChecked
         ),
@@ -220,7 +224,7 @@ fn when_a_newer_change_exists_then_the_event_is_superseded() {
     let current = instance("ACTIVE", false, 9, Some("i-1"));
     assert_eq!(
         decide_agent(
-            &event(Some(5), None),
+            Some(&event(Some(5), None)),
             InstanceView::Found(&current),
             Ec2View::State(Ec2State::parse("running"))
         ),
@@ -231,7 +235,7 @@ fn when_a_newer_change_exists_then_the_event_is_superseded() {
     );
     assert_eq!(
         decide_agent(
-            &event(None, None),
+            Some(&event(None, None)),
             InstanceView::Found(&current),
             Ec2View::State(Ec2State::parse("running"))
         ),
@@ -239,7 +243,7 @@ fn when_a_newer_change_exists_then_the_event_is_superseded() {
     );
     assert_eq!(
         decide_agent(
-            &event(Some(12), None),
+            Some(&event(Some(12), None)),
             InstanceView::Found(&current),
             Ec2View::State(Ec2State::parse("running"))
         ),
@@ -255,25 +259,25 @@ fn when_ecs_alone_would_confirm_then_the_host_is_checked() {
     let unknown_id = instance("ACTIVE", false, 5, None);
     let draining = instance("DRAINING", false, 5, Some("i-1"));
     assert_eq!(
-        agent_host_check(&event(Some(5), None), InstanceView::Found(&on_ec2)),
+        agent_host_check(Some(&event(Some(5), None)), InstanceView::Found(&on_ec2)),
         Some("i-1")
     );
     assert_eq!(
-        agent_host_check(&event(Some(5), None), InstanceView::Found(&anywhere)),
+        agent_host_check(Some(&event(Some(5), None)), InstanceView::Found(&anywhere)),
         Some("mi-1"),
         "an ECS Anywhere host is checked in Systems Manager"
     );
     assert_eq!(
-        agent_host_check(&event(Some(5), Some("i-2")), InstanceView::Found(&unknown_id)),
+        agent_host_check(Some(&event(Some(5), Some("i-2"))), InstanceView::Found(&unknown_id)),
         Some("i-2"),
         "falls back to the event's id"
     );
     assert_eq!(
-        agent_host_check(&event(Some(5), None), InstanceView::Found(&draining)),
+        agent_host_check(Some(&event(Some(5), None)), InstanceView::Found(&draining)),
         None
     );
     assert_eq!(
-        agent_host_check(&event(Some(5), Some("i-1")), InstanceView::Missing),
+        agent_host_check(Some(&event(Some(5), Some("i-1"))), InstanceView::Missing),
         None
     );
 }
@@ -332,7 +336,7 @@ fn when_an_impaired_instance_is_rechecked_then_its_health_decides() {
 fn when_an_ecs_anywhere_host_is_checked_then_only_an_online_one_confirms_the_agent() {
     let anywhere = instance("ACTIVE", false, 5, Some("mi-1"));
     let found = InstanceView::Found(&anywhere);
-    let decide = |view| decide_agent(&event(Some(5), None), found, view);
+    let decide = |view| decide_agent(Some(&event(Some(5), None)), found, view);
     assert_eq!(decide(Ec2View::Host(PingStatus::Online)), Verdict::Confirmed);
     assert_eq!(
         decide(Ec2View::HostNotRegistered),

@@ -1,11 +1,12 @@
-//! Decide: signals and evidence in, a verdict (and for confirmed ones the finding) per message
-//! out. Pure; the counts a batch publishes are derived from the decisions.
+//! Decide: work items and evidence in, a verdict (and for confirmed ones the finding) per
+//! incident key out. Pure; the counts a batch publishes are derived from the decisions.
 
 use tracing::{info, info_span};
 
-use super::evidence::{DaemonChecks, Described, Ec2Evidence};
+use super::evidence::Ec2Evidence;
 use super::intake::Checked;
 use super::looks::Looks;
+use super::snapshot::Snapshot;
 use crate::alert::{AlertKind, InstanceFinding};
 use crate::incident::IncidentKey;
 use crate::inventory::{InstanceStatus, cluster_name};
@@ -31,7 +32,7 @@ pub struct Decision<'a> {
 
 impl Decision<'_> {
     pub fn kind(&self) -> AlertKind {
-        self.checked.signal.kind()
+        self.checked.key.kind
     }
 
     /// The incident this work item speaks of.
@@ -68,19 +69,19 @@ impl Decision<'_> {
     }
 }
 
-/// An outcome per signal of one cluster, in order, from what the look-ups found.
-pub fn decide<'a>(described: &Described<'a>, daemons: &DaemonChecks, ec2: &Ec2Evidence) -> Vec<Decision<'a>> {
-    described
-        .checked
+/// An outcome per work item of one cluster, in order, from what the look-ups found.
+pub fn decide<'a>(checked: &'a [Checked], looks: &Looks<'_>) -> Vec<Decision<'a>> {
+    checked
         .iter()
         .map(|checked| {
             // What is logged while deciding names the incident it speaks of.
             let _span = info_span!("decide", incident = %checked.key.id()).entered();
-            let outcome = outcome(described, checked, daemons, ec2);
-            let instance = checked.signal.container_instance_arn();
-            info!(cluster = cluster_name(described.cluster), instance, ?outcome, "decided");
+            let outcome = outcome(checked, looks);
+            let cluster = checked.key.cluster_arn.as_str();
+            let instance = checked.instance();
+            info!(cluster = cluster_name(cluster), instance, ?outcome, "decided");
             Decision {
-                cluster: described.cluster,
+                cluster,
                 checked,
                 outcome,
             }
@@ -88,17 +89,11 @@ pub fn decide<'a>(described: &Described<'a>, daemons: &DaemonChecks, ec2: &Ec2Ev
         .collect()
 }
 
-fn outcome(described: &Described<'_>, checked: &Checked, daemons: &DaemonChecks, ec2: &Ec2Evidence) -> Outcome {
+fn outcome(checked: &Checked, looks: &Looks<'_>) -> Outcome {
     if !checked.kept() {
         return Outcome::Repeat(checked.repeat);
     }
-    let signal = &checked.signal;
-    let looks = Looks {
-        described,
-        daemons,
-        hosts: ec2,
-    };
-    match kinds::of(signal.kind()).decide(signal, &looks) {
+    match kinds::of(checked.key.kind).decide(checked.case(), looks) {
         Some((verdict, finding)) => Outcome::Decided(verdict, finding),
         None => Outcome::Undecided,
     }
@@ -123,15 +118,14 @@ pub fn tally(decisions: &[Decision<'_>], tally: &mut Tally) {
 /// cannot finish) and an instance ECS drains to replace a lost daemon that stays DRAINING
 /// without it. Only while the problem itself is still there: a reconnected agent or a running
 /// daemon on a DRAINING instance is an ordinary drain.
-pub fn stale(described: &Described<'_>, daemons: &DaemonChecks, decision: &Decision<'_>) -> Option<InstanceFinding> {
+pub fn stale(snapshot: &Snapshot, decision: &Decision<'_>) -> Option<InstanceFinding> {
     let Outcome::Decided(Verdict::Suppressed(suppression), _) = &decision.outcome else {
         return None;
     };
     let looks = Looks {
-        described,
-        daemons,
+        snapshot,
         hosts: &Ec2Evidence::default(),
     };
-    let signal = &decision.checked.signal;
-    kinds::of(signal.kind()).stuck(signal, suppression, &looks)
+    let checked = decision.checked;
+    kinds::of(checked.key.kind).stuck(checked.case(), suppression, &looks)
 }

@@ -1,8 +1,8 @@
-//! Evidence: what ECS and EC2 say now about the signals of a batch. Every look-up is batched
+//! Evidence: what ECS and EC2 say now about the work items of a batch or a sweep, into each
+//! cluster's [`Snapshot`]. Every look-up is batched
 //! (at most [`DESCRIBE_LIMIT`] names a call, through [`chunked`]), and a failed call only marks
 //! the names it carried as unknown.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
@@ -11,7 +11,8 @@ use tracing::error;
 
 pub use super::deployments::deployments;
 use super::intake::Checked;
-use crate::event::{self, DaemonOn, Signal};
+pub use super::snapshot::{DaemonChecks, DaemonTasks, Snapshot};
+use crate::event::DaemonOn;
 use crate::inventory::{
     ClusterInstances, Ec2States, HostStates, InstanceStatus, TaskFilter, cluster_name, instance_key,
     is_ec2_instance_id, is_managed_node_id,
@@ -51,24 +52,15 @@ where
     chunks.into_iter().zip(answers).collect()
 }
 
-/// One cluster's signals with its container instances as ECS describes them now.
+/// One cluster's work items with its snapshot, for what else they need looked up.
 pub struct Described<'a> {
-    pub cluster: &'a str,
     pub checked: &'a [Checked],
-    /// What the batch's look-ups found, or (the sweep's) its survey's, borrowed: a sweep of
-    /// thousands of instances holds them once.
-    pub instances: Cow<'a, ClusterInstances>,
-    /// Keys of the instances whose `DescribeContainerInstances` failed.
-    pub failed_instances: Cow<'a, HashSet<String>>,
+    pub snapshot: &'a Snapshot,
 }
 
 impl Described<'_> {
-    fn kept(&self) -> impl Iterator<Item = &Signal> {
-        self.checked.iter().filter(|c| c.kept()).map(|c| &c.signal)
-    }
-
-    pub fn known(&self, container_instance_arn: &str) -> bool {
-        !self.failed_instances.contains(instance_key(container_instance_arn))
+    fn kept(&self) -> impl Iterator<Item = &Checked> {
+        self.checked.iter().filter(|c| c.kept())
     }
 
     /// The EC2 instances to look up: those of agent signals ECS alone would confirm.
@@ -83,32 +75,20 @@ impl Described<'_> {
 
     fn host_ids(&self) -> impl Iterator<Item = &str> {
         self.kept()
-            .filter(|s| self.known(s.container_instance_arn()))
-            .filter_map(|s| kinds::of(s.kind()).host_to_check(s, self.instances.lookup(s.container_instance_arn())))
+            .filter_map(|c| Some((c, self.snapshot.instance(c.instance())?)))
+            .filter_map(|(c, ecs)| kinds::of(c.key.kind).host_to_check(c.case(), ecs))
     }
 
     /// The lost daemons whose instance is not being repaired anyway.
     fn lost_daemons(&self) -> Vec<DaemonOn<'_>> {
         self.kept()
-            .filter(|s| self.known(s.container_instance_arn()))
-            .filter(|s| kinds::of(s.kind()).daemon_to_check(self.instances.lookup(s.container_instance_arn())))
-            .filter_map(Signal::daemon)
+            .filter(|c| {
+                let ecs = self.snapshot.instance(c.instance());
+                ecs.is_some_and(|ecs| kinds::of(c.key.kind).daemon_to_check(ecs))
+            })
+            .filter_map(Checked::daemon)
             .collect()
     }
-}
-
-/// What the look-ups of one cluster's lost daemons found.
-#[derive(Default)]
-pub struct DaemonChecks {
-    /// `(instance key, daemon name)` of the daemons that run again.
-    pub live: HashSet<(String, String)>,
-    /// Daemons whose task look-up failed.
-    pub failed: HashSet<String>,
-    pub deployments: HashMap<String, Option<Deployment>>,
-    /// Whether each daemon is critical, by name; absent or `None`: unknown.
-    pub critical: HashMap<String, Option<bool>>,
-    /// Why the Managed Daemons APIs could not be used, if they could not.
-    pub unavailable: Option<AwsError>,
 }
 
 /// What the hosts behind disconnected agents are: EC2 states and ECS Anywhere hosts' ping
@@ -121,17 +101,38 @@ pub struct Ec2Evidence {
     pub managed_failed: HashSet<String>,
 }
 
-/// The first look at one cluster: its container instances as ECS describes them now (once for
-/// all signal kinds).
-pub async fn describe<'a>(inventory: &dyn Inventory, cluster: &'a str, checked: &'a [Checked]) -> Described<'a> {
+/// The first look at one cluster: the container instances its work items name, as ECS
+/// describes them now (once for all kinds).
+pub async fn snapshot(inventory: &dyn Inventory, cluster: &str, checked: &[Checked]) -> Snapshot {
     let arns = super::intake::instances(checked);
-    let (instances, failed_instances) = container_instances(inventory, cluster, &arns).await;
-    Described {
-        cluster,
-        checked,
-        instances: Cow::Owned(instances),
-        failed_instances: Cow::Owned(failed_instances),
+    Snapshot::new(cluster, container_instances(inventory, cluster, &arns).await)
+}
+
+/// The monitor's look-ups for a batch: each cluster's snapshot of the instances and lost
+/// daemons its work items name, and the hosts behind them across clusters (asked once).
+pub async fn gather(
+    inventory: &dyn Inventory,
+    daemons: &dyn Daemons,
+    monitored: &[(&str, &[Checked])],
+) -> (Vec<Snapshot>, Ec2Evidence) {
+    let looked = monitored
+        .iter()
+        .map(|(cluster, checked)| snapshot(inventory, cluster, checked));
+    let mut snapshots: Vec<Snapshot> = join_all(looked).await;
+    let described: Vec<Described<'_>> = monitored
+        .iter()
+        .zip(&snapshots)
+        .map(|((_, checked), snapshot)| Described { checked, snapshot })
+        .collect();
+    let (ec2, checks) = futures_util::future::join(
+        hosts(inventory, &described),
+        join_all(described.iter().map(|d| daemon_checks(inventory, daemons, d))),
+    )
+    .await;
+    for (snapshot, checks) in snapshots.iter_mut().zip(checks) {
+        snapshot.daemons = checks;
     }
+    (snapshots, ec2)
 }
 
 /// `DescribeContainerInstances` per 100 of `arns`, the one look-up of both Lambdas (the
@@ -212,21 +213,34 @@ pub async fn daemon_checks(
     daemons: &dyn Daemons,
     described: &Described<'_>,
 ) -> DaemonChecks {
-    let lost = described.lost_daemons();
-    let (live, failed) = live_daemons(inventory, described.cluster, &lost).await;
-    let unreplaced: Vec<DaemonOn<'_>> = lost
-        .into_iter()
-        .filter(|d| !failed.contains(d.name) && !live.contains(&d.live_key()))
-        .collect();
-    let (deployments, unavailable, arns) = deployments(daemons, described.cluster, &unreplaced).await;
+    let (lost, cluster) = (described.lost_daemons(), described.snapshot.cluster.as_str());
+    let names: Vec<&str> = lost.iter().map(|d| d.name).collect();
+    let tasks = daemon_tasks(inventory, cluster, &names).await;
+    let mut checks = DaemonChecks::new(&lost, Some(&tasks));
+    let arns = checks.deployments_of(daemons, cluster, &lost).await;
     // Only where the verdict can confirm: a daemon being deployed is not looked up.
-    let critical = criticality(daemons, &arns, &deployments).await;
-    DaemonChecks {
-        live,
-        failed,
-        deployments,
-        critical,
-        unavailable,
+    checks.critical = criticality(daemons, &arns, &checks.deployments).await;
+    checks
+}
+
+impl DaemonChecks {
+    /// Whether a deployment of each lost daemon not running again is under way (one
+    /// `ListDaemonDeployments` per daemon); returns the daemons' ARNs by name.
+    pub async fn deployments_of(
+        &mut self,
+        daemons: &dyn Daemons,
+        cluster: &str,
+        lost: &[DaemonOn<'_>],
+    ) -> HashMap<String, String> {
+        let unreplaced: Vec<DaemonOn<'_>> = lost
+            .iter()
+            .filter(|d| !self.failed.contains(d.name) && !self.live.contains(&d.live_key()))
+            .copied()
+            .collect();
+        let (deployments, unavailable, arns) = deployments(daemons, cluster, &unreplaced).await;
+        self.deployments = deployments;
+        self.unavailable = unavailable;
+        arns
     }
 }
 
@@ -250,52 +264,48 @@ pub async fn criticality(
         .collect()
 }
 
-/// Finds which lost daemons run again: `ListTasks` with the `daemonName` filter, once per daemon
-/// of the cluster (a daemon's task definition is a daemon task definition, whose family need not
-/// be the daemon's name), then `DescribeTasks` per 100, matching on `group` and container
-/// instance. Returns the live `(instance key, daemon name)` pairs and the daemons whose look-up
-/// failed.
-async fn live_daemons(
-    inventory: &dyn Inventory,
-    cluster: &str,
-    lost: &[DaemonOn<'_>],
-) -> (HashSet<(String, String)>, HashSet<String>) {
-    let mut queries: Vec<(TaskFilter, HashSet<&str>)> = Vec::new();
-    for daemon in lost {
-        let filter = TaskFilter::Daemon(daemon.name.to_owned());
-        if !queries.iter().any(|(f, _)| *f == filter) {
-            queries.push((filter, HashSet::from([daemon.name])));
-        }
-    }
-    let listed = join_all(queries.iter().map(|(filter, _)| inventory.list_tasks(cluster, filter))).await;
-    let mut failed: HashSet<String> = HashSet::new();
-    let mut task_arns: Vec<String> = Vec::new();
-    for ((_, names), answer) in queries.iter().zip(listed) {
+/// `ListTasks` with the `daemonName` filter, once per daemon (a daemon's task definition is a
+/// daemon task definition, whose family need not be the daemon's name), then `DescribeTasks`
+/// per 100 across them, matching on `group` (an API that ignored the filter would otherwise
+/// count any task as the daemon's) and container instance. A failed `DescribeTasks` leaves
+/// unknown only the daemons whose tasks it carried.
+pub async fn daemon_tasks(inventory: &dyn Inventory, cluster: &str, names: &[&str]) -> DaemonTasks {
+    let names: Vec<&str> = names
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let filters: Vec<TaskFilter> = names.iter().map(|n| TaskFilter::Daemon((*n).to_owned())).collect();
+    let listed = join_all(filters.iter().map(|filter| inventory.list_tasks(cluster, filter))).await;
+    let mut tasks = DaemonTasks::default();
+    let mut owner: HashMap<String, &str> = HashMap::new();
+    for (name, answer) in names.iter().zip(listed) {
         match answer {
-            Ok(arns) => task_arns.extend(arns),
+            Ok(arns) => {
+                tasks.running_on.insert((*name).to_owned(), HashSet::new());
+                owner.extend(arns.into_iter().map(|arn| (arn, *name)));
+            }
             Err(e) => {
-                log_check_error(cluster, &e, names.len());
-                failed.extend(names.iter().map(|n| (*n).to_owned()));
+                log_check_error(cluster, &e, 1);
+                tasks.failed.insert((*name).to_owned());
             }
         }
     }
+    let mut task_arns: Vec<String> = owner.keys().cloned().collect();
     task_arns.sort();
-    task_arns.dedup();
-    let mut live = HashSet::new();
-    for (_, answer) in chunked(&task_arns, |chunk| inventory.describe_tasks(cluster, chunk)).await {
+    for (chunk, answer) in chunked(&task_arns, |chunk| inventory.describe_tasks(cluster, chunk)).await {
         match answer {
-            Ok(tasks) => live.extend(tasks.into_iter().filter(|t| t.is_live()).filter_map(|t| {
-                let name = t.group.as_deref()?.strip_prefix(event::DAEMON_GROUP_PREFIX)?.to_owned();
-                Some((instance_key(t.container_instance_arn.as_deref()?).to_owned(), name))
-            })),
+            Ok(found) => found.into_iter().filter(|t| t.is_live()).for_each(|t| tasks.place(t)),
             Err(e) => {
-                // Which task belonged to which daemon is unknown without the answer.
-                log_check_error(cluster, &e, lost.len());
-                failed.extend(lost.iter().map(|d| d.name.to_owned()));
+                log_check_error(cluster, &e, chunk.len());
+                tasks
+                    .failed
+                    .extend(chunk.iter().filter_map(|arn| owner.get(arn)).map(|n| (*n).to_owned()));
             }
         }
     }
-    (live, failed)
+    tasks
 }
 
 /// The cluster as the remediation guard reads it: one `ListContainerInstances` (every status
@@ -342,3 +352,6 @@ pub async fn cluster_state(inventory: &dyn Inventory, cluster: &str) -> Result<C
 pub fn log_check_error(cluster: &str, error: &AwsError, names: usize) {
     error!(cluster = cluster_name(cluster), operation = error.operation, error = %error_chain(error), names, "check failed: its messages go back to the queue");
 }
+
+#[cfg(test)]
+mod tests;

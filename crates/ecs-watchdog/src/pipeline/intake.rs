@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use tracing::{info, info_span, warn};
 
-use crate::event::{self, Parsed, RepeatKey, Signal};
+use crate::event::{self, DaemonOn, Parsed, RepeatKey, Signal};
 use crate::incident::IncidentKey;
 use crate::inventory::instance_key;
 use crate::kinds;
 use crate::ports::Quarantined;
-use crate::verdict::{self, Repeat};
+use crate::verdict::{self, Case, Repeat};
 
 /// One SQS record: its id (for batch item failures) and its body. Read straight from the
 /// event Lambda hands over, leaving out the receipt handle, attributes and the rest, which a
@@ -87,12 +87,14 @@ pub struct SqsBatch {
     pub records: Vec<Message>,
 }
 
-/// A work item: the incident a signal speaks of, and what it said (the trigger: the signal and
-/// its event's time). The sweep's items are looks at the current state: no event time.
+/// A work item: an incident key and, when an event set off the look, what the event said (its
+/// signal and time). The sweep's items are looks at the current state: the key alone.
 #[derive(Debug)]
 pub struct Checked {
     pub key: IncidentKey,
-    pub signal: Signal,
+    /// The event's signal; none for the sweep's looks. Boxed: a sweep's thousands of looks
+    /// carry no room for one.
+    pub event: Option<Box<Signal>>,
     /// When the event happened (EventBridge's `time`, UNIX seconds); none for the sweep's looks.
     pub time: Option<u64>,
     /// The event's EventBridge `id` (a redelivery carries it again); none for the sweep's looks.
@@ -103,10 +105,10 @@ pub struct Checked {
 
 impl Checked {
     /// A look at the current state (the sweep's): no event, never a repeat.
-    pub fn look(signal: Signal) -> Self {
+    pub fn look(key: IncidentKey) -> Self {
         Self {
-            key: IncidentKey::of(&signal),
-            signal,
+            key,
+            event: None,
             time: None,
             event_id: None,
             repeat: Repeat::Kept,
@@ -115,6 +117,31 @@ impl Checked {
 
     pub fn kept(&self) -> bool {
         self.repeat == Repeat::Kept
+    }
+
+    /// What its kind's verdict reads: the key and the event, if any.
+    pub fn case(&self) -> Case<'_> {
+        Case {
+            key: &self.key,
+            event: self.event.as_deref(),
+        }
+    }
+
+    /// The container instance as the event names it, or the key's id.
+    pub fn instance(&self) -> &str {
+        self.case().resource()
+    }
+
+    /// The daemon on the container instance, for an incident of a daemon on one (not of a
+    /// daemon's deployment, whose event names the daemon as its resource).
+    pub fn daemon(&self) -> Option<DaemonOn<'_>> {
+        let name = self.key.daemon.as_deref()?;
+        let arn = self.event.as_ref().and_then(|e| e.daemon_arn.as_deref());
+        (arn != Some(self.instance())).then_some(DaemonOn {
+            instance: self.instance(),
+            name,
+            arn,
+        })
     }
 }
 
@@ -214,7 +241,7 @@ pub fn group(reads: Vec<Read<'_>>) -> Intake {
                 }
                 Checked {
                     key,
-                    signal,
+                    event: Some(Box::new(signal)),
                     time: stamp.time,
                     event_id: stamp.id,
                     repeat,
@@ -226,13 +253,13 @@ pub fn group(reads: Vec<Read<'_>>) -> Intake {
     intake
 }
 
-/// The distinct container instances the kept signals name, in order.
+/// The distinct container instances the kept work items name, in order.
 pub fn instances(checked: &[Checked]) -> Vec<String> {
     let mut seen = HashMap::new();
     checked
         .iter()
-        .filter(|c| c.kept() && kinds::of(c.signal.kind()).of_instances())
-        .map(|c| c.signal.container_instance_arn())
+        .filter(|c| c.kept() && kinds::of(c.key.kind).of_instances())
+        .map(Checked::instance)
         .filter(|arn| seen.insert(instance_key(arn), ()).is_none())
         .map(str::to_owned)
         .collect()

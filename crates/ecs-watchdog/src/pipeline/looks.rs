@@ -1,21 +1,19 @@
-//! What the look-ups of one cluster found, as the kinds' verdicts read it ([`Evidence`]): the
-//! container instances, the hosts behind them, and the lost daemons' tasks and deployments.
+//! What the look-ups of one cluster found, as the kinds' verdicts read it ([`Evidence`]): its
+//! snapshot, and the hosts behind its instances (regional, looked up across clusters).
 
-use super::evidence::{DaemonChecks, Described, Ec2Evidence};
-use crate::inventory::{InstanceView, instance_key, is_managed_node_id};
-use crate::verdict::{DaemonLook, Deployment, Ec2View, Evidence};
+use super::evidence::Ec2Evidence;
+use super::snapshot::Snapshot;
+use crate::inventory::{InstanceView, is_managed_node_id};
+use crate::verdict::{DaemonLook, Ec2View, Evidence};
 
 pub struct Looks<'a> {
-    pub described: &'a Described<'a>,
-    pub daemons: &'a DaemonChecks,
+    pub snapshot: &'a Snapshot,
     pub hosts: &'a Ec2Evidence,
 }
 
 impl Evidence for Looks<'_> {
     fn instance(&self, container_instance_arn: &str) -> Option<InstanceView<'_>> {
-        self.described
-            .known(container_instance_arn)
-            .then(|| self.described.instances.lookup(container_instance_arn))
+        self.snapshot.instance(container_instance_arn)
     }
 
     fn host(&self, id: &str) -> Option<Ec2View> {
@@ -34,19 +32,6 @@ impl Evidence for Looks<'_> {
     }
 
     fn daemon(&self, container_instance_arn: &str, name: &str) -> Option<DaemonLook> {
-        let checks = self.daemons;
-        if checks.failed.contains(name) {
-            return None;
-        }
-        let live = (instance_key(container_instance_arn).to_owned(), name.to_owned());
-        Some(DaemonLook {
-            running: checks.live.contains(&live),
-            // Not asked (no deployment look-up for the daemon): unknown; asked and failed: none.
-            deployment: match checks.deployments.get(name) {
-                Some(deployment) => *deployment,
-                None => Some(Deployment::Unknown),
-            },
-            critical: checks.critical.get(name).copied().flatten(),
-        })
+        self.snapshot.daemon(container_instance_arn, name)
     }
 }

@@ -22,6 +22,7 @@ mod report;
 mod restart;
 mod scope;
 mod services;
+mod snapshot;
 mod survey;
 mod sweep;
 mod unregistered;
@@ -29,7 +30,7 @@ mod watched;
 
 use std::collections::{BTreeMap, HashSet};
 
-use futures_util::future::{join, join_all};
+use futures_util::future::join;
 use tracing::{info, warn};
 
 pub use evidence::{DESCRIBE_LIMIT, MANAGED_NODE_LIMIT};
@@ -336,34 +337,25 @@ impl Monitor {
         silences: &mut Silences,
         tally: &mut Tally,
     ) -> (Vec<Decision<'a>>, HashSet<&'a str>) {
-        let inventory = self.io.inventory.as_ref();
-        let described = join_all(
-            monitored
-                .iter()
-                .map(|(cluster, checked)| evidence::describe(inventory, cluster, checked)),
-        )
-        .await;
-        let daemons = self.io.daemons.as_ref();
-        let (ec2, checks) = join(
-            evidence::hosts(inventory, &described),
-            join_all(described.iter().map(|d| evidence::daemon_checks(inventory, daemons, d))),
-        )
-        .await;
+        let (inventory, daemons) = (self.io.inventory.as_ref(), self.io.daemons.as_ref());
+        let (snapshots, ec2) = evidence::gather(inventory, daemons, monitored).await;
         let mut decisions = Vec::new();
         let mut deployments_unknown = HashSet::new();
-        for (described, checks) in described.iter().zip(checks) {
-            hold::instance_silences(described.cluster, &described.instances, silences);
+        for ((cluster, checked), snapshot) in monitored.iter().zip(&snapshots) {
+            hold::instance_silences(cluster, &snapshot.instances, silences);
+            let checks = &snapshot.daemons;
             if let Some(e) = &checks.unavailable {
-                tally.count(Some(cluster_name(described.cluster)), Metric::DaemonApiUnavailable);
+                tally.count(Some(cluster_name(cluster)), Metric::DaemonApiUnavailable);
                 if deployments_unknown.is_empty() {
                     warn!(error = %error_chain(e), "Managed Daemons APIs unavailable: deciding lost daemons from tasks and instance state");
                 }
-                deployments_unknown.insert(described.cluster);
+                deployments_unknown.insert(*cluster);
             }
             if checks.deployments.values().any(|d| *d == Some(Deployment::Unknown)) {
-                deployments_unknown.insert(described.cluster);
+                deployments_unknown.insert(*cluster);
             }
-            decisions.extend(decide::decide(described, &checks, &ec2));
+            let looks = looks::Looks { snapshot, hosts: &ec2 };
+            decisions.extend(decide::decide(checked, &looks));
         }
         (decisions, deployments_unknown)
     }

@@ -1,48 +1,40 @@
-//! Survey: what the sweep sees of one cluster now, and the signals it makes of it. The look-ups
+//! Survey: what the sweep sees of one cluster now, and the incidents it looks at there. The look-ups
 //! are the whole cluster's, batched: `ListContainerInstances` and `DescribeContainerInstances` per
-//! 100 (the monitor's own look-up, [`container_instances`]), then per Managed Daemon `DescribeDaemon` and its tasks (`ListTasks` by daemon name,
-//! `DescribeTasks` per 100). A failed look-up leaves what it covered unknown, never "fine".
+//! 100 (the monitor's own look-up, [`container_instances`]), then per Managed Daemon
+//! `DescribeDaemon` beside the daemons' tasks (the monitor's look-up too, [`daemon_tasks`]). A failed look-up leaves what it covered unknown, never "fine".
 
 use std::collections::HashSet;
 
 use futures_util::future::{join, join_all};
 
-use super::evidence::{DaemonChecks, chunked, container_instances, log_check_error};
-use crate::event::{DAEMON_GROUP_PREFIX, Signal};
+use super::evidence::{DaemonChecks, DaemonTasks, Snapshot, container_instances, daemon_tasks, log_check_error};
+use super::intake::Checked;
+use crate::event::DaemonOn;
 use crate::incident::IncidentKey;
 use crate::inventory::{
-    ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth, InstanceStatus, TaskFilter,
-    instance_key,
+    ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, InstanceHealth, InstanceStatus, instance_key,
 };
 use crate::kind::AlertKind;
 use crate::kinds;
-use crate::ports::{AwsError, Daemons, Inventory, Ledger};
+use crate::ports::{Daemons, Inventory, Ledger};
 
-/// One cluster as the sweep found it.
+/// One cluster as the sweep found it: its snapshot (every instance, and once the looks are
+/// known, their daemons), with what the sweep alone reads.
 pub struct Survey {
-    pub cluster: String,
-    pub instances: ClusterInstances,
-    /// Keys of the instances whose `DescribeContainerInstances` failed.
-    pub failed_instances: HashSet<String>,
+    pub snapshot: Snapshot,
     /// The cluster's daemons; `None`: `ListDaemons` failed, so no daemon can be judged.
     pub daemons: Option<Vec<DaemonSurvey>>,
+    /// Where the daemons run (the monitor's look-up, [`daemon_tasks`], of every daemon listed).
+    pub tasks: DaemonTasks,
     /// The cluster's open incidents; `None`: the ledger could not be read.
     pub open: Option<Vec<IncidentKey>>,
 }
 
-/// One Managed Daemon: where it belongs and where it runs.
+/// One Managed Daemon: where it belongs.
 pub struct DaemonSurvey {
     pub daemon: Daemon,
     /// `None`: `DescribeDaemon` failed.
     pub placement: Option<DaemonPlacement>,
-    /// Keys of the instances with a live task of it; `None`: its tasks could not be listed.
-    pub running_on: Option<HashSet<String>>,
-}
-
-impl DaemonSurvey {
-    fn known(&self) -> Option<(&DaemonPlacement, &HashSet<String>)> {
-        Some((self.placement.as_ref()?, self.running_on.as_ref()?))
-    }
 }
 
 /// Looks at one cluster. `None` when its instances could not be listed: a cluster seen in part
@@ -60,57 +52,50 @@ pub async fn survey(
             return None;
         }
     };
-    let ((instances, failed_instances), (listed, open)) = join(
+    let (found, ((listed, tasks), open)) = join(
         container_instances(inventory, cluster, &arns),
-        join(daemons.list_daemons(cluster), ledger.open_incidents(cluster)),
+        join(
+            listed_daemons(inventory, daemons, cluster),
+            ledger.open_incidents(cluster),
+        ),
     )
     .await;
-    let daemons = match listed {
-        Ok(listed) => Some(join_all(listed.into_iter().map(|d| daemon(inventory, daemons, cluster, d))).await),
-        Err(e) => {
-            log_check_error(cluster, &e, 0);
-            None
-        }
-    };
     Some(Survey {
-        cluster: cluster.to_owned(),
-        instances,
-        failed_instances,
-        daemons,
+        snapshot: Snapshot::new(cluster, found),
+        daemons: listed,
+        tasks,
         open: open.inspect_err(|e| log_check_error(cluster, e, 0)).ok(),
     })
 }
 
-async fn daemon(inventory: &dyn Inventory, daemons: &dyn Daemons, cluster: &str, daemon: Daemon) -> DaemonSurvey {
-    let (placement, running_on) = join(
-        daemons.describe_daemon(&daemon.arn),
-        running_on(inventory, cluster, &daemon.name),
+/// `ListDaemons`, then each daemon's `DescribeDaemon` beside the tasks of them all.
+async fn listed_daemons(
+    inventory: &dyn Inventory,
+    daemons: &dyn Daemons,
+    cluster: &str,
+) -> (Option<Vec<DaemonSurvey>>, DaemonTasks) {
+    let listed = match daemons.list_daemons(cluster).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            log_check_error(cluster, &e, 0);
+            return (None, DaemonTasks::default());
+        }
+    };
+    let names: Vec<&str> = listed.iter().map(|d| d.name.as_str()).collect();
+    let (placements, tasks) = join(
+        join_all(listed.iter().map(|d| daemons.describe_daemon(&d.arn))),
+        daemon_tasks(inventory, cluster, &names),
     )
     .await;
-    DaemonSurvey {
-        placement: placement.inspect_err(|e| log_check_error(cluster, e, 1)).ok(),
-        running_on: running_on.inspect_err(|e| log_check_error(cluster, e, 1)).ok(),
-        daemon,
-    }
-}
-
-/// The instances with a live task of the daemon. The task's `group` is checked too: an API
-/// that ignored the daemon-name filter would otherwise count any task as the daemon's.
-async fn running_on(inventory: &dyn Inventory, cluster: &str, name: &str) -> Result<HashSet<String>, AwsError> {
-    let arns = inventory
-        .list_tasks(cluster, &TaskFilter::Daemon(name.to_owned()))
-        .await?;
-    let group = format!("{DAEMON_GROUP_PREFIX}{name}");
-    let mut on = HashSet::new();
-    for (_, answer) in chunked(&arns, |chunk| inventory.describe_tasks(cluster, chunk)).await {
-        on.extend(
-            answer?
-                .into_iter()
-                .filter(|t| t.is_live() && t.group.as_deref() == Some(group.as_str()))
-                .filter_map(|t| Some(instance_key(t.container_instance_arn.as_deref()?).to_owned())),
-        );
-    }
-    Ok(on)
+    let surveyed = listed
+        .into_iter()
+        .zip(placements)
+        .map(|(daemon, placement)| DaemonSurvey {
+            placement: placement.inspect_err(|e| log_check_error(cluster, e, 1)).ok(),
+            daemon,
+        })
+        .collect();
+    (Some(surveyed), tasks)
 }
 
 /// What the survey found, in numbers (the sweep's gauges).
@@ -120,6 +105,14 @@ pub struct Counts {
     pub disconnected_agents: u64,
     /// Per daemon whose placement and tasks are known.
     pub without_daemon: Vec<(String, u64)>,
+}
+
+impl std::ops::Deref for Survey {
+    type Target = Snapshot;
+
+    fn deref(&self) -> &Snapshot {
+        &self.snapshot
+    }
 }
 
 impl Survey {
@@ -144,7 +137,7 @@ impl Survey {
     /// The instances a daemon belongs on and does not run on: registered, agent connected (a
     /// disconnected agent cannot report tasks), of one of the daemon's capacity providers.
     fn without<'a>(&'a self, daemon: &'a DaemonSurvey) -> impl Iterator<Item = &'a ContainerInstance> {
-        let known = daemon.known();
+        let known = self.known(daemon);
         self.watched().filter(move |i| {
             known.is_some_and(|(placement, running)| {
                 i.agent_connected
@@ -160,47 +153,47 @@ impl Survey {
             monitored_instances: self.watched().count() as u64,
             disconnected_agents: self.watched().filter(|i| !i.agent_connected).count() as u64,
             without_daemon: daemons
-                .filter(|d| d.known().is_some())
+                .filter(|d| self.known(d).is_some())
                 .map(|d| (d.daemon.name.clone(), self.without(d).count() as u64))
                 .collect(),
         }
     }
 
-    /// The signals to decide: every disconnected agent, every instance without a daemon it
-    /// belongs on, and every open incident not among them (so a look can close it).
-    pub fn signals(&self) -> Vec<Signal> {
-        let cluster = &self.cluster;
-        let mut signals: Vec<Signal> = self
-            .watched()
+    /// The incidents to look at (work items with no event): every disconnected agent, every
+    /// instance without a daemon it belongs on, every impaired instance, and every open incident
+    /// not among them whose kind the sweep can look at again (so a look can close it).
+    pub fn keys(&self) -> Vec<IncidentKey> {
+        let key = |kind, i: &ContainerInstance, daemon| IncidentKey::new(&self.cluster, kind, &i.arn, daemon);
+        let watched = || self.watched();
+        let mut keys: Vec<IncidentKey> = watched()
             .filter(|i| !i.agent_connected)
-            .map(|i| Signal::look(AlertKind::AgentDisconnected, cluster, &i.arn, i.ec2_instance_id.clone()))
+            .map(|i| key(AlertKind::AgentDisconnected, i, None))
             .collect();
         for d in self.daemons.iter().flatten() {
-            signals.extend(self.without(d).map(|i| {
-                Signal::of_daemon(
-                    AlertKind::DaemonLost,
-                    cluster,
-                    &i.arn,
-                    &d.daemon.name,
-                    Some(&d.daemon.arn),
-                )
-            }));
+            let name = Some(d.daemon.name.as_str());
+            keys.extend(self.without(d).map(|i| key(AlertKind::DaemonLost, i, name)));
         }
-        signals.extend(
-            self.watched()
+        keys.extend(
+            watched()
                 .filter(|i| i.health.as_ref().is_some_and(InstanceHealth::impaired))
-                .map(|i| Signal::look(AlertKind::InstanceImpaired, cluster, &i.arn, i.ec2_instance_id.clone())),
+                .map(|i| key(AlertKind::InstanceImpaired, i, None)),
         );
-        let seen: HashSet<IncidentKey> = signals.iter().map(IncidentKey::of).collect();
-        for open in self.open.iter().flatten().filter(|k| !seen.contains(*k)) {
-            let arn = open
-                .daemon
-                .as_deref()
-                .and_then(|name| self.daemon(name))
-                .map(|d| d.daemon.arn.as_str());
-            signals.extend(kinds::of(open.kind).look_again(cluster, open, arn));
-        }
-        signals
+        let seen: HashSet<IncidentKey> = keys.iter().cloned().collect();
+        let again = self.open.iter().flatten().filter(|k| !seen.contains(*k));
+        keys.extend(again.filter(|k| kinds::of(k.kind).looked_at_again()).cloned());
+        keys
+    }
+
+    /// The lost daemons of the looks, each with its ARN as `ListDaemons` gave it.
+    pub fn lost<'a>(&'a self, checked: &'a [Checked]) -> Vec<DaemonOn<'a>> {
+        checked
+            .iter()
+            .filter_map(Checked::daemon)
+            .map(|d| DaemonOn {
+                arn: d.arn.or_else(|| self.daemon(d.name).map(|s| s.daemon.arn.as_str())),
+                ..d
+            })
+            .collect()
     }
 
     /// How many daemons run a task on the instance (by key).
@@ -208,8 +201,13 @@ impl Survey {
         self.daemons
             .iter()
             .flatten()
-            .filter(|d| d.running_on.as_ref().is_some_and(|on| on.contains(instance)))
+            .filter(|d| self.tasks.on(&d.daemon.name).is_some_and(|on| on.contains(instance)))
             .count()
+    }
+
+    /// Where the daemon belongs and where it runs, when both are known.
+    fn known<'a>(&'a self, daemon: &'a DaemonSurvey) -> Option<(&'a DaemonPlacement, &'a HashSet<String>)> {
+        Some((daemon.placement.as_ref()?, self.tasks.on(&daemon.daemon.name)?))
     }
 
     fn daemon(&self, name: &str) -> Option<&DaemonSurvey> {
@@ -219,30 +217,14 @@ impl Survey {
     /// What the look-ups say of the daemons, as the event path's verdicts read it: where each
     /// runs, which could not be looked up, and (a daemon that no longer exists is nowhere
     /// missing) the open incidents of deleted daemons as running.
-    pub fn daemon_checks(&self, signals: &[Signal]) -> DaemonChecks {
-        let mut checks = DaemonChecks::default();
+    pub fn daemon_checks(&self, lost: &[DaemonOn<'_>]) -> DaemonChecks {
+        let mut checks = DaemonChecks::new(lost, self.daemons.is_some().then_some(&self.tasks));
         for d in self.daemons.iter().flatten() {
             let critical = d.placement.as_ref().and_then(|p| p.critical);
             checks.critical.insert(d.daemon.name.clone(), critical);
-        }
-        for lost in signals.iter().filter_map(Signal::daemon) {
-            let (instance, name) = lost.live_key();
-            match (&self.daemons, self.daemon(lost.name)) {
-                (None, _) => {
-                    checks.failed.insert(name);
-                }
-                (Some(_), None) => {
-                    checks.live.insert((instance, name));
-                }
-                (Some(_), Some(d)) => match d.known() {
-                    Some((_, running)) if running.contains(&instance) => {
-                        checks.live.insert((instance, name));
-                    }
-                    Some(_) => {}
-                    None => {
-                        checks.failed.insert(name);
-                    }
-                },
+            // Where it belongs unknown: what it runs on says nothing of where it is missing.
+            if d.placement.is_none() && lost.iter().any(|l| l.name == d.daemon.name) {
+                checks.failed.insert(d.daemon.name.clone());
             }
         }
         checks

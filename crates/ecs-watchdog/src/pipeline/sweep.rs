@@ -140,12 +140,10 @@ impl Sweep {
             return out;
         };
         let now = io.clock.now();
-        let listing = self.survey(ledger, &mut out).await;
+        let mut listing = self.survey(ledger, &mut out).await;
+        let checked = judge::looks(io.daemons.as_ref(), &mut listing.surveys).await;
         let surveys = &listing.surveys;
-
-        let (signals, checks) = judge::looks(io.daemons.as_ref(), surveys).await;
-        let checked = judge::checked(signals);
-        let (confirmed, decisions) = judge::judge(&self.monitor, surveys, &checked, &checks, &mut out).await;
+        let (confirmed, decisions) = judge::judge(&self.monitor, surveys, &checked, &mut out).await;
 
         let s = plan::Settings {
             silences: hold::silences(&self.monitor.scoping, surveys, now),

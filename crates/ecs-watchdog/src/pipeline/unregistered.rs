@@ -271,10 +271,9 @@ mod tests {
             })
             .collect();
         Survey {
-            cluster: CLUSTER.into(),
-            instances: ClusterInstances::Found(found),
-            failed_instances: HashSet::new(),
+            snapshot: super::super::snapshot::Snapshot::new(CLUSTER, (ClusterInstances::Found(found), HashSet::new())),
             daemons: None,
+            tasks: Default::default(),
             open: Some(open),
         }
     }

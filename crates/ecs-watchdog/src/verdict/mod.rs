@@ -2,7 +2,9 @@
 //! every kind's verdict uses, and the [`Evidence`] each reads. The verdicts themselves are the
 //! kinds' (`Kind::decide`). Pure.
 
+use crate::event::Signal;
 use crate::inventory::{ContainerInstance, Ec2State, InstanceStatus, InstanceView, PingStatus};
+use crate::key::IncidentKey;
 
 /// The outcome of re-checking one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +88,51 @@ pub fn in_service(ecs: InstanceView<'_>) -> Result<&ContainerInstance, Verdict> 
         }
         InstanceStatus::Draining => Err(Verdict::Suppressed(Suppression::Draining)),
         _ => Ok(instance),
+    }
+}
+
+/// What a verdict is about: an incident's key and, when an event set off the look, that
+/// event's signal (its version, time and facts). The sweep's looks at the state have no event.
+#[derive(Debug, Clone, Copy)]
+pub struct Case<'a> {
+    pub key: &'a IncidentKey,
+    pub event: Option<&'a Signal>,
+}
+
+impl<'a> Case<'a> {
+    /// The container instance (or, for a deployment, the daemon) as the event names it, or the
+    /// key's instance id: the look-ups read either.
+    pub fn resource(&self) -> &'a str {
+        self.event.map_or(self.key.instance.as_str(), |e| e.resource.as_str())
+    }
+
+    /// The ARN a finding names: the event's, or the one ECS describes now.
+    pub fn arn_on(&self, instance: &'a ContainerInstance) -> &'a str {
+        self.event.map_or(instance.arn.as_str(), |e| e.resource.as_str())
+    }
+
+    pub fn daemon(&self) -> Option<&'a str> {
+        self.key.daemon.as_deref()
+    }
+
+    /// The event's `detail.version`; none without an event.
+    pub fn version(&self) -> Option<i64> {
+        self.event?.version
+    }
+
+    /// Since when, as the event says.
+    pub fn since(&self) -> Option<&'a str> {
+        self.event?.since.as_deref()
+    }
+
+    /// The EC2 id (or ECS Anywhere host id) the event gave.
+    pub fn ec2_instance_id(&self) -> Option<&'a str> {
+        self.event?.ec2_instance_id.as_deref()
+    }
+
+    /// What the event's kind read of it, when it is of type `T`.
+    pub fn facts<T: std::any::Any>(&self) -> Option<&'a T> {
+        self.event?.facts.get()
     }
 }
 

@@ -6,24 +6,25 @@ use super::super::kind::Judgement;
 use crate::alert::finding::InstanceFinding;
 use crate::event::Signal;
 use crate::inventory::{Ec2State, InstanceView, PingStatus, is_ec2_instance_id, is_managed_node_id};
-use crate::verdict::{Ec2View, Evidence, Suppression, Verdict, in_service};
+use crate::verdict::{Case, Ec2View, Evidence, Suppression, Verdict, in_service};
 
 /// The host to check (an EC2 instance `i-…` or an ECS Anywhere node `mi-…`), if the ECS state
-/// alone would confirm the disconnect.
-pub fn host_to_check<'a>(signal: &'a Signal, ecs: InstanceView<'a>) -> Option<&'a str> {
-    if decide_agent(signal, ecs, Ec2View::NotChecked) != Verdict::Confirmed {
+/// alone would confirm the disconnect: ECS's id, else the event's.
+pub fn host_to_check<'a>(event: Option<&'a Signal>, ecs: InstanceView<'a>) -> Option<&'a str> {
+    if decide_agent(event, ecs, Ec2View::NotChecked) != Verdict::Confirmed {
         return None;
     }
     let id = match ecs {
         InstanceView::Found(instance) => instance.ec2_instance_id.as_deref(),
         _ => None,
     }
-    .or(signal.ec2_instance_id.as_deref())?;
+    .or(event.and_then(|e| e.ec2_instance_id.as_deref()))?;
     (is_ec2_instance_id(id) || is_managed_node_id(id)).then_some(id)
 }
 
-/// Decides an agent-disconnected signal against the current state.
-pub fn decide_agent(signal: &Signal, ecs: InstanceView<'_>, ec2: Ec2View) -> Verdict {
+/// Decides an agent disconnected against the current state, and the event's version if an
+/// event set off the look (the sweep's looks have none).
+pub fn decide_agent(event: Option<&Signal>, ecs: InstanceView<'_>, ec2: Ec2View) -> Verdict {
     let instance = match in_service(ecs) {
         Ok(instance) => instance,
         Err(verdict) => return verdict,
@@ -31,7 +32,7 @@ pub fn decide_agent(signal: &Signal, ecs: InstanceView<'_>, ec2: Ec2View) -> Ver
     if instance.agent_connected {
         return Verdict::Recovered;
     }
-    if let Some(event_version) = signal.version
+    if let Some(event_version) = event.and_then(|e| e.version)
         && instance.version > event_version
     {
         return Verdict::Superseded {
@@ -50,24 +51,24 @@ pub fn decide_agent(signal: &Signal, ecs: InstanceView<'_>, ec2: Ec2View) -> Ver
 }
 
 /// The verdict with its finding: undecided when the instance's or its host's look-up failed.
-pub fn decide(signal: &Signal, evidence: &dyn Evidence) -> Judgement {
-    let ecs = evidence.instance(&signal.resource)?;
-    let host = match host_to_check(signal, ecs) {
+pub fn decide(case: Case<'_>, evidence: &dyn Evidence) -> Judgement {
+    let ecs = evidence.instance(case.resource())?;
+    let host = match host_to_check(case.event, ecs) {
         None => Ec2View::NotChecked,
         Some(id) => evidence.host(id)?,
     };
-    let verdict = decide_agent(signal, ecs, host);
+    let verdict = decide_agent(case.event, ecs, host);
     let finding = found::confirmed(&verdict, ecs, |instance| InstanceFinding {
         host_check: host_check(host),
-        ..finding(signal, instance)
+        ..finding(case, instance)
     });
     Some((verdict, finding))
 }
 
 /// A DRAINING instance whose agent is disconnected: ECS cannot stop its tasks, so the drain
 /// cannot finish. A reconnected agent on a DRAINING instance is an ordinary drain.
-pub fn stuck(signal: &Signal, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
-    let Some(InstanceView::Found(instance)) = evidence.instance(&signal.resource) else {
+pub fn stuck(case: Case<'_>, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
+    let Some(InstanceView::Found(instance)) = evidence.instance(case.resource()) else {
         return None;
     };
     (*suppression == Suppression::Draining && !instance.agent_connected).then(|| InstanceFinding {
@@ -75,14 +76,14 @@ pub fn stuck(signal: &Signal, suppression: &Suppression, evidence: &dyn Evidence
             "DRAINING with the agent disconnected: ECS cannot stop its tasks, so the drain cannot finish".to_owned(),
         ),
         draining: true,
-        ..finding(signal, instance)
+        ..finding(case, instance)
     })
 }
 
-fn finding(signal: &Signal, instance: &crate::inventory::ContainerInstance) -> InstanceFinding {
+fn finding(case: Case<'_>, instance: &crate::inventory::ContainerInstance) -> InstanceFinding {
     InstanceFinding {
         agent_version: instance.agent_version.clone(),
-        ..found::seen_on(signal, instance)
+        ..found::seen_on(case, instance)
     }
 }
 

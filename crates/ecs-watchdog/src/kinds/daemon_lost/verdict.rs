@@ -3,11 +3,10 @@
 
 use super::event::{DaemonCause, DaemonLost};
 use crate::alert::finding::InstanceFinding;
-use crate::event::Signal;
 use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView};
 use crate::kinds::found;
 use crate::kinds::kind::Judgement;
-use crate::verdict::{DaemonLook, Deployment, Evidence, Suppression, Verdict};
+use crate::verdict::{Case, DaemonLook, Deployment, Evidence, Suppression, Verdict};
 
 /// The verdict the instance's state alone gives a lost daemon: ECS drains and replaces an
 /// instance whose critical daemon stopped, so a gone or draining instance is being repaired.
@@ -39,49 +38,49 @@ pub fn decide_daemon(ecs: InstanceView<'_>, replaced: bool, deployment: Deployme
 
 /// The verdict with its finding: undecided when the instance's, the tasks' or the
 /// deployments' look-up failed.
-pub fn decide(signal: &Signal, evidence: &dyn Evidence) -> Judgement {
-    let ecs = evidence.instance(&signal.resource)?;
+pub fn decide(case: Case<'_>, evidence: &dyn Evidence) -> Judgement {
+    let ecs = evidence.instance(case.resource())?;
     if let Some(repairing) = daemon_repairing(ecs) {
         return Some((repairing, None));
     }
-    let look = evidence.daemon(&signal.resource, signal.daemon_name.as_deref()?)?;
+    let look = evidence.daemon(case.resource(), case.daemon()?)?;
     // A daemon running again needs no word on its deployments.
     let deployment = match look.running {
         true => Deployment::NotInProgress,
         false => look.deployment?,
     };
     let verdict = decide_daemon(ecs, look.running, deployment);
-    let finding = found::confirmed(&verdict, ecs, |instance| finding(signal, look, instance));
+    let finding = found::confirmed(&verdict, ecs, |instance| finding(case, look, instance));
     Some((verdict, finding))
 }
 
 /// An instance ECS drains to replace a lost daemon that stays DRAINING without it. A running
 /// daemon on a DRAINING instance is an ordinary drain.
-pub fn stuck(signal: &Signal, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
+pub fn stuck(case: Case<'_>, suppression: &Suppression, evidence: &dyn Evidence) -> Option<InstanceFinding> {
     if *suppression != Suppression::Repairing(Some(InstanceStatus::Draining)) {
         return None;
     }
-    let Some(InstanceView::Found(instance)) = evidence.instance(&signal.resource) else {
+    let Some(InstanceView::Found(instance)) = evidence.instance(case.resource()) else {
         return None;
     };
     let look = evidence
-        .daemon(&signal.resource, signal.daemon_name.as_deref()?)
+        .daemon(case.resource(), case.daemon()?)
         .filter(|look| !look.running)?;
     Some(InstanceFinding {
         stuck: Some("DRAINING without the daemon: ECS has not finished replacing the instance".to_owned()),
         draining: true,
-        ..finding(signal, look, instance)
+        ..finding(case, look, instance)
     })
 }
 
-fn finding(signal: &Signal, look: DaemonLook, instance: &ContainerInstance) -> InstanceFinding {
+fn finding(case: Case<'_>, look: DaemonLook, instance: &ContainerInstance) -> InstanceFinding {
     let mut finding = InstanceFinding {
-        since: signal.since.clone(),
-        daemon_name: signal.daemon_name.clone(),
+        since: case.since().map(str::to_owned),
+        daemon_name: case.daemon().map(str::to_owned),
         critical: look.critical,
-        ..found::instance_finding(&signal.resource, instance)
+        ..found::instance_finding(case.arn_on(instance), instance)
     };
-    let Some(lost) = signal.facts.get::<DaemonLost>() else {
+    let Some(lost) = case.facts::<DaemonLost>() else {
         finding.reason =
             Some("no RUNNING or PENDING task of the daemon on the instance, found by the sweep".to_owned());
         return finding;

@@ -96,11 +96,7 @@ pub fn batch_keys(intake: &Intake, grouping: bool) -> Keys {
         true => intake
             .by_cluster
             .iter()
-            .flat_map(|(c, checked)| {
-                checked
-                    .iter()
-                    .map(|x| GroupKey::new(c, IncidentKey::of(&x.signal).kind))
-            })
+            .flat_map(|(c, checked)| checked.iter().map(|x| GroupKey::new(c, x.key.kind)))
             .collect(),
         false => BTreeSet::new(),
     };

@@ -38,18 +38,19 @@ fn survey() -> Survey {
             capacity_providers: vec!["mi".into()],
             critical: Some(false),
         }),
-        running_on: Some(HashSet::from(["a".to_owned()])),
     };
+    let tasks = DaemonTasks {
+        running_on: [("log-router".to_owned(), HashSet::from(["a".to_owned()]))].into(),
+        failed: HashSet::new(),
+    };
+    let found = instances
+        .into_iter()
+        .map(|i| (instance_key(&i.arn).to_owned(), i))
+        .collect();
     Survey {
-        cluster: CLUSTER.into(),
-        instances: ClusterInstances::Found(
-            instances
-                .into_iter()
-                .map(|i| (instance_key(&i.arn).to_owned(), i))
-                .collect(),
-        ),
-        failed_instances: HashSet::new(),
+        snapshot: Snapshot::new(CLUSTER, (ClusterInstances::Found(found), HashSet::new())),
         daemons: Some(vec![daemon]),
+        tasks,
         open: Some(vec![IncidentKey::new(
             CLUSTER,
             AlertKind::DaemonLost,
@@ -59,10 +60,14 @@ fn survey() -> Survey {
     }
 }
 
+fn looks(survey: &Survey) -> Vec<Checked> {
+    survey.keys().into_iter().map(Checked::look).collect()
+}
+
 #[test]
-fn when_a_cluster_is_surveyed_then_each_problem_and_each_open_incident_is_a_signal() {
+fn when_a_cluster_is_surveyed_then_each_problem_and_each_open_incident_is_a_look() {
     let survey = survey();
-    let mut keys: Vec<String> = survey.signals().iter().map(|s| IncidentKey::of(s).id()).collect();
+    let mut keys: Vec<String> = survey.keys().iter().map(IncidentKey::id).collect();
     keys.sort();
     assert_eq!(
         keys,
@@ -80,7 +85,14 @@ fn when_a_cluster_is_surveyed_then_each_problem_and_each_open_incident_is_a_sign
             without_daemon: vec![("log-router".into(), 1)],
         }
     );
-    let checks = survey.daemon_checks(&survey.signals());
+    let checked = looks(&survey);
+    let checks = survey.daemon_checks(&survey.lost(&checked));
+    assert!(checked.iter().all(|c| c.event.is_none()), "a look carries no event");
+    assert_eq!(
+        survey.lost(&checked).iter().map(|d| d.arn).collect::<Vec<_>>(),
+        [Some("arn:aws:ecs:eu-west-1:1:daemon/prod/log-router"); 2],
+        "each lost daemon with its ARN as listed: no ListDaemons again"
+    );
     assert!(
         checks.live.contains(&("a".to_owned(), "log-router".to_owned())),
         "a runs it: closes"
@@ -92,13 +104,10 @@ fn when_a_cluster_is_surveyed_then_each_problem_and_each_open_incident_is_a_sign
 fn when_the_daemons_could_not_be_listed_then_none_is_judged_missing_or_over() {
     let mut survey = survey();
     survey.daemons = None;
-    let signals = survey.signals();
-    assert!(
-        signals
-            .iter()
-            .all(|s| !(s.daemon_name().is_some() && s.container_instance_arn().ends_with("/b")))
-    );
-    let checks = survey.daemon_checks(&signals);
+    let keys = survey.keys();
+    assert!(keys.iter().all(|k| !(k.daemon.is_some() && k.instance == "b")));
+    let checked = looks(&survey);
+    let checks = survey.daemon_checks(&survey.lost(&checked));
     assert!(
         checks.failed.contains("log-router"),
         "the open incident stays undecided"

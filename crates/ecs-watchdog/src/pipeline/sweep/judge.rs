@@ -1,33 +1,38 @@
-//! The sweep's looks: each survey's signals as work items (incident keys, no event), judged by
-//! the same verdicts.
-
-use std::borrow::Cow;
+//! The sweep's looks: each survey's incident keys as work items (no event), judged by the same
+//! verdicts.
 
 use futures_util::future::join_all;
 
 use super::super::decide::{self, Decision, Outcome};
 use super::super::evidence::{self, DaemonChecks, Described};
 use super::super::intake::Checked;
+use super::super::looks::Looks;
 use super::super::survey::Survey;
 use super::super::{Confirmed, Firing, Monitor};
 use super::SweepReport;
-use crate::event::Signal;
 use crate::inventory::cluster_name;
 use crate::metrics::Metric;
 use crate::ports::Daemons;
 use crate::verdict::Verdict;
 
-/// What the surveys show as signals, with the daemons' checks.
-pub(super) async fn looks(daemons: &dyn Daemons, surveys: &[Survey]) -> (Vec<Vec<Signal>>, Vec<DaemonChecks>) {
-    let signals: Vec<Vec<Signal>> = surveys.iter().map(Survey::signals).collect();
+/// What the surveys show as work items (incident keys, no event), their daemons checked into
+/// each survey's snapshot.
+pub(super) async fn looks(daemons: &dyn Daemons, surveys: &mut [Survey]) -> Vec<Vec<Checked>> {
+    let checked: Vec<Vec<Checked>> = surveys
+        .iter()
+        .map(|survey| survey.keys().into_iter().map(Checked::look).collect())
+        .collect();
     let checks = join_all(
         surveys
             .iter()
-            .zip(&signals)
-            .map(|(survey, signals)| daemon_checks(daemons, survey, signals)),
+            .zip(&checked)
+            .map(|(survey, checked)| daemon_checks(daemons, survey, checked)),
     )
     .await;
-    (signals, checks)
+    for (survey, checks) in surveys.iter_mut().zip(checks) {
+        survey.snapshot.daemons = checks;
+    }
+    checked
 }
 
 /// The verdict on each look, with the hosts' evidence (EC2 once for every cluster): what is
@@ -37,7 +42,6 @@ pub(super) async fn judge<'a>(
     monitor: &Monitor,
     surveys: &'a [Survey],
     checked: &'a [Vec<Checked>],
-    checks: &[DaemonChecks],
     out: &mut SweepReport,
 ) -> (Confirmed<'a>, Vec<Decision<'a>>) {
     let times = monitor.config.sweep;
@@ -45,26 +49,28 @@ pub(super) async fn judge<'a>(
         .iter()
         .zip(checked)
         .map(|(survey, checked)| Described {
-            cluster: &survey.cluster,
             checked,
-            instances: Cow::Borrowed(&survey.instances),
-            failed_instances: Cow::Borrowed(&survey.failed_instances),
+            snapshot: &survey.snapshot,
         })
         .collect();
     let ec2 = evidence::hosts(monitor.io.inventory.as_ref(), &described).await;
     let mut decisions: Vec<Decision<'_>> = Vec::new();
     let mut confirmed = Confirmed::new();
-    for (described, checks) in described.iter().zip(checks) {
-        for decision in decide::decide(described, checks, &ec2) {
+    for (survey, checked) in surveys.iter().zip(checked) {
+        let looks = Looks {
+            snapshot: &survey.snapshot,
+            hosts: &ec2,
+        };
+        for decision in decide::decide(checked, &looks) {
             let held = match &decision.outcome {
                 Outcome::Decided(Verdict::Confirmed, Some(finding)) => Some(((**finding).clone(), times.grace)),
                 Outcome::Undecided => {
-                    let cluster = Some(cluster_name(described.cluster));
+                    let cluster = Some(cluster_name(&survey.cluster));
                     out.report.tally.count(cluster, Metric::CheckErrors);
                     out.undecided += 1;
                     None
                 }
-                _ => decide::stale(described, checks, &decision).map(|f| (f, times.stuck_after)),
+                _ => decide::stale(&survey.snapshot, &decision).map(|f| (f, times.stuck_after)),
             };
             if let Some((finding, hold)) = held {
                 confirmed
@@ -83,25 +89,11 @@ pub(super) async fn judge<'a>(
     (confirmed, decisions)
 }
 
-/// Each signal as a work item (a survey's looks are never repeats).
-pub(super) fn checked(signals: Vec<Vec<Signal>>) -> Vec<Vec<Checked>> {
-    signals
-        .into_iter()
-        .map(|signals| signals.into_iter().map(Checked::look).collect())
-        .collect()
-}
-
 /// What the survey says of the daemons, with whether a deployment of each missing one is under
 /// way (one `ListDaemonDeployments` per daemon with an instance missing it).
-async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, signals: &[Signal]) -> DaemonChecks {
-    let mut checks = survey.daemon_checks(signals);
-    let lost: Vec<_> = signals
-        .iter()
-        .filter_map(Signal::daemon)
-        .filter(|d| !checks.failed.contains(d.name) && !checks.live.contains(&d.live_key()))
-        .collect();
-    let (deployments, unavailable, _) = evidence::deployments(daemons, &survey.cluster, &lost).await;
-    checks.deployments = deployments;
-    checks.unavailable = unavailable;
+async fn daemon_checks(daemons: &dyn Daemons, survey: &Survey, checked: &[Checked]) -> DaemonChecks {
+    let lost = survey.lost(checked);
+    let mut checks = survey.daemon_checks(&lost);
+    checks.deployments_of(daemons, &survey.cluster, &lost).await;
     checks
 }
