@@ -4,10 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use ecs_watchdog::alert::finding::{Counts, Finding, InstanceFinding, Severity};
 use ecs_watchdog::alert::{DaemonChecks, Facts, alert, digest, resolved};
 use ecs_watchdog::config::Place;
 use ecs_watchdog::event::{ContainerExit, HealthCheck};
+use ecs_watchdog::finding::{Counts, Finding, InstanceFinding, Severity};
 use ecs_watchdog::kinds::KINDS;
 use ecs_watchdog::remediation::ActionTaken;
 use serde::de::{self, DeserializeOwned, Visitor};

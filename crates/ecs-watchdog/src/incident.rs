@@ -2,7 +2,7 @@
 //! pages once, reminds while it lasts and says when it is over. Pure decisions over what the
 //! ledger holds; the ledger adapter only reads and writes them.
 
-use crate::alert::finding::InstanceFinding;
+use crate::finding::InstanceFinding;
 
 pub use crate::key::{GroupKey, IncidentKey};
 
@@ -228,7 +228,7 @@ impl Incident {
     }
 }
 
-pub use crate::alert::lines::lasted;
+pub use crate::finding::lines::lasted;
 
 #[cfg(test)]
 mod tests {

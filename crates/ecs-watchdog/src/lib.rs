@@ -11,6 +11,7 @@ pub mod alert;
 pub mod aws;
 pub mod config;
 pub mod event;
+pub mod finding;
 pub mod incident;
 pub mod inventory;
 pub mod key;

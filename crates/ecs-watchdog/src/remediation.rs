@@ -125,6 +125,13 @@ impl ActionTaken {
     }
 }
 
+/// The names of the built-in steps, as findings and the ledger record them.
+pub const DRAIN_STEP: &str = "drain";
+/// Restarts the agent through SSM Run Command.
+pub const RESTART_STEP: &str = "restart";
+/// Replaces an instance in its Auto Scaling group.
+pub const REPLACE_STEP: &str = "replace";
+
 /// One remediation action. Built in: drain (ECS) and replace (Auto Scaling). `apply` returns one
 /// outcome per target, in order, and never fails the batch: a failed action is an outcome.
 #[async_trait]

@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 
-use super::finding::{Alert, Status};
-use super::steps::NextSteps;
+use crate::finding::steps::NextSteps;
+use crate::finding::{Alert, Status};
 
 /// The description stays short: a chat message is read at a glance, and the whole SNS message
 /// (with this key) must stay within 256 KiB, where the alert leaves 16 KiB of room.

@@ -1,9 +1,9 @@
 //! The digest (DESIGN §7, grouping): one message for the incidents that joined a cluster and
 //! kind already alerted while its window was open, those that resolved since included.
 
-use super::finding::Counts;
 use super::{Alert, AlertKind, DaemonChecks, Facts, InstanceFinding, finding, fit};
 use crate::config::Place;
+use crate::finding::Counts;
 
 /// The digest of one group: `ECS agent disconnected on 480 more instances in prod (…)`.
 pub fn digest(

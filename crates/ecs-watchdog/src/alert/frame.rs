@@ -10,14 +10,15 @@
 //! <https://docs.aws.amazon.com/sns/latest/api/API_Publish.html>,
 //! <https://docs.aws.amazon.com/sns/latest/api/API_MessageAttributeValue.html>.
 
+use crate::finding::lines::{shorten, shorten_name};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use super::chat;
-use super::finding::{Alert, EMAIL_LISTED};
 use super::layout::{Layout, escaped, escaped_twice};
-use super::steps::NextSteps;
 use crate::config::ChatFormat;
+use crate::finding::steps::NextSteps;
+use crate::finding::{Alert, EMAIL_LISTED};
 
 /// What SNS accepts at most in one publish, message and attributes together.
 pub const SNS_MAX_BYTES: usize = 262_144;
@@ -343,34 +344,6 @@ fn one_line(text: &str) -> String {
 /// A subject SNS accepts: one line, under 100 characters, cut between words.
 pub(crate) fn subject_line(text: &str) -> String {
     shorten(&one_line(text), MAX_SUBJECT_CHARS)
-}
-
-/// `text` in at most `max` characters, cut before the last space that leaves room for `…`.
-pub(crate) fn shorten(text: &str, max: usize) -> String {
-    cut(text, max, char::is_whitespace)
-}
-
-/// A name (cluster, daemon) in at most `max` characters, cut before a separator (`-`, `_`, `.`,
-/// `/`, `:` or a space) so each part left is whole.
-pub(crate) fn shorten_name(text: &str, max: usize) -> String {
-    cut(text, max, |c| c.is_whitespace() || "-_./:".contains(c))
-}
-
-fn cut(text: &str, max: usize, separator: impl Fn(char) -> bool) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let end = text
-        .char_indices()
-        .take(max.saturating_sub(1) + 1)
-        .filter(|&(_, c)| separator(c))
-        .map(|(i, _)| i)
-        .last()
-        .unwrap_or(0);
-    format!("{}…", text[..end].trim_end())
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! the escaped size of a concatenation is the sum of its parts', so the frame adds up sizes
 //! measured once instead of rendering the message again for each count it tries.
 
-use super::finding::Alert;
-use super::steps::NextSteps;
+use crate::finding::Alert;
+use crate::finding::steps::NextSteps;
 
 /// What a message is made of (an alert, a digest, a resolved notice), asked by the frame.
 pub(super) trait Layout {

@@ -5,25 +5,23 @@ use crate::config::{ChatFormat, Place};
 
 mod chat;
 mod digest;
-pub mod finding;
 pub(crate) mod frame;
 pub mod impaired;
 mod layout;
-pub mod lines;
 pub mod pagerduty;
 mod resolved;
 mod route;
-pub mod steps;
 mod text;
-pub use digest::digest;
-pub use finding::{
+pub use crate::finding::lines::lasted;
+pub(crate) use crate::finding::lines::shorten;
+pub use crate::finding::{
     Alert, AlertKind, DaemonChecks, Finding, InstanceFinding, MessageStatus, SERVICES_LISTED, ServiceTasks, Severity,
     Status,
 };
+pub use digest::digest;
+pub(crate) use frame::subject;
 pub use frame::{ATTRIBUTE_TYPE, SNS_MAX_BYTES};
-pub(crate) use frame::{shorten, subject};
 pub use impaired::impaired;
-pub use lines::lasted;
 pub use resolved::resolved;
 pub use route::{DEFAULT_CRITICAL_PERCENT, Facts, dedup_key, severity};
 

@@ -16,7 +16,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::finding::{Alert, MessageStatus, Severity};
+use crate::finding::{Alert, MessageStatus, Severity};
 use crate::incident::{GroupKey, Incident, Notice, State};
 
 pub const SUMMARY_MAX: usize = 1024;

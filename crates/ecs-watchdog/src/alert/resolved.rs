@@ -6,13 +6,13 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::finding::{Alert, AlertKind, InstanceFinding, MessageStatus, Severity, Status, instances, thread};
 use super::frame::{self, subject};
 use super::layout::{Layout, around_instances};
-use super::lines::lasted;
 use super::route::{self, Facts};
-use super::steps::NextSteps;
 use crate::config::Place;
+use crate::finding::lines::lasted;
+use crate::finding::steps::NextSteps;
+use crate::finding::{Alert, AlertKind, InstanceFinding, MessageStatus, Severity, Status, instances, thread};
 use crate::inventory::cluster_name;
 use crate::kinds;
 
@@ -29,7 +29,7 @@ struct Notice<'a> {
     cluster_arn: &'a str,
     instances: Vec<Closed<'a>>,
     /// Instances closed but left out of `instances` to keep the message within SNS's limit.
-    #[serde(skip_serializing_if = "super::finding::is_zero")]
+    #[serde(skip_serializing_if = "crate::finding::is_zero")]
     omitted: usize,
 }
 

@@ -1,7 +1,7 @@
 //! What a receiver routes and folds on (DESIGN §7): the severity by rule, the message's status,
 //! the `incident` attribute and each instance's `dedupKey`. Pure, over the finding.
 
-use super::finding::{AlertKind, InstanceFinding, MessageStatus, Severity};
+use crate::finding::{AlertKind, InstanceFinding, MessageStatus, Severity};
 use crate::key::{GroupKey, IncidentKey};
 use crate::kinds;
 

@@ -1,7 +1,7 @@
 //! The alert's text and JSON, as people and machines read them.
 use super::*;
-use crate::alert::finding::EMAIL_LISTED;
 use crate::event::ContainerExit;
+use crate::finding::EMAIL_LISTED;
 use serde_json::Value;
 
 fn instance(n: usize) -> InstanceFinding {

@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::finding::{Alert, Counts, Finding, InstanceFinding, MessageStatus, Status, instances};
 use super::frame::subject;
 use super::layout::{Layout, around_instances};
-use super::lines::first;
 use super::route::Facts;
-use super::steps::NextSteps;
+use crate::finding::lines::first;
+use crate::finding::steps::NextSteps;
+use crate::finding::{Alert, Counts, Finding, InstanceFinding, MessageStatus, Status, instances};
 use crate::inventory::instance_key;
 use crate::kinds;
 
@@ -119,7 +119,7 @@ impl Layout for AlertLayout<'_> {
             next_steps: None,
             steps_at: 0,
             default: String::new(),
-            thread: super::finding::thread(&finding.account, &finding.region, &finding.cluster_name, finding.kind),
+            thread: crate::finding::thread(&finding.account, &finding.region, &finding.cluster_name, finding.kind),
             sent: String::new(),
             plain_end: 0,
         }

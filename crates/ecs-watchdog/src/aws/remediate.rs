@@ -70,7 +70,7 @@ impl Drain {
 #[async_trait::async_trait]
 impl RemediationStep for Drain {
     fn name(&self) -> &str {
-        "drain"
+        crate::remediation::DRAIN_STEP
     }
 
     async fn apply(&self, cluster_arn: &str, targets: &[Target], dry_run: bool) -> Vec<StepOutcome> {

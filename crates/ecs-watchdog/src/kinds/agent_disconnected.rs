@@ -3,11 +3,13 @@
 //! bring the agent back.
 
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
-use crate::alert::lines::{distinct, draining_active, first, host, remediation_line, services_line, since, those_true};
-use crate::alert::steps::{NextSteps, Step};
 use crate::config::Remediation;
 use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason, Signal};
+use crate::finding::lines::{
+    distinct, draining_active, first, host, remediation_line, services_line, since, those_true,
+};
+use crate::finding::steps::{NextSteps, Step};
+use crate::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::inventory::InstanceView;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;

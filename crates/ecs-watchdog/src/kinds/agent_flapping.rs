@@ -6,9 +6,9 @@
 //! without a return, as the sweep's look at its open incidents finds.
 
 use super::kind::Kind;
-use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
-use crate::alert::lines::{first, host, remediation_line, since};
-use crate::alert::steps::{NextSteps, Step};
+use crate::finding::lines::{first, host, remediation_line, since};
+use crate::finding::steps::{NextSteps, Step};
+use crate::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 

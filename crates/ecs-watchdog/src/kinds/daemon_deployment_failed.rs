@@ -3,11 +3,11 @@
 //! and what to do about a rollback and a failed one.
 
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
-use crate::alert::frame::shorten_name;
-use crate::alert::lines::{first, silence_line, since};
-use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, IgnoreReason, Parsed, RejectReason, Signal};
+use crate::finding::lines::shorten_name;
+use crate::finding::lines::{first, silence_line, since};
+use crate::finding::steps::{NextSteps, Step};
+use crate::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 use crate::verdict::{Case, Evidence, Verdict};

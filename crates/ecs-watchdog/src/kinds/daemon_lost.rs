@@ -5,12 +5,12 @@
 use std::fmt::Write;
 
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
-use crate::alert::frame::shorten_name;
-use crate::alert::lines::{distinct, draining_active, first, remediation_line, services_line, since, those_true};
-use crate::alert::steps::{NextSteps, Step};
 use crate::config::Remediation;
 use crate::event::{Envelope, Parsed, RejectReason};
+use crate::finding::lines::shorten_name;
+use crate::finding::lines::{distinct, draining_active, first, remediation_line, services_line, since, those_true};
+use crate::finding::steps::{NextSteps, Step};
+use crate::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::inventory::InstanceView;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;

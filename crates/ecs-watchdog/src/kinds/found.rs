@@ -1,6 +1,6 @@
 //! What the kinds' findings share: the instance as ECS describes it, with what its event adds.
 
-use crate::alert::finding::InstanceFinding;
+use crate::finding::InstanceFinding;
 use crate::inventory::{ContainerInstance, InstanceView};
 use crate::verdict::{Case, Verdict};
 

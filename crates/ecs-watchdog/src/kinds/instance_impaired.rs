@@ -3,10 +3,10 @@
 
 use super::found;
 use super::kind::{Judgement, Kind};
-use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
-use crate::alert::lines::{first, host, remediation_line, since};
-use crate::alert::steps::{NextSteps, Step};
 use crate::event::{Envelope, Facts, HealthCheck, IgnoreReason, Parsed, RejectReason, Signal, text};
+use crate::finding::lines::{first, host, remediation_line, since};
+use crate::finding::steps::{NextSteps, Step};
+use crate::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::inventory::{ContainerInstance, InstanceView};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;

@@ -4,9 +4,9 @@
 //! instance id, which stands where a container instance's ARN would.
 
 use super::kind::Kind;
-use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
-use crate::alert::lines::{first, host, remediation_line, since};
-use crate::alert::steps::{NextSteps, Step};
+use crate::finding::lines::{first, host, remediation_line, since};
+use crate::finding::steps::{NextSteps, Step};
+use crate::finding::{DaemonChecks, Finding, InstanceFinding, Severity, instances};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 

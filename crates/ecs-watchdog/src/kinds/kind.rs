@@ -2,10 +2,10 @@
 //! stages ask the kind rather than match on it. Each kind's module implements it; the registry
 //! (`kinds::KINDS`) lists them.
 
-use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
-use crate::alert::steps::NextSteps;
 use crate::config::Remediation;
 use crate::event::{Envelope, IgnoreReason, Parsed, RejectReason};
+use crate::finding::steps::NextSteps;
+use crate::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::inventory::InstanceView;
 use crate::kind::AlertKind;
 use crate::metrics::Metric;

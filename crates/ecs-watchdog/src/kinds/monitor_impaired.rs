@@ -2,8 +2,8 @@
 //! so part of the fleet is unwatched. Its incidents are filed under a scope, not a cluster.
 
 use super::kind::Kind;
-use crate::alert::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
-use crate::alert::steps::{NextSteps, Step};
+use crate::finding::steps::{NextSteps, Step};
+use crate::finding::{DaemonChecks, Finding, InstanceFinding, Severity};
 use crate::kind::AlertKind;
 use crate::metrics::Metric;
 

@@ -5,8 +5,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tracing::{info, warn};
 
-use super::evidence::{cluster_state, log_check_error};
-use super::{Adapters, Confirmed};
+use super::batched::log_check_error;
+use super::evidence::cluster_state;
+use super::run::{Adapters, Confirmed};
 use crate::alert::{AlertKind, InstanceFinding};
 use crate::config::Remediation;
 use crate::inventory::{CapacityProviderType, cluster_name, instance_key};
@@ -121,7 +122,9 @@ async fn act_on_cluster(
 
 /// Whether the first step restarts the agent (restart-agent, restart-then-drain).
 fn restarts(io: &Adapters) -> bool {
-    io.steps.first().is_some_and(|s| s.name() == super::RESTART_STEP)
+    io.steps
+        .first()
+        .is_some_and(|s| s.name() == crate::remediation::RESTART_STEP)
 }
 
 /// The targets not restarted yet, and the cluster as the guard counts it with the restarts in
@@ -232,7 +235,7 @@ async fn run_steps(
             }
             let mut action = ActionTaken::of(step.name(), &outcome);
             // A restart is timed: the sweep checks the agent RESTART_WAIT_MINUTES after it.
-            if step.name() == super::RESTART_STEP && matches!(outcome, StepOutcome::Done(_)) {
+            if step.name() == crate::remediation::RESTART_STEP && matches!(outcome, StepOutcome::Done(_)) {
                 action.at = Some(io.clock.now());
             }
             said.entry(target.container_instance_arn.clone())

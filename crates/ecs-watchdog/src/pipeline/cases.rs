@@ -2,6 +2,9 @@
 //! the fakes: the real monitor and sweep, a crash where a port call never returns (the
 //! invocation's future is dropped there), interleavings by polling one run while another waits.
 
+use crate::alert::{Alert, AlertKind};
+use crate::incident::IncidentKey;
+use crate::ports::{Ledger, Notifier};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

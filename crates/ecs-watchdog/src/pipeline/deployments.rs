@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use futures_util::future::join_all;
 
-use super::evidence::log_check_error;
+use super::batched::log_check_error;
 use crate::event::DaemonOn;
 use crate::ports::{AwsError, Daemons, ErrorKind};
 use crate::verdict::Deployment;

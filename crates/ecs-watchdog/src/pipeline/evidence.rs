@@ -1,56 +1,25 @@
 //! Evidence: what ECS and EC2 say now about the work items of a batch or a sweep, into each
 //! cluster's [`Snapshot`]. Every look-up is batched
-//! (at most [`DESCRIBE_LIMIT`] names a call, through [`chunked`]), and a failed call only marks
+//! (at most `DESCRIBE_LIMIT` names a call, through `batched::chunked`), and a failed call only marks
 //! the names it carried as unknown.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 
 use futures_util::future::join_all;
-use tracing::error;
 
-pub use super::deployments::deployments;
+use super::batched::{MANAGED_NODE_LIMIT, chunked, chunked_by, log_check_error};
+use super::deployments::deployments;
 use super::intake::Checked;
 pub use super::snapshot::{DaemonChecks, DaemonTasks, Snapshot};
 use crate::event::DaemonOn;
 use crate::inventory::{
-    ClusterInstances, Ec2States, HostStates, InstanceStatus, TaskFilter, cluster_name, instance_key,
-    is_ec2_instance_id, is_managed_node_id,
+    ClusterInstances, Ec2States, HostStates, InstanceStatus, TaskFilter, instance_key, is_ec2_instance_id,
+    is_managed_node_id,
 };
 use crate::kinds;
-use crate::ports::{AwsError, Daemons, Inventory, error_chain};
+use crate::ports::{AwsError, Daemons, Inventory};
 use crate::remediation::ClusterState;
 use crate::verdict::Deployment;
-
-/// The most names one describe call takes (ECS clusters, container instances and tasks; we
-/// hold `DescribeInstances` to the same).
-pub const DESCRIBE_LIMIT: usize = 100;
-
-/// The most ECS Anywhere hosts one `DescribeInstanceInformation` asks about: it answers at most
-/// 50 nodes a page (`MaxResults` 5 to 50, SSM API reference), so 50 ids a call take one page each
-/// and 120 hosts cost 3 calls.
-pub const MANAGED_NODE_LIMIT: usize = 50;
-
-/// Calls `call` once per [`DESCRIBE_LIMIT`] items, concurrently (the adapters bound how many
-/// are in flight), and pairs each chunk with its answer.
-pub async fn chunked<'a, T, R, F, Fut>(items: &'a [T], call: F) -> Vec<(&'a [T], Result<R, AwsError>)>
-where
-    F: Fn(&'a [T]) -> Fut,
-    Fut: Future<Output = Result<R, AwsError>>,
-{
-    chunked_by(items, DESCRIBE_LIMIT, call).await
-}
-
-/// The same, `limit` items a call.
-pub async fn chunked_by<'a, T, R, F, Fut>(items: &'a [T], limit: usize, call: F) -> Vec<(&'a [T], Result<R, AwsError>)>
-where
-    F: Fn(&'a [T]) -> Fut,
-    Fut: Future<Output = Result<R, AwsError>>,
-{
-    let chunks: Vec<&[T]> = items.chunks(limit).collect();
-    let answers = join_all(chunks.iter().map(|chunk| call(chunk))).await;
-    chunks.into_iter().zip(answers).collect()
-}
 
 /// One cluster's work items with its snapshot, for what else they need looked up.
 pub struct Described<'a> {
@@ -347,10 +316,6 @@ pub async fn cluster_state(inventory: &dyn Inventory, cluster: &str) -> Result<C
         }
     }
     Ok(state)
-}
-
-pub fn log_check_error(cluster: &str, error: &AwsError, names: usize) {
-    error!(cluster = cluster_name(cluster), operation = error.operation, error = %error_chain(error), names, "check failed: its messages go back to the queue");
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
 //! In-memory fakes of the ports, for the pipeline's and the sweep's unit tests: each can be told
 //! which operations fail. The emulator tests prove the real adapters.
 
+use crate::alert::Alert;
+use crate::config::Config;
+use crate::incident::IncidentKey;
+use crate::inventory::cluster_name;
+use crate::ports::{Clock, Daemons, Inventory, Ledger, MetricsSink, Notifier, Quarantine};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};

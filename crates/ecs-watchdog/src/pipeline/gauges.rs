@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::BatchReport;
+use super::run::BatchReport;
 use super::survey::Survey;
 use crate::incident::IncidentKey;
 use crate::inventory::cluster_name;

@@ -6,10 +6,10 @@
 
 use tracing::{error, info, warn};
 
-use super::evidence::chunked;
+use super::batched::chunked;
 use super::plan::Settings;
 use super::report;
-use super::{Adapters, BatchReport};
+use super::run::{Adapters, BatchReport};
 use crate::alert;
 use crate::config::Place;
 use crate::incident::{Group, GroupKey, Incident, State};

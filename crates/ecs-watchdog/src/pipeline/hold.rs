@@ -5,7 +5,7 @@
 
 use super::ledger::Seen;
 use super::plan::{AGENT_CONNECTIVITY, Look, agent_key};
-use super::{Confirmed, Firing};
+use super::run::{Confirmed, Firing};
 use crate::inventory::ClusterInstances;
 use crate::silence::{self, Hold, Silences};
 

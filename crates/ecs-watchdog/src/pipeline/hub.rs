@@ -11,8 +11,11 @@ use futures_util::future::{join, join_all};
 use tracing::warn;
 
 use super::impaired::Impaired;
+use super::intake::Message;
 use super::intake::{self, Read};
-use super::{BatchReport, Message, Monitor, places};
+use super::monitor::Monitor;
+use super::places;
+use super::run::BatchReport;
 use crate::config::Place;
 use crate::event::Stamp;
 use crate::ports::error_chain;

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use tracing::{info, warn};
 
-use super::Adapters;
 use super::plan::{self, Look, Settings};
+use super::run::Adapters;
 use super::watched::Fault;
 use crate::alert::{self, Alert, AlertKind, InstanceFinding};
 use crate::config::Place;

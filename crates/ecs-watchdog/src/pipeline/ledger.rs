@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tracing::{error, info};
 
+use super::batched::chunked;
 use super::decide::{Decision, Outcome};
-use super::evidence::chunked;
 use super::intake::Checked;
 use super::plan::{self, Look, Move, Settings};
 use super::report::{self, Context, Outgoing};
-use super::{Adapters, BatchReport};
+use super::run::{Adapters, BatchReport};
 use crate::alert::AlertKind;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey, Notice, State};
 use crate::inventory::cluster_name;

@@ -1,6 +1,10 @@
 //! The sweep of every place the ledger knows (DESIGN §8 "Places"), its heartbeat, its
 //! monitor-impaired alert across Lambda instances, and what it may replace, over the fakes.
 
+use crate::alert::{Alert, AlertKind, InstanceFinding};
+use crate::config::Place;
+use crate::incident::IncidentKey;
+use crate::remediation::RemediationStep;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -1,6 +1,8 @@
 //! Races found by hand (helper `races`): named interleavings of the real executor over the
 //! fakes, each a schedule the simulation did not reach.
 
+use crate::alert::{AlertKind, InstanceFinding};
+use crate::ports::Ledger;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use async_trait::async_trait;

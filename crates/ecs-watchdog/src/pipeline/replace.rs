@@ -8,25 +8,24 @@ use std::collections::HashMap;
 
 use tracing::{error, info};
 
-use super::Adapters;
-use super::evidence::chunked;
+use super::batched::chunked;
+use super::run::Adapters;
 use super::survey::Survey;
 use crate::alert::InstanceFinding;
 use crate::incident::{Incident, IncidentKey};
 use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView, instance_key};
 use crate::ports::{Ledger, error_chain};
-use crate::remediation::{ActionOutcome, ActionTaken, RemediationStep, StepOutcome, Target};
+use crate::remediation::{ActionOutcome, ActionTaken, DRAIN_STEP, RESTART_STEP, RemediationStep, StepOutcome, Target};
 
-/// The name of the built-in step that replaces an instance in its Auto Scaling group.
-pub const REPLACE_STEP: &str = "replace";
+pub use crate::remediation::REPLACE_STEP;
 
 /// The sweep's remediation steps: it starts none; with drain-and-replace it keeps the replace
 /// step, to finish replacements the monitor started, except in a dry run, where nothing is
 /// replaced (the monitor only said what it would drain).
 /// With restart-then-drain it keeps the drain step, for the restarts that did not help.
 pub fn keep_for_sweep(steps: &mut Vec<Box<dyn RemediationStep>>, dry_run: bool) {
-    let restarts = steps.iter().any(|step| step.name() == super::RESTART_STEP);
-    steps.retain(|step| !dry_run && (step.name() == REPLACE_STEP || (restarts && step.name() == "drain")));
+    let restarts = steps.iter().any(|step| step.name() == RESTART_STEP);
+    steps.retain(|step| !dry_run && (step.name() == REPLACE_STEP || (restarts && step.name() == DRAIN_STEP)));
 }
 
 /// Replaces what is due; returns the instances it acted on, as `cluster/instance: outcome`.

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use futures_util::future::join_all;
 use tracing::{Instrument, error, info_span};
 
-use super::{Adapters, BatchReport};
+use super::run::{Adapters, BatchReport};
 use crate::alert::{self, Alert, AlertKind, DaemonChecks, InstanceFinding, Status};
 use crate::config::{Place, Remediation, RemediationAction};
 use crate::incident::{self, Incident, IncidentKey, Notice};
@@ -27,10 +27,15 @@ pub struct Context<'a> {
 pub fn action(remediation: Remediation) -> String {
     match (remediation.action, remediation.dry_run) {
         (RemediationAction::None, _) => "alerted only: remediation is off".to_owned(),
+        // A restart in flight holds a slot of the guard as a drain does (`remediation::guard`).
         (action, false) => format!(
-            "{} (at most {}% of a cluster DRAINING at once)",
+            "{} (at most {}% of a cluster {} at once)",
             action.as_str(),
-            remediation.max_percent
+            remediation.max_percent,
+            match action.restarts() {
+                true => "DRAINING or being restarted",
+                false => "DRAINING",
+            }
         ),
         (action, true) => format!("dry run of {}: nothing was changed", action.as_str()),
     }
@@ -212,5 +217,63 @@ pub async fn metrics(io: &Adapters, report: &BatchReport) {
         && let Err(e) = io.metrics.publish(&data).await
     {
         error!(error = %error_chain(&e), "metrics not published");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::action;
+    use crate::config::{Remediation, RemediationAction};
+
+    fn remediation(action: RemediationAction, dry_run: bool) -> Remediation {
+        Remediation {
+            action,
+            dry_run,
+            max_percent: 10,
+            non_critical_daemons: false,
+            replace_after: Duration::from_secs(900),
+            restart_wait: Duration::from_secs(300),
+            restart_document: Some("restart-ecs-agent".to_owned()),
+            scope: Default::default(),
+        }
+    }
+
+    /// The guard counts a restart in flight against the same share as a drain, so the finding
+    /// says so where the action restarts (it said DRAINING alone under restart-agent).
+    #[test]
+    fn when_the_action_is_told_then_the_guard_names_what_it_counts() {
+        let cases = [
+            (RemediationAction::None, false, "alerted only: remediation is off"),
+            (
+                RemediationAction::Drain,
+                false,
+                "drain (at most 10% of a cluster DRAINING at once)",
+            ),
+            (
+                RemediationAction::DrainAndReplace,
+                false,
+                "drain-and-replace (at most 10% of a cluster DRAINING at once)",
+            ),
+            (
+                RemediationAction::RestartAgent,
+                false,
+                "restart-agent (at most 10% of a cluster DRAINING or being restarted at once)",
+            ),
+            (
+                RemediationAction::RestartThenDrain,
+                false,
+                "restart-then-drain (at most 10% of a cluster DRAINING or being restarted at once)",
+            ),
+            (
+                RemediationAction::RestartAgent,
+                true,
+                "dry run of restart-agent: nothing was changed",
+            ),
+        ];
+        for (kind, dry_run, told) in cases {
+            assert_eq!(action(remediation(kind, dry_run)), told, "{kind:?}");
+        }
     }
 }

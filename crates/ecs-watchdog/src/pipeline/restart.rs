@@ -8,8 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use tracing::{info, warn};
 
-use super::Adapters;
-use super::evidence::{chunked, cluster_state};
+use super::batched::chunked;
+use super::evidence::cluster_state;
+use super::run::Adapters;
 use super::survey::Survey;
 use crate::alert::{AlertKind, InstanceFinding};
 use crate::config::Remediation;
@@ -23,10 +24,8 @@ mod claim;
 
 pub use claim::{claim, claim_id, release_unsent};
 
-/// The name of the built-in step that restarts the agent through SSM Run Command.
-pub const RESTART_STEP: &str = "restart";
-/// The name of the built-in drain step.
-const DRAIN_STEP: &str = "drain";
+use crate::remediation::DRAIN_STEP;
+pub use crate::remediation::RESTART_STEP;
 /// How the resolved notice says an incident closed after a restart.
 pub const RECOVERED_AFTER_RESTART: &str = "recovered after restart";
 

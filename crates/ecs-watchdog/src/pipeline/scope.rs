@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, warn};
 
-use super::evidence::{chunked, chunked_by};
+use super::batched::{chunked, chunked_by};
 use super::ledger::read::{self, Known};
 use crate::config::ClusterFilter;
 use crate::inventory::{ClusterInfo, cluster_name};

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures_util::future::join_all;
 use tracing::warn;
 
-use super::evidence::chunked;
+use super::batched::chunked;
 use crate::alert::{AlertKind, InstanceFinding, SERVICES_LISTED, ServiceTasks};
 use crate::config::Place;
 use crate::inventory::{Task, TaskFilter, instance_key};

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use futures_util::future::{join, join_all};
 
-use super::evidence::{DaemonChecks, DaemonTasks, Snapshot, container_instances, daemon_tasks, log_check_error};
+use super::batched::log_check_error;
+use super::evidence::{DaemonChecks, DaemonTasks, Snapshot, container_instances, daemon_tasks};
 use super::intake::Checked;
 use crate::event::DaemonOn;
 use crate::incident::IncidentKey;

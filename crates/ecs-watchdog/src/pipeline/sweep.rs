@@ -13,13 +13,15 @@ use super::group;
 use super::hold;
 use super::impaired::Impaired;
 use super::ledger;
+use super::monitor::Monitor;
 use super::places;
 use super::plan::{self, Look};
+use super::run::{Adapters, BatchReport};
 use super::scope::Scope;
 use super::survey::{self, Survey};
 use super::unregistered;
 use super::watched::{self, Fault, Faults};
-use super::{Adapters, BatchReport, Monitor, replace, report};
+use super::{replace, report};
 
 mod judge;
 use crate::alert;
@@ -154,7 +156,7 @@ impl Sweep {
             (Some(open), true) => places::gone(open, &listing.clusters, &listing.scopes),
             _ => Vec::new(),
         };
-        let mut seen = super::looks(confirmed, &decisions, false);
+        let mut seen = super::monitor::looks(confirmed, &decisions, false);
         let within = self.monitor.config.sweep.register_within.as_secs();
         let unregistered = unregistered::look(io.inventory.as_ref(), surveys, now, within).await;
         unregistered::gauges(&unregistered, &mut out.report.tally);

@@ -1,6 +1,8 @@
 //! The sweep against the in-memory fakes: a partial view is reported, never judged as the
 //! whole, and what it could not call is counted and alerted once.
 
+use crate::alert::{Alert, AlertKind, InstanceFinding};
+use crate::incident::IncidentKey;
 use std::sync::atomic::AtomicU64;
 
 use super::fakes::*;

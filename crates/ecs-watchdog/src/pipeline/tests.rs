@@ -1,6 +1,8 @@
 //! The whole pipeline against in-memory fakes of its ports: each partial failure leaves only
 //! the messages that needed the failed call undecided. The emulator tests prove the adapters.
 
+use crate::alert::AlertKind;
+use crate::metrics::Metric;
 use std::sync::atomic::Ordering;
 
 use super::fakes::*;

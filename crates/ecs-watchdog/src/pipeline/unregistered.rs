@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use aws_smithy_types::date_time::{DateTime, Format};
 
-use super::evidence::{chunked, chunked_by, log_check_error};
+use super::batched::{chunked, chunked_by, log_check_error};
 use super::ledger::Seen;
 use super::plan::Look;
 use super::survey::Survey;

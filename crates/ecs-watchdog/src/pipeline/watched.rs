@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::Adapters;
+use super::run::Adapters;
 use crate::config::Place;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey};
 use crate::inventory::{

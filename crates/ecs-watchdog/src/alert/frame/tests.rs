@@ -1,6 +1,7 @@
 //! Promise 5 (fits) as a property: every kind of message, generated over many shapes and sizes,
 //! fits SNS, and what it lists plus what it says it left out is everything.
 
+use crate::finding::lines::{shorten, shorten_name};
 use serde_json::Value;
 
 use super::*;
@@ -238,7 +239,7 @@ fn when_messages_of_every_kind_and_size_are_rendered_then_each_fits_sns_and_coun
             let omitted = json.get("omitted").and_then(Value::as_u64).unwrap_or(0) as usize;
             assert_eq!(listed + omitted, total, "{at}: listed {listed}, omitted {omitted}");
             let (named, more) = named_and_more(&message.email);
-            assert_eq!(named, listed.min(crate::alert::finding::EMAIL_LISTED), "{at}");
+            assert_eq!(named, listed.min(crate::finding::EMAIL_LISTED), "{at}");
             assert_eq!(named + more, total, "{at}: named {named}, and {more} more");
         }
     }

@@ -3,8 +3,8 @@
 
 use super::super::found;
 use super::super::kind::Judgement;
-use crate::alert::finding::InstanceFinding;
 use crate::event::Signal;
+use crate::finding::InstanceFinding;
 use crate::inventory::{Ec2State, InstanceView, PingStatus, is_ec2_instance_id, is_managed_node_id};
 use crate::verdict::{Case, Ec2View, Evidence, Suppression, Verdict, in_service};
 

@@ -2,7 +2,7 @@
 //! its deployments.
 
 use super::event::{DaemonCause, DaemonLost};
-use crate::alert::finding::InstanceFinding;
+use crate::finding::InstanceFinding;
 use crate::inventory::{ContainerInstance, InstanceStatus, InstanceView};
 use crate::kinds::found;
 use crate::kinds::kind::Judgement;

@@ -1,5 +1,6 @@
 //! The one daemon task look-up of both Lambdas, over many generated clusters.
 
+use super::super::batched::DESCRIBE_LIMIT;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::config::{Config, Place};
 use crate::metrics::{self, MetricDatum};
-use crate::pipeline::Adapters;
+use crate::pipeline::run::Adapters;
 use crate::ports::{AwsError, MetricsSink};
 
 /// How the hub reaches a place other than its own.

@@ -6,7 +6,8 @@ use super::reach::{Places, Reach};
 use crate::config::Place;
 use crate::incident::IncidentKey;
 use crate::metrics::Metric;
-use crate::pipeline::{Sweep, SweepReport, places, replace};
+use crate::pipeline::sweep::{Sweep, SweepReport};
+use crate::pipeline::{places, replace};
 use std::sync::Arc;
 
 /// The sweep of a hub: its own place and every place the ledger knows (DESIGN §8 "Places").

@@ -7,8 +7,10 @@ use crate::alert;
 use crate::config::Place;
 use crate::metrics::{self, Metric};
 use crate::pipeline::impaired::Impaired;
+use crate::pipeline::intake::Message;
+use crate::pipeline::monitor::Monitor;
+use crate::pipeline::run::BatchReport;
 use crate::pipeline::watched::Fault;
-use crate::pipeline::{BatchReport, Message, Monitor};
 use crate::ports::{AwsError, ErrorKind, Quarantined, error_chain};
 
 /// The dead-letter reason of a message whose place could not be reached.

@@ -8,11 +8,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tracing::warn;
 
-use super::super::Confirmed;
+use super::super::batched::chunked;
 use super::super::decide::Decision;
-use super::super::evidence::chunked;
 use super::super::intake::Intake;
 use super::super::plan::{Look, Settings};
+use super::super::run::Confirmed;
 use super::Seen;
 use crate::incident::{Group, GroupKey, Incident, IncidentKey};
 use crate::ports::{ClusterRecord, Keys, Ledger, Stored, error_chain};

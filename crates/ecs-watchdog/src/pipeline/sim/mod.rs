@@ -36,7 +36,7 @@ const TIMEOUT: u64 = 120;
 const VISIBILITY: u64 = 6 * TIMEOUT;
 const SWEEP_EVERY: u64 = 300;
 /// How long a send lease lasts (the monitor's).
-const LEASE: u64 = super::LEASE_SECONDS;
+const LEASE: u64 = super::monitor::LEASE_SECONDS;
 const BATCH: usize = 500;
 /// How long faults and new problems go on; then the system settles.
 const STORMY: u64 = 3_600;

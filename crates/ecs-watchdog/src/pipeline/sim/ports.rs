@@ -1,16 +1,19 @@
 //! The ports over the simulated fleet: ECS (instances, their health and the daemon's tasks),
 //! Managed Daemons, SNS and the ledger, each call through the run's [`Door`].
 
+use crate::alert::Alert;
+use crate::incident::IncidentKey;
+use crate::ports::{Daemons, Inventory, Ledger, Notifier};
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use futures_util::FutureExt;
 
 use super::super::fakes::{FakeLedger, arn};
-use super::super::*;
 use super::world::{Door, Gate, Publish, Sent, Turn};
 use crate::alert::AlertKind;
 use crate::incident::{Group, GroupKey, Incident, Notice, State};
+use crate::inventory::cluster_name;
 use crate::inventory::{
     CapacityProviderType, ClusterInfo, ClusterInstances, ContainerInstance, Daemon, DaemonPlacement, Ec2State,
     Ec2States, HostStates, InstanceHealth, InstanceStatus, PingStatus, Task, TaskFilter, TaskStatus,

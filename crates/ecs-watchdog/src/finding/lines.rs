@@ -5,8 +5,7 @@ use std::fmt::Write;
 
 use aws_smithy_types::date_time::{DateTime, Format};
 
-use super::finding::{Finding, InstanceFinding};
-use super::frame::{shorten, shorten_name};
+use super::{Finding, InstanceFinding};
 
 /// What remediation did to the instance, and how long its incident lasts, as lines of their own.
 pub(crate) fn remediation_line(instance: &InstanceFinding) -> String {
@@ -136,14 +135,42 @@ pub(crate) fn distinct<'a>(instances: impl Iterator<Item = &'a InstanceFinding>)
     arns.len()
 }
 
+/// `text` in at most `max` characters, cut before the last space that leaves room for `…`.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    cut(text, max, char::is_whitespace)
+}
+
+/// A name (cluster, daemon) in at most `max` characters, cut before a separator (`-`, `_`, `.`,
+/// `/`, `:` or a space) so each part left is whole.
+pub(crate) fn shorten_name(text: &str, max: usize) -> String {
+    cut(text, max, |c| c.is_whitespace() || "-_./:".contains(c))
+}
+
+fn cut(text: &str, max: usize, separator: impl Fn(char) -> bool) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let end = text
+        .char_indices()
+        .take(max.saturating_sub(1) + 1)
+        .filter(|&(_, c)| separator(c))
+        .map(|(i, _)| i)
+        .last()
+        .unwrap_or(0);
+    format!("{}…", text[..end].trim_end())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::alert::finding::{SERVICES_LISTED, ServiceTasks};
     use crate::alert::{AlertKind, DaemonChecks, Facts, alert, pagerduty};
     use crate::config::{ChatFormat, Place};
+    use crate::finding::{SERVICES_LISTED, ServiceTasks};
 
     const CLUSTER: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/prod";
 

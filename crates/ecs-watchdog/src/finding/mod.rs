@@ -2,6 +2,9 @@
 //! severity and status receivers route on, and the rendered alert. Below rendering and the
 //! kinds, which all fill or read it.
 
+pub mod lines;
+pub mod steps;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::Place;
@@ -204,7 +207,7 @@ pub struct Alert {
     pub subject: String,
     pub email: String,
     /// What to do next, as the e-mail says it from `steps_at` on; none in a resolved notice.
-    pub next_steps: Option<super::steps::NextSteps>,
+    pub next_steps: Option<steps::NextSteps>,
     /// Where the e-mail's steps begin: before them, what happened and what was checked.
     pub steps_at: usize,
     /// The finding as JSON.
