@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aws_sdk_ssm::operation::send_command::SendCommandInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use ecs_watchdog::Monitor;
 use ecs_watchdog::aws::{DynamoLedger, OnFirstUse, RESTART_COMMAND, RestartAgent};
@@ -397,6 +400,29 @@ impl Intercept for FirstSendRefused {
     }
 }
 
+/// Loses the answer to the first call once SSM has it (a timeout after the request went out),
+/// and lets the later ones through. The restart's SSM client makes no other call.
+#[derive(Debug, Default)]
+struct FirstAnswerLost(Arc<AtomicBool>);
+
+impl Intercept for FirstAnswerLost {
+    fn name(&self) -> &'static str {
+        "FirstAnswerLost"
+    }
+
+    fn read_after_transmit(
+        &self,
+        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        match self.0.swap(true, Ordering::SeqCst) {
+            false => Err("injected: the answer was lost".into()),
+            true => Ok(()),
+        }
+    }
+}
+
 /// The restart claims the ledger holds, by id.
 async fn claims(bed: &Bed) -> Vec<String> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&bed.emulator.sdk);
@@ -496,4 +522,45 @@ async fn when_a_claim_is_given_back_then_no_later_claim_is_deleted() {
     // Nothing to give back: nothing written.
     assert!(!ledger.release("restart-claim|never", START).await.expect("asked"));
     assert!(!claims(&bed).await.iter().any(|id| id.ends_with("never")));
+}
+
+/// A `SendCommand` whose answer was lost may have gone out (SSM ran it here): its claim holds, so
+/// the next event within the claim's time does not restart the agent a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_answer_to_the_restart_is_lost_then_its_claim_holds_and_the_next_event_does_not_restart_again() {
+    let mut parameters = NO_GRACE.to_vec();
+    parameters.push(("RemediationAction", "restart-agent"));
+    let bed = Bed::new(&parameters, 2).await;
+    let clock = TestClock::at(START);
+    let set = clock.clone();
+    let settings = config(&bed.pipeline.function_env(&bed.emulator));
+    let scope = settings.remediation.scope.clone();
+    let ssm = aws_sdk_ssm::config::Builder::from(&bed.emulator.sdk).interceptor(FirstAnswerLost::default());
+    let ssm = OnFirstUse::ready(aws_sdk_ssm::Client::from_conf(ssm.build()));
+    let monitor = in_process::monitor(&bed.emulator, settings, move |io| {
+        io.clock = Box::new(set);
+        io.steps[0] = Box::new(RestartAgent::new(ssm, DOCUMENT.to_owned(), scope));
+    });
+    let node = &bed.nodes[0];
+    let id = restart_claim_id(&bed.cluster, &node.container_instance_arn);
+
+    monitor.process(&messages(&[bed.disconnect(node).await])).await;
+    assert_eq!(commands(&bed).await, [restart_of(node)], "SSM got the command");
+    let said = &alerted(&bed).await["remediationActions"][0];
+    assert_eq!(
+        (&said["step"], &said["outcome"]),
+        (&"restart".into(), &"failed".into()),
+        "{said}"
+    );
+    assert_eq!(claims(&bed).await, std::slice::from_ref(&id), "the claim holds");
+
+    clock.advance_minutes(1);
+    bed.set_agent(node, true).await;
+    bed.set_agent(node, false).await;
+    let (_, version) = bed.fleet.container_instance(node).await;
+    monitor
+        .process(&messages(&[record(&agent_event(node, version, false))]))
+        .await;
+    assert_eq!(commands(&bed).await, [restart_of(node)], "no second restart");
+    assert_eq!(claims(&bed).await, [id]);
 }

@@ -59,6 +59,10 @@ pub enum StepOutcome {
     /// Nothing for this step to do here.
     Skipped(String),
     Failed(String),
+    /// Refused before anything was done (never sent, or a client error such as throttling): a
+    /// failure told as one, which the restart's claim may give back. A timeout or a lost answer
+    /// is [`StepOutcome::Failed`]: the call may have gone through.
+    Refused(String),
 }
 
 /// What one step did to one instance, as the finding's `remediationActions` carry it.
@@ -114,7 +118,7 @@ impl ActionTaken {
             StepOutcome::AlreadyDone(d) => (ActionOutcome::AlreadyDone, d),
             StepOutcome::WouldDo(d) => (ActionOutcome::WouldDo, d),
             StepOutcome::Skipped(d) => (ActionOutcome::Skipped, d),
-            StepOutcome::Failed(d) => (ActionOutcome::Failed, d),
+            StepOutcome::Failed(d) | StepOutcome::Refused(d) => (ActionOutcome::Failed, d),
         };
         Self {
             step: step.to_owned(),

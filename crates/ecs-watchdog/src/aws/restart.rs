@@ -10,6 +10,7 @@
 //! command as root on any node in scope).
 
 use aws_sdk_ssm::Client;
+use aws_smithy_runtime_api::client::result::SdkError;
 
 use super::sdk_error;
 use super::shared::{OnFirstUse, Turns};
@@ -57,10 +58,22 @@ impl RestartAgent {
             .instance_ids(node)
             .comment("ecs-watchdog: the ECS agent disconnected")
             .send()
-            .await
-            .map_err(|e| sdk_error("ssm:SendCommand", e));
+            .await;
         match sent {
-            Err(e) => StepOutcome::Failed(error_chain(&e)),
+            // SSM surely runs nothing it never got or answered with a client error (throttled,
+            // refused); after a timeout or a lost answer the command may run, so its claim holds.
+            Err(e) => {
+                let refused = match &e {
+                    SdkError::ConstructionFailure(_) => true,
+                    SdkError::ServiceError(_) => e.raw_response().is_some_and(|r| r.status().is_client_error()),
+                    _ => false,
+                };
+                let e = error_chain(&sdk_error("ssm:SendCommand", e));
+                match refused {
+                    true => StepOutcome::Refused(e),
+                    false => StepOutcome::Failed(e),
+                }
+            }
             Ok(output) => {
                 let id = output.command().and_then(|c| c.command_id()).unwrap_or("unknown");
                 StepOutcome::Done(format!(

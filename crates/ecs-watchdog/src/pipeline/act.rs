@@ -109,9 +109,8 @@ async fn act_on_cluster(
             // A dry run sends nothing, so it claims nothing: a claim would read as a restart sent.
             let ledger = io.ledger.as_deref().filter(|_| !config.dry_run);
             let targets = super::restart::claim(ledger, cluster, targets, now, wait, said).await;
-            let claimed: Vec<String> = targets.iter().map(|t| t.container_instance_arn.clone()).collect();
-            run_steps(io, config, cluster, targets, said, tally).await;
-            super::restart::release_unsent(ledger, cluster, &claimed, now, wait, said).await;
+            let refused = run_steps(io, config, cluster, targets, said, tally).await;
+            super::restart::release_unsent(ledger, cluster, &refused, now, wait).await;
         }
         Ok(state) => {
             let targets = guarded(io, config, cluster, &state, mine, said, tally).await;
@@ -206,7 +205,9 @@ async fn guarded(
         .collect()
 }
 
-/// Each step in turn on the targets the one before did (or would do) its part for.
+/// Each step in turn on the targets the one before did (or would do) its part for. Returns the
+/// targets the first step surely did nothing to (refused, or nothing to do): a restart's claim
+/// on them may be given back.
 async fn run_steps(
     io: &Adapters,
     config: &Remediation,
@@ -214,7 +215,8 @@ async fn run_steps(
     mut targets: Vec<Target>,
     said: &mut Said,
     tally: &mut Tally,
-) {
+) -> Vec<String> {
+    let mut untouched = Vec::new();
     let name = cluster_name(cluster);
     // restart-agent, restart-then-drain: the restart alone, once per incident; the sweep drains
     // what it did not bring back.
@@ -233,6 +235,9 @@ async fn run_steps(
             if n == 0 && matches!(outcome, StepOutcome::Done(_)) {
                 tally.count(Some(name), Metric::RemediationStarted);
             }
+            if n == 0 && matches!(outcome, StepOutcome::Refused(_) | StepOutcome::Skipped(_)) {
+                untouched.push(target.container_instance_arn.clone());
+            }
             let mut action = ActionTaken::of(step.name(), &outcome);
             // A restart is timed: the sweep checks the agent RESTART_WAIT_MINUTES after it.
             if step.name() == crate::remediation::RESTART_STEP && matches!(outcome, StepOutcome::Done(_)) {
@@ -250,6 +255,7 @@ async fn run_steps(
         }
         targets = next;
     }
+    untouched
 }
 
 /// The targets that are surely no ECS Managed Instance; the others are told why not. ECS repairs

@@ -248,12 +248,16 @@ pub async fn daemon_tasks(inventory: &dyn Inventory, cluster: &str, names: &[&st
     let filters: Vec<TaskFilter> = names.iter().map(|n| TaskFilter::Daemon((*n).to_owned())).collect();
     let listed = join_all(filters.iter().map(|filter| inventory.list_tasks(cluster, filter))).await;
     let mut tasks = DaemonTasks::default();
-    let mut owner: HashMap<String, &str> = HashMap::new();
+    // Every daemon that listed a task: an API that ignored the filter lists it under each, and
+    // a failed DescribeTasks leaves each of them unknown, not only the last.
+    let mut owners: HashMap<String, Vec<&str>> = HashMap::new();
     for (name, answer) in names.iter().zip(listed) {
         match answer {
             Ok(arns) => {
                 tasks.running_on.insert((*name).to_owned(), HashSet::new());
-                owner.extend(arns.into_iter().map(|arn| (arn, *name)));
+                for arn in arns {
+                    owners.entry(arn).or_default().push(name);
+                }
             }
             Err(e) => {
                 log_check_error(cluster, &e, 1);
@@ -261,16 +265,15 @@ pub async fn daemon_tasks(inventory: &dyn Inventory, cluster: &str, names: &[&st
             }
         }
     }
-    let mut task_arns: Vec<String> = owner.keys().cloned().collect();
+    let mut task_arns: Vec<String> = owners.keys().cloned().collect();
     task_arns.sort();
     for (chunk, answer) in chunked(&task_arns, |chunk| inventory.describe_tasks(cluster, chunk)).await {
         match answer {
             Ok(found) => found.into_iter().filter(|t| t.is_live()).for_each(|t| tasks.place(t)),
             Err(e) => {
                 log_check_error(cluster, &e, chunk.len());
-                tasks
-                    .failed
-                    .extend(chunk.iter().filter_map(|arn| owner.get(arn)).map(|n| (*n).to_owned()));
+                let failed = chunk.iter().filter_map(|arn| owners.get(arn)).flatten();
+                tasks.failed.extend(failed.map(|n| (*n).to_owned()));
             }
         }
     }

@@ -103,7 +103,7 @@ async fn render(
     let place = Place::of_cluster(&key.cluster_arn).unwrap_or_else(|| home.clone());
     let mut joined = joined(held);
     let cluster = key.cluster_arn.as_str();
-    let firing = joined.iter_mut().map(|f| (cluster, key.kind, f));
+    let firing = joined.iter_mut().map(|f| (0, cluster, key.kind, f));
     super::services::name(io.inventory.as_ref(), home, firing).await;
     alert::digest(
         key.kind,

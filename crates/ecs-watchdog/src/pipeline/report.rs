@@ -167,7 +167,11 @@ pub async fn publish(
 /// up now, just before rendering; what is stored of the incidents is left as it was.
 async fn named(io: &Adapters, place: &Place, outgoing: &[Outgoing]) -> Vec<Outgoing> {
     let mut named = outgoing.to_vec();
-    let firing = named.iter_mut().filter(|o| o.notice != Notice::Resolved).flat_map(|o| {
+    let firing = named
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, o)| o.notice != Notice::Resolved);
+    let firing = firing.flat_map(|(message, o)| {
         let Outgoing {
             cluster,
             kind,
@@ -175,7 +179,9 @@ async fn named(io: &Adapters, place: &Place, outgoing: &[Outgoing]) -> Vec<Outgo
             ..
         } = o;
         let (cluster, kind) = (cluster.as_str(), *kind);
-        incidents.iter_mut().map(move |i| (cluster, kind, &mut i.finding))
+        incidents
+            .iter_mut()
+            .map(move |i| (message, cluster, kind, &mut i.finding))
     });
     super::services::name(io.inventory.as_ref(), place, firing).await;
     named

@@ -22,7 +22,7 @@ use crate::ports::{AwsError, Inventory, error_chain};
 /// A task's group when a service started it.
 const SERVICE_GROUP: &str = "service:";
 
-/// The most instances of one cluster and kind whose services are looked up: the first, in the
+/// The most instances of one message whose services are looked up: the first, in the
 /// frame's order (daemon, then container instance ARN). The frame never lists more in SNS's
 /// 256 KiB, whatever the instances say: an instance line is at least its ARN and its fields'
 /// names, about 230 bytes, so at most about 1,140 fit (held by a test against the frame, with
@@ -31,21 +31,23 @@ const SERVICE_GROUP: &str = "service:";
 pub(super) const SERVICES_LOOKED_UP: usize = 1_500;
 
 /// Names the services on the instance of each finding that its kind asks for (see
-/// [`wanted`]); each finding comes with its cluster ARN and kind. `place`: where `inventory`
-/// reaches; a cluster elsewhere (a notice the home sweep sends for another account) is not asked.
+/// [`wanted`]); each finding comes with the message that tells it (any number that tells the
+/// messages apart), its cluster ARN and kind. `place`: where `inventory` reaches; a cluster
+/// elsewhere (a notice the home sweep sends for another account) is not asked.
 pub async fn name<'a>(
     inventory: &dyn Inventory,
     place: &Place,
-    findings: impl IntoIterator<Item = (&'a str, AlertKind, &'a mut InstanceFinding)>,
+    findings: impl IntoIterator<Item = (usize, &'a str, AlertKind, &'a mut InstanceFinding)>,
 ) {
-    let mut by_alert: BTreeMap<(&str, AlertKind), Vec<&mut InstanceFinding>> = BTreeMap::new();
-    for (cluster, kind, finding) in findings {
+    // Per message: an alert and a reminder of one cluster and kind each list their own first.
+    let mut by_message: BTreeMap<(usize, &str, AlertKind), Vec<&mut InstanceFinding>> = BTreeMap::new();
+    for (message, cluster, kind, finding) in findings {
         if wanted(place, cluster, kind, finding) {
-            by_alert.entry((cluster, kind)).or_default().push(finding);
+            by_message.entry((message, cluster, kind)).or_default().push(finding);
         }
     }
     let mut by_cluster: BTreeMap<&str, Vec<&mut InstanceFinding>> = BTreeMap::new();
-    for ((cluster, _), findings) in by_alert {
+    for ((_, cluster, _), findings) in by_message {
         by_cluster.entry(cluster).or_default().extend(listable(findings));
     }
     // A failed look-up only drops the services line: in the sweep, a throttled one is no fault
@@ -58,7 +60,7 @@ pub async fn name<'a>(
     .await;
 }
 
-/// The instances of one alert that its frame can list: the first [`SERVICES_LOOKED_UP`] in the
+/// The instances of one message that its frame can list: the first [`SERVICES_LOOKED_UP`] in the
 /// frame's order.
 fn listable(mut findings: Vec<&mut InstanceFinding>) -> impl Iterator<Item = &mut InstanceFinding> {
     findings

@@ -238,6 +238,9 @@ impl Sweep {
             true => owed(ledger, s.now, &mut seen).await,
             false => Vec::new(),
         };
+        // The sweep gives nothing back to a queue: each of its own looks that cannot be written
+        // or told counts in CheckErrors (a companion, read for another's rule, is no look of it).
+        seen.iter_mut().for_each(|x| x.told = true);
         seen.extend(hold::companions(&seen));
         ledger::run(&m.io, &context, seen, s, report, Default::default()).await;
         group::send_due(&m.io, ledger, &m.place, due_groups, s, report).await;

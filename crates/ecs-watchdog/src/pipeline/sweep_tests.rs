@@ -149,6 +149,27 @@ async fn when_a_notice_of_the_sweep_is_refused_then_its_incidents_count_as_check
 
 const C: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/c";
 
+/// The sweep's own looks with no work item behind them (a cluster gone from the listing, what the
+/// table owes, a timed look) count too when their notice is refused: they used to go uncounted.
+#[tokio::test]
+async fn when_the_resolved_notice_of_a_deleted_cluster_is_refused_then_it_counts_as_a_check_error() {
+    let inventory = FakeInventory::default().disconnected(A, 1);
+    let (notifier, ledger) = (leak(FakeNotifier::default()), leak(FakeLedger::default()));
+    open(ledger, C, 1, START - 3000);
+    notifier.refuse_next.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let run = sweep(inventory, notifier, ledger, leak(AtomicU64::new(START)))
+        .run()
+        .await;
+
+    let tally = &run.report.tally;
+    assert_eq!(tally.get(Some("c"), Metric::CheckErrors), 1, "{:?}", tally.data());
+    assert_eq!(run.undecided, 1);
+    let items = ledger.incidents.lock().unwrap();
+    let told = IncidentKey::new(C, AlertKind::AgentDisconnected, &arn(C, 1), None);
+    assert_ne!(items[&told.id()].state, State::Closed, "the next sweep tells it");
+}
+
 /// Issue 21: the sweep read incidents only of the clusters it listed, so a deleted cluster's
 /// incidents stayed open for good (no resolved notice, no reminder, a gauge of 0 while the
 /// ledger held them).

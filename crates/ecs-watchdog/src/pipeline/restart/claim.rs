@@ -66,24 +66,19 @@ pub async fn claim(
     kept
 }
 
-/// Gives back the claims (taken by [`claim`] at `now`) of the instances whose restart was not
-/// sent: `ssm:SendCommand` failed, or there was no node to send it to. Kept, such a claim would
+/// Gives back the claims (taken by [`claim`] at `now`) of the instances whose restart surely did
+/// not go out: `ssm:SendCommand` was refused (never sent, throttled, a client error), or there
+/// was no node to send it to. After a timeout or a lost answer the command may run: that claim
+/// holds. Kept, such a claim would
 /// stop every restart of the instance for its whole time (15 min at least) although none went
 /// out. Only this run's claim is deleted, never a later run's. A claim that cannot be given
 /// back holds until it ends, as before.
-pub async fn release_unsent(
-    ledger: Option<&dyn Ledger>,
-    cluster: &str,
-    claimed: &[String],
-    now: u64,
-    wait: u64,
-    said: &HashMap<String, Vec<ActionTaken>>,
-) {
+pub async fn release_unsent(ledger: Option<&dyn Ledger>, cluster: &str, refused: &[String], now: u64, wait: u64) {
     let Some(ledger) = ledger else {
         return;
     };
     let until = until(now, wait);
-    let ids: Vec<String> = unsent(claimed, said).map(|arn| claim_id(cluster, arn)).collect();
+    let ids: Vec<String> = refused.iter().map(|arn| claim_id(cluster, arn)).collect();
     let released = futures_util::future::join_all(ids.iter().map(|id| ledger.release(id, until))).await;
     for (id, released) in ids.iter().zip(released) {
         match released {
@@ -96,52 +91,8 @@ pub async fn release_unsent(
     }
 }
 
-/// The claimed instances whose restart was not sent, as this run's actions say.
-fn unsent<'a>(claimed: &'a [String], said: &'a HashMap<String, Vec<ActionTaken>>) -> impl Iterator<Item = &'a String> {
-    claimed.iter().filter(|arn| {
-        !said.get(*arn).is_some_and(|actions| {
-            actions
-                .iter()
-                .any(|a| a.step == RESTART_STEP && a.outcome == ActionOutcome::Done)
-        })
-    })
-}
-
 /// The ledger id of an instance's restart claim (beside, never among, the incidents).
 pub fn claim_id(cluster: &str, container_instance_arn: &str) -> String {
     let key = IncidentKey::new(cluster, AlertKind::AgentDisconnected, container_instance_arn, None);
     format!("restart-claim|{}", key.id())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::remediation::StepOutcome;
-
-    #[test]
-    fn when_the_command_did_not_go_out_then_only_its_claim_is_given_back() {
-        let said = HashMap::from([
-            (
-                "sent".to_owned(),
-                vec![ActionTaken::of(
-                    RESTART_STEP,
-                    &StepOutcome::Done("agent restarted".into()),
-                )],
-            ),
-            (
-                "refused".to_owned(),
-                vec![ActionTaken::of(
-                    RESTART_STEP,
-                    &StepOutcome::Failed("AccessDenied".into()),
-                )],
-            ),
-            (
-                "no node".to_owned(),
-                vec![ActionTaken::of(RESTART_STEP, &StepOutcome::Skipped("no node".into()))],
-            ),
-        ]);
-        let claimed = ["sent", "refused", "no node", "unsaid"].map(str::to_owned);
-        let unsent: Vec<&String> = unsent(&claimed, &said).collect();
-        assert_eq!(unsent, ["refused", "no node", "unsaid"]);
-    }
 }

@@ -115,7 +115,7 @@ impl Inventory for Tasks {
 }
 
 async fn named(tasks: &Tasks, kind: AlertKind, findings: &mut [InstanceFinding]) {
-    name(tasks, &place(), findings.iter_mut().map(|f| (CLUSTER, kind, f))).await;
+    name(tasks, &place(), findings.iter_mut().map(|f| (0, CLUSTER, kind, f))).await;
 }
 
 fn service(name: &str, tasks: usize) -> ServiceTasks {
@@ -167,7 +167,9 @@ async fn when_instances_are_fine_or_run_nothing_or_their_kind_names_none_then_no
     // A cluster of another account than the adapters reach.
     let mut elsewhere = [finding(1, 1)];
     let other = "arn:aws:ecs:eu-west-1:999999999999:cluster/prod";
-    let elsewhere_findings = elsewhere.iter_mut().map(|f| (other, AlertKind::AgentDisconnected, f));
+    let elsewhere_findings = elsewhere
+        .iter_mut()
+        .map(|f| (0, other, AlertKind::AgentDisconnected, f));
     name(&tasks, &place(), elsewhere_findings).await;
 
     assert!(
