@@ -155,7 +155,7 @@ pub trait MetricsSink: Send + Sync {
 #[async_trait]
 pub trait FindingSink: Send + Sync {
     /// Sends each alert's finding (its `default` JSON).
-    async fn send(&self, alerts: &[Alert]) -> Result<(), AwsError>;
+    async fn send(&self, alerts: &[&Alert]) -> Result<(), AwsError>;
 }
 
 /// Moving a leased incident on: only the run that still holds `token` may.

@@ -80,13 +80,13 @@ impl EventBridgeFindings {
 impl FindingSink for EventBridgeFindings {
     /// Sends the findings in requests within `PutEvents`' limits; an entry that fails is sent
     /// again (only it), and those that still fail are returned in the error, by alert.
-    async fn send(&self, alerts: &[Alert]) -> Result<(), AwsError> {
+    async fn send(&self, alerts: &[&Alert]) -> Result<(), AwsError> {
         let sizes: Vec<usize> = alerts.iter().map(|a| entry_size(&a.default)).collect();
         let mut threads = Vec::new();
         for run in batch::split(&sizes, PUT_EVENTS_ENTRIES, PUT_EVENTS_BYTES) {
             let batch = &alerts[run];
             let unsent = batch::with_retries(batch.len(), |pending: Vec<usize>| async move {
-                let failed = self.put(&pending.iter().map(|&i| &batch[i]).collect::<Vec<_>>()).await;
+                let failed = self.put(&pending.iter().map(|&i| batch[i]).collect::<Vec<_>>()).await;
                 failed.into_iter().map(|i| pending[i]).collect()
             })
             .await;
@@ -116,7 +116,7 @@ impl LambdaHook {
 
 #[async_trait::async_trait]
 impl FindingSink for LambdaHook {
-    async fn send(&self, alerts: &[Alert]) -> Result<(), AwsError> {
+    async fn send(&self, alerts: &[&Alert]) -> Result<(), AwsError> {
         for alert in alerts {
             self.client
                 .invoke()
@@ -215,7 +215,7 @@ mod tests {
     async fn when_findings_are_large_then_each_put_events_request_stays_under_256_kb() {
         let bus = bus();
         let alerts: Vec<Alert> = (0..10).map(|i| alert(&format!("a{i}"), 100_000)).collect();
-        bus.sink.send(&alerts).await.unwrap();
+        bus.sink.send(&alerts.iter().collect::<Vec<_>>()).await.unwrap();
         let requests = bus.requests.lock().unwrap();
         // Ten findings of ~100 KB: two a request, not ten in one (~1 MB).
         assert_eq!(requests.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 2, 2, 2]);
@@ -226,7 +226,7 @@ mod tests {
     async fn when_findings_are_many_and_small_then_requests_take_ten_each() {
         let bus = bus();
         let alerts: Vec<Alert> = (0..25).map(|i| alert(&format!("a{i}"), 100)).collect();
-        bus.sink.send(&alerts).await.unwrap();
+        bus.sink.send(&alerts.iter().collect::<Vec<_>>()).await.unwrap();
         let sizes: Vec<usize> = bus.requests.lock().unwrap().iter().map(Vec::len).collect();
         assert_eq!(sizes, [10, 10, 5]);
     }
@@ -235,7 +235,7 @@ mod tests {
     async fn when_put_events_fails_some_entries_then_only_those_are_sent_again() {
         let bus = bus();
         let alerts = [alert("a", 10), alert("once", 10), alert("b", 10)];
-        bus.sink.send(&alerts).await.unwrap();
+        bus.sink.send(&alerts.iter().collect::<Vec<_>>()).await.unwrap();
         let requests = bus.requests.lock().unwrap();
         assert_eq!(requests.len(), 2);
         assert_eq!(requests[1], [alerts[1].default.clone()]);
@@ -245,7 +245,7 @@ mod tests {
     async fn when_an_entry_keeps_failing_then_it_is_reported_by_its_alert_not_dropped() {
         let bus = bus();
         let alerts = [alert("a", 10), alert("always", 10)];
-        let error = bus.sink.send(&alerts).await.unwrap_err();
+        let error = bus.sink.send(&alerts.iter().collect::<Vec<_>>()).await.unwrap_err();
         assert_eq!(error.operation, "events:PutEvents");
         let unsent = error.source.downcast_ref::<Unsent>().expect("the unsent findings");
         assert_eq!(unsent.threads, [alerts[1].thread.clone()]);

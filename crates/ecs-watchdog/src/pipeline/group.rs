@@ -36,7 +36,7 @@ pub async fn send_due(
     }
     // A digest has no message to give back: what a sink refused is logged there.
     if !sent.is_empty() {
-        report::findings(io, &sent).await;
+        report::findings(io, &sent.iter().collect::<Vec<_>>()).await;
     }
     report.alerts.extend(sent);
 }

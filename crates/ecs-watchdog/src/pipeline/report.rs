@@ -148,7 +148,8 @@ pub async fn publish(
             }
         }
     }
-    let firing: Vec<Alert> = out.iter().filter(|a| a.status == Status::Firing).cloned().collect();
+    // Borrowed: an alert holds its whole SNS message (up to 256 KiB), not to be held twice.
+    let firing: Vec<&Alert> = out.iter().filter(|a| a.status == Status::Firing).collect();
     if !firing.is_empty() && !findings(io, &firing).await {
         // What a sink still refused after its retries is not dropped: the messages that told it
         // go back to the queue, and past its receive count to the dead-letter queue, where
@@ -188,7 +189,7 @@ async fn named(io: &Adapters, place: &Place, outgoing: &[Outgoing]) -> Vec<Outgo
 }
 
 /// Sends the findings of what went out to every sink; false if one refused some.
-pub async fn findings(io: &Adapters, firing: &[Alert]) -> bool {
+pub async fn findings(io: &Adapters, firing: &[&Alert]) -> bool {
     let mut all = true;
     for e in join_all(io.findings.iter().map(|sink| sink.send(firing)))
         .await

@@ -223,7 +223,7 @@ struct RefusingSink;
 
 #[async_trait::async_trait]
 impl crate::ports::FindingSink for RefusingSink {
-    async fn send(&self, _: &[crate::alert::Alert]) -> Result<(), crate::ports::AwsError> {
+    async fn send(&self, _: &[&crate::alert::Alert]) -> Result<(), crate::ports::AwsError> {
         Err(crate::ports::AwsError::new(
             "events:PutEvents",
             "injected: entries still failed",
