@@ -38,9 +38,18 @@ impl Alert {
     /// frame measured, serialised once when it assembled the alert.
     pub fn message(&self, chat: ChatFormat) -> String {
         match chat {
+            _ if self.sent.is_empty() => String::new(),
             ChatFormat::Chatbot => self.sent.clone(),
             ChatFormat::Plain => format!("{}}}", &self.sent[..self.plain_end]),
         }
+    }
+
+    /// The alert once SNS took it: its text kept, its SNS message (up to 256 KiB, which no one
+    /// sends again) dropped, so a batch's report of its alerts does not hold every message.
+    pub(crate) fn published(mut self) -> Self {
+        self.sent = String::new();
+        self.plain_end = 0;
+        self
     }
 
     /// The alert with its SNS message serialised from its text and subject.

@@ -38,7 +38,7 @@ pub async fn send_due(
     if !sent.is_empty() {
         report::findings(io, &sent.iter().collect::<Vec<_>>()).await;
     }
-    report.alerts.extend(sent);
+    report.alerts.extend(sent.into_iter().map(alert::Alert::published));
 }
 
 /// One digest: lease the group (a racing run sends none), read what it holds, publish, mark

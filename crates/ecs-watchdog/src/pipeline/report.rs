@@ -139,7 +139,7 @@ pub async fn publish(
                 if o.notice == Notice::Alert {
                     count_alerted(&alert, &o.incidents, report);
                 }
-                out.push(alert);
+                out.push(alert.published());
                 accepted.push(true);
             }
             Err(e) => {
