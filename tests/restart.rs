@@ -423,6 +423,36 @@ impl Intercept for FirstAnswerLost {
     }
 }
 
+/// A restart-agent stack whose restart goes through an SSM client with `interceptor` (the faults
+/// the emulator cannot make), on the test clock.
+async fn stand_with_ssm(interceptor: impl Intercept + 'static) -> (Bed, Monitor, TestClock) {
+    let mut parameters = NO_GRACE.to_vec();
+    parameters.push(("RemediationAction", "restart-agent"));
+    let bed = Bed::new(&parameters, 2).await;
+    let clock = TestClock::at(START);
+    let set = clock.clone();
+    let settings = config(&bed.pipeline.function_env(&bed.emulator));
+    let scope = settings.remediation.scope.clone();
+    let ssm = aws_sdk_ssm::config::Builder::from(&bed.emulator.sdk).interceptor(interceptor);
+    let ssm = OnFirstUse::ready(aws_sdk_ssm::Client::from_conf(ssm.build()));
+    let monitor = in_process::monitor(&bed.emulator, settings, move |io| {
+        io.clock = Box::new(set);
+        io.steps[0] = Box::new(RestartAgent::new(ssm, DOCUMENT.to_owned(), scope));
+    });
+    (bed, monitor, clock)
+}
+
+/// A minute later the agent reconnects and drops again; the monitor gets that event.
+async fn disconnects_again(bed: &Bed, monitor: &Monitor, clock: &TestClock, node: &Node) {
+    clock.advance_minutes(1);
+    bed.set_agent(node, true).await;
+    bed.set_agent(node, false).await;
+    let (_, version) = bed.fleet.container_instance(node).await;
+    monitor
+        .process(&messages(&[record(&agent_event(node, version, false))]))
+        .await;
+}
+
 /// The restart claims the ledger holds, by id.
 async fn claims(bed: &Bed) -> Vec<String> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&bed.emulator.sdk);
@@ -440,19 +470,7 @@ async fn claims(bed: &Bed) -> Vec<String> {
 /// within the claim's 15 minutes, restarts the agent (the claim used to hold it back).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_restart_command_fails_then_its_claim_is_given_back_and_the_next_event_restarts() {
-    let mut parameters = NO_GRACE.to_vec();
-    parameters.push(("RemediationAction", "restart-agent"));
-    let bed = Bed::new(&parameters, 2).await;
-    let clock = TestClock::at(START);
-    let set = clock.clone();
-    let settings = config(&bed.pipeline.function_env(&bed.emulator));
-    let scope = settings.remediation.scope.clone();
-    let ssm = aws_sdk_ssm::config::Builder::from(&bed.emulator.sdk).interceptor(FirstSendRefused::default());
-    let ssm = OnFirstUse::ready(aws_sdk_ssm::Client::from_conf(ssm.build()));
-    let monitor = in_process::monitor(&bed.emulator, settings, move |io| {
-        io.clock = Box::new(set);
-        io.steps[0] = Box::new(RestartAgent::new(ssm, DOCUMENT.to_owned(), scope));
-    });
+    let (bed, monitor, clock) = stand_with_ssm(FirstSendRefused::default()).await;
     let node = &bed.nodes[0];
 
     monitor.process(&messages(&[bed.disconnect(node).await])).await;
@@ -465,13 +483,7 @@ async fn when_the_restart_command_fails_then_its_claim_is_given_back_and_the_nex
     );
     assert_eq!(claims(&bed).await, Vec::<String>::new(), "the claim was given back");
 
-    clock.advance_minutes(1);
-    bed.set_agent(node, true).await;
-    bed.set_agent(node, false).await;
-    let (_, version) = bed.fleet.container_instance(node).await;
-    monitor
-        .process(&messages(&[record(&agent_event(node, version, false))]))
-        .await;
+    disconnects_again(&bed, &monitor, &clock, node).await;
     assert_eq!(commands(&bed).await, [restart_of(node)]);
     let id = restart_claim_id(&bed.cluster, &node.container_instance_arn);
     assert_eq!(claims(&bed).await, [id], "the restart sent holds its claim");
@@ -528,19 +540,7 @@ async fn when_a_claim_is_given_back_then_no_later_claim_is_deleted() {
 /// the next event within the claim's time does not restart the agent a second time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_answer_to_the_restart_is_lost_then_its_claim_holds_and_the_next_event_does_not_restart_again() {
-    let mut parameters = NO_GRACE.to_vec();
-    parameters.push(("RemediationAction", "restart-agent"));
-    let bed = Bed::new(&parameters, 2).await;
-    let clock = TestClock::at(START);
-    let set = clock.clone();
-    let settings = config(&bed.pipeline.function_env(&bed.emulator));
-    let scope = settings.remediation.scope.clone();
-    let ssm = aws_sdk_ssm::config::Builder::from(&bed.emulator.sdk).interceptor(FirstAnswerLost::default());
-    let ssm = OnFirstUse::ready(aws_sdk_ssm::Client::from_conf(ssm.build()));
-    let monitor = in_process::monitor(&bed.emulator, settings, move |io| {
-        io.clock = Box::new(set);
-        io.steps[0] = Box::new(RestartAgent::new(ssm, DOCUMENT.to_owned(), scope));
-    });
+    let (bed, monitor, clock) = stand_with_ssm(FirstAnswerLost::default()).await;
     let node = &bed.nodes[0];
     let id = restart_claim_id(&bed.cluster, &node.container_instance_arn);
 
@@ -554,13 +554,7 @@ async fn when_the_answer_to_the_restart_is_lost_then_its_claim_holds_and_the_nex
     );
     assert_eq!(claims(&bed).await, std::slice::from_ref(&id), "the claim holds");
 
-    clock.advance_minutes(1);
-    bed.set_agent(node, true).await;
-    bed.set_agent(node, false).await;
-    let (_, version) = bed.fleet.container_instance(node).await;
-    monitor
-        .process(&messages(&[record(&agent_event(node, version, false))]))
-        .await;
+    disconnects_again(&bed, &monitor, &clock, node).await;
     assert_eq!(commands(&bed).await, [restart_of(node)], "no second restart");
     assert_eq!(claims(&bed).await, [id]);
 }
